@@ -1,0 +1,1 @@
+"""lockernet central: the assigner beside the broker."""

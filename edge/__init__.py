@@ -1,0 +1,1 @@
+"""lockernet edge: the site agent on each locker bank or collection point."""

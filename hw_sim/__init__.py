@@ -1,0 +1,1 @@
+"""lockernet hw_sim: simulated lock boards, scanners, people and the fleet."""

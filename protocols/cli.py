@@ -1,0 +1,76 @@
+"""The `lockernet` command: one dispatcher, subcommands registered by each part.
+
+edge, central and hw_sim each register their subcommands through the entry-point group
+"lockernet.commands", so this dispatcher never imports them by name and a device that has
+only some parts installed gets only their commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+
+ENTRY_POINT_GROUP = "lockernet.commands"
+Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockernet", description="lockernet: the controller of a parcel locker network"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        register: Register = entry.load()
+        register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    protocol = commands.add_parser("protocol", help="the wire contract")
+    sub = protocol.add_subparsers(dest="protocol_command", metavar="ACTION", required=True)
+    schema = sub.add_parser(
+        "schema", help="write the JSON Schema of every message and the AsyncAPI document"
+    )
+    schema.add_argument("--out", type=Path, required=True, help="folder to write into")
+    schema.set_defaults(handler=_write_schema)
+
+
+def write_contract(out: Path) -> list[Path]:
+    """Write docs of the contract into `out`; returns the files written."""
+    from protocols.contract import asyncapi_document, json_schemas
+
+    written: list[Path] = []
+    schema_dir = out / "schemas"
+    schema_dir.mkdir(parents=True, exist_ok=True)
+    for name, schema in json_schemas().items():
+        path = schema_dir / f"{name}.json"
+        path.write_text(json.dumps(schema, indent=2) + "\n")
+        written.append(path)
+    path = out / "asyncapi.json"
+    path.write_text(json.dumps(asyncapi_document(), indent=2) + "\n")
+    written.append(path)
+    return written
+
+
+def _write_schema(args: argparse.Namespace) -> int:
+    written = write_contract(args.out)
+    print(f"wrote {len(written)} files to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Signing and verifying central's commands to sites."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from protocols.errors import MessageError, RefusalReason, TokenRefused, UnsupportedSchemaVersion
+from protocols.messages import Command, SignedCommand, decode, encode
+from protocols.tokens import CLOCK_SKEW_S, SIGNATURE_LENGTH, TokenKind, TokenSigner, TokenVerifier
+
+
+def sign_command(signer: TokenSigner, command: Command) -> SignedCommand:
+    text = encode(command).decode()
+    signature = signer.sign(TokenKind.COMMAND, text.encode())
+    return SignedCommand(command=text, sig=base64.urlsafe_b64encode(signature).decode().rstrip("="))
+
+
+def verify_command(
+    verifier: TokenVerifier, signed: SignedCommand, site: str, now: float
+) -> Command:
+    """The command, if central signed it for this site and it is in date.
+
+    Single use is the receiver's to enforce (it remembers command ids and nonces); this
+    checks everything that needs no memory. Raises TokenRefused with the precise reason.
+    """
+    try:
+        signature = base64.urlsafe_b64decode(signed.sig + "==")
+    except (binascii.Error, ValueError):
+        raise TokenRefused(RefusalReason.MALFORMED, "signature is not base64url") from None
+    if len(signature) != SIGNATURE_LENGTH:
+        raise TokenRefused(RefusalReason.MALFORMED, "signature has the wrong length")
+    verifier.check_signature(TokenKind.COMMAND, signed.command.encode(), signature)
+    try:
+        command = decode(Command, signed.command)
+    except UnsupportedSchemaVersion:
+        raise
+    except MessageError as exc:
+        raise TokenRefused(RefusalReason.MALFORMED, str(exc)) from None
+    if command.site != site:
+        raise TokenRefused(RefusalReason.WRONG_SITE, f"command is for site {command.site}")
+    if now >= command.expires_at:
+        raise TokenRefused(RefusalReason.EXPIRED, f"command expired at {command.expires_at}")
+    if command.issued_at > now + CLOCK_SKEW_S:
+        raise TokenRefused(RefusalReason.NOT_YET_VALID, f"command issued at {command.issued_at}")
+    return command

@@ -34,6 +34,9 @@ TRANSACTION_GAP_S = 0.005
 # simply channels / 8: it is a property of the board model, configurable, at least this.
 MIN_STATUS_BYTES = 3
 MAX_STATUS_BYTES = 7  # 50 channels
+# A query-all reply of one status byte, 80 BB S1 33 X, is five bytes like a channel reply,
+# so nobody could tell the two apart: such a reply is neither made nor expected.
+_MIN_ALL_STATUS_BYTES = 2
 MAX_FRAME_LENGTH = 4 + MAX_STATUS_BYTES
 
 
@@ -140,6 +143,11 @@ class AllStatus:
         count = len(self.channels) // 8
         if count * 8 != len(self.channels) or count < 1:
             raise ValueError("channel bits come in whole status bytes")
+        if count < _MIN_ALL_STATUS_BYTES:
+            raise ValueError(
+                f"a query-all reply needs at least {_MIN_ALL_STATUS_BYTES} status bytes: "
+                "with one it reads as a channel reply"
+            )
         word = sum(1 << i for i, bit in enumerate(self.channels) if bit)
         groups = word.to_bytes(count, "big")  # highest channel group first
         return _frame(QUERY_HEAD, self.board, bytes((*groups, QUERY_OP)))
@@ -218,8 +226,11 @@ class ReplyReassembler(FrameReassembler):
     """
 
     def __init__(self, status_bytes: int = MIN_STATUS_BYTES) -> None:
-        if not 1 <= status_bytes <= MAX_STATUS_BYTES:
-            raise ValueError(f"status bytes must be 1-{MAX_STATUS_BYTES}")
+        if not _MIN_ALL_STATUS_BYTES <= status_bytes <= MAX_STATUS_BYTES:
+            raise ValueError(
+                f"status bytes must be {_MIN_ALL_STATUS_BYTES}-{MAX_STATUS_BYTES}: a one-byte "
+                "query-all reply reads as a channel reply"
+            )
         self.status_bytes = status_bytes
         self.expect_all_status = False
         super().__init__(

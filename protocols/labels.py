@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from protocols.errors import LabelError
 
 S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
-_S10 = re.compile(r"([A-Z]{2})(\d{8})(\d)([A-Z]{2})")
-_S10_SHAPE = re.compile(r"[A-Z]{2}\d{9}[A-Z]{2}")
-# E-commerce platforms: "LP" plus digits, or a long all-numeric id.
-_PLATFORM_LP = re.compile(r"LP\d{8,24}")
-_PLATFORM_NUMERIC = re.compile(r"\d{10,30}")
+_S10 = re.compile(r"([A-Z]{2})(\d{8})(\d)([A-Z]{2})", re.ASCII)
+_S10_SHAPE = re.compile(r"[A-Z]{2}\d{9}[A-Z]{2}", re.ASCII)
+# E-commerce platforms: "LP" plus digits, or a long all-numeric id. re.ASCII: to Python,
+# Arabic-Indic and other decimal digits match \d too, and they are not on any label.
+_PLATFORM_LP = re.compile(r"LP\d{8,24}", re.ASCII)
+_PLATFORM_NUMERIC = re.compile(r"\d{10,30}", re.ASCII)
 MAX_LABEL_LENGTH = 32
 
 
@@ -35,7 +36,7 @@ class ShippingLabel:
 
 def s10_check_digit(serial: str) -> int:
     """The S10 check digit of an eight-digit serial number."""
-    if len(serial) != 8 or not serial.isdigit():
+    if len(serial) != 8 or not (serial.isascii() and serial.isdigit()):
         raise LabelError(f"an S10 serial number is eight digits, not {serial!r}")
     check = 11 - sum(w * int(d) for w, d in zip(S10_WEIGHTS, serial, strict=True)) % 11
     return {10: 0, 11: 5}.get(check, check)

@@ -157,6 +157,7 @@ class RemovalReason(enum.StrEnum):
     EXPIRED = "expired"
     RETURN = "return"
     REDELIVERY = "redelivery"
+    REMOTE = "remote"  # handed out through an operator's remote open
 
 
 # --------------------------------------------------------------------- status and state

@@ -1,0 +1,259 @@
+"""The site agent's configuration: one validated model, from TOML with environment overrides.
+
+Environment overrides use LOCKERNET_EDGE__<SECTION>__<KEY>=value (double underscores between
+levels), e.g. LOCKERNET_EDGE__BROKER__HOST=10.0.0.5. A bad value stops start-up with an error
+that names the key and says what is wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge.errors import ConfigError
+from protocols import kerong, rs485
+from protocols.kerong import LockPolarity
+from protocols.messages import SiteId, SiteKind, SizeClass, SlotId
+from protocols.scanner import DEFAULT_MAX_LENGTH, ScannerFraming, Suffix
+from protocols.topics import DEFAULT_ROOT
+
+ENV_PREFIX = "LOCKERNET_EDGE__"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BoardFamily(enum.StrEnum):
+    CU16 = "cu16"
+    RS485_8A = "rs485-8a"
+
+
+class BrokerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    topic_root: str = DEFAULT_ROOT
+    keepalive_s: int = Field(default=30, ge=5, le=600)
+
+    @model_validator(mode="after")
+    def _client_cert_pair(self) -> BrokerConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.ca_file is not None
+
+
+class Rs485Board(Section):
+    address: int = Field(ge=rs485.MIN_BOARD, le=rs485.MAX_BOARD)
+    channels: int = Field(default=16, ge=rs485.MIN_CHANNELS, le=rs485.MAX_CHANNELS)
+    status_bytes: int | None = Field(default=None, ge=1, le=rs485.MAX_STATUS_BYTES)
+    # Which feedback level means "door open" depends on the lock (hardware.md §2).
+    open_level: Literal["high", "low"] = "high"
+
+
+class LockBusConfig(Section):
+    port: str
+    family: BoardFamily = BoardFamily.CU16
+    baud: int | None = Field(default=None, description="default: the family's documented rate")
+    polarity: Literal["one_is_locked", "zero_is_locked"] = "one_is_locked"
+    unlock_reply: bool = False  # some CU16 boards answer an unlock with a status frame
+    boards: list[int] = Field(default_factory=lambda: [0])  # CU16 board ids on the bus
+    rs485_boards: list[Rs485Board] = Field(default_factory=list)
+    poll_interval_s: float = Field(default=0.5, gt=0, le=60)
+    reply_timeout_s: float = Field(default=rs485.RESPONSE_TIMEOUT_S, gt=0, le=10)
+    retries: int = Field(default=3, ge=1, le=10)
+
+    @property
+    def baud_rate(self) -> int:
+        if self.baud is not None:
+            return self.baud
+        return kerong.BAUD_RATE if self.family is BoardFamily.CU16 else rs485.BAUD_RATE
+
+    @property
+    def lock_polarity(self) -> LockPolarity:
+        if self.polarity == "one_is_locked":
+            return LockPolarity.ONE_IS_LOCKED
+        return LockPolarity.ZERO_IS_LOCKED
+
+    @model_validator(mode="after")
+    def _boards(self) -> LockBusConfig:
+        if self.family is BoardFamily.CU16:
+            if not self.boards or len(set(self.boards)) != len(self.boards):
+                raise ValueError("boards must list each CU16 board id once")
+            if any(not 0 <= b <= kerong.MAX_BOARD for b in self.boards):
+                raise ValueError(f"CU16 board ids are 0-{kerong.MAX_BOARD}")
+        elif not self.rs485_boards:
+            raise ValueError("an rs485-8a bus needs rs485_boards")
+        return self
+
+
+class ScannerConfig(Section):
+    port: str
+    baud: int = 9600
+    suffix: Literal["CR", "CRLF", "LF"] = "CR"
+    prefix: str = ""
+    strip_aim_id: bool = False
+    max_length: int = Field(default=DEFAULT_MAX_LENGTH, ge=16, le=4096)
+
+    @property
+    def framing(self) -> ScannerFraming:
+        return ScannerFraming(
+            suffix=Suffix[self.suffix],
+            prefix=self.prefix,
+            strip_aim_id=self.strip_aim_id,
+            max_length=self.max_length,
+        )
+
+
+class SizeDimensions(Section):
+    width_cm: float = Field(gt=0)
+    height_cm: float = Field(gt=0)
+    depth_cm: float = Field(gt=0)
+
+
+class SlotConfig(Section):
+    id: SlotId
+    board: int = Field(ge=0, le=31)
+    lock: int = Field(ge=1, le=rs485.MAX_CHANNELS)
+    size: SizeClass
+
+
+DEFAULT_SIZES = {
+    SizeClass.S: SizeDimensions(width_cm=40, height_cm=10, depth_cm=50),
+    SizeClass.M: SizeDimensions(width_cm=40, height_cm=20, depth_cm=50),
+    SizeClass.L: SizeDimensions(width_cm=40, height_cm=40, depth_cm=50),
+    SizeClass.XL: SizeDimensions(width_cm=40, height_cm=60, depth_cm=60),
+}
+
+
+class TimingConfig(Section):
+    door_left_open_s: float = Field(default=120, gt=0)
+    courier_session_s: float = Field(default=300, gt=0)
+    scan_failures_before_lockout: int = Field(default=5, ge=1)
+    scan_failure_window_s: float = Field(default=60, gt=0)
+    lockout_s: float = Field(default=300, gt=0)
+    # The mass-open breaker: a real network was once opened wholesale by one remote attack.
+    remote_open_limit: int = Field(default=3, ge=1)
+    remote_open_window_s: float = Field(default=600, gt=0)
+    maintenance_s: float = Field(default=1800, gt=0)
+    unlock_confirm_delay_s: float = Field(default=0.025, ge=0)  # hardware.md §1: ~25 ms
+    outbox_inflight: int = Field(default=32, ge=1, le=1000)
+    republish_after_s: float = Field(default=30, gt=0)
+    sent_retention_s: float = Field(default=7 * 86400, gt=0)
+    reconnect_min_s: float = Field(default=1, gt=0)
+    reconnect_max_s: float = Field(default=120, gt=0)
+    watchdog_s: float = Field(default=10, gt=0)
+
+
+class SiteConfig(Section):
+    """Everything one site agent needs to know."""
+
+    site_id: SiteId
+    kind: SiteKind = SiteKind.LOCKER
+    state_dir: Path = Path("/var/lib/lockernet")
+    central_public_key: Path
+    broker: BrokerConfig = BrokerConfig()
+    lock_bus: LockBusConfig | None = None
+    scanner: ScannerConfig | None = None
+    slots: list[SlotConfig] = Field(default_factory=list)
+    sizes: dict[SizeClass, SizeDimensions] = Field(default_factory=lambda: dict(DEFAULT_SIZES))
+    shelf_capacity: int = Field(default=0, ge=0)
+    timing: TimingConfig = TimingConfig()
+
+    @field_validator("slots")
+    @classmethod
+    def _unique_slots(cls, slots: list[SlotConfig]) -> list[SlotConfig]:
+        ids = [s.id for s in slots]
+        if len(set(ids)) != len(ids):
+            raise ValueError("slot ids must be unique")
+        places = [(s.board, s.lock) for s in slots]
+        if len(set(places)) != len(places):
+            raise ValueError("two slots share one board and lock")
+        return slots
+
+    @model_validator(mode="after")
+    def _kind(self) -> SiteConfig:
+        if self.kind is SiteKind.LOCKER:
+            if self.lock_bus is None or not self.slots:
+                raise ValueError("a locker needs lock_bus and slots")
+            self._check_slots_on_bus(self.lock_bus)
+        elif self.shelf_capacity < 1:
+            raise ValueError("a counter needs shelf_capacity of at least 1")
+        return self
+
+    def _check_slots_on_bus(self, bus: LockBusConfig) -> None:
+        if bus.family is BoardFamily.CU16:
+            for slot in self.slots:
+                if slot.board not in bus.boards or slot.lock > kerong.LOCKS_PER_BOARD:
+                    raise ValueError(f"slot {slot.id} is on no board/lock of the bus")
+        else:
+            channels = {b.address: b.channels for b in bus.rs485_boards}
+            for slot in self.slots:
+                if slot.lock > channels.get(slot.board, 0):
+                    raise ValueError(f"slot {slot.id} is on no board/channel of the bus")
+
+    @property
+    def store_path(self) -> Path:
+        return self.state_dir / f"{self.site_id}.sqlite3"
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        target = data
+        for part in path[:-1]:
+            child = target.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a section")
+            target = child
+        try:  # a TOML value (number, bool, array) if it parses as one, else a string
+            value: Any = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        target[path[-1]] = value
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> SiteConfig:
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+            problems.append(f"  {key}: {error['msg']}")
+        raise ConfigError(f"{source} is not a valid site configuration:\n" + "\n".join(problems))
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> SiteConfig:
+    """Read, override from the environment, and validate a site's TOML configuration."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    _apply_env(data, os.environ if env is None else env)
+    config = parse_config(data, str(path))
+    if not config.central_public_key.is_absolute():
+        config = config.model_copy(
+            update={"central_public_key": Path(path).parent / config.central_public_key}
+        )
+    return config

@@ -1,0 +1,1 @@
+"""Serial drivers: byte links, lock boards and scanners."""

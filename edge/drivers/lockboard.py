@@ -1,0 +1,288 @@
+"""Lock-board drivers (CU16 family and the generic 0x8A/0x80 RS485 board) over one bus.
+
+The bus is half-duplex RS485 shared by every board on it: one transaction at a time, so a
+status poll never collides with an unlock. Each request waits for its own reply (matched by
+address and command), times out, and is retried with backoff. A port that disappears is
+reopened with capped backoff while callers get NoReply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from edge.config import BoardFamily, LockBusConfig
+from edge.drivers.links import ByteLink, Opener
+from edge.errors import LockDidNotRelease, NoReply, PortClosed
+from edge.timing import within
+from protocols import kerong, rs485
+from protocols.clock import Clock
+from protocols.errors import FrameError
+from protocols.reassembly import FrameReassembler
+
+log = logging.getLogger(__name__)
+
+REOPEN_MIN_S = 0.5
+REOPEN_MAX_S = 30.0
+RETRY_WAIT_MIN_S = 0.02
+RETRY_WAIT_MAX_S = 0.5
+# Most CU16 boards do not answer an unlock: drivers wait ~25 ms and query (hardware.md §1).
+UNLOCK_CONFIRM_DELAY_S = 0.025
+
+
+@dataclass(frozen=True)
+class BoardReading:
+    """One board's sensors: per lock (index 0 = lock 1), door open? and parcel seen?"""
+
+    board: int
+    door_open: tuple[bool, ...]
+    occupied: tuple[bool | None, ...]  # None: this board has no occupancy sensor
+
+
+@dataclass
+class BoardHealth:
+    online: bool = True
+    last_reply_ms: float | None = None
+    replies: int = 0
+    no_replies: int = 0
+
+
+@dataclass
+class BusStats:
+    transactions: int = 0
+    timeouts: int = 0
+    retries: int = 0
+    reopens: int = 0
+    port_errors: int = 0
+    boards: dict[int, BoardHealth] = field(default_factory=dict)
+
+
+class Bus:
+    """A serial line shared by boards: serialised transactions over a reopenable link."""
+
+    def __init__(
+        self, opener: Opener, reassembler: FrameReassembler, clock: Clock, reply_timeout_s: float
+    ) -> None:
+        self._opener = opener
+        self.reassembler = reassembler
+        self.clock = clock
+        self.reply_timeout_s = reply_timeout_s
+        self._link: ByteLink | None = None
+        self._frames: asyncio.Queue[bytes] = asyncio.Queue()
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self._linked = asyncio.Event()
+        self.stats = BusStats()
+
+    @property
+    def port_open(self) -> bool:
+        return self._link is not None
+
+    async def start(self) -> None:
+        self._reader = asyncio.ensure_future(self._read_forever())
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+
+    async def _read_forever(self) -> None:
+        backoff = REOPEN_MIN_S
+        while True:
+            try:
+                link = await self._opener()
+            except PortClosed as exc:
+                self.stats.port_errors += 1
+                log.warning("lock bus: %s; retrying in %.1f s", exc, backoff)
+                await self.clock.sleep(backoff)
+                backoff = min(REOPEN_MAX_S, backoff * 2)
+                continue
+            backoff = REOPEN_MIN_S
+            self._link = link
+            self._linked.set()
+            try:
+                while True:
+                    for frame in self.reassembler.feed(await link.read()):
+                        self._frames.put_nowait(frame)
+            except PortClosed as exc:
+                log.warning("lock bus lost: %s", exc)
+                self.stats.port_errors += 1
+                self.stats.reopens += 1
+            finally:
+                self._link = None
+                self._linked.clear()
+                link.close()
+
+    async def transact(
+        self, request: bytes, match: Callable[[bytes], bool] | None, timeout: float | None = None
+    ) -> bytes | None:
+        """Send `request`; return the first frame `match` accepts (None if no reply wanted)."""
+        async with self._lock:
+            self.stats.transactions += 1
+            link = self._link
+            if link is None:
+                raise NoReply("the lock bus port is not open")
+            while not self._frames.empty():  # stale replies of an earlier, timed-out request
+                self._frames.get_nowait()
+            self.reassembler.reset()
+            try:
+                link.write(request)
+            except PortClosed as exc:
+                raise NoReply(str(exc)) from exc
+            if match is None:
+                return None
+            try:
+                return await within(
+                    self.clock, timeout or self.reply_timeout_s, self._reply_matching(match)
+                )
+            except TimeoutError:
+                self.stats.timeouts += 1
+                raise NoReply(f"no reply to {request.hex(' ')}") from None
+
+    async def _reply_matching(self, match: Callable[[bytes], bool]) -> bytes:
+        while True:
+            frame = await self._frames.get()
+            if match(frame):
+                return frame
+
+
+class LockBoardDriver:
+    """Reads board sensors and releases locks for the agent, whatever the board family."""
+
+    def __init__(self, config: LockBusConfig, opener: Opener, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.family = config.family
+        if config.family is BoardFamily.CU16:
+            reassembler = kerong.reassembler()
+            self.boards = list(config.boards)
+        else:
+            self._rs485 = {b.address: b for b in config.rs485_boards}
+            status_bytes = max(
+                b.status_bytes or rs485.status_byte_count(b.channels) for b in config.rs485_boards
+            )
+            self._replies = rs485.ReplyReassembler(status_bytes)
+            reassembler = self._replies
+            self.boards = [b.address for b in config.rs485_boards]
+        self.bus = Bus(opener, reassembler, clock, config.reply_timeout_s)
+        for board in self.boards:
+            self.bus.stats.boards[board] = BoardHealth()
+
+    async def start(self) -> None:
+        await self.bus.start()
+
+    async def stop(self) -> None:
+        await self.bus.stop()
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.config.retries),
+            wait=wait_exponential(multiplier=RETRY_WAIT_MIN_S, max=RETRY_WAIT_MAX_S),
+            retry=retry_if_exception_type(NoReply),
+            sleep=self.clock.sleep,
+            before_sleep=lambda _state: self._count_retry(),
+            reraise=True,
+        )
+
+    def _count_retry(self) -> None:
+        self.bus.stats.retries += 1
+
+    async def read_board(self, board: int) -> BoardReading:
+        """One board's sensors, retried; NoReply after the last attempt."""
+        health = self.bus.stats.boards[board]
+        started = time.perf_counter()
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    reading = await self._read_once(board)
+        except NoReply:
+            health.no_replies += 1
+            health.online = False
+            raise
+        health.online = True
+        health.replies += 1
+        health.last_reply_ms = (time.perf_counter() - started) * 1000
+        return reading
+
+    async def _read_once(self, board: int) -> BoardReading:
+        if self.family is BoardFamily.CU16:
+            addr = kerong.address(board)
+            raw = await self.bus.transact(
+                kerong.query_status(board).to_bytes(),
+                lambda f: f[2] == kerong.Command.STATUS and f[1] == addr,
+            )
+            assert raw is not None
+            status = kerong.BoardStatus.from_bytes(raw, self.config.lock_polarity)
+            return BoardReading(
+                board, tuple(not locked for locked in status.locked), tuple(status.occupied)
+            )
+        spec = self._rs485[board]
+        self._replies.status_bytes = spec.status_bytes or rs485.status_byte_count(spec.channels)
+        self._replies.expect_all_status = True
+        try:
+            raw = await self.bus.transact(
+                rs485.QueryAll(board).to_bytes(),
+                lambda f: f[0] == rs485.QUERY_HEAD and f[1] == board and f[-2] == rs485.QUERY_OP,
+            )
+        finally:
+            self._replies.expect_all_status = False
+        assert raw is not None
+        try:
+            frame = rs485.decode_board_frame(raw)
+        except FrameError as exc:
+            raise NoReply(str(exc)) from exc
+        if not isinstance(frame, rs485.AllStatus):
+            raise NoReply(f"board {board} answered a query-all with {frame}")
+        high_is_open = spec.open_level == "high"
+        bits = frame.channels[: spec.channels]
+        return BoardReading(
+            board, tuple(bit == high_is_open for bit in bits), (None,) * spec.channels
+        )
+
+    async def unlock(self, board: int, lock: int) -> None:
+        """Release one lock and confirm it released; LockDidNotRelease otherwise."""
+        for _attempt in range(self.config.retries):
+            if await self._unlock_once(board, lock):
+                return
+            self.bus.stats.retries += 1
+        raise LockDidNotRelease(f"board {board} lock {lock} did not release")
+
+    async def _unlock_once(self, board: int, lock: int) -> bool:
+        if self.family is BoardFamily.CU16:
+            addr = kerong.address(board)
+            reply_match = (
+                (lambda f: f[2] == kerong.Command.STATUS and f[1] == addr)
+                if self.config.unlock_reply
+                else None
+            )
+            try:
+                await self.bus.transact(kerong.unlock(board, lock).to_bytes(), reply_match)
+            except NoReply:
+                if self.config.unlock_reply:
+                    return False
+                raise
+            # Most boards do not answer an unlock: wait for the coil, then ask (hardware.md §1).
+            await self.clock.sleep(UNLOCK_CONFIRM_DELAY_S)
+            reading = await self.read_board(board)
+            return reading.door_open[lock - 1]
+        spec = self._rs485[board]
+        try:
+            raw = await self.bus.transact(
+                rs485.Unlock(board, lock).to_bytes(),
+                lambda f: f[0] == rs485.UNLOCK_HEAD and f[1] == board and f[2] == lock,
+            )
+        except NoReply:
+            return False
+        assert raw is not None
+        feedback = raw[3]
+        return (feedback == rs485.Feedback.HIGH) == (spec.open_level == "high")

@@ -1,0 +1,82 @@
+"""The scanner reader: codes in, and a port that survives being unplugged.
+
+When the port fails the reader reports a fault once, reopens with capped exponential backoff,
+and reports the fault cleared when the scanner is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge.drivers.links import Opener
+from edge.errors import PortClosed
+from protocols.clock import Clock
+from protocols.scanner import ScanLineSplitter, ScannedCode, ScannerFraming
+
+log = logging.getLogger(__name__)
+
+REOPEN_MIN_S = 0.5
+REOPEN_MAX_S = 30.0
+
+
+@dataclass
+class ScannerHealth:
+    connected: bool = False
+    opens: int = 0
+    failures: int = 0
+    last_error: str | None = None
+
+
+class ScannerReader:
+    def __init__(
+        self,
+        opener: Opener,
+        framing: ScannerFraming,
+        clock: Clock,
+        on_fault: Callable[[bool, str], None],
+    ) -> None:
+        self._opener = opener
+        self.splitter = ScanLineSplitter(framing)
+        self.clock = clock
+        self._on_fault = on_fault
+        self.codes: asyncio.Queue[ScannedCode] = asyncio.Queue()
+        self.health = ScannerHealth()
+        self._faulted = False
+
+    async def run(self) -> None:
+        backoff = REOPEN_MIN_S
+        while True:
+            try:
+                link = await self._opener()
+            except PortClosed as exc:
+                self._fault(str(exc))
+                await self.clock.sleep(backoff)
+                backoff = min(REOPEN_MAX_S, backoff * 2)
+                continue
+            backoff = REOPEN_MIN_S
+            self.health.opens += 1
+            self.health.connected = True
+            self.splitter.reset()
+            if self._faulted:
+                self._faulted = False
+                self._on_fault(False, "scanner is back")
+            try:
+                while True:
+                    for code in self.splitter.feed(await link.read()):
+                        self.codes.put_nowait(code)
+            except PortClosed as exc:
+                self._fault(str(exc))
+            finally:
+                self.health.connected = False
+                link.close()
+
+    def _fault(self, detail: str) -> None:
+        self.health.failures += 1
+        self.health.last_error = detail
+        if not self._faulted:
+            self._faulted = True
+            log.warning("scanner fault: %s", detail)
+            self._on_fault(True, detail)

@@ -1,0 +1,36 @@
+"""Central's persistent state behind one interface (`CentralStore`)."""
+
+from central.store.base import CentralStore, StoreSession
+from central.store.records import (
+    AlarmRecord,
+    CodeRecord,
+    CommandRecord,
+    ParcelRecord,
+    RemovalRecord,
+    ReservationRecord,
+    SiteRecord,
+    SlotRecord,
+    StepRecord,
+    StoredEvent,
+    StreamCursor,
+    TaskRecord,
+)
+from central.store.sqlite import SqliteStore
+
+__all__ = [
+    "AlarmRecord",
+    "CentralStore",
+    "CodeRecord",
+    "CommandRecord",
+    "ParcelRecord",
+    "RemovalRecord",
+    "ReservationRecord",
+    "SiteRecord",
+    "SlotRecord",
+    "SqliteStore",
+    "StepRecord",
+    "StoreSession",
+    "StoredEvent",
+    "StreamCursor",
+    "TaskRecord",
+]

@@ -1,0 +1,163 @@
+"""The store interface: what central needs from a database, and nothing of how.
+
+`SqliteStore` fills it for one machine; a PostgreSQL store can fill it for a region (its
+`transaction` a SERIALIZABLE or READ COMMITTED transaction, `stream` and `lock_site` taking
+row locks with SELECT ... FOR UPDATE). Business rules never write SQL: they call these
+methods inside one `transaction()`, which commits on normal exit and rolls back on error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from central.store.records import (
+    AlarmRecord,
+    CodeRecord,
+    CommandRecord,
+    ParcelRecord,
+    RemovalRecord,
+    ReservationRecord,
+    SiteRecord,
+    SlotRecord,
+    StepRecord,
+    StoredEvent,
+    StreamCursor,
+    TaskRecord,
+)
+
+
+class StoreSession(Protocol):
+    """Data access inside one transaction."""
+
+    def get_site(self, site: str) -> SiteRecord | None: ...
+
+    def list_sites(self) -> list[SiteRecord]: ...
+
+    def save_site(self, record: SiteRecord) -> None: ...
+
+    def lock_site(self, site: str) -> None:
+        """Serialise capacity decisions on one site. BEGIN IMMEDIATE already serialises
+        every writer here; a PostgreSQL store takes a row lock (SELECT ... FOR UPDATE)."""
+
+    def list_slots(self, site: str) -> list[SlotRecord]: ...
+
+    def get_slot(self, site: str, slot: str) -> SlotRecord | None: ...
+
+    def save_slot(self, record: SlotRecord) -> None: ...
+
+    def replace_slots(self, site: str, slots: Iterable[SlotRecord]) -> None: ...
+
+    def free_slots(self, site: str, size: str) -> list[str]:
+        """Slots of `size` the site reports free and no held reservation has claimed."""
+
+    def free_slot_counts(self) -> list[tuple[str, str, int]]:
+        """(site, size, free and unreserved slots) for every site with any."""
+
+    def slot_state_counts(self) -> list[tuple[str, str, int]]:
+        """(site, slot state, count) across the fleet."""
+
+    def stream(self, site: str) -> StreamCursor: ...
+
+    def save_stream(self, cursor: StreamCursor) -> None: ...
+
+    def list_streams(self) -> list[StreamCursor]: ...
+
+    def streams_waiting_since(self, before: float) -> list[StreamCursor]:
+        """Streams that have waited for a missing event since `before` or longer."""
+
+    def add_events(self, events: Sequence[StoredEvent]) -> None:
+        """Store received events; one already stored under its (site, seq) is left as is."""
+
+    def waiting_events(self, site: str, after_seq: int, limit: int = 10_000) -> list[StoredEvent]:
+        """Received but not yet applied events of a site, in sequence order."""
+
+    def mark_applied(self, site: str, seqs: Iterable[int], at: float) -> None: ...
+
+    def get_event(self, site: str, seq: int) -> StoredEvent | None: ...
+
+    def get_parcel(self, label: str) -> ParcelRecord | None: ...
+
+    def save_parcel(self, record: ParcelRecord) -> None: ...
+
+    def parcels_in_state(
+        self, states: Iterable[str], limit: int = 100_000
+    ) -> list[ParcelRecord]: ...
+
+    def parcel_state_counts(self) -> dict[str, int]: ...
+
+    def add_step(self, step: StepRecord) -> None: ...
+
+    def steps(self, label: str) -> list[StepRecord]: ...
+
+    def add_reservation(self, record: ReservationRecord) -> ReservationRecord:
+        """Hold capacity. StoreConflict if the slot or the parcel already holds one."""
+
+    def held_reservation(self, label: str) -> ReservationRecord | None: ...
+
+    def held_reservations(self, site: str | None = None) -> list[ReservationRecord]: ...
+
+    def held_count(self, site: str) -> int: ...
+
+    def held_reservations_until(self, before: float) -> list[ReservationRecord]: ...
+
+    def set_reservation(self, reservation_id: int, status: str, command_id: str | None) -> None: ...
+
+    def add_code(self, record: CodeRecord) -> None: ...
+
+    def codes(self, label: str) -> list[CodeRecord]: ...
+
+    def set_code_status(self, code_id: str, status: str) -> None: ...
+
+    def add_task(self, task: TaskRecord) -> int: ...
+
+    def claim_tasks(
+        self, now: float, owner: str, lease_until: float, limit: int = 200
+    ) -> list[TaskRecord]:
+        """Take due tasks no live process holds; a lease lets another take over after a crash."""
+
+    def finish_task(self, task_id: int, at: float) -> None: ...
+
+    def retry_task(self, task_id: int, due_at: float, error: str) -> None: ...
+
+    def open_tasks(self, kind: str | None = None) -> list[TaskRecord]: ...
+
+    def add_command(self, record: CommandRecord) -> None: ...
+
+    def record_reply(
+        self, command_id: str, ok: bool, reason: str | None, at: float, detail: str | None
+    ) -> bool:
+        """Store the first reply to a command; False if the command is unknown or answered."""
+
+    def get_command(self, command_id: str) -> CommandRecord | None: ...
+
+    def commands_to(self, site: str) -> list[CommandRecord]: ...
+
+    def open_alarm(self, record: AlarmRecord) -> bool:
+        """Raise an alarm; False if the same one (site, kind, ref) is already open."""
+
+    def clear_alarms(self, site: str, kind: str, ref: str | None, at: float) -> int:
+        """Close open alarms of a kind at a site (one ref, or all refs when ref is None)."""
+
+    def list_alarms(self, include_cleared: bool = False) -> list[AlarmRecord]: ...
+
+    def get_alarm(self, alarm_id: int) -> AlarmRecord | None: ...
+
+    def ack_alarm(self, alarm_id: int, by: str, at: float) -> bool: ...
+
+    def add_removal(self, record: RemovalRecord) -> None: ...
+
+    def finish_removals(self, label: str, at: float) -> int: ...
+
+    def open_removals(self, site: str | None = None) -> list[RemovalRecord]: ...
+
+
+class CentralStore(Protocol):
+    """A store of central's state, shared by every central process of a deployment."""
+
+    def transaction(self) -> AbstractContextManager[StoreSession]:
+        """One atomic unit of work; writers that touch the same rows are serialised."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,182 @@
+"""The rows central keeps, as plain immutable records. Stores speak only these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SiteRecord:
+    """A locker bank or collection point: from the network file, then from the site itself."""
+
+    site: str
+    kind: str
+    name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    shelf_capacity: int | None = None
+    shelf_used: int | None = None
+    online: bool | None = None
+    status_at: float | None = None
+    boot_id: str | None = None
+    agent_version: str | None = None
+    snapshot_at: float | None = None
+    snapshot_seq: int | None = None
+    faults_json: str = "[]"
+
+
+@dataclass(frozen=True)
+class SlotRecord:
+    site: str
+    slot: str
+    size: str
+    state: str
+    parcel: str | None = None
+    occupied: bool | None = None
+    door: str | None = None
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class StreamCursor:
+    """Where one site's event stream stands at central. Ordering lives here, not in memory."""
+
+    site: str
+    applied_seq: int = 0
+    max_received_seq: int = 0
+    gap_since: float | None = None  # when central first waited for applied_seq + 1
+    resend_requested_at: float | None = None
+    resend_count: int = 0
+    deposits: int = 0
+    pickups: int = 0
+    removals: int = 0
+    duplicates: int = 0
+    lost: int = 0  # sequence numbers given up on after ingest.gap_give_up_s
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    site: str
+    seq: int
+    event_id: str
+    type: str
+    at: float
+    payload: str  # the event's JSON as received
+    received_at: float
+    applied_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ParcelRecord:
+    label: str
+    state: str | None
+    size: str | None = None
+    weight_g: int | None = None
+    postal_code: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    delivery_mode: str | None = None
+    preferred_site: str | None = None
+    # The consumer's contact, as JSON. Only the notifier reads it; tracking never shows it.
+    contact_json: str | None = None
+    site: str | None = None
+    slot: str | None = None
+    partner: str | None = None
+    courier: str | None = None
+    announced_at: float | None = None
+    updated_at: float = 0.0
+    pickup_expires_at: float | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of a parcel's timeline: what, when it happened, who said so."""
+
+    label: str
+    step: str
+    before: str | None
+    after: str
+    at: float
+    source: str
+    detail: str | None = None
+    recorded_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReservationRecord:
+    label: str
+    site: str
+    size: str
+    created_at: float
+    until: float
+    slot: str | None = None
+    status: str = "held"  # held | fulfilled | lapsed | cancelled
+    command_id: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    """A pickup code issued (never its text: that is the consumer's secret)."""
+
+    code_id: str
+    label: str
+    site: str
+    short_form: str
+    issued_at: float
+    expires_at: float
+    status: str = "active"  # active | revoked | used
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """A durable piece of work with an effect outside the store (notify, command a site)."""
+
+    kind: str
+    due_at: float
+    label: str | None = None
+    site: str | None = None
+    payload: str = "{}"
+    attempts: int = 0
+    last_error: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class CommandRecord:
+    id: str
+    site: str
+    type: str
+    issued_at: float
+    expires_at: float
+    body: str
+    reply_ok: bool | None = None
+    reply_reason: str | None = None
+    reply_at: float | None = None
+    reply_detail: str | None = None
+
+
+@dataclass(frozen=True)
+class AlarmRecord:
+    site: str
+    kind: str
+    opened_at: float
+    ref: str = ""
+    detail: str | None = None
+    source: str | None = None
+    cleared_at: float | None = None
+    acked_at: float | None = None
+    acked_by: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class RemovalRecord:
+    """A parcel a courier must take out of a site (expired, or to be returned)."""
+
+    label: str
+    site: str
+    reason: str
+    created_at: float
+    slot: str | None = None
+    done_at: float | None = None

@@ -1,0 +1,685 @@
+"""The embedded store: one SQLite file in WAL mode, safe for several threads and processes.
+
+Every write transaction starts with BEGIN IMMEDIATE, so writers are serialised by SQLite's
+own lock across threads and processes: a read-check-write inside one transaction (the next
+event of a site, the last free slot) cannot race another writer. Commits are fsynced
+(synchronous=FULL) because a committed event is acknowledged to the broker right after, and
+the broker then forgets it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from central.errors import StoreConflict, StoreError
+from central.store.base import CentralStore
+from central.store.migrations import LATEST_VERSION, MIGRATIONS
+from central.store.records import (
+    AlarmRecord,
+    CodeRecord,
+    CommandRecord,
+    ParcelRecord,
+    RemovalRecord,
+    ReservationRecord,
+    SiteRecord,
+    SlotRecord,
+    StepRecord,
+    StoredEvent,
+    StreamCursor,
+    TaskRecord,
+)
+
+# A writer waits this long for another process's transaction before giving up.
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+class SqliteSession:
+    """Data access inside one transaction. All SQL of central lives in this class."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._db = conn
+
+    # ------------------------------------------------------------------------ sites
+
+    def get_site(self, site: str) -> SiteRecord | None:
+        row = self._db.execute("SELECT * FROM sites WHERE site = ?", (site,)).fetchone()
+        return _site(row) if row else None
+
+    def list_sites(self) -> list[SiteRecord]:
+        return [_site(r) for r in self._db.execute("SELECT * FROM sites ORDER BY site")]
+
+    def save_site(self, record: SiteRecord) -> None:
+        self._db.execute(
+            """INSERT OR REPLACE INTO sites (site, kind, name, lat, lon, shelf_capacity,
+                shelf_used, online, status_at, boot_id, agent_version, snapshot_at,
+                snapshot_seq, faults_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                record.site,
+                record.kind,
+                record.name,
+                record.lat,
+                record.lon,
+                record.shelf_capacity,
+                record.shelf_used,
+                None if record.online is None else int(record.online),
+                record.status_at,
+                record.boot_id,
+                record.agent_version,
+                record.snapshot_at,
+                record.snapshot_seq,
+                record.faults_json,
+            ),
+        )
+
+    def lock_site(self, site: str) -> None:
+        """Serialise capacity decisions on one site. BEGIN IMMEDIATE already serialises
+        every writer here; a PostgreSQL store takes a row lock (SELECT ... FOR UPDATE)."""
+
+    # ------------------------------------------------------------------------ slots
+
+    def list_slots(self, site: str) -> list[SlotRecord]:
+        rows = self._db.execute("SELECT * FROM slots WHERE site = ? ORDER BY slot", (site,))
+        return [_slot(r) for r in rows]
+
+    def get_slot(self, site: str, slot: str) -> SlotRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM slots WHERE site = ? AND slot = ?", (site, slot)
+        ).fetchone()
+        return _slot(row) if row else None
+
+    def save_slot(self, record: SlotRecord) -> None:
+        self._db.execute(
+            """INSERT OR REPLACE INTO slots (site, slot, size, state, parcel, occupied, door,
+                updated_at) VALUES (?,?,?,?,?,?,?,?)""",
+            (
+                record.site,
+                record.slot,
+                record.size,
+                record.state,
+                record.parcel,
+                None if record.occupied is None else int(record.occupied),
+                record.door,
+                record.updated_at,
+            ),
+        )
+
+    def replace_slots(self, site: str, slots: Iterable[SlotRecord]) -> None:
+        self._db.execute("DELETE FROM slots WHERE site = ?", (site,))
+        for record in slots:
+            self.save_slot(record)
+
+    def free_slots(self, site: str, size: str) -> list[str]:
+        """Slots of `size` the site reports free and no held reservation has claimed."""
+        rows = self._db.execute(
+            """SELECT s.slot FROM slots s WHERE s.site = ? AND s.size = ? AND s.state = 'free'
+                AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.site = s.site
+                    AND r.slot = s.slot AND r.status = 'held')
+                ORDER BY s.slot""",
+            (site, size),
+        )
+        return [r[0] for r in rows]
+
+    def free_slot_counts(self) -> list[tuple[str, str, int]]:
+        """(site, size, free and unreserved slots) for every site with any."""
+        rows = self._db.execute(
+            """SELECT s.site, s.size, count(*) FROM slots s WHERE s.state = 'free'
+                AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.site = s.site
+                    AND r.slot = s.slot AND r.status = 'held')
+                GROUP BY s.site, s.size"""
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def slot_state_counts(self) -> list[tuple[str, str, int]]:
+        """(site, slot state, count) across the fleet."""
+        rows = self._db.execute("SELECT site, state, count(*) FROM slots GROUP BY site, state")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # ------------------------------------------------------------------- event streams
+
+    def stream(self, site: str) -> StreamCursor:
+        row = self._db.execute("SELECT * FROM streams WHERE site = ?", (site,)).fetchone()
+        return _stream(row) if row else StreamCursor(site)
+
+    def save_stream(self, cursor: StreamCursor) -> None:
+        self._db.execute(
+            """INSERT OR REPLACE INTO streams (site, applied_seq, max_received_seq, gap_since,
+                resend_requested_at, resend_count, deposits, pickups, removals, duplicates,
+                lost) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                cursor.site,
+                cursor.applied_seq,
+                cursor.max_received_seq,
+                cursor.gap_since,
+                cursor.resend_requested_at,
+                cursor.resend_count,
+                cursor.deposits,
+                cursor.pickups,
+                cursor.removals,
+                cursor.duplicates,
+                cursor.lost,
+            ),
+        )
+
+    def list_streams(self) -> list[StreamCursor]:
+        return [_stream(r) for r in self._db.execute("SELECT * FROM streams ORDER BY site")]
+
+    def streams_waiting_since(self, before: float) -> list[StreamCursor]:
+        """Streams that have waited for a missing event since `before` or longer."""
+        rows = self._db.execute(
+            "SELECT * FROM streams WHERE gap_since IS NOT NULL AND gap_since <= ? ORDER BY site",
+            (before,),
+        )
+        return [_stream(r) for r in rows]
+
+    def add_events(self, events: Sequence[StoredEvent]) -> None:
+        """Store received events; one already stored under its (site, seq) is left as is."""
+        self._db.executemany(
+            """INSERT OR IGNORE INTO events (site, seq, event_id, type, at, payload,
+                received_at, applied_at) VALUES (?,?,?,?,?,?,?,?)""",
+            [
+                (e.site, e.seq, e.event_id, e.type, e.at, e.payload, e.received_at, e.applied_at)
+                for e in events
+            ],
+        )
+
+    def waiting_events(self, site: str, after_seq: int, limit: int = 10_000) -> list[StoredEvent]:
+        """Received but not yet applied events of a site, in sequence order."""
+        rows = self._db.execute(
+            """SELECT * FROM events WHERE site = ? AND seq > ? AND applied_at IS NULL
+                ORDER BY seq LIMIT ?""",
+            (site, after_seq, limit),
+        )
+        return [_event(r) for r in rows]
+
+    def mark_applied(self, site: str, seqs: Iterable[int], at: float) -> None:
+        self._db.executemany(
+            "UPDATE events SET applied_at = ? WHERE site = ? AND seq = ?",
+            [(at, site, seq) for seq in seqs],
+        )
+
+    def get_event(self, site: str, seq: int) -> StoredEvent | None:
+        row = self._db.execute(
+            "SELECT * FROM events WHERE site = ? AND seq = ?", (site, seq)
+        ).fetchone()
+        return _event(row) if row else None
+
+    # ----------------------------------------------------------------------- parcels
+
+    def get_parcel(self, label: str) -> ParcelRecord | None:
+        row = self._db.execute("SELECT * FROM parcels WHERE label = ?", (label,)).fetchone()
+        return _parcel(row) if row else None
+
+    def save_parcel(self, record: ParcelRecord) -> None:
+        self._db.execute(
+            """INSERT OR REPLACE INTO parcels (label, state, size, weight_g, postal_code, lat,
+                lon, delivery_mode, preferred_site, contact_json, site, slot, partner, courier,
+                announced_at, updated_at, pickup_expires_at)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (
+                record.label,
+                record.state,
+                record.size,
+                record.weight_g,
+                record.postal_code,
+                record.lat,
+                record.lon,
+                record.delivery_mode,
+                record.preferred_site,
+                record.contact_json,
+                record.site,
+                record.slot,
+                record.partner,
+                record.courier,
+                record.announced_at,
+                record.updated_at,
+                record.pickup_expires_at,
+            ),
+        )
+
+    def parcels_in_state(self, states: Iterable[str], limit: int = 100_000) -> list[ParcelRecord]:
+        wanted = list(states)
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT * FROM parcels WHERE state IN ({marks}) ORDER BY label LIMIT ?",  # noqa: S608 - only placeholders are interpolated
+            (*wanted, limit),
+        )
+        return [_parcel(r) for r in rows]
+
+    def parcel_state_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT state, count(*) FROM parcels GROUP BY state")
+        return {r[0] or "unknown": r[1] for r in rows}
+
+    def add_step(self, step: StepRecord) -> None:
+        self._db.execute(
+            """INSERT INTO parcel_steps (label, step, before, after, at, source, detail,
+                recorded_at) VALUES (?,?,?,?,?,?,?,?)""",
+            (
+                step.label,
+                step.step,
+                step.before,
+                step.after,
+                step.at,
+                step.source,
+                step.detail,
+                step.recorded_at,
+            ),
+        )
+
+    def steps(self, label: str) -> list[StepRecord]:
+        rows = self._db.execute(
+            """SELECT label, step, before, after, at, source, detail, recorded_at
+                FROM parcel_steps WHERE label = ? ORDER BY id""",
+            (label,),
+        )
+        return [StepRecord(*r) for r in rows]
+
+    # ------------------------------------------------------------------ reservations
+
+    def add_reservation(self, record: ReservationRecord) -> ReservationRecord:
+        """Hold capacity. StoreConflict if the slot or the parcel already holds one."""
+        try:
+            cursor = self._db.execute(
+                """INSERT INTO reservations (label, site, slot, size, created_at, until,
+                    status, command_id) VALUES (?,?,?,?,?,?,?,?)""",
+                (
+                    record.label,
+                    record.site,
+                    record.slot,
+                    record.size,
+                    record.created_at,
+                    record.until,
+                    record.status,
+                    record.command_id,
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StoreConflict(
+                f"cannot reserve {record.site}/{record.slot or 'shelf'} for {record.label}: {exc}"
+            ) from None
+        return _replace(record, id=cursor.lastrowid)
+
+    def held_reservation(self, label: str) -> ReservationRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM reservations WHERE label = ? AND status = 'held'", (label,)
+        ).fetchone()
+        return _reservation(row) if row else None
+
+    def held_reservations(self, site: str | None = None) -> list[ReservationRecord]:
+        if site is None:
+            rows = self._db.execute("SELECT * FROM reservations WHERE status = 'held'")
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM reservations WHERE status = 'held' AND site = ?", (site,)
+            )
+        return [_reservation(r) for r in rows]
+
+    def held_count(self, site: str) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM reservations WHERE site = ? AND status = 'held'", (site,)
+        ).fetchone()
+        return int(row[0])
+
+    def held_reservations_until(self, before: float) -> list[ReservationRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM reservations WHERE status = 'held' AND until <= ? ORDER BY until",
+            (before,),
+        )
+        return [_reservation(r) for r in rows]
+
+    def set_reservation(self, reservation_id: int, status: str, command_id: str | None) -> None:
+        self._db.execute(
+            "UPDATE reservations SET status = ?, command_id = coalesce(?, command_id) WHERE id = ?",
+            (status, command_id, reservation_id),
+        )
+
+    # ------------------------------------------------------------------ pickup codes
+
+    def add_code(self, record: CodeRecord) -> None:
+        self._db.execute(
+            """INSERT INTO pickup_codes (code_id, label, site, short_form, issued_at,
+                expires_at, status) VALUES (?,?,?,?,?,?,?)""",
+            (
+                record.code_id,
+                record.label,
+                record.site,
+                record.short_form,
+                record.issued_at,
+                record.expires_at,
+                record.status,
+            ),
+        )
+
+    def codes(self, label: str) -> list[CodeRecord]:
+        rows = self._db.execute(
+            """SELECT code_id, label, site, short_form, issued_at, expires_at, status
+                FROM pickup_codes WHERE label = ? ORDER BY issued_at""",
+            (label,),
+        )
+        return [CodeRecord(*r) for r in rows]
+
+    def set_code_status(self, code_id: str, status: str) -> None:
+        self._db.execute("UPDATE pickup_codes SET status = ? WHERE code_id = ?", (status, code_id))
+
+    # ------------------------------------------------------------------------- tasks
+
+    def add_task(self, task: TaskRecord) -> int:
+        cursor = self._db.execute(
+            """INSERT INTO tasks (kind, label, site, payload, due_at, attempts, last_error)
+                VALUES (?,?,?,?,?,?,?)""",
+            (
+                task.kind,
+                task.label,
+                task.site,
+                task.payload,
+                task.due_at,
+                task.attempts,
+                task.last_error,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def claim_tasks(
+        self, now: float, owner: str, lease_until: float, limit: int = 200
+    ) -> list[TaskRecord]:
+        """Take due tasks no live process holds; a lease lets another take over after a crash."""
+        rows = self._db.execute(
+            """UPDATE tasks SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
+                WHERE id IN (SELECT id FROM tasks WHERE done_at IS NULL AND due_at <= ?
+                    AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?)
+                RETURNING kind, due_at, label, site, payload, attempts, last_error, id""",
+            (owner, lease_until, now, now, limit),
+        ).fetchall()
+        return sorted((TaskRecord(*r) for r in rows), key=lambda t: (t.due_at, t.id or 0))
+
+    def finish_task(self, task_id: int, at: float) -> None:
+        self._db.execute(
+            "UPDATE tasks SET done_at = ?, claimed_by = NULL WHERE id = ?", (at, task_id)
+        )
+
+    def retry_task(self, task_id: int, due_at: float, error: str) -> None:
+        self._db.execute(
+            """UPDATE tasks SET due_at = ?, last_error = ?, claimed_by = NULL,
+                claimed_until = NULL WHERE id = ?""",
+            (due_at, error[:500], task_id),
+        )
+
+    def open_tasks(self, kind: str | None = None) -> list[TaskRecord]:
+        query = """SELECT kind, due_at, label, site, payload, attempts, last_error, id
+            FROM tasks WHERE done_at IS NULL"""
+        params: tuple[str, ...] = ()
+        if kind is not None:
+            query += " AND kind = ?"
+            params = (kind,)
+        return [TaskRecord(*r) for r in self._db.execute(query + " ORDER BY due_at", params)]
+
+    # ---------------------------------------------------------------------- commands
+
+    def add_command(self, record: CommandRecord) -> None:
+        self._db.execute(
+            """INSERT INTO commands (id, site, type, issued_at, expires_at, body)
+                VALUES (?,?,?,?,?,?)""",
+            (
+                record.id,
+                record.site,
+                record.type,
+                record.issued_at,
+                record.expires_at,
+                record.body,
+            ),
+        )
+
+    def record_reply(
+        self, command_id: str, ok: bool, reason: str | None, at: float, detail: str | None
+    ) -> bool:
+        """Store the first reply to a command; False if the command is unknown or answered."""
+        cursor = self._db.execute(
+            """UPDATE commands SET reply_ok = ?, reply_reason = ?, reply_at = ?,
+                reply_detail = ? WHERE id = ? AND reply_at IS NULL""",
+            (int(ok), reason, at, detail, command_id),
+        )
+        return cursor.rowcount > 0
+
+    def get_command(self, command_id: str) -> CommandRecord | None:
+        row = self._db.execute("SELECT * FROM commands WHERE id = ?", (command_id,)).fetchone()
+        if row is None:
+            return None
+        return CommandRecord(
+            row[0], row[1], row[2], row[3], row[4], row[5], _bool(row[6]), *row[7:]
+        )
+
+    def commands_to(self, site: str) -> list[CommandRecord]:
+        rows = self._db.execute(
+            "SELECT id FROM commands WHERE site = ? ORDER BY issued_at", (site,)
+        )
+        found = [self.get_command(r[0]) for r in rows.fetchall()]
+        return [c for c in found if c is not None]
+
+    # ------------------------------------------------------------------------ alarms
+
+    def open_alarm(self, record: AlarmRecord) -> bool:
+        """Raise an alarm; False if the same one (site, kind, ref) is already open."""
+        cursor = self._db.execute(
+            """INSERT OR IGNORE INTO alarms (site, kind, ref, opened_at, detail, source)
+                VALUES (?,?,?,?,?,?)""",
+            (record.site, record.kind, record.ref, record.opened_at, record.detail, record.source),
+        )
+        return cursor.rowcount > 0
+
+    def clear_alarms(self, site: str, kind: str, ref: str | None, at: float) -> int:
+        """Close open alarms of a kind at a site (one ref, or all refs when ref is None)."""
+        if ref is None:
+            cursor = self._db.execute(
+                """UPDATE alarms SET cleared_at = ? WHERE site = ? AND kind = ?
+                    AND cleared_at IS NULL""",
+                (at, site, kind),
+            )
+        else:
+            cursor = self._db.execute(
+                """UPDATE alarms SET cleared_at = ? WHERE site = ? AND kind = ? AND ref = ?
+                    AND cleared_at IS NULL""",
+                (at, site, kind, ref),
+            )
+        return cursor.rowcount
+
+    def list_alarms(self, include_cleared: bool = False) -> list[AlarmRecord]:
+        query = "SELECT * FROM alarms"
+        if not include_cleared:
+            query += " WHERE cleared_at IS NULL"
+        return [_alarm(r) for r in self._db.execute(query + " ORDER BY opened_at, id")]
+
+    def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
+        row = self._db.execute("SELECT * FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+        return _alarm(row) if row else None
+
+    def ack_alarm(self, alarm_id: int, by: str, at: float) -> bool:
+        cursor = self._db.execute(
+            "UPDATE alarms SET acked_at = ?, acked_by = ? WHERE id = ? AND acked_at IS NULL",
+            (at, by, alarm_id),
+        )
+        return cursor.rowcount > 0
+
+    # ---------------------------------------------------------------------- removals
+
+    def add_removal(self, record: RemovalRecord) -> None:
+        self._db.execute(
+            """INSERT OR IGNORE INTO removals (label, site, slot, reason, created_at, done_at)
+                VALUES (?,?,?,?,?,?)""",
+            (
+                record.label,
+                record.site,
+                record.slot,
+                record.reason,
+                record.created_at,
+                record.done_at,
+            ),
+        )
+
+    def finish_removals(self, label: str, at: float) -> int:
+        cursor = self._db.execute(
+            "UPDATE removals SET done_at = ? WHERE label = ? AND done_at IS NULL", (at, label)
+        )
+        return cursor.rowcount
+
+    def open_removals(self, site: str | None = None) -> list[RemovalRecord]:
+        query = "SELECT label, site, reason, created_at, slot, done_at FROM removals "
+        query += "WHERE done_at IS NULL"
+        params: tuple[str, ...] = ()
+        if site is not None:
+            query += " AND site = ?"
+            params = (site,)
+        return [RemovalRecord(*r) for r in self._db.execute(query + " ORDER BY created_at", params)]
+
+
+class SqliteStore:
+    """A SQLite file shared by threads (one connection each) and processes."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._migrate(self._connection())
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=0
+            )
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # Acknowledged to the broker right after commit: the commit must survive power loss.
+            conn.execute("PRAGMA synchronous = FULL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > LATEST_VERSION:
+                raise StoreError(
+                    f"store {self.path} has schema version {version}, newer than this build's "
+                    f"{LATEST_VERSION}: upgrade lockernet central"
+                )
+            for migration in MIGRATIONS:
+                if migration.version > version:
+                    for statement in migration.statements:
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version = {migration.version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteSession]:
+        """One atomic unit of work: committed on normal exit, rolled back on any error."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield SqliteSession(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+
+# ---------------------------------------------------------------------- row mapping
+
+
+def _replace(record: ReservationRecord, id: int | None) -> ReservationRecord:
+    return dataclasses.replace(record, id=id)
+
+
+def _site(row: Sequence[Any]) -> SiteRecord:
+    return SiteRecord(
+        site=row[0],
+        kind=row[1],
+        name=row[2],
+        lat=row[3],
+        lon=row[4],
+        shelf_capacity=row[5],
+        shelf_used=row[6],
+        online=_bool(row[7]),
+        status_at=row[8],
+        boot_id=row[9],
+        agent_version=row[10],
+        snapshot_at=row[11],
+        snapshot_seq=row[12],
+        faults_json=row[13],
+    )
+
+
+def _slot(row: Sequence[Any]) -> SlotRecord:
+    return SlotRecord(row[0], row[1], row[2], row[3], row[4], _bool(row[5]), row[6], row[7])
+
+
+def _stream(row: Sequence[Any]) -> StreamCursor:
+    return StreamCursor(*row)
+
+
+def _event(row: Sequence[Any]) -> StoredEvent:
+    return StoredEvent(*row)
+
+
+def _parcel(row: Sequence[Any]) -> ParcelRecord:
+    return ParcelRecord(*row)
+
+
+def _reservation(row: Sequence[Any]) -> ReservationRecord:
+    return ReservationRecord(
+        label=row[1],
+        site=row[2],
+        slot=row[3],
+        size=row[4],
+        created_at=row[5],
+        until=row[6],
+        status=row[7],
+        command_id=row[8],
+        id=row[0],
+    )
+
+
+def _alarm(row: Sequence[Any]) -> AlarmRecord:
+    return AlarmRecord(
+        id=row[0],
+        site=row[1],
+        kind=row[2],
+        ref=row[3],
+        opened_at=row[4],
+        detail=row[5],
+        source=row[6],
+        cleared_at=row[7],
+        acked_at=row[8],
+        acked_by=row[9],
+    )
+
+
+def _conforms(store: SqliteStore) -> CentralStore:
+    """Never called: makes mypy prove SqliteStore fills the CentralStore interface."""
+    return store

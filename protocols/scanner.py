@@ -19,6 +19,8 @@ ACK, ENQ, NAK = 0x06, 0x05, 0x15
 # Longest decoded text we accept. Our pickup codes are ~170 characters; labels far less.
 DEFAULT_MAX_LENGTH = 512
 _AIM_ID = re.compile(r"\][A-Za-z][0-9A-Za-z]")
+_AIM_ID_LENGTH = 3
+_MAX_UTF8_BYTES = 4  # per character: the length cap counts characters, the buffer bytes
 _PRINTABLE = re.compile(r"[\x20-\x7e\u00a0-\uffff]+")
 
 
@@ -75,7 +77,15 @@ class ScanLineSplitter:
     def feed(self, chunk: bytes) -> list[ScannedCode]:
         self._buffer += chunk
         codes: list[ScannedCode] = []
-        limit = self.framing.max_length + len(self.framing.prefix.encode()) + 3
+        # The most bytes a line that still holds a valid code can have before its suffix
+        # is complete: so a code's fate never depends on how the bytes were chunked.
+        limit = (
+            _MAX_UTF8_BYTES * self.framing.max_length
+            + len(self.framing.prefix.encode())
+            + _AIM_ID_LENGTH
+            + len(self._suffix)
+            - 1
+        )
         while True:
             end = self._buffer.find(self._suffix)
             if end < 0:
@@ -114,7 +124,7 @@ class ScanLineSplitter:
             text = text[len(prefix) :]
         symbology = None
         if self.framing.strip_aim_id and _AIM_ID.match(text):
-            symbology, text = text[:3], text[3:]
+            symbology, text = text[:_AIM_ID_LENGTH], text[_AIM_ID_LENGTH:]
         if not text or not _PRINTABLE.fullmatch(text):
             return None
         return ScannedCode(text, symbology)

@@ -1,0 +1,179 @@
+"""Scanner framing (hardware.md §3): suffixes, prefix and AIM ids, length cap, garbage."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocols.scanner import (
+    ScanLineSplitter,
+    ScannedCode,
+    ScannerFraming,
+    Suffix,
+    encode_scan,
+)
+
+CODE = "RR123456785CN"
+
+
+def one_byte_at_a_time(splitter: ScanLineSplitter, data: bytes) -> list[ScannedCode]:
+    out: list[ScannedCode] = []
+    for b in data:
+        out += splitter.feed(bytes((b,)))
+    return out
+
+
+@pytest.mark.parametrize("suffix", list(Suffix))
+def test_each_suffix_ends_a_code_even_split_across_chunks(suffix: Suffix) -> None:
+    line = CODE.encode() + suffix.value.encode()
+    splitter = ScanLineSplitter(ScannerFraming(suffix=suffix))
+    assert splitter.feed(line * 2) == [ScannedCode(CODE)] * 2
+    assert one_byte_at_a_time(splitter, line) == [ScannedCode(CODE)]
+    assert splitter.feed(line[:4]) == []
+    assert splitter.feed(line[4:]) == [ScannedCode(CODE)]
+    assert splitter.stats.codes == 4
+
+
+def test_crlf_split_between_its_cr_and_lf() -> None:
+    splitter = ScanLineSplitter(ScannerFraming(suffix=Suffix.CRLF))
+    assert splitter.feed(CODE.encode() + b"\r") == []
+    assert splitter.feed(b"\n") == [ScannedCode(CODE)]
+
+
+def test_prefix_and_aim_id_are_stripped_and_the_symbology_kept() -> None:
+    framing = ScannerFraming(suffix=Suffix.CRLF, prefix="SCN:", strip_aim_id=True)
+    splitter = ScanLineSplitter(framing)
+    assert one_byte_at_a_time(splitter, b"SCN:]Q1LNP:ABC234\r\n") == [
+        ScannedCode("LNP:ABC234", "]Q1")
+    ]
+    # A code sent without an AIM id is taken as it is.
+    assert splitter.feed(b"SCN:" + CODE.encode() + b"\r\n") == [ScannedCode(CODE)]
+
+
+def test_aim_id_is_kept_in_the_text_when_stripping_is_off() -> None:
+    splitter = ScanLineSplitter(ScannerFraming())
+    assert splitter.feed(b"]Q1LNP:ABC\r") == [ScannedCode("]Q1LNP:ABC")]
+
+
+def test_a_line_without_the_configured_prefix_is_counted_as_garbage() -> None:
+    splitter = ScanLineSplitter(ScannerFraming(prefix="SCN:"))
+    assert splitter.feed(CODE.encode() + b"\r") == []
+    assert splitter.stats.garbage == 1
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 10_000])
+def test_over_long_lines_are_dropped_counted_and_the_next_line_still_read(chunk: int) -> None:
+    splitter = ScanLineSplitter(ScannerFraming(max_length=20))
+    data = b"A" * 21 + b"\r" + b"B" * 500 + b"\r" + CODE.encode() + b"\r"
+    got: list[ScannedCode] = []
+    for pos in range(0, len(data), chunk):
+        got += splitter.feed(data[pos : pos + chunk])
+    assert got == [ScannedCode(CODE)]
+    assert splitter.stats.too_long == 2
+    assert splitter.stats.codes == 1
+
+
+def test_a_code_of_the_longest_length_passes_however_it_is_chunked() -> None:
+    framing = ScannerFraming(suffix=Suffix.CRLF, strip_aim_id=True, max_length=20)
+    for text in ("A" * 20, "é" * 20):  # é is two bytes of UTF-8: the cap counts characters
+        line = encode_scan(text, framing, "]Q1")
+        for cut in range(1, len(line)):
+            splitter = ScanLineSplitter(framing)
+            got = splitter.feed(line[:cut]) + splitter.feed(line[cut:])
+            assert got == [ScannedCode(text, "]Q1")], (text, cut)
+
+
+def test_garbage_is_counted_and_never_raises() -> None:
+    splitter = ScanLineSplitter(ScannerFraming())
+    lines = [
+        b"\xff\xfe\xc3(\r",  # invalid UTF-8
+        b"AB\x00CD\r",  # a NUL inside
+        b"\x1b[2J\r",  # an escape sequence
+        b"\x07\x07\r",  # bells
+        b"\r\r",  # empty lines: nothing, not even garbage
+    ]
+    for line in lines:
+        assert splitter.feed(line) == []
+    assert splitter.stats.garbage == 4
+    assert splitter.feed(CODE.encode() + b"\r") == [ScannedCode(CODE)]
+
+
+def test_reset_forgets_a_partial_line_after_an_unplug() -> None:
+    splitter = ScanLineSplitter(ScannerFraming())
+    splitter.feed(b"RR1234")
+    splitter.reset()
+    assert splitter.feed(CODE.encode() + b"\r") == [ScannedCode(CODE)]
+
+
+# ------------------------------------------------------------------------------- hypothesis
+
+framings = st.builds(
+    ScannerFraming,
+    suffix=st.sampled_from(Suffix),
+    prefix=st.sampled_from(["", "SCN:", "Ω"]),
+    strip_aim_id=st.booleans(),
+    max_length=st.integers(1, 64),
+)
+# What a scanner can send as a code: printable text with no line breaks in it.
+code_texts = st.text(
+    alphabet=st.characters(
+        min_codepoint=0x20, max_codepoint=0xFFFF, blacklist_categories=("Cs", "Cc")
+    ),
+    min_size=1,
+    max_size=64,
+)
+aim_ids = st.from_regex(r"\][A-Za-z][0-9A-Za-z]", fullmatch=True)
+
+
+def cut(data: bytes, sizes: list[int]) -> list[bytes]:
+    chunks, pos, i = [], 0, 0
+    while pos < len(data):
+        chunks.append(data[pos : pos + sizes[i % len(sizes)]])
+        pos += sizes[i % len(sizes)]
+        i += 1
+    return chunks
+
+
+@settings(max_examples=500)
+@given(
+    framing=framings,
+    codes=st.lists(st.tuples(code_texts, aim_ids), min_size=1, max_size=5),
+    sizes=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+)
+def test_encode_scan_then_split_round_trips(
+    framing: ScannerFraming, codes: list[tuple[str, str]], sizes: list[int]
+) -> None:
+    line = b"".join(encode_scan(text, framing, aim) for text, aim in codes)
+    splitter = ScanLineSplitter(framing)
+    got = [code for chunk in cut(line, sizes) for code in splitter.feed(chunk)]
+    expected = [
+        ScannedCode(text, aim if framing.strip_aim_id else None)
+        for text, aim in codes
+        if len(text) <= framing.max_length
+    ]
+    assert got == expected
+    assert splitter.stats.codes == len(expected)
+    assert splitter.stats.too_long == len(codes) - len(expected)
+
+
+@settings(max_examples=3000)
+@given(
+    framing=framings,
+    chunks=st.lists(
+        st.binary(max_size=30)
+        | st.sampled_from([b"\r", b"\n", b"\r\n", b"]Q1", b"SCN:", "é".encode(), b"\xff"]),
+        max_size=30,
+    ),
+)
+def test_arbitrary_bytes_never_raise_and_give_the_same_codes_however_chunked(
+    framing: ScannerFraming, chunks: list[bytes]
+) -> None:
+    splitter = ScanLineSplitter(framing)
+    got = [code for chunk in chunks for code in splitter.feed(chunk)]
+    whole = ScanLineSplitter(framing)
+    assert whole.feed(b"".join(chunks)) == got
+    for code in got:
+        assert 1 <= len(code.text) <= framing.max_length
+        assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in code.text)
+        assert framing.suffix.value not in code.text

@@ -16,9 +16,10 @@ candidate; nothing is ever reported as reserved that the view did not grant.
 from __future__ import annotations
 
 import enum
+import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -145,14 +146,60 @@ class SpatialIndex:
 
     def nearest(self, lat: float, lon: float, count: int) -> list[tuple[float, NetworkSite]]:
         """The `count` nearest sites (fewer if the index holds fewer), nearest first."""
-        if count <= 0 or self._count == 0:
-            return []
-        radius = self._cell
+        found: list[tuple[float, NetworkSite]] = []
+        if count > 0:
+            for pair in self.by_distance(lat, lon, math.inf):
+                found.append(pair)
+                if len(found) == count:
+                    break
+        return found
+
+    def by_distance(
+        self, lat: float, lon: float, radius_km: float
+    ) -> Iterator[tuple[float, NetworkSite]]:
+        """(distance, site) within `radius_km`, nearest first, read lazily ring by ring.
+
+        Placement usually stops at the first or second site, so it pays only for the cells
+        near the address, not for sorting every site within the radius.
+        """
+        if self._count == 0:
+            return
+        x, y = to_km(lat, lon)
+        cx, cy = self._key(x, y)
+        pending: list[tuple[float, str, NetworkSite]] = []
+        visited = 0
+        ring = 0
         while True:
-            found = self.within(lat, lon, radius)
-            if len(found) >= count or len(found) == self._count:
-                return found[:count]
-            radius *= 2
+            for key in _ring(cx, cy, ring):
+                for sx, sy, site in self._cells.get(key, ()):
+                    visited += 1
+                    d = math.hypot(sx - x, sy - y)
+                    if d <= radius_km:
+                        heapq.heappush(pending, (d, site.id, site))
+            # Every site beyond this ring is at least `ring` whole cells away.
+            settled = ring * self._cell
+            while pending and pending[0][0] <= settled:
+                d, _, site = heapq.heappop(pending)
+                yield d, site
+            if settled > radius_km or visited == self._count:
+                while pending:
+                    d, _, site = heapq.heappop(pending)
+                    yield d, site
+                return
+            ring += 1
+
+
+def _ring(cx: int, cy: int, ring: int) -> Iterator[tuple[int, int]]:
+    """The grid cells at Chebyshev distance `ring` from (cx, cy)."""
+    if ring == 0:
+        yield cx, cy
+        return
+    for dx in range(-ring, ring + 1):
+        yield cx + dx, cy - ring
+        yield cx + dx, cy + ring
+    for dy in range(-ring + 1, ring):
+        yield cx - ring, cy + dy
+        yield cx + ring, cy + dy
 
 
 class Placer:
@@ -210,7 +257,7 @@ class Placer:
         return None
 
     def _nearest_locker(self, parcel: PlaceableParcel, view: CapacityView) -> Placement | None:
-        near = self._lockers.within(
+        near = self._lockers.by_distance(
             parcel.dest_lat, parcel.dest_lon, self.policy.max_locker_distance_km
         )
         for _, site in near:
@@ -220,7 +267,7 @@ class Placer:
         return None
 
     def _nearest_counter(self, parcel: PlaceableParcel, view: CapacityView) -> Placement | None:
-        near = self._counters.within(
+        near = self._counters.by_distance(
             parcel.dest_lat, parcel.dest_lon, self.policy.max_counter_distance_km
         )
         for _, site in near:

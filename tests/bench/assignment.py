@@ -1,0 +1,204 @@
+"""Benchmark: a 200,000-parcel day placed and assigned, against the exact optimum.
+
+Generates the network and a day's manifest, places every parcel (central.placement), and
+assigns partners and couriers with central.dispatch's regret heuristic. The same instance
+(stops x couriers, courier and partner capacities) is then solved exactly as a min-cost
+flow with OR-Tools' SimpleMinCostFlow:
+
+    stop --(cost of one parcel)--> courier --(courier capacity)--> partner
+         --(partner daily capacity)--> sink
+
+which is exactly the dispatch problem, so its optimum is the true optimum of the instance
+(integer flows; costs in thousandths of a dollar). A plain greedy (every stop to its
+cheapest courier with room, in stop order) is measured too, as the baseline a naive
+implementation would give. Prints one JSON object on its last line.
+
+    .venv/bin/python tests/bench/assignment.py [--parcels 200000] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+from central.dispatch import (
+    DispatchCosts,
+    DispatchInstance,
+    DispatchParcel,
+    HandlingCapacity,
+    build_instance,
+    dispatch_wave,
+    flows_cost,
+    stop_for,
+)
+from central.manifest import generate_manifest
+from central.network import generate_network
+from central.placement import InMemoryCapacity, Placer
+
+DAY_START = 1_750_000_000.0  # a fixed day, so runs compare
+# Costs go to the integer solver in thousandths of a dollar.
+COST_SCALE = 1000
+# A parcel left unserved costs this much (SGD) in the exact model, so it serves all it can.
+UNSERVED_PENALTY_SGD = 10_000
+
+
+def solve_exact(instance: DispatchInstance) -> tuple[dict[tuple[int, int], int], int]:
+    """Optimal parcels per (stop, courier) and the number left unserved."""
+    stops, couriers, partners = (
+        len(instance.stops),
+        len(instance.courier_ids),
+        len(instance.partner_ids),
+    )
+    courier_base, partner_base = stops, stops + couriers
+    sink = partner_base + partners
+    stop_xy = np.array(instance.stop_xy)
+    courier_xy = np.array(instance.courier_xy)
+    fixed = np.array(instance.courier_fixed)
+    distance = np.hypot(
+        stop_xy[:, None, 0] - courier_xy[None, :, 0], stop_xy[:, None, 1] - courier_xy[None, :, 1]
+    )
+    unit = fixed[None, :] + instance.cost_per_km * distance
+    demand = np.array(instance.demand, dtype=np.int64)
+
+    flow = min_cost_flow.SimpleMinCostFlow()
+    pair_tails = np.repeat(np.arange(stops), couriers)
+    pair_heads = courier_base + np.tile(np.arange(couriers), stops)
+    pair_caps = np.repeat(demand, couriers)
+    pair_costs = np.rint(unit.ravel() * COST_SCALE).astype(np.int64)
+    flow.add_arcs_with_capacity_and_unit_cost(pair_tails, pair_heads, pair_caps, pair_costs)
+    flow.add_arcs_with_capacity_and_unit_cost(
+        courier_base + np.arange(couriers),
+        partner_base + np.array(instance.courier_partner),
+        np.array(instance.courier_left, dtype=np.int64),
+        np.zeros(couriers, dtype=np.int64),
+    )
+    flow.add_arcs_with_capacity_and_unit_cost(
+        partner_base + np.arange(partners),
+        np.full(partners, sink),
+        np.array(instance.partner_left, dtype=np.int64),
+        np.zeros(partners, dtype=np.int64),
+    )
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.arange(stops),
+        np.full(stops, sink),
+        demand,
+        np.full(stops, UNSERVED_PENALTY_SGD * COST_SCALE, dtype=np.int64),
+    )
+    supplies = np.zeros(sink + 1, dtype=np.int64)
+    supplies[:stops] = demand
+    supplies[sink] = -int(demand.sum())
+    flow.set_nodes_supplies(np.arange(sink + 1), supplies)
+    status = flow.solve()
+    if status != flow.OPTIMAL:
+        raise RuntimeError(f"min-cost flow did not solve: status {status}")
+    pair_flows = flow.flows(np.arange(stops * couriers)).reshape(stops, couriers)
+    served = {
+        (int(s), int(k)): int(pair_flows[s, k])
+        for s, k in zip(*np.nonzero(pair_flows), strict=True)
+    }
+    unserved = int(demand.sum()) - sum(served.values())
+    return served, unserved
+
+
+def solve_naive(instance: DispatchInstance) -> dict[tuple[int, int], int]:
+    """Each stop in turn to its cheapest couriers with room: what a first attempt does."""
+    flows: dict[tuple[int, int], int] = {}
+    for stop, demand in enumerate(instance.demand):
+        need = demand
+        costs = instance.stop_costs(stop)
+        for courier in sorted(range(len(costs)), key=costs.__getitem__):
+            if need == 0:
+                break
+            partner = instance.courier_partner[courier]
+            amount = min(need, instance.courier_left[courier], instance.partner_left[partner])
+            if amount > 0:
+                flows[(stop, courier)] = amount
+                need -= amount
+                instance.courier_left[courier] -= amount
+                instance.partner_left[partner] -= amount
+    return flows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parcels", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    network = generate_network(args.seed)
+    parcels = generate_manifest(network, args.parcels, args.seed, DAY_START)
+    generate_s = time.perf_counter() - started
+    print(f"generated {len(network.sites)} sites, {len(parcels)} parcels", file=sys.stderr)
+
+    started = time.perf_counter()
+    placer = Placer(network)
+    placements = placer.place_all(parcels, InMemoryCapacity.empty_network(network))
+    place_s = time.perf_counter() - started
+    rules = Counter(p.rule.value for p in placements)
+    print(f"placed in {place_s:.2f} s: {dict(rules)}", file=sys.stderr)
+
+    costs = DispatchCosts()
+    wave = [
+        DispatchParcel(
+            p.label,
+            stop_for(pl, p.dest_lat, p.dest_lon, network, costs.home_zone_km),
+            p.dispatched_at,
+        )
+        for p, pl in zip(parcels, placements, strict=True)
+    ]
+
+    started = time.perf_counter()
+    result = dispatch_wave(wave, network, HandlingCapacity.full_day(network), costs)
+    heuristic_s = time.perf_counter() - started
+    heuristic_cost = result.total_cost_sgd
+    print(f"heuristic: {heuristic_cost:.2f} SGD in {heuristic_s:.2f} s", file=sys.stderr)
+
+    instance, _ = build_instance(wave, network, HandlingCapacity.full_day(network), costs)
+    started = time.perf_counter()
+    naive_cost = flows_cost(instance, solve_naive(instance))
+    naive_s = time.perf_counter() - started
+
+    instance, _ = build_instance(wave, network, HandlingCapacity.full_day(network), costs)
+    started = time.perf_counter()
+    exact_flows, exact_unserved = solve_exact(instance)
+    exact_s = time.perf_counter() - started
+    optimum_cost = flows_cost(instance, exact_flows)
+    print(f"exact: {optimum_cost:.2f} SGD in {exact_s:.2f} s", file=sys.stderr)
+
+    report = {
+        "benchmark": "assignment",
+        "parcels": len(parcels),
+        "sites": len(network.sites),
+        "couriers": len(network.couriers),
+        "stops": len(instance.stops),
+        "placement": dict(sorted(rules.items())),
+        "placement_seconds": round(place_s, 3),
+        "heuristic_cost_sgd": round(heuristic_cost, 2),
+        "heuristic_seconds": round(heuristic_s, 3),
+        "heuristic_unassigned": len(result.unassigned),
+        "optimum_cost_sgd": round(optimum_cost, 2),
+        "exact_solver": "ortools SimpleMinCostFlow",
+        "exact_seconds": round(exact_s, 3),
+        "exact_unserved": exact_unserved,
+        "gap_percent": round(100 * (heuristic_cost - optimum_cost) / optimum_cost, 3),
+        "naive_greedy_cost_sgd": round(naive_cost, 2),
+        "naive_greedy_seconds": round(naive_s, 3),
+        "naive_gap_percent": round(100 * (naive_cost - optimum_cost) / optimum_cost, 3),
+        "generate_seconds": round(generate_s, 3),
+    }
+    if not math.isfinite(report["gap_percent"]):
+        return 1
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

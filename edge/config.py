@@ -239,7 +239,9 @@ def parse_config(data: dict[str, Any], source: str = "config") -> SiteConfig:
         for error in exc.errors(include_url=False):
             key = ".".join(str(p) for p in error["loc"]) or "(top level)"
             problems.append(f"  {key}: {error['msg']}")
-        raise ConfigError(f"{source} is not a valid site configuration:\n" + "\n".join(problems))
+        raise ConfigError(
+            f"{source} is not a valid site configuration:\n" + "\n".join(problems)
+        ) from None
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> SiteConfig:

@@ -87,7 +87,7 @@ class SiteLink:
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
         self.agent_version = agent_version
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - reconnect jitter, not a secret
         self.stats = LinkStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -215,7 +215,7 @@ class SiteLink:
         self._connected.clear()
         self._lost.clear()
         self._client = client = self._new_client()
-        properties = Properties(PacketTypes.CONNECT)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         await asyncio.wait_for(
             self._loop.run_in_executor(
@@ -237,7 +237,7 @@ class SiteLink:
         connected = asyncio.ensure_future(self._connected.wait())
         lost = asyncio.ensure_future(self._lost.wait())
         try:
-            done, _ = await asyncio.wait(
+            await asyncio.wait(
                 {connected, lost}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
@@ -386,8 +386,11 @@ class SiteLink:
         now = self.clock.monotonic()
         # A message the broker never acknowledged (lost with a connection, or dropped):
         # publish it again. Central deduplicates by (site, seq).
-        stale = [mid for mid, (_, sent) in self.stats.inflight.items()
-                 if now - sent > self.republish_after_s]
+        stale = [
+            mid
+            for mid, (_, sent) in self.stats.inflight.items()
+            if now - sent > self.republish_after_s
+        ]
         for mid in stale:
             del self.stats.inflight[mid]
         room = self.inflight_limit - len(self.stats.inflight)
@@ -423,7 +426,7 @@ class SiteLink:
             client.on_socket_register_write = None
             # A new client is made for every connection: close this one's socket and its
             # wake-up socket pair now rather than whenever the garbage collector gets to it.
-            client._reset_sockets()  # noqa: SLF001 - paho has no public close
+            client._reset_sockets()
         self.stats.inflight.clear()
 
     async def _close(self) -> None:

@@ -126,7 +126,7 @@ class Transaction:
         trigger: Trigger,
         now: float,
         *,
-        parcel: str | None | bool = False,
+        parcel: str | bool | None = False,
         opened_by: str | None = None,
         open_ref: str | None = None,
     ) -> SlotRecord:
@@ -231,7 +231,10 @@ class Transaction:
         return int(self._db.execute("SELECT COUNT(*) FROM shelf").fetchone()[0])
 
     def on_shelf(self, parcel: str) -> bool:
-        return self._db.execute("SELECT 1 FROM shelf WHERE parcel = ?", (parcel,)).fetchone() is not None
+        return (
+            self._db.execute("SELECT 1 FROM shelf WHERE parcel = ?", (parcel,)).fetchone()
+            is not None
+        )
 
     def shelve(self, parcel: str, courier: str, now: float) -> None:
         self._db.execute(

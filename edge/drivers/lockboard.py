@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from edge.config import BoardFamily, LockBusConfig
 from edge.drivers.links import ByteLink, Opener
-from edge.errors import LockDidNotRelease, NoReply, PortClosed
+from edge.errors import LockDidNotRelease, NoReply
 from edge.timing import within
 from protocols import kerong, rs485
 from protocols.clock import Clock
@@ -101,7 +101,7 @@ class Bus:
         while True:
             try:
                 link = await self._opener()
-            except PortClosed as exc:
+            except OSError as exc:  # PortClosed, or a simulator's unplugged port
                 self.stats.port_errors += 1
                 log.warning("lock bus: %s; retrying in %.1f s", exc, backoff)
                 await self.clock.sleep(backoff)
@@ -114,7 +114,7 @@ class Bus:
                 while True:
                     for frame in self.reassembler.feed(await link.read()):
                         self._frames.put_nowait(frame)
-            except PortClosed as exc:
+            except OSError as exc:
                 log.warning("lock bus lost: %s", exc)
                 self.stats.port_errors += 1
                 self.stats.reopens += 1
@@ -137,7 +137,7 @@ class Bus:
             self.reassembler.reset()
             try:
                 link.write(request)
-            except PortClosed as exc:
+            except OSError as exc:
                 raise NoReply(str(exc)) from exc
             if match is None:
                 return None

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.drivers.links import Opener
-from edge.errors import PortClosed
 from protocols.clock import Clock
 from protocols.scanner import ScanLineSplitter, ScannedCode, ScannerFraming
 
@@ -51,7 +50,7 @@ class ScannerReader:
         while True:
             try:
                 link = await self._opener()
-            except PortClosed as exc:
+            except OSError as exc:  # PortClosed, or a simulator's unplugged port
                 self._fault(str(exc))
                 await self.clock.sleep(backoff)
                 backoff = min(REOPEN_MAX_S, backoff * 2)
@@ -67,7 +66,7 @@ class ScannerReader:
                 while True:
                     for code in self.splitter.feed(await link.read()):
                         self.codes.put_nowait(code)
-            except PortClosed as exc:
+            except OSError as exc:
                 self._fault(str(exc))
             finally:
                 self.health.connected = False

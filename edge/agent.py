@@ -1,0 +1,1026 @@
+"""The site agent: the flows of couriers, consumers and technicians at one site.
+
+Sans-thread and clock-driven: every agent is a set of asyncio tasks, so one process can run
+one agent on a Pi or thousands in the fleet simulator with the same code. Decisions and the
+events they produce are committed to the store before a door moves; a door's confirmed
+sensor readings (door closed, IR occupancy) move the slot state machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edge import diagnostics
+from edge.config import SiteConfig, SlotConfig
+from edge.drivers.links import Opener
+from edge.drivers.lockboard import BoardReading, LockBoardDriver
+from edge.drivers.scanner import ScannerReader
+from edge.errors import HardwareError, IllegalTransition, LockDidNotRelease, NoReply
+from edge.mqtt import SiteLink
+from edge.slots import OPEN_STATES, Trigger
+from edge.store import SlotRecord, Store, Transaction
+from protocols.clock import Clock
+from protocols.commands import verify_command
+from protocols.errors import LabelError, MessageError, RefusalReason, TokenRefused
+from protocols.labels import parse_label
+from protocols.messages import (
+    BoardFault,
+    BoardFaultCode,
+    CancelReservation,
+    Command,
+    DoorClosed,
+    DoorForced,
+    DoorLeftOpen,
+    DoorOpened,
+    DoorOpenReason,
+    DoorState,
+    Fault,
+    FaultCleared,
+    FaultComponent,
+    LockFault,
+    MarkForRemoval,
+    OpenSlot,
+    ParcelDeposited,
+    ParcelPickedUp,
+    ParcelRemoved,
+    RemoteOpenRefused,
+    RemovalReason,
+    Reply,
+    ReplyReason,
+    ResendState,
+    ReserveSlot,
+    RevokeCode,
+    RunDiagnostics,
+    ScanKind,
+    ScannerFault,
+    ScannerFaultCode,
+    ScannerLockedOut,
+    ScanRefusal,
+    ScanRefused,
+    SensorFault,
+    SetSlotService,
+    SignedCommand,
+    SiteKind,
+    SizeClass,
+    SlotBackInService,
+    SlotFaultCode,
+    SlotOutOfService,
+    SlotSnapshot,
+    SlotState,
+    StateSnapshot,
+    decode,
+    encode,
+)
+from protocols.scanner import ScannedCode
+from protocols.tokens import TokenVerifier
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "0.1.0"
+SHELF = "SHELF"  # the slot id of a counter's shelves in events
+SIZE_ORDER = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
+MAINTENANCE_TIMER_S = 1.0  # how often timers (left-open doors, lapses, lockouts) are checked
+PRUNE_EVERY_S = 3600.0
+
+_REFUSAL_FOR_TOKEN = {
+    RefusalReason.MALFORMED: ScanRefusal.MALFORMED,
+    RefusalReason.BAD_SIGNATURE: ScanRefusal.BAD_SIGNATURE,
+    RefusalReason.WRONG_KIND: ScanRefusal.WRONG_KIND,
+    RefusalReason.WRONG_SITE: ScanRefusal.WRONG_SITE,
+    RefusalReason.EXPIRED: ScanRefusal.EXPIRED,
+    RefusalReason.NOT_YET_VALID: ScanRefusal.NOT_YET_VALID,
+}
+_REPLY_FOR_TOKEN = {
+    RefusalReason.MALFORMED: ReplyReason.MALFORMED,
+    RefusalReason.BAD_SIGNATURE: ReplyReason.BAD_SIGNATURE,
+    RefusalReason.WRONG_KIND: ReplyReason.MALFORMED,
+    RefusalReason.WRONG_SITE: ReplyReason.WRONG_SITE,
+    RefusalReason.EXPIRED: ReplyReason.EXPIRED,
+    RefusalReason.NOT_YET_VALID: ReplyReason.NOT_YET_VALID,
+}
+
+
+class Refused(Exception):
+    """A scan that opens nothing (raised inside a transaction, so nothing it wrote stays)."""
+
+    def __init__(self, kind: ScanKind, reason: ScanRefusal, detail: str | None = None) -> None:
+        super().__init__(f"{kind.value}: {reason.value}")
+        self.kind = kind
+        self.reason = reason
+        self.detail = detail
+
+
+class CommandRefused(Exception):
+    def __init__(self, reason: ReplyReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class CourierSession:
+    courier: str
+    partner: str
+    until: float  # monotonic
+
+
+@dataclass
+class OpenDoor:
+    """A slot the agent unlocked, for the door's sensor to close."""
+
+    unlocked_at: float  # monotonic, after the release was confirmed
+    since: float  # monotonic, when the door was last seen open
+    left_open_reported: bool = False
+
+
+class SiteAgent:
+    """One site: a locker bank (doors) or a staffed counter (shelves)."""
+
+    def __init__(
+        self,
+        config: SiteConfig,
+        *,
+        clock: Clock,
+        verifier: TokenVerifier,
+        lock_opener: Opener | None = None,
+        scanner_opener: Opener | None = None,
+        durable: bool = True,
+        boot_id: str | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.site = config.site_id
+        self.clock = clock
+        self.verifier = verifier
+        self.timing = config.timing
+        self.boot_id = boot_id or uuid.uuid4().hex[:16]
+        self.store = Store(config.store_path, self.site, durable=durable)
+        self.store.ensure_slots([(s.id, s.size) for s in config.slots], clock.now())
+        self.slots: dict[str, SlotConfig] = {s.id: s for s in config.slots}
+        self.slot_at: dict[tuple[int, int], str] = {(s.board, s.lock): s.id for s in config.slots}
+        self.driver: LockBoardDriver | None = None
+        if config.lock_bus is not None and lock_opener is not None:
+            self.driver = LockBoardDriver(config.lock_bus, lock_opener, clock)
+        self.scanner: ScannerReader | None = None
+        if config.scanner is not None and scanner_opener is not None:
+            self.scanner = ScannerReader(
+                scanner_opener, config.scanner.framing, clock, self._scanner_fault
+            )
+        self.link = SiteLink(
+            site=self.site,
+            boot_id=self.boot_id,
+            broker=config.broker,
+            store=self.store,
+            clock=clock,
+            snapshot=self.snapshot,
+            on_command=self.handle_command_payload,
+            inflight_limit=self.timing.outbox_inflight,
+            republish_after_s=self.timing.republish_after_s,
+            reconnect_min_s=self.timing.reconnect_min_s,
+            reconnect_max_s=self.timing.reconnect_max_s,
+            agent_version=AGENT_VERSION,
+        )
+        self.readings: dict[int, BoardReading] = {}
+        self.boards_down: set[int] = set()
+        self.open_doors: dict[str, OpenDoor] = {}
+        self.forced: set[str] = set()
+        self.slot_faults: dict[str, SlotFaultCode] = {}
+        self.faults: dict[tuple[str, str, str], Fault] = {}
+        self.courier: CourierSession | None = None
+        self.failures: deque[float] = deque()
+        self.locked_out_until = 0.0
+        self.remote_opens: deque[float] = deque()
+        self.maintenance_until = 0.0
+        self.scan_latencies_ms: deque[float] = deque(maxlen=10_000)
+        self._on_event = on_event
+        self._tasks: list[asyncio.Task[None]] = []
+        self._scan_lock = asyncio.Lock()
+        self.ready = asyncio.Event()
+        self._last_prune = clock.monotonic()
+
+    # ======================================================================== lifecycle
+    async def start(self) -> None:
+        """Start drivers, reconcile with the boards, then serve (returns once ready)."""
+        if self.driver is not None:
+            await self.driver.start()
+            await self.reconcile()
+        self._spawn(self.link.run())
+        if self.driver is not None:
+            self._spawn(self._poll_forever())
+        if self.scanner is not None:
+            self._spawn(self.scanner.run())
+            self._spawn(self._scan_forever())
+        self._spawn(self._timers())
+        self.ready.set()
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self.stop()
+
+    async def stop(self, graceful: bool = True) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.link.stop(graceful)
+        if self.driver is not None:
+            await self.driver.stop()
+        self.store.close()
+
+    def _spawn(self, coro: Any) -> None:
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    # ========================================================================== events
+    def _emitted(self) -> None:
+        self.link.kick()
+
+    def _emit(self, payload: Any) -> None:
+        """Emit one event in its own transaction (for events no decision goes with)."""
+        with self.store.transaction() as tx:
+            tx.emit(payload, self.clock.now())
+        self._notify(payload)
+
+    def _notify(self, payload: Any) -> None:
+        self._emitted()
+        if self._on_event is not None:
+            self._on_event(payload.type)
+
+    def _raise_fault(self, component: FaultComponent, ref: str, code: str, detail: str) -> bool:
+        key = (component.value, ref, code)
+        if key in self.faults:
+            return False
+        self.faults[key] = Fault(
+            component=component, code=code, ref=ref, since=self.clock.now(), detail=detail
+        )
+        return True
+
+    def _clear_fault(self, component: FaultComponent, ref: str, code: str) -> bool:
+        if self.faults.pop((component.value, ref, code), None) is None:
+            return False
+        self._emit(FaultCleared(component=component, ref=ref, code=code))
+        return True
+
+    # ========================================================================== scanning
+    async def _scan_forever(self) -> None:
+        assert self.scanner is not None
+        while True:
+            code = await self.scanner.codes.get()
+            started = time.perf_counter()
+            try:
+                await self.handle_scan(code)
+            except HardwareError as exc:
+                log.warning("site %s: scan could not be served: %s", self.site, exc)
+            self.scan_latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    async def handle_scan(self, code: ScannedCode) -> None:
+        """One code from the scanner: a pickup code, a courier badge, or a parcel label."""
+        async with self._scan_lock:
+            text = code.text
+            kind = (
+                ScanKind.PICKUP_CODE
+                if text.startswith("LNP:")
+                else ScanKind.COURIER_BADGE
+                if text.startswith("LNB:")
+                else ScanKind.PARCEL_LABEL
+            )
+            now = self.clock.monotonic()
+            try:
+                if now < self.locked_out_until:
+                    raise Refused(kind, ScanRefusal.LOCKED_OUT, "too many failed scans")
+                if kind is ScanKind.PICKUP_CODE:
+                    await self._pickup(text)
+                elif kind is ScanKind.COURIER_BADGE:
+                    self._badge(text)
+                else:
+                    await self._label(text)
+            except Refused as refusal:
+                self._refuse(refusal)
+
+    def _refuse(self, refusal: Refused) -> None:
+        self._emit(ScanRefused(kind=refusal.kind, reason=refusal.reason, detail=refusal.detail))
+        counts = refusal.kind in (ScanKind.PICKUP_CODE, ScanKind.COURIER_BADGE) and (
+            refusal.reason is not ScanRefusal.LOCKED_OUT
+        )
+        if not counts:
+            return
+        now = self.clock.monotonic()
+        self.failures.append(now)
+        while self.failures and now - self.failures[0] > self.timing.scan_failure_window_s:
+            self.failures.popleft()
+        if len(self.failures) >= self.timing.scan_failures_before_lockout:
+            # Someone is trying codes: stop listening for a while and tell the operator.
+            self.locked_out_until = now + self.timing.lockout_s
+            failures = len(self.failures)
+            self.failures.clear()
+            self._emit(
+                ScannerLockedOut(failures=failures, until=self.clock.now() + self.timing.lockout_s)
+            )
+
+    def _badge(self, text: str) -> None:
+        try:
+            badge = self.verifier.courier_badge(text, self.clock.now())
+        except TokenRefused as exc:
+            raise Refused(
+                ScanKind.COURIER_BADGE, _REFUSAL_FOR_TOKEN[exc.reason], exc.detail
+            ) from None
+        self.courier = CourierSession(
+            badge.courier, badge.partner, self.clock.monotonic() + self.timing.courier_session_s
+        )
+
+    def _courier(self) -> CourierSession:
+        session = self.courier
+        if session is None or self.clock.monotonic() > session.until:
+            self.courier = None
+            raise Refused(ScanKind.PARCEL_LABEL, ScanRefusal.NO_BADGE, "scan a courier badge first")
+        session.until = self.clock.monotonic() + self.timing.courier_session_s
+        return session
+
+    # ----------------------------------------------------------------------------- pickup
+    async def _pickup(self, text: str) -> None:
+        now = self.clock.now()
+        try:
+            code = self.verifier.pickup_code(text, self.site, now)
+        except TokenRefused as exc:
+            raise Refused(
+                ScanKind.PICKUP_CODE, _REFUSAL_FOR_TOKEN[exc.reason], exc.detail
+            ) from None
+        with self.store.transaction() as tx:
+            if tx.code_revoked(code.code_id):
+                raise Refused(ScanKind.PICKUP_CODE, ScanRefusal.REVOKED)
+            if tx.code_used(code.code_id):
+                raise Refused(ScanKind.PICKUP_CODE, ScanRefusal.ALREADY_USED)
+            if self.config.kind is SiteKind.COUNTER:
+                if not tx.on_shelf(code.parcel):
+                    raise Refused(ScanKind.PICKUP_CODE, ScanRefusal.PARCEL_NOT_HERE)
+                # Handover at the counter: staff hand the parcel over on a valid scan.
+                tx.unshelve(code.parcel)
+                tx.use_code(code.code_id, code.parcel, now)
+                event = ParcelPickedUp(parcel=code.parcel, slot=SHELF, code_id=code.code_id)
+                tx.emit(event, now)
+                self._notify(event)
+                return
+            slot = tx.slot_holding(code.parcel)
+            if slot is None:
+                raise Refused(ScanKind.PICKUP_CODE, ScanRefusal.PARCEL_NOT_HERE)
+            if slot.state is SlotState.FAULT and self.slot_faults.get(slot.id) in (
+                SlotFaultCode.LOCK_WONT_RELEASE,
+                None,
+            ):
+                # A lock that failed before may work now: the consumer's retry is the test.
+                slot = tx.move(slot.id, Trigger.FAULT_CLEARED_OCCUPIED, now)
+            if slot.state is not SlotState.OCCUPIED or self._board_of(slot.id) in self.boards_down:
+                raise Refused(ScanKind.PICKUP_CODE, ScanRefusal.PARCEL_NOT_HERE, slot.state.value)
+            tx.move(
+                slot.id, Trigger.OPEN_FOR_PICKUP, now, opened_by="consumer", open_ref=code.code_id
+            )
+            opened = DoorOpened(slot=slot.id, reason=DoorOpenReason.PICKUP)
+            tx.emit(opened, now)
+        self._notify(opened)
+        await self._unlock(slot.id, Trigger.CLOSED_OCCUPIED)
+
+    # ------------------------------------------------------------------ deposit, removal
+    async def _label(self, text: str) -> None:
+        session = self._courier()
+        try:
+            label = parse_label(text).id
+        except LabelError as exc:
+            raise Refused(ScanKind.PARCEL_LABEL, ScanRefusal.BAD_LABEL, str(exc)) from None
+        now = self.clock.now()
+        if self.config.kind is SiteKind.COUNTER:
+            self._counter_label(label, session, now)
+            return
+        with self.store.transaction() as tx:
+            holding = tx.slot_holding(label)
+            reason = tx.removal_reason(label)
+            if holding is not None and reason is not None:
+                if holding.state is not SlotState.OCCUPIED:
+                    raise Refused(
+                        ScanKind.PARCEL_LABEL, ScanRefusal.PARCEL_NOT_HERE, holding.state.value
+                    )
+                tx.move(
+                    holding.id,
+                    Trigger.OPEN_FOR_REMOVAL,
+                    now,
+                    opened_by=session.courier,
+                    open_ref=reason,
+                )
+                opened = DoorOpened(slot=holding.id, reason=DoorOpenReason.REMOVAL)
+                tx.emit(opened, now)
+                target, undo = holding.id, Trigger.CLOSED_OCCUPIED
+            else:
+                if holding is not None:
+                    raise Refused(
+                        ScanKind.PARCEL_LABEL, ScanRefusal.UNKNOWN_LABEL, f"already in {holding.id}"
+                    )
+                expected = tx.expected(label)
+                if expected is None:
+                    raise Refused(
+                        ScanKind.PARCEL_LABEL, ScanRefusal.UNKNOWN_LABEL, "not expected here"
+                    )
+                slot = self._deposit_slot(tx, expected.slot, expected.size)
+                if slot is None:
+                    raise Refused(
+                        ScanKind.PARCEL_LABEL, ScanRefusal.NO_FREE_SLOT, expected.size.value
+                    )
+                if expected.slot and expected.slot != slot.id:
+                    self._release_reservation(tx, expected.slot, label, now)
+                    tx.expect(label, expected.size, slot.id, expected.until)
+                tx.move(
+                    slot.id,
+                    Trigger.OPEN_FOR_DEPOSIT,
+                    now,
+                    opened_by=session.courier,
+                    open_ref=label,
+                )
+                opened = DoorOpened(slot=slot.id, reason=DoorOpenReason.DEPOSIT)
+                tx.emit(opened, now)
+                target, undo = slot.id, Trigger.CLOSED_EMPTY
+        self._notify(opened)
+        await self._unlock(target, undo)
+
+    def _counter_label(self, label: str, session: CourierSession, now: float) -> None:
+        with self.store.transaction() as tx:
+            if tx.on_shelf(label):
+                reason = tx.removal_reason(label)
+                if reason is None:
+                    raise Refused(
+                        ScanKind.PARCEL_LABEL, ScanRefusal.UNKNOWN_LABEL, "already checked in"
+                    )
+                tx.unshelve(label)
+                tx.removed(label)
+                event: Any = ParcelRemoved(
+                    parcel=label, slot=SHELF, courier=session.courier, reason=RemovalReason(reason)
+                )
+            else:
+                expected = tx.expected(label)
+                if expected is None:
+                    raise Refused(
+                        ScanKind.PARCEL_LABEL, ScanRefusal.UNKNOWN_LABEL, "not expected here"
+                    )
+                if tx.shelved() >= self.config.shelf_capacity:
+                    raise Refused(ScanKind.PARCEL_LABEL, ScanRefusal.NO_FREE_SLOT, "shelves full")
+                tx.shelve(label, session.courier, now)
+                tx.forget_expected(label)
+                event = ParcelDeposited(
+                    parcel=label,
+                    slot=SHELF,
+                    courier=session.courier,
+                    size=expected.size,
+                    reserved=True,
+                )
+            tx.emit(event, now)
+        self._notify(event)
+
+    def _deposit_slot(
+        self, tx: Transaction, reserved: str | None, size: SizeClass
+    ) -> SlotRecord | None:
+        """The reserved slot if it can take the parcel, else the best-fitting free one."""
+        if reserved is not None and reserved in self.slots:
+            slot = tx.slot(reserved)
+            if slot.state is SlotState.RESERVED and self._usable(slot.id):
+                return slot
+        fits = SIZE_ORDER[SIZE_ORDER.index(size) :]
+        candidates = [
+            s
+            for s in tx.slots()
+            if s.state is SlotState.FREE and s.size in fits and self._usable(s.id)
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda s: (SIZE_ORDER.index(s.size), s.id))
+
+    def _usable(self, slot_id: str) -> bool:
+        reading = self.readings.get(self._board_of(slot_id))
+        if self._board_of(slot_id) in self.boards_down:
+            return False
+        if reading is not None:
+            lock = self.slots[slot_id].lock - 1
+            if reading.door_open[lock] or reading.occupied[lock] is True:
+                return False
+        return True
+
+    def _release_reservation(self, tx: Transaction, slot_id: str, parcel: str, now: float) -> None:
+        slot = tx.slot(slot_id)
+        if slot.state is SlotState.RESERVED and slot.reserved_for == parcel:
+            tx.move(slot_id, Trigger.RELEASE_RESERVATION, now)
+            tx.set_reserved_for(slot_id, None)
+
+    def _board_of(self, slot_id: str) -> int:
+        return self.slots[slot_id].board
+
+    # ------------------------------------------------------------------------ the doors
+    async def _unlock(self, slot_id: str, undo: Trigger) -> bool:
+        """Release a slot's lock. On failure, put the slot back and report the fault."""
+        assert self.driver is not None
+        config = self.slots[slot_id]
+        try:
+            await self.driver.unlock(config.board, config.lock)
+        except (NoReply, LockDidNotRelease) as exc:
+            now = self.clock.now()
+            with self.store.transaction() as tx:
+                tx.move(slot_id, undo, now)
+                fault = LockFault(
+                    slot=slot_id, fault=SlotFaultCode.LOCK_WONT_RELEASE, detail=str(exc)
+                )
+                tx.emit(fault, now)
+                if isinstance(exc, LockDidNotRelease):
+                    tx.move(slot_id, Trigger.FAULT, now)
+                    self.slot_faults[slot_id] = SlotFaultCode.LOCK_WONT_RELEASE
+                    self._raise_fault(FaultComponent.LOCK, slot_id, fault.fault.value, str(exc))
+            self._notify(fault)
+            return False
+        now_m = self.clock.monotonic()
+        self.open_doors[slot_id] = OpenDoor(unlocked_at=now_m, since=now_m)
+        return True
+
+    # ========================================================================== sensing
+    async def _poll_forever(self) -> None:
+        assert self.driver is not None and self.config.lock_bus is not None
+        while True:
+            await self.poll_once()
+            await self.clock.sleep(self.config.lock_bus.poll_interval_s)
+
+    async def poll_once(self) -> None:
+        """Read every board once and act on what changed."""
+        assert self.driver is not None
+        for board in self.driver.boards:
+            started = self.clock.monotonic()
+            try:
+                reading = await self.driver.read_board(board)
+            except NoReply as exc:
+                self._board_down(board, str(exc))
+                continue
+            self._board_up(board)
+            self.apply_reading(reading, started)
+        self._check_doors_left_open()
+
+    def _board_down(self, board: int, detail: str) -> None:
+        if board in self.boards_down:
+            return
+        self.boards_down.add(board)
+        self._raise_fault(FaultComponent.BOARD, str(board), BoardFaultCode.NO_REPLY.value, detail)
+        self._emit(BoardFault(board=board, fault=BoardFaultCode.NO_REPLY, detail=detail))
+
+    def _board_up(self, board: int) -> None:
+        if board in self.boards_down:
+            self.boards_down.discard(board)
+            self._clear_fault(FaultComponent.BOARD, str(board), BoardFaultCode.NO_REPLY.value)
+
+    def apply_reading(self, reading: BoardReading, taken_at: float) -> None:
+        """Move slots on one board's confirmed readings."""
+        previous = self.readings.get(reading.board)
+        self.readings[reading.board] = reading
+        for index, door_open in enumerate(reading.door_open):
+            slot_id = self.slot_at.get((reading.board, index + 1))
+            if slot_id is None:
+                continue
+            occupied = reading.occupied[index]
+            was_open = previous.door_open[index] if previous is not None else door_open
+            self._apply_slot(slot_id, door_open, was_open, occupied, taken_at)
+
+    def _apply_slot(
+        self, slot_id: str, door_open: bool, was_open: bool, occupied: bool | None, taken_at: float
+    ) -> None:
+        slot = self.store.read().slot(slot_id)
+        opened = self.open_doors.get(slot_id)
+        now_m = self.clock.monotonic()
+        if slot.state in OPEN_STATES:
+            if door_open:
+                if opened is not None and not was_open:
+                    opened.since = now_m
+                return
+            # Only a reading taken after the release was confirmed may close the door:
+            # an older one still shows the door as it was before it opened.
+            if opened is None or taken_at < opened.unlocked_at:
+                return
+            self._door_closed(slot, occupied)
+            return
+        if door_open and not was_open and slot_id not in self.forced:
+            self.forced.add(slot_id)
+            self.open_doors[slot_id] = OpenDoor(unlocked_at=now_m, since=now_m)
+            self._emit(DoorForced(slot=slot_id))
+        elif not door_open and slot_id in self.forced:
+            self.forced.discard(slot_id)
+            self.open_doors.pop(slot_id, None)
+            self._emit(DoorClosed(slot=slot_id, occupied=occupied))
+        if not door_open and occupied is not None:
+            self._check_contents(slot, occupied)
+
+    def _door_closed(self, slot: SlotRecord, occupied: bool | None) -> None:
+        now = self.clock.now()
+        self.open_doors.pop(slot.id, None)
+        events: list[Any] = []
+        with self.store.transaction() as tx:
+            if slot.state is SlotState.OPEN_FOR_DEPOSIT:
+                parcel = slot.open_ref
+                went_in = occupied if occupied is not None else True
+                if went_in and parcel is not None:
+                    reserved = slot.reserved_for == parcel
+                    tx.move(slot.id, Trigger.CLOSED_OCCUPIED, now, parcel=parcel)
+                    tx.set_reserved_for(slot.id, None)
+                    expected = tx.expected(parcel)
+                    tx.forget_expected(parcel)
+                    events.append(DoorClosed(slot=slot.id, occupied=True))
+                    events.append(
+                        ParcelDeposited(
+                            parcel=parcel,
+                            slot=slot.id,
+                            courier=slot.opened_by or "unknown",
+                            size=expected.size if expected else slot.size,
+                            reserved=reserved,
+                        )
+                    )
+                else:
+                    tx.move(slot.id, Trigger.CLOSED_EMPTY, now, parcel=None)
+                    events.append(DoorClosed(slot=slot.id, occupied=False))
+                    if slot.reserved_for is not None and tx.expected(slot.reserved_for):
+                        tx.move(slot.id, Trigger.RESERVE, now)
+            elif slot.state is SlotState.OPEN_FOR_PICKUP:
+                taken = not occupied if occupied is not None else True
+                if taken and slot.parcel is not None:
+                    tx.move(slot.id, Trigger.CLOSED_EMPTY, now, parcel=None)
+                    code_id = slot.open_ref or ""
+                    tx.use_code(code_id, slot.parcel, now)
+                    events.append(DoorClosed(slot=slot.id, occupied=False))
+                    events.append(ParcelPickedUp(parcel=slot.parcel, slot=slot.id, code_id=code_id))
+                else:
+                    tx.move(slot.id, Trigger.CLOSED_OCCUPIED, now)
+                    events.append(DoorClosed(slot=slot.id, occupied=True))
+            elif slot.state is SlotState.OPEN_FOR_REMOVAL:
+                taken = not occupied if occupied is not None else True
+                if taken and slot.parcel is not None:
+                    tx.move(slot.id, Trigger.CLOSED_EMPTY, now, parcel=None)
+                    tx.removed(slot.parcel)
+                    events.append(DoorClosed(slot=slot.id, occupied=False))
+                    events.append(
+                        ParcelRemoved(
+                            parcel=slot.parcel,
+                            slot=slot.id,
+                            courier=slot.opened_by or "unknown",
+                            reason=RemovalReason(slot.open_ref or RemovalReason.EXPIRED.value),
+                        )
+                    )
+                else:
+                    tx.move(slot.id, Trigger.CLOSED_OCCUPIED, now)
+                    events.append(DoorClosed(slot=slot.id, occupied=True))
+            for event in events:
+                tx.emit(event, now)
+        for event in events:
+            self._notify(event)
+
+    def _check_contents(self, slot: SlotRecord, occupied: bool) -> None:
+        """A closed door: does the IR sensor agree with what the store says is inside?"""
+        now = self.clock.now()
+        holds = slot.parcel is not None
+        if (
+            slot.state is SlotState.FAULT
+            and self.slot_faults.get(slot.id) is SlotFaultCode.IR_MISMATCH
+        ):
+            if occupied == holds:
+                trigger = Trigger.FAULT_CLEARED_OCCUPIED if holds else Trigger.FAULT_CLEARED_EMPTY
+                with self.store.transaction() as tx:
+                    tx.move(slot.id, trigger, now)
+                self.slot_faults.pop(slot.id, None)
+                self._clear_fault(FaultComponent.SENSOR, slot.id, SlotFaultCode.IR_MISMATCH.value)
+            return
+        if (
+            slot.state in (SlotState.OCCUPIED, SlotState.FREE, SlotState.RESERVED)
+            and occupied != holds
+        ):
+            detail = "parcel no longer seen" if holds else "something seen in an empty compartment"
+            event = SensorFault(slot=slot.id, fault=SlotFaultCode.IR_MISMATCH, detail=detail)
+            with self.store.transaction() as tx:
+                if slot.state is SlotState.RESERVED:
+                    tx.move(slot.id, Trigger.RELEASE_RESERVATION, now)
+                    tx.move(slot.id, Trigger.FAULT, now)
+                else:
+                    tx.move(slot.id, Trigger.FAULT, now)
+                tx.emit(event, now)
+            self.slot_faults[slot.id] = SlotFaultCode.IR_MISMATCH
+            self._raise_fault(
+                FaultComponent.SENSOR, slot.id, SlotFaultCode.IR_MISMATCH.value, detail
+            )
+            self._notify(event)
+
+    def _check_doors_left_open(self) -> None:
+        now_m = self.clock.monotonic()
+        for slot_id, door in list(self.open_doors.items()):
+            reading = self.readings.get(self._board_of(slot_id))
+            still_open = reading is not None and reading.door_open[self.slots[slot_id].lock - 1]
+            if not still_open:
+                continue
+            open_for = now_m - door.since
+            if open_for > self.timing.door_left_open_s and not door.left_open_reported:
+                door.left_open_reported = True
+                self._emit(DoorLeftOpen(slot=slot_id, open_seconds=round(open_for, 1)))
+
+    # ================================================================== reconciliation
+    async def reconcile(self) -> None:
+        """At start-up: read every board and report what changed while the agent was down."""
+        assert self.driver is not None
+        now_m = self.clock.monotonic()
+        for board in self.driver.boards:
+            try:
+                reading = await self.driver.read_board(board)
+            except NoReply as exc:
+                self._board_down(board, str(exc))
+                continue
+            self.readings[board] = reading
+            for index, door_open in enumerate(reading.door_open):
+                slot_id = self.slot_at.get((board, index + 1))
+                if slot_id is None:
+                    continue
+                slot = self.store.read().slot(slot_id)
+                occupied = reading.occupied[index]
+                if slot.state in OPEN_STATES:
+                    # The agent stopped while this door was open for someone.
+                    self.open_doors[slot_id] = OpenDoor(unlocked_at=now_m - 1, since=now_m)
+                    if not door_open:
+                        self._door_closed(slot, occupied)
+                    continue
+                if door_open:
+                    self.forced.add(slot_id)
+                    self.open_doors[slot_id] = OpenDoor(unlocked_at=now_m, since=now_m)
+                    self._emit(DoorForced(slot=slot_id))
+                elif occupied is not None:
+                    self._check_contents(slot, occupied)
+
+    # ========================================================================= commands
+    async def handle_command_payload(self, payload: bytes) -> None:
+        """A message on the commands topic: verify it, act, reply. Never raises."""
+        now = self.clock.now()
+        command_id = "unknown"
+        try:
+            try:
+                signed = decode(SignedCommand, payload)
+            except MessageError as exc:
+                raise CommandRefused(ReplyReason.MALFORMED, str(exc)) from None
+            try:
+                command = verify_command(self.verifier, signed, self.site, now)
+            except TokenRefused as exc:
+                raise CommandRefused(_REPLY_FOR_TOKEN[exc.reason], exc.detail) from None
+            except MessageError as exc:
+                raise CommandRefused(ReplyReason.UNSUPPORTED_VERSION, str(exc)) from None
+            command_id = command.id
+            with self.store.transaction() as tx:
+                fresh = tx.remember_command(command.nonce, command.id, command.expires_at)
+            if not fresh:
+                raise CommandRefused(ReplyReason.REPLAYED, "this command was already received")
+            result = await self._execute(command)
+            self._reply(command_id, True, result=result)
+        except CommandRefused as refusal:
+            log.info("site %s: command %s refused: %s", self.site, command_id, refusal.detail)
+            self._reply(command_id, False, refusal.reason, refusal.detail)
+        except HardwareError as exc:
+            self._reply(command_id, False, ReplyReason.HARDWARE_FAULT, str(exc))
+
+    def _reply(
+        self,
+        command_id: str,
+        ok: bool,
+        reason: ReplyReason | None = None,
+        detail: str | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        reply = Reply(
+            site=self.site,
+            command_id=command_id,
+            at=self.clock.now(),
+            ok=ok,
+            reason=reason,
+            detail=detail[:500] if detail else None,
+            result=result,
+        )
+        self.link.reply(encode(reply))
+
+    async def _execute(self, command: Command) -> dict[str, Any] | None:
+        body = command.body
+        now = self.clock.now()
+        if isinstance(body, ReserveSlot):
+            return self._reserve(body, now)
+        if isinstance(body, CancelReservation):
+            with self.store.transaction() as tx:
+                expected = tx.expected(body.parcel)
+                if expected is None:
+                    raise CommandRefused(ReplyReason.UNKNOWN_PARCEL, body.parcel)
+                if expected.slot:
+                    self._release_reservation(tx, expected.slot, body.parcel, now)
+                tx.forget_expected(body.parcel)
+            return None
+        if isinstance(body, OpenSlot):
+            await self._remote_open(body, command.id)
+            return None
+        if isinstance(body, SetSlotService):
+            self.set_service(body.slot, body.in_service, "central", body.reason)
+            return None
+        if isinstance(body, RevokeCode):
+            with self.store.transaction() as tx:
+                tx.revoke_code(body.code_id, body.parcel, now)
+            return None
+        if isinstance(body, RunDiagnostics):
+            return await diagnostics.report(self)
+        if isinstance(body, ResendState):
+            requeued = self.store.requeue_from(body.from_seq) if body.from_seq else 0
+            self.link.publish_state()
+            self.link.kick()
+            return {"requeued": requeued}
+        if isinstance(body, MarkForRemoval):
+            with self.store.transaction() as tx:
+                for parcel in body.parcels:
+                    tx.mark_for_removal(parcel, body.reason.value, now)
+            return {"marked": len(body.parcels)}
+        raise CommandRefused(ReplyReason.MALFORMED, f"unknown command {body.type}")
+
+    def _reserve(self, body: ReserveSlot, now: float) -> dict[str, Any]:
+        with self.store.transaction() as tx:
+            if self.config.kind is SiteKind.COUNTER:
+                if tx.shelved() >= self.config.shelf_capacity:
+                    raise CommandRefused(ReplyReason.NO_CAPACITY, "shelves full")
+                tx.expect(body.parcel, body.size, None, body.until)
+                return {"slot": SHELF}
+            existing = tx.expected(body.parcel)
+            if existing is not None and existing.slot is not None:
+                return {"slot": existing.slot}  # a repeated reservation: same answer
+            slot: SlotRecord | None = None
+            if body.slot is not None:
+                if body.slot not in self.slots:
+                    raise CommandRefused(ReplyReason.UNKNOWN_SLOT, body.slot)
+                candidate = tx.slot(body.slot)
+                if candidate.state is SlotState.FREE and self._usable(candidate.id):
+                    slot = candidate
+            if slot is None:
+                slot = self._deposit_slot(tx, None, body.size)
+            if slot is None:
+                raise CommandRefused(ReplyReason.NO_CAPACITY, f"no free {body.size.value} slot")
+            tx.move(slot.id, Trigger.RESERVE, now)
+            tx.set_reserved_for(slot.id, body.parcel)
+            tx.expect(body.parcel, body.size, slot.id, body.until)
+            return {"slot": slot.id}
+
+    async def _remote_open(self, body: OpenSlot, command_id: str) -> None:
+        if body.slot not in self.slots:
+            raise CommandRefused(ReplyReason.UNKNOWN_SLOT, body.slot)
+        now_m = self.clock.monotonic()
+        while self.remote_opens and now_m - self.remote_opens[0] > self.timing.remote_open_window_s:
+            self.remote_opens.popleft()
+        in_maintenance = now_m < self.maintenance_until
+        if not in_maintenance and len(self.remote_opens) >= self.timing.remote_open_limit:
+            # The mass-open breaker: even central's valid signature cannot open many doors.
+            self._emit(
+                RemoteOpenRefused(
+                    slot=body.slot, command_id=command_id, opens_in_window=len(self.remote_opens)
+                )
+            )
+            raise CommandRefused(
+                ReplyReason.RATE_LIMITED,
+                f"{len(self.remote_opens)} remote opens in the last "
+                f"{self.timing.remote_open_window_s:.0f} s; open a maintenance session on site",
+            )
+        self.remote_opens.append(now_m)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            slot = tx.slot(body.slot)
+            if slot.state is SlotState.OCCUPIED:
+                tx.move(
+                    slot.id, Trigger.OPEN_FOR_REMOVAL, now, opened_by="remote", open_ref="remote"
+                )
+                undo = Trigger.CLOSED_OCCUPIED
+            elif slot.state in (SlotState.FREE, SlotState.RESERVED):
+                tx.move(
+                    slot.id,
+                    Trigger.OPEN_FOR_DEPOSIT,
+                    now,
+                    opened_by="remote",
+                    open_ref=slot.reserved_for,
+                )
+                undo = Trigger.CLOSED_EMPTY
+            else:
+                raise CommandRefused(ReplyReason.SLOT_UNAVAILABLE, slot.state.value)
+            reason = DoorOpenReason.MAINTENANCE if in_maintenance else DoorOpenReason.REMOTE
+            opened = DoorOpened(slot=slot.id, reason=reason)
+            tx.emit(opened, now)
+        self._notify(opened)
+        if not await self._unlock(body.slot, undo):
+            raise CommandRefused(ReplyReason.HARDWARE_FAULT, "the lock did not release")
+
+    # ======================================================================= technician
+    def set_service(self, slot_id: str, in_service: bool, by: str, reason: str = "") -> None:
+        if slot_id not in self.slots:
+            raise CommandRefused(ReplyReason.UNKNOWN_SLOT, slot_id)
+        now = self.clock.now()
+        with self.store.transaction() as tx:
+            slot = tx.slot(slot_id)
+            event: Any
+            if in_service:
+                if slot.state is not SlotState.OUT_OF_SERVICE:
+                    return
+                trigger = (
+                    Trigger.BACK_IN_SERVICE_OCCUPIED
+                    if slot.parcel
+                    else Trigger.BACK_IN_SERVICE_EMPTY
+                )
+                tx.move(slot_id, trigger, now)
+                event = SlotBackInService(slot=slot_id, by=by)
+                self.slot_faults.pop(slot_id, None)
+                for key in [k for k in self.faults if k[1] == slot_id]:
+                    del self.faults[key]
+            else:
+                if slot.state is SlotState.OUT_OF_SERVICE:
+                    return
+                if slot.state is SlotState.RESERVED:
+                    tx.move(slot_id, Trigger.RELEASE_RESERVATION, now)
+                try:
+                    tx.move(slot_id, Trigger.TAKE_OUT_OF_SERVICE, now)
+                except IllegalTransition as exc:
+                    raise CommandRefused(ReplyReason.SLOT_UNAVAILABLE, str(exc)) from None
+                event = SlotOutOfService(slot=slot_id, reason=reason or "technician", by=by)
+            tx.emit(event, now)
+        self._notify(event)
+
+    def open_maintenance(self, seconds: float | None = None) -> float:
+        """A technician on site opens a maintenance session: the breaker stands aside."""
+        self.maintenance_until = self.clock.monotonic() + (seconds or self.timing.maintenance_s)
+        return self.maintenance_until
+
+    # ============================================================================ timers
+    async def _timers(self) -> None:
+        while True:
+            await self.clock.sleep(MAINTENANCE_TIMER_S)
+            self.tick()
+
+    def tick(self) -> None:
+        """Time-driven duties: lapsed reservations, doors left open, pruning."""
+        now = self.clock.now()
+        lapsed = self.store.read().lapsed(now)
+        if lapsed:
+            with self.store.transaction() as tx:
+                for expected in lapsed:
+                    if expected.slot:
+                        self._release_reservation(tx, expected.slot, expected.parcel, now)
+                    tx.forget_expected(expected.parcel)
+        self._check_doors_left_open()
+        if self.clock.monotonic() - self._last_prune > PRUNE_EVERY_S:
+            self._last_prune = self.clock.monotonic()
+            self.store.prune(now - self.timing.sent_retention_s)
+
+    def _scanner_fault(self, faulty: bool, detail: str) -> None:
+        code = ScannerFaultCode.UNPLUGGED.value
+        if faulty:
+            if self._raise_fault(FaultComponent.SCANNER, "scanner", code, detail):
+                self._emit(ScannerFault(fault=ScannerFaultCode.UNPLUGGED, detail=detail[:500]))
+        else:
+            self._clear_fault(FaultComponent.SCANNER, "scanner", code)
+
+    # ========================================================================= snapshot
+    def snapshot(self) -> StateSnapshot:
+        slots = []
+        for record in self.store.read().slots():
+            if record.id not in self.slots:
+                continue
+            config = self.slots[record.id]
+            reading = self.readings.get(config.board)
+            door, locked, occupied = DoorState.UNKNOWN, None, None
+            if reading is not None and config.lock <= len(reading.door_open):
+                is_open = reading.door_open[config.lock - 1]
+                door = DoorState.OPEN if is_open else DoorState.CLOSED
+                locked = not is_open
+                occupied = reading.occupied[config.lock - 1]
+            slots.append(
+                SlotSnapshot(
+                    slot=record.id,
+                    size=record.size,
+                    state=record.state,
+                    door=door,
+                    locked=locked,
+                    occupied=occupied,
+                    parcel=record.parcel,
+                    reserved_for=record.reserved_for,
+                )
+            )
+        shelf = self.store.read().shelved() if self.config.kind is SiteKind.COUNTER else None
+        return StateSnapshot(
+            site=self.site,
+            kind=self.config.kind,
+            boot_id=self.boot_id,
+            at=self.clock.now(),
+            last_seq=self.store.last_seq(),
+            slots=slots,
+            shelf_capacity=self.config.shelf_capacity
+            if self.config.kind is SiteKind.COUNTER
+            else None,
+            shelf_used=shelf,
+            faults=list(self.faults.values()),
+            versions={"agent": AGENT_VERSION, "protocol": "1"},
+        )

@@ -1,0 +1,83 @@
+"""Courier and consumer flows end to end: the real agent, hw_sim devices on real ptys, a real
+broker, and events checked by an independent subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hw_sim.people import Consumer, Courier
+from protocols.messages import ScanRefusal, SlotState
+from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels
+
+pytestmark = [pytest.mark.broker, pytest.mark.pty]
+
+
+def test_deposit_then_pickup_reaches_the_broker(tmp_path, broker, topics):
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await rig.start()
+        try:
+            (parcel,) = labels(1)
+            reserved = await rig.reserve(parcel)
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
+            assert parcel in report.placed, report
+            await async_wait_until(
+                lambda: agent.store.read().slot(reserved).state is SlotState.OCCUPIED,
+                what="the deposit to be confirmed by the door and IR sensor",
+            )
+            pickup = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
+            assert pickup.taken == [parcel]
+            await async_wait_until(
+                lambda: agent.store.read().slot(reserved).state is SlotState.FREE,
+                what="the pickup to be confirmed",
+            )
+            await async_wait_until(lambda: agent.store.pending_count() == 0, what="outbox drain")
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    try:
+        deposited = observer.of_type("parcel_deposited")
+        picked = observer.of_type("parcel_picked_up")
+        assert len(deposited) == 1 and deposited[0].payload.reserved
+        assert len(picked) == 1 and picked[0].payload.parcel == deposited[0].payload.parcel
+        seqs = [e.seq for e in observer.events]
+        assert seqs == sorted(seqs) == list(range(1, len(seqs) + 1))
+        assert observer.types() == [
+            "door_opened",
+            "door_closed",
+            "parcel_deposited",
+            "door_opened",
+            "door_closed",
+            "parcel_picked_up",
+        ]
+        assert b'"online":false' in observer.retained["status"]  # said goodbye on stop
+        assert "state" in observer.retained
+    finally:
+        observer.close()
+
+
+def test_unknown_and_malformed_labels_open_nothing(tmp_path, broker, topics):
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        await rig.start()
+        try:
+            courier = Courier(rig.sim, BRISK)
+            report = await courier.deposit(rig.badge(), ["RR123456784CN", labels(1)[0]])
+            assert report.placed == {} and len(report.no_door) == 2
+            assert all(not c.door_open() and c.openings == 0 for c in rig.sim.compartments())
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    try:
+        reasons = [e.payload.reason for e in observer.of_type("scan_refused")]
+        assert reasons == [ScanRefusal.BAD_LABEL, ScanRefusal.UNKNOWN_LABEL]
+    finally:
+        observer.close()

@@ -16,7 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from central.network import (
     Network,
@@ -80,6 +87,10 @@ def _unix_time(value: Any) -> Any:
     return value
 
 
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()-]{5,19}$")]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
 class ParcelAnnouncement(BaseModel):
     """One parcel as announced: where it goes, to whom, and how the consumer likes it."""
 
@@ -92,16 +103,8 @@ class ParcelAnnouncement(BaseModel):
     dest_lat: Annotated[float, Field(ge=-90, le=90)]
     dest_lon: Annotated[float, Field(ge=-180, le=180)]
     consumer_name: Annotated[str, Field(min_length=1, max_length=120)]
-    consumer_phone: Annotated[
-        str | None,
-        BeforeValidator(_empty_is_none),
-        Field(default=None, pattern=r"^\+?[0-9][0-9 ()-]{5,19}$"),
-    ] = None
-    consumer_email: Annotated[
-        str | None,
-        BeforeValidator(_empty_is_none),
-        Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
-    ] = None
+    consumer_phone: Annotated[Phone | None, BeforeValidator(_empty_is_none)] = None
+    consumer_email: Annotated[Email | None, BeforeValidator(_empty_is_none)] = None
     preferred_mode: Annotated[DeliveryModePreference | None, BeforeValidator(_empty_is_none)] = None
     preferred_site: Annotated[SiteId | None, BeforeValidator(_empty_is_none)] = None
     dispatched_at: Annotated[float, BeforeValidator(_unix_time), Field(ge=0)]

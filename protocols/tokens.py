@@ -136,6 +136,10 @@ def _from_text(kind: TokenKind, text: str) -> tuple[bytes, bytes]:
         raw = base64.b32decode(encoded + "=" * (-len(encoded) % 8))
     except (binascii.Error, ValueError):
         raise TokenRefused(RefusalReason.MALFORMED, "token is not valid base32") from None
+    # The last character may carry unused bits: only the one text we issue is accepted, so
+    # a code has one text (and one short form), however its bits are flipped.
+    if base64.b32encode(raw).decode().rstrip("=") != encoded:
+        raise TokenRefused(RefusalReason.MALFORMED, "token is not in canonical base32")
     if len(raw) < 2 + SIGNATURE_LENGTH:
         raise TokenRefused(RefusalReason.MALFORMED, "token is truncated")
     body, signature = raw[:-SIGNATURE_LENGTH], raw[-SIGNATURE_LENGTH:]
@@ -158,7 +162,9 @@ def short_form_matches(token_text: str, typed: str) -> bool:
     """Compare a typed short form with a code's, forgiving case, dashes and O/0, I/L/1."""
     normal = typed.upper().replace("-", "").replace(" ", "")
     normal = normal.replace("O", "0").replace("I", "1").replace("L", "1")
-    return hmac.compare_digest(normal, short_form(token_text).replace("-", ""))
+    # compare_digest takes str of ASCII only: compare bytes, so typed junk is just a mismatch.
+    expected = short_form(token_text).replace("-", "")
+    return hmac.compare_digest(normal.encode("utf-8", "replace"), expected.encode())
 
 
 class TokenSigner:
@@ -250,12 +256,13 @@ class TokenVerifier:
     def pickup_code(self, text: str, site: str, now: float) -> PickupCode:
         """Verify a scanned pickup code for this site at time `now` (Unix seconds)."""
         body, signature = _from_text(TokenKind.PICKUP, text)
-        # Signature first: nothing in an unsigned body is trusted enough to report on.
-        self.check_signature(TokenKind.PICKUP, body, signature)
         reader = _Reader(body)
         reader.take(2)
         code = PickupCode(reader.text(), reader.text(), reader.u32(), reader.take(NONCE_LENGTH))
         reader.end()
+        # The layout is read first, so a cut-off code is "malformed", not "bad signature";
+        # nothing in the body is trusted or reported on before the signature is checked.
+        self.check_signature(TokenKind.PICKUP, body, signature)
         if code.site != site:
             raise TokenRefused(RefusalReason.WRONG_SITE, f"code is for site {code.site}")
         if now >= code.expires_at:
@@ -264,13 +271,13 @@ class TokenVerifier:
 
     def courier_badge(self, text: str, now: float) -> CourierBadge:
         body, signature = _from_text(TokenKind.BADGE, text)
-        self.check_signature(TokenKind.BADGE, body, signature)
         reader = _Reader(body)
         reader.take(2)
         courier, partner = reader.text(), reader.text()
         valid_from, valid_until = reader.u32(), reader.u32()
         badge = CourierBadge(courier, partner, valid_from, valid_until, reader.take(NONCE_LENGTH))
         reader.end()
+        self.check_signature(TokenKind.BADGE, body, signature)  # after the layout, as above
         if now + CLOCK_SKEW_S < badge.valid_from:
             raise TokenRefused(RefusalReason.NOT_YET_VALID, f"badge valid from {valid_from}")
         if now >= badge.valid_until:

@@ -15,6 +15,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from central.broker import PrivateBroker
 from edge.agent import SiteAgent
@@ -40,6 +42,8 @@ from protocols.tokens import CourierBadge, PickupCode, TokenSigner
 from protocols.topics import SiteChannel, Topics
 
 BRISK = Pace(handling_s=0.05, glance_s=0.02, patience_s=4.0)
+# For scans that must open nothing: how long a person waits before giving up.
+DOUBTFUL = Pace(handling_s=0.05, glance_s=0.02, patience_s=0.8)
 SIZES = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
 
 
@@ -66,7 +70,9 @@ async def async_wait_until(
 class Observer:
     """An independent MQTT 5 subscriber to one site's topics (as central would see them)."""
 
-    def __init__(self, broker: PrivateBroker, topics: Topics, site: str) -> None:
+    def __init__(
+        self, broker: PrivateBroker, topics: Topics, site: str, persistent: bool = False
+    ) -> None:
         self.events: list[Event] = []
         self.replies: list[Reply] = []
         self.retained: dict[str, bytes] = {}
@@ -79,9 +85,21 @@ class Observer:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         self.client.on_message = self._on_message
-        self.client.connect(broker.host, broker.port)
-        self.client.subscribe(f"{topics.root}/sites/{site}/#", qos=1)
+        self.client.on_connect = self._on_connect
+        self.client.reconnect_delay_set(0.1, 0.5)
+        properties = None
+        if persistent:
+            # Like central: a session the broker keeps (and queues for) across outages.
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = 3600
+        self.client.connect(
+            broker.host, broker.port, clean_start=not persistent, properties=properties
+        )
         self.client.loop_start()
+        wait_until(self.client.is_connected, what="the observer to connect")
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        client.subscribe(f"{self.topics.root}/sites/{self.site}/#", qos=1)
 
     def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
         channel = message.topic.rsplit("/", 1)[-1]
@@ -92,6 +110,14 @@ class Observer:
                 self.replies.append(decode(Reply, message.payload))
             else:
                 self.retained[channel] = bytes(message.payload)
+
+    def unique_seqs(self) -> list[int]:
+        """Sequence numbers in order of first arrival, each once (what central applies)."""
+        with self._lock:
+            seen: dict[int, None] = {}
+            for event in self.events:
+                seen.setdefault(event.seq, None)
+            return list(seen)
 
     def types(self) -> list[str]:
         with self._lock:

@@ -9,7 +9,7 @@ import pytest
 
 from hw_sim.people import Consumer, Courier
 from protocols.messages import ScanRefusal, SlotState
-from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -68,7 +68,7 @@ def test_unknown_and_malformed_labels_open_nothing(tmp_path, broker, topics):
         rig = SiteRig(tmp_path, broker, topics)
         await rig.start()
         try:
-            courier = Courier(rig.sim, BRISK)
+            courier = Courier(rig.sim, DOUBTFUL)
             report = await courier.deposit(rig.badge(), ["RR123456784CN", labels(1)[0]])
             assert report.placed == {} and len(report.no_door) == 2
             assert all(not c.door_open() and c.openings == 0 for c in rig.sim.compartments())

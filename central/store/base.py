@@ -37,6 +37,9 @@ class StoreSession(Protocol):
 
     def save_site(self, record: SiteRecord) -> None: ...
 
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit inside the transaction: on error only its own writes are undone."""
+
     def lock_site(self, site: str) -> None:
         """Serialise capacity decisions on one site. BEGIN IMMEDIATE already serialises
         every writer here; a PostgreSQL store takes a row lock (SELECT ... FOR UPDATE)."""
@@ -54,6 +57,12 @@ class StoreSession(Protocol):
 
     def free_slot_counts(self) -> list[tuple[str, str, int]]:
         """(site, size, free and unreserved slots) for every site with any."""
+
+    def has_slots(self, site: str) -> bool:
+        """Whether the site ever told central its slots (in a state snapshot)."""
+
+    def held_count(self, site: str, size: str | None = None, unplaced: bool = False) -> int:
+        """Held reservations at a site (of one size; only those no slot shows yet)."""
 
     def slot_state_counts(self) -> list[tuple[str, str, int]]:
         """(site, slot state, count) across the fleet."""
@@ -97,8 +106,6 @@ class StoreSession(Protocol):
     def held_reservation(self, label: str) -> ReservationRecord | None: ...
 
     def held_reservations(self, site: str | None = None) -> list[ReservationRecord]: ...
-
-    def held_count(self, site: str) -> int: ...
 
     def held_reservations_until(self, before: float) -> list[ReservationRecord]: ...
 
@@ -144,7 +151,8 @@ class StoreSession(Protocol):
 
     def get_alarm(self, alarm_id: int) -> AlarmRecord | None: ...
 
-    def ack_alarm(self, alarm_id: int, by: str, at: float) -> bool: ...
+    def ack_alarm(self, alarm_id: int, by: str, at: float, clear: bool) -> bool:
+        """Acknowledge an alarm (and close it, if `clear`); False if unknown or acked."""
 
     def add_removal(self, record: RemovalRecord) -> None: ...
 

@@ -35,7 +35,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 agent_version TEXT,
                 snapshot_at REAL,
                 snapshot_seq INTEGER,
-                faults_json TEXT NOT NULL DEFAULT '[]'
+                faults_json TEXT NOT NULL DEFAULT '[]',
+                compartments_json TEXT NOT NULL DEFAULT '{}'
             )""",
             """CREATE TABLE slots (
                 site TEXT NOT NULL,
@@ -43,6 +44,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 size TEXT NOT NULL,
                 state TEXT NOT NULL,
                 parcel TEXT,
+                reserved_for TEXT,
                 occupied INTEGER,
                 door TEXT,
                 updated_at REAL NOT NULL,
@@ -79,7 +81,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 label TEXT PRIMARY KEY,
                 state TEXT,
                 size TEXT,
-                weight_g INTEGER,
+                weight_kg REAL,
                 postal_code TEXT,
                 lat REAL,
                 lon REAL,
@@ -91,6 +93,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 partner TEXT,
                 courier TEXT,
                 announced_at REAL,
+                dispatched_at REAL,
                 updated_at REAL NOT NULL,
                 pickup_expires_at REAL
             )""",

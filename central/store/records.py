@@ -23,6 +23,9 @@ class SiteRecord:
     snapshot_at: float | None = None
     snapshot_seq: int | None = None
     faults_json: str = "[]"
+    # Compartments per size class from the network file, as JSON: capacity before the
+    # site's first state snapshot says which slots exist and which are free.
+    compartments_json: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class SlotRecord:
     size: str
     state: str
     parcel: str | None = None
+    reserved_for: str | None = None
     occupied: bool | None = None
     door: str | None = None
     updated_at: float = 0.0
@@ -71,7 +75,7 @@ class ParcelRecord:
     label: str
     state: str | None
     size: str | None = None
-    weight_g: int | None = None
+    weight_kg: float | None = None
     postal_code: str | None = None
     lat: float | None = None
     lon: float | None = None
@@ -84,6 +88,7 @@ class ParcelRecord:
     partner: str | None = None
     courier: str | None = None
     announced_at: float | None = None
+    dispatched_at: float | None = None  # overseas dispatch: the 72-hour promise runs from it
     updated_at: float = 0.0
     pickup_expires_at: float | None = None
 

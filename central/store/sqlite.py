@@ -62,7 +62,8 @@ class SqliteSession:
         self._db.execute(
             """INSERT OR REPLACE INTO sites (site, kind, name, lat, lon, shelf_capacity,
                 shelf_used, online, status_at, boot_id, agent_version, snapshot_at,
-                snapshot_seq, faults_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                snapshot_seq, faults_json, compartments_json)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 record.site,
                 record.kind,
@@ -78,8 +79,21 @@ class SqliteSession:
                 record.snapshot_at,
                 record.snapshot_seq,
                 record.faults_json,
+                record.compartments_json,
             ),
         )
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside the transaction: on error only its own writes are undone."""
+        self._db.execute("SAVEPOINT unit")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO unit")
+            self._db.execute("RELEASE unit")
+            raise
+        self._db.execute("RELEASE unit")
 
     def lock_site(self, site: str) -> None:
         """Serialise capacity decisions on one site. BEGIN IMMEDIATE already serialises
@@ -99,14 +113,15 @@ class SqliteSession:
 
     def save_slot(self, record: SlotRecord) -> None:
         self._db.execute(
-            """INSERT OR REPLACE INTO slots (site, slot, size, state, parcel, occupied, door,
-                updated_at) VALUES (?,?,?,?,?,?,?,?)""",
+            """INSERT OR REPLACE INTO slots (site, slot, size, state, parcel, reserved_for,
+                occupied, door, updated_at) VALUES (?,?,?,?,?,?,?,?,?)""",
             (
                 record.site,
                 record.slot,
                 record.size,
                 record.state,
                 record.parcel,
+                record.reserved_for,
                 None if record.occupied is None else int(record.occupied),
                 record.door,
                 record.updated_at,
@@ -138,6 +153,25 @@ class SqliteSession:
                 GROUP BY s.site, s.size"""
         )
         return [(r[0], r[1], r[2]) for r in rows]
+
+    def has_slots(self, site: str) -> bool:
+        """Whether the site ever told central its slots (in a state snapshot)."""
+        row = self._db.execute("SELECT 1 FROM slots WHERE site = ? LIMIT 1", (site,)).fetchone()
+        return row is not None
+
+    def held_count(self, site: str, size: str | None = None, unplaced: bool = False) -> int:
+        """Held reservations at a site (of one size; only those no slot shows yet)."""
+        query = "SELECT count(*) FROM reservations r WHERE r.site = ? AND r.status = 'held'"
+        params: list[str] = [site]
+        if size is not None:
+            query += " AND r.size = ?"
+            params.append(size)
+        if unplaced:
+            # Held without a slot named by central, and no slot of the site shows it yet.
+            query += """ AND r.slot IS NULL AND NOT EXISTS (SELECT 1 FROM slots s
+                WHERE s.site = r.site AND s.reserved_for = r.label)"""
+        row = self._db.execute(query, params).fetchone()
+        return int(row[0])
 
     def slot_state_counts(self) -> list[tuple[str, str, int]]:
         """(site, slot state, count) across the fleet."""
@@ -221,15 +255,15 @@ class SqliteSession:
 
     def save_parcel(self, record: ParcelRecord) -> None:
         self._db.execute(
-            """INSERT OR REPLACE INTO parcels (label, state, size, weight_g, postal_code, lat,
+            """INSERT OR REPLACE INTO parcels (label, state, size, weight_kg, postal_code, lat,
                 lon, delivery_mode, preferred_site, contact_json, site, slot, partner, courier,
-                announced_at, updated_at, pickup_expires_at)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                announced_at, dispatched_at, updated_at, pickup_expires_at)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 record.label,
                 record.state,
                 record.size,
-                record.weight_g,
+                record.weight_kg,
                 record.postal_code,
                 record.lat,
                 record.lon,
@@ -241,6 +275,7 @@ class SqliteSession:
                 record.partner,
                 record.courier,
                 record.announced_at,
+                record.dispatched_at,
                 record.updated_at,
                 record.pickup_expires_at,
             ),
@@ -322,12 +357,6 @@ class SqliteSession:
                 "SELECT * FROM reservations WHERE status = 'held' AND site = ?", (site,)
             )
         return [_reservation(r) for r in rows]
-
-    def held_count(self, site: str) -> int:
-        row = self._db.execute(
-            "SELECT count(*) FROM reservations WHERE site = ? AND status = 'held'", (site,)
-        ).fetchone()
-        return int(row[0])
 
     def held_reservations_until(self, before: float) -> list[ReservationRecord]:
         rows = self._db.execute(
@@ -501,10 +530,13 @@ class SqliteSession:
         row = self._db.execute("SELECT * FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
         return _alarm(row) if row else None
 
-    def ack_alarm(self, alarm_id: int, by: str, at: float) -> bool:
+    def ack_alarm(self, alarm_id: int, by: str, at: float, clear: bool) -> bool:
+        """Acknowledge an alarm (and close it, if `clear`); False if unknown or acked."""
         cursor = self._db.execute(
-            "UPDATE alarms SET acked_at = ?, acked_by = ? WHERE id = ? AND acked_at IS NULL",
-            (at, by, alarm_id),
+            """UPDATE alarms SET acked_at = ?, acked_by = ?,
+                cleared_at = CASE WHEN ? THEN coalesce(cleared_at, ?) ELSE cleared_at END
+                WHERE id = ? AND acked_at IS NULL""",
+            (at, by, int(clear), at, alarm_id),
         )
         return cursor.rowcount > 0
 
@@ -632,11 +664,12 @@ def _site(row: Sequence[Any]) -> SiteRecord:
         snapshot_at=row[11],
         snapshot_seq=row[12],
         faults_json=row[13],
+        compartments_json=row[14],
     )
 
 
 def _slot(row: Sequence[Any]) -> SlotRecord:
-    return SlotRecord(row[0], row[1], row[2], row[3], row[4], _bool(row[5]), row[6], row[7])
+    return SlotRecord(row[0], row[1], row[2], row[3], row[4], row[5], _bool(row[6]), row[7], row[8])
 
 
 def _stream(row: Sequence[Any]) -> StreamCursor:

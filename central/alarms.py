@@ -1,0 +1,123 @@
+"""Open alarms an operator must see: a site gone offline by its last will, a door left open
+or forced, a board, lock, sensor or scanner fault, events given up on.
+
+An alarm is raised once however often its cause repeats (one open alarm per site, kind and
+ref). Conditions a site reports the end of clear themselves (the site comes back, the door
+closes, the fault clears); the others stay until an operator acknowledges them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from central.errors import CentralError
+from central.store import AlarmRecord, StoreSession
+from protocols.messages import FaultComponent
+
+
+class AlarmKind(enum.StrEnum):
+    SITE_OFFLINE = "site_offline"
+    DOOR_LEFT_OPEN = "door_left_open"
+    DOOR_FORCED = "door_forced"
+    BOARD_FAULT = "board_fault"
+    SLOT_FAULT = "slot_fault"
+    SCANNER_FAULT = "scanner_fault"
+    REMOTE_OPEN_REFUSED = "remote_open_refused"
+    EVENTS_LOST = "events_lost"
+    EVENT_FAILED = "event_failed"
+    COMMAND_REFUSED = "command_refused"
+
+
+# Kinds whose end the site reports; the rest (a forced door, events lost) end when acked.
+SELF_CLEARING = frozenset(
+    {
+        AlarmKind.SITE_OFFLINE,
+        AlarmKind.DOOR_LEFT_OPEN,
+        AlarmKind.BOARD_FAULT,
+        AlarmKind.SLOT_FAULT,
+        AlarmKind.SCANNER_FAULT,
+    }
+)
+
+# Which alarm a fault of each component raises (a link fault is the site's own business).
+FAULT_ALARM: dict[FaultComponent, AlarmKind] = {
+    FaultComponent.LOCK: AlarmKind.SLOT_FAULT,
+    FaultComponent.SENSOR: AlarmKind.SLOT_FAULT,
+    FaultComponent.BOARD: AlarmKind.BOARD_FAULT,
+    FaultComponent.SCANNER: AlarmKind.SCANNER_FAULT,
+}
+
+
+class UnknownAlarm(CentralError):
+    def __init__(self, alarm_id: int) -> None:
+        self.alarm_id = alarm_id
+        super().__init__(f"no alarm with id {alarm_id} (lockernet alarms lists them)")
+
+
+def raise_alarm(
+    session: StoreSession,
+    site: str,
+    kind: AlarmKind,
+    at: float,
+    *,
+    ref: str = "",
+    detail: str | None = None,
+    source: str | None = None,
+) -> bool:
+    """Open an alarm; False if the same one is already open."""
+    record = AlarmRecord(site, kind.value, at, ref=ref, detail=detail, source=source)
+    return session.open_alarm(record)
+
+
+def clear_alarm(
+    session: StoreSession, site: str, kind: AlarmKind, at: float, ref: str | None = ""
+) -> int:
+    """Close open alarms of `kind` at `site` (one ref; every ref when `ref` is None)."""
+    return session.clear_alarms(site, kind.value, ref, at)
+
+
+def acknowledge(session: StoreSession, alarm_id: int, by: str, at: float) -> AlarmRecord:
+    """An operator saw the alarm. Alarms no site report can end are closed by it."""
+    alarm = session.get_alarm(alarm_id)
+    if alarm is None:
+        raise UnknownAlarm(alarm_id)
+    if alarm.acked_at is not None:
+        raise CentralError(f"alarm {alarm_id} was already acknowledged by {alarm.acked_by}")
+    clear = AlarmKind(alarm.kind) not in SELF_CLEARING
+    session.ack_alarm(alarm_id, by, at, clear)
+    updated = session.get_alarm(alarm_id)
+    assert updated is not None
+    return updated
+
+
+@dataclass(frozen=True)
+class AlarmLine:
+    id: int
+    site: str
+    kind: str
+    ref: str
+    opened_at: float
+    detail: str | None
+    acked_by: str | None
+
+
+def open_alarms(session: StoreSession) -> list[AlarmLine]:
+    return [
+        AlarmLine(a.id or 0, a.site, a.kind, a.ref, a.opened_at, a.detail, a.acked_by)
+        for a in session.list_alarms()
+    ]
+
+
+def format_alarms(alarms: list[AlarmLine]) -> str:
+    if not alarms:
+        return "no open alarms"
+    lines = [f"{'id':>5}  {'opened (UTC)':<19}  {'site':<12} {'kind':<20} {'ref':<8} detail"]
+    for a in alarms:
+        opened = datetime.fromtimestamp(a.opened_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        detail = a.detail or ""
+        if a.acked_by:
+            detail = f"{detail} [acked by {a.acked_by}]".strip()
+        lines.append(f"{a.id:>5}  {opened:<19}  {a.site:<12} {a.kind:<20} {a.ref:<8} {detail}")
+    return "\n".join(lines)

@@ -1,0 +1,298 @@
+"""Ingest: everything sites publish, committed in batches, each site's events applied once
+and in sequence order.
+
+The order of a site's events lives in the store, not in this process: with a shared
+subscription, several central processes each receive part of one site's stream. Every event
+is first stored as received under its (site, seq) key, so a redelivery is a no-op; then,
+in the same transaction, a site's events are applied from its cursor on, strictly in seq
+order, whether they arrived in this batch or earlier in another process's. Whichever process
+commits the missing event applies the successors that were waiting for it. A gap that stays
+open is asked for again (ResendState), and past a last limit given up on with an alarm.
+
+The service acknowledges a batch's messages to the broker only after `commit` returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from central import registry
+from central.alarms import AlarmKind, raise_alarm
+from central.commands import queue_command, record_reply
+from central.config import IngestConfig
+from central.site_events import Counted, EventEffects
+from central.store import CentralStore, StoredEvent, StoreSession, StreamCursor
+from protocols.errors import MessageError, ProtocolError
+from protocols.messages import Event, Reply, ResendState, SiteStatus, StateSnapshot, decode
+from protocols.topics import SiteChannel, Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as the broker delivered it."""
+
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class IngestResult:
+    applied: int = 0
+    duplicates: int = 0
+    waiting: int = 0  # stored, waiting for an earlier event of their site
+    rejected: int = 0
+    other: int = 0  # status, state snapshots, replies
+    replies: list[Reply] = field(default_factory=list)
+
+
+@dataclass
+class _SiteRun:
+    applied: int = 0
+    duplicates: int = 0
+    waiting: int = 0
+
+
+@dataclass
+class Ingest:
+    store: CentralStore
+    topics: Topics
+    effects: EventEffects
+    config: IngestConfig
+    totals: Counter[str] = field(default_factory=Counter)
+
+    # ------------------------------------------------------------------------ batches
+
+    def commit(self, batch: Sequence[Delivery], now: float) -> IngestResult:
+        """Store and apply one batch in one transaction. Bad messages are counted, never
+        raised: they must be acknowledged too, or the broker would send them forever."""
+        result = IngestResult()
+        events: dict[str, list[tuple[Event, str]]] = defaultdict(list)
+        statuses: list[SiteStatus] = []
+        snapshots: list[StateSnapshot] = []
+        for delivery in batch:
+            try:
+                site, channel = self.topics.parse_site_topic(delivery.topic)
+                if channel is SiteChannel.EVENTS:
+                    event = decode(Event, delivery.payload)
+                    _same_site(site, event.site, delivery.topic)
+                    events[site].append((event, delivery.payload.decode()))
+                elif channel is SiteChannel.STATUS:
+                    if not delivery.payload:
+                        continue  # a retained status being deleted
+                    status = decode(SiteStatus, delivery.payload)
+                    _same_site(site, status.site, delivery.topic)
+                    statuses.append(status)
+                elif channel is SiteChannel.STATE:
+                    if not delivery.payload:
+                        continue
+                    snapshot = decode(StateSnapshot, delivery.payload)
+                    _same_site(site, snapshot.site, delivery.topic)
+                    snapshots.append(snapshot)
+                elif channel is SiteChannel.REPLIES:
+                    reply = decode(Reply, delivery.payload)
+                    _same_site(site, reply.site, delivery.topic)
+                    result.replies.append(reply)
+                else:
+                    continue  # our own commands, if a broad subscription brings them
+            except (ProtocolError, UnicodeDecodeError) as exc:
+                result.rejected += 1
+                log.warning("rejected message on %s: %s", delivery.topic, exc)
+        with self.store.transaction() as session:
+            for status in statuses:
+                registry.apply_status(session, status, now, f"site {status.site} status")
+            for snapshot in snapshots:
+                registry.apply_snapshot(session, snapshot, now)
+            for reply in result.replies:
+                record_reply(session, reply, now, f"site {reply.site} reply")
+            for site in sorted(events):
+                run = self._advance(session, site, events[site], now)
+                result.applied += run.applied
+                result.duplicates += run.duplicates
+                result.waiting += run.waiting
+        result.other = len(statuses) + len(snapshots) + len(result.replies)
+        self.totals.update(
+            applied=result.applied,
+            duplicates=result.duplicates,
+            rejected=result.rejected,
+            other=result.other,
+        )
+        return result
+
+    def _advance(
+        self,
+        session: StoreSession,
+        site: str,
+        received: Sequence[tuple[Event, str]],
+        now: float,
+        skip_to: int | None = None,
+    ) -> _SiteRun:
+        """Store a site's newly received events and apply every one that is next in line."""
+        cursor = session.stream(site)
+        run = _SiteRun()
+        if skip_to is not None and skip_to > cursor.applied_seq:
+            cursor = dataclasses.replace(
+                cursor,
+                applied_seq=skip_to,
+                lost=cursor.lost + (skip_to - cursor.applied_seq),
+            )
+        fresh: dict[int, tuple[Event, str]] = {}
+        for event, raw in received:
+            if event.seq <= cursor.applied_seq or event.seq in fresh:
+                run.duplicates += 1
+            else:
+                fresh[event.seq] = (event, raw)
+        stored: dict[int, StoredEvent] = {}
+        if cursor.max_received_seq > cursor.applied_seq:
+            stored = {e.seq: e for e in session.waiting_events(site, cursor.applied_seq)}
+        for seq in [s for s in fresh if s in stored]:
+            run.duplicates += 1
+            del fresh[seq]
+
+        counts: Counter[Counted] = Counter()
+        applied_fresh: set[int] = set()
+        applied_stored: list[int] = []
+        next_seq = cursor.applied_seq + 1
+        while True:
+            if next_seq in fresh:
+                event = fresh[next_seq][0]
+                applied_fresh.add(next_seq)
+            elif next_seq in stored:
+                event = decode(Event, stored[next_seq].payload)
+                applied_stored.append(next_seq)
+            else:
+                break
+            counted = self._apply_one(session, event, now)
+            if counted is not None:
+                counts[counted] += 1
+            next_seq += 1
+
+        session.add_events(
+            [
+                StoredEvent(
+                    site=site,
+                    seq=seq,
+                    event_id=event.id,
+                    type=event.type,
+                    at=event.at,
+                    payload=raw,
+                    received_at=now,
+                    applied_at=now if seq in applied_fresh else None,
+                )
+                for seq, (event, raw) in sorted(fresh.items())
+            ]
+        )
+        session.mark_applied(site, applied_stored, now)
+        applied_seq = next_seq - 1
+        max_received = max(cursor.max_received_seq, max(fresh, default=0), applied_seq)
+        progressed = applied_seq > cursor.applied_seq
+        waiting = max_received > applied_seq
+        if not waiting:
+            gap_since, resend_at = None, None
+        elif progressed or cursor.gap_since is None:
+            gap_since, resend_at = now, cursor.resend_requested_at
+        else:
+            gap_since, resend_at = cursor.gap_since, cursor.resend_requested_at
+        session.save_stream(
+            dataclasses.replace(
+                cursor,
+                applied_seq=applied_seq,
+                max_received_seq=max_received,
+                gap_since=gap_since,
+                resend_requested_at=resend_at,
+                deposits=cursor.deposits + counts[Counted.DEPOSIT],
+                pickups=cursor.pickups + counts[Counted.PICKUP],
+                removals=cursor.removals + counts[Counted.REMOVAL],
+                duplicates=cursor.duplicates + run.duplicates,
+            )
+        )
+        run.applied = len(applied_fresh) + len(applied_stored)
+        run.waiting = len(fresh) - len(applied_fresh)
+        return run
+
+    def _apply_one(self, session: StoreSession, event: Event, now: float) -> Counted | None:
+        # One event's effects in a savepoint: an event central cannot apply (a bug, or data
+        # no rule foresaw) is logged and alarmed, and never blocks the events after it.
+        try:
+            with session.savepoint():
+                return self.effects.apply(session, event, now)
+        except Exception as exc:
+            log.exception("could not apply event %s #%s (%s)", event.site, event.seq, event.type)
+            raise_alarm(
+                session,
+                event.site,
+                AlarmKind.EVENT_FAILED,
+                now,
+                ref=str(event.seq),
+                detail=f"{event.type} could not be applied: {exc}"[:500],
+                source=f"site {event.site} event {event.seq}",
+            )
+            return None
+
+    # --------------------------------------------------------------------------- gaps
+
+    def check_gaps(self, now: float) -> list[tuple[str, int]]:
+        """Ask sites to resend what has been missing for longer than the gap timeout, and
+        give up on what has been missing past the last limit. Returns (site, from_seq) of
+        the resend requests queued."""
+        requested: list[tuple[str, int]] = []
+        with self.store.transaction() as session:
+            for cursor in session.streams_waiting_since(now - self.config.gap_timeout_s):
+                assert cursor.gap_since is not None
+                if now - cursor.gap_since >= self.config.gap_give_up_s:
+                    self._give_up(session, cursor, now)
+                    continue
+                last = cursor.resend_requested_at
+                if last is not None and now - last < self.config.gap_timeout_s:
+                    continue
+                from_seq = cursor.applied_seq + 1
+                queue_command(
+                    session,
+                    cursor.site,
+                    ResendState(from_seq=from_seq),
+                    now,
+                    expires_at=now + self.config.gap_timeout_s * 4,
+                )
+                session.save_stream(
+                    dataclasses.replace(
+                        cursor, resend_requested_at=now, resend_count=cursor.resend_count + 1
+                    )
+                )
+                requested.append((cursor.site, from_seq))
+        return requested
+
+    def _give_up(self, session: StoreSession, cursor: StreamCursor, now: float) -> None:
+        waiting = session.waiting_events(cursor.site, cursor.applied_seq, limit=1)
+        first_present = waiting[0].seq if waiting else cursor.max_received_seq + 1
+        missing_to = first_present - 1
+        raise_alarm(
+            session,
+            cursor.site,
+            AlarmKind.EVENTS_LOST,
+            now,
+            ref=f"{cursor.applied_seq + 1}-{missing_to}",
+            detail=f"events {cursor.applied_seq + 1}..{missing_to} never arrived in "
+            f"{self.config.gap_give_up_s:.0f} s; applied what followed",
+            source="central gap check",
+        )
+        log.error(
+            "site %s: giving up on events %s..%s", cursor.site, cursor.applied_seq + 1, missing_to
+        )
+        self._advance(session, cursor.site, [], now, skip_to=missing_to)
+
+
+def _same_site(topic_site: str, message_site: str, topic: str) -> None:
+    # The broker's ACL lets a site publish only under its own topic; a message naming
+    # another site is refused rather than believed.
+    if topic_site != message_site:
+        raise MessageError(f"message on {topic} claims to be from site {message_site}")
+
+
+def stream_of(store: CentralStore, site: str) -> StreamCursor:
+    with store.transaction() as session:
+        return session.stream(site)

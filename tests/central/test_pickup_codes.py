@@ -114,7 +114,7 @@ def test_a_smudged_code_still_scans(signer, site_verifier) -> None:
 
 
 @pytest.mark.parametrize(
-    "request",
+    "bad",
     [
         ("L 0001", "RR123456785CN", NOW, None, MessageError),
         ("L0001", "RR123456789CN", NOW, None, LabelError),
@@ -124,8 +124,8 @@ def test_a_smudged_code_still_scans(signer, site_verifier) -> None:
         ("L0001", "RR123456785CN", NOW, b"short", ValueError),
     ],
 )
-def test_bad_requests_issue_no_code(signer, request) -> None:
-    site, parcel, expires, nonce, error = request
+def test_bad_requests_issue_no_code(signer, bad) -> None:
+    site, parcel, expires, nonce, error = bad
     with pytest.raises(error):
         issue_code(signer, site, parcel, expires, nonce)
 

@@ -51,6 +51,7 @@ def test_the_qr_decodes_to_exactly_the_issued_code_and_the_site_accepts_it(
     assert barcode.format == zxingcpp.BarcodeFormat.QRCode
     assert barcode.text == issued.text
     assert barcode.ec_level == "M"
+    assert isinstance(barcode.extra, dict)
     assert barcode.extra["Version"] == str(rendered.version)
     code = site_verifier.pickup_code(barcode.text, site=site, now=NOW + 60)
     assert (code.site, code.parcel, code.expires_at) == (site, parcel, NOW + THREE_DAYS)
@@ -140,6 +141,7 @@ def test_the_folder_notifier_writes_the_image_and_the_message(
     assert sent.image_path == tmp_path / "outbox" / "RR123456785CN.png"
     assert sent.message_path == tmp_path / "outbox" / "RR123456785CN.txt"
     assert 1 <= sent.qr_version <= 40
+    assert sent.image_path is not None and sent.message_path is not None
     (barcode,) = decode(sent.image_path.read_bytes())
     site_verifier.pickup_code(barcode.text, site="C0042", now=NOW)
     message = sent.message_path.read_text()

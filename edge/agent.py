@@ -29,7 +29,13 @@ from edge.slots import OPEN_STATES, Trigger
 from edge.store import SlotRecord, Store, Transaction
 from protocols.clock import Clock
 from protocols.commands import verify_command
-from protocols.errors import LabelError, MessageError, RefusalReason, TokenRefused
+from protocols.errors import (
+    LabelError,
+    MessageError,
+    RefusalReason,
+    TokenRefused,
+    UnsupportedSchemaVersion,
+)
 from protocols.labels import parse_label
 from protocols.messages import (
     BoardFault,
@@ -765,6 +771,8 @@ class SiteAgent:
         try:
             try:
                 signed = decode(SignedCommand, payload)
+            except UnsupportedSchemaVersion as exc:
+                raise CommandRefused(ReplyReason.UNSUPPORTED_VERSION, str(exc)) from None
             except MessageError as exc:
                 raise CommandRefused(ReplyReason.MALFORMED, str(exc)) from None
             try:

@@ -4,7 +4,6 @@ and the agent killed (-9) between a door closing and the event's publish."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import sys

@@ -49,7 +49,7 @@ Nonce = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 class WireModel(BaseModel):
     """Base of every message: versioned, immutable, tolerant of fields it does not know."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     v: Literal[1] = Field(default=1, description="Schema version")
 
@@ -57,7 +57,7 @@ class WireModel(BaseModel):
 class Payload(BaseModel):
     """Base of nested parts: tolerant of fields it does not know."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------------- enums
@@ -506,7 +506,7 @@ def decode(model: type[M], payload: bytes | str) -> M:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MessageError(f"{model.__name__} payload of {len(payload)} bytes is too large")
     try:
-        data = json.loads(payload)
+        data = json.loads(payload, parse_constant=_not_json)
     except (ValueError, RecursionError) as exc:
         raise MessageError(f"{model.__name__} payload is not JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -514,12 +514,22 @@ def decode(model: type[M], payload: bytes | str) -> M:
     if "v" not in data:
         raise MessageError(f"{model.__name__} payload has no schema version 'v'")
     version = data["v"]
-    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or version not in SUPPORTED_VERSIONS
+    ):
         raise UnsupportedSchemaVersion(version, SUPPORTED_VERSIONS)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise MessageError(f"invalid {model.__name__}: {_summary(exc)}") from None
+
+
+def _not_json(constant: str) -> float:
+    # Python's json reads NaN and Infinity, which JSON has not: a time of Infinity would be
+    # accepted here and sent on as null.
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _summary(exc: ValidationError) -> str:

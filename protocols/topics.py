@@ -32,7 +32,7 @@ class SiteChannel(enum.StrEnum):
 
 
 def check_site_id(site: str) -> str:
-    if not isinstance(site, str) or not _SITE_ID.match(site):
+    if not isinstance(site, str) or not _SITE_ID.fullmatch(site):  # $ allows a final \n
         raise MessageError(
             f"site id {site!r} must be 1-32 letters, digits, '-' or '_', starting alphanumeric"
         )

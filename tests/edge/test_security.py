@@ -138,7 +138,7 @@ def test_commands_need_central_signature_this_site_freshness_and_single_use(
 
     async def scenario() -> dict[str, ReplyReason | None]:
         rig = SiteRig(tmp_path, broker, topics)
-        agent = await rig.start()
+        await rig.start()
         results: dict[str, ReplyReason | None] = {}
         try:
             # Online (and so subscribed: the status follows the subscription on the wire).
@@ -156,7 +156,7 @@ def test_commands_need_central_signature_this_site_freshness_and_single_use(
                 "garbage": b'{"v":1,"command":"{}","sig":"nope"}',
                 "future": b'{"v":2}',
             }
-            for name, payload in cases.items():
+            for payload in cases.values():
                 observer.send(payload)
             good = rig.command(OpenSlot(slot="A02", reason="support call"))
             observer.send(rig.signed(good))

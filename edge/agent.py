@@ -95,6 +95,8 @@ SHELF = "SHELF"  # the slot id of a counter's shelves in events
 SIZE_ORDER = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
 MAINTENANCE_TIMER_S = 1.0  # how often timers (left-open doors, lapses, lockouts) are checked
 PRUNE_EVERY_S = 3600.0
+# A door that shows closed this soon after its lock was released never really opened.
+JAM_SUSPECT_S = 1.5
 
 _REFUSAL_FOR_TOKEN = {
     RefusalReason.MALFORMED: ScanRefusal.MALFORMED,
@@ -380,6 +382,7 @@ class SiteAgent:
             slot = tx.slot_holding(code.parcel)
             if slot is None:
                 raise Refused(ScanKind.PICKUP_CODE, ScanRefusal.PARCEL_NOT_HERE)
+            retrying_lock = slot.state is SlotState.FAULT
             if slot.state is SlotState.FAULT and self.slot_faults.get(slot.id) in (
                 SlotFaultCode.LOCK_WONT_RELEASE,
                 None,
@@ -394,7 +397,9 @@ class SiteAgent:
             opened = DoorOpened(slot=slot.id, reason=DoorOpenReason.PICKUP)
             tx.emit(opened, now)
         self._notify(opened)
-        await self._unlock(slot.id, Trigger.CLOSED_OCCUPIED)
+        if await self._unlock(slot.id, Trigger.CLOSED_OCCUPIED) and retrying_lock:
+            self.slot_faults.pop(slot.id, None)
+            self._clear_fault(FaultComponent.LOCK, slot.id, SlotFaultCode.LOCK_WONT_RELEASE.value)
 
     # ------------------------------------------------------------------ deposit, removal
     async def _label(self, text: str) -> None:
@@ -626,7 +631,7 @@ class SiteAgent:
 
     def _door_closed(self, slot: SlotRecord, occupied: bool | None) -> None:
         now = self.clock.now()
-        self.open_doors.pop(slot.id, None)
+        opened = self.open_doors.pop(slot.id, None)
         events: list[Any] = []
         with self.store.transaction() as tx:
             if slot.state is SlotState.OPEN_FOR_DEPOSIT:
@@ -664,6 +669,7 @@ class SiteAgent:
                 else:
                     tx.move(slot.id, Trigger.CLOSED_OCCUPIED, now)
                     events.append(DoorClosed(slot=slot.id, occupied=True))
+                    events.extend(self._jam_suspected(slot.id, opened))
             elif slot.state is SlotState.OPEN_FOR_REMOVAL:
                 taken = not occupied if occupied is not None else True
                 if taken and slot.parcel is not None:
@@ -685,6 +691,21 @@ class SiteAgent:
                 tx.emit(event, now)
         for event in events:
             self._notify(event)
+
+    def _jam_suspected(self, slot_id: str, opened: OpenDoor | None) -> list[Any]:
+        """A door "closed" with the parcel inside almost as soon as it was released: on a
+        CU16 board that is what a door jammed in its frame looks like (the latch let go and
+        caught again; no person opens, changes their mind and shuts a door that fast).
+        Report it, so a consumer who could not get in is not a mystery."""
+        if opened is None or self.clock.monotonic() - opened.unlocked_at > JAM_SUSPECT_S:
+            return []
+        return [
+            LockFault(
+                slot=slot_id,
+                fault=SlotFaultCode.LOCK_WONT_RELEASE,
+                detail="released, but the door did not open (jammed?)",
+            )
+        ]
 
     def _check_contents(self, slot: SlotRecord, occupied: bool) -> None:
         """A closed door: does the IR sensor agree with what the store says is inside?"""

@@ -241,7 +241,7 @@ def test_an_unplugged_scanner_is_a_fault_and_works_again_when_plugged_back(
     parcel = labels(1, start=800)[0]
 
     async def body(rig: SiteRig, agent: SiteAgent) -> None:
-        slot, lock = await _deposit(rig, agent, parcel)
+        _slot, lock = await _deposit(rig, agent, parcel)
         rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, True)
         await async_wait_until(lambda: not agent.scanner.health.connected, what="unplugged")
         rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False)

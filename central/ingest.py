@@ -24,6 +24,7 @@ from central import registry
 from central.alarms import AlarmKind, raise_alarm
 from central.commands import queue_command, record_reply
 from central.config import IngestConfig
+from central.reservations import refused_reservation
 from central.site_events import Counted, EventEffects
 from central.store import CentralStore, StoredEvent, StoreSession, StreamCursor
 from protocols.errors import MessageError, ProtocolError
@@ -110,6 +111,8 @@ class Ingest:
                 registry.apply_snapshot(session, snapshot, now)
             for reply in result.replies:
                 record_reply(session, reply, now, f"site {reply.site} reply")
+                if not reply.ok:
+                    refused_reservation(session, reply, now)
             for site in sorted(events):
                 run = self._advance(session, site, events[site], now)
                 result.applied += run.applied

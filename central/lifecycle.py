@@ -39,6 +39,7 @@ class ParcelStep(enum.StrEnum):
     HAND_TO_COURIER = "hand_to_courier"
     DEPOSIT = "deposit"
     REMIND = "remind"
+    NOTIFY = "notify"  # a pickup code sent (or reissued): the state stays as it was
     PICK_UP = "pick_up"
     EXPIRE = "expire"
     REMOVE = "remove"
@@ -50,16 +51,6 @@ class ParcelStep(enum.StrEnum):
 
 
 S = ParcelState
-_NOT_FINAL = (
-    S.ANNOUNCED,
-    S.ASSIGNED,
-    S.OUT_FOR_DELIVERY,
-    S.READY_FOR_PICKUP,
-    S.REMINDED,
-    S.EXPIRED,
-    S.REMOVED,
-    S.REDELIVERED,
-)
 
 
 def _rows(
@@ -81,6 +72,8 @@ TRANSITIONS: Mapping[tuple[ParcelState | None, ParcelStep], ParcelState] = {
         S.READY_FOR_PICKUP,
     ),
     **_rows(ParcelStep.REMIND, [S.READY_FOR_PICKUP], S.REMINDED),
+    **_rows(ParcelStep.NOTIFY, [S.READY_FOR_PICKUP], S.READY_FOR_PICKUP),
+    **_rows(ParcelStep.NOTIFY, [S.REMINDED], S.REMINDED),
     # A site that was offline may honour a code and tell central after the expiry sweep ran.
     **_rows(
         ParcelStep.PICK_UP, [S.READY_FOR_PICKUP, S.REMINDED, S.EXPIRED, S.EXCEPTION], S.COLLECTED
@@ -97,7 +90,9 @@ TRANSITIONS: Mapping[tuple[ParcelState | None, ParcelStep], ParcelState] = {
     # courier's van needs a person to find out what happened.
     **_rows(ParcelStep.RESERVATION_LAPSED, [S.ASSIGNED], S.ANNOUNCED),
     **_rows(ParcelStep.RESERVATION_LAPSED, [S.OUT_FOR_DELIVERY], S.EXCEPTION),
-    **_rows(ParcelStep.FLAG_EXCEPTION, [None, *_NOT_FINAL], S.EXCEPTION),
+    # A site may report what contradicts central's view at any time, even of a parcel
+    # central thought finished: the parcel becomes an exception for an operator.
+    **_rows(ParcelStep.FLAG_EXCEPTION, [None, *ParcelState], S.EXCEPTION),
     **_rows(ParcelStep.RESOLVE, [S.EXCEPTION], S.ANNOUNCED),
 }
 

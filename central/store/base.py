@@ -94,6 +94,9 @@ class StoreSession(Protocol):
         self, states: Iterable[str], limit: int = 100_000
     ) -> list[ParcelRecord]: ...
 
+    def courier_loads(self, states: Iterable[str]) -> list[tuple[str, str, int]]:
+        """(partner, courier, parcels) of parcels in `states` that have a courier."""
+
     def parcel_state_counts(self) -> dict[str, int]: ...
 
     def add_step(self, step: StepRecord) -> None: ...

@@ -290,6 +290,17 @@ class SqliteSession:
         )
         return [_parcel(r) for r in rows]
 
+    def courier_loads(self, states: Iterable[str]) -> list[tuple[str, str, int]]:
+        """(partner, courier, parcels) of parcels in `states` that have a courier."""
+        wanted = list(states)
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"""SELECT partner, courier, count(*) FROM parcels WHERE state IN ({marks})
+                AND courier IS NOT NULL AND partner IS NOT NULL GROUP BY partner, courier""",  # noqa: S608 - only placeholders are interpolated
+            wanted,
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
     def parcel_state_counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, count(*) FROM parcels GROUP BY state")
         return {r[0] or "unknown": r[1] for r in rows}

@@ -1,0 +1,393 @@
+"""The central service: one MQTT session, one worker, the store.
+
+    paho network thread --on_message--> inbox queue --> worker thread
+                                                          | commit batch (one transaction)
+                                                          | acknowledge its messages
+                                                          | every tick: gaps, lapses,
+                                                          |   placement, due tasks, status
+
+Events are acknowledged to the broker (MQTT 5 PUBACK, paho manual_ack) only after the batch
+holding them is committed, so a crash at any point loses nothing: the broker resends what
+was not acknowledged, and the store's (site, seq) key makes the resend a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from central import registry, systemd
+from central.commands import CommandSender
+from central.config import CentralConfig
+from central.errors import ConfigError
+from central.ingest import Delivery, Ingest
+from central.link import LinkError, Will, make_client, publish_and_wait
+from central.network import Network, NetworkFileError, load_network
+from central.pickup import FolderReminders, PickupFollowUps, ReminderSender
+from central.pickup_codes import FolderNotifier, Notifier
+from central.placement import PlacementPolicy
+from central.reservations import PLACEMENT_CHUNK, Reservations
+from central.site_events import EventEffects
+from central.store import CentralStore, SqliteStore
+from central.tasks import TaskKind, TaskRunner
+from protocols.clock import Clock, SystemClock
+from protocols.errors import ProtocolError
+from protocols.messages import CentralStatus, Reply, decode, encode
+from protocols.tokens import TokenSigner
+from protocols.topics import SiteChannel, Topics
+
+log = logging.getLogger(__name__)
+
+# A failed commit (the disk, a lock held too long) is retried after this long; the batch's
+# messages stay unacknowledged meanwhile, so nothing is lost.
+COMMIT_RETRY_S = 1.0
+
+
+def load_signer(config: CentralConfig) -> TokenSigner:
+    path = config.keys.signing_key
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"keys.signing_key: {path} does not exist "
+            "(make one with: lockernet central keygen --out <file>)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"keys.signing_key: cannot read {path}: {exc.strerror}") from None
+    try:
+        return TokenSigner.from_pem(pem)
+    except ValueError as exc:
+        raise ConfigError(
+            f"keys.signing_key: {path} is not an Ed25519 private key: {exc}"
+        ) from None
+
+
+def load_configured_network(config: CentralConfig) -> Network | None:
+    if config.network.file is None:
+        return None
+    try:
+        return load_network(config.network.file)
+    except NetworkFileError as exc:
+        raise ConfigError(f"network.file: {exc}") from None
+
+
+@dataclass(frozen=True)
+class _AckToken:
+    generation: int
+    mid: int
+    qos: int
+
+
+class CentralService:
+    """Everything `lockernet central run` does, startable and stoppable in-process (tests)."""
+
+    def __init__(
+        self,
+        config: CentralConfig,
+        *,
+        clock: Clock | None = None,
+        signer: TokenSigner | None = None,
+        network: Network | None = None,
+        store: CentralStore | None = None,
+        notifier: Notifier | None = None,
+        reminders: ReminderSender | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.signer = signer or load_signer(config)
+        self.network = network if network is not None else load_configured_network(config)
+        self.store: CentralStore = store or SqliteStore(config.store.path)
+        self.topics = Topics(config.topics.root)
+        self.boot_id = uuid.uuid4().hex[:16]
+        self.ingest = Ingest(self.store, self.topics, EventEffects(config.pickup), config.ingest)
+        self.sender = CommandSender(
+            self.store,
+            self.signer,
+            self.topics,
+            self.clock,
+            self._publish_command,
+            config.commands.expiry_s,
+        )
+        folder = config.pickup.notify_folder
+        self.followups = PickupFollowUps(
+            self.store,
+            self.signer,
+            notifier or FolderNotifier(folder),
+            reminders or FolderReminders(folder),
+        )
+        self.reservations = (
+            Reservations(
+                self.store,
+                self.network,
+                config.reservations.hold_s,
+                PlacementPolicy(max_locker_distance_km=config.reservations.max_locker_distance_km),
+            )
+            if self.network is not None
+            else None
+        )
+        self.tasks = TaskRunner(
+            self.store,
+            owner=f"{config.broker.client_id}/{self.boot_id}",
+            lease_s=config.service.task_lease_s,
+            handlers={
+                TaskKind.ISSUE_CODE.value: self.followups.issue_codes,
+                TaskKind.REMIND.value: self.followups.remind,
+                TaskKind.EXPIRE.value: self.followups.expire,
+                TaskKind.SEND_COMMAND.value: self.sender.run_tasks,
+            },
+        )
+        self._inbox: queue.Queue[tuple[Delivery, _AckToken]] = queue.Queue()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        will = Will(self.topics.central_status(), self._status(online=False))
+        self.client, self._connect_properties = make_client(
+            config.broker, config.broker.client_id, persistent=True, manual_ack=True, will=will
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.committed_batches = 0
+        self.on_commit: Callable[[int], None] | None = None  # tests and benchmarks watch this
+
+    # ------------------------------------------------------------------- life cycle
+
+    def start(self, wait_connected_s: float | None = 10.0) -> None:
+        if self.network is not None:
+            with self.store.transaction() as session:
+                added = registry.load_network(session, self.network)
+            log.info(
+                "registry: %s sites from the network file (%s new)", len(self.network.sites), added
+            )
+        self._worker = threading.Thread(target=self._work, name="central-worker", daemon=True)
+        self._worker.start()
+        broker = self.config.broker
+        self.client.connect_async(
+            broker.host,
+            broker.port,
+            broker.keepalive_s,
+            clean_start=False,
+            properties=self._connect_properties,
+        )
+        self.client.loop_start()
+        if wait_connected_s is not None and not self._connected.wait(wait_connected_s):
+            log.warning(
+                "not connected to %s:%s yet; retrying in the background", broker.host, broker.port
+            )
+
+    def stop(self) -> None:
+        """Commit what was received, say offline, disconnect (the session stays at the broker)."""
+        self._stopping.set()
+        if self._worker is not None:
+            self._worker.join()
+        if self.client.is_connected():
+            try:
+                publish_and_wait(
+                    self.client,
+                    self.topics.central_status(),
+                    self._status(online=False),
+                    retain=True,
+                    timeout_s=2.0,
+                )
+            except LinkError as exc:
+                log.warning("could not publish central's offline status: %s", exc)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.store.close()
+
+    def run_forever(self) -> int:
+        """`lockernet central run`: until SIGTERM or SIGINT."""
+        done = threading.Event()
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %s: stopping", signal.Signals(signum).name)
+            done.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+        self.start(wait_connected_s=None)
+        watchdog = systemd.watchdog_interval_s()
+        while not done.wait(watchdog or 3600):
+            if watchdog and self._worker is not None and self._worker.is_alive():
+                systemd.notify("WATCHDOG=1")
+        systemd.notify("STOPPING=1")
+        self.stop()
+        return 0
+
+    # ---------------------------------------------------------------- MQTT callbacks
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused central's connection: %s", reason)
+            return
+        self._generation += 1
+        options = SubscribeOptions(qos=1)
+        client.subscribe(
+            [
+                (self.topics.shared_events(self.config.topics.share_group), options),
+                (self.topics.all_sites(SiteChannel.STATUS), options),
+                (self.topics.all_sites(SiteChannel.STATE), options),
+                (self.topics.all_sites(SiteChannel.REPLIES), options),
+            ]
+        )
+        client.publish(self.topics.central_status(), self._status(online=True), qos=1, retain=True)
+        log.info(
+            "connected to the broker (session %s)",
+            "resumed" if flags.session_present else "new",
+        )
+        self._connected.set()
+        systemd.notify("READY=1")
+
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        if not self._stopping.is_set():
+            log.warning("lost the broker (%s); reconnecting", reason)
+
+    def _on_message(
+        self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
+        token = _AckToken(self._generation, message.mid, message.qos)
+        topic = message.topic
+        if topic.endswith("/" + SiteChannel.REPLIES.value):
+            # Whoever waits for this reply hears it now; it is stored with the next batch.
+            # A malformed reply is counted and logged by the batch commit.
+            with contextlib.suppress(ProtocolError):
+                self.sender.waiters.resolve(decode(Reply, bytes(message.payload)))
+        self._inbox.put((Delivery(topic, bytes(message.payload)), token))
+
+    # ------------------------------------------------------------------------ worker
+
+    def _work(self) -> None:
+        ingest = self.config.ingest
+        tick_every = self.config.service.tick_interval_s
+        next_tick = time.monotonic()
+        next_status = time.monotonic() + self.config.service.status_interval_s
+        batch: list[tuple[Delivery, _AckToken]] = []
+        batch_started = 0.0
+        while True:
+            stopping = self._stopping.is_set()
+            now_m = time.monotonic()
+            if batch and (
+                len(batch) >= ingest.batch_size
+                or now_m - batch_started >= ingest.flush_interval_s
+                or stopping
+            ):
+                if not self._commit(batch):
+                    if self._stopping.wait(COMMIT_RETRY_S) and not self._retry_on_stop(batch):
+                        return
+                    continue
+                batch = []
+            if stopping and self._inbox.empty():
+                return
+            if now_m >= next_tick:
+                self._safe_tick()
+                next_tick = time.monotonic() + tick_every
+            if now_m >= next_status and self.client.is_connected():
+                self.client.publish(
+                    self.topics.central_status(), self._status(online=True), qos=1, retain=True
+                )
+                next_status = now_m + self.config.service.status_interval_s
+            wait = next_tick - time.monotonic()
+            if batch:
+                wait = min(wait, batch_started + ingest.flush_interval_s - time.monotonic())
+            try:
+                item = self._inbox.get(timeout=max(0.0, min(wait, 0.5)) if not stopping else 0)
+            except queue.Empty:
+                continue
+            if not batch:
+                batch_started = time.monotonic()
+            batch.append(item)
+            # Take whatever else is already waiting, up to a full batch, without blocking.
+            while len(batch) < ingest.batch_size:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+
+    def _retry_on_stop(self, batch: list[tuple[Delivery, _AckToken]]) -> bool:
+        # Stopping with a batch that will not commit: leave it unacknowledged for the broker
+        # to resend to whoever runs next.
+        log.error("stopping with %s uncommitted messages; the broker will resend them", len(batch))
+        return False
+
+    def _commit(self, batch: list[tuple[Delivery, _AckToken]]) -> bool:
+        try:
+            result = self.ingest.commit([d for d, _ in batch], self.clock.now())
+        except Exception:
+            log.exception("commit of %s messages failed; retrying", len(batch))
+            return False
+        generation = self._generation
+        for _, token in batch:
+            # A message from an earlier connection is already on its way again from the
+            # broker (unacknowledged messages are resent on reconnect): acking its old
+            # packet id on the new connection would acknowledge a different message.
+            if token.generation == generation and token.qos > 0:
+                self.client.ack(token.mid, token.qos)
+        self.committed_batches += 1
+        if result.rejected:
+            log.warning("batch: %s message(s) rejected", result.rejected)
+        if self.on_commit is not None:
+            self.on_commit(len(batch))
+        return True
+
+    def _safe_tick(self) -> None:
+        try:
+            self.tick()
+        except Exception:
+            log.exception("timer work failed; trying again at the next tick")
+
+    def tick(self) -> None:
+        """Timer work: gaps, reservation lapses, placement of waiting parcels, due tasks."""
+        now = self.clock.now()
+        self.ingest.check_gaps(now)
+        if self.reservations is not None:
+            self.reservations.lapse_due(now)
+            with self.store.transaction() as session:
+                waiting = [
+                    p.label for p in session.parcels_in_state(["announced"], PLACEMENT_CHUNK)
+                ]
+            if waiting:
+                self.reservations.place(waiting, now)
+        if self.client.is_connected():
+            while self.tasks.run_due(now) > 0 and not self._stopping.is_set():
+                now = self.clock.now()
+
+    # ----------------------------------------------------------------------- helpers
+
+    def _publish_command(self, topic: str, payload: bytes, expiry_s: int) -> None:
+        publish_and_wait(self.client, topic, payload, expiry_s=expiry_s)
+
+    def _status(self, online: bool) -> bytes:
+        return encode(CentralStatus(online=online, boot_id=self.boot_id, at=time.time()))
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()

@@ -1,0 +1,65 @@
+"""central.toml: one validated model, environment overrides, errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from central.config import load_config, parse_config
+from central.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "central.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_file_with_relative_paths_resolves_them_beside_itself(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[broker]\nport = 1884\nclient_id = "central-a"\n[store]\npath = "data/central.sqlite"\n',
+    )
+    config = load_config(path, environ={})
+    assert config.broker.port == 1884
+    assert config.store.path == tmp_path / "data" / "central.sqlite"
+    assert config.pickup.window_s == 3 * 86_400  # the regional norm by default
+
+
+def test_the_environment_overrides_a_key(tmp_path: Path) -> None:
+    path = write(tmp_path, '[broker]\nclient_id = "central-a"\n')
+    config = load_config(path, environ={"LOCKERNET_CENTRAL__BROKER__CLIENT_ID": "central-b"})
+    assert config.broker.client_id == "central-b"
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "named"),
+    [
+        ("[broker]\nport = 'many'\n", {}, "broker.port"),
+        ("[broker]\nprot = 1883\n", {}, "broker.prot"),
+        ("[ingest]\nbatch_size = 0\n", {}, "ingest.batch_size"),
+        ("", {"LOCKERNET_CENTRAL__PICKUP__WINDOW_S": "soon"}, "pickup.window_s"),
+        ("", {"LOCKERNET_CENTRAL__PORT": "1"}, "LOCKERNET_CENTRAL__PORT"),
+        ("[ingest]\nbatch_size = 5000\n[broker]\nreceive_maximum = 100\n", {}, "batch_size"),
+    ],
+)
+def test_a_bad_setting_is_refused_naming_the_key(
+    tmp_path: Path, text: str, environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), environ=environ)
+    assert named in str(caught.value)
+
+
+def test_a_missing_or_broken_file_says_which(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nowhere.toml", environ={})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[broker\n"), environ={})
+
+
+def test_defaults_need_no_file_at_all() -> None:
+    config = parse_config({}, environ={})
+    assert config.topics.root == "lockernet/v1"
+    assert config.broker.session_expiry_s > 0

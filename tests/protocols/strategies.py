@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from hypothesis import strategies as st
@@ -9,10 +10,21 @@ from hypothesis import strategies as st
 from protocols import messages as m
 from protocols.labels import make_s10
 
-site_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}", fullmatch=True)
-slot_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,15}", fullmatch=True)
-idents = st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True)
-nonces = st.from_regex(r"[0-9a-f]{16,64}", fullmatch=True)
+ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+DIGITS = "0123456789"
+
+
+def _ids(first: str, rest: str, max_rest: int) -> st.SearchStrategy[str]:
+    """An id of one character from `first` and up to `max_rest` from `rest` (fast to draw)."""
+    return st.builds(
+        lambda a, b: a + b, st.sampled_from(first), st.text(alphabet=rest, max_size=max_rest)
+    )
+
+
+site_ids = _ids(ALNUM, ALNUM + "_-", 31)
+slot_ids = _ids(ALNUM, ALNUM + "_.-", 15)
+idents = st.text(alphabet=ALNUM + "_.:-", min_size=1, max_size=64)
+nonces = st.text(alphabet="0123456789abcdef", min_size=16, max_size=64)
 timestamps = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
 texts = st.text(max_size=500)
 short_texts = st.text(max_size=40)
@@ -21,8 +33,8 @@ upper2 = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=2)
 
 s10_labels = st.builds(make_s10, upper2, st.integers(0, 99_999_999), upper2)
 platform_labels = st.one_of(
-    st.from_regex(r"LP[0-9]{8,24}", fullmatch=True),
-    st.from_regex(r"[0-9]{10,30}", fullmatch=True),
+    st.text(alphabet=DIGITS, min_size=8, max_size=24).map(lambda d: "LP" + d),
+    st.text(alphabet=DIGITS, min_size=10, max_size=30),
 )
 labels = st.one_of(s10_labels, platform_labels)
 
@@ -190,7 +202,9 @@ messages: dict[str, st.SearchStrategy[Any]] = {
     "signed-command": st.builds(
         m.SignedCommand,
         command=st.text(max_size=200),
-        sig=st.from_regex(r"[A-Za-z0-9_-]{86}", fullmatch=True),
+        sig=st.binary(min_size=64, max_size=64).map(
+            lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+        ),
     ),
     "command": commands,
     "reply": st.builds(

@@ -134,7 +134,7 @@ frames = st.one_of(
 )
 
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(frames)
 def test_every_frame_round_trips(frame: Frame) -> None:
     raw = frame.to_bytes()
@@ -143,7 +143,7 @@ def test_every_frame_round_trips(frame: Frame) -> None:
     assert Frame.from_bytes(raw) == frame
 
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(st.integers(0, 15), bits16, bits16, polarities)
 def test_board_status_round_trips_with_either_polarity(
     board: int, locked: tuple[bool, ...], occupied: tuple[bool, ...], polarity: LockPolarity
@@ -175,7 +175,7 @@ frame_like = st.one_of(
 )
 
 
-@settings(max_examples=3000)
+@settings(deadline=None, max_examples=3000)
 @given(frame_like, polarities)
 def test_arbitrary_bytes_give_a_frame_or_frame_error(raw: bytes, polarity: LockPolarity) -> None:
     try:

@@ -131,7 +131,7 @@ def test_every_message_model_has_a_strategy() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_message_round_trips_as_compact_json(name: str, data: st.DataObject) -> None:
     model = m.MESSAGES[name]
@@ -143,7 +143,7 @@ def test_every_message_round_trips_as_compact_json(name: str, data: st.DataObjec
         assert b":null" not in raw.replace(b'":null"', b"")
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(s.event_payloads)
 def test_every_event_payload_type_round_trips_in_an_event(payload: Any) -> None:
     event = m.Event(site="L0001", seq=1, id="e1", at=0, payload=payload)
@@ -152,7 +152,7 @@ def test_every_event_payload_type_round_trips_in_an_event(payload: Any) -> None:
     assert type(decoded.payload) is type(payload)
 
 
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(s.commands)
 def test_every_command_body_type_round_trips_in_a_command(command: m.Command) -> None:
     decoded = m.decode(m.Command, m.encode(command))
@@ -175,14 +175,14 @@ def decode_or_error(model: type[m.WireModel], payload: bytes | str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=1000)
+@settings(deadline=None, max_examples=1000)
 @given(payload=st.binary(max_size=200) | st.text(max_size=200))
 def test_arbitrary_bytes_give_a_message_or_message_error(name: str, payload: bytes | str) -> None:
     decode_or_error(m.MESSAGES[name], payload)
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=300)
+@settings(deadline=None, max_examples=300)
 @given(value=s.json_values, version=st.sampled_from([1, 1, 1, 2, "1", None]))
 def test_arbitrary_json_gives_a_message_or_message_error(
     name: str, value: Any, version: Any
@@ -192,7 +192,7 @@ def test_arbitrary_json_gives_a_message_or_message_error(
 
 
 @pytest.mark.parametrize("name", NAMES)
-@settings(max_examples=250, suppress_health_check=[HealthCheck.too_slow])
+@settings(deadline=None, max_examples=250, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_valid_messages_with_one_field_damaged_give_a_message_or_message_error(
     name: str, data: st.DataObject

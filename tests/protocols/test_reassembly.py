@@ -127,7 +127,7 @@ def segments(frames: st.SearchStrategy[bytes]) -> st.SearchStrategy[list[tuple[s
 NEXT_REPLY = bytes.fromhex("02 00 35 FE FF 01 00 03 38")
 
 
-@settings(max_examples=1000)
+@settings(deadline=None, max_examples=1000)
 @given(segments(cu16_frames), chunk_sizes)
 def test_cu16_yields_exactly_the_valid_frames_in_order(
     parts: list[tuple[str, bytes]], sizes: list[int]
@@ -210,7 +210,7 @@ def xor_candidate(length_of: Callable[[int], int]) -> Callable[[bytes, int], byt
     return candidate
 
 
-@settings(max_examples=1000)
+@settings(deadline=None, max_examples=1000)
 @given(segments(rs485_host_frames), chunk_sizes)
 def test_rs485_host_side_yields_exactly_the_valid_frames_in_order(
     parts: list[tuple[str, bytes]], sizes: list[int]
@@ -256,7 +256,7 @@ def transactions(draw: st.DrawFn) -> tuple[int, list[tuple[bool, list[tuple[str,
     return status_bytes, done
 
 
-@settings(max_examples=400)
+@settings(deadline=None, max_examples=300)
 @given(transactions(), chunk_sizes)
 def test_rs485_replies_yield_the_reply_the_driver_expects(
     plan: tuple[int, list[tuple[bool, list[tuple[str, bytes]]]]], sizes: list[int]
@@ -309,7 +309,7 @@ def rs485_checked(raw: bytes) -> bool:
     ],
     ids=["cu16", "rs485-host", "rs485-reply", "rs485-reply-longest"],
 )
-@settings(max_examples=2000)
+@settings(deadline=None, max_examples=1200)
 @given(chunks=st.lists(st.binary(max_size=20), max_size=20), flags=st.lists(st.booleans()))
 def test_arbitrary_chunks_never_raise_and_yield_only_checked_frames(
     make: Callable[[], FrameReassembler],

@@ -148,7 +148,7 @@ board_frames = st.one_of(
 )
 
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(host_frames)
 def test_every_host_frame_round_trips(frame: r.HostFrame) -> None:
     raw = frame.to_bytes()
@@ -156,7 +156,7 @@ def test_every_host_frame_round_trips(frame: r.HostFrame) -> None:
     assert decode_host_frame(raw) == frame
 
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(board_frames)
 def test_every_board_frame_round_trips(frame: r.BoardFrame) -> None:
     raw = frame.to_bytes()
@@ -177,7 +177,7 @@ frame_like = st.one_of(
 )
 
 
-@settings(max_examples=3000)
+@settings(deadline=None, max_examples=3000)
 @given(frame_like)
 def test_arbitrary_bytes_give_a_frame_or_frame_error(raw: bytes) -> None:
     for decoder in (decode_host_frame, decode_board_frame):

@@ -135,7 +135,7 @@ def cut(data: bytes, sizes: list[int]) -> list[bytes]:
     return chunks
 
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(
     framing=framings,
     codes=st.lists(st.tuples(code_texts, aim_ids), min_size=1, max_size=5),
@@ -157,7 +157,7 @@ def test_encode_scan_then_split_round_trips(
     assert splitter.stats.too_long == len(codes) - len(expected)
 
 
-@settings(max_examples=3000)
+@settings(deadline=None, max_examples=2000)
 @given(
     framing=framings,
     chunks=st.lists(

@@ -25,7 +25,7 @@ def test_the_documented_topics() -> None:
     )
 
 
-@settings(max_examples=500)
+@settings(deadline=None, max_examples=500)
 @given(site_ids, st.sampled_from(SiteChannel), st.sampled_from([DEFAULT_ROOT, "t/0a1b/v1"]))
 def test_build_then_parse_round_trips(site: str, channel: SiteChannel, root: str) -> None:
     topics = Topics(root=root)
@@ -60,7 +60,7 @@ def test_parsing_anything_but_a_site_topic_raises_message_error(topic: str) -> N
         TOPICS.parse_site_topic(topic)
 
 
-@settings(max_examples=2000)
+@settings(deadline=None, max_examples=2000)
 @given(st.text(max_size=60) | st.text(max_size=20).map(lambda t: f"lockernet/v1/sites/{t}"))
 def test_arbitrary_topics_parse_or_raise_message_error(topic: str) -> None:
     try:

@@ -49,11 +49,13 @@ def load_network(session: StoreSession, network: Network) -> int:
     return added
 
 
-def apply_status(session: StoreSession, status: SiteStatus, now: float, source: str) -> bool:
-    """A site's retained status. Returns False for one older than what central has."""
+def apply_status(session: StoreSession, status: SiteStatus, now: float, source: str) -> None:
+    """A site's retained status, in the order the broker delivered it.
+
+    Not ordered by `at`: a last will carries the time its connection was made, which is
+    before the "online" that connection then published, yet it comes after it.
+    """
     known = session.get_site(status.site) or SiteRecord(site=status.site, kind=UNKNOWN_KIND)
-    if known.status_at is not None and status.at < known.status_at:
-        return False
     session.save_site(
         dataclasses.replace(
             known,
@@ -74,7 +76,6 @@ def apply_status(session: StoreSession, status: SiteStatus, now: float, source: 
             detail="the site's link is down (last will or orderly stop)",
             source=source,
         )
-    return True
 
 
 def apply_snapshot(session: StoreSession, snapshot: StateSnapshot, now: float) -> bool:

@@ -41,7 +41,7 @@ from central.pickup_codes import FolderNotifier, Notifier
 from central.placement import PlacementPolicy
 from central.reservations import PLACEMENT_CHUNK, Reservations
 from central.site_events import EventEffects
-from central.store import CentralStore, SqliteStore
+from central.store import AlarmRecord, CentralStore, SqliteStore
 from central.tasks import TaskKind, TaskRunner
 from protocols.clock import Clock, SystemClock
 from protocols.errors import ProtocolError
@@ -391,3 +391,8 @@ class CentralService:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def store_alarms(self) -> list[AlarmRecord]:
+        """Open alarms (for tests and the operator shell)."""
+        with self.store.transaction() as session:
+            return session.list_alarms()

@@ -63,12 +63,13 @@ def start_central(
 
 @pytest.fixture
 def make_site(
-    broker: PrivateBroker, topics: Topics, signer: TokenSigner
+    broker: PrivateBroker, topics: Topics, signer: TokenSigner, clock: ManualClock
 ) -> Iterator[Callable[..., Site]]:
     sites: list[Site] = []
 
     def make(site_id: str, **kwargs: Any) -> Site:
         kwargs.setdefault("verifier", signer.verifier())
+        kwargs.setdefault("now", clock.now)
         site = Site(broker, topics, site_id, **kwargs).connect()
         sites.append(site)
         return site

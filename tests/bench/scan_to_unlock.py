@@ -107,29 +107,29 @@ async def bench(pickups: int, poll_s: float) -> dict[str, Any]:
     broker.start()
     observer = Observer(broker, __import__("protocols.topics").topics.Topics(), "L0001")
     sim = SimulatedSite(clock, SimConfig(boards=BOARDS))
-    locks_port, scanner_port = sim.serve_pty(tmp / "dev")
+    _locks_port, scanner_port = sim.serve_pty(tmp / "dev")
 
     # Where the simulator's wire ends: the scanner line's last byte leaves the scanner...
     scan_done: list[float] = []
-    line = scanner_port._line  # noqa: SLF001 - the bench times the simulated wire itself
-    emit = line._emit  # noqa: SLF001
+    line = scanner_port._line
+    emit = line._emit
 
     def timed_emit(data: bytes) -> None:
         scan_done.append(clock.monotonic())
         emit(data)
 
-    line._emit = timed_emit  # noqa: SLF001
+    line._emit = timed_emit
     # ...and the unlock frame's last byte reaches the board.
     unlocks: list[float] = []
     bus = sim.locks
-    handle = bus._handle  # type: ignore[union-attr]  # noqa: SLF001
+    handle = bus._handle  # type: ignore[union-attr]
 
     def timed_handle(frame: kerong.Frame, at: float) -> None:
         if frame.cmd == kerong.Command.UNLOCK:
             unlocks.append(at)
         handle(frame, at)
 
-    bus._handle = timed_handle  # type: ignore[union-attr]  # noqa: SLF001
+    bus._handle = timed_handle  # type: ignore[union-attr]
 
     config = tmp / "site.toml"
     config.write_text(_config(tmp, key, broker, poll_s))

@@ -153,6 +153,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from central import registry
     from central.config import load_config
     from central.manifest import read_manifest
     from central.parcels import announce
@@ -177,6 +178,8 @@ def _import(args: argparse.Namespace) -> int:
         if network is None:
             print("no network.file configured: parcels stay announced until central places them")
             return 0
+        with store.transaction() as session:
+            registry.load_network(session, network)  # capacity is read from the registry
         reservations = Reservations(
             store,
             network,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -126,7 +125,7 @@ def test_a_site_back_after_days_offline_is_reconciled(
     log = SiteEvents("L0001")
     site = open_site(make_site)
     site.send(log.deposit(label(1), "A"))
-    wait_until(lambda: (config.pickup.notify_folder / f"{label(1)}.png").exists())
+    wait_until((config.pickup.notify_folder / f"{label(1)}.png").exists)
 
     site.drop()  # the link goes; the broker publishes the site's last will
     wait_until(

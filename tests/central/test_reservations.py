@@ -1,0 +1,165 @@
+"""Reservations: the placement rule against the store, never over-booked under races,
+told to the site as a signed command, and lapsing when no parcel comes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from central import registry
+from central.parcels import announce
+from central.reservations import Reservations
+from central.service import CentralService
+from central.store import SqliteStore
+from protocols.messages import SizeClass, SlotState
+from tests.central.central_rig import (
+    Site,
+    announcement,
+    label,
+    small_network,
+    snapshot,
+    wait_until,
+)
+
+NOW = 1_800_000_000.0
+HOLD_S = 3600.0
+# L0001 as its snapshot shows it: two S, two M, one L compartment, all free.
+L0001_SLOTS = [
+    ("A", SizeClass.S),
+    ("B", SizeClass.S),
+    ("C", SizeClass.M),
+    ("D", SizeClass.M),
+    ("E", SizeClass.L),
+]
+
+
+def prepared_store(path: Path, parcels: int, with_snapshot: bool = True) -> SqliteStore:
+    store = SqliteStore(path)
+    with store.transaction() as session:
+        registry.load_network(session, small_network())
+        if with_snapshot:
+            registry.apply_snapshot(
+                session,
+                snapshot("L0001", [(s, size, SlotState.FREE, None) for s, size in L0001_SLOTS]),
+                NOW,
+            )
+        for n in range(1, parcels + 1):
+            announce(session, announcement(n, preferred_site="L0001"), NOW)
+    return store
+
+
+def place(path: Path, labels: list[str]) -> None:
+    """One racer: its own connection, placing its parcels one transaction each."""
+    store = SqliteStore(path)
+    reservations = Reservations(store, small_network(), HOLD_S)
+    for one in labels:
+        reservations.place([one], NOW)
+    store.close()
+
+
+def held_by_site(path: Path) -> tuple[Counter[str], list[tuple[str, str | None]]]:
+    with SqliteStore(path).transaction() as session:
+        held = session.held_reservations()
+    return Counter(r.site for r in held), [(r.site, r.slot) for r in held]
+
+
+def test_the_chosen_locker_gets_the_best_fitting_free_slot(tmp_path: Path) -> None:
+    store = prepared_store(tmp_path / "c.sqlite", 0)
+    with store.transaction() as session:
+        announce(session, announcement(1, size="M", preferred_site="L0001"), NOW)
+    wave = Reservations(store, small_network(), HOLD_S).place([label(1)], NOW)
+    assert (wave.lockers, wave.couriers_assigned) == (1, 1)
+    with store.transaction() as session:
+        reservation = session.held_reservation(label(1))
+        assert reservation is not None
+        assert (reservation.site, reservation.slot, reservation.until) == (
+            "L0001",
+            "C",
+            NOW + HOLD_S,
+        )
+        steps = session.steps(label(1))
+    assert [s.step for s in steps] == ["announce", "assign"]
+    assert "chosen_locker: L0001 slot C M" in (steps[-1].detail or "")
+
+
+@pytest.mark.parametrize("with_snapshot", [True, False])
+def test_threads_racing_for_one_locker_never_over_book_it(
+    tmp_path: Path, with_snapshot: bool
+) -> None:
+    path = tmp_path / "c.sqlite"
+    prepared_store(path, 40, with_snapshot).close()
+    labels = [label(n) for n in range(1, 41)]
+    racers = [threading.Thread(target=place, args=(path, labels[i::8])) for i in range(8)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    per_site, slots = held_by_site(path)
+    assert per_site["L0001"] == 5  # its five compartments: each S parcel fits every one
+    assert per_site["L0002"] == 3  # next nearest locker, its three M compartments
+    assert per_site["C0001"] == 3  # then the counter's shelf
+    named = [slot for site, slot in slots if site == "L0001"]
+    if with_snapshot:
+        assert sorted(named) == ["A", "B", "C", "D", "E"]  # no slot twice
+    with SqliteStore(path).transaction() as session:
+        states = Counter(session.get_parcel(one).delivery_mode for one in labels)  # type: ignore[union-attr]
+    assert states == {"locker": 8, "counter": 3, "home": 29}
+
+
+def test_processes_racing_for_one_locker_never_over_book_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    prepared_store(path, 24).close()
+    labels = [label(n) for n in range(1, 25)]
+    spawn = multiprocessing.get_context("spawn")
+    racers = [spawn.Process(target=place, args=(path, labels[i::3])) for i in range(3)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(60)
+        assert racer.exitcode == 0
+    per_site, _ = held_by_site(path)
+    assert (per_site["L0001"], per_site["L0002"], per_site["C0001"]) == (5, 3, 3)
+
+
+def test_a_reservation_lapses_and_the_parcel_is_placed_again(tmp_path: Path) -> None:
+    store = prepared_store(tmp_path / "c.sqlite", 1)
+    reservations = Reservations(store, small_network(), HOLD_S)
+    reservations.place([label(1)], NOW)
+    assert reservations.lapse_due(NOW + HOLD_S - 1) == []
+    assert reservations.lapse_due(NOW + HOLD_S) == [label(1)]
+    with store.transaction() as session:
+        record = session.get_parcel(label(1))
+        assert record is not None and record.state == "announced"
+        assert session.held_reservations() == []
+    reservations.place([label(1)], NOW + HOLD_S)
+    with store.transaction() as session:
+        steps = [s.step for s in session.steps(label(1))]
+    assert steps == ["announce", "assign", "reservation_lapsed", "assign"]
+
+
+@pytest.mark.broker
+def test_the_site_is_told_of_its_reservation_by_a_signed_command(
+    start_central: Callable[..., CentralService], make_site: Callable[..., Site]
+) -> None:
+    central = start_central()
+    site = make_site("L0001")
+    site.state(snapshot("L0001", [(s, size, SlotState.FREE, None) for s, size in L0001_SLOTS]))
+    wait_until(lambda: _has_slots(central))
+    with central.store.transaction() as session:
+        announce(session, announcement(1, preferred_site="L0001"), central.clock.now())
+    # The service places announced parcels itself; the command reaches the site signed.
+    [command] = wait_until(lambda: site.commands_of("reserve_slot"), what="ReserveSlot")
+    body = command.body
+    assert (getattr(body, "parcel", None), getattr(body, "slot", None)) == (label(1), "A")
+    assert command.expires_at == getattr(body, "until", None)
+    assert site.refused == []
+
+
+def _has_slots(central: CentralService) -> bool:
+    with central.store.transaction() as session:
+        return session.has_slots("L0001")

@@ -13,13 +13,14 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from central.broker import PrivateBroker
 from central.config import CentralConfig
 from central.ingest import Delivery, Ingest
 from central.manifest import write_manifest
 from central.network import Network, save_network
 from central.service import CentralService
 from central.site_events import EventEffects
-from central.store import SqliteStore
+from central.store import CodeRecord, SqliteStore
 from protocols.cli import main
 from protocols.clock import SystemClock
 from protocols.messages import Command, Reply, SizeClass, SlotState, encode
@@ -53,10 +54,19 @@ def config_file(
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def lockernet(config_file: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    """`lockernet ARGS --config <the test's central.toml>`: (exit status, stdout, stderr)."""
+
+    def run(*argv: str, config: Path | None = None) -> tuple[int, str, str]:
+        code = main([*argv, "--config", str(config or config_file)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def deposit(config: CentralConfig, topics: Topics, n: int, slot: str, seq: int = 1) -> None:
@@ -73,9 +83,8 @@ def deposit(config: CentralConfig, topics: Topics, n: int, slot: str, seq: int =
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
 def test_import_announces_places_and_assigns_a_manifest(
     tmp_path: Path,
-    config_file: Path,
     config: CentralConfig,
-    capsys: pytest.CaptureFixture[str],
+    lockernet: Run,
     suffix: str,
 ) -> None:
     manifest = tmp_path / f"manifest{suffix}"
@@ -87,7 +96,7 @@ def test_import_announces_places_and_assigns_a_manifest(
         ],
         manifest,
     )
-    code, out, err = run(capsys, "parcels", "import", str(manifest), "--config", str(config_file))
+    code, out, err = lockernet("parcels", "import", str(manifest))
     assert code == 0, err
     assert "announced 3 parcel(s)" in out
     assert "lockers 1, collection points 1, home delivery 1" in out
@@ -99,18 +108,18 @@ def test_import_announces_places_and_assigns_a_manifest(
         assert session.get_parcel(label(3)).site == "C0001"  # type: ignore[union-attr]
         [task] = [t for t in session.open_tasks("send_command") if t.label == label(1)]
         assert '"type":"reserve_slot"' in task.payload
-    code, out, _ = run(capsys, "parcels", "import", str(manifest), "--config", str(config_file))
+    code, out, _ = lockernet("parcels", "import", str(manifest))
     assert code == 0 and "announced 0 parcel(s); 3 already known" in out
 
 
 def test_a_bad_manifest_is_refused_naming_the_row_and_nothing_is_imported(
-    tmp_path: Path, config_file: Path, config: CentralConfig, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, config: CentralConfig, lockernet: Run
 ) -> None:
     manifest = tmp_path / "manifest.csv"
     write_manifest([announcement(1), announcement(2)], manifest)
     text = manifest.read_text().replace(label(2), "RR000000021CN")  # a wrong check digit
     manifest.write_text(text)
-    code, _, err = run(capsys, "parcels", "import", str(manifest), "--config", str(config_file))
+    code, _, err = lockernet("parcels", "import", str(manifest))
     assert code == 2
     assert "label" in err and "check digit" in err
     with SqliteStore(config.store.path).transaction() as session:
@@ -119,17 +128,16 @@ def test_a_bad_manifest_is_refused_naming_the_row_and_nothing_is_imported(
 
 def test_tracking_shows_the_timeline_and_never_the_consumers_contact(
     tmp_path: Path,
-    config_file: Path,
     config: CentralConfig,
     topics: Topics,
-    capsys: pytest.CaptureFixture[str],
+    lockernet: Run,
 ) -> None:
     manifest = tmp_path / "manifest.json"
     write_manifest([announcement(1, preferred_site="L0001")], manifest)
-    run(capsys, "parcels", "import", str(manifest), "--config", str(config_file))
+    lockernet("parcels", "import", str(manifest))
     deposit(config, topics, 1, "A")
 
-    code, out, _ = run(capsys, "track", label(1).lower(), "--config", str(config_file))
+    code, out, _ = lockernet("track", label(1).lower())
     assert code == 0
     assert f"parcel {label(1)}: ready_for_pickup" in out
     for step in ("announce", "assign", "deposit"):
@@ -139,64 +147,56 @@ def test_tracking_shows_the_timeline_and_never_the_consumers_contact(
         assert secret not in out
     assert "wei.ling" not in out.lower() and "tan wei" not in out.lower()
 
-    assert run(capsys, "track", label(9), "--config", str(config_file))[0] == 2
-    code, _, err = run(capsys, "track", "not-a-label", "--config", str(config_file))
+    assert lockernet("track", label(9))[0] == 2
+    code, _, err = lockernet("track", "not-a-label")
     assert code == 2 and "S10" in err
 
 
 def test_qr_reissues_a_code_and_the_old_one_is_revoked_at_the_site(
     tmp_path: Path,
-    config_file: Path,
-    config: CentralConfig,
-    topics: Topics,
     signer: TokenSigner,
     start_central: Callable[..., CentralService],
     make_site: Callable[..., Site],
-    capsys: pytest.CaptureFixture[str],
+    lockernet: Run,
 ) -> None:
-    start_central(signer=signer, clock=SystemClock())  # real time, as the CLI keeps
+    central = start_central(signer=signer, clock=SystemClock())  # real time, as the CLI keeps
     site = make_site("L0001", now=time.time)
     site.state(snapshot("L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in "AB"]))
     manifest = tmp_path / "manifest.json"
     write_manifest([announcement(1, preferred_site="L0001")], manifest)
-    run(capsys, "parcels", "import", str(manifest), "--config", str(config_file))
+    lockernet("parcels", "import", str(manifest))
     site.send(SiteEvents("L0001").deposit(label(1), "A"))
-    first = wait_until(lambda: _codes(config, label(1)), what="the first code")
+    first = wait_until(lambda: _codes(central, label(1)), what="the first code")
 
     out_png = tmp_path / "code.png"
-    code, out, _ = run(capsys, "qr", label(1), "-o", str(out_png), "--config", str(config_file))
+    code, out, _ = lockernet("qr", label(1), "-o", str(out_png))
     assert code == 0, out
     [barcode] = zxingcpp.read_barcodes(Image.open(io.BytesIO(out_png.read_bytes())))
     new = signer.verifier().pickup_code(barcode.text, site="L0001", now=time.time())
-    codes = {c.code_id: c.status for c in _codes(config, label(1))}
+    codes = {c.code_id: c.status for c in _codes(central, label(1))}
     assert codes == {first[0].code_id: "revoked", new.code_id: "active"}
     [revoke] = wait_until(lambda: site.commands_of("revoke_code"), what="RevokeCode at the site")
     assert getattr(revoke.body, "code_id", None) == first[0].code_id
 
 
-def _codes(config: CentralConfig, label_id: str) -> list:  # type: ignore[type-arg]
-    with SqliteStore(config.store.path).transaction() as session:
+def _codes(central: CentralService, label_id: str) -> list[CodeRecord]:
+    with central.store.transaction() as session:
         return session.codes(label_id)
 
 
-def test_qr_refuses_a_parcel_that_is_not_waiting(
-    tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_qr_refuses_a_parcel_that_is_not_waiting(tmp_path: Path, lockernet: Run) -> None:
     manifest = tmp_path / "manifest.json"
     write_manifest([announcement(1)], manifest)
-    run(capsys, "parcels", "import", str(manifest), "--config", str(config_file))
-    code, _, err = run(
-        capsys, "qr", label(1), "-o", str(tmp_path / "x.png"), "--config", str(config_file)
-    )
+    lockernet("parcels", "import", str(manifest))
+    code, _, err = lockernet("qr", label(1), "-o", str(tmp_path / "x.png"))
     assert code == 2 and "not waiting for pickup" in err
     assert not (tmp_path / "x.png").exists()
 
 
 def test_diag_prints_the_report_a_site_sends_back_over_mqtt(
-    config_file: Path,
     start_central: Callable[..., CentralService],
     make_site: Callable[..., Site],
-    capsys: pytest.CaptureFixture[str],
+    lockernet: Run,
 ) -> None:
     start_central(clock=SystemClock())
 
@@ -207,20 +207,19 @@ def test_diag_prints_the_report_a_site_sends_back_over_mqtt(
         return Reply(site="L0001", command_id=command.id, at=time.time(), ok=True, result=report)
 
     make_site("L0001", now=time.time, auto_reply=answer)
-    code, out, err = run(capsys, "diag", "L0001", "--timeout", "10", "--config", str(config_file))
+    code, out, err = lockernet("diag", "L0001", "--timeout", "10")
     assert code == 0, err
     assert "diagnostics of site L0001: ok" in out and "scanner: ok" in out
 
-    code, _, err = run(capsys, "diag", "L0002", "--timeout", "0.5", "--config", str(config_file))
+    code, _, err = lockernet("diag", "L0002", "--timeout", "0.5")
     assert code == 1 and "did not answer" in err
-    assert run(capsys, "diag", "NOPE", "--config", str(config_file))[0] == 2
+    assert lockernet("diag", "NOPE")[0] == 2
 
 
 def test_fleet_and_alarms(
-    config_file: Path,
     start_central: Callable[..., CentralService],
     make_site: Callable[..., Site],
-    capsys: pytest.CaptureFixture[str],
+    lockernet: Run,
 ) -> None:
     central = start_central()
     site = make_site("L0001")
@@ -237,42 +236,39 @@ def test_fleet_and_alarms(
     site.send(SiteEvents("L0001").door_forced("B"))
     wait_until(central.store_alarms, what="the forced-door alarm")
 
-    code, out, _ = run(capsys, "fleet", "--config", str(config_file))
+    code, out, _ = lockernet("fleet")
     assert code == 0
     assert "sites 3: online 1, offline 0, never heard from 2" in out
     assert "L0001" in out and "1/2" in out
 
-    code, out, _ = run(capsys, "alarms", "--config", str(config_file))
+    code, out, _ = lockernet("alarms")
     assert code == 0 and "door_forced" in out
     [alarm] = central.store_alarms()
-    code, out, _ = run(
-        capsys, "alarms", "--ack", str(alarm.id), "--by", "ops", "--config", str(config_file)
-    )
+    code, out, _ = lockernet("alarms", "--ack", str(alarm.id), "--by", "ops")
     assert code == 0 and "acknowledged; closed" in out
-    assert "no open alarms" in run(capsys, "alarms", "--config", str(config_file))[1]
-    assert run(capsys, "alarms", "--ack", "999", "--config", str(config_file))[0] == 2
+    assert "no open alarms" in lockernet("alarms")[1]
+    assert lockernet("alarms", "--ack", "999")[0] == 2
 
 
 def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key, public = tmp_path / "k.pem", tmp_path / "k.pub"
-    assert run(capsys, "central", "keygen", "--out", str(key), "--public", str(public))[0] == 0
+    assert main(["central", "keygen", "--out", str(key), "--public", str(public)]) == 0
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert TokenSigner.from_pem(key.read_bytes())
-    assert run(capsys, "central", "keygen", "--out", str(key))[0] == 2
+    assert main(["central", "keygen", "--out", str(key)]) == 2
+    assert "never overwritten" in capsys.readouterr().err
 
 
-def test_a_bad_config_is_refused_naming_the_key(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_bad_config_is_refused_naming_the_key(tmp_path: Path, lockernet: Run) -> None:
     bad = tmp_path / "central.toml"
     bad.write_text("[ingest]\nflush_interval_s = -1\n")
-    code, _, err = run(capsys, "fleet", "--config", str(bad))
+    code, _, err = lockernet("fleet", config=bad)
     assert code == 2 and "ingest.flush_interval_s" in err
 
 
-def test_config_helper_round_trips(tmp_path: Path, broker, topics: Topics) -> None:  # type: ignore[no-untyped-def]
+def test_config_helper_round_trips(tmp_path: Path, broker: PrivateBroker, topics: Topics) -> None:
     config = central_config(tmp_path, broker, topics)
     path = tmp_path / "c.toml"
     path.write_text(config_toml(config))

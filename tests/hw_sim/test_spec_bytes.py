@@ -14,6 +14,7 @@ import serial
 from hw_sim.rs485_board import Rs485Options
 from hw_sim.scanner import ScanMode, ScannerOptions
 from hw_sim.site import Profile, SiteConfig
+from protocols.rs485 import Feedback
 from protocols.scanner import ScannerFraming, Suffix
 from tests.hw_sim.conftest import SILENCE_S, SimThread
 
@@ -138,7 +139,7 @@ def test_rs485_bad_check_byte_and_wrong_baud_get_no_reply(sim_factory) -> None:
 
 
 def test_rs485_open_level_low_inverts_the_feedback(sim_factory) -> None:
-    config = SiteConfig(profile=Profile.RS485_8A, rs485=Rs485Options(open_level=0x00))
+    config = SiteConfig(profile=Profile.RS485_8A, rs485=Rs485Options(open_level=Feedback.LOW))
     sim = sim_factory(config)
     with port(sim.locks_path, 9600) as bus:
         bus.write(bytes.fromhex("80 01 01 33 B3"))

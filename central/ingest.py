@@ -44,6 +44,7 @@ class Delivery:
 
 @dataclass
 class IngestResult:
+    received: int = 0  # events in the batch that were well-formed
     applied: int = 0
     duplicates: int = 0
     waiting: int = 0  # stored, waiting for an earlier event of their site
@@ -119,7 +120,9 @@ class Ingest:
                 result.duplicates += run.duplicates
                 result.waiting += run.waiting
         result.other = len(statuses) + len(snapshots) + len(result.replies)
+        result.received = sum(len(v) for v in events.values())
         self.totals.update(
+            received=result.received,
             applied=result.applied,
             duplicates=result.duplicates,
             rejected=result.rejected,

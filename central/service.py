@@ -161,6 +161,8 @@ class CentralService:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self._group = config.topics.share_group
         self.committed_batches = 0
         self.on_commit: Callable[[int], None] | None = None  # tests and benchmarks watch this
 
@@ -208,6 +210,15 @@ class CentralService:
         self.client.disconnect()
         self.client.loop_stop()
         self.store.close()
+        totals = self.ingest.totals
+        log.info(
+            "stopped: %s events received, %s applied, %s duplicates, %s rejected, %s other",
+            totals["received"],
+            totals["applied"],
+            totals["duplicates"],
+            totals["rejected"],
+            totals["other"],
+        )
 
     def run_forever(self) -> int:
         """`lockernet central run`: until SIGTERM or SIGINT."""
@@ -258,6 +269,20 @@ class CentralService:
         )
         self._connected.set()
         systemd.notify("READY=1")
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        reasons: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("broker refused central's subscriptions: %s", ", ".join(refused))
+        else:
+            log.info("subscribed to the sites (events shared in group %s)", self._group)
 
     def _on_disconnect(
         self,

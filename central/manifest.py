@@ -25,6 +25,7 @@ from pydantic import (
     ValidationError,
 )
 
+from central.errors import CentralError
 from central.network import (
     Network,
     NetworkSite,
@@ -110,7 +111,7 @@ class ParcelAnnouncement(BaseModel):
     dispatched_at: Annotated[float, BeforeValidator(_unix_time), Field(ge=0)]
 
 
-class ManifestError(ValueError):
+class ManifestError(CentralError, ValueError):
     """A manifest that cannot be imported; the message names the file, row and field."""
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from central.errors import CentralError
 from central.geo import KM_PER_DEG_LAT, KM_PER_DEG_LON, on_land
 from protocols.messages import SiteId, SiteKind, SizeClass
 
@@ -169,7 +170,7 @@ def _first_duplicate(ids: Iterable[str]) -> str | None:
     return None
 
 
-class NetworkFileError(ValueError):
+class NetworkFileError(CentralError, ValueError):
     """A network file that cannot be read or is not a valid network. Names the file."""
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from central import registry
 from central.alarms import AlarmKind, raise_alarm
@@ -54,6 +55,19 @@ class IngestResult:
 
 
 @dataclass
+class _Parsed:
+    events: dict[str, list[tuple[Event, str]]] = field(default_factory=lambda: defaultdict(list))
+    statuses: list[SiteStatus] = field(default_factory=list)
+    snapshots: list[StateSnapshot] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    rejected: int = 0
+
+
+class _NeedsCare(Exception):
+    """A message of the batch failed to apply: redo the batch message by message."""
+
+
+@dataclass
 class _SiteRun:
     applied: int = 0
     duplicates: int = 0
@@ -73,54 +87,13 @@ class Ingest:
     def commit(self, batch: Sequence[Delivery], now: float) -> IngestResult:
         """Store and apply one batch in one transaction. Bad messages are counted, never
         raised: they must be acknowledged too, or the broker would send them forever."""
-        result = IngestResult()
-        events: dict[str, list[tuple[Event, str]]] = defaultdict(list)
-        statuses: list[SiteStatus] = []
-        snapshots: list[StateSnapshot] = []
-        for delivery in batch:
-            try:
-                site, channel = self.topics.parse_site_topic(delivery.topic)
-                if channel is SiteChannel.EVENTS:
-                    event = decode(Event, delivery.payload)
-                    _same_site(site, event.site, delivery.topic)
-                    events[site].append((event, delivery.payload.decode()))
-                elif channel is SiteChannel.STATUS:
-                    if not delivery.payload:
-                        continue  # a retained status being deleted
-                    status = decode(SiteStatus, delivery.payload)
-                    _same_site(site, status.site, delivery.topic)
-                    statuses.append(status)
-                elif channel is SiteChannel.STATE:
-                    if not delivery.payload:
-                        continue
-                    snapshot = decode(StateSnapshot, delivery.payload)
-                    _same_site(site, snapshot.site, delivery.topic)
-                    snapshots.append(snapshot)
-                elif channel is SiteChannel.REPLIES:
-                    reply = decode(Reply, delivery.payload)
-                    _same_site(site, reply.site, delivery.topic)
-                    result.replies.append(reply)
-                else:
-                    continue  # our own commands, if a broad subscription brings them
-            except (ProtocolError, UnicodeDecodeError) as exc:
-                result.rejected += 1
-                log.warning("rejected message on %s: %s", delivery.topic, exc)
-        with self.store.transaction() as session:
-            for status in statuses:
-                registry.apply_status(session, status, now, f"site {status.site} status")
-            for snapshot in snapshots:
-                registry.apply_snapshot(session, snapshot, now)
-            for reply in result.replies:
-                record_reply(session, reply, now, f"site {reply.site} reply")
-                if not reply.ok:
-                    refused_reservation(session, reply, now)
-            for site in sorted(events):
-                run = self._advance(session, site, events[site], now)
-                result.applied += run.applied
-                result.duplicates += run.duplicates
-                result.waiting += run.waiting
-        result.other = len(statuses) + len(snapshots) + len(result.replies)
-        result.received = sum(len(v) for v in events.values())
+        parsed = self._parse(batch)
+        try:
+            result = self._store(parsed, now, careful=False)
+        except _NeedsCare:
+            # Something in the batch cannot be applied. Do it again with each message in a
+            # savepoint of its own, so only that message is set aside (with an alarm).
+            result = self._store(parsed, now, careful=True)
         self.totals.update(
             received=result.received,
             applied=result.applied,
@@ -130,13 +103,104 @@ class Ingest:
         )
         return result
 
+    def _parse(self, batch: Sequence[Delivery]) -> _Parsed:
+        parsed = _Parsed()
+        for delivery in batch:
+            try:
+                site, channel = self.topics.parse_site_topic(delivery.topic)
+                if channel is SiteChannel.EVENTS:
+                    event = decode(Event, delivery.payload)
+                    _same_site(site, event.site, delivery.topic)
+                    parsed.events[site].append((event, delivery.payload.decode()))
+                elif channel is SiteChannel.STATUS:
+                    if not delivery.payload:
+                        continue  # a retained status being deleted
+                    status = decode(SiteStatus, delivery.payload)
+                    _same_site(site, status.site, delivery.topic)
+                    parsed.statuses.append(status)
+                elif channel is SiteChannel.STATE:
+                    if not delivery.payload:
+                        continue
+                    snapshot = decode(StateSnapshot, delivery.payload)
+                    _same_site(site, snapshot.site, delivery.topic)
+                    parsed.snapshots.append(snapshot)
+                elif channel is SiteChannel.REPLIES:
+                    reply = decode(Reply, delivery.payload)
+                    _same_site(site, reply.site, delivery.topic)
+                    parsed.replies.append(reply)
+                # Anything else (our own commands, under a broad subscription) is not ours.
+            except (ProtocolError, UnicodeDecodeError) as exc:
+                parsed.rejected += 1
+                log.warning("rejected message on %s: %s", delivery.topic, exc)
+        return parsed
+
+    def _store(self, parsed: _Parsed, now: float, careful: bool) -> IngestResult:
+        result = IngestResult(rejected=parsed.rejected, replies=list(parsed.replies))
+        with self.store.transaction() as session:
+            for status in parsed.statuses:
+                self._guarded(
+                    session,
+                    careful,
+                    f"status of {status.site}",
+                    partial(registry.apply_status, session, status, now, f"site {status.site}"),
+                )
+            for snapshot in parsed.snapshots:
+                self._guarded(
+                    session,
+                    careful,
+                    f"state of {snapshot.site}",
+                    partial(registry.apply_snapshot, session, snapshot, now),
+                )
+            for reply in parsed.replies:
+                self._guarded(
+                    session,
+                    careful,
+                    f"reply from {reply.site}",
+                    partial(self._reply, session, reply, now),
+                )
+            for site in sorted(parsed.events):
+                run = self._advance(session, site, parsed.events[site], now, careful=careful)
+                result.applied += run.applied
+                result.duplicates += run.duplicates
+                result.waiting += run.waiting
+        result.other = len(parsed.statuses) + len(parsed.snapshots) + len(parsed.replies)
+        result.received = sum(len(v) for v in parsed.events.values())
+        return result
+
+    @staticmethod
+    def _reply(session: StoreSession, reply: Reply, now: float) -> None:
+        record_reply(session, reply, now, f"site {reply.site} reply")
+        if not reply.ok:
+            refused_reservation(session, reply, now)
+
+    def _guarded(
+        self, session: StoreSession, careful: bool, what: str, work: Callable[[], object]
+    ) -> None:
+        if not careful:
+            try:
+                work()
+            except self.store.errors:
+                raise
+            except Exception as exc:
+                raise _NeedsCare(what) from exc
+            return
+        try:
+            with session.savepoint():
+                work()
+        except self.store.errors:
+            raise
+        except Exception:
+            log.exception("could not apply the %s; it is set aside", what)
+
     def _advance(
         self,
         session: StoreSession,
         site: str,
         received: Sequence[tuple[Event, str]],
         now: float,
+        *,
         skip_to: int | None = None,
+        careful: bool = True,
     ) -> _SiteRun:
         """Store a site's newly received events and apply every one that is next in line."""
         cursor = session.stream(site)
@@ -173,7 +237,7 @@ class Ingest:
                 applied_stored.append(next_seq)
             else:
                 break
-            counted = self._apply_one(session, event, now)
+            counted = self._apply_one(session, event, now, careful)
             if counted is not None:
                 counts[counted] += 1
             next_seq += 1
@@ -221,12 +285,23 @@ class Ingest:
         run.waiting = len(fresh) - len(applied_fresh)
         return run
 
-    def _apply_one(self, session: StoreSession, event: Event, now: float) -> Counted | None:
+    def _apply_one(
+        self, session: StoreSession, event: Event, now: float, careful: bool
+    ) -> Counted | None:
+        if not careful:
+            try:
+                return self.effects.apply(session, event, now)
+            except self.store.errors:
+                raise
+            except Exception as exc:
+                raise _NeedsCare(f"event {event.site} {event.seq}") from exc
         # One event's effects in a savepoint: an event central cannot apply (a bug, or data
         # no rule foresaw) is logged and alarmed, and never blocks the events after it.
         try:
             with session.savepoint():
                 return self.effects.apply(session, event, now)
+        except self.store.errors:
+            raise
         except Exception as exc:
             log.exception("could not apply event %s #%s (%s)", event.site, event.seq, event.type)
             raise_alarm(

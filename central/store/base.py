@@ -167,6 +167,10 @@ class StoreSession(Protocol):
 class CentralStore(Protocol):
     """A store of central's state, shared by every central process of a deployment."""
 
+    # The exceptions the store raises for its own failures (the disk, a lock timeout):
+    # a caller retries the whole transaction on these, and never blames the data.
+    errors: tuple[type[Exception], ...]
+
     def transaction(self) -> AbstractContextManager[StoreSession]:
         """One atomic unit of work; writers that touch the same rows are serialised."""
         ...

@@ -586,6 +586,8 @@ class SqliteSession:
 class SqliteStore:
     """A SQLite file shared by threads (one connection each) and processes."""
 
+    errors: tuple[type[Exception], ...] = (sqlite3.Error, StoreError)
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -256,3 +256,29 @@ def test_malformed_and_misattributed_messages_change_nothing(tmp_path: Path) -> 
     with store.transaction() as session:
         assert session.get_parcel(label(2)).state == "announced"  # type: ignore[union-attr]
         assert session.get_parcel(label(1)).state == "ready_for_pickup"  # type: ignore[union-attr]
+
+
+class _Poisoned(EventEffects):
+    """Effects with a bug that only one event of the day triggers."""
+
+    def apply(self, session: Any, event: Event, now: float) -> Any:
+        if event.site == "L0001" and event.seq == 3:
+            raise KeyError("a rule nobody foresaw")
+        return super().apply(session, event, now)
+
+
+def test_an_event_central_cannot_apply_is_set_aside_with_an_alarm_and_blocks_nothing(
+    tmp_path: Path, day: list[Event]
+) -> None:
+    store = open_store(tmp_path / "c.sqlite")
+    ingest = Ingest(store, TOPICS, _Poisoned(PickupConfig()), IngestConfig())
+    result = ingest.commit([delivery(e) for e in day], NOW)
+    assert result.applied == len(day)  # every event stored and past the cursor
+    with store.transaction() as session:
+        alarms = {(a.site, a.kind, a.ref) for a in session.list_alarms()}
+        assert ("L0001", "event_failed", "3") in alarms
+        # Its deposit never took effect, so its later pickup contradicts central's view: the
+        # parcel is an exception an operator sees, next to the alarm.
+        assert session.get_parcel(label(3)).state == "exception"  # type: ignore[union-attr]
+        assert session.get_parcel(label(4)).state == "ready_for_pickup"  # type: ignore[union-attr]
+        assert session.get_parcel(label(20)).state != "announced"  # type: ignore[union-attr]

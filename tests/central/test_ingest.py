@@ -280,5 +280,5 @@ def test_an_event_central_cannot_apply_is_set_aside_with_an_alarm_and_blocks_not
         # Its deposit never took effect, so its later pickup contradicts central's view: the
         # parcel is an exception an operator sees, next to the alarm.
         assert session.get_parcel(label(3)).state == "exception"  # type: ignore[union-attr]
-        assert session.get_parcel(label(4)).state == "ready_for_pickup"  # type: ignore[union-attr]
+        assert session.get_parcel(label(4)).state == "collected"  # type: ignore[union-attr]
         assert session.get_parcel(label(20)).state != "announced"  # type: ignore[union-attr]

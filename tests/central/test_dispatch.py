@@ -14,7 +14,9 @@ from central.dispatch import (
     DispatchParcel,
     HandlingCapacity,
     Stop,
+    build_instance,
     dispatch_wave,
+    flows_cost,
     home_stop,
     site_stop,
     stop_for,
@@ -191,3 +193,29 @@ def test_no_capacity_is_ever_exceeded_and_no_parcel_is_lost(seed: int, parcels: 
     if result.unassigned:
         for c in network.couriers:
             assert remaining.couriers[c.id] == 0 or remaining.partners[c.partner] == 0
+
+
+def test_the_plan_is_close_to_the_exact_optimum_and_never_better() -> None:
+    """The heuristic against OR-Tools' exact min-cost flow on a small generated day."""
+    from central.manifest import generate_manifest
+    from central.placement import InMemoryCapacity, Placer
+    from tests.bench.assignment import solve_exact
+
+    network = generate_network(5, lockers=20, counters=60, couriers=40)
+    parcels = generate_manifest(network, 12_000, seed=5, start=1_750_000_000)
+    placements = Placer(network).place_all(parcels, InMemoryCapacity.empty_network(network))
+    day = [
+        DispatchParcel(p.label, stop_for(pl, p.dest_lat, p.dest_lon, network), p.dispatched_at)
+        for p, pl in zip(parcels, placements, strict=True)
+    ]
+    # A day the partners cannot quite carry: both must leave the same number behind.
+    remaining = HandlingCapacity.full_day(network)
+    remaining.partners = {pid: cap // 25 for pid, cap in remaining.partners.items()}
+    plan = dispatch_wave(day, network, HandlingCapacity(dict(remaining.partners),
+                                                        dict(remaining.couriers)))  # fmt: skip
+    instance, _ = build_instance(day, network, remaining)
+    optimum, unserved = solve_exact(instance)
+    optimum_cost = flows_cost(instance, optimum)
+    assert len(plan.unassigned) == unserved
+    assert optimum_cost <= plan.total_cost_sgd + 1e-6 * len(day)
+    assert plan.total_cost_sgd <= optimum_cost * 1.05

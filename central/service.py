@@ -154,6 +154,7 @@ class CentralService:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
+        self._heartbeat = time.monotonic()
         will = Will(self.topics.central_status(), self._status(online=False))
         self.client, self._connect_properties = make_client(
             config.broker, config.broker.client_id, persistent=True, manual_ack=True, will=will
@@ -233,7 +234,9 @@ class CentralService:
         self.start(wait_connected_s=None)
         watchdog = systemd.watchdog_interval_s()
         while not done.wait(watchdog or 3600):
-            if watchdog and self._worker is not None and self._worker.is_alive():
+            # Fed only while the worker goes round its loop: a hung commit or a dead worker
+            # stops the feeding, and systemd restarts central (the broker keeps the events).
+            if watchdog and time.monotonic() - self._heartbeat < 2 * watchdog:
                 systemd.notify("WATCHDOG=1")
         systemd.notify("STOPPING=1")
         self.stop()
@@ -319,7 +322,7 @@ class CentralService:
         batch_started = 0.0
         while True:
             stopping = self._stopping.is_set()
-            now_m = time.monotonic()
+            now_m = self._heartbeat = time.monotonic()
             if batch and (
                 len(batch) >= ingest.batch_size
                 or now_m - batch_started >= ingest.flush_interval_s

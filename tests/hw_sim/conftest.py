@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +44,15 @@ class SimThread:
             return action(self.site)
 
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
+
+    def wait_for(self, check: Callable[[SimulatedSite], Any], timeout: float = 5.0) -> Any:
+        """Poll `check(site)` on the simulator's loop until it is true, within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while not (result := self.do(check)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout} s")
+            time.sleep(0.002)
+        return result
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.site.aclose(), self.loop).result(timeout=10)

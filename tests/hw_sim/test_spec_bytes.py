@@ -42,6 +42,7 @@ def test_cu16_documented_example_status_with_a_parcel_and_an_open_lock(sim: SimT
     # hardware.md's example: 02 00 35 FE FF 01 00 03 38 — lock 1 released, IR 1 sees a parcel.
     with port(sim.locks_path, 19200) as bus:
         bus.write(CU16_UNLOCK_B0_L1)
+        sim.wait_for(lambda site: site.compartment(0, 1).door_open())  # as a person waits
         sim.do(lambda site: site.compartment(0, 1).place("RR123456785CN"))
         bus.write(CU16_STATUS_BOARD0)
         assert bus.read(9) == bytes.fromhex("02 00 35 FE FF 01 00 03 38")

@@ -193,3 +193,39 @@ def test_door_alarms_open_clear_and_are_acknowledged(
     with central.store.transaction() as session:
         acknowledge(session, forced.id or 0, "duty-officer", 0.0)
     assert central.store_alarms() == []
+
+
+def test_an_uncollected_parcel_is_reminded_expires_and_is_removed(
+    start_central: Callable[..., CentralService],
+    make_site: Callable[..., Site],
+    config: CentralConfig,
+    clock: ManualClock,
+) -> None:
+    central = start_central()
+    announce_all(central, 1, 2)
+    log = SiteEvents("L0001")
+    site = open_site(make_site)
+    site.send(log.deposit(label(1), "A"), log.deposit(label(2), "B"))
+    wait_until(lambda: parcel(central, 2).state == "ready_for_pickup")
+    site.send(log.pickup(label(2), "B"))  # the other consumer comes in time
+
+    clock.advance(config.pickup.window_s - config.pickup.reminder_before_s + 1)
+    wait_until(lambda: parcel(central, 1).state == "reminded", what="the reminder")
+    assert not (config.pickup.notify_folder / f"{label(2)}.reminder.txt").exists()
+    clock.advance(config.pickup.reminder_before_s)
+    [order] = wait_until(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
+    assert getattr(order.body, "parcels", None) == [label(1)]
+    assert getattr(order.body, "reason", None) == "expired"
+    with central.store.transaction() as session:
+        [removal] = session.open_removals("L0001")
+    assert (removal.label, removal.slot) == (label(1), "A")
+
+    site.send(log.removal(label(1), "A"))  # a courier takes it out
+    wait_until(lambda: parcel(central, 1).state == "removed", what="the removal")
+    with central.store.transaction() as session:
+        assert session.open_removals() == []
+        steps = [s.step for s in session.steps(label(1))]
+        [slot_a] = [s for s in session.list_slots("L0001") if s.slot == "A"]
+    # (central may have placed the parcel before the deposit came: an "assign" step first)
+    assert steps[-5:] == ["deposit", "notify", "remind", "expire", "remove"]
+    assert (slot_a.state, slot_a.parcel) == ("free", None)

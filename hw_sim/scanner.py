@@ -82,10 +82,6 @@ class Scanner:
     def baud(self) -> int:
         return self.options.baud
 
-    @property
-    def scanning(self) -> bool:
-        return self.mode is ScanMode.PRESENTATION or self._triggered_until > float("-inf")
-
     def present(self, code: str, at: float, symbology: str | None = QR_SYMBOLOGY) -> None:
         """A person holds `code` up to the scanner at `at`."""
         if self.mode is ScanMode.HOST_TRIGGERED and at >= self._triggered_until:

@@ -13,7 +13,7 @@ from typing import Any
 from hw_sim.compartment import Compartment
 from hw_sim.cu16 import MAX_BOARDS, Cu16Board, Cu16Bus, Cu16Options
 from hw_sim.errors import ConfigError
-from hw_sim.faults import SCOPE, FaultKind, Scope
+from hw_sim.faults import DEFAULT_GARBAGE_BYTES, SCOPE, FaultKind, Scope
 from hw_sim.memory_transport import MemoryPort
 from hw_sim.port import Port
 from hw_sim.pty_transport import PtyPort
@@ -149,7 +149,7 @@ class SimulatedSite:
             else:
                 self.ports.scanner.plug()
         elif kind is FaultKind.SCANNER_GARBAGE:
-            count = 8 if value is None else int(value)
+            count = DEFAULT_GARBAGE_BYTES if value is None else int(value)
             if count < 1:
                 raise ConfigError("scanner garbage needs at least one byte")
             self.scanner.garbage_bytes = count if on else 0

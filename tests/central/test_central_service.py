@@ -208,6 +208,7 @@ def test_an_uncollected_parcel_is_reminded_expires_and_is_removed(
     site.send(log.deposit(label(1), "A"), log.deposit(label(2), "B"))
     wait_until(lambda: parcel(central, 2).state == "ready_for_pickup")
     site.send(log.pickup(label(2), "B"))  # the other consumer comes in time
+    wait_until(lambda: parcel(central, 2).state == "collected")
 
     clock.advance(config.pickup.window_s - config.pickup.reminder_before_s + 1)
     wait_until(lambda: parcel(central, 1).state == "reminded", what="the reminder")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_sim.errors import ControlError, HwSimError
-from hw_sim.faults import FaultKind
+from hw_sim.faults import FaultKind, play, random_plan
 from hw_sim.site import QR_SYMBOLOGY, SimulatedSite
 
 MAX_COMMAND_BYTES = 64 * 1024  # far above any code or parcel id; longer lines are refused
@@ -36,6 +36,7 @@ _POSITIONAL: dict[str, tuple[str, ...]] = {
     "force": ("board", "slot"),
     "scan": ("code", "symbology?"),
     "fault": ("state", "kind"),
+    "plan": ("seed",),
 }
 _INTEGER_FIELDS = frozenset(("board", "slot"))
 
@@ -49,6 +50,9 @@ HELP = {
     "scan CODE [AIM-ID]": "hold a code up to the scanner (AIM id default ]Q1)",
     "fault on|off KIND [board=B] [slot=S] [value=V]": "switch a fault; see `faults`",
     "faults": "the faults now on, and every kind there is",
+    "plan SEED|stop [duration=S] [gap=S] [length=S] [kinds=K1,K2]": (
+        "play a seeded random fault plan from now (replaces a running one)"
+    ),
     "stats": "bytes that crossed each port, and what was dropped",
 }
 
@@ -122,7 +126,9 @@ class Controller:
             "force": self._force,
             "scan": self._scan,
             "fault": self._fault,
+            "plan": self._plan,
         }
+        self._plan_task: asyncio.Task[None] | None = None
 
     def handle_line(self, line: str) -> dict[str, Any]:
         """One command line in, one answer out; never raises for bad input."""
@@ -196,6 +202,48 @@ class Controller:
             kind, on, _integer(command, "board", False), _integer(command, "slot", False), number
         )
         return {"faults": self.site.faults()}
+
+    def _plan(self, command: dict[str, Any]) -> dict[str, Any]:
+        if str(command.get("seed")) == "stop":
+            stopped = self._stop_plan()
+            return {"stopped": stopped}
+        seed = _integer(command, "seed")
+        assert seed is not None
+        numbers = {}
+        for name, default in (("duration", 3600.0), ("gap", 600.0), ("length", 60.0)):
+            try:
+                numbers[name] = float(command.get(name, default))
+            except (TypeError, ValueError):
+                raise ControlError(f"{name} must be a number of seconds") from None
+        kinds = list(FaultKind)
+        if command.get("kinds") is not None:
+            names = command["kinds"]
+            names = names.split(",") if isinstance(names, str) else names
+            try:
+                kinds = [FaultKind(str(name)) for name in names]
+            except ValueError:
+                raise ControlError(f"unknown fault in kinds={command['kinds']!r}") from None
+        board = self.site.board(self.site.board_ids[0])
+        plan = random_plan(
+            seed,
+            numbers["duration"],
+            self.site.board_ids,
+            len(board.compartments),
+            kinds=kinds,
+            mean_gap_s=numbers["gap"],
+            mean_length_s=numbers["length"],
+        )
+        self._stop_plan()
+        loop = asyncio.get_running_loop()
+        self._plan_task = loop.create_task(play(plan, self.site, self.site.clock))
+        return {"events": [asdict(event) for event in plan]}
+
+    def _stop_plan(self) -> bool:
+        task, self._plan_task = self._plan_task, None
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
 
     def _faults(self, _command: dict[str, Any]) -> dict[str, Any]:
         return {"faults": self.site.faults(), "kinds": [k.value for k in FaultKind]}

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,20 @@ def test_impossible_site_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert "1-10 boards" in result.stderr
+
+
+def test_control_channel_plays_a_seeded_fault_plan(hwsim: Running) -> None:
+    first = hwsim.command("plan 5 duration=60 gap=0.05 length=100 kinds=no_reply")
+    again = hwsim.command("plan 5 duration=60 gap=0.05 length=100 kinds=no_reply")
+    assert first["ok"] and first["events"] == again["events"]  # the seed fixes the plan
+    assert {e["kind"] for e in first["events"]} == {"no_reply"}
+    deadline = time.monotonic() + 5
+    while not hwsim.command("faults")["faults"]:
+        assert time.monotonic() < deadline, "the plan switched nothing on"
+    with serial.Serial(hwsim.ready["locks"], 19200, timeout=0.3) as bus:
+        on = {f["board"] for f in hwsim.command("faults")["faults"]}
+        bus.write(bytes.fromhex("02 00 30 03 35") if 0 in on else bytes.fromhex("02 10 30 03 45"))
+        assert bus.read(9) == b""
+    assert hwsim.command("plan stop") == {"ok": True, "stopped": True}
+    refused = hwsim.command("plan 1 kinds=melt")
+    assert not refused["ok"] and "unknown fault" in refused["error"]

@@ -30,7 +30,7 @@ from central.store import (
     ReservationRecord,
     StoreSession,
 )
-from protocols.messages import CancelReservation, Reply, ReserveSlot, SizeClass
+from protocols.messages import Reply, ResendState, ReserveSlot, SizeClass
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,8 @@ def refused_reservation(session: StoreSession, reply: Reply, now: float) -> bool
         return False
     why = f"site refused the reservation ({reply.reason.value if reply.reason else 'refused'})"
     _lapse(session, reservation, now, why)
-    queue_command(session, reply.site, CancelReservation(parcel=reservation.label), now)
+    # Central's picture of the site was wrong: ask for its state before placing again.
+    queue_command(session, reply.site, ResendState(), now)
     return True
 
 

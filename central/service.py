@@ -54,6 +54,12 @@ log = logging.getLogger(__name__)
 # A failed commit (the disk, a lock held too long) is retried after this long; the batch's
 # messages stay unacknowledged meanwhile, so nothing is lost.
 COMMIT_RETRY_S = 1.0
+# A parcel left announced (never placed, or its reservation lapsed or was refused) is placed
+# again by the timer after this long: `parcels import` places its own at once, and a site
+# that refuses a reservation gets time to send its state before central tries again.
+REPLACE_AFTER_S = 30.0
+# An idle ingest worker looks up this often (to notice a stop, and to show it is alive).
+IDLE_WAKE_S = 0.5
 
 
 def load_signer(config: CentralConfig) -> TokenSigner:
@@ -154,7 +160,8 @@ class CentralService:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
-        self._heartbeat = time.monotonic()
+        self._timer: threading.Thread | None = None
+        self._heartbeat = self._timer_heartbeat = time.monotonic()
         will = Will(self.topics.central_status(), self._status(online=False))
         self.client, self._connect_properties = make_client(
             config.broker, config.broker.client_id, persistent=True, manual_ack=True, will=will
@@ -176,8 +183,10 @@ class CentralService:
             log.info(
                 "registry: %s sites from the network file (%s new)", len(self.network.sites), added
             )
-        self._worker = threading.Thread(target=self._work, name="central-worker", daemon=True)
+        self._worker = threading.Thread(target=self._work, name="central-ingest", daemon=True)
         self._worker.start()
+        self._timer = threading.Thread(target=self._time, name="central-timer", daemon=True)
+        self._timer.start()
         broker = self.config.broker
         self.client.connect_async(
             broker.host,
@@ -195,8 +204,9 @@ class CentralService:
     def stop(self) -> None:
         """Commit what was received, say offline, disconnect (the session stays at the broker)."""
         self._stopping.set()
-        if self._worker is not None:
-            self._worker.join()
+        for thread in (self._timer, self._worker):
+            if thread is not None:
+                thread.join()
         if self.client.is_connected():
             try:
                 publish_and_wait(
@@ -236,7 +246,9 @@ class CentralService:
         while not done.wait(watchdog or 3600):
             # Fed only while the worker goes round its loop: a hung commit or a dead worker
             # stops the feeding, and systemd restarts central (the broker keeps the events).
-            if watchdog and time.monotonic() - self._heartbeat < 2 * watchdog:
+            now = time.monotonic()
+            beats = (now - self._heartbeat, now - self._timer_heartbeat)
+            if watchdog and max(beats) < 2 * watchdog + self.config.service.tick_interval_s:
                 systemd.notify("WATCHDOG=1")
         systemd.notify("STOPPING=1")
         self.stop()
@@ -302,6 +314,8 @@ class CentralService:
     def _on_message(
         self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
     ) -> None:
+        if self._stopping.is_set():
+            return  # not acknowledged: the broker gives it to whoever runs next
         token = _AckToken(self._generation, message.mid, message.qos)
         topic = message.topic
         if topic.endswith("/" + SiteChannel.REPLIES.value):
@@ -314,10 +328,8 @@ class CentralService:
     # ------------------------------------------------------------------------ worker
 
     def _work(self) -> None:
+        """The ingest worker: batches from the inbox, committed, then acknowledged."""
         ingest = self.config.ingest
-        tick_every = self.config.service.tick_interval_s
-        next_tick = time.monotonic()
-        next_status = time.monotonic() + self.config.service.status_interval_s
         batch: list[tuple[Delivery, _AckToken]] = []
         batch_started = 0.0
         while True:
@@ -335,19 +347,11 @@ class CentralService:
                 batch = []
             if stopping and self._inbox.empty():
                 return
-            if now_m >= next_tick:
-                self._safe_tick()
-                next_tick = time.monotonic() + tick_every
-            if now_m >= next_status and self.client.is_connected():
-                self.client.publish(
-                    self.topics.central_status(), self._status(online=True), qos=1, retain=True
-                )
-                next_status = now_m + self.config.service.status_interval_s
-            wait = next_tick - time.monotonic()
+            wait = IDLE_WAKE_S
             if batch:
                 wait = min(wait, batch_started + ingest.flush_interval_s - time.monotonic())
             try:
-                item = self._inbox.get(timeout=max(0.0, min(wait, 0.5)) if not stopping else 0)
+                item = self._inbox.get(timeout=max(0.0, wait) if not stopping else 0)
             except queue.Empty:
                 continue
             if not batch:
@@ -359,6 +363,20 @@ class CentralService:
                     batch.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
+
+    def _time(self) -> None:
+        """The timer thread: gaps, lapses, placement, due tasks and central's status, so
+        slow follow-up work (a QR image, a command round trip) never holds up ingest."""
+        service = self.config.service
+        next_status = time.monotonic() + service.status_interval_s
+        while not self._stopping.wait(service.tick_interval_s):
+            self._timer_heartbeat = time.monotonic()
+            self._safe_tick()
+            if time.monotonic() >= next_status and self.client.is_connected():
+                self.client.publish(
+                    self.topics.central_status(), self._status(online=True), qos=1, retain=True
+                )
+                next_status = time.monotonic() + service.status_interval_s
 
     def _retry_on_stop(self, batch: list[tuple[Delivery, _AckToken]]) -> bool:
         # Stopping with a batch that will not commit: leave it unacknowledged for the broker
@@ -400,7 +418,9 @@ class CentralService:
             self.reservations.lapse_due(now)
             with self.store.transaction() as session:
                 waiting = [
-                    p.label for p in session.parcels_in_state(["announced"], PLACEMENT_CHUNK)
+                    p.label
+                    for p in session.parcels_in_state(["announced"], PLACEMENT_CHUNK)
+                    if p.updated_at <= now - REPLACE_AFTER_S
                 ]
             if waiting:
                 self.reservations.place(waiting, now)

@@ -14,8 +14,9 @@ import pytest
 from central import registry
 from central.parcels import announce
 from central.reservations import Reservations
-from central.service import CentralService
+from central.service import REPLACE_AFTER_S, CentralService
 from central.store import SqliteStore
+from protocols.clock import ManualClock
 from protocols.messages import SizeClass, SlotState
 from tests.central.central_rig import (
     Site,
@@ -144,15 +145,18 @@ def test_a_reservation_lapses_and_the_parcel_is_placed_again(tmp_path: Path) -> 
 
 @pytest.mark.broker
 def test_the_site_is_told_of_its_reservation_by_a_signed_command(
-    start_central: Callable[..., CentralService], make_site: Callable[..., Site]
+    start_central: Callable[..., CentralService],
+    make_site: Callable[..., Site],
+    clock: ManualClock,
 ) -> None:
     central = start_central()
     site = make_site("L0001")
     site.state(snapshot("L0001", [(s, size, SlotState.FREE, None) for s, size in L0001_SLOTS]))
     wait_until(lambda: _has_slots(central))
     with central.store.transaction() as session:
-        announce(session, announcement(1, preferred_site="L0001"), central.clock.now())
-    # The service places announced parcels itself; the command reaches the site signed.
+        announce(session, announcement(1, preferred_site="L0001"), clock.now())
+    clock.advance(REPLACE_AFTER_S)
+    # The service places parcels left announced; the command reaches the site signed.
     [command] = wait_until(lambda: site.commands_of("reserve_slot"), what="ReserveSlot")
     body = command.body
     assert (getattr(body, "parcel", None), getattr(body, "slot", None)) == (label(1), "A")

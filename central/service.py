@@ -41,7 +41,7 @@ from central.pickup_codes import FolderNotifier, Notifier
 from central.placement import PlacementPolicy
 from central.reservations import PLACEMENT_CHUNK, Reservations
 from central.site_events import EventEffects
-from central.store import AlarmRecord, CentralStore, SqliteStore
+from central.store import AlarmRecord, CentralStore, CommandRecord, SqliteStore
 from central.tasks import TaskKind, TaskRunner
 from protocols.clock import Clock, SystemClock
 from protocols.errors import ProtocolError
@@ -439,6 +439,11 @@ class CentralService:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    def store_commands(self, site: str) -> list[CommandRecord]:
+        """Commands sent to a site, with their replies (for tests and the operator shell)."""
+        with self.store.transaction() as session:
+            return session.commands_to(site)
 
     def store_alarms(self) -> list[AlarmRecord]:
         """Open alarms (for tests and the operator shell)."""

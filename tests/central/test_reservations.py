@@ -17,7 +17,7 @@ from central.reservations import Reservations
 from central.service import REPLACE_AFTER_S, CentralService
 from central.store import SqliteStore
 from protocols.clock import ManualClock
-from protocols.messages import SizeClass, SlotState
+from protocols.messages import Command, Reply, ReplyReason, SizeClass, SlotState
 from tests.central.central_rig import (
     Site,
     announcement,
@@ -167,3 +167,38 @@ def test_the_site_is_told_of_its_reservation_by_a_signed_command(
 def _has_slots(central: CentralService) -> bool:
     with central.store.transaction() as session:
         return session.has_slots("L0001")
+
+
+@pytest.mark.broker
+def test_a_reservation_the_site_refuses_lapses_and_the_site_is_asked_for_its_state(
+    start_central: Callable[..., CentralService],
+    make_site: Callable[..., Site],
+    clock: ManualClock,
+) -> None:
+    def refuse(command: Command) -> Reply | None:
+        if command.body.type != "reserve_slot":
+            return None
+        return Reply(
+            site="L0001",
+            command_id=command.id,
+            at=clock.now(),
+            ok=False,
+            reason=ReplyReason.NO_CAPACITY,
+            detail="no free S slot",
+        )
+
+    central = start_central()
+    site = make_site("L0001", auto_reply=refuse)
+    site.state(snapshot("L0001", [(s, size, SlotState.FREE, None) for s, size in L0001_SLOTS]))
+    wait_until(lambda: _has_slots(central))
+    with central.store.transaction() as session:
+        announce(session, announcement(1, preferred_site="L0001"), clock.now())
+    clock.advance(REPLACE_AFTER_S)
+    wait_until(lambda: site.commands_of("resend_state"), what="a state request after the refusal")
+    with central.store.transaction() as session:
+        steps = [(s.step, s.detail or "") for s in session.steps(label(1))]
+        record = session.get_parcel(label(1))
+    assert steps[-1][0] == "reservation_lapsed" and "no_capacity" in steps[-1][1]
+    assert record is not None and record.state == "announced"
+    [command] = [c for c in central.store_commands("L0001") if c.type == "reserve_slot"]
+    assert (command.reply_ok, command.reply_reason) == (False, "no_capacity")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import zxingcpp
 from PIL import Image
 
+from central.broker import PrivateBroker
 from central.config import CentralConfig
 from central.parcels import announce
 from central.service import CentralService
@@ -17,7 +19,16 @@ from central.store import ParcelRecord
 from protocols.clock import ManualClock
 from protocols.messages import SizeClass, SlotState
 from protocols.tokens import TokenSigner
-from tests.central.central_rig import Site, SiteEvents, announcement, label, snapshot, wait_until
+from protocols.topics import Topics
+from tests.central.central_rig import (
+    Site,
+    SiteEvents,
+    announcement,
+    central_config,
+    label,
+    snapshot,
+    wait_until,
+)
 
 pytestmark = pytest.mark.broker
 DAY = 86_400.0
@@ -230,3 +241,26 @@ def test_an_uncollected_parcel_is_reminded_expires_and_is_removed(
     # (central may have placed the parcel before the deposit came: an "assign" step first)
     assert steps[-5:] == ["deposit", "notify", "remind", "expire", "remove"]
     assert (slot_a.state, slot_a.parcel) == ("free", None)
+
+
+def test_a_broker_restart_loses_nothing_and_doubles_nothing(
+    tmp_path: Path,
+    own_broker: PrivateBroker,
+    topics: Topics,
+    signer: TokenSigner,
+    start_central: Callable[..., CentralService],
+) -> None:
+    config = central_config(tmp_path, own_broker, topics)
+    central = start_central(config)
+    announce_all(central, *range(1, 7))
+    site = Site(own_broker, topics, "L0001", verifier=signer.verifier()).connect()
+    site.state(snapshot("L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in "ABCDEF"]))
+    log = SiteEvents("L0001")
+    site.send(*[log.deposit(label(n), slot) for n, slot in zip(range(1, 4), "ABC", strict=True)])
+    own_broker.restart()  # an orderly restart: sessions and queues are saved
+    wait_until(site.client.is_connected, what="the site back on the broker")
+    wait_until(lambda: central.connected, what="central back on the broker")
+    site.send(*[log.deposit(label(n), slot) for n, slot in zip(range(4, 7), "DEF", strict=True)])
+    site.send(log.pickup(label(1), "A"))
+    wait_until(lambda: tallies(central, "L0001") == (7, 6, 1), what="every event once")
+    site.close()

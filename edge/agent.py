@@ -97,6 +97,8 @@ MAINTENANCE_TIMER_S = 1.0  # how often timers (left-open doors, lapses, lockouts
 PRUNE_EVERY_S = 3600.0
 # A door that shows closed this soon after its lock was released never really opened.
 JAM_SUSPECT_S = 1.5
+STOP_TIMEOUT_S = 5.0
+BOARD_RECOVERY_READINGS = 3  # good readings in a row before a faulty board is trusted again
 
 _REFUSAL_FOR_TOKEN = {
     RefusalReason.MALFORMED: ScanRefusal.MALFORMED,
@@ -147,6 +149,7 @@ class OpenDoor:
     unlocked_at: float  # monotonic, after the release was confirmed
     since: float  # monotonic, when the door was last seen open
     left_open_reported: bool = False
+    seen_open: bool = False  # by a poll that began after the release
 
 
 class SiteAgent:
@@ -198,6 +201,7 @@ class SiteAgent:
         )
         self.readings: dict[int, BoardReading] = {}
         self.boards_down: set[int] = set()
+        self.good_readings: dict[int, int] = {}
         self.open_doors: dict[str, OpenDoor] = {}
         self.forced: set[str] = set()
         self.slot_faults: dict[str, SlotFaultCode] = {}
@@ -239,7 +243,10 @@ class SiteAgent:
     async def stop(self, graceful: bool = True) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            for task in stuck:  # never expected; a stop must not hang on one
+                log.error("site %s: task %s ignored its cancellation", self.site, task)
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.link.stop(graceful)
@@ -573,21 +580,33 @@ class SiteAgent:
             except NoReply as exc:
                 self._board_down(board, str(exc))
                 continue
-            self._board_up(board)
-            self.apply_reading(reading, started)
+            if self._board_up(board):
+                self.apply_reading(reading, started)
         self._check_doors_left_open()
 
     def _board_down(self, board: int, detail: str) -> None:
+        self.good_readings[board] = 0
         if board in self.boards_down:
             return
         self.boards_down.add(board)
         self._raise_fault(FaultComponent.BOARD, str(board), BoardFaultCode.NO_REPLY.value, detail)
         self._emit(BoardFault(board=board, fault=BoardFaultCode.NO_REPLY, detail=detail))
 
-    def _board_up(self, board: int) -> None:
-        if board in self.boards_down:
-            self.boards_down.discard(board)
-            self._clear_fault(FaultComponent.BOARD, str(board), BoardFaultCode.NO_REPLY.value)
+    def _board_up(self, board: int) -> bool:
+        """A good reading. True once the board is trusted again (its readings may move slots).
+
+        A board that answered too late may still be answering old requests, and a status
+        frame says nothing of which request it answers: only a run of good readings in a
+        row brings it back, so a late reply cannot pass for the board's return.
+        """
+        self.good_readings[board] = self.good_readings.get(board, 0) + 1
+        if board not in self.boards_down:
+            return True
+        if self.good_readings[board] < BOARD_RECOVERY_READINGS:
+            return False
+        self.boards_down.discard(board)
+        self._clear_fault(FaultComponent.BOARD, str(board), BoardFaultCode.NO_REPLY.value)
+        return True
 
     def apply_reading(self, reading: BoardReading, taken_at: float) -> None:
         """Move slots on one board's confirmed readings."""
@@ -609,12 +628,17 @@ class SiteAgent:
         now_m = self.clock.monotonic()
         if slot.state in OPEN_STATES:
             if door_open:
-                if opened is not None and not was_open:
-                    opened.since = now_m
+                if opened is not None and taken_at >= opened.unlocked_at:
+                    opened.seen_open = True
+                    if not was_open:
+                        opened.since = now_m
                 return
-            # Only a reading taken after the release was confirmed may close the door:
-            # an older one still shows the door as it was before it opened.
+            # Only a reading taken after the release was confirmed may close the door (an
+            # older one still shows the door as it was before it opened), and only once a
+            # poll has seen it open, or the door never opened at all (jammed).
             if opened is None or taken_at < opened.unlocked_at:
+                return
+            if not opened.seen_open and now_m - opened.unlocked_at < JAM_SUSPECT_S:
                 return
             self._door_closed(slot, occupied)
             return
@@ -773,7 +797,9 @@ class SiteAgent:
                 occupied = reading.occupied[index]
                 if slot.state in OPEN_STATES:
                     # The agent stopped while this door was open for someone.
-                    self.open_doors[slot_id] = OpenDoor(unlocked_at=now_m - 1, since=now_m)
+                    self.open_doors[slot_id] = OpenDoor(
+                        unlocked_at=now_m - 1, since=now_m, seen_open=True
+                    )
                     if not door_open:
                         self._door_closed(slot, occupied)
                     continue

@@ -60,7 +60,8 @@ class BrokerConfig(Section):
 class Rs485Board(Section):
     address: int = Field(ge=rs485.MIN_BOARD, le=rs485.MAX_BOARD)
     channels: int = Field(default=16, ge=rs485.MIN_CHANNELS, le=rs485.MAX_CHANNELS)
-    status_bytes: int | None = Field(default=None, ge=1, le=rs485.MAX_STATUS_BYTES)
+    # A one-byte query-all reply would read as a channel reply (protocols.rs485): at least 2.
+    status_bytes: int | None = Field(default=None, ge=2, le=rs485.MAX_STATUS_BYTES)
     # Which feedback level means "door open" depends on the lock (hardware.md §2).
     open_level: Literal["high", "low"] = "high"
 

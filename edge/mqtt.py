@@ -217,8 +217,8 @@ class SiteLink:
         self._client = client = self._new_client()
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        await asyncio.wait_for(
-            self._loop.run_in_executor(
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):  # not wait_for: see edge/timing.py
+            await self._loop.run_in_executor(
                 None,
                 lambda: client.connect(
                     self.broker.host,
@@ -227,9 +227,7 @@ class SiteLink:
                     clean_start=False,
                     properties=properties,
                 ),
-            ),
-            CONNECT_TIMEOUT_S,
-        )
+            )
         # The connect ran in another thread: make sure the socket is watched from here on.
         self._watch(client.socket())
         if client.want_write():
@@ -260,8 +258,15 @@ class SiteLink:
             self._client.loop_read()
 
     def _writable(self) -> None:
-        if self._client is not None:
-            self._client.loop_write()
+        client = self._client
+        if client is None:
+            return
+        client.loop_write()
+        # paho asks for the writer to be removed only if it had asked for it to be added on
+        # this thread; a request marshalled from the connect thread can arrive after the
+        # CONNECT was flushed. A writable socket with nothing to write would spin the loop.
+        if not client.want_write() and self._sock is not None and self._loop is not None:
+            self._loop.remove_writer(self._sock)
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         if client is self._client:
@@ -276,7 +281,9 @@ class SiteLink:
         self._lost.set()
 
     def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        if self._loop is not None and sock is not None and client is self._client:
+        if self._loop is None or sock is None or client is not self._client:
+            return
+        if client.want_write():
             self._loop.add_writer(sock, self._writable)
 
     def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
@@ -321,6 +328,13 @@ class SiteLink:
         properties: Properties | None,
     ) -> None:
         if client is not self._client:
+            return
+        if threading.get_ident() != self._loop_thread and self._loop is not None:
+            # A failed connect reports from the executor thread: asyncio objects are
+            # touched only on the loop's own thread.
+            self._loop.call_soon_threadsafe(
+                self._on_disconnect, client, userdata, flags, reason, properties
+            )
             return
         self.stats.disconnects += 1
         self.stats.last_error = f"disconnected: {reason}"

@@ -13,10 +13,14 @@ T = TypeVar("T")
 
 async def within(clock: Clock, seconds: float, awaitable: Awaitable[T]) -> T:
     """`awaitable`'s result, or TimeoutError once `seconds` of the clock's time have passed."""
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+    # arrives as the awaited work completes, and a cancelled poll loop then never stops.
     if isinstance(clock, SystemClock):
-        return await asyncio.wait_for(awaitable, seconds)
+        async with asyncio.timeout(seconds):
+            return await awaitable
     if isinstance(clock, ScaledClock):
-        return await asyncio.wait_for(awaitable, seconds / clock.factor)
+        async with asyncio.timeout(seconds / clock.factor):
+            return await awaitable
     # Any other clock (a manual one in tests): race the work against the clock's own sleep.
     work = asyncio.ensure_future(awaitable)
     timer = asyncio.ensure_future(clock.sleep(seconds))

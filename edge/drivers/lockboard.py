@@ -34,6 +34,12 @@ RETRY_WAIT_MIN_S = 0.02
 RETRY_WAIT_MAX_S = 0.5
 # Most CU16 boards do not answer an unlock: drivers wait ~25 ms and query (hardware.md §1).
 UNLOCK_CONFIRM_DELAY_S = 0.025
+# The coil holds a lock released ~500 ms (hardware.md §1): a confirming read within this
+# window shows the release if there was one.
+UNLOCK_EVIDENCE_WINDOW_S = 0.3
+# After a timeout, how many reply timeouts of silence to wait for at most before going on.
+QUIET_MAX_TIMEOUTS = 6
+QUIET_SILENCE_TIMEOUTS = 2  # the silence that ends the wait, in reply timeouts
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class BusStats:
     retries: int = 0
     reopens: int = 0
     port_errors: int = 0
+    late_replies: int = 0
     boards: dict[int, BoardHealth] = field(default_factory=dict)
 
 
@@ -78,6 +85,7 @@ class Bus:
         self._lock = asyncio.Lock()
         self._reader: asyncio.Task[None] | None = None
         self._linked = asyncio.Event()
+        self._late_replies_possible = False
         self.stats = BusStats()
 
     @property
@@ -132,6 +140,8 @@ class Bus:
             link = self._link
             if link is None:
                 raise NoReply("the lock bus port is not open")
+            if self._late_replies_possible:
+                await self._quiet()
             while not self._frames.empty():  # stale replies of an earlier, timed-out request
                 self._frames.get_nowait()
             self.reassembler.reset()
@@ -147,7 +157,23 @@ class Bus:
                 )
             except TimeoutError:
                 self.stats.timeouts += 1
+                self._late_replies_possible = True
                 raise NoReply(f"no reply to {request.hex(' ')}") from None
+
+    async def _quiet(self) -> None:
+        """After a timeout a slow board may still answer the old request, and its reply
+        would pass for the answer to the next one (the frames carry no request id). Wait
+        until the line has been silent for a whole reply timeout, dropping what arrives."""
+        deadline = self.clock.monotonic() + QUIET_MAX_TIMEOUTS * self.reply_timeout_s
+        while self.clock.monotonic() < deadline:
+            try:
+                await within(
+                    self.clock, QUIET_SILENCE_TIMEOUTS * self.reply_timeout_s, self._frames.get()
+                )
+            except TimeoutError:
+                break
+            self.stats.late_replies += 1
+        self._late_replies_possible = False
 
     async def _reply_matching(self, match: Callable[[bytes], bool]) -> bytes:
         while True:
@@ -272,9 +298,16 @@ class LockBoardDriver:
                     return False
                 raise
             # Most boards do not answer an unlock: wait for the coil, then ask (hardware.md §1).
+            sent_at = self.clock.monotonic()
             await self.clock.sleep(UNLOCK_CONFIRM_DELAY_S)
             reading = await self.read_board(board)
-            return reading.door_open[lock - 1]
+            if reading.door_open[lock - 1]:
+                return True
+            # A "locked" reading proves the lock did not release only while the coil would
+            # still hold it open. Later, a person may already have opened and shut the door,
+            # and unlocking again would open a door nobody is standing at: leave it to the
+            # door's sensors (the agent sees the door shut, and whether the parcel left).
+            return self.clock.monotonic() - sent_at > UNLOCK_EVIDENCE_WINDOW_S
         spec = self._rs485[board]
         try:
             raw = await self.bus.transact(

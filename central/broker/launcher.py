@@ -51,8 +51,17 @@ class PrivateBroker:
     bring it back with its persisted sessions and queues.
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None, extra: str = "") -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        extra: str = "",
+        config: str | None = None,
+    ) -> None:
+        """`config`, if given, is a complete mosquitto.conf used as it is (e.g. the rendered
+        production configuration); `port` must then be one of its listeners."""
         self.data_dir = Path(data_dir)
+        self.config = config
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.extra = extra
@@ -62,6 +71,9 @@ class PrivateBroker:
 
     def write_config(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.config is not None:
+            self.config_path.write_text(self.config)
+            return self.config_path
         lines = [
             SETTINGS_FILE.read_text(),
             "# --- this instance",

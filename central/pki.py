@@ -267,6 +267,7 @@ class Pki:
         broker_host: str,
         broker_port: int,
         install_dir: Path | None = None,
+        not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
     ) -> SiteBundle:
         """A site's client certificate (CN = site id) and the folder its device installs.
@@ -280,7 +281,7 @@ class Pki:
         out = Path(out)
         if out.exists() and any(out.iterdir()):
             raise PkiError(f"{out} exists and is not empty; choose a new bundle folder")
-        cert, key = self.issue(site, "site", not_after=not_after)
+        cert, key = self.issue(site, "site", not_before=not_before, not_after=not_after)
         out.mkdir(parents=True, exist_ok=True)
         os.chmod(out, 0o700)
         self.write_pair(out / "site", cert, key)

@@ -27,6 +27,7 @@ class TlsClient:
         ca_file: Path,
         cert_file: Path | None = None,
         key_file: Path | None = None,
+        *,
         host: str = "127.0.0.1",
         client_id: str | None = None,
     ) -> None:

@@ -97,6 +97,8 @@ class SiteLink:
         self._wake = asyncio.Event()
         self._sock: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._up = asyncio.Event()  # cleared while the uplink is taken down
+        self._up.set()
 
     # --------------------------------------------------------------------------- public
     @property
@@ -114,6 +116,7 @@ class SiteLink:
         failures = 0
         try:
             while True:
+                await self._up.wait()
                 try:
                     await self._connect()
                     failures = 0
@@ -132,6 +135,16 @@ class SiteLink:
         # do not all come back in the same second.
         ceiling = min(self.reconnect_max_s, self.reconnect_min_s * 2 ** min(failures, 16))
         return self._rng.uniform(self.reconnect_min_s, max(self.reconnect_min_s, ceiling))
+
+    def take_down(self) -> None:
+        """Lose the uplink (a pulled network cable; the simulator's outage): the connection
+        drops without a goodbye and nothing reconnects until `bring_up`."""
+        self._up.clear()
+        self._teardown()
+        self._lost.set()
+
+    def bring_up(self) -> None:
+        self._up.set()
 
     def publish_state(self) -> None:
         """Publish the retained full-state snapshot now (on connect, and on request)."""

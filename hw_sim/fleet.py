@@ -1,0 +1,726 @@
+"""The whole network on one machine: a private broker, central, site agents on simulated
+hardware, couriers and consumers, through a compressed day with faults, and a verdict.
+
+Everything runs on one asyncio loop in this process except central (its own threads) and
+the broker (its own process). Time is a ScaledClock shared by central, the agents, the
+simulated devices and the people, so a day passes in minutes. Most sites talk to their
+devices in memory; a few over real pseudo-terminals through pyserial, as on a Pi.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from central.broker import PrivateBroker
+from central.config import parse_config as parse_central_config
+from central.manifest import ParcelAnnouncement, generate_manifest
+from central.network import Network, NetworkSite, generate_network
+from central.parcels import announce
+from central.pickup_codes import Notification, PickupNotice
+from central.placement import PlacementPolicy
+from central.reservations import Reservations
+from central.service import CentralService
+from central.store import SqliteStore
+from edge.agent import SiteAgent
+from edge.config import parse_config as parse_site_config
+from edge.drivers.links import ByteLink, Opener, serial_opener
+from hw_sim.faults import FaultKind
+from hw_sim.memory_transport import MemoryPort
+from hw_sim.people import Consumer, Courier, Pace, Person
+from hw_sim.site import SimulatedSite
+from hw_sim.site import SiteConfig as SimConfig
+from protocols.clock import ScaledClock
+from protocols.messages import SiteKind, SizeClass, SlotState
+from protocols.tokens import CourierBadge, TokenSigner
+
+log = logging.getLogger(__name__)
+
+DAY_S = 86_400.0
+HOUR_S = 3_600.0
+SIZES = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
+LOCKS_PER_BOARD = 16
+MAX_BOARDS = 10
+# People, in simulated seconds: a courier handles a parcel in ~20 s, a consumer in ~15 s.
+PEOPLE_PACE = Pace(handling_s=12.0, glance_s=2.0, patience_s=120.0)
+# Agent timing, in REAL seconds: converted to simulated seconds by the compression, so a
+# board is polled about once a real second whatever the speed of the day.
+REAL_POLL_S = 1.0
+REAL_REPLY_TIMEOUT_S = 0.5
+REAL_REPUBLISH_S = 10.0
+# The shape of the day, in simulated hours.
+WAVE_HOURS = (0.0, 3.0, 6.0, 9.0)
+ROUND_HOURS = tuple(float(h) for h in range(6, 22, 2))  # courier rounds at every site
+REMOVAL_HOURS = (20.0, 23.0)
+PICKUP_WINDOW_H = 10.0  # a compressed stand-in for the regional three days
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    lockers: int = 50
+    counters: int = 160
+    couriers: int = 60
+    parcels: int = 4000
+    seed: int = 1
+    day_s: float = DAY_S
+    wall_s: float = 120.0  # how long the day takes in real time
+    pty_sites: int = 2
+    faults: bool = True
+
+    @property
+    def compression(self) -> float:
+        return self.day_s / self.wall_s
+
+
+@dataclass
+class Tally:
+    """What the world saw happen, for the verdict and the report."""
+
+    deposited: set[str] = field(default_factory=set)
+    picked_up: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    taken_twice: int = 0
+    codes: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # label->(site,text,at)
+    deposit_to_pickup_h: list[float] = field(default_factory=list)
+    occupancy: list[tuple[float, int, int]] = field(default_factory=list)  # (hour, used, total)
+    events_per_s: list[tuple[float, float]] = field(default_factory=list)  # (hour, rate)
+    faults: list[str] = field(default_factory=list)
+    deposited_at: dict[str, float] = field(default_factory=dict)
+
+
+class SimNotifier:
+    """Central's notifier in the simulation: hands each consumer their code (no PNG)."""
+
+    def __init__(self, on_code: Callable[[str, str, str], None]) -> None:
+        self._on_code = on_code
+
+    def notify(self, notice: PickupNotice) -> Notification:
+        issued = notice.issued
+        self._on_code(issued.parcel, issued.site, issued.text)
+        return Notification(parcel=issued.parcel, qr_version=0)
+
+
+class NoReminders:
+    def remind(self, reminder: Any) -> None:
+        return None
+
+
+@dataclass
+class SimSite:
+    spec: NetworkSite
+    agent: SiteAgent
+    sim: SimulatedSite
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one person at the site at a time
+
+
+class Fleet:
+    """Builds the world, runs the day, and collects what happened."""
+
+    def __init__(self, options: SimOptions, workdir: Path, progress: Callable[[str], None]) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.progress = progress
+        self.clock = ScaledClock(options.compression)
+        self.rng = random.Random(options.seed)  # noqa: S311 - a seeded model, not a secret
+        self.signer = TokenSigner.generate()
+        self.tally = Tally()
+        self.sites: dict[str, SimSite] = {}
+        self.broker = PrivateBroker(workdir / "broker")
+        self.network: Network = generate_network(
+            options.seed,
+            lockers=options.lockers,
+            counters=options.counters,
+            couriers=options.couriers,
+        )
+        self.central: CentralService | None = None
+        self._pickups: list[asyncio.Task[None]] = []
+        self._started = time.perf_counter()
+        self.day_start = self.clock.now()
+
+    # ------------------------------------------------------------------------ building
+    def _central_config(self) -> Any:
+        compression = self.options.compression
+        return parse_central_config(
+            {
+                "broker": {
+                    "host": self.broker.host,
+                    "port": self.broker.port,
+                    "client_id": "sim-central",
+                },
+                "store": {"path": str(self.workdir / "central.sqlite")},
+                "keys": {"signing_key": str(self.workdir / "central-signing-key.pem")},
+                "pickup": {
+                    "window_s": PICKUP_WINDOW_H * HOUR_S,
+                    "reminder_before_s": 2 * HOUR_S,
+                    "notify_folder": str(self.workdir / "notifications"),
+                },
+                # A gap (events the broker took but never delivered, as across a restart
+                # that lost central's shared subscription) is asked for again after ~3 s.
+                "ingest": {"gap_timeout_s": 3 * compression},
+                "commands": {"expiry_s": int(max(3600, 120 * compression))},
+                "service": {"tick_interval_s": 0.5, "status_interval_s": 60.0},
+            }
+        )
+
+    def _site_config(self, spec: NetworkSite, ports: tuple[str, str]) -> dict[str, Any]:
+        c = self.options.compression
+        base: dict[str, Any] = {
+            "site_id": spec.id,
+            "kind": spec.kind.value,
+            "state_dir": str(self.workdir / "sites"),
+            "central_public_key": str(self.workdir / "central.pub"),
+            "broker": {"host": self.broker.host, "port": self.broker.port},
+            "scanner": {"port": ports[1]},
+            "timing": {
+                "republish_after_s": REAL_REPUBLISH_S * c,
+                "reconnect_min_s": 0.5 * c,
+                "reconnect_max_s": 5.0 * c,
+                "door_left_open_s": 10 * 60.0,
+                "courier_session_s": HOUR_S,
+            },
+        }
+        if spec.kind is SiteKind.COUNTER:
+            base["shelf_capacity"] = spec.shelf_capacity
+            return base
+        slots = []
+        index = 0
+        for size in SIZES:
+            for _ in range(spec.compartments.get(size, 0)):
+                board, lock = divmod(index, LOCKS_PER_BOARD)
+                slots.append(
+                    {
+                        "id": f"{chr(65 + board)}{lock + 1:02d}",
+                        "board": board,
+                        "lock": lock + 1,
+                        "size": size.value,
+                    }
+                )
+                index += 1
+        base["lock_bus"] = {
+            "port": ports[0],
+            "boards": list(range(self._boards(spec))),
+            "poll_interval_s": REAL_POLL_S * c,
+            "reply_timeout_s": REAL_REPLY_TIMEOUT_S * c,
+        }
+        base["slots"] = slots
+        return base
+
+    @staticmethod
+    def _boards(spec: NetworkSite) -> int:
+        total = sum(spec.compartments.values())
+        return max(1, min(MAX_BOARDS, -(-total // LOCKS_PER_BOARD)))
+
+    async def build(self) -> None:
+        self.broker.start()
+        (self.workdir / "central-signing-key.pem").write_bytes(self.signer.private_pem())
+        (self.workdir / "central.pub").write_bytes(self.signer.verifier().public_pem())
+        # Lockers beyond what fits on ten boards are trimmed to ten boards' worth.
+        sites = [
+            _trim(spec, MAX_BOARDS * LOCKS_PER_BOARD) if spec.kind is SiteKind.LOCKER else spec
+            for spec in self.network.sites
+        ]
+        self.network = Network(
+            sites=sites, partners=self.network.partners, couriers=self.network.couriers
+        )
+        self.central = CentralService(
+            self._central_config(),
+            clock=self.clock,
+            signer=self.signer,
+            network=self.network,
+            notifier=SimNotifier(self._code_issued),
+            reminders=NoReminders(),
+        )
+        self.central.start()
+        pty_left = self.options.pty_sites
+        for spec in self.network.sites:
+            boards = self._boards(spec) if spec.kind is SiteKind.LOCKER else 1
+            sim = SimulatedSite(
+                self.clock, SimConfig(boards=boards, seed=self.rng.randrange(1 << 30))
+            )
+            if spec.kind is SiteKind.LOCKER and pty_left > 0:
+                pty_left -= 1
+                folder = self.workdir / "pty" / spec.id
+                folder.mkdir(parents=True)
+                sim.serve_pty(folder)
+                bus_port, scan_port = str(folder / "locks"), str(folder / "scanner")
+                config = parse_site_config(self._site_config(spec, (bus_port, scan_port)))
+                assert config.lock_bus is not None and config.scanner is not None
+                lock_opener: Opener | None = serial_opener(bus_port, config.lock_bus.baud_rate)
+                scan_opener: Opener = serial_opener(scan_port, config.scanner.baud)
+            else:
+                locks, scanner = sim.serve_memory()
+                config = parse_site_config(self._site_config(spec, ("memory", "memory")))
+                lock_opener = _memory(locks) if spec.kind is SiteKind.LOCKER else None
+                scan_opener = _memory(scanner)
+            agent = SiteAgent(
+                config,
+                clock=self.clock,
+                verifier=self.signer.verifier(),
+                lock_opener=lock_opener,
+                scanner_opener=scan_opener,
+                durable=False,
+            )
+            await agent.start()
+            self.sites[spec.id] = SimSite(spec, agent, sim)
+        await self._until(lambda: all(s.agent.link.connected for s in self.sites.values()), 60)
+
+    # ------------------------------------------------------------------------- the day
+    async def run_day(self) -> None:
+        assert self.central is not None
+        manifest = generate_manifest(
+            self.network, self.options.parcels, self.options.seed, self.day_start
+        )
+        waves = _split(manifest, len(WAVE_HOURS))
+        plan: list[tuple[float, str, Any]] = []
+        for hour, wave in zip(WAVE_HOURS, waves, strict=True):
+            plan.append((hour, "wave", wave))
+        for hour in ROUND_HOURS:
+            plan.append((hour + 0.5, "round", None))
+        for hour in REMOVAL_HOURS:
+            plan.append((hour, "removals", None))
+        if self.options.faults:
+            plan.extend(self._fault_plan())
+        plan.sort(key=lambda item: item[0])
+        sampler = asyncio.ensure_future(self._sample())
+        try:
+            for hour, kind, payload in plan:
+                await self._until_hour(hour)
+                if kind == "wave":
+                    await asyncio.to_thread(self._announce, payload)
+                elif kind == "round":
+                    await self._courier_round()
+                elif kind == "removals":
+                    await self._removal_round()
+                else:
+                    await payload()
+            await self._until_hour(self.options.day_s / HOUR_S - 0.01)
+            for task in self._pickups:
+                task.cancel()
+            await asyncio.gather(*self._pickups, return_exceptions=True)
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+
+    def hour(self) -> float:
+        return (self.clock.now() - self.day_start) / HOUR_S
+
+    async def _until_hour(self, hour: float) -> None:
+        delay = hour * HOUR_S - (self.clock.now() - self.day_start)
+        if delay > 0:
+            await self.clock.sleep(delay)
+
+    def _announce(self, wave: list[ParcelAnnouncement]) -> None:
+        """A wave of manifests reaches central: announced, then placed and reserved."""
+        assert self.central is not None
+        store = SqliteStore(self.central.config.store.path)
+        try:
+            now = self.clock.now()
+            labels = []
+            with store.transaction() as session:
+                for parcel in wave:
+                    if announce(session, parcel, now) is not None:
+                        labels.append(parcel.label)
+            Reservations(
+                store,
+                self.network,
+                self.central.config.reservations.hold_s,
+                PlacementPolicy(
+                    max_locker_distance_km=self.central.config.reservations.max_locker_distance_km
+                ),
+            ).place(labels, now)
+        finally:
+            store.close()
+        self.progress(f"wave of {len(wave)} parcels announced")
+
+    def _badge(self, courier: str) -> str:
+        now = int(self.clock.now())
+        return self.signer.courier_badge(
+            CourierBadge(courier, "sim-post", now - 60, now + int(DAY_S), os.urandom(8))
+        )
+
+    async def _courier_round(self) -> None:
+        """Every site with parcels expected gets a courier, carrying exactly those."""
+        visits = []
+        for site in self.sites.values():
+            expected = _expected(site.agent)
+            if expected:
+                visits.append(self._deliver(site, expected))
+        await asyncio.gather(*visits)
+
+    async def _deliver(self, site: SimSite, labels: list[str]) -> None:
+        async with site.lock:
+            badge = self._badge(f"courier-{site.spec.id}")
+            if site.spec.kind is SiteKind.COUNTER:
+                person = Person(site.sim, PEOPLE_PACE)
+                await person.scan(badge, None)
+                for label in labels:
+                    await person.scan(label, None)
+                return
+            await Courier(site.sim, PEOPLE_PACE).deposit(badge, labels)
+
+    def _code_issued(self, parcel: str, site: str, text: str) -> None:
+        # Called on central's thread: the consumer is scheduled on the simulation's loop.
+        self._loop.call_soon_threadsafe(self._schedule_pickup, parcel, site, text)
+
+    def _schedule_pickup(self, parcel: str, site: str, text: str) -> None:
+        if site not in self.sites:
+            return
+        self.tally.codes[parcel] = (site, text, self.clock.now())
+        roll = self.rng.random()
+        if roll < 0.08:
+            return  # never comes: the parcel expires and is removed
+        delay_h = self.rng.uniform(0.3, 6.0) if roll < 0.85 else self.rng.uniform(6.0, 14.0)
+        self._pickups.append(
+            asyncio.ensure_future(self._pick_up(self.sites[site], parcel, text, delay_h))
+        )
+
+    async def _pick_up(self, site: SimSite, parcel: str, code: str, delay_h: float) -> None:
+        await self.clock.sleep(delay_h * HOUR_S)
+        async with site.lock:
+            if site.spec.kind is SiteKind.COUNTER:
+                await Person(site.sim, PEOPLE_PACE).scan(code, None)
+                return
+            walk_away = self.options.faults and self.rng.random() < 0.01
+            report = await Consumer(site.sim, PEOPLE_PACE).pick_up(code, close_door=not walk_away)
+            if len(report.taken) > 1:
+                self.tally.taken_twice += 1
+            if walk_away and report.door is not None:
+                self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} door left open")
+                await self.clock.sleep(15 * 60)  # a passer-by shuts it a quarter-hour later
+                site.sim.compartment(*report.door).close_door()
+
+    async def _removal_round(self) -> None:
+        visits = []
+        for site in self.sites.values():
+            with site.agent.store.transaction() as tx:
+                marked = tx.removals()
+            if marked:
+                visits.append(self._remove(site, marked))
+        await asyncio.gather(*visits)
+
+    async def _remove(self, site: SimSite, labels: list[str]) -> None:
+        async with site.lock:
+            person = Courier(site.sim, PEOPLE_PACE)
+            await person.scan(self._badge(f"returns-{site.spec.id}"), None)
+            for label in labels:
+                if site.spec.kind is SiteKind.COUNTER:
+                    await person.scan(label, None)
+                    continue
+                door = await person.scan_and_wait(label, None)
+                if door is not None:
+                    await self.clock.sleep(PEOPLE_PACE.handling_s)
+                    door.take(label)
+                    door.close_door()
+
+    # ---------------------------------------------------------------------------- faults
+    def _fault_plan(self) -> list[tuple[float, str, Any]]:
+        lockers = [s for s in self.sites.values() if s.spec.kind is SiteKind.LOCKER]
+        plan: list[tuple[float, str, Any]] = []
+        if not lockers:
+            return plan
+        pick = self.rng.choice
+
+        board_site = pick(lockers)
+        plan.append((7.2, "fault", lambda: self._board_silent(board_site, 0.75)))
+        scanner_site = pick(lockers)
+        plan.append((9.4, "fault", lambda: self._scanner_unplugged(scanner_site, 0.5)))
+        offline_site = pick(lockers)
+        plan.append((11.0, "fault", lambda: self._site_offline(offline_site, 1.0)))
+        plan.append((15.5, "fault", self._broker_restart))
+        return plan
+
+    async def _board_silent(self, site: SimSite, hours: float) -> None:
+        self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} board 0 stops answering")
+        site.sim.set_fault(FaultKind.NO_REPLY, True, board=0)
+        self._later(hours, lambda: site.sim.set_fault(FaultKind.NO_REPLY, False, board=0))
+
+    async def _scanner_unplugged(self, site: SimSite, hours: float) -> None:
+        self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} scanner unplugged")
+        site.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, True)
+        self._later(hours, lambda: site.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False))
+
+    async def _site_offline(self, site: SimSite, hours: float) -> None:
+        self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} offline for an hour")
+        site.agent.link.take_down()
+        self._later(hours, site.agent.link.bring_up)
+
+    async def _broker_restart(self) -> None:
+        self.tally.faults.append(f"{self.hour():05.2f}h broker restart")
+        await asyncio.to_thread(self.broker.restart)
+
+    def _later(self, hours: float, action: Callable[[], None]) -> None:
+        async def run() -> None:
+            await self.clock.sleep(hours * HOUR_S)
+            action()
+
+        self._pickups.append(asyncio.ensure_future(run()))
+
+    # ---------------------------------------------------------------------- watching
+    async def _sample(self) -> None:
+        last_events, last_at = 0, time.perf_counter()
+        while True:
+            await self.clock.sleep(10 * 60)
+            used = total = 0
+            for site in self.sites.values():
+                if site.spec.kind is SiteKind.LOCKER:
+                    for record in site.agent.store.read().slots():
+                        total += 1
+                        used += record.state is SlotState.OCCUPIED
+            self.tally.occupancy.append((self.hour(), used, total))
+            events = sum(s.agent.store.last_seq() for s in self.sites.values())
+            now = time.perf_counter()
+            rate = (events - last_events) / max(1e-6, now - last_at)
+            self.tally.events_per_s.append((self.hour(), rate))
+            last_events, last_at = events, now
+            online = sum(s.agent.link.connected for s in self.sites.values())
+            alarms = sum(len(s.agent.faults) for s in self.sites.values())
+            if len(self.tally.occupancy) % 6:
+                continue  # the live view: once a simulated hour
+            self.progress(
+                f"sim {self.hour():05.2f}h | events {events} ({rate:,.0f}/s) | sites online "
+                f"{online}/{len(self.sites)} | occupied {used}/{total} | open faults {alarms}"
+            )
+
+    async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    # ------------------------------------------------------------------------- the end
+    async def settle(self, timeout_s: float = 90.0) -> None:
+        """Let the last events reach central before counting. A site whose newest events
+        central lacks republishes its state, whose last_seq shows central the gap to ask for
+        (central's own recovery path, exercised, not bypassed)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            behind = self._behind()
+            if not behind:
+                return
+            for site in behind:
+                self.sites[site].agent.link.publish_state()
+            await asyncio.sleep(3.0)
+        self.progress(f"settle: {len(self._behind())} site(s) still behind at central")
+
+    def _behind(self) -> list[str]:
+        assert self.central is not None
+        db = sqlite3.connect(self.central.config.store.path)
+        try:
+            have = dict(db.execute("SELECT site, COUNT(*) FROM events GROUP BY site"))
+        finally:
+            db.close()
+        return [
+            site_id
+            for site_id, site in self.sites.items()
+            if have.get(site_id, 0) < site.agent.store.last_seq()
+        ]
+
+    async def close(self) -> None:
+        for site in self.sites.values():
+            with contextlib.suppress(Exception):
+                await site.agent.stop()
+            await site.sim.aclose()
+        if self.central is not None:
+            await asyncio.to_thread(self.central.stop)
+        self.broker.stop()
+
+    def summary(self) -> dict[str, Any]:
+        sent = sum(s.agent.store.last_seq() for s in self.sites.values())
+        received, central_counts, duplicate_effects = self._central_counts()
+        agent_events = self._agent_events()
+        deposited = agent_events["parcel_deposited"]
+        picked = agent_events["parcel_picked_up"]
+        latencies = [ms for s in self.sites.values() for ms in s.agent.scan_latencies_ms]
+        broken = self._invariants()
+        lost = sent - received
+        clean = lost == 0 and duplicate_effects == 0 and not broken and self.tally.taken_twice == 0
+        return {
+            "verdict": "clean" if clean else "failed",
+            "sites": len(self.sites),
+            "lockers": sum(s.spec.kind is SiteKind.LOCKER for s in self.sites.values()),
+            "collection_points": sum(s.spec.kind is SiteKind.COUNTER for s in self.sites.values()),
+            "parcels": self.options.parcels,
+            "deposited": deposited,
+            "picked_up": picked,
+            "expired": central_counts.get("expired", 0) + central_counts.get("removed", 0),
+            "removed": agent_events["parcel_removed"],
+            "home_delivery": central_counts.get("home", 0),
+            "events_sent": sent,
+            "events_received": received,
+            "events_lost": lost,
+            "duplicate_effects": duplicate_effects + self.tally.taken_twice,
+            "invariants_broken": broken,
+            "scan_to_unlock_p50_ms": _round(statistics.median(latencies)) if latencies else None,
+            "scan_to_unlock_p99_ms": _round(_percentile(latencies, 99)) if latencies else None,
+            "sim_seconds": round(self.hour() * HOUR_S),
+            "wall_seconds": round(time.perf_counter() - self._started, 1),
+            "speedup": round(self.options.compression, 1),
+            "faults": self.tally.faults,
+            "parcel_states_at_central": central_counts,
+        }
+
+    def _central_counts(self) -> tuple[int, dict[str, int], int]:
+        assert self.central is not None
+        db = sqlite3.connect(self.central.config.store.path)
+        try:
+            received = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            states = dict(db.execute("SELECT state, COUNT(*) FROM parcels GROUP BY state"))
+            home = (
+                db.execute("SELECT COUNT(*) FROM parcels WHERE delivery_mode = 'home'").fetchone()[
+                    0
+                ]
+                if _has_column(db, "parcels", "delivery_mode")
+                else 0
+            )
+            # An effect counted twice: a parcel collected (or deposited) twice at central.
+            duplicates = db.execute(
+                "SELECT COUNT(*) FROM (SELECT label, step, COUNT(*) AS n FROM parcel_steps"
+                " WHERE step IN ('deposit', 'pick_up', 'remove') GROUP BY label, step"
+                " HAVING n > 1)"
+            ).fetchone()[0]
+        finally:
+            db.close()
+        counts = {str(k): int(v) for k, v in states.items()}
+        counts["home"] = int(home)
+        return int(received), counts, int(duplicates)
+
+    def _agent_events(self) -> Counter[str]:
+        import json
+
+        counts: Counter[str] = Counter()
+        for site in self.sites.values():
+            for row in site.agent.store._db.execute("SELECT message FROM outbox"):
+                counts[json.loads(row[0])["payload"]["type"]] += 1
+        return counts
+
+    def _invariants(self) -> list[str]:
+        """A parcel in two places, or a door that opened with no reason on record."""
+        import json
+
+        problems: list[str] = []
+        where: dict[str, str] = {}
+        for site in self.sites.values():
+            for compartment in site.sim.compartments():
+                for parcel in compartment.contents:
+                    place = f"{site.spec.id}/{compartment.board}/{compartment.slot}"
+                    if parcel in where:
+                        problems.append(f"{parcel} in {where[parcel]} and {place}")
+                    where[parcel] = place
+            if site.spec.kind is not SiteKind.LOCKER:
+                continue
+            reasons: Counter[str] = Counter()
+            for row in site.agent.store._db.execute("SELECT message FROM outbox"):
+                payload = json.loads(row[0])["payload"]
+                if payload["type"] in ("door_opened", "door_forced"):
+                    reasons[payload["slot"]] += 1
+            for config in site.agent.config.slots:
+                compartment = site.sim.compartment(config.board, config.lock)
+                # A door can open at most once per recorded reason (a door that was released
+                # but stayed shut opens less).
+                if compartment.openings > reasons[config.id]:
+                    problems.append(
+                        f"{site.spec.id} {config.id} opened {compartment.openings}x with "
+                        f"{reasons[config.id]} reasons on record"
+                    )
+        return problems
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop() if _in_loop() else self._main_loop
+
+    def remember_loop(self) -> None:
+        self._main_loop = asyncio.get_running_loop()
+
+
+def _in_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+def _expected(agent: SiteAgent) -> list[str]:
+    rows = agent.store._db.execute("SELECT parcel FROM expected ORDER BY parcel")
+    return [r[0] for r in rows]
+
+
+def _trim(spec: NetworkSite, limit: int) -> NetworkSite:
+    if sum(spec.compartments.values()) <= limit:
+        return spec
+    remaining = limit
+    trimmed: dict[SizeClass, int] = {}
+    for size in SIZES:
+        take = min(spec.compartments.get(size, 0), remaining)
+        trimmed[size] = take
+        remaining -= take
+    return spec.model_copy(update={"compartments": trimmed})
+
+
+def _split(items: list[ParcelAnnouncement], parts: int) -> list[list[ParcelAnnouncement]]:
+    size = -(-len(items) // parts) if items else 0
+    return [items[i * size : (i + 1) * size] for i in range(parts)]
+
+
+def _memory(port: MemoryPort) -> Opener:
+    async def open_port() -> ByteLink:
+        return port.open()
+
+    return open_port
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * pct / 100))]
+
+
+def _round(value: float) -> float:
+    return round(value, 2)
+
+
+async def simulate(
+    options: SimOptions, progress: Callable[[str], None], workdir: Path | None = None
+) -> dict[str, Any]:
+    """Run one simulated day; returns the summary (with the tally for charts)."""
+    scratch = None
+    if workdir is None:
+        scratch = tempfile.TemporaryDirectory(prefix="lockernet-sim-")
+        workdir = Path(scratch.name)
+    fleet = Fleet(options, workdir, progress)
+    fleet.remember_loop()
+    try:
+        progress(
+            f"building: {options.lockers} lockers, {options.counters} collection points, "
+            f"{options.parcels} parcels, day x{options.compression:.0f}"
+        )
+        await fleet.build()
+        fleet.day_start = fleet.clock.now()
+        progress(f"{len(fleet.sites)} sites online; the day begins")
+        await fleet.run_day()
+        await fleet.settle()
+        summary = fleet.summary()
+        summary["_tally"] = fleet.tally
+        return summary
+    finally:
+        await fleet.close()
+        if scratch is not None:
+            scratch.cleanup()

@@ -36,12 +36,25 @@ class BrokerConfig(Section):
     client_id: str = Field(default="lockernet-central-1", min_length=1, max_length=64)
     username: str | None = None
     password_file: Path | None = None
+    # TLS with a client certificate (lockernet pki init writes central.pem / central.key);
+    # the broker takes the certificate's name ("central") as the user.
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=300)
     # How long the broker keeps our session (and queues events for it) while we are away.
     session_expiry_s: int = Field(default=int(7 * DAY_S), ge=0)
     # MQTT 5 Receive Maximum: events in flight to us before we acknowledged them. Bounds how
     # large a commit batch can grow, so it must exceed ingest.batch_size.
     receive_maximum: int = Field(default=2000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _client_cert_pair(self) -> BrokerConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("broker.cert_file and broker.key_file go together")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("broker.cert_file needs broker.ca_file (the CA of the broker)")
+        return self
 
 
 class TopicsConfig(Section):
@@ -140,10 +153,13 @@ class CentralConfig(Section):
         }
         if self.network.file is not None:
             update["network"] = self.network.model_copy(update={"file": fix(self.network.file)})
-        if self.broker.password_file is not None:
-            update["broker"] = self.broker.model_copy(
-                update={"password_file": fix(self.broker.password_file)}
-            )
+        broker_paths = {
+            name: fix(value)
+            for name in ("password_file", "ca_file", "cert_file", "key_file")
+            if (value := getattr(self.broker, name)) is not None
+        }
+        if broker_paths:
+            update["broker"] = self.broker.model_copy(update=broker_paths)
         return self.model_copy(update=update)
 
 

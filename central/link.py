@@ -8,6 +8,7 @@ unacknowledged events the broker sends ahead, and with it how big a commit batch
 
 from __future__ import annotations
 
+import ssl
 import threading
 import uuid
 from collections.abc import Callable
@@ -65,6 +66,15 @@ def make_client(
     )
     if config.username is not None:
         client.username_pw_set(config.username, _password(config))
+    if config.ca_file is not None:
+        try:
+            client.tls_set(
+                ca_certs=str(config.ca_file),
+                certfile=str(config.cert_file) if config.cert_file else None,
+                keyfile=str(config.key_file) if config.key_file else None,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise LinkError(f"broker TLS files cannot be used: {exc}") from None
     if will is not None:
         client.will_set(will.topic, will.payload, qos=1, retain=True)
     client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ SITE = "L0009"
 REMOTE_OPEN_LIMIT = 2
 
 
-def _bundle_overrides(secure: SecureBroker, tmp_path) -> tuple[dict, TokenSigner]:
+def _bundle_overrides(secure: SecureBroker, tmp_path) -> tuple[dict[str, Any], TokenSigner]:
     """The site's broker settings exactly as `issue-site` wrote them in the bundle."""
     bundle = tmp_path / "bundle"
     secure.pki.issue_site(SITE, bundle, broker_host="127.0.0.1", broker_port=secure.tls_port)
@@ -72,7 +73,9 @@ def test_forged_foreign_expired_and_replayed_commands_open_nothing_and_are_answe
         agent = await rig.start()
         try:
             await async_wait_until(lambda: agent.link.connected, what="the agent on TLS")
-            openings = lambda: sum(c.openings for c in rig.sim.compartments())  # noqa: E731
+
+            def openings() -> int:
+                return sum(c.openings for c in rig.sim.compartments())
 
             forged = rig.signed(
                 rig.command(OpenSlot(slot="A01", reason="x")), signer=TokenSigner.generate()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import time
 import uuid
 from collections import deque
@@ -92,6 +94,7 @@ log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
 SHELF = "SHELF"  # the slot id of a counter's shelves in events
+_IDENT = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # protocols.messages.Ident
 SIZE_ORDER = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
 MAINTENANCE_TIMER_S = 1.0  # how often timers (left-open doors, lapses, lockouts) are checked
 PRUNE_EVERY_S = 3600.0
@@ -116,6 +119,16 @@ _REPLY_FOR_TOKEN = {
     RefusalReason.EXPIRED: ReplyReason.EXPIRED,
     RefusalReason.NOT_YET_VALID: ReplyReason.NOT_YET_VALID,
 }
+
+
+def _claimed_id(command_text: str) -> str:
+    try:
+        claimed = json.loads(command_text).get("id")
+    except (ValueError, AttributeError, RecursionError):
+        return "unknown"
+    if isinstance(claimed, str) and _IDENT.fullmatch(claimed):
+        return claimed
+    return "unknown"
 
 
 class Refused(Exception):
@@ -212,6 +225,8 @@ class SiteAgent:
         self.remote_opens: deque[float] = deque()
         self.maintenance_until = 0.0
         self.scan_latencies_ms: deque[float] = deque(maxlen=10_000)
+        # What a locker's screen would show a person: that their scan was dealt with.
+        self.scans_handled = 0
         self._on_event = on_event
         self._tasks: list[asyncio.Task[None]] = []
         self._scan_lock = asyncio.Lock()
@@ -298,6 +313,7 @@ class SiteAgent:
             except HardwareError as exc:
                 log.warning("site %s: scan could not be served: %s", self.site, exc)
             self.scan_latencies_ms.append((time.perf_counter() - started) * 1000)
+            self.scans_handled += 1
 
     async def handle_scan(self, code: ScannedCode) -> None:
         """One code from the scanner: a pickup code, a courier badge, or a parcel label."""
@@ -825,6 +841,9 @@ class SiteAgent:
             try:
                 command = verify_command(self.verifier, signed, self.site, now)
             except TokenRefused as exc:
+                # Answer with the id the command claims, so central can match the refusal;
+                # a refusal acts on nothing, so an unverified id is safe to echo.
+                command_id = _claimed_id(signed.command)
                 raise CommandRefused(_REPLY_FOR_TOKEN[exc.reason], exc.detail) from None
             except MessageError as exc:
                 raise CommandRefused(ReplyReason.UNSUPPORTED_VERSION, str(exc)) from None

@@ -256,8 +256,15 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> SiteConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     _apply_env(data, os.environ if env is None else env)
     config = parse_config(data, str(path))
+    # Files named in the config are relative to the config file, not the working directory.
+    base = Path(path).parent
     if not config.central_public_key.is_absolute():
-        config = config.model_copy(
-            update={"central_public_key": Path(path).parent / config.central_public_key}
-        )
+        config = config.model_copy(update={"central_public_key": base / config.central_public_key})
+    tls = {
+        key: base / value
+        for key in ("ca_file", "cert_file", "key_file")
+        if (value := getattr(config.broker, key)) is not None and not value.is_absolute()
+    }
+    if tls:
+        config = config.model_copy(update={"broker": config.broker.model_copy(update=tls)})
     return config

@@ -37,9 +37,10 @@ from central.store import SqliteStore
 from edge.agent import SiteAgent
 from edge.config import parse_config as parse_site_config
 from edge.drivers.links import ByteLink, Opener, serial_opener
+from hw_sim.compartment import Compartment
 from hw_sim.faults import FaultKind
 from hw_sim.memory_transport import MemoryPort
-from hw_sim.people import Consumer, Courier, Pace, Person
+from hw_sim.people import Pace
 from hw_sim.site import SimulatedSite
 from hw_sim.site import SiteConfig as SimConfig
 from protocols.clock import ScaledClock
@@ -65,6 +66,8 @@ WAVE_HOURS = (0.0, 3.0, 6.0, 9.0)
 ROUND_HOURS = tuple(float(h) for h in range(6, 22, 2))  # courier rounds at every site
 REMOVAL_HOURS = (20.0, 23.0)
 PICKUP_WINDOW_H = 10.0  # a compressed stand-in for the regional three days
+SCREEN_TIMEOUT_S = 10.0  # real seconds a person watches the screen for an answer
+WALK_AWAY_SHARE = 0.01  # consumers who leave the door open
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class Tally:
     events_per_s: list[tuple[float, float]] = field(default_factory=list)  # (hour, rate)
     faults: list[str] = field(default_factory=list)
     deposited_at: dict[str, float] = field(default_factory=dict)
+    misplaced: list[str] = field(default_factory=list)
 
 
 class SimNotifier:
@@ -360,16 +364,31 @@ class Fleet:
                 visits.append(self._deliver(site, expected))
         await asyncio.gather(*visits)
 
+    async def _scan(self, site: SimSite, code: str) -> Compartment | None:
+        """Scan, then look at the locker's screen until the scan was dealt with, then at the
+        doors: the door that swung open for it, if any. Waiting on the screen (in real time)
+        rather than a patience in simulated time keeps a person from taking a slow locker's
+        late door for the next parcel's, however hard the day is compressed."""
+        seen = {(c.board, c.slot): c.openings for c in site.sim.compartments()}
+        handled = site.agent.scans_handled
+        site.sim.scan(code, None)
+        await self._until(lambda: site.agent.scans_handled > handled, SCREEN_TIMEOUT_S)
+        for compartment in site.sim.compartments():
+            if compartment.openings > seen[(compartment.board, compartment.slot)] and (
+                compartment.door_open()
+            ):
+                return compartment
+        return None
+
     async def _deliver(self, site: SimSite, labels: list[str]) -> None:
         async with site.lock:
-            badge = self._badge(f"courier-{site.spec.id}")
-            if site.spec.kind is SiteKind.COUNTER:
-                person = Person(site.sim, PEOPLE_PACE)
-                await person.scan(badge, None)
-                for label in labels:
-                    await person.scan(label, None)
-                return
-            await Courier(site.sim, PEOPLE_PACE).deposit(badge, labels)
+            await self._scan(site, self._badge(f"courier-{site.spec.id}"))
+            for label in labels:
+                door = await self._scan(site, label)
+                await self.clock.sleep(PEOPLE_PACE.handling_s)
+                if door is not None:
+                    door.place(label)
+                    door.close_door()
 
     def _code_issued(self, parcel: str, site: str, text: str) -> None:
         # Called on central's thread: the consumer is scheduled on the simulation's loop.
@@ -390,17 +409,17 @@ class Fleet:
     async def _pick_up(self, site: SimSite, parcel: str, code: str, delay_h: float) -> None:
         await self.clock.sleep(delay_h * HOUR_S)
         async with site.lock:
-            if site.spec.kind is SiteKind.COUNTER:
-                await Person(site.sim, PEOPLE_PACE).scan(code, None)
+            door = await self._scan(site, code)
+            if site.spec.kind is SiteKind.COUNTER or door is None:
                 return
-            walk_away = self.options.faults and self.rng.random() < 0.01
-            report = await Consumer(site.sim, PEOPLE_PACE).pick_up(code, close_door=not walk_away)
-            if len(report.taken) > 1:
+            await self.clock.sleep(PEOPLE_PACE.handling_s)
+            taken = door.take()
+            if len(taken) > 1 or (taken and taken != [parcel]):
                 self.tally.taken_twice += 1
-            if walk_away and report.door is not None:
+            if self.options.faults and self.rng.random() < WALK_AWAY_SHARE:
                 self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} door left open")
                 await self.clock.sleep(15 * 60)  # a passer-by shuts it a quarter-hour later
-                site.sim.compartment(*report.door).close_door()
+            door.close_door()
 
     async def _removal_round(self) -> None:
         visits = []
@@ -413,16 +432,17 @@ class Fleet:
 
     async def _remove(self, site: SimSite, labels: list[str]) -> None:
         async with site.lock:
-            person = Courier(site.sim, PEOPLE_PACE)
-            await person.scan(self._badge(f"returns-{site.spec.id}"), None)
+            await self._scan(site, self._badge(f"returns-{site.spec.id}"))
             for label in labels:
-                if site.spec.kind is SiteKind.COUNTER:
-                    await person.scan(label, None)
-                    continue
-                door = await person.scan_and_wait(label, None)
+                door = await self._scan(site, label)
                 if door is not None:
                     await self.clock.sleep(PEOPLE_PACE.handling_s)
-                    door.take(label)
+                    if label in door.contents:
+                        door.take(label)
+                    else:
+                        self.tally.misplaced.append(
+                            f"{site.spec.id}: {label} not behind door {door.board}/{door.slot}"
+                        )
                     door.close_door()
 
     # ---------------------------------------------------------------------------- faults
@@ -612,7 +632,7 @@ class Fleet:
         """A parcel in two places, or a door that opened with no reason on record."""
         import json
 
-        problems: list[str] = []
+        problems: list[str] = list(self.tally.misplaced)
         where: dict[str, str] = {}
         for site in self.sites.values():
             for compartment in site.sim.compartments():
@@ -628,8 +648,19 @@ class Fleet:
                 payload = json.loads(row[0])["payload"]
                 if payload["type"] in ("door_opened", "door_forced"):
                     reasons[payload["slot"]] += 1
+            records = {r.id: r for r in site.agent.store.read().slots()}
             for config in site.agent.config.slots:
                 compartment = site.sim.compartment(config.board, config.lock)
+                record = records[config.id]
+                if (
+                    record.state is SlotState.OCCUPIED
+                    and record.parcel is not None
+                    and record.parcel not in compartment.contents
+                ):
+                    problems.append(
+                        f"{site.spec.id} {config.id}: the site says {record.parcel} is inside, "
+                        f"the compartment holds {list(compartment.contents)}"
+                    )
                 # A door can open at most once per recorded reason (a door that was released
                 # but stayed shut opens less).
                 if compartment.openings > reasons[config.id]:

@@ -634,7 +634,17 @@ class SiteAgent:
                 continue
             occupied = reading.occupied[index]
             was_open = previous.door_open[index] if previous is not None else door_open
-            self._apply_slot(slot_id, door_open, was_open, occupied, taken_at)
+            # Most slots, most polls, show what they showed last time: nothing to decide.
+            # Only a change, or a slot waiting on its door or its fault, needs the store.
+            unchanged = (
+                previous is not None
+                and was_open == door_open
+                and previous.occupied[index] == occupied
+                and slot_id not in self.open_doors
+                and slot_id not in self.slot_faults
+            )
+            if not unchanged:
+                self._apply_slot(slot_id, door_open, was_open, occupied, taken_at)
 
     def _apply_slot(
         self, slot_id: str, door_open: bool, was_open: bool, occupied: bool | None, taken_at: float

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from edge.config import BoardFamily, LockBusConfig
 from edge.drivers.links import ByteLink, Opener
@@ -210,16 +210,6 @@ class LockBoardDriver:
     async def stop(self) -> None:
         await self.bus.stop()
 
-    def _retrying(self) -> AsyncRetrying:
-        return AsyncRetrying(
-            stop=stop_after_attempt(self.config.retries),
-            wait=wait_exponential(multiplier=RETRY_WAIT_MIN_S, max=RETRY_WAIT_MAX_S),
-            retry=retry_if_exception_type(NoReply),
-            sleep=self.clock.sleep,
-            before_sleep=lambda _state: self._count_retry(),
-            reraise=True,
-        )
-
     def _count_retry(self) -> None:
         self.bus.stats.retries += 1
 
@@ -227,14 +217,20 @@ class LockBoardDriver:
         """One board's sensors, retried; NoReply after the last attempt."""
         health = self.bus.stats.boards[board]
         started = time.perf_counter()
-        try:
-            async for attempt in self._retrying():
-                with attempt:
-                    reading = await self._read_once(board)
-        except NoReply:
-            health.no_replies += 1
-            health.online = False
-            raise
+        # A plain loop rather than tenacity here: this runs on every poll of every board.
+        wait = RETRY_WAIT_MIN_S
+        for attempt in range(1, self.config.retries + 1):
+            try:
+                reading = await self._read_once(board)
+                break
+            except NoReply:
+                if attempt == self.config.retries:
+                    health.no_replies += 1
+                    health.online = False
+                    raise
+                self.bus.stats.retries += 1
+                await self.clock.sleep(wait)
+                wait = min(RETRY_WAIT_MAX_S, wait * 2)
         health.online = True
         health.replies += 1
         health.last_reply_ms = (time.perf_counter() - started) * 1000
@@ -277,11 +273,16 @@ class LockBoardDriver:
 
     async def unlock(self, board: int, lock: int) -> None:
         """Release one lock and confirm it released; LockDidNotRelease otherwise."""
-        for _attempt in range(self.config.retries):
-            if await self._unlock_once(board, lock):
-                return
-            self.bus.stats.retries += 1
-        raise LockDidNotRelease(f"board {board} lock {lock} did not release")
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.config.retries),
+            wait=wait_exponential(multiplier=RETRY_WAIT_MIN_S, max=RETRY_WAIT_MAX_S),
+            retry=retry_if_result(lambda released: not released),
+            sleep=self.clock.sleep,
+            before_sleep=lambda _state: self._count_retry(),
+            retry_error_callback=lambda _state: False,
+        )
+        if not await retrying(self._unlock_once, board, lock):
+            raise LockDidNotRelease(f"board {board} lock {lock} did not release")
 
     async def _unlock_once(self, board: int, lock: int) -> bool:
         if self.family is BoardFamily.CU16:

@@ -59,6 +59,7 @@ PEOPLE_PACE = Pace(handling_s=12.0, glance_s=2.0, patience_s=120.0)
 # Agent timing, in REAL seconds: converted to simulated seconds by the compression, so a
 # board is polled about once a real second whatever the speed of the day.
 REAL_POLL_S = 1.0
+LOCKERS_PER_POLL_SECOND = 200
 REAL_REPLY_TIMEOUT_S = 0.5
 REAL_REPUBLISH_S = 10.0
 # The shape of the day, in simulated hours.
@@ -85,6 +86,12 @@ class SimOptions:
     @property
     def compression(self) -> float:
         return self.day_s / self.wall_s
+
+    @property
+    def real_poll_s(self) -> float:
+        # One event loop polls every board of every locker: past ~200 lockers, poll each a
+        # little less often (in real time) so the loop keeps up; doors still close in seconds.
+        return max(REAL_POLL_S, self.lockers / LOCKERS_PER_POLL_SECOND)
 
 
 @dataclass
@@ -215,7 +222,7 @@ class Fleet:
         base["lock_bus"] = {
             "port": ports[0],
             "boards": list(range(self._boards(spec))),
-            "poll_interval_s": REAL_POLL_S * c,
+            "poll_interval_s": self.options.real_poll_s * c,
             "reply_timeout_s": REAL_REPLY_TIMEOUT_S * c,
         }
         base["slots"] = slots

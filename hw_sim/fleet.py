@@ -614,6 +614,13 @@ class Fleet:
                 if _has_column(db, "parcels", "delivery_mode")
                 else 0
             )
+            self.tally.deposit_to_pickup_h = [
+                (picked - deposited) / HOUR_S
+                for deposited, picked in db.execute(
+                    "SELECT d.at, p.at FROM parcel_steps d JOIN parcel_steps p"
+                    " ON p.label = d.label AND p.step = 'pick_up' WHERE d.step = 'deposit'"
+                )
+            ]
             # An effect counted twice: a parcel collected (or deposited) twice at central.
             duplicates = db.execute(
                 "SELECT COUNT(*) FROM (SELECT label, step, COUNT(*) AS n FROM parcel_steps"

@@ -67,6 +67,7 @@ WAVE_HOURS = (0.0, 3.0, 6.0, 9.0)
 ROUND_HOURS = tuple(float(h) for h in range(6, 22, 2))  # courier rounds at every site
 REMOVAL_HOURS = (20.0, 23.0)
 PICKUP_WINDOW_H = 10.0  # a compressed stand-in for the regional three days
+ANNOUNCE_CHUNK = 500
 SCREEN_TIMEOUT_S = 10.0  # real seconds a person watches the screen for an answer
 WALK_AWAY_SHARE = 0.01  # consumers who leave the door open
 
@@ -340,10 +341,12 @@ class Fleet:
         try:
             now = self.clock.now()
             labels = []
-            with store.transaction() as session:
-                for parcel in wave:
-                    if announce(session, parcel, now) is not None:
-                        labels.append(parcel.label)
+            # Short transactions: central's own threads write to the same store meanwhile.
+            for start in range(0, len(wave), ANNOUNCE_CHUNK):
+                with store.transaction() as session:
+                    for parcel in wave[start : start + ANNOUNCE_CHUNK]:
+                        if announce(session, parcel, now) is not None:
+                            labels.append(parcel.label)
             Reservations(
                 store,
                 self.network,

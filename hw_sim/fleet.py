@@ -310,7 +310,11 @@ class Fleet:
             for hour, kind, payload in plan:
                 await self._until_hour(hour)
                 if kind == "wave":
-                    await asyncio.to_thread(self._announce, payload)
+                    # In the background: a large wave takes central a while to place, and the
+                    # day's couriers do not wait for it.
+                    self._pickups.append(
+                        asyncio.ensure_future(asyncio.to_thread(self._announce, payload))
+                    )
                 elif kind == "round":
                     await self._courier_round()
                 elif kind == "removals":

@@ -23,6 +23,10 @@ class NoReply(HardwareError):
     """A board did not answer in time, after retries."""
 
 
+class NotSent(NoReply):
+    """The request never went out (the port is not open, or the write failed)."""
+
+
 class LockDidNotRelease(HardwareError):
     """An unlock was sent and confirmed by no status reading."""
 

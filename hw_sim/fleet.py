@@ -110,6 +110,7 @@ class Tally:
     faults: list[str] = field(default_factory=list)
     deposited_at: dict[str, float] = field(default_factory=dict)
     misplaced: list[str] = field(default_factory=list)
+    placed: dict[str, str] = field(default_factory=dict)  # label -> where a courier put it
 
 
 class SimNotifier:
@@ -398,10 +399,24 @@ class Fleet:
         async with site.lock:
             await self._scan(site, self._badge(f"courier-{site.spec.id}"))
             for label in labels:
+                if site.agent.store.read().expected(label) is None:
+                    continue  # the list was made before the last door shut: already in
+                if label in self.tally.placed:
+                    # The courier no longer has it: it went into a door on an earlier round.
+                    # Fine while the site has not yet seen that door shut (its next poll may be
+                    # many simulated minutes away); otherwise the site lost track of a deposit.
+                    if not _awaiting_close(site.agent, label):
+                        holding = site.agent.store.read().slot_holding(label)
+                        self.tally.misplaced.append(
+                            f"{site.spec.id}: {label} expected again after it went into "
+                            f"{self.tally.placed[label]} (site: {holding})"
+                        )
+                    continue
                 door = await self._scan(site, label)
                 await self.clock.sleep(PEOPLE_PACE.handling_s)
                 if door is not None:
                     door.place(label)
+                    self.tally.placed[label] = f"{site.spec.id}/{door.board}/{door.slot}"
                     door.close_door()
 
     def _code_issued(self, parcel: str, site: str, text: str) -> None:
@@ -709,6 +724,13 @@ def _in_loop() -> bool:
 
 def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+def _awaiting_close(agent: SiteAgent, label: str) -> bool:
+    return any(
+        record.state is SlotState.OPEN_FOR_DEPOSIT and record.open_ref == label
+        for record in agent.store.read().slots()
+    )
 
 
 def _expected(agent: SiteAgent) -> list[str]:

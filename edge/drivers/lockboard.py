@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_ex
 
 from edge.config import BoardFamily, LockBusConfig
 from edge.drivers.links import ByteLink, Opener
-from edge.errors import LockDidNotRelease, NoReply
+from edge.errors import LockDidNotRelease, NoReply, NotSent
 from edge.timing import within
 from protocols import kerong, rs485
 from protocols.clock import Clock
@@ -139,7 +139,7 @@ class Bus:
             self.stats.transactions += 1
             link = self._link
             if link is None:
-                raise NoReply("the lock bus port is not open")
+                raise NotSent("the lock bus port is not open")
             if self._late_replies_possible:
                 await self._quiet()
             while not self._frames.empty():  # stale replies of an earlier, timed-out request
@@ -148,7 +148,7 @@ class Bus:
             try:
                 link.write(request)
             except OSError as exc:
-                raise NoReply(str(exc)) from exc
+                raise NotSent(str(exc)) from exc
             if match is None:
                 return None
             try:
@@ -294,14 +294,22 @@ class LockBoardDriver:
             )
             try:
                 await self.bus.transact(kerong.unlock(board, lock).to_bytes(), reply_match)
-            except NoReply:
-                if self.config.unlock_reply:
-                    return False
+            except NotSent:
                 raise
+            except NoReply:
+                return True  # sent, but the board's answer never came: the sensor settles it
             # Most boards do not answer an unlock: wait for the coil, then ask (hardware.md §1).
             sent_at = self.clock.monotonic()
             await self.clock.sleep(UNLOCK_CONFIRM_DELAY_S)
-            reading = await self.read_board(board)
+            try:
+                reading = await self.read_board(board)
+            except NotSent:
+                raise
+            except NoReply:
+                # The unlock went out; whether it worked is unknown. Never send it again
+                # blind: the door's own sensor (seen open, or shut with the IR's verdict)
+                # settles it at the next good reading.
+                return True
             if reading.door_open[lock - 1]:
                 return True
             # A "locked" reading proves the lock did not release only while the coil would
@@ -315,8 +323,10 @@ class LockBoardDriver:
                 rs485.Unlock(board, lock).to_bytes(),
                 lambda f: f[0] == rs485.UNLOCK_HEAD and f[1] == board and f[2] == lock,
             )
+        except NotSent:
+            raise
         except NoReply:
-            return False
+            return True  # sent, outcome unknown: as above, the door's sensor settles it
         assert raw is not None
         feedback = raw[3]
         return (feedback == rs485.Feedback.HIGH) == (spec.open_level == "high")

@@ -23,7 +23,7 @@ def test_a_small_day_with_a_broker_restart_and_a_site_outage_loses_nothing(tmp_p
     assert any("offline for an hour" in f for f in tally.faults)
     assert summary["events_lost"] == 0, summary
     assert summary["duplicate_effects"] == 0, summary
-    assert summary["invariants_broken"] == [], summary
+    assert summary["invariants_broken"] == [], (summary, tally.faults)
     assert summary["events_received"] == summary["events_sent"] > 0
     # Parcels really moved: deposited through doors and shelves, most collected.
     assert summary["deposited"] > 0 and summary["picked_up"] > summary["deposited"] // 2

@@ -1,10 +1,11 @@
 """The whole network on one machine: a private broker, central, site agents on simulated
 hardware, couriers and consumers, through a compressed day with faults, and a verdict.
 
-Everything runs on one asyncio loop in this process except central (its own threads) and
-the broker (its own process). Time is a ScaledClock shared by central, the agents, the
-simulated devices and the people, so a day passes in minutes. Most sites talk to their
-devices in memory; a few over real pseudo-terminals through pyserial, as on a Pi.
+The sites, their devices and the people run on one asyncio loop in this process; central
+runs in its own process (hw_sim.central_process) and the broker in its own, as in
+production. Time is a ScaledClock anchored once and shared by every process, so a day passes
+in minutes. Most sites talk to their devices in memory; a few over real pseudo-terminals
+through pyserial, as on a Pi.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import logging
 import os
 import random
+import resource
 import sqlite3
 import statistics
 import tempfile
@@ -28,15 +30,10 @@ from central.broker import PrivateBroker
 from central.config import parse_config as parse_central_config
 from central.manifest import ParcelAnnouncement, generate_manifest
 from central.network import Network, NetworkSite, generate_network
-from central.parcels import announce
-from central.pickup_codes import Notification, PickupNotice
-from central.placement import PlacementPolicy
-from central.reservations import Reservations
-from central.service import CentralService
-from central.store import SqliteStore
 from edge.agent import SiteAgent
 from edge.config import parse_config as parse_site_config
 from edge.drivers.links import ByteLink, Opener, serial_opener
+from hw_sim.central_process import CentralProcess, CentralSpec
 from hw_sim.compartment import Compartment
 from hw_sim.faults import FaultKind
 from hw_sim.memory_transport import MemoryPort
@@ -67,7 +64,6 @@ WAVE_HOURS = (0.0, 3.0, 6.0, 9.0)
 ROUND_HOURS = tuple(float(h) for h in range(6, 22, 2))  # courier rounds at every site
 REMOVAL_HOURS = (20.0, 23.0)
 PICKUP_WINDOW_H = 10.0  # a compressed stand-in for the regional three days
-ANNOUNCE_CHUNK = 500
 SCREEN_TIMEOUT_S = 10.0  # real seconds a person watches the screen for an answer
 WALK_AWAY_SHARE = 0.01  # consumers who leave the door open
 
@@ -113,23 +109,6 @@ class Tally:
     placed: dict[str, str] = field(default_factory=dict)  # label -> where a courier put it
 
 
-class SimNotifier:
-    """Central's notifier in the simulation: hands each consumer their code (no PNG)."""
-
-    def __init__(self, on_code: Callable[[str, str, str], None]) -> None:
-        self._on_code = on_code
-
-    def notify(self, notice: PickupNotice) -> Notification:
-        issued = notice.issued
-        self._on_code(issued.parcel, issued.site, issued.text)
-        return Notification(parcel=issued.parcel, qr_version=0)
-
-
-class NoReminders:
-    def remind(self, reminder: Any) -> None:
-        return None
-
-
 @dataclass
 class SimSite:
     spec: NetworkSite
@@ -157,35 +136,36 @@ class Fleet:
             counters=options.counters,
             couriers=options.couriers,
         )
-        self.central: CentralService | None = None
+        self.central: CentralProcess | None = None
+        self.store_path = workdir / "central.sqlite"
         self._pickups: list[asyncio.Task[None]] = []
         self._started = time.perf_counter()
         self.day_start = self.clock.now()
 
     # ------------------------------------------------------------------------ building
-    def _central_config(self) -> Any:
+    def _central_config(self) -> dict[str, Any]:
         compression = self.options.compression
-        return parse_central_config(
-            {
-                "broker": {
-                    "host": self.broker.host,
-                    "port": self.broker.port,
-                    "client_id": "sim-central",
-                },
-                "store": {"path": str(self.workdir / "central.sqlite")},
-                "keys": {"signing_key": str(self.workdir / "central-signing-key.pem")},
-                "pickup": {
-                    "window_s": PICKUP_WINDOW_H * HOUR_S,
-                    "reminder_before_s": 2 * HOUR_S,
-                    "notify_folder": str(self.workdir / "notifications"),
-                },
-                # A gap (events the broker took but never delivered, as across a restart
-                # that lost central's shared subscription) is asked for again after ~3 s.
-                "ingest": {"gap_timeout_s": 3 * compression},
-                "commands": {"expiry_s": int(max(3600, 120 * compression))},
-                "service": {"tick_interval_s": 0.5, "status_interval_s": 60.0},
-            }
-        )
+        config: dict[str, Any] = {
+            "broker": {
+                "host": self.broker.host,
+                "port": self.broker.port,
+                "client_id": "sim-central",
+            },
+            "store": {"path": str(self.store_path)},
+            "keys": {"signing_key": str(self.workdir / "central-signing-key.pem")},
+            "pickup": {
+                "window_s": PICKUP_WINDOW_H * HOUR_S,
+                "reminder_before_s": 2 * HOUR_S,
+                "notify_folder": str(self.workdir / "notifications"),
+            },
+            # A gap (events the broker took but never delivered, as across a restart
+            # that lost central's shared subscription) is asked for again after ~3 s.
+            "ingest": {"gap_timeout_s": 3 * compression},
+            "commands": {"expiry_s": int(max(3600, 120 * compression))},
+            "service": {"tick_interval_s": 0.5, "status_interval_s": 60.0},
+        }
+        parse_central_config(config)  # a bad configuration fails here, not in the child
+        return config
 
     def _site_config(self, spec: NetworkSite, ports: tuple[str, str]) -> dict[str, Any]:
         c = self.options.compression
@@ -247,15 +227,17 @@ class Fleet:
         self.network = Network(
             sites=sites, partners=self.network.partners, couriers=self.network.couriers
         )
-        self.central = CentralService(
-            self._central_config(),
-            clock=self.clock,
-            signer=self.signer,
-            network=self.network,
-            notifier=SimNotifier(self._code_issued),
-            reminders=NoReminders(),
+        self.central = CentralProcess(
+            CentralSpec(
+                config=self._central_config(),
+                network=self.network,
+                signing_key_pem=self.signer.private_pem(),
+                clock_anchor=self.clock.anchor,
+            ),
+            on_code=self._code_issued,
+            progress=self.progress,
         )
-        self.central.start()
+        await asyncio.to_thread(self.central.start)
         pty_left = self.options.pty_sites
         for spec in self.network.sites:
             boards = self._boards(spec) if spec.kind is SiteKind.LOCKER else 1
@@ -311,11 +293,8 @@ class Fleet:
             for hour, kind, payload in plan:
                 await self._until_hour(hour)
                 if kind == "wave":
-                    # In the background: a large wave takes central a while to place, and the
-                    # day's couriers do not wait for it.
-                    self._pickups.append(
-                        asyncio.ensure_future(asyncio.to_thread(self._announce, payload))
-                    )
+                    # Central places it in the background; the day's couriers do not wait.
+                    self.central.announce(payload)
                 elif kind == "round":
                     await self._courier_round()
                 elif kind == "removals":
@@ -338,31 +317,6 @@ class Fleet:
         delay = hour * HOUR_S - (self.clock.now() - self.day_start)
         if delay > 0:
             await self.clock.sleep(delay)
-
-    def _announce(self, wave: list[ParcelAnnouncement]) -> None:
-        """A wave of manifests reaches central: announced, then placed and reserved."""
-        assert self.central is not None
-        store = SqliteStore(self.central.config.store.path)
-        try:
-            now = self.clock.now()
-            labels = []
-            # Short transactions: central's own threads write to the same store meanwhile.
-            for start in range(0, len(wave), ANNOUNCE_CHUNK):
-                with store.transaction() as session:
-                    for parcel in wave[start : start + ANNOUNCE_CHUNK]:
-                        if announce(session, parcel, now) is not None:
-                            labels.append(parcel.label)
-            Reservations(
-                store,
-                self.network,
-                self.central.config.reservations.hold_s,
-                PlacementPolicy(
-                    max_locker_distance_km=self.central.config.reservations.max_locker_distance_km
-                ),
-            ).place(labels, now)
-        finally:
-            store.close()
-        self.progress(f"wave of {len(wave)} parcels announced")
 
     def _badge(self, courier: str) -> str:
         now = int(self.clock.now())
@@ -567,8 +521,7 @@ class Fleet:
         self.progress(f"settle: {len(self._behind())} site(s) still behind at central")
 
     def _behind(self) -> list[str]:
-        assert self.central is not None
-        db = sqlite3.connect(self.central.config.store.path)
+        db = sqlite3.connect(self.store_path)
         try:
             have = dict(db.execute("SELECT site, COUNT(*) FROM events GROUP BY site"))
         finally:
@@ -584,9 +537,13 @@ class Fleet:
             with contextlib.suppress(Exception):
                 await site.agent.stop()
             await site.sim.aclose()
+        await self.stop_central()
+        self.broker.stop()
+
+    async def stop_central(self) -> None:
+        """Central commits what it received and reports its own peak memory."""
         if self.central is not None:
             await asyncio.to_thread(self.central.stop)
-        self.broker.stop()
 
     def summary(self) -> dict[str, Any]:
         sent = sum(s.agent.store.last_seq() for s in self.sites.values())
@@ -597,6 +554,8 @@ class Fleet:
         latencies = [ms for s in self.sites.values() for ms in s.agent.scan_latencies_ms]
         broken = self._invariants()
         lost = sent - received
+        if self.central is not None and self.central.failure is not None:
+            broken.append(f"central failed: {self.central.failure.strip().splitlines()[-1]}")
         clean = lost == 0 and duplicate_effects == 0 and not broken and self.tally.taken_twice == 0
         return {
             "verdict": "clean" if clean else "failed",
@@ -619,13 +578,26 @@ class Fleet:
             "sim_seconds": round(self.hour() * HOUR_S),
             "wall_seconds": round(time.perf_counter() - self._started, 1),
             "speedup": round(self.options.compression, 1),
+            "peak_rss_mib": self._peak_memory(),
             "faults": self.tally.faults,
             "parcel_states_at_central": central_counts,
         }
 
+    def _peak_memory(self) -> dict[str, float | None]:
+        """Each process's peak resident memory, MiB (the broker's since its last restart)."""
+        sites = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        central = self.central.peak_rss_mib if self.central is not None else None
+        broker = _vm_hwm_mib(self.broker.pid) if self.broker.pid is not None else None
+        total = sum(v for v in (sites, central, broker) if v is not None)
+        return {
+            "sites_and_people": round(sites, 1),
+            "central": central,
+            "broker": broker,
+            "total": round(total, 1),
+        }
+
     def _central_counts(self) -> tuple[int, dict[str, int], int]:
-        assert self.central is not None
-        db = sqlite3.connect(self.central.config.store.path)
+        db = sqlite3.connect(self.store_path)
         try:
             received = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             states = dict(db.execute("SELECT state, COUNT(*) FROM parcels GROUP BY state"))
@@ -722,6 +694,17 @@ def _in_loop() -> bool:
     return True
 
 
+def _vm_hwm_mib(pid: int) -> float | None:
+    """A process's peak resident set (Linux's VmHWM), MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))
 
@@ -791,6 +774,7 @@ async def simulate(
         progress(f"{len(fleet.sites)} sites online; the day begins")
         await fleet.run_day()
         await fleet.settle()
+        await fleet.stop_central()
         summary = fleet.summary()
         summary["_tally"] = fleet.tally
         return summary

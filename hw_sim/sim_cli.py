@@ -71,7 +71,6 @@ def _handler(args: argparse.Namespace) -> int:
 
     summary = asyncio.run(simulate(options, progress))
     tally = summary.pop("_tally")
-    summary["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     _print(summary)
     if args.report:
         from hw_sim.report import write_report

@@ -40,12 +40,21 @@ class SystemClock:
 class ScaledClock:
     """Real time sped up `factor` times from `start` (the simulator's compressed day)."""
 
-    def __init__(self, factor: float, start: float | None = None) -> None:
+    def __init__(
+        self, factor: float, start: float | None = None, origin: float | None = None
+    ) -> None:
         if factor <= 0:
             raise ValueError("a clock's speed factor must be positive")
         self.factor = factor
         self._start = time.time() if start is None else start
-        self._origin = time.monotonic()
+        # time.monotonic() is one clock for every process on the machine: processes that
+        # share a simulated day pass the same (start, origin) and read the same time.
+        self._origin = time.monotonic() if origin is None else origin
+
+    @property
+    def anchor(self) -> tuple[float, float, float]:
+        """(factor, start, origin): what another process needs to keep the same time."""
+        return (self.factor, self._start, self._origin)
 
     def monotonic(self) -> float:
         return (time.monotonic() - self._origin) * self.factor

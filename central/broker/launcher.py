@@ -93,6 +93,10 @@ class PrivateBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self.running else None
+
     def start(self) -> None:
         if self.running:
             return

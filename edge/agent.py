@@ -96,7 +96,6 @@ AGENT_VERSION = "0.1.0"
 SHELF = "SHELF"  # the slot id of a counter's shelves in events
 _IDENT = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # protocols.messages.Ident
 SIZE_ORDER = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
-MAINTENANCE_TIMER_S = 1.0  # how often timers (left-open doors, lapses, lockouts) are checked
 PRUNE_EVERY_S = 3600.0
 # A door that shows closed this soon after its lock was released never really opened.
 JAM_SUSPECT_S = 1.5
@@ -1041,7 +1040,7 @@ class SiteAgent:
     # ============================================================================ timers
     async def _timers(self) -> None:
         while True:
-            await self.clock.sleep(MAINTENANCE_TIMER_S)
+            await self.clock.sleep(self.timing.timer_interval_s)
             self.tick()
 
     def tick(self) -> None:

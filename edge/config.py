@@ -159,6 +159,8 @@ class TimingConfig(Section):
     reconnect_min_s: float = Field(default=1, gt=0)
     reconnect_max_s: float = Field(default=120, gt=0)
     watchdog_s: float = Field(default=10, gt=0)
+    # How often time-driven duties run (lapsed reservations, doors left open, lockouts).
+    timer_interval_s: float = Field(default=1.0, gt=0, le=3600)
 
 
 class SiteConfig(Section):

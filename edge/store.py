@@ -53,6 +53,11 @@ SCHEMA: list[str] = [
     );
     CREATE INDEX outbox_pending ON outbox (seq) WHERE acked_at IS NULL;
     """,
+    # 2: the timers look for lapsed reservations every second; without an index that is a
+    # scan of every parcel the site expects
+    """
+    CREATE INDEX expected_until ON expected (until);
+    """,
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import resource
 import threading
@@ -122,8 +123,14 @@ def _serve(spec: CentralSpec, requests: Any, replies: Any) -> None:
             failures.append(traceback.format_exc())
             replies.put(("failed", failures[-1]))
 
+    parent = os.getppid()
     while True:
-        request = requests.get()
+        try:
+            request = requests.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                break  # the simulation died without a word: central goes with it
+            continue
         if request[0] == "wave":
             # In the background: the next request (or stop) is not held up by a large wave.
             thread = threading.Thread(target=place, args=(request[1],), name="wave", daemon=True)

@@ -58,6 +58,11 @@ PEOPLE_PACE = Pace(handling_s=12.0, glance_s=2.0, patience_s=120.0)
 REAL_POLL_S = 1.0
 LOCKERS_PER_POLL_SECOND = 200
 REAL_REPLY_TIMEOUT_S = 0.5
+# Each agent's timers (lapses, doors left open) tick every quarter of a real second, less
+# often past a thousand sites: each tick wakes the loop, and 2,100 agents ticking at
+# simulated-second pace under heavy compression left it no time for anything else.
+REAL_TIMER_S = 0.25
+SITES_PER_TIMER_SECOND = 1000
 REAL_REPUBLISH_S = 10.0
 # The shape of the day, in simulated hours.
 WAVE_HOURS = (0.0, 3.0, 6.0, 9.0)
@@ -89,6 +94,10 @@ class SimOptions:
         # One event loop polls every board of every locker: past ~200 lockers, poll each a
         # little less often (in real time) so the loop keeps up; doors still close in seconds.
         return max(REAL_POLL_S, self.lockers / LOCKERS_PER_POLL_SECOND)
+
+    @property
+    def real_timer_s(self) -> float:
+        return max(REAL_TIMER_S, (self.lockers + self.counters) / SITES_PER_TIMER_SECOND)
 
 
 @dataclass
@@ -182,6 +191,7 @@ class Fleet:
                 "reconnect_max_s": 5.0 * c,
                 "door_left_open_s": 10 * 60.0,
                 "courier_session_s": HOUR_S,
+                "timer_interval_s": self.options.real_timer_s * c,
             },
         }
         if spec.kind is SiteKind.COUNTER:

@@ -7,7 +7,12 @@ import asyncio
 
 import pytest
 
+from central.broker.launcher import free_port
+from central.network import generate_network
+from hw_sim.central_process import CentralProcess, CentralProcessError, CentralSpec
 from hw_sim.fleet import SimOptions, simulate
+from protocols.clock import ScaledClock
+from protocols.tokens import TokenSigner
 
 pytestmark = pytest.mark.broker
 
@@ -28,3 +33,32 @@ def test_a_small_day_with_a_broker_restart_and_a_site_outage_loses_nothing(tmp_p
     # Parcels really moved: deposited through doors and shelves, most collected.
     assert summary["deposited"] > 0 and summary["picked_up"] > summary["deposited"] // 2
     assert summary["verdict"] == "clean"
+
+
+def test_processes_that_share_a_clock_anchor_read_the_same_simulated_time():
+    day = ScaledClock(720.0)
+    other = ScaledClock(*day.anchor)  # as central's process builds it
+    assert abs(day.now() - other.now()) < 720.0 * 0.01  # within 10 ms of real time
+    assert other.factor == day.factor
+
+
+def test_a_central_that_cannot_start_is_reported_with_its_reason(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
+    network = generate_network(1, lockers=1, counters=1, couriers=1)
+    signer = TokenSigner.generate()
+    spec = CentralSpec(
+        config={
+            "broker": {"host": "127.0.0.1", "port": free_port(), "client_id": "sim-central"},
+            "store": {"path": str(blocker / "central.sqlite")},
+            "keys": {"signing_key": str(tmp_path / "key.pem")},
+        },
+        network=network,
+        signing_key_pem=signer.private_pem(),
+        clock_anchor=ScaledClock(10.0).anchor,
+    )
+    central = CentralProcess(spec, on_code=lambda *_: None, progress=lambda _: None)
+    with pytest.raises(CentralProcessError, match="central did not start") as failed:
+        central.start(timeout_s=60)
+    assert "central.sqlite" in str(failed.value) or "not-a-folder" in str(failed.value)
+    central.stop()

@@ -42,13 +42,22 @@ IN_HAND = (ParcelState.ASSIGNED.value, ParcelState.OUT_FOR_DELIVERY.value)
 
 
 class StoreCapacity:
-    """A placement CapacityView over the store, valid inside one transaction."""
+    """A placement CapacityView over the store, valid inside one transaction.
+
+    What it reads is kept for the rest of the transaction and kept current by its own
+    reservations: the transaction holds the write lock, so no one else changes capacity
+    meanwhile. Without this a full locker was asked again for every parcel near it, and a
+    wave that had filled the lockers took minutes to place (seconds with it).
+    """
 
     def __init__(self, session: StoreSession, now: float, hold_s: float) -> None:
         self._session = session
         self._now = now
         self._hold_s = hold_s
         self._compartments: dict[str, dict[str, int]] = {}
+        self._free: dict[tuple[str, str], int] = {}
+        self._free_slots: dict[tuple[str, str], list[str]] = {}
+        self._room: dict[str, int] = {}
         self.made: dict[str, ReservationRecord] = {}
 
     def _declared(self, site: str) -> dict[str, int]:
@@ -58,34 +67,53 @@ class StoreCapacity:
         return self._compartments[site]
 
     def free_compartments(self, site: str, size: SizeClass) -> int:
+        key = (site, size.value)
+        if key not in self._free:
+            self._free[key] = self._read_free(site, size.value)
+        return self._free[key]
+
+    def _read_free(self, site: str, size: str) -> int:
         session = self._session
         if session.has_slots(site):
             # The site told central its slots: free ones no reservation holds, less holds
             # the site has not yet shown on a slot.
-            free = len(session.free_slots(site, size.value))
-            return free - session.held_count(site, size.value, unplaced=True)
+            slots = session.free_slots(site, size)
+            self._free_slots[(site, size)] = slots
+            return len(slots) - session.held_count(site, size, unplaced=True)
         # Never heard from the site: the network plan's compartments, less what is held.
-        return self._declared(site).get(size.value, 0) - session.held_count(site, size.value)
+        self._free_slots[(site, size)] = []
+        return self._declared(site).get(size, 0) - session.held_count(site, size)
 
     def counter_room(self, site: str) -> int:
-        record = self._session.get_site(site)
-        if record is None or not record.shelf_capacity:
-            return 0
-        used = record.shelf_used or 0
-        return record.shelf_capacity - used - self._session.held_count(site)
+        if site not in self._room:
+            record = self._session.get_site(site)
+            if record is None or not record.shelf_capacity:
+                self._room[site] = 0
+            else:
+                used = record.shelf_used or 0
+                self._room[site] = record.shelf_capacity - used - self._session.held_count(site)
+        return self._room[site]
 
     def reserve_compartment(self, site: str, size: SizeClass, parcel: str) -> bool:
         self._session.lock_site(site)
         if self.free_compartments(site, size) <= 0:
             return False
-        slots = self._session.free_slots(site, size.value)
-        return self._hold(site, size.value, parcel, slots[0] if slots else None)
+        slots = self._free_slots[(site, size.value)]
+        if not self._hold(site, size.value, parcel, slots[0] if slots else None):
+            return False
+        if slots:
+            slots.pop(0)
+        self._free[(site, size.value)] -= 1
+        return True
 
     def reserve_shelf(self, site: str, parcel: str) -> bool:
         self._session.lock_site(site)
         if self.counter_room(site) <= 0:
             return False
-        return self._hold(site, "shelf", parcel, None)
+        if not self._hold(site, "shelf", parcel, None):
+            return False
+        self._room[site] -= 1
+        return True
 
     def _hold(self, site: str, size: str, parcel: str, slot: str | None) -> bool:
         try:

@@ -28,6 +28,7 @@ from typing import Any
 
 from central.broker import PrivateBroker
 from central.config import parse_config as parse_central_config
+from central.lifecycle import ParcelState
 from central.manifest import ParcelAnnouncement, generate_manifest
 from central.network import Network, NetworkSite, generate_network
 from edge.agent import SiteAgent
@@ -499,13 +500,29 @@ class Fleet:
             self.tally.events_per_s.append((self.hour(), rate))
             last_events, last_at = events, now
             online = sum(s.agent.link.connected for s in self.sites.values())
-            alarms = sum(len(s.agent.faults) for s in self.sites.values())
             if len(self.tally.occupancy) % 6:
                 continue  # the live view: once a simulated hour
+            states, alarms = await asyncio.to_thread(self._central_view)
+            parcels = ", ".join(f"{state} {n}" for state, n in states.items())
             self.progress(
                 f"sim {self.hour():05.2f}h | events {events} ({rate:,.0f}/s) | sites online "
-                f"{online}/{len(self.sites)} | occupied {used}/{total} | open faults {alarms}"
+                f"{online}/{len(self.sites)} | occupied {used}/{total} | open alarms {alarms}"
+                f" | parcels: {parcels or 'none yet'}"
             )
+
+    def _central_view(self) -> tuple[dict[str, int], int]:
+        """What the operator sees at central: parcels by state, and alarms still open."""
+        db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)
+        try:
+            states = dict(db.execute("SELECT state, COUNT(*) FROM parcels GROUP BY state"))
+            alarms = db.execute("SELECT COUNT(*) FROM alarms WHERE cleared_at IS NULL").fetchone()
+        except sqlite3.Error:
+            return {}, 0  # central busy past the timeout: the next hour's view shows it
+        finally:
+            db.close()
+        order = {state.value: i for i, state in enumerate(ParcelState)}  # the lifecycle's order
+        ordered = sorted(states.items(), key=lambda item: order.get(str(item[0]), len(order)))
+        return {str(k): int(v) for k, v in ordered}, int(alarms[0])
 
     async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s

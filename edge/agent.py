@@ -226,6 +226,7 @@ class SiteAgent:
         self.scan_latencies_ms: deque[float] = deque(maxlen=10_000)
         # What a locker's screen would show a person: that their scan was dealt with.
         self.scans_handled = 0
+        self._scan_handled = asyncio.Event()  # set, and replaced, as each scan is dealt with
         self._on_event = on_event
         self._tasks: list[asyncio.Task[None]] = []
         self._scan_lock = asyncio.Lock()
@@ -313,6 +314,19 @@ class SiteAgent:
                 log.warning("site %s: scan could not be served: %s", self.site, exc)
             self.scan_latencies_ms.append((time.perf_counter() - started) * 1000)
             self.scans_handled += 1
+            self._scan_handled.set()
+            self._scan_handled = asyncio.Event()
+
+    async def wait_scans_handled(self, count: int, timeout_s: float) -> bool:
+        """Wait, up to `timeout_s` real seconds, until more than `count` scans were dealt
+        with: what a person watching the screen waits for. False on timeout."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self.scans_handled <= count:
+                    await self._scan_handled.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def handle_scan(self, code: ScannedCode) -> None:
         """One code from the scanner: a pickup code, a courier badge, or a parcel label."""

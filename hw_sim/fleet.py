@@ -125,6 +125,10 @@ class SimSite:
     agent: SiteAgent
     sim: SimulatedSite
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one person at the site at a time
+    doors: list[Compartment] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.doors = list(self.sim.compartments())
 
 
 class Fleet:
@@ -349,15 +353,14 @@ class Fleet:
         doors: the door that swung open for it, if any. Waiting on the screen (in real time)
         rather than a patience in simulated time keeps a person from taking a slow locker's
         late door for the next parcel's, however hard the day is compressed."""
-        seen = {(c.board, c.slot): c.openings for c in site.sim.compartments()}
+        doors = site.doors
+        seen = [door.openings for door in doors]
         handled = site.agent.scans_handled
         site.sim.scan(code, None)
-        await self._until(lambda: site.agent.scans_handled > handled, SCREEN_TIMEOUT_S)
-        for compartment in site.sim.compartments():
-            if compartment.openings > seen[(compartment.board, compartment.slot)] and (
-                compartment.door_open()
-            ):
-                return compartment
+        await site.agent.wait_scans_handled(handled, SCREEN_TIMEOUT_S)
+        for door, openings in zip(doors, seen, strict=True):
+            if door.openings > openings and door.door_open():
+                return door
         return None
 
     async def _deliver(self, site: SimSite, labels: list[str]) -> None:

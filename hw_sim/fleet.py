@@ -126,6 +126,7 @@ class SimSite:
     sim: SimulatedSite
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one person at the site at a time
     doors: list[Compartment] = field(default_factory=list)
+    visiting: set[str] = field(default_factory=set)  # "courier", "returns": who is on the way
 
     def __post_init__(self) -> None:
         self.doors = list(self.sim.compartments())
@@ -311,9 +312,9 @@ class Fleet:
                     # Central places it in the background; the day's couriers do not wait.
                     self.central.announce(payload)
                 elif kind == "round":
-                    await self._courier_round()
+                    self._courier_round()
                 elif kind == "removals":
-                    await self._removal_round()
+                    self._removal_round()
                 else:
                     await payload()
             await self._until_hour(self.options.day_s / HOUR_S - 0.01)
@@ -339,14 +340,18 @@ class Fleet:
             CourierBadge(courier, "sim-post", now - 60, now + int(DAY_S), os.urandom(8))
         )
 
-    async def _courier_round(self) -> None:
-        """Every site with parcels expected gets a courier, carrying exactly those."""
-        visits = []
+    def _courier_round(self) -> None:
+        """Every site with parcels expected gets a courier, carrying exactly those, unless
+        the last round's courier is still there. Rounds do not hold up the day: on a
+        loaded machine a round can outlast two simulated hours, and the day's waves, faults
+        and consumers go on meanwhile."""
         for site in self.sites.values():
+            if "courier" in site.visiting:
+                continue
             expected = _expected(site.agent)
             if expected:
-                visits.append(self._deliver(site, expected))
-        await asyncio.gather(*visits)
+                site.visiting.add("courier")
+                self._pickups.append(asyncio.ensure_future(self._deliver(site, expected)))
 
     async def _scan(self, site: SimSite, code: str) -> Compartment | None:
         """Scan, then look at the locker's screen until the scan was dealt with, then at the
@@ -364,6 +369,12 @@ class Fleet:
         return None
 
     async def _deliver(self, site: SimSite, labels: list[str]) -> None:
+        try:
+            await self._deliver_all(site, labels)
+        finally:
+            site.visiting.discard("courier")
+
+    async def _deliver_all(self, site: SimSite, labels: list[str]) -> None:
         async with site.lock:
             await self._scan(site, self._badge(f"courier-{site.spec.id}"))
             for label in labels:
@@ -418,16 +429,23 @@ class Fleet:
                 await self.clock.sleep(15 * 60)  # a passer-by shuts it a quarter-hour later
             door.close_door()
 
-    async def _removal_round(self) -> None:
-        visits = []
+    def _removal_round(self) -> None:
         for site in self.sites.values():
+            if "returns" in site.visiting:
+                continue
             with site.agent.store.transaction() as tx:
                 marked = tx.removals()
             if marked:
-                visits.append(self._remove(site, marked))
-        await asyncio.gather(*visits)
+                site.visiting.add("returns")
+                self._pickups.append(asyncio.ensure_future(self._remove(site, marked)))
 
     async def _remove(self, site: SimSite, labels: list[str]) -> None:
+        try:
+            await self._remove_all(site, labels)
+        finally:
+            site.visiting.discard("returns")
+
+    async def _remove_all(self, site: SimSite, labels: list[str]) -> None:
         async with site.lock:
             await self._scan(site, self._badge(f"returns-{site.spec.id}"))
             for label in labels:

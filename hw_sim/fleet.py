@@ -525,25 +525,30 @@ class Fleet:
                 continue  # the live view: once a simulated hour
             states, alarms = await asyncio.to_thread(self._central_view)
             parcels = ", ".join(f"{state} {n}" for state, n in states.items())
+            open_alarms = ", ".join(f"{kind} {n}" for kind, n in alarms.items())
             self.progress(
                 f"sim {self.hour():05.2f}h | events {events} ({rate:,.0f}/s) | sites online "
-                f"{online}/{len(self.sites)} | occupied {used}/{total} | open alarms {alarms}"
-                f" | parcels: {parcels or 'none yet'}"
+                f"{online}/{len(self.sites)} | occupied {used}/{total} | open alarms: "
+                f"{open_alarms or 'none'} | parcels: {parcels or 'none yet'}"
             )
 
-    def _central_view(self) -> tuple[dict[str, int], int]:
+    def _central_view(self) -> tuple[dict[str, int], dict[str, int]]:
         """What the operator sees at central: parcels by state, and alarms still open."""
         db = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)
         try:
             states = dict(db.execute("SELECT state, COUNT(*) FROM parcels GROUP BY state"))
-            alarms = db.execute("SELECT COUNT(*) FROM alarms WHERE cleared_at IS NULL").fetchone()
+            alarms = dict(
+                db.execute(
+                    "SELECT kind, COUNT(*) FROM alarms WHERE cleared_at IS NULL GROUP BY kind"
+                )
+            )
         except sqlite3.Error:
-            return {}, 0  # central busy past the timeout: the next hour's view shows it
+            return {}, {}  # central busy past the timeout: the next hour's view shows it
         finally:
             db.close()
         order = {state.value: i for i, state in enumerate(ParcelState)}  # the lifecycle's order
         ordered = sorted(states.items(), key=lambda item: order.get(str(item[0]), len(order)))
-        return {str(k): int(v) for k, v in ordered}, int(alarms[0])
+        return {str(k): int(v) for k, v in ordered}, {str(k): int(v) for k, v in alarms.items()}
 
     async def _until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -629,7 +634,19 @@ class Fleet:
             "peak_rss_mib": self._peak_memory(),
             "faults": self.tally.faults,
             "parcel_states_at_central": central_counts,
+            "alarms_at_central": self._alarms(),
         }
+
+    def _alarms(self) -> dict[str, dict[str, int]]:
+        """Alarms central raised through the day, by kind: how many, and how many are open."""
+        db = sqlite3.connect(self.store_path)
+        try:
+            rows = db.execute(
+                "SELECT kind, COUNT(*), SUM(cleared_at IS NULL) FROM alarms GROUP BY kind"
+            ).fetchall()
+        finally:
+            db.close()
+        return {str(kind): {"raised": int(n), "open": int(open_)} for kind, n, open_ in rows}
 
     def _peak_memory(self) -> dict[str, float | None]:
         """Each process's peak resident memory, MiB (the broker's since its last restart)."""

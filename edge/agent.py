@@ -97,6 +97,17 @@ SHELF = "SHELF"  # the slot id of a counter's shelves in events
 _IDENT = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # protocols.messages.Ident
 SIZE_ORDER = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
 PRUNE_EVERY_S = 3600.0
+SCREEN_LINES = 16
+
+
+@dataclass(frozen=True)
+class ScreenLine:
+    """What the screen showed for one scan: the door it opened for the code, if any."""
+
+    code: str
+    slot: str | None
+
+
 # A door that shows closed this soon after its lock was released never really opened.
 JAM_SUSPECT_S = 1.5
 STOP_TIMEOUT_S = 5.0
@@ -227,6 +238,9 @@ class SiteAgent:
         # What a locker's screen would show a person: that their scan was dealt with.
         self.scans_handled = 0
         self._scan_handled = asyncio.Event()  # set, and replaced, as each scan is dealt with
+        # The screen: for each recent scan, the door it opened ("Door B07 is open").
+        self.screen: deque[ScreenLine] = deque(maxlen=SCREEN_LINES)
+        self._screen_slot: str | None = None
         self._on_event = on_event
         self._tasks: list[asyncio.Task[None]] = []
         self._scan_lock = asyncio.Lock()
@@ -308,14 +322,23 @@ class SiteAgent:
         while True:
             code = await self.scanner.codes.get()
             started = time.perf_counter()
+            self._screen_slot = None
             try:
                 await self.handle_scan(code)
             except HardwareError as exc:
                 log.warning("site %s: scan could not be served: %s", self.site, exc)
             self.scan_latencies_ms.append((time.perf_counter() - started) * 1000)
+            self.screen.append(ScreenLine(code.text, self._screen_slot))
             self.scans_handled += 1
             self._scan_handled.set()
             self._scan_handled = asyncio.Event()
+
+    def door_opened_for(self, code: str) -> str | None:
+        """The slot the screen says was opened for `code` (its latest scan), if any."""
+        for line in reversed(self.screen):
+            if line.code == code:
+                return line.slot
+        return None
 
     async def wait_scans_handled(self, count: int, timeout_s: float) -> bool:
         """Wait, up to `timeout_s` real seconds, until more than `count` scans were dealt
@@ -433,7 +456,10 @@ class SiteAgent:
             opened = DoorOpened(slot=slot.id, reason=DoorOpenReason.PICKUP)
             tx.emit(opened, now)
         self._notify(opened)
-        if await self._unlock(slot.id, Trigger.CLOSED_OCCUPIED) and retrying_lock:
+        unlocked = await self._unlock(slot.id, Trigger.CLOSED_OCCUPIED)
+        if unlocked:
+            self._screen_slot = slot.id
+        if unlocked and retrying_lock:
             self.slot_faults.pop(slot.id, None)
             self._clear_fault(FaultComponent.LOCK, slot.id, SlotFaultCode.LOCK_WONT_RELEASE.value)
 
@@ -495,7 +521,8 @@ class SiteAgent:
                 tx.emit(opened, now)
                 target, undo = slot.id, Trigger.CLOSED_EMPTY
         self._notify(opened)
-        await self._unlock(target, undo)
+        if await self._unlock(target, undo):
+            self._screen_slot = target
 
     def _counter_label(self, label: str, session: CourierSession, now: float) -> None:
         with self.store.transaction() as tx:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,46 @@ def test_a_claimed_task_is_not_run_twice_until_its_lease_runs_out(tmp_path: Path
         assert [t.attempts for t in taken_over] == [2]
         session.finish_task(taken_over[0].id or 0, 162.0)
         assert session.claim_tasks(1e9, "c", 2e9) == []
+
+
+def test_a_waiting_writer_gets_its_turn_while_another_commits_back_to_back(
+    tmp_path: Path,
+) -> None:
+    # A wave placed in chunks commits and begins again at once; SQLite's own lock would
+    # let it in every time and the ingest thread would wait out its busy timeout.
+    store = SqliteStore(tmp_path / "c.sqlite")
+    stop, hogging = threading.Event(), threading.Event()
+
+    def back_to_back() -> None:
+        while not stop.is_set():
+            with store.transaction():
+                hogging.set()
+                time.sleep(0.01)
+
+    hog = threading.Thread(target=back_to_back)
+    hog.start()
+    try:
+        assert hogging.wait(5)
+        started = time.monotonic()
+        with store.transaction():
+            waited = time.monotonic() - started
+    finally:
+        stop.set()
+        hog.join()
+        store.close()
+    assert waited < 1.0, f"waited {waited:.2f}s for the write lock"
+
+
+def test_a_transaction_inside_another_is_refused_and_the_store_stays_usable(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "c.sqlite")
+    with (
+        store.transaction(),
+        pytest.raises(StoreError, match="inside another"),
+        store.transaction(),
+    ):
+        pass
+    with store.transaction() as session:  # no turn left taken: the next writer goes in
+        assert session.list_sites() == []
+    store.close()

@@ -25,12 +25,16 @@ def test_deposit_then_pickup_reaches_the_broker(tmp_path, broker, topics):
             reserved = await rig.reserve(parcel)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in report.placed, report
+            # The screen names the door it opened for the label: the reserved one.
+            assert agent.door_opened_for(parcel) == reserved
             await async_wait_until(
                 lambda: agent.store.read().slot(reserved).state is SlotState.OCCUPIED,
                 what="the deposit to be confirmed by the door and IR sensor",
             )
-            pickup = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
+            code = rig.pickup_code(parcel)
+            pickup = await Consumer(rig.sim, BRISK).pick_up(code)
             assert pickup.taken == [parcel]
+            assert agent.door_opened_for(code) == reserved
             await async_wait_until(
                 lambda: agent.store.read().slot(reserved).state is SlotState.FREE,
                 what="the pickup to be confirmed",
@@ -66,12 +70,16 @@ def test_unknown_and_malformed_labels_open_nothing(tmp_path, broker, topics):
 
     async def scenario() -> None:
         rig = SiteRig(tmp_path, broker, topics)
-        await rig.start()
+        agent = await rig.start()
         try:
             courier = Courier(rig.sim, DOUBTFUL)
             report = await courier.deposit(rig.badge(), ["RR123456784CN", labels(1)[0]])
             assert report.placed == {} and len(report.no_door) == 2
             assert all(not c.door_open() and c.openings == 0 for c in rig.sim.compartments())
+            # The screen answered each scan, and named no door.
+            await async_wait_until(lambda: agent.scans_handled >= 3, what="the scans handled")
+            assert all(line.slot is None for line in agent.screen), agent.screen
+            assert agent.door_opened_for(labels(1)[0]) is None
         finally:
             await rig.stop()
 

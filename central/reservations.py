@@ -100,6 +100,8 @@ class StoreCapacity:
             return False
         slots = self._free_slots[(site, size.value)]
         if not self._hold(site, size.value, parcel, slots[0] if slots else None):
+            # Held already (this parcel, or that slot): what was read is in doubt, read again.
+            self._free.pop((site, size.value), None)
             return False
         if slots:
             slots.pop(0)

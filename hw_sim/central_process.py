@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import queue
 import resource
+import signal
 import threading
 import time
 import traceback
@@ -97,6 +98,9 @@ def _place_wave(
 
 def _serve(spec: CentralSpec, requests: Any, replies: Any) -> None:
     """The child process: run central until told to stop."""
+    parent = os.getppid()
+    # Ctrl-C reaches the whole process group: the parent stops central in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=spec.log_level, format="%(levelname)s central %(name)s %(message)s")
     try:
         clock = ScaledClock(*spec.clock_anchor)
@@ -123,12 +127,12 @@ def _serve(spec: CentralSpec, requests: Any, replies: Any) -> None:
             failures.append(traceback.format_exc())
             replies.put(("failed", failures[-1]))
 
-    parent = os.getppid()
     while True:
         try:
             request = requests.get(timeout=1.0)
         except queue.Empty:
             if os.getppid() != parent:
+                replies.cancel_join_thread()  # no one will read them: do not wait to flush
                 break  # the simulation died without a word: central goes with it
             continue
         if request[0] == "wave":
@@ -156,6 +160,8 @@ class CentralProcess:
     ) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a process with threads
         self._requests = context.Queue()
+        # A wave still in the pipe when central is gone must not hold this process's exit.
+        self._requests.cancel_join_thread()
         self._replies = context.Queue()
         self._process: SpawnProcess = context.Process(
             target=_serve, args=(spec, self._requests, self._replies), name="central"
@@ -175,6 +181,7 @@ class CentralProcess:
         deadline = time.monotonic() + timeout_s
         while not self._ready.wait(0.2):
             if self.failure is not None or not self._process.is_alive():
+                self._stopped.wait(5.0)  # the reader takes in what the child said last
                 raise CentralProcessError(f"central did not start:\n{self.failure or 'it died'}")
             if time.monotonic() > deadline:
                 raise CentralProcessError(f"central did not start within {timeout_s:.0f}s")
@@ -183,6 +190,8 @@ class CentralProcess:
         self._requests.put(("wave", wave))
 
     def stop(self) -> None:
+        if self._process.pid is None:
+            return  # never started
         if self._process.is_alive():
             self._requests.put(("stop",))
             self._stopped.wait(STOP_TIMEOUT_S)
@@ -191,7 +200,8 @@ class CentralProcess:
             log.warning("central did not stop in time: killed")
             self._process.kill()
             self._process.join()
-        self._reader.join(5.0)
+        if self._reader.is_alive():
+            self._reader.join(5.0)
 
     def _read(self) -> None:
         while not self._stopped.is_set():
@@ -199,19 +209,32 @@ class CentralProcess:
                 reply = self._replies.get(timeout=1.0)
             except queue.Empty:
                 if not self._process.is_alive() and self._process.exitcode is not None:
-                    self.failure = self.failure or f"central exited ({self._process.exitcode})"
-                    self._stopped.set()
+                    self._drain()  # what it said just before it went
+                    if not self._stopped.is_set():
+                        self.failure = self.failure or f"central exited ({self._process.exitcode})"
+                        self._stopped.set()
                 continue
-            kind = reply[0]
-            if kind == "code":
-                self._on_code(reply[1], reply[2], reply[3])
-            elif kind == "progress":
-                self._progress(reply[1])
-            elif kind == "ready":
-                self._ready.set()
-            elif kind == "failed":
-                self.failure = reply[1]
-                self._progress(f"central failed: {reply[1].strip().splitlines()[-1]}")
-            elif kind == "stopped":
-                self.peak_rss_mib, self.totals = reply[1], reply[2]
-                self._stopped.set()
+            self._handle(reply)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                reply = self._replies.get(timeout=0.5)
+            except queue.Empty:
+                return
+            self._handle(reply)
+
+    def _handle(self, reply: tuple[Any, ...]) -> None:
+        kind = reply[0]
+        if kind == "code":
+            self._on_code(reply[1], reply[2], reply[3])
+        elif kind == "progress":
+            self._progress(reply[1])
+        elif kind == "ready":
+            self._ready.set()
+        elif kind == "failed":
+            self.failure = reply[1]
+            self._progress(f"central failed: {reply[1].strip().splitlines()[-1]}")
+        elif kind == "stopped":
+            self.peak_rss_mib, self.totals = reply[1], reply[2]
+            self._stopped.set()

@@ -111,7 +111,8 @@ class Tally:
     picked_up: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
     taken_twice: int = 0
-    gave_up: int = 0  # people who stopped waiting for the screen (a scanner unplugged)
+    gave_up: int = 0  # people who left without an answer (most at an unplugged scanner)
+    unanswered: list[str] = field(default_factory=list)  # ...of those, at a working scanner
     doors_left_open: int = 0
     codes: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # label->(site,text,at)
     deposit_to_pickup_h: list[float] = field(default_factory=list)
@@ -129,11 +130,7 @@ class SimSite:
     agent: SiteAgent
     sim: SimulatedSite
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one person at the site at a time
-    doors: list[Compartment] = field(default_factory=list)
     visiting: set[str] = field(default_factory=set)  # "courier", "returns": who is on the way
-
-    def __post_init__(self) -> None:
-        self.doors = list(self.sim.compartments())
 
 
 class Fleet:
@@ -202,7 +199,7 @@ class Fleet:
                 "reconnect_max_s": 5.0 * c,
                 "door_left_open_s": 10 * 60.0,
                 "courier_session_s": HOUR_S,
-                "timer_interval_s": self.options.real_timer_s * c,
+                "timer_interval_s": min(3600.0, self.options.real_timer_s * c),
             },
         }
         if spec.kind is SiteKind.COUNTER:
@@ -325,7 +322,13 @@ class Fleet:
             await self._until_hour(self.options.day_s / HOUR_S - 0.01)
             for task in self._pickups:
                 task.cancel()
-            await asyncio.gather(*self._pickups, return_exceptions=True)
+            outcomes = await asyncio.gather(*self._pickups, return_exceptions=True)
+            # A person's visit that crashed is a broken day, not a quiet shortfall.
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and not isinstance(
+                    outcome, asyncio.CancelledError
+                ):
+                    self.tally.misplaced.append(f"a visit failed: {outcome!r}")
         finally:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -381,7 +384,10 @@ class Fleet:
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not await agent.wait_scans_handled(handled, remaining):
+                # A plugged-in scanner whose scan got no answer in a minute: listed, since
+                # a hung scan task at the agent would look exactly like this.
                 self.tally.gave_up += 1
+                self.tally.unanswered.append(f"{self.hour():05.2f}h {site.spec.id}")
                 return None
         if line.slot is None:
             return None
@@ -420,7 +426,8 @@ class Fleet:
                     door.close_door()
 
     def _code_issued(self, parcel: str, site: str, text: str) -> None:
-        # Called on central's thread: the consumer is scheduled on the simulation's loop.
+        # Called on the thread reading central's replies: the consumer is scheduled on the
+        # simulation's loop.
         self._loop.call_soon_threadsafe(self._schedule_pickup, parcel, site, text)
 
     def _schedule_pickup(self, parcel: str, site: str, text: str) -> None:
@@ -611,12 +618,14 @@ class Fleet:
         return behind
 
     async def close(self) -> None:
-        for site in self.sites.values():
-            with contextlib.suppress(Exception):
-                await site.agent.stop()
-            await site.sim.aclose()
-        await self.stop_central()
-        self.broker.stop()
+        try:
+            for site in self.sites.values():
+                with contextlib.suppress(Exception):
+                    await site.agent.stop()
+                await site.sim.aclose()
+            await self.stop_central()
+        finally:
+            self.broker.stop()
 
     async def stop_central(self) -> None:
         """Central commits what it received and reports its own peak memory."""
@@ -663,6 +672,7 @@ class Fleet:
             "faults": self.tally.faults,
             "doors_left_open": self.tally.doors_left_open,
             "people_who_gave_up_waiting": self.tally.gave_up,
+            "scans_unanswered_at_working_scanners": self.tally.unanswered,
             "parcel_states_at_central": central_counts,
             "alarms_at_central": self._alarms(),
         }

@@ -75,18 +75,26 @@ def _handler(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {line}", file=sys.stderr, flush=True)
 
+    stopped_by_sigterm = False
+
     async def run() -> dict[str, Any]:
         # SIGTERM stops the day like Ctrl-C does: central and the broker are stopped too.
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+        def stop() -> None:
+            nonlocal stopped_by_sigterm
+            stopped_by_sigterm = True
+            task.cancel()
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop)
         return await simulate(options, progress)
 
     try:
         summary = asyncio.run(run())
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("lockernet sim: stopped before the end of the day", file=sys.stderr)
-        return 130
+        return 143 if stopped_by_sigterm else 130
     tally = summary.pop("_tally")
     _print(summary)
     if args.report:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -665,26 +666,41 @@ class WriterTurns:
     processes still meet SQLite's busy timeout.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> None:
         self._changed = threading.Condition()
-        self._next_ticket = 0
-        self._serving = 0
+        self._waiting: deque[object] = deque()
         self._holder: int | None = None
+        self._timeout_s = timeout_s
 
     def __enter__(self) -> None:
         me = threading.get_ident()
         with self._changed:
             if self._holder == me:
                 raise StoreError("a store transaction cannot begin inside another")
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            self._changed.wait_for(lambda: self._serving == ticket)
+            turn = object()
+            self._waiting.append(turn)
+            try:
+                ready = self._changed.wait_for(
+                    lambda: self._holder is None and self._waiting[0] is turn, self._timeout_s
+                )
+            except BaseException:
+                ready = False  # interrupted: give the turn up below, then re-raise
+                raise
+            finally:
+                if not ready:
+                    self._waiting.remove(turn)
+                    self._changed.notify_all()
+            if not ready:
+                # As SQLite's own busy timeout would say it: the callers already retry this.
+                raise sqlite3.OperationalError(
+                    f"database is locked: no turn to write within {self._timeout_s:.0f}s"
+                )
+            self._waiting.popleft()
             self._holder = me
 
     def __exit__(self, *exc: object) -> None:
         with self._changed:
             self._holder = None
-            self._serving += 1
             self._changed.notify_all()
 
 

@@ -12,6 +12,7 @@ import pytest
 from central.errors import StoreConflict, StoreError
 from central.store import AlarmRecord, ReservationRecord, SqliteStore, TaskRecord
 from central.store.migrations import LATEST_VERSION
+from central.store.sqlite import WriterTurns
 
 
 def test_a_new_store_is_migrated_to_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:
@@ -137,3 +138,23 @@ def test_a_transaction_inside_another_is_refused_and_the_store_stays_usable(
     with store.transaction() as session:  # no turn left taken: the next writer goes in
         assert session.list_sites() == []
     store.close()
+
+
+def test_a_writer_that_gets_no_turn_in_time_is_told_the_store_is_busy(tmp_path: Path) -> None:
+    turns = WriterTurns(timeout_s=0.2)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with turns:
+            holding.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(5)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"), turns:
+        pass
+    release.set()
+    holder.join()
+    with turns:  # the turn given up left no gap in the queue
+        pass

@@ -335,10 +335,17 @@ class SiteAgent:
 
     def door_opened_for(self, code: str) -> str | None:
         """The slot the screen says was opened for `code` (its latest scan), if any."""
-        for line in reversed(self.screen):
-            if line.code == code:
-                return line.slot
-        return None
+        line = self.screen_answer(code)
+        return line.slot if line is not None else None
+
+    def screen_answer(self, code: str, after: int | None = None) -> ScreenLine | None:
+        """The screen's line for the latest scan of `code`; with `after`, only among scans
+        dealt with once `scans_handled` had passed that count (None: not answered yet)."""
+        lines = list(self.screen)
+        if after is not None:
+            new = min(self.scans_handled - after, len(lines))
+            lines = lines[len(lines) - new :] if new > 0 else []
+        return next((line for line in reversed(lines) if line.code == code), None)
 
     async def wait_scans_handled(self, count: int, timeout_s: float) -> bool:
         """Wait, up to `timeout_s` real seconds, until more than `count` scans were dealt

@@ -120,7 +120,7 @@ class Tally:
     events_per_s: list[tuple[float, float]] = field(default_factory=list)  # (hour, rate)
     faults: list[str] = field(default_factory=list)
     deposited_at: dict[str, float] = field(default_factory=dict)
-    misplaced: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)  # invariant breaks the people saw
     placed: dict[str, str] = field(default_factory=dict)  # label -> where a courier put it
 
 
@@ -328,7 +328,7 @@ class Fleet:
                 if isinstance(outcome, BaseException) and not isinstance(
                     outcome, asyncio.CancelledError
                 ):
-                    self.tally.misplaced.append(f"a visit failed: {outcome!r}")
+                    self.tally.broken.append(f"a visit failed: {outcome!r}")
         finally:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -375,14 +375,9 @@ class Fleet:
         before = agent.scans_handled
         site.sim.scan(code, None)
         deadline = time.monotonic() + SCREEN_TIMEOUT_S
-        while True:
-            handled = agent.scans_handled
-            new = min(handled - before, len(agent.screen))
-            lines = list(agent.screen)[-new:] if new else []
-            line = next((line for line in lines if line.code == code), None)
-            if line is not None:
-                break
+        while (line := agent.screen_answer(code, after=before)) is None:
             remaining = deadline - time.monotonic()
+            handled = agent.scans_handled
             if remaining <= 0 or not await agent.wait_scans_handled(handled, remaining):
                 # A plugged-in scanner whose scan got no answer in a minute: listed, since
                 # a hung scan task at the agent would look exactly like this.
@@ -413,7 +408,7 @@ class Fleet:
                     # many simulated minutes away); otherwise the site lost track of a deposit.
                     if not _awaiting_close(site.agent, label):
                         holding = site.agent.store.read().slot_holding(label)
-                        self.tally.misplaced.append(
+                        self.tally.broken.append(
                             f"{site.spec.id}: {label} expected again after it went into "
                             f"{self.tally.placed[label]} (site: {holding})"
                         )
@@ -483,7 +478,7 @@ class Fleet:
                     if label in door.contents:
                         door.take(label)
                     else:
-                        self.tally.misplaced.append(
+                        self.tally.broken.append(
                             f"{site.spec.id}: {label} not behind door {door.board}/{door.slot}"
                         )
                     door.close_door()
@@ -750,7 +745,7 @@ class Fleet:
         """A parcel in two places, or a door that opened with no reason on record."""
         import json
 
-        problems: list[str] = list(self.tally.misplaced)
+        problems: list[str] = list(self.tally.broken)
         where: dict[str, str] = {}
         for site in self.sites.values():
             for compartment in site.sim.compartments():

@@ -58,6 +58,12 @@ SCHEMA: list[str] = [
     """
     CREATE INDEX expected_until ON expected (until);
     """,
+    # 3: facts about the store itself, one row each: the stream's epoch (created with the
+    # store, so a lost or replaced store starts a new stream central can tell apart) and the
+    # latest time the site has witnessed (a floor under a clock that booted at 1970)
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 ]
 
 
@@ -292,6 +298,21 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    # ------------------------------------------------------------------------------- meta
+    def get_meta(self, key: str) -> str | None:
+        """One fact about the store (`meta` table), or None if it was never written."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Write one fact about the store, durably (its own transaction)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

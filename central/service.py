@@ -309,7 +309,10 @@ class CentralService:
     ) -> None:
         self._connected.clear()
         if not self._stopping.is_set():
-            log.warning("lost the broker (%s); reconnecting", reason)
+            broker = self.config.broker
+            log.warning(
+                "lost the broker %s:%s (%s); reconnecting", broker.host, broker.port, reason
+            )
 
     def _on_message(
         self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
+from edge.reconnect import RECONNECT_MAX_S, RECONNECT_MIN_S
 from protocols import kerong, rs485
 from protocols.kerong import LockPolarity
 from protocols.messages import SiteId, SiteKind, SizeClass, SlotId
@@ -156,8 +157,9 @@ class TimingConfig(Section):
     outbox_inflight: int = Field(default=32, ge=1, le=1000)
     republish_after_s: float = Field(default=30, gt=0)
     sent_retention_s: float = Field(default=7 * 86400, gt=0)
-    reconnect_min_s: float = Field(default=1, gt=0)
-    reconnect_max_s: float = Field(default=120, gt=0)
+    # Reconnect backoff to the broker; the cap's reasoning is in edge/reconnect.py.
+    reconnect_min_s: float = Field(default=RECONNECT_MIN_S, gt=0)
+    reconnect_max_s: float = Field(default=RECONNECT_MAX_S, gt=0)
     watchdog_s: float = Field(default=10, gt=0)
     # How often time-driven duties run (lapsed reservations, doors left open, lockouts).
     timer_interval_s: float = Field(default=1.0, gt=0, le=3600)

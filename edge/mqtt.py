@@ -28,6 +28,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import BrokerConfig
+from edge.reconnect import RECONNECT_MAX_S, RECONNECT_MIN_S, backoff_s, failure_reason
 from edge.store import Store
 from protocols.clock import Clock
 from protocols.messages import SiteStatus, StateSnapshot, encode
@@ -69,8 +70,8 @@ class SiteLink:
         on_command: Callable[[bytes], Awaitable[None]],
         inflight_limit: int = 32,
         republish_after_s: float = 30.0,
-        reconnect_min_s: float = 1.0,
-        reconnect_max_s: float = 120.0,
+        reconnect_min_s: float = RECONNECT_MIN_S,
+        reconnect_max_s: float = RECONNECT_MAX_S,
         agent_version: str | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -99,6 +100,7 @@ class SiteLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self._up = asyncio.Event()  # cleared while the uplink is taken down
         self._up.set()
+        self._refusal: str | None = None  # why the current connect attempt failed, if known
 
     # --------------------------------------------------------------------------- public
     @property
@@ -122,8 +124,12 @@ class SiteLink:
                     failures = 0
                     await self._serve()
                 except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
-                    self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                    log.info("site %s: broker unreachable: %s", self.site, exc)
+                    # This attempt's reason only: a line never carries an earlier one's text.
+                    where = f"{self.broker.host}:{self.broker.port}"
+                    self.stats.last_error = f"{where}: {failure_reason(exc)}"
+                    log.info(
+                        "site %s: broker %s unreachable: %s", self.site, where, failure_reason(exc)
+                    )
                 self._teardown()
                 failures += 1
                 await self.clock.sleep(self._backoff(failures))
@@ -131,10 +137,9 @@ class SiteLink:
             await self._close()
 
     def _backoff(self, failures: int) -> float:
-        # Capped exponential with full jitter, so 2,000 sites that lost the broker together
-        # do not all come back in the same second.
-        ceiling = min(self.reconnect_max_s, self.reconnect_min_s * 2 ** min(failures, 16))
-        return self._rng.uniform(self.reconnect_min_s, max(self.reconnect_min_s, ceiling))
+        # Capped exponential with full jitter (edge/reconnect.py says why the cap is 30 s),
+        # so 2,100 sites that lost the broker together do not all come back in one second.
+        return backoff_s(failures, self.reconnect_min_s, self.reconnect_max_s, self._rng)
 
     def take_down(self) -> None:
         """Lose the uplink (a pulled network cable; the simulator's outage): the connection
@@ -227,6 +232,7 @@ class SiteLink:
         assert self._loop is not None
         self._connected.clear()
         self._lost.clear()
+        self._refusal = None
         self._client = client = self._new_client()
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
@@ -255,7 +261,10 @@ class SiteLink:
             connected.cancel()
             lost.cancel()
         if not self._connected.is_set():
-            raise ConnectionError(self.stats.last_error or "no CONNACK from the broker")
+            # This attempt's own reason (stats.last_error still holds the previous one's).
+            raise ConnectionError(
+                self._refusal or f"no CONNACK from the broker in {CONNECT_TIMEOUT_S:.0f} s"
+            )
 
     def _watch(self, sock: Any) -> None:
         if sock is None or sock is self._sock or self._loop is None:
@@ -319,7 +328,7 @@ class SiteLink:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            self.stats.last_error = f"broker refused the connection: {reason}"
+            self._refusal = f"broker refused the connection: {reason}"
             self._lost.set()
             return
         self.stats.connects += 1
@@ -351,6 +360,8 @@ class SiteLink:
             return
         self.stats.disconnects += 1
         self.stats.last_error = f"disconnected: {reason}"
+        if not self._connected.is_set():
+            self._refusal = self._refusal or f"disconnected before CONNACK: {reason}"
         self._connected.clear()
         self._lost.set()
 

@@ -22,6 +22,7 @@ class Scope(enum.StrEnum):
     BOARD = "board"
     SLOT = "slot"
     SCANNER = "scanner"
+    BUS = "bus"  # the lock bus's adapter: no board or slot
 
 
 class FaultKind(enum.StrEnum):
@@ -40,6 +41,11 @@ class FaultKind(enum.StrEnum):
     IR_STUCK = "ir_stuck"  # value: 1 = always sees a parcel, 0 = never (default 1)
     SCANNER_UNPLUGGED = "scanner_unplugged"  # on: cable out (the port vanishes); off: back in
     SCANNER_GARBAGE = "scanner_garbage"  # value: garbage bytes per misread (8)
+    # Field faults (issue 11): what real adapters and scanners do that the settings deny.
+    ADAPTER_ECHO = "adapter_echo"  # the bus adapter sends every byte the host writes back
+    SCANNER_SUFFIX = "scanner_suffix"  # value: line end really sent: 1 = CR LF (default), 2 = LF
+    SCANNER_AIM_ID = "scanner_aim_id"  # every code comes with its AIM id (]Q1, ]C0)
+    SCANNER_REREADS = "scanner_rereads"  # value: re-reads of a code held in view, ~1 s apart (6)
 
 
 SCOPE: dict[FaultKind, Scope] = {
@@ -56,6 +62,10 @@ SCOPE: dict[FaultKind, Scope] = {
     FaultKind.IR_STUCK: Scope.SLOT,
     FaultKind.SCANNER_UNPLUGGED: Scope.SCANNER,
     FaultKind.SCANNER_GARBAGE: Scope.SCANNER,
+    FaultKind.ADAPTER_ECHO: Scope.BUS,
+    FaultKind.SCANNER_SUFFIX: Scope.SCANNER,
+    FaultKind.SCANNER_AIM_ID: Scope.SCANNER,
+    FaultKind.SCANNER_REREADS: Scope.SCANNER,
 }
 
 # Longer than the 1.5 s reply timeout of a mature RS485 driver (hardware.md §2), so a slow
@@ -64,6 +74,10 @@ DEFAULT_SLOW_REPLY_S = 2.0
 DEFAULT_NOISE_BYTES = 4
 DEFAULT_DROPPED_BYTES = 1
 DEFAULT_GARBAGE_BYTES = 8
+# hardware.md §3: a presentation scanner re-reads a code in view about once a second; six
+# re-reads (a phone held up for six seconds) locked a site out in issue 11.
+DEFAULT_REREADS = 6
+REREAD_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -176,7 +190,7 @@ def random_plan(
     while at < duration_s:
         kind = rng.choice(list(kinds))
         board = slot = None
-        if SCOPE[kind] is not Scope.SCANNER:
+        if SCOPE[kind] in (Scope.BOARD, Scope.SLOT):
             board = rng.choice(list(boards))
         if SCOPE[kind] is Scope.SLOT:
             slot = rng.randint(1, slots_per_board)

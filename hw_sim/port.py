@@ -24,6 +24,7 @@ class PortStats:
     bytes_to_host: int = 0
     wrong_baud_bytes: int = 0  # dropped either way because the host's speed was wrong
     lost_bytes: int = 0  # sent while no host was there, or faster than it read
+    echoed_bytes: int = 0  # sent back to the host by an echoing adapter
 
 
 class Port(Protocol):
@@ -39,6 +40,9 @@ class Port(Protocol):
     def unplug(self) -> None: ...
 
     def plug(self) -> None: ...
+
+    def set_echo(self, on: bool) -> None:
+        """An adapter that echoes (hardware.md §2a): every byte the host writes comes back."""
 
     async def aclose(self) -> None: ...
 
@@ -60,6 +64,9 @@ class DeviceLine:
         self._host_baud = host_baud
         self.stats = stats
         self._line_free_at = float("-inf")
+        # A half-duplex adapter with local echo (hardware.md §2a): the host hears its own
+        # bytes at once, at its own speed, whatever the device makes of them.
+        self.echo = False
 
     def _speeds_match(self) -> bool:
         host = self._host_baud()  # None: no host there to misunderstand
@@ -70,6 +77,9 @@ class DeviceLine:
         if not data:
             return
         self.stats.bytes_from_host += len(data)
+        if self.echo:
+            self.stats.echoed_bytes += len(data)
+            self._emit(data)
         if not self._speeds_match():
             self.stats.wrong_baud_bytes += len(data)
             return

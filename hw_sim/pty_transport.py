@@ -99,6 +99,10 @@ class PtyPort:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
+    def set_echo(self, on: bool) -> None:
+        """Make the adapter echo every byte the host writes (hardware.md §2a), or stop."""
+        self._line.echo = on
+
     async def aclose(self) -> None:
         self.unplug()
         if self._task is not None:

@@ -25,6 +25,7 @@ from protocols.scanner import (
     TRIGGER_OFF,
     TRIGGER_ON,
     ScannerFraming,
+    Suffix,
     encode_scan,
 )
 
@@ -71,6 +72,10 @@ class Scanner:
         self.beeper_level = "1"
         self.outbox = Outbox()
         self.garbage_bytes = 0  # the garbage fault: every read comes out as this much noise
+        # Field faults: the line end the scanner really sends whatever the site was told
+        # (None: as configured), and AIM ids sent although never configured.
+        self.line_end: Suffix | None = None
+        self.aim_ids = False
         self.codes_sent = 0
         self._rx = RxLine(self.options.baud)
         self._buffer = bytearray()
@@ -93,7 +98,10 @@ class Scanner:
         """One misread: noise, then the suffix, as a scanner with a dirty window sends."""
         count = self.garbage_bytes or 1
         noise = bytes(self._rng.choice(_GARBAGE_BYTES) for _ in range(count))
-        self.outbox.send(at, noise + self.options.framing.suffix.value.encode())
+        self.outbox.send(at, noise + self._suffix().value.encode())
+
+    def _suffix(self) -> Suffix:
+        return self.line_end or self.options.framing.suffix
 
     def _decode(self, code: str, symbology: str | None, at: float) -> None:
         self._triggered_until = float("-inf")  # a good read ends a triggered scan
@@ -103,9 +111,9 @@ class Scanner:
             self.spew_garbage(done)
             return
         framing = self.options.framing
-        aim = symbology if self.options.send_aim_id else None
+        aim = symbology if (self.options.send_aim_id or self.aim_ids) else None
         # encode_scan writes the AIM id only when the framing says one is sent.
-        sent_framing = ScannerFraming(framing.suffix, framing.prefix, aim is not None)
+        sent_framing = ScannerFraming(self._suffix(), framing.prefix, aim is not None)
         self.outbox.send(done, encode_scan(code, sent_framing, aim))
         self.codes_sent += 1
 

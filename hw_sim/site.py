@@ -4,6 +4,7 @@ over ptys or in memory, with faults switched by name.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,13 +14,21 @@ from typing import Any
 from hw_sim.compartment import Compartment
 from hw_sim.cu16 import MAX_BOARDS, Cu16Board, Cu16Bus, Cu16Options
 from hw_sim.errors import ConfigError
-from hw_sim.faults import DEFAULT_GARBAGE_BYTES, SCOPE, FaultKind, Scope
+from hw_sim.faults import (
+    DEFAULT_GARBAGE_BYTES,
+    DEFAULT_REREADS,
+    REREAD_INTERVAL_S,
+    SCOPE,
+    FaultKind,
+    Scope,
+)
 from hw_sim.memory_transport import MemoryPort
 from hw_sim.port import Port
 from hw_sim.pty_transport import PtyPort
 from hw_sim.rs485_board import Rs485Board, Rs485Bus, Rs485Options
 from hw_sim.scanner import Scanner, ScannerOptions
 from protocols.clock import Clock
+from protocols.scanner import Suffix
 
 LABEL_SYMBOLOGY = "]C0"  # Code 128: what shipping labels and badges are printed as
 QR_SYMBOLOGY = "]Q1"
@@ -67,6 +76,10 @@ class SimulatedSite:
             )
         self.scanner = Scanner(self.config.scanner, self.config.seed + 1)
         self.ports: SitePorts | None = None
+        self.adapter_echo = False
+        self.rereads = 0  # the presentation re-read fault: re-reads of each code shown
+        self._shown = 0  # codes shown so far: a new one takes the last out of view
+        self._rereading: set[asyncio.Task[None]] = set()
 
     # Looking around.
 
@@ -90,7 +103,22 @@ class SimulatedSite:
     # What a person does at the scanner.
 
     def scan(self, code: str, symbology: str | None = QR_SYMBOLOGY) -> None:
+        """A person holds `code` up to the scanner. With the re-read fault on, a code stays
+        in view and is read again about once a second, `rereads` times, unless another code
+        is shown meanwhile (inside a running event loop)."""
+        self._shown += 1
         self.scanner.present(code, self.clock.monotonic(), symbology)
+        if self.rereads:
+            task = asyncio.ensure_future(self._reread(code, symbology, self._shown, self.rereads))
+            self._rereading.add(task)
+            task.add_done_callback(self._rereading.discard)
+
+    async def _reread(self, code: str, symbology: str | None, shown: int, count: int) -> None:
+        for _ in range(count):
+            await self.clock.sleep(REREAD_INTERVAL_S)
+            if self._shown != shown:
+                return  # another code was shown: this one has left the view
+            self.scanner.present(code, self.clock.monotonic(), symbology)
 
     # Faults.
 
@@ -108,6 +136,12 @@ class SimulatedSite:
         now = self.clock.monotonic()
         if scope is Scope.SCANNER:
             self._scanner_fault(kind, on, value, now)
+            return
+        if scope is Scope.BUS:  # ADAPTER_ECHO, the only fault of the bus's adapter
+            if self.ports is None:
+                raise ConfigError("the lock bus is on no transport yet; no adapter to echo")
+            self.ports.locks.set_echo(on)
+            self.adapter_echo = on
             return
         if board is None:
             raise ConfigError(f"fault {kind} needs a board")
@@ -155,6 +189,18 @@ class SimulatedSite:
             self.scanner.garbage_bytes = count if on else 0
             if on:
                 self.scanner.spew_garbage(now)
+        elif kind is FaultKind.SCANNER_SUFFIX:
+            ends = {1: Suffix.CRLF, 2: Suffix.LF}
+            if on and (value or 1) not in ends:
+                raise ConfigError("scanner_suffix takes 1 (CR LF) or 2 (LF)")
+            self.scanner.line_end = ends[int(value or 1)] if on else None
+        elif kind is FaultKind.SCANNER_AIM_ID:
+            self.scanner.aim_ids = on
+        elif kind is FaultKind.SCANNER_REREADS:
+            count = DEFAULT_REREADS if value is None else int(value)
+            if count < 1:
+                raise ConfigError("scanner re-reads need a count of at least 1")
+            self.rereads = count if on else 0
 
     def faults(self) -> list[dict[str, Any]]:
         """Every fault now switched on, as {"kind", "board", "slot"} records."""
@@ -179,6 +225,13 @@ class SimulatedSite:
             active.append({"kind": FaultKind.SCANNER_UNPLUGGED.value})
         if self.scanner.garbage_bytes:
             active.append({"kind": FaultKind.SCANNER_GARBAGE.value})
+        field_faults = {
+            FaultKind.ADAPTER_ECHO: self.adapter_echo,
+            FaultKind.SCANNER_SUFFIX: self.scanner.line_end is not None,
+            FaultKind.SCANNER_AIM_ID: self.scanner.aim_ids,
+            FaultKind.SCANNER_REREADS: bool(self.rereads),
+        }
+        active.extend({"kind": kind.value} for kind, on in field_faults.items() if on)
         return active
 
     def status(self) -> dict[str, Any]:
@@ -232,6 +285,9 @@ class SimulatedSite:
         scanner.start()
 
     async def aclose(self) -> None:
+        for task in list(self._rereading):
+            task.cancel()
+        await asyncio.gather(*self._rereading, return_exceptions=True)
         if self.ports is not None:
             await self.ports.locks.aclose()
             await self.ports.scanner.aclose()

@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from tenacity import AsyncRetrying, retry_if_result, stop_after_attempt, wait_exponential
 
 from edge.config import BoardFamily, LockBusConfig
+from edge.drivers.echo import EchoCanceller, EchoMode
 from edge.drivers.links import ByteLink, Opener
 from edge.errors import LockDidNotRelease, NoReply, NotSent
 from edge.timing import within
@@ -40,6 +41,9 @@ UNLOCK_EVIDENCE_WINDOW_S = 0.3
 # After a timeout, how many reply timeouts of silence to wait for at most before going on.
 QUIET_MAX_TIMEOUTS = 6
 QUIET_SILENCE_TIMEOUTS = 2  # the silence that ends the wait, in reply timeouts
+# On echo "auto", probes in a row without the echo before an echoing adapter is taken to
+# have stopped: one corrupted echo must not make the next one pass for a reply.
+ECHO_MISSES_TO_STOP = 2
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class BusStats:
     reopens: int = 0
     port_errors: int = 0
     late_replies: int = 0
+    echo: bool | None = None  # does the adapter echo? None: not known yet
     boards: dict[int, BoardHealth] = field(default_factory=dict)
 
 
@@ -74,12 +79,23 @@ class Bus:
     """A serial line shared by boards: serialised transactions over a reopenable link."""
 
     def __init__(
-        self, opener: Opener, reassembler: FrameReassembler, clock: Clock, reply_timeout_s: float
+        self,
+        opener: Opener,
+        reassembler: FrameReassembler,
+        clock: Clock,
+        reply_timeout_s: float,
+        echo: EchoMode = EchoMode.OFF,
     ) -> None:
         self._opener = opener
         self.reassembler = reassembler
         self.clock = clock
         self.reply_timeout_s = reply_timeout_s
+        self.echo_mode = echo
+        self.echo = EchoCanceller()
+        self._echo_misses = 0  # probes in a row that saw no echo while echo was on
+        # Run before a request whose reply could pass for its echo while echo is unknown:
+        # a transaction with reveals_echo (set by the driver: a status read).
+        self.echo_probe: Callable[[], Awaitable[object]] | None = None
         self._link: ByteLink | None = None
         self._frames: asyncio.Queue[bytes] = asyncio.Queue()
         self._lock = asyncio.Lock()
@@ -116,11 +132,18 @@ class Bus:
                 backoff = min(REOPEN_MAX_S, backoff * 2)
                 continue
             backoff = REOPEN_MIN_S
+            self.echo.reset()
+            self._echo_misses = 0
+            if self.echo_mode is EchoMode.AUTO:
+                self.stats.echo = None  # another adapter may be behind the reopened port
+            else:
+                self.stats.echo = self.echo_mode is EchoMode.ON
             self._link = link
             self._linked.set()
             try:
                 while True:
-                    for frame in self.reassembler.feed(await link.read()):
+                    data = self.echo.feed(await link.read())
+                    for frame in self.reassembler.feed(data):
                         self._frames.put_nowait(frame)
             except OSError as exc:
                 log.warning("lock bus lost: %s", exc)
@@ -132,9 +155,22 @@ class Bus:
                 link.close()
 
     async def transact(
-        self, request: bytes, match: Callable[[bytes], bool] | None, timeout: float | None = None
+        self,
+        request: bytes,
+        match: Callable[[bytes], bool] | None,
+        timeout: float | None = None,
+        *,
+        reveals_echo: bool = False,
     ) -> bytes | None:
-        """Send `request`; return the first frame `match` accepts (None if no reply wanted)."""
+        """Send `request`; return the first frame `match` accepts (None if no reply wanted).
+
+        `reveals_echo`: the request's reply differs from the request from its first bytes
+        (a status query), so it can tell whether the adapter echoes. While that is unknown,
+        any other request waits for `echo_probe` first.
+        """
+        if self.stats.echo is None and not reveals_echo and self.echo_probe is not None:
+            with contextlib.suppress(NoReply):  # silence settles it too (see _settle_echo)
+                await self.echo_probe()
         async with self._lock:
             self.stats.transactions += 1
             link = self._link
@@ -145,13 +181,21 @@ class Bus:
             while not self._frames.empty():  # stale replies of an earlier, timed-out request
                 self._frames.get_nowait()
             self.reassembler.reset()
+            # On "auto" every status query checks the adapter again: an adapter can change
+            # behind a port that never closed (a hub, a converter power-cycled on its own).
+            probing = reveals_echo and self.echo_mode is EchoMode.AUTO
+            if probing:
+                self.echo.probe(request)
+            elif self.stats.echo:
+                self.echo.expect(request)  # armed before the write: the echo comes at once
             try:
                 link.write(request)
             except OSError as exc:
+                self.echo.reset()
                 raise NotSent(str(exc)) from exc
-            if match is None:
-                return None
             try:
+                if match is None:
+                    return None
                 return await within(
                     self.clock, timeout or self.reply_timeout_s, self._reply_matching(match)
                 )
@@ -159,6 +203,32 @@ class Bus:
                 self.stats.timeouts += 1
                 self._late_replies_possible = True
                 raise NoReply(f"no reply to {request.hex(' ')}") from None
+            finally:
+                if probing:
+                    self._settle_echo()
+
+    def _settle_echo(self) -> None:
+        """After a probe: its echo came whole (an echoing adapter), or something else came
+        first, or nothing at all (an adapter that echoes does so whether or not a board
+        answers, so silence says no echo when nothing is known yet, and nothing otherwise).
+
+        No board sends a query's exact bytes, so one whole echo turns echo on; turning it
+        off, the direction in which an echo would next be taken for a reply, takes
+        ECHO_MISSES_TO_STOP probes in a row whose first bytes were not the echo."""
+        result = self.echo.probe_result
+        self.echo.reset()
+        if self._link is None:
+            return  # the port went away meanwhile: detect again on the next one
+        before = self.stats.echo
+        if result is True:
+            self._echo_misses = 0
+            self.stats.echo = True
+        elif result is False or before is None:
+            self._echo_misses += 1
+            if before is None or self._echo_misses >= ECHO_MISSES_TO_STOP:
+                self.stats.echo = False
+        if self.stats.echo != before:
+            log.info("lock bus: the adapter %s", "echoes" if self.stats.echo else "does not echo")
 
     async def _quiet(self) -> None:
         """After a timeout a slow board may still answer the old request, and its reply
@@ -200,7 +270,10 @@ class LockBoardDriver:
             self._replies = rs485.ReplyReassembler(status_bytes)
             reassembler = self._replies
             self.boards = [b.address for b in config.rs485_boards]
-        self.bus = Bus(opener, reassembler, clock, config.reply_timeout_s)
+        self.bus = Bus(opener, reassembler, clock, config.reply_timeout_s, EchoMode(config.echo))
+        # A status read is the harmless query that tells an echoing adapter (hardware.md
+        # §2a): its reply differs from the request from the third byte on, in both families.
+        self.bus.echo_probe = lambda: self.read_board(self.boards[0])
         for board in self.boards:
             self.bus.stats.boards[board] = BoardHealth()
 
@@ -242,6 +315,7 @@ class LockBoardDriver:
             raw = await self.bus.transact(
                 kerong.query_status(board).to_bytes(),
                 lambda f: f[2] == kerong.Command.STATUS and f[1] == addr,
+                reveals_echo=True,
             )
             assert raw is not None
             status = kerong.BoardStatus.from_bytes(raw, self.config.lock_polarity)
@@ -255,6 +329,7 @@ class LockBoardDriver:
             raw = await self.bus.transact(
                 rs485.QueryAll(board).to_bytes(),
                 lambda f: f[0] == rs485.QUERY_HEAD and f[1] == board and f[-2] == rs485.QUERY_OP,
+                reveals_echo=True,
             )
         finally:
             self._replies.expect_all_status = False

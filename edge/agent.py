@@ -16,21 +16,25 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edge import diagnostics
+from edge import crash_recovery, diagnostics
+from edge.clock_guard import PERSIST_EVERY_S, ClockGuard, save_witness, saved_witness
 from edge.config import SiteConfig, SlotConfig
 from edge.drivers.links import Opener
 from edge.drivers.lockboard import BoardReading, LockBoardDriver
 from edge.drivers.scanner import ScannerReader
 from edge.errors import HardwareError, IllegalTransition, LockDidNotRelease, NoReply
+from edge.heartbeat import beat_forever, make_heartbeat
+from edge.lockout import Admission, LockoutPolicy, ScanLockout
 from edge.mqtt import SiteLink
 from edge.slots import OPEN_STATES, Trigger
-from edge.store import SlotRecord, Store, Transaction
+from edge.store import SlotRecord, Store, StoreUnavailable, Transaction
+from edge.supervisor import Supervisor
 from protocols.clock import Clock
-from protocols.commands import verify_command
+from protocols.commands import DOOR_COMMAND_FRESH_S, DOOR_MOVING, verify_command
 from protocols.errors import (
     LabelError,
     MessageError,
@@ -106,6 +110,11 @@ class ScreenLine:
 
     code: str
     slot: str | None
+    refusal: str | None = None  # why nothing opened, when it is not the person's scan
+
+
+# What the screen says when a scan's record could not be written (disk full, I/O error).
+STORE_REFUSAL = "out of order: try again later"
 
 
 # A door that shows closed this soon after its lock was released never really opened.
@@ -144,11 +153,18 @@ def _claimed_id(command_text: str) -> str:
 class Refused(Exception):
     """A scan that opens nothing (raised inside a transaction, so nothing it wrote stays)."""
 
-    def __init__(self, kind: ScanKind, reason: ScanRefusal, detail: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: ScanKind,
+        reason: ScanRefusal,
+        detail: str | None = None,
+        guessing: bool | None = None,  # None: edge.lockout decides by reason
+    ) -> None:
         super().__init__(f"{kind.value}: {reason.value}")
         self.kind = kind
         self.reason = reason
         self.detail = detail
+        self.guessing = guessing
 
 
 class CommandRefused(Exception):
@@ -192,12 +208,17 @@ class SiteAgent:
     ) -> None:
         self.config = config
         self.site = config.site_id
-        self.clock = clock
         self.verifier = verifier
         self.timing = config.timing
         self.boot_id = boot_id or uuid.uuid4().hex[:16]
         self.store = Store(config.store_path, self.site, durable=durable)
-        self.store.ensure_slots([(s.id, s.size) for s in config.slots], clock.now())
+        # Every decision and record reads the guarded time (never below what the site has
+        # witnessed); devices, which only wait, keep the raw clock.
+        self.clock_guard = ClockGuard(clock, saved_witness(self.store))
+        self.clock: Clock = self.clock_guard
+        save_witness(self.store, self.clock_guard)
+        self._clock_saved = clock.monotonic()
+        self.store.ensure_slots([(s.id, s.size) for s in config.slots], self.clock.now())
         self.slots: dict[str, SlotConfig] = {s.id: s for s in config.slots}
         self.slot_at: dict[tuple[int, int], str] = {(s.board, s.lock): s.id for s in config.slots}
         self.driver: LockBoardDriver | None = None
@@ -213,7 +234,7 @@ class SiteAgent:
             boot_id=self.boot_id,
             broker=config.broker,
             store=self.store,
-            clock=clock,
+            clock=self.clock,
             snapshot=self.snapshot,
             on_command=self.handle_command_payload,
             inflight_limit=self.timing.outbox_inflight,
@@ -227,11 +248,19 @@ class SiteAgent:
         self.good_readings: dict[int, int] = {}
         self.open_doors: dict[str, OpenDoor] = {}
         self.forced: set[str] = set()
+        # Slots left in an open state by a crash on a board that did not answer at start-up:
+        # settled by that board's first reading (edge/crash_recovery.py).
+        self.unsettled: set[str] = set()
         self.slot_faults: dict[str, SlotFaultCode] = {}
         self.faults: dict[tuple[str, str, str], Fault] = {}
         self.courier: CourierSession | None = None
-        self.failures: deque[float] = deque()
-        self.locked_out_until = 0.0
+        self.scan_lockout = ScanLockout(
+            LockoutPolicy(
+                self.timing.scan_failures_before_lockout,
+                self.timing.scan_failure_window_s,
+                self.timing.lockout_s,
+            )
+        )
         self.remote_opens: deque[float] = deque()
         self.maintenance_until = 0.0
         self.scan_latencies_ms: deque[float] = deque(maxlen=10_000)
@@ -242,7 +271,8 @@ class SiteAgent:
         self.screen: deque[ScreenLine] = deque(maxlen=SCREEN_LINES)
         self._screen_slot: str | None = None
         self._on_event = on_event
-        self._tasks: list[asyncio.Task[None]] = []
+        # Every long-running task, restarted with backoff when it dies (edge/supervisor.py).
+        self.tasks = Supervisor(self.clock, self._task_fault)
         self._scan_lock = asyncio.Lock()
         self.ready = asyncio.Event()
         self._last_prune = clock.monotonic()
@@ -250,41 +280,77 @@ class SiteAgent:
     # ======================================================================== lifecycle
     async def start(self) -> None:
         """Start drivers, reconcile with the boards, then serve (returns once ready)."""
+        self._watch_clock()  # an unsure clock is in the first snapshot central sees
         if self.driver is not None:
             await self.driver.start()
             await self.reconcile()
-        self._spawn(self.link.run())
+        self._spawn("link", self.link.run)
         if self.driver is not None:
-            self._spawn(self._poll_forever())
+            self._spawn("poll", self._poll_forever)
         if self.scanner is not None:
-            self._spawn(self.scanner.run())
-            self._spawn(self._scan_forever())
-        self._spawn(self._timers())
+            self._spawn("scanner", self.scanner.run)
+            self._spawn("scan", self._scan_forever)
+        self._spawn("timers", self._timers)
+        beat = self.timing.heartbeat_interval_s
+        self._spawn(
+            "heartbeat",
+            lambda: beat_forever(
+                self.link.publish_heartbeat,
+                lambda: make_heartbeat(self.site, self.boot_id, self.store, self.clock, beat),
+                self.clock,
+                beat,
+            ),
+        )
         self.ready.set()
 
     async def run(self) -> None:
         await self.start()
         try:
-            await asyncio.gather(*self._tasks)
+            await self.tasks.wait()
         finally:
             await self.stop()
 
     async def stop(self, graceful: bool = True) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
-            for task in stuck:  # never expected; a stop must not hang on one
-                log.error("site %s: task %s ignored its cancellation", self.site, task)
-        self._tasks.clear()
+        for name in await self.tasks.stop(STOP_TIMEOUT_S):
+            # never expected; a stop must not hang on one
+            log.error("site %s: task %s ignored its cancellation", self.site, name)
         with contextlib.suppress(Exception):
             await self.link.stop(graceful)
         if self.driver is not None:
             await self.driver.stop()
-        self.store.close()
+        try:
+            save_witness(self.store, self.clock_guard)
+        finally:
+            self.store.close()  # and the site's lock with it, even on a full disk
 
-    def _spawn(self, coro: Any) -> None:
-        self._tasks.append(asyncio.ensure_future(coro))
+    def _spawn(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
+        """Run a long-lived task, restarted with backoff if it dies: pass the coroutine
+        function (`self._timers`), not a coroutine, so it can be started again."""
+        self.tasks.start(name, start)
+
+    def alive(self) -> bool:
+        """Every supervised task is running (what the systemd watchdog is fed on)."""
+        return self.tasks.alive()
+
+    def _task_fault(self, name: str, detail: str | None) -> None:
+        code = "task_died"
+        if detail is None:
+            self._clear_fault(FaultComponent.AGENT, name, code)
+        elif self._raise_fault(FaultComponent.AGENT, name, code, detail):
+            self.link.publish_state()  # central sees it in the snapshot; no event to write
+
+    def _store_fault(self) -> None:
+        """Raise the store fault while writes fail; clear it once a write proves the store
+        works again (the FaultCleared event is that write, tried at each tick)."""
+        key = (FaultComponent.STORE.value, "store", "write_failed")
+        failure = self.store.failure
+        if failure is not None and key not in self.faults:
+            self._raise_fault(FaultComponent.STORE, "store", "write_failed", failure)
+            self.link.publish_state()  # an event cannot be written; the snapshot can be sent
+        elif key in self.faults:
+            with contextlib.suppress(StoreUnavailable):  # still failing: the fault stays
+                self._emit(FaultCleared(component=FaultComponent.STORE, ref="store", code=key[2]))
+                self.faults.pop(key)
 
     # ========================================================================== events
     def _emitted(self) -> None:
@@ -323,12 +389,18 @@ class SiteAgent:
             code = await self.scanner.codes.get()
             started = time.perf_counter()
             self._screen_slot = None
+            refusal = None
             try:
                 await self.handle_scan(code)
             except HardwareError as exc:
                 log.warning("site %s: scan could not be served: %s", self.site, exc)
+            except StoreUnavailable as exc:
+                # Its record could not be written, so no door moved: say why, and go on.
+                log.error("site %s: scan refused, the store failed: %s", self.site, exc)
+                self._screen_slot, refusal = None, STORE_REFUSAL
+                self._store_fault()
             self.scan_latencies_ms.append((time.perf_counter() - started) * 1000)
-            self.screen.append(ScreenLine(code.text, self._screen_slot))
+            self.screen.append(ScreenLine(code.text, self._screen_slot, refusal))
             self.scans_handled += 1
             self._scan_handled.set()
             self._scan_handled = asyncio.Event()
@@ -369,9 +441,13 @@ class SiteAgent:
                 if text.startswith("LNB:")
                 else ScanKind.PARCEL_LABEL
             )
-            now = self.clock.monotonic()
+            decision = self.scan_lockout.admit(text, self.clock.monotonic())
+            if decision.admission is Admission.REPEAT:
+                self._screen_slot = decision.slot  # a re-read: the screen still says the same
+                return
+            self._screen_slot = None
             try:
-                if now < self.locked_out_until:
+                if decision.admission is Admission.LOCKED_OUT:
                     raise Refused(kind, ScanRefusal.LOCKED_OUT, "too many failed scans")
                 if kind is ScanKind.PICKUP_CODE:
                     await self._pickup(text)
@@ -381,25 +457,19 @@ class SiteAgent:
                     await self._label(text)
             except Refused as refusal:
                 self._refuse(refusal)
+            self.scan_lockout.handled(text, self.clock.monotonic(), self._screen_slot)
 
     def _refuse(self, refusal: Refused) -> None:
         self._emit(ScanRefused(kind=refusal.kind, reason=refusal.reason, detail=refusal.detail))
-        counts = refusal.kind in (ScanKind.PICKUP_CODE, ScanKind.COURIER_BADGE) and (
-            refusal.reason is not ScanRefusal.LOCKED_OUT
+        started = self.scan_lockout.refused(
+            refusal.reason, self.clock.monotonic(), refusal.guessing
         )
-        if not counts:
-            return
-        now = self.clock.monotonic()
-        self.failures.append(now)
-        while self.failures and now - self.failures[0] > self.timing.scan_failure_window_s:
-            self.failures.popleft()
-        if len(self.failures) >= self.timing.scan_failures_before_lockout:
+        if started is not None:
             # Someone is trying codes: stop listening for a while and tell the operator.
-            self.locked_out_until = now + self.timing.lockout_s
-            failures = len(self.failures)
-            self.failures.clear()
             self._emit(
-                ScannerLockedOut(failures=failures, until=self.clock.now() + self.timing.lockout_s)
+                ScannerLockedOut(
+                    failures=started.failures, until=self.clock.now() + started.lockout_s
+                )
             )
 
     def _badge(self, text: str) -> None:
@@ -501,8 +571,11 @@ class SiteAgent:
                 target, undo = holding.id, Trigger.CLOSED_OCCUPIED
             else:
                 if holding is not None:
-                    raise Refused(
-                        ScanKind.PARCEL_LABEL, ScanRefusal.UNKNOWN_LABEL, f"already in {holding.id}"
+                    raise Refused(  # a label this site knows: a re-scan, not a guess
+                        ScanKind.PARCEL_LABEL,
+                        ScanRefusal.UNKNOWN_LABEL,
+                        f"already in {holding.id}",
+                        guessing=False,
                     )
                 expected = tx.expected(label)
                 if expected is None:
@@ -624,13 +697,23 @@ class SiteAgent:
             return False
         now_m = self.clock.monotonic()
         self.open_doors[slot_id] = OpenDoor(unlocked_at=now_m, since=now_m)
+        try:  # evidence for a restart after a crash (edge/crash_recovery.py); the door is open
+            with self.store.transaction() as tx:
+                tx.mark_released(slot_id, self.clock.now())
+        except StoreUnavailable as exc:
+            log.warning("site %s: release of %s not recorded: %s", self.site, slot_id, exc)
         return True
 
     # ========================================================================== sensing
     async def _poll_forever(self) -> None:
         assert self.driver is not None and self.config.lock_bus is not None
         while True:
-            await self.poll_once()
+            try:
+                await self.poll_once()
+            except StoreUnavailable as exc:
+                # The change stays unrecorded and is seen again at the next poll (below).
+                log.error("site %s: a reading could not be recorded: %s", self.site, exc)
+                self._store_fault()
             await self.clock.sleep(self.config.lock_bus.poll_interval_s)
 
     async def poll_once(self) -> None:
@@ -675,6 +758,19 @@ class SiteAgent:
         """Move slots on one board's confirmed readings."""
         previous = self.readings.get(reading.board)
         self.readings[reading.board] = reading
+        try:
+            self._apply_changes(reading, previous, taken_at)
+        except StoreUnavailable:
+            # Not recorded: forget the reading, so the next poll sees the same change again.
+            if previous is None:
+                self.readings.pop(reading.board, None)
+            else:
+                self.readings[reading.board] = previous
+            raise
+
+    def _apply_changes(
+        self, reading: BoardReading, previous: BoardReading | None, taken_at: float
+    ) -> None:
         for index, door_open in enumerate(reading.door_open):
             slot_id = self.slot_at.get((reading.board, index + 1))
             if slot_id is None:
@@ -697,6 +793,9 @@ class SiteAgent:
         self, slot_id: str, door_open: bool, was_open: bool, occupied: bool | None, taken_at: float
     ) -> None:
         slot = self.store.read().slot(slot_id)
+        if slot_id in self.unsettled and slot.state in OPEN_STATES:
+            self._settle_interrupted(slot, door_open, occupied)
+            return
         opened = self.open_doors.get(slot_id)
         now_m = self.clock.monotonic()
         if slot.state in OPEN_STATES:
@@ -728,7 +827,8 @@ class SiteAgent:
 
     def _door_closed(self, slot: SlotRecord, occupied: bool | None) -> None:
         now = self.clock.now()
-        opened = self.open_doors.pop(slot.id, None)
+        self.scan_lockout.door_closed(slot.id)
+        opened = self.open_doors.get(slot.id)  # forgotten once the close is recorded
         events: list[Any] = []
         with self.store.transaction() as tx:
             if slot.state is SlotState.OPEN_FOR_DEPOSIT:
@@ -786,6 +886,7 @@ class SiteAgent:
                     events.append(DoorClosed(slot=slot.id, occupied=True))
             for event in events:
                 tx.emit(event, now)
+        self.open_doors.pop(slot.id, None)
         for event in events:
             self._notify(event)
 
@@ -860,6 +961,13 @@ class SiteAgent:
                 reading = await self.driver.read_board(board)
             except NoReply as exc:
                 self._board_down(board, str(exc))
+                self.unsettled.update(
+                    s.id
+                    for s in self.store.read().slots()
+                    if s.id in self.slots
+                    and self._board_of(s.id) == board
+                    and s.state in OPEN_STATES
+                )
                 continue
             self.readings[board] = reading
             for index, door_open in enumerate(reading.door_open):
@@ -869,12 +977,8 @@ class SiteAgent:
                 slot = self.store.read().slot(slot_id)
                 occupied = reading.occupied[index]
                 if slot.state in OPEN_STATES:
-                    # The agent stopped while this door was open for someone.
-                    self.open_doors[slot_id] = OpenDoor(
-                        unlocked_at=now_m - 1, since=now_m, seen_open=True
-                    )
-                    if not door_open:
-                        self._door_closed(slot, occupied)
+                    # The agent stopped while this door was being opened, or was open.
+                    self._settle_interrupted(slot, door_open, occupied)
                     continue
                 if door_open:
                     self.forced.add(slot_id)
@@ -882,6 +986,29 @@ class SiteAgent:
                     self._emit(DoorForced(slot=slot_id))
                 elif occupied is not None:
                     self._check_contents(slot, occupied)
+
+    def _settle_interrupted(self, slot: SlotRecord, door_open: bool, occupied: bool | None) -> None:
+        """A slot left in an open state by a crash: the board's reading settles it (see
+        edge/crash_recovery.py). Opened: finish the visit; never opened: undo, no jam."""
+        self.unsettled.discard(slot.id)
+        released = slot.released_at is not None
+        outcome = crash_recovery.settle(slot.state, door_open, occupied, released)
+        if outcome is crash_recovery.Outcome.STILL_OPEN:
+            # Released before the crash: its closing later is no jam.
+            now_m = self.clock.monotonic()
+            self.open_doors[slot.id] = OpenDoor(
+                unlocked_at=now_m - JAM_SUSPECT_S, since=now_m, seen_open=True
+            )
+            return
+        if outcome is crash_recovery.Outcome.DID_NOT_HAPPEN:
+            log.warning(
+                "site %s: %s was %s when the agent stopped, and its door never opened: undone",
+                self.site,
+                slot.id,
+                slot.state.value,
+            )
+            occupied = crash_recovery.HELD_BEFORE[slot.state]
+        self._door_closed(slot, occupied)  # no OpenDoor entry: nothing to suspect of a jam
 
     # ========================================================================= commands
     async def handle_command_payload(self, payload: bytes) -> None:
@@ -896,7 +1023,10 @@ class SiteAgent:
             except MessageError as exc:
                 raise CommandRefused(ReplyReason.MALFORMED, str(exc)) from None
             try:
-                command = verify_command(self.verifier, signed, self.site, now)
+                # Central's signed issue time is evidence of the time: witness it first.
+                command = verify_command(
+                    self.verifier, signed, self.site, now, witness=self.clock_guard.witness
+                )
             except TokenRefused as exc:
                 # Answer with the id the command claims, so central can match the refusal;
                 # a refusal acts on nothing, so an unverified id is safe to echo.
@@ -905,6 +1035,13 @@ class SiteAgent:
             except MessageError as exc:
                 raise CommandRefused(ReplyReason.UNSUPPORTED_VERSION, str(exc)) from None
             command_id = command.id
+            late = self.clock.now() - command.issued_at
+            if command.body.type in DOOR_MOVING and late > DOOR_COMMAND_FRESH_S:
+                raise CommandRefused(
+                    ReplyReason.STALE,
+                    f"{command.body.type} arrived {late:.0f} s after it was issued "
+                    f"(a door command is obeyed within {DOOR_COMMAND_FRESH_S:.0f} s)",
+                )
             with self.store.transaction() as tx:
                 fresh = tx.remember_command(command.nonce, command.id, command.expires_at)
             if not fresh:
@@ -1089,12 +1226,19 @@ class SiteAgent:
     async def _timers(self) -> None:
         while True:
             await self.clock.sleep(self.timing.timer_interval_s)
-            self.tick()
+            try:
+                self.tick()
+            except StoreUnavailable as exc:  # the duties are tried again at the next tick
+                log.error("site %s: timers could not write: %s", self.site, exc)
+            self._store_fault()
 
     def tick(self) -> None:
         """Time-driven duties: lapsed reservations, doors left open, pruning."""
         now = self.clock.now()
-        lapsed = self.store.read().lapsed(now)
+        # What lapses (reservations, remembered nonces, sent rows) goes by the time the site
+        # can prove: a wall clock stepped days ahead must not lapse what central still keeps.
+        proven = self.clock_guard.proven()
+        lapsed = self.store.read().lapsed(proven)
         if lapsed:
             with self.store.transaction() as tx:
                 for expected in lapsed:
@@ -1104,15 +1248,29 @@ class SiteAgent:
         self._check_doors_left_open()
         if self.clock.monotonic() - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = self.clock.monotonic()
-            self.store.prune(now - self.timing.sent_retention_s)
+            self.store.prune(proven - self.timing.sent_retention_s)
+        self._watch_clock()
 
-    def _scanner_fault(self, faulty: bool, detail: str) -> None:
-        code = ScannerFaultCode.UNPLUGGED.value
+    def _watch_clock(self) -> None:
+        """Save the witnessed time now and then; say so while the wall clock is unsure."""
+        guard, code = self.clock_guard, "unsure"
+        if self.clock.monotonic() - self._clock_saved > PERSIST_EVERY_S:
+            self._clock_saved = self.clock.monotonic()
+            save_witness(self.store, guard)
+        if guard.unsure:
+            detail = f"wall clock {guard.offset():+.0f} s from the latest witnessed time"
+            if self._raise_fault(FaultComponent.CLOCK, "clock", code, detail):
+                log.warning("site %s: %s", self.site, detail)
+                self.link.publish_state()
+        elif self._clear_fault(FaultComponent.CLOCK, "clock", code):
+            self.link.publish_state()
+
+    def _scanner_fault(self, code: ScannerFaultCode, faulty: bool, detail: str) -> None:
         if faulty:
-            if self._raise_fault(FaultComponent.SCANNER, "scanner", code, detail):
-                self._emit(ScannerFault(fault=ScannerFaultCode.UNPLUGGED, detail=detail[:500]))
+            if self._raise_fault(FaultComponent.SCANNER, "scanner", code.value, detail):
+                self._emit(ScannerFault(fault=code, detail=detail[:500]))
         else:
-            self._clear_fault(FaultComponent.SCANNER, "scanner", code)
+            self._clear_fault(FaultComponent.SCANNER, "scanner", code.value)
 
     # ========================================================================= snapshot
     def snapshot(self) -> StateSnapshot:
@@ -1147,6 +1305,7 @@ class SiteAgent:
             boot_id=self.boot_id,
             at=self.clock.now(),
             last_seq=self.store.last_seq(),
+            epoch=self.store.epoch,
             slots=slots,
             shelf_capacity=self.config.shelf_capacity
             if self.config.kind is SiteKind.COUNTER
@@ -1154,4 +1313,5 @@ class SiteAgent:
             shelf_used=shelf,
             faults=list(self.faults.values()),
             versions={"agent": AGENT_VERSION, "protocol": "1"},
+            clock_unsure=self.clock_guard.unsure,
         )

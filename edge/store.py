@@ -9,6 +9,8 @@ commit) before the door moves or the event is published.
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import EdgeError
+from edge.ownership import SiteLock
 from edge.slots import Trigger, next_state
 from protocols.messages import Event, EventPayload, SizeClass, SlotState, encode
 
@@ -64,11 +67,50 @@ SCHEMA: list[str] = [
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 4: when a door's release was confirmed by its board, so an agent restarted after a
+    # crash can tell a door that was released from an intent whose unlock may never have
+    # left (edge/crash_recovery.py)
+    """
+    ALTER TABLE slots ADD COLUMN released_at REAL;
+    """,
 ]
+
+
+# How long one statement waits for another connection's write lock. SQLite's busy wait sleeps
+# in the calling thread, which is the agent's whole event loop (Python's default is 5 s: every
+# door, scan and the watchdog frozen). The site's lock leaves no other agent writing here, so
+# the only rivals are a technician's sqlite3 shell or a backup: wait briefly, then refuse with
+# StoreUnavailable; the caller retries without blocking the loop (a person scans again, a
+# supervised task restarts after an awaited backoff).
+BUSY_TIMEOUT_S = 0.05
+# No cap on the file's size: SQLite clamps this to its compile-time SQLITE_MAX_PAGE_COUNT.
+NO_PAGE_CAP = 0xFFFFFFFE
+
+
+# The meta key of the stream's epoch, and its size: 8 random bytes make two stores of one
+# site that share an epoch (and so a stream at central) as unlikely as a lost write.
+EPOCH_KEY = "epoch"
+EPOCH_BYTES = 8
 
 
 class StoreError(EdgeError):
     """The store refused an operation (an unknown slot, a corrupt file)."""
+
+
+class StoreUnavailable(StoreError):
+    """A write could not be made durable (disk full, I/O error, the database locked or
+    corrupt): nothing of the transaction was kept, and nothing that depends on it may happen
+    (no door moves). `code` is SQLite's error name, e.g. SQLITE_FULL."""
+
+    def __init__(self, path: Path, code: str, detail: str) -> None:
+        self.code = code
+        super().__init__(f"{path}: cannot write the site store ({code}: {detail})")
+
+
+def _is_medium_error(exc: BaseException) -> bool:
+    # Errors of the medium or of another connection, not of our SQL: IntegrityError and the
+    # like stay as they are (a bug to see); a full or failing card becomes StoreUnavailable.
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 @dataclass(frozen=True)
@@ -81,6 +123,7 @@ class SlotRecord:
     opened_at: float | None
     opened_by: str | None
     open_ref: str | None
+    released_at: float | None = None  # the board confirmed the release (an open state only)
 
 
 @dataclass(frozen=True)
@@ -107,15 +150,17 @@ def _slot(row: sqlite3.Row) -> SlotRecord:
         row["opened_at"],
         row["opened_by"],
         row["open_ref"],
+        row["released_at"],
     )
 
 
 class Transaction:
     """Reads and writes inside one SQLite transaction."""
 
-    def __init__(self, db: sqlite3.Connection, site: str) -> None:
+    def __init__(self, db: sqlite3.Connection, site: str, epoch: str | None = None) -> None:
         self._db = db
         self._site = site
+        self._epoch = epoch
 
     # ---------------------------------------------------------------------------- slots
     def slot(self, slot_id: str) -> SlotRecord:
@@ -148,7 +193,7 @@ class Transaction:
         new_parcel = current.parcel if parcel is False else parcel
         self._db.execute(
             "UPDATE slots SET state = ?, parcel = ?, opened_at = ?, opened_by = ?, open_ref = ?,"
-            " updated_at = ? WHERE id = ?",
+            " released_at = NULL, updated_at = ? WHERE id = ?",
             (
                 state.value,
                 new_parcel,
@@ -160,6 +205,10 @@ class Transaction:
             ),
         )
         return self.slot(slot_id)
+
+    def mark_released(self, slot_id: str, now: float) -> None:
+        """The board confirmed this open slot's release (cleared by the slot's next move)."""
+        self._db.execute("UPDATE slots SET released_at = ? WHERE id = ?", (now, slot_id))
 
     def set_reserved_for(self, slot_id: str, parcel: str | None) -> None:
         self._db.execute("UPDATE slots SET reserved_for = ? WHERE id = ?", (parcel, slot_id))
@@ -263,7 +312,14 @@ class Transaction:
         )
         seq = cursor.lastrowid
         assert seq is not None
-        event = Event(site=self._site, seq=seq, id=uuid.uuid4().hex, at=now, payload=payload)
+        event = Event(
+            site=self._site,
+            seq=seq,
+            id=uuid.uuid4().hex,
+            at=now,
+            payload=payload,
+            epoch=self._epoch,
+        )
         self._db.execute("UPDATE outbox SET message = ? WHERE seq = ?", (encode(event), seq))
         return event
 
@@ -274,9 +330,20 @@ class Store:
     def __init__(self, path: Path, site: str, durable: bool = True) -> None:
         self.path = Path(path)
         self.site = site
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One owner per site: the lock first, before SQLite touches the file (raises SiteOwned).
+        self._lock = SiteLock.acquire(self.path.parent, site)
+        # The last write that failed (StoreUnavailable's text), None once a write succeeds.
+        self.failure: str | None = None
+        self.write_failures = 0
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._open(durable)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, durable: bool) -> None:
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode = WAL")
             # FULL: every commit fsyncs the WAL, so a power cut loses no committed event.
@@ -284,6 +351,9 @@ class Store:
             self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
+            # None only while the store opens; then the epoch of every event it emits.
+            self.epoch: str | None = None
+            self.epoch = self._epoch()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the site store: {exc}") from exc
 
@@ -296,8 +366,18 @@ class Store:
         for number, script in enumerate(SCHEMA[version:], start=version + 1):
             self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
+    def _epoch(self) -> str:
+        """The stream's identity, created with the store: a store lost, replaced or restored
+        from an older copy without it starts a new stream that central can tell apart."""
+        epoch = self.get_meta(EPOCH_KEY)
+        if epoch is None:
+            epoch = secrets.token_hex(EPOCH_BYTES)
+            self.set_meta(EPOCH_KEY, epoch)
+        return epoch
+
     def close(self) -> None:
         self._db.close()
+        self._lock.release()
 
     # ------------------------------------------------------------------------------- meta
     def get_meta(self, key: str) -> str | None:
@@ -316,18 +396,46 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """One atomic, durable unit of work: all of it is on disk at exit, or none of it."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """One atomic, durable unit of work: all of it is on disk at exit, or none of it.
+
+        Raises StoreUnavailable when the medium refuses (disk full, I/O error, locked past
+        BUSY_TIMEOUT_S): then none of it was kept, and `failure` says why until a later
+        transaction succeeds.
+        """
         try:
-            yield Transaction(self._db, self.site)
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            if not _is_medium_error(exc):
+                raise
+            raise self._failed(exc) from exc
+        try:
+            yield Transaction(self._db, self.site, self.epoch)
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, sqlite3.Error) and _is_medium_error(exc):
+                raise self._failed(exc) from exc
             raise
-        self._db.execute("COMMIT")
+        self.failure = None
+
+    def _rollback(self) -> None:
+        # SQLite may have ended the transaction already (SQLITE_FULL and SQLITE_IOERR can);
+        # on a failing medium ROLLBACK itself may fail: the transaction is abandoned either
+        # way, and SQLite undoes a torn one from its journal when the file is next opened.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._db.execute("ROLLBACK")
+
+    def _failed(self, exc: sqlite3.Error) -> StoreUnavailable:
+        code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+        error = StoreUnavailable(self.path, code, str(exc))
+        self.failure = str(error)
+        self.write_failures += 1
+        return error
 
     def read(self) -> Transaction:
         """Reads outside a transaction (each statement sees committed data)."""
-        return Transaction(self._db, self.site)
+        return Transaction(self._db, self.site, self.epoch)
 
     def ensure_slots(self, slots: list[tuple[str, SizeClass]], now: float) -> None:
         """Create the configured slots that the store does not know yet, as free."""
@@ -379,9 +487,26 @@ class Store:
             )
             self._db.execute("DELETE FROM seen_commands WHERE expires_at < ?", (before,))
 
+    def latest_record_time(self) -> float | None:
+        """The newest event's time in the outbox (Unix seconds), or None if it has none:
+        evidence of the time for a store that predates the saved witnessed time."""
+        row = self._db.execute("SELECT MAX(created_at) FROM outbox").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def last_seq(self) -> int:
         row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         return 0 if row is None else int(row[0])
+
+    def cap_pages(self, pages: int | None) -> int:
+        """Cap the store file at `pages` database pages, or lift the cap (None): a write
+        that needs a page beyond it fails with SQLITE_FULL, as on a full card. SQLite never
+        sets it below the file's current size. Returns the cap now in force. (The
+        simulator's full disk; an operator's size quota.)"""
+        cap = NO_PAGE_CAP if pages is None else max(1, int(pages))
+        return int(self._db.execute(f"PRAGMA max_page_count = {cap}").fetchone()[0])
+
+    def page_count(self) -> int:
+        return int(self._db.execute("PRAGMA page_count").fetchone()[0])
 
     def size_bytes(self) -> int:
         total = 0

@@ -28,6 +28,15 @@ class AlarmKind(enum.StrEnum):
     EVENTS_LOST = "events_lost"
     EVENT_FAILED = "event_failed"
     COMMAND_REFUSED = "command_refused"
+    # A site's event stream started again: its store was lost, replaced or restored (a new
+    # epoch), or rolled back (seqs central applied reused by new events), or its snapshot
+    # is behind what central applied. Each stays until an operator acknowledges it.
+    STREAM_RESTARTED = "stream_restarted"
+    STREAM_REWOUND = "stream_rewound"
+    SNAPSHOT_BEHIND = "snapshot_behind"
+    STATE_DIFFERS = "state_differs"  # a new stream's snapshot replaced central's view
+    CLOCK_OFFSET = "clock_offset"
+    SITE_FAULT = "site_fault"  # the site's store refuses writes, or one of its tasks died
 
 
 # Kinds whose end the site reports; the rest (a forced door, events lost) end when acked.
@@ -38,6 +47,8 @@ SELF_CLEARING = frozenset(
         AlarmKind.BOARD_FAULT,
         AlarmKind.SLOT_FAULT,
         AlarmKind.SCANNER_FAULT,
+        AlarmKind.CLOCK_OFFSET,
+        AlarmKind.SITE_FAULT,
     }
 )
 
@@ -46,6 +57,8 @@ FAULT_ALARM: dict[FaultComponent, AlarmKind] = {
     FaultComponent.LOCK: AlarmKind.SLOT_FAULT,
     FaultComponent.SENSOR: AlarmKind.SLOT_FAULT,
     FaultComponent.BOARD: AlarmKind.BOARD_FAULT,
+    FaultComponent.STORE: AlarmKind.SITE_FAULT,
+    FaultComponent.AGENT: AlarmKind.SITE_FAULT,
     FaultComponent.SCANNER: AlarmKind.SCANNER_FAULT,
 }
 

@@ -43,7 +43,11 @@ class BrokerConfig(Section):
     key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=300)
     # How long the broker keeps our session (and queues events for it) while we are away.
-    session_expiry_s: int = Field(default=int(7 * DAY_S), ge=0)
+    # Short: a member of the shared subscription that is gone for good keeps collecting its
+    # share of every site's events until its session expires, and the broker discards them
+    # then. Five minutes covers a restart; anything the broker took while no session was
+    # there is asked for again when a site's heartbeat shows central is behind (issue 11).
+    session_expiry_s: int = Field(default=300, ge=0)
     # MQTT 5 Receive Maximum: events in flight to us before we acknowledged them. Bounds how
     # large a commit batch can grow, so it must exceed ingest.batch_size.
     receive_maximum: int = Field(default=2000, ge=1, le=65535)
@@ -86,6 +90,18 @@ class IngestConfig(Section):
     gap_give_up_s: float = Field(default=7 * DAY_S, gt=0)
 
 
+class LivenessConfig(Section):
+    # A site not heard from (heartbeat, event, state, live status) for this long, or for
+    # four of the heartbeat intervals it announced if that is longer, is called offline
+    # with an alarm. Sites beat every 15 s by default: a minute is four beats, so one or two
+    # lost QoS 0 beats never raise it.
+    stale_after_s: float = Field(default=60.0, gt=0)
+    # A site whose clock is further off central's than this gets an alarm (cleared below
+    # half of it): door commands are refused a minute after issue (DOOR_COMMAND_FRESH_S),
+    # so half of that already eats into the margin for delivery.
+    clock_offset_limit_s: float = Field(default=30.0, gt=0)
+
+
 class PickupConfig(Section):
     # The regional norm: an uncollected parcel expires 3 days after the consumer was told.
     window_s: float = Field(default=3 * DAY_S, gt=0)
@@ -124,6 +140,7 @@ class CentralConfig(Section):
     keys: KeysConfig = KeysConfig()
     network: NetworkConfig = NetworkConfig()
     ingest: IngestConfig = IngestConfig()
+    liveness: LivenessConfig = LivenessConfig()
     pickup: PickupConfig = PickupConfig()
     reservations: ReservationConfig = ReservationConfig()
     commands: CommandConfig = CommandConfig()

@@ -21,15 +21,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from central import registry
+from central import liveness, registry, streams
 from central.alarms import AlarmKind, raise_alarm
 from central.commands import queue_command, record_reply
-from central.config import IngestConfig
+from central.config import IngestConfig, LivenessConfig
 from central.reservations import refused_reservation
 from central.site_events import Counted, EventEffects
 from central.store import CentralStore, StoredEvent, StoreSession, StreamCursor
 from protocols.errors import MessageError, ProtocolError
-from protocols.messages import Event, Reply, ResendState, SiteStatus, StateSnapshot, decode
+from protocols.messages import (
+    Event,
+    Heartbeat,
+    Reply,
+    ResendState,
+    SiteStatus,
+    StateSnapshot,
+    decode,
+)
 from protocols.topics import SiteChannel, Topics
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,9 @@ class Delivery:
 
     topic: str
     payload: bytes
+    # A retained message the broker replayed on subscription (not published just now): a
+    # replayed status is not evidence that its site is alive (central/liveness.py).
+    retained: bool = False
 
 
 @dataclass
@@ -57,7 +68,9 @@ class IngestResult:
 @dataclass
 class _Parsed:
     events: dict[str, list[tuple[Event, str]]] = field(default_factory=lambda: defaultdict(list))
-    statuses: list[SiteStatus] = field(default_factory=list)
+    statuses: list[tuple[SiteStatus, bool]] = field(default_factory=list)  # (status, live)
+    heartbeats: list[Heartbeat] = field(default_factory=list)
+    heard: set[str] = field(default_factory=set)  # sites heard live in this batch
     snapshots: list[StateSnapshot] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     rejected: int = 0
@@ -81,6 +94,7 @@ class Ingest:
     effects: EventEffects
     config: IngestConfig
     totals: Counter[str] = field(default_factory=Counter)
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)
 
     # ------------------------------------------------------------------------ batches
 
@@ -117,7 +131,7 @@ class Ingest:
                         continue  # a retained status being deleted
                     status = decode(SiteStatus, delivery.payload)
                     _same_site(site, status.site, delivery.topic)
-                    parsed.statuses.append(status)
+                    parsed.statuses.append((status, not delivery.retained))
                 elif channel is SiteChannel.STATE:
                     if not delivery.payload:
                         continue
@@ -128,6 +142,12 @@ class Ingest:
                     reply = decode(Reply, delivery.payload)
                     _same_site(site, reply.site, delivery.topic)
                     parsed.replies.append(reply)
+                elif channel is SiteChannel.HEARTBEAT:
+                    beat = decode(Heartbeat, delivery.payload)
+                    _same_site(site, beat.site, delivery.topic)
+                    parsed.heartbeats.append(beat)
+                if channel is not SiteChannel.STATUS and not delivery.retained:
+                    parsed.heard.add(site)
                 # Anything else (our own commands, under a broad subscription) is not ours.
             except (ProtocolError, UnicodeDecodeError) as exc:
                 parsed.rejected += 1
@@ -137,12 +157,35 @@ class Ingest:
     def _store(self, parsed: _Parsed, now: float, careful: bool) -> IngestResult:
         result = IngestResult(rejected=parsed.rejected, replies=list(parsed.replies))
         with self.store.transaction() as session:
-            for status in parsed.statuses:
+            # Liveness first: a last will later in the same batch still has the last word.
+            for beat in parsed.heartbeats:
+                self._guarded(
+                    session,
+                    careful,
+                    f"heartbeat of {beat.site}",
+                    partial(liveness.apply_heartbeat, session, beat, now, self.liveness),
+                )
+            for site in sorted(parsed.heard - {b.site for b in parsed.heartbeats}):
+                self._guarded(
+                    session,
+                    careful,
+                    f"liveness of {site}",
+                    partial(liveness.heard, session, site, now),
+                )
+            for status, live in parsed.statuses:
                 self._guarded(
                     session,
                     careful,
                     f"status of {status.site}",
-                    partial(registry.apply_status, session, status, now, f"site {status.site}"),
+                    partial(
+                        liveness.apply_status,
+                        session,
+                        status,
+                        now,
+                        live=live,
+                        config=self.liveness,
+                        source=f"site {status.site}",
+                    ),
                 )
             for snapshot in parsed.snapshots:
                 self._guarded(
@@ -163,7 +206,12 @@ class Ingest:
                 result.applied += run.applied
                 result.duplicates += run.duplicates
                 result.waiting += run.waiting
-        result.other = len(parsed.statuses) + len(parsed.snapshots) + len(parsed.replies)
+        result.other = (
+            len(parsed.statuses)
+            + len(parsed.snapshots)
+            + len(parsed.replies)
+            + len(parsed.heartbeats)
+        )
         result.received = sum(len(v) for v in parsed.events.values())
         return result
 
@@ -199,32 +247,92 @@ class Ingest:
         received: Sequence[tuple[Event, str]],
         now: float,
         *,
-        skip_to: int | None = None,
         careful: bool = True,
     ) -> _SiteRun:
-        """Store a site's newly received events and apply every one that is next in line."""
-        cursor = session.stream(site)
+        """Store a site's newly received events, each in the stream it belongs to, and apply
+        every one that is next in line there.
+
+        An event is a duplicate only if central has stored its id. A new event is routed by
+        its epoch (a new epoch starts a new stream) and, under a seq its stream already holds
+        with another event, starts the stream again at that seq (a rewind): see
+        central/streams.py.
+        """
         run = _SiteRun()
+        known = session.known_event_ids(site, (event.id for event, _ in received))
+        by_epoch: dict[str, list[tuple[Event, str]]] = defaultdict(list)
+        for event, raw in received:
+            if event.id in known:
+                run.duplicates += 1
+                continue
+            known.add(event.id)
+            by_epoch[streams.epoch_of(event.epoch)].append((event, raw))
+        source = f"site {site} events"
+        for epoch, events in by_epoch.items():
+            cursor = streams.stream_for(session, site, epoch, now, source)
+            batch: dict[int, tuple[Event, str]] = {}
+            late: list[tuple[Event, str]] = []
+            for event, raw in events:
+                if event.seq in batch or self._seq_taken(session, cursor, event.seq):
+                    # A new event under a seq this stream holds: the site's store rewound.
+                    self._advance_stream(session, cursor, batch, late, now, careful, run)
+                    cursor = streams.rewind(
+                        session, session.stream(site, epoch), event.seq, now, source
+                    )
+                    batch, late = {}, []
+                if event.seq <= cursor.applied_seq:
+                    late.append((event, raw))  # given up on earlier: applied now, late
+                else:
+                    batch[event.seq] = (event, raw)
+            self._advance_stream(session, cursor, batch, late, now, careful, run)
+        if run.duplicates:
+            current = session.stream(site)
+            if current.id is not None:
+                session.save_stream(
+                    dataclasses.replace(current, duplicates=current.duplicates + run.duplicates)
+                )
+        return run
+
+    @staticmethod
+    def _seq_taken(session: StoreSession, cursor: StreamCursor, seq: int) -> bool:
+        """Whether the stream already holds another event under `seq` (or `seq` is before it
+        began: a rewind further back than the last one)."""
+        if seq < cursor.base_seq:
+            return True
+        if cursor.id is None or seq > cursor.max_received_seq:
+            return False
+        return session.get_event(cursor.id, seq) is not None
+
+    def _advance_stream(
+        self,
+        session: StoreSession,
+        cursor: StreamCursor,
+        fresh: dict[int, tuple[Event, str]],
+        late: Sequence[tuple[Event, str]],
+        now: float,
+        careful: bool,
+        run: _SiteRun,
+        *,
+        skip_to: int | None = None,
+    ) -> None:
+        """Store one stream's new events and apply every one that is next in line; `late`
+        ones (under seqs given up on before) are applied at once."""
+        assert cursor.id is not None, "a stream is saved before its events are"
+        stream_id = cursor.id
         if skip_to is not None and skip_to > cursor.applied_seq:
             cursor = dataclasses.replace(
                 cursor,
                 applied_seq=skip_to,
                 lost=cursor.lost + (skip_to - cursor.applied_seq),
             )
-        fresh: dict[int, tuple[Event, str]] = {}
-        for event, raw in received:
-            if event.seq <= cursor.applied_seq or event.seq in fresh:
-                run.duplicates += 1
-            else:
-                fresh[event.seq] = (event, raw)
         stored: dict[int, StoredEvent] = {}
         if cursor.max_received_seq > cursor.applied_seq:
-            stored = {e.seq: e for e in session.waiting_events(site, cursor.applied_seq)}
-        for seq in [s for s in fresh if s in stored]:
-            run.duplicates += 1
-            del fresh[seq]
+            stored = {e.seq: e for e in session.waiting_events(stream_id, cursor.applied_seq)}
 
         counts: Counter[Counted] = Counter()
+        for event, _raw in late:
+            counted = self._apply_one(session, event, now, careful)
+            if counted is not None:
+                counts[counted] += 1
         applied_fresh: set[int] = set()
         applied_stored: list[int] = []
         next_seq = cursor.applied_seq + 1
@@ -245,19 +353,24 @@ class Ingest:
         session.add_events(
             [
                 StoredEvent(
-                    site=site,
+                    site=cursor.site,
                     seq=seq,
                     event_id=event.id,
                     type=event.type,
                     at=event.at,
                     payload=raw,
                     received_at=now,
-                    applied_at=now if seq in applied_fresh else None,
+                    applied_at=now if seq in applied_fresh or late_ else None,
+                    stream=stream_id,
                 )
-                for seq, (event, raw) in sorted(fresh.items())
+                for late_, items in (
+                    (False, sorted(fresh.items())),
+                    (True, [(e.seq, (e, r)) for e, r in late]),
+                )
+                for seq, (event, raw) in items
             ]
         )
-        session.mark_applied(site, applied_stored, now)
+        session.mark_applied(stream_id, applied_stored, now)
         applied_seq = next_seq - 1
         max_received = max(cursor.max_received_seq, max(fresh, default=0), applied_seq)
         progressed = applied_seq > cursor.applied_seq
@@ -278,12 +391,10 @@ class Ingest:
                 deposits=cursor.deposits + counts[Counted.DEPOSIT],
                 pickups=cursor.pickups + counts[Counted.PICKUP],
                 removals=cursor.removals + counts[Counted.REMOVAL],
-                duplicates=cursor.duplicates + run.duplicates,
             )
         )
-        run.applied = len(applied_fresh) + len(applied_stored)
-        run.waiting = len(fresh) - len(applied_fresh)
-        return run
+        run.applied += len(applied_fresh) + len(applied_stored) + len(late)
+        run.waiting += len(fresh) - len(applied_fresh)
 
     def _apply_one(
         self, session: StoreSession, event: Event, now: float, careful: bool
@@ -325,7 +436,8 @@ class Ingest:
         with self.store.transaction() as session:
             for cursor in session.streams_waiting_since(now - self.config.gap_timeout_s):
                 assert cursor.gap_since is not None
-                if now - cursor.gap_since >= self.config.gap_give_up_s:
+                # A closed stream's site has moved on to a new one and cannot resend it.
+                if now - cursor.gap_since >= self.config.gap_give_up_s or not cursor.current:
                     self._give_up(session, cursor, now)
                     continue
                 last = cursor.resend_requested_at
@@ -348,7 +460,8 @@ class Ingest:
         return requested
 
     def _give_up(self, session: StoreSession, cursor: StreamCursor, now: float) -> None:
-        waiting = session.waiting_events(cursor.site, cursor.applied_seq, limit=1)
+        assert cursor.id is not None
+        waiting = session.waiting_events(cursor.id, cursor.applied_seq, limit=1)
         first_present = waiting[0].seq if waiting else cursor.max_received_seq + 1
         missing_to = first_present - 1
         raise_alarm(
@@ -356,15 +469,22 @@ class Ingest:
             cursor.site,
             AlarmKind.EVENTS_LOST,
             now,
-            ref=f"{cursor.applied_seq + 1}-{missing_to}",
-            detail=f"events {cursor.applied_seq + 1}..{missing_to} never arrived in "
-            f"{self.config.gap_give_up_s:.0f} s; applied what followed",
+            ref=f"{cursor.epoch}:{cursor.applied_seq + 1}-{missing_to}".lstrip(":"),
+            detail=f"events {cursor.applied_seq + 1}..{missing_to} never arrived "
+            + (
+                f"in {self.config.gap_give_up_s:.0f} s"
+                if cursor.current
+                else "before the site started a new stream"
+            )
+            + "; applied what followed",
             source="central gap check",
         )
         log.error(
             "site %s: giving up on events %s..%s", cursor.site, cursor.applied_seq + 1, missing_to
         )
-        self._advance(session, cursor.site, [], now, skip_to=missing_to)
+        self._advance_stream(
+            session, cursor, {}, [], now, careful=True, run=_SiteRun(), skip_to=missing_to
+        )
 
 
 def _same_site(topic_site: str, message_site: str, topic: str) -> None:
@@ -374,6 +494,7 @@ def _same_site(topic_site: str, message_site: str, topic: str) -> None:
         raise MessageError(f"message on {topic} claims to be from site {message_site}")
 
 
-def stream_of(store: CentralStore, site: str) -> StreamCursor:
+def stream_of(store: CentralStore, site: str, epoch: str | None = None) -> StreamCursor:
+    """The site's current stream (or the newest of `epoch`; '' for an agent without one)."""
     with store.transaction() as session:
-        return session.stream(site)
+        return session.stream(site, epoch)

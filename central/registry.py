@@ -12,9 +12,10 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from central import streams
 from central.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm
 from central.network import Network
-from central.store import SiteRecord, SlotRecord, StoreSession
+from central.store import SiteRecord, SlotRecord, StoreSession, StreamCursor
 from protocols.messages import SiteStatus, SlotState, StateSnapshot
 
 UNKNOWN_KIND = "unknown"
@@ -79,17 +80,25 @@ def apply_status(session: StoreSession, status: SiteStatus, now: float, source: 
 
 
 def apply_snapshot(session: StoreSession, snapshot: StateSnapshot, now: float) -> bool:
-    """A site's full state. Returns False for one older than what central has.
+    """A site's full state. Returns False for one of a stream the site has left.
 
-    Slots are taken from the snapshot only if it has seen every event central applied
-    (its last_seq is at least central's): an older picture would undo newer events. A
-    snapshot that has seen more events than central received tells central events are
-    missing, and the gap check asks for them if they do not arrive.
+    Ordered by the site's stream (epoch) and sequence, never by its clock (`at`): a site
+    whose clock ran hours ahead and was then corrected sends snapshots "earlier" than the
+    last, and each is still its newest word. A snapshot of a new epoch starts a new stream
+    (central/streams.py); the first snapshot of a restarted or rewound stream replaces
+    central's view of the site's slots, and what differed is raised (STATE_DIFFERS).
+
+    Slots are taken from the snapshot only if it has seen every event central applied of
+    its stream (its last_seq is at least central's): an older picture would undo newer
+    events, so one behind is raised (SNAPSHOT_BEHIND) instead. A snapshot that has seen
+    more events than central received tells central events are missing, and the gap
+    check asks for them if they do not arrive.
     """
-    known = session.get_site(snapshot.site) or SiteRecord(snapshot.site, snapshot.kind.value)
-    if known.snapshot_at is not None and snapshot.at < known.snapshot_at:
+    source = f"site {snapshot.site} state"
+    stream = streams.stream_for(session, snapshot.site, snapshot.epoch, now, source)
+    if not stream.current:
         return False
-    stream = session.stream(snapshot.site)
+    known = session.get_site(snapshot.site) or SiteRecord(snapshot.site, snapshot.kind.value)
     session.save_site(
         dataclasses.replace(
             known,
@@ -106,22 +115,35 @@ def apply_snapshot(session: StoreSession, snapshot: StateSnapshot, now: float) -
         )
     )
     if snapshot.last_seq >= stream.applied_seq:
-        session.replace_slots(
+        slots = [
+            SlotRecord(
+                site=snapshot.site,
+                slot=slot.slot,
+                size=slot.size.value,
+                state=slot.state.value,
+                parcel=slot.parcel,
+                reserved_for=slot.reserved_for,
+                occupied=slot.occupied,
+                door=slot.door.value,
+                updated_at=now,  # central's clock: the site's may be anywhere
+            )
+            for slot in snapshot.slots
+        ]
+        if not stream.reconciled:
+            _raise_differences(session, stream, session.list_slots(snapshot.site), slots, now)
+            stream = session.save_stream(dataclasses.replace(stream, reconciled=True))
+        session.replace_slots(snapshot.site, slots)
+    else:
+        raise_alarm(
+            session,
             snapshot.site,
-            [
-                SlotRecord(
-                    site=snapshot.site,
-                    slot=slot.slot,
-                    size=slot.size.value,
-                    state=slot.state.value,
-                    parcel=slot.parcel,
-                    reserved_for=slot.reserved_for,
-                    occupied=slot.occupied,
-                    door=slot.door.value,
-                    updated_at=snapshot.at,
-                )
-                for slot in snapshot.slots
-            ],
+            AlarmKind.SNAPSHOT_BEHIND,
+            now,
+            ref=f"{stream.epoch}:{snapshot.last_seq}",
+            detail=f"the site's state is at seq {snapshot.last_seq} of stream "
+            f"{stream.epoch or '(no epoch)'}, central applied {stream.applied_seq}: its store "
+            "may have lost writes; central keeps its own view of the slots",
+            source=source,
         )
     if snapshot.last_seq > stream.max_received_seq:
         session.save_stream(
@@ -133,6 +155,46 @@ def apply_snapshot(session: StoreSession, snapshot: StateSnapshot, now: float) -
         )
     _reconcile_fault_alarms(session, snapshot, now)
     return True
+
+
+# An alarm's detail lists this many differing slots, then how many more there are.
+DIFFERENCES_LISTED = 12
+
+
+def _raise_differences(
+    session: StoreSession,
+    stream: StreamCursor,
+    before: list[SlotRecord],
+    after: list[SlotRecord],
+    now: float,
+) -> None:
+    """A new stream's snapshot replaces central's view: raise what central believed that
+    the site does not (a parcel central has in a slot the site calls free, and so on)."""
+    old = {s.slot: s for s in before}
+    new = {s.slot: s for s in after}
+    differing = []
+    for slot in sorted(old.keys() | new.keys()):
+        was, now_ = old.get(slot), new.get(slot)
+        was_text = f"{was.state} {was.parcel or ''}".strip() if was else "absent"
+        now_text = f"{now_.state} {now_.parcel or ''}".strip() if now_ else "absent"
+        if was_text != now_text:
+            differing.append(f"{slot}: central {was_text}, site {now_text}")
+    if not differing:
+        return
+    shown = "; ".join(differing[:DIFFERENCES_LISTED])
+    more = len(differing) - DIFFERENCES_LISTED
+    raise_alarm(
+        session,
+        stream.site,
+        AlarmKind.STATE_DIFFERS,
+        now,
+        ref=f"{stream.epoch}:{stream.base_seq}",
+        detail=(
+            f"after the {stream.cause} of its event stream the site's slots replaced central's; "
+            f"{len(differing)} differed: {shown}" + (f" (and {more} more)" if more > 0 else "")
+        )[:500],
+        source=f"site {stream.site} state",
+    )
 
 
 def _reconcile_fault_alarms(session: StoreSession, snapshot: StateSnapshot, now: float) -> None:
@@ -181,6 +243,7 @@ class SiteView:
     applied_seq: int
     deposits: int
     pickups: int
+    clock_offset_s: float | None = None  # the site's clock minus central's, smoothed
 
 
 @dataclass(frozen=True)
@@ -201,12 +264,24 @@ def fleet(session: StoreSession) -> FleetView:
     for site, state, count in session.slot_state_counts():
         states[site][state] += count
     alarms = Counter(a.site for a in session.list_alarms())
-    streams = {s.site: s for s in session.list_streams()}
+    # A site that restarted or rewound its stream has had several: its counts are their sum,
+    # its applied seq the current one's.
+    site_streams: dict[str, StreamCursor] = {}
+    for stream in session.list_streams():
+        earlier = site_streams.get(stream.site)
+        if earlier is not None:
+            stream = dataclasses.replace(
+                stream,
+                deposits=stream.deposits + earlier.deposits,
+                pickups=stream.pickups + earlier.pickups,
+            )
+        site_streams[stream.site] = stream
     held = Counter(r.site for r in session.held_reservations())
+    offsets = {r.site: r.clock_offset_s for r in session.list_liveness()}
     views = []
     for record in session.list_sites():
         counts = states.get(record.site, Counter())
-        stream = streams.get(record.site)
+        stream = site_streams.get(record.site)
         views.append(
             SiteView(
                 site=record.site,
@@ -225,6 +300,7 @@ def fleet(session: StoreSession) -> FleetView:
                 applied_seq=stream.applied_seq if stream else 0,
                 deposits=stream.deposits if stream else 0,
                 pickups=stream.pickups if stream else 0,
+                clock_offset_s=offsets.get(record.site),
             )
         )
     return FleetView(views)
@@ -244,7 +320,7 @@ def format_fleet(view: FleetView, limit: int | None = None) -> str:
         f"{sum(s.open_alarms for s in view.sites)}",
         "",
         f"{'site':<14}{'kind':<9}{'link':<9}{'occupied':>10}{'free':>6}{'resv':>6}"
-        f"{'oos':>5}{'faults':>8}{'alarms':>8}{'deposits':>10}{'pickups':>9}",
+        f"{'oos':>5}{'faults':>8}{'alarms':>8}{'deposits':>10}{'pickups':>9}{'clock':>9}",
     ]
     shown = view.sites if limit is None else view.sites[:limit]
     for s in shown:
@@ -256,7 +332,19 @@ def format_fleet(view: FleetView, limit: int | None = None) -> str:
         lines.append(
             f"{s.site:<14}{s.kind:<9}{link:<9}{occupied_text:>10}{s.free:>6}{s.reserved:>6}"
             f"{s.out_of_service:>5}{s.faults:>8}{s.open_alarms:>8}{s.deposits:>10}{s.pickups:>9}"
+            f"{_offset_text(s.clock_offset_s):>9}"
         )
     if limit is not None and len(view.sites) > limit:
         lines.append(f"... and {len(view.sites) - limit} more sites")
     return "\n".join(lines)
+
+
+def _offset_text(offset: float | None) -> str:
+    """A site's clock offset for the fleet table: "+4.0h", "-12s", "?" if never measured."""
+    if offset is None:
+        return "?"
+    if abs(offset) >= 3600:
+        return f"{offset / 3600:+.1f}h"
+    if abs(offset) >= 120:
+        return f"{offset / 60:+.0f}m"
+    return f"{offset:+.0f}s"

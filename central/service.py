@@ -29,7 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from central import registry, systemd
+from central import liveness, registry, systemd
 from central.commands import CommandSender
 from central.config import CentralConfig
 from central.errors import ConfigError
@@ -118,7 +118,16 @@ class CentralService:
         self.store: CentralStore = store or SqliteStore(config.store.path)
         self.topics = Topics(config.topics.root)
         self.boot_id = uuid.uuid4().hex[:16]
-        self.ingest = Ingest(self.store, self.topics, EventEffects(config.pickup), config.ingest)
+        self.ingest = Ingest(
+            self.store,
+            self.topics,
+            EventEffects(config.pickup),
+            config.ingest,
+            liveness=config.liveness,
+        )
+        # When this process last began to hear the sites (a connect): a site's silence is
+        # counted from here at the earliest (central/liveness.py).
+        self._listening_since: float | None = None
         self.sender = CommandSender(
             self.store,
             self.signer,
@@ -268,13 +277,18 @@ class CentralService:
             log.error("broker refused central's connection: %s", reason)
             return
         self._generation += 1
+        self._listening_since = self.clock.now()
         options = SubscribeOptions(qos=1)
+        # Subscribed on every connect, whatever session_present says: Mosquitto 2.0 does not
+        # restore a shared subscription across its own restart, though it says the session
+        # is present. Heartbeats at QoS 0: one that is late is worth nothing.
         client.subscribe(
             [
                 (self.topics.shared_events(self.config.topics.share_group), options),
                 (self.topics.all_sites(SiteChannel.STATUS), options),
                 (self.topics.all_sites(SiteChannel.STATE), options),
                 (self.topics.all_sites(SiteChannel.REPLIES), options),
+                (self.topics.all_sites(SiteChannel.HEARTBEAT), SubscribeOptions(qos=0)),
             ]
         )
         client.publish(self.topics.central_status(), self._status(online=True), qos=1, retain=True)
@@ -326,7 +340,8 @@ class CentralService:
             # A malformed reply is counted and logged by the batch commit.
             with contextlib.suppress(ProtocolError):
                 self.sender.waiters.resolve(decode(Reply, bytes(message.payload)))
-        self._inbox.put((Delivery(topic, bytes(message.payload)), token))
+        delivery = Delivery(topic, bytes(message.payload), retained=bool(message.retain))
+        self._inbox.put((delivery, token))
 
     # ------------------------------------------------------------------------ worker
 
@@ -417,6 +432,11 @@ class CentralService:
         """Timer work: gaps, reservation lapses, placement of waiting parcels, due tasks."""
         now = self.clock.now()
         self.ingest.check_gaps(now)
+        if self.client.is_connected() and self._listening_since is not None:
+            # Only while connected: with the broker gone central hears nobody, and that
+            # says nothing about the sites.
+            with self.store.transaction() as session:
+                liveness.check_stale(session, now, self._listening_since, self.config.liveness)
         if self.reservations is not None:
             self.reservations.lapse_due(now)
             with self.store.transaction() as session:

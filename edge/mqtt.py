@@ -162,6 +162,14 @@ class SiteLink:
         if self._client is not None and self.connected:
             self._publish(SiteChannel.REPLIES, payload, retain=False)
 
+    def publish_heartbeat(self, payload: bytes) -> bool:
+        """Send one heartbeat (QoS 0, not retained: a beat is worth nothing once late, and
+        a retained one would outlive the site like its "online"). False when not connected."""
+        if self._client is None or not self.connected:
+            return False
+        topic = self.topics.site(self.site, SiteChannel.HEARTBEAT)
+        return self._client.publish(topic, payload, qos=0).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
     async def stop(self, graceful: bool = True) -> None:
         """Say offline (retained) and disconnect; the last will covers a crash instead."""
         client = self._client

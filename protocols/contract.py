@@ -90,6 +90,12 @@ _CHANNELS: dict[str, tuple[str, str, str]] = {
         "reply",
         "QoS 1. The site's replies to commands, correlated by command id.",
     ),
+    "siteHeartbeat": (
+        "sites/{siteId}/heartbeat",
+        "heartbeat",
+        "QoS 0, never retained. The site's liveness every few seconds, with its newest "
+        "event sequence number and its clock; central does not rely on retained status.",
+    ),
 }
 
 # operation key -> (action seen from a site agent, channel key, qos, retain, summary)
@@ -99,6 +105,7 @@ _OPERATIONS: dict[str, tuple[str, str, int, bool, str]] = {
     "publishEvent": ("send", "siteEvents", 1, False, "A site reports one event."),
     "receiveCommand": ("receive", "siteCommands", 1, False, "A site receives a command."),
     "publishReply": ("send", "siteReplies", 1, False, "A site answers a command."),
+    "publishHeartbeat": ("send", "siteHeartbeat", 0, False, "A site says it is alive."),
     "receiveCentralStatus": (
         "receive",
         "centralStatus",

@@ -151,6 +151,9 @@ class FaultComponent(enum.StrEnum):
     BOARD = "board"
     SCANNER = "scanner"
     LINK = "link"
+    CLOCK = "clock"  # the site's wall clock disagrees with the time it has witnessed
+    STORE = "store"  # the site's store refuses writes (disk full, I/O error): nothing opens
+    AGENT = "agent"  # one of the agent's tasks died and is being restarted (ref: its name)
 
 
 class RemovalReason(enum.StrEnum):
@@ -181,6 +184,23 @@ class CentralStatus(WireModel):
     at: Timestamp
 
 
+class Heartbeat(WireModel):
+    """On lockernet/v1/sites/{site}/heartbeat every few seconds, QoS 0, never retained.
+
+    Liveness that a restarted broker cannot fake (a retained "online" can outlive its site),
+    and the site's view of its own stream: central asks for a resend when `last_seq` is
+    ahead of what it applied, whatever the site does next. `at` is the site's clock when it
+    sent the beat; central compares it with its own to track the site's clock offset.
+    """
+
+    site: SiteId
+    boot_id: Ident
+    epoch: Ident | None = Field(default=None, description="the event stream's identity")
+    at: Timestamp
+    last_seq: int = Field(ge=0, description="the newest event sequence number written")
+    interval_s: float = Field(gt=0, le=3600, description="seconds until the next beat")
+
+
 class Fault(Payload):
     component: FaultComponent
     code: str = Field(max_length=64)
@@ -208,11 +228,19 @@ class StateSnapshot(WireModel):
     boot_id: Ident
     at: Timestamp
     last_seq: int = Field(ge=0, description="the newest event sequence number written")
+    epoch: Ident | None = Field(
+        default=None, description="the event stream's identity: created with the site's store"
+    )
     slots: list[SlotSnapshot] = Field(default_factory=list, max_length=2000)
     shelf_capacity: int | None = Field(default=None, ge=0)
     shelf_used: int | None = Field(default=None, ge=0)
     faults: list[Fault] = Field(default_factory=list, max_length=1000)
     versions: dict[str, Text] = Field(default_factory=dict)
+    clock_unsure: bool = Field(
+        default=False,
+        description="the site's wall clock is far from the latest time it has witnessed "
+        "(its store, central's signed times): `at` and event times are its best evidence",
+    )
 
 
 # -------------------------------------------------------------------------------- events
@@ -361,8 +389,10 @@ EventPayload = Annotated[
 class Event(WireModel):
     """One event on lockernet/v1/sites/{site}/events. `payload.type` says what happened.
 
-    `seq` is the site's own sequence number: it never repeats, so central orders and
-    deduplicates by (site, seq) and sees a gap as a missing event.
+    `seq` is the site's own sequence number within its stream (`epoch`, created with the
+    site's store): central orders by (site, epoch, seq) and sees a gap as a missing event,
+    and deduplicates by the event's `id`, since a store rolled back numbers new events
+    with seqs it had already used.
     """
 
     site: SiteId
@@ -370,6 +400,12 @@ class Event(WireModel):
     id: Ident
     at: Timestamp
     payload: EventPayload
+    # Optional so that an agent older than the epoch is still heard: its events belong to
+    # its site's one legacy stream. A required field would make central reject, and so
+    # lose, every event such an agent sends.
+    epoch: Ident | None = Field(
+        default=None, description="the stream this seq belongs to: created with the store"
+    )
 
     @property
     def type(self) -> str:
@@ -477,6 +513,9 @@ class ReplyReason(enum.StrEnum):
     NO_CAPACITY = "no_capacity"
     RATE_LIMITED = "rate_limited"
     HARDWARE_FAULT = "hardware_fault"
+    # A door-moving command that reached the site too long after central issued it (held by
+    # an outage): nobody is standing at the door any more, so it is not obeyed.
+    STALE = "stale"
 
 
 class Reply(WireModel):
@@ -549,4 +588,5 @@ MESSAGES: dict[str, type[WireModel]] = {
     "signed-command": SignedCommand,
     "command": Command,
     "reply": Reply,
+    "heartbeat": Heartbeat,
 }

@@ -6,6 +6,7 @@ lockernet/v1/sites/{site}/state        retained full-state snapshot, on every (r
 lockernet/v1/sites/{site}/events       QoS 1 event stream, site -> central
 lockernet/v1/sites/{site}/commands     QoS 1 signed commands, central -> site, with expiry
 lockernet/v1/sites/{site}/replies      QoS 1 replies, correlated by command id
+lockernet/v1/sites/{site}/heartbeat    QoS 0 liveness every few seconds, never retained
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class SiteChannel(enum.StrEnum):
     EVENTS = "events"
     COMMANDS = "commands"
     REPLIES = "replies"
+    HEARTBEAT = "heartbeat"
 
 
 def check_site_id(site: str) -> str:

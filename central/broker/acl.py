@@ -3,10 +3,10 @@
 Mosquitto takes a client certificate's common name as the user name
 (`use_identity_as_username`), so each block below binds one certificate to its topics:
 
-- a site may write only its own status, state, events and replies, and read only its own
-  commands and central's status;
-- central may read every site's events, state, status and replies, write every site's
-  commands, and own its status.
+- a site may write only its own status, state, events, replies and heartbeat, and read
+  only its own commands and central's status;
+- central may read every site's events, state, status, replies and heartbeats, write every
+  site's commands, and own its status.
 
 Explicit user blocks (not `pattern ... %u`) so a certificate whose name is not a site of the
 network gets nothing at all, even if the CA signed it by mistake.
@@ -21,8 +21,20 @@ from protocols.errors import MessageError
 from protocols.topics import DEFAULT_ROOT, SiteChannel, Topics, check_site_id
 
 CENTRAL_USER = "central"
-SITE_WRITES = (SiteChannel.STATUS, SiteChannel.STATE, SiteChannel.EVENTS, SiteChannel.REPLIES)
-CENTRAL_READS = (SiteChannel.EVENTS, SiteChannel.STATE, SiteChannel.STATUS, SiteChannel.REPLIES)
+SITE_WRITES = (
+    SiteChannel.STATUS,
+    SiteChannel.STATE,
+    SiteChannel.EVENTS,
+    SiteChannel.REPLIES,
+    SiteChannel.HEARTBEAT,
+)
+CENTRAL_READS = (
+    SiteChannel.EVENTS,
+    SiteChannel.STATE,
+    SiteChannel.STATUS,
+    SiteChannel.REPLIES,
+    SiteChannel.HEARTBEAT,
+)
 _WILDCARDS = frozenset("+#")
 
 

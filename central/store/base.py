@@ -16,6 +16,7 @@ from central.store.records import (
     AlarmRecord,
     CodeRecord,
     CommandRecord,
+    LivenessRecord,
     ParcelRecord,
     RemovalRecord,
     ReservationRecord,
@@ -36,6 +37,12 @@ class StoreSession(Protocol):
     def list_sites(self) -> list[SiteRecord]: ...
 
     def save_site(self, record: SiteRecord) -> None: ...
+
+    def get_liveness(self, site: str) -> LivenessRecord | None: ...
+
+    def save_liveness(self, record: LivenessRecord) -> None: ...
+
+    def list_liveness(self) -> list[LivenessRecord]: ...
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested unit inside the transaction: on error only its own writes are undone."""
@@ -67,24 +74,34 @@ class StoreSession(Protocol):
     def slot_state_counts(self) -> list[tuple[str, str, int]]:
         """(site, slot state, count) across the fleet."""
 
-    def stream(self, site: str) -> StreamCursor: ...
+    def stream(self, site: str, epoch: str | None = None) -> StreamCursor:
+        """The site's current stream (epoch None), or the newest stream of `epoch`; an unsaved
+        cursor (id None) if there is none."""
 
-    def save_stream(self, cursor: StreamCursor) -> None: ...
+    def save_stream(self, cursor: StreamCursor) -> StreamCursor:
+        """Insert (id None) or update a stream; returns it with its id. A site has one current
+        stream: close the old one (closed_at) before a new one is inserted."""
 
-    def list_streams(self) -> list[StreamCursor]: ...
+    def list_streams(self) -> list[StreamCursor]:
+        """Every stream of every site, by site and then oldest first (the current one last)."""
 
     def streams_waiting_since(self, before: float) -> list[StreamCursor]:
         """Streams that have waited for a missing event since `before` or longer."""
 
     def add_events(self, events: Sequence[StoredEvent]) -> None:
-        """Store received events; one already stored under its (site, seq) is left as is."""
+        """Store received events; one already stored under its (stream, seq) is left as is."""
 
-    def waiting_events(self, site: str, after_seq: int, limit: int = 10_000) -> list[StoredEvent]:
-        """Received but not yet applied events of a site, in sequence order."""
+    def waiting_events(
+        self, stream: int, after_seq: int, limit: int = 10_000
+    ) -> list[StoredEvent]:
+        """Received but not yet applied events of a stream, in sequence order."""
 
-    def mark_applied(self, site: str, seqs: Iterable[int], at: float) -> None: ...
+    def mark_applied(self, stream: int, seqs: Iterable[int], at: float) -> None: ...
 
-    def get_event(self, site: str, seq: int) -> StoredEvent | None: ...
+    def get_event(self, stream: int, seq: int) -> StoredEvent | None: ...
+
+    def known_event_ids(self, site: str, ids: Iterable[str]) -> set[str]:
+        """Those of `ids` central has stored for the site, in any of its streams."""
 
     def get_parcel(self, label: str) -> ParcelRecord | None: ...
 

@@ -191,6 +191,90 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX removals_open ON removals (site) WHERE done_at IS NULL",
         ),
     ),
+    Migration(
+        2,
+        "event streams keyed by the site's epoch: a lost, replaced or rolled-back site store "
+        "starts a new stream instead of repeating seqs central takes for duplicates",
+        (
+            # One row per stream a site has had: its epoch (the site's store identity; ''
+            # for an agent older than epochs) and, after a rewind of that epoch, one more row
+            # for the same epoch from `base_seq` on. The site's current stream is the one row
+            # not closed.
+            """CREATE TABLE streams_by_epoch (
+                id INTEGER PRIMARY KEY,
+                site TEXT NOT NULL,
+                epoch TEXT NOT NULL DEFAULT '',
+                base_seq INTEGER NOT NULL DEFAULT 1,
+                started_at REAL,
+                closed_at REAL,
+                cause TEXT NOT NULL DEFAULT 'first',
+                reconciled INTEGER NOT NULL DEFAULT 1,
+                applied_seq INTEGER NOT NULL DEFAULT 0,
+                max_received_seq INTEGER NOT NULL DEFAULT 0,
+                gap_since REAL,
+                resend_requested_at REAL,
+                resend_count INTEGER NOT NULL DEFAULT 0,
+                deposits INTEGER NOT NULL DEFAULT 0,
+                pickups INTEGER NOT NULL DEFAULT 0,
+                removals INTEGER NOT NULL DEFAULT 0,
+                duplicates INTEGER NOT NULL DEFAULT 0,
+                lost INTEGER NOT NULL DEFAULT 0
+            )""",
+            """INSERT INTO streams_by_epoch (site, applied_seq, max_received_seq, gap_since,
+                resend_requested_at, resend_count, deposits, pickups, removals, duplicates,
+                lost) SELECT site, applied_seq, max_received_seq, gap_since,
+                resend_requested_at, resend_count, deposits, pickups, removals, duplicates,
+                lost FROM streams""",
+            """INSERT INTO streams_by_epoch (site) SELECT DISTINCT site FROM events
+                WHERE site NOT IN (SELECT site FROM streams)""",
+            "DROP TABLE streams",
+            "ALTER TABLE streams_by_epoch RENAME TO streams",
+            "CREATE UNIQUE INDEX streams_current ON streams (site) WHERE closed_at IS NULL",
+            "CREATE INDEX streams_epoch ON streams (site, epoch, base_seq)",
+            # (stream, seq) orders a stream; the event's id is what tells a redelivery (the
+            # same id) from a new event under a seq already used (a rewound store).
+            """CREATE TABLE events_by_stream (
+                stream INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                site TEXT NOT NULL,
+                event_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                at REAL NOT NULL,
+                payload TEXT NOT NULL,
+                received_at REAL NOT NULL,
+                applied_at REAL,
+                PRIMARY KEY (stream, seq)
+            ) WITHOUT ROWID""",
+            """INSERT INTO events_by_stream (stream, seq, site, event_id, type, at, payload,
+                received_at, applied_at) SELECT s.id, e.seq, e.site, e.event_id, e.type, e.at,
+                e.payload, e.received_at, e.applied_at FROM events e
+                JOIN streams s ON s.site = e.site""",
+            "DROP TABLE events",
+            "ALTER TABLE events_by_stream RENAME TO events",
+            "CREATE INDEX events_waiting ON events (stream, seq) WHERE applied_at IS NULL",
+            "CREATE INDEX events_id ON events (site, event_id)",
+        ),
+    ),
+    Migration(
+        3,
+        "site liveness: when central last heard each site, and its clock's offset",
+        (
+            # Apart from `sites`: written on every message a site sends, by every central
+            # process, so it stays a narrow row. `stale` is 1 once the site was called
+            # offline for silence (its alarm is open), 0 once heard again.
+            """CREATE TABLE site_liveness (
+                site TEXT PRIMARY KEY,
+                heard_at REAL NOT NULL,
+                beat_at REAL,
+                beat_interval_s REAL,
+                clock_offset_s REAL,
+                stale INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
+# Numbers were handed out to parallel work (2: stream epochs, 3: liveness): apply in order
+# of number whatever order the entries above were written in.
+MIGRATIONS = tuple(sorted(MIGRATIONS, key=lambda m: m.version))
 
 LATEST_VERSION = MIGRATIONS[-1].version

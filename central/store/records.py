@@ -43,7 +43,14 @@ class SlotRecord:
 
 @dataclass(frozen=True)
 class StreamCursor:
-    """Where one site's event stream stands at central. Ordering lives here, not in memory."""
+    """Where one of a site's event streams stands at central. Ordering lives here, not in
+    memory.
+
+    A stream is what the site numbers with one `epoch` (its store's identity) from
+    `base_seq` on: a new epoch (the store lost or replaced) or a rewind of one (the store
+    rolled back, numbering new events with seqs central already applied) starts another.
+    Seqs stay the site's own numbers. `id` is None until the stream is first saved.
+    """
 
     site: str
     applied_seq: int = 0
@@ -56,6 +63,29 @@ class StreamCursor:
     removals: int = 0
     duplicates: int = 0
     lost: int = 0  # sequence numbers given up on after ingest.gap_give_up_s
+    epoch: str = ""  # '' for an agent older than epochs
+    id: int | None = None
+    base_seq: int = 1
+    started_at: float | None = None
+    closed_at: float | None = None  # a newer stream of the site took over
+    cause: str = "first"  # first | restart (new epoch) | rewind (same epoch, seq reused)
+    reconciled: bool = True  # False until a snapshot of the stream replaced central's view
+
+    @property
+    def current(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass(frozen=True)
+class LivenessRecord:
+    """When central last heard a site (central's clock), and what its heartbeats said."""
+
+    site: str
+    heard_at: float
+    beat_at: float | None = None  # the site's clock in its newest heartbeat
+    beat_interval_s: float | None = None  # the gap to the next beat the site announced
+    clock_offset_s: float | None = None  # site clock minus central's, smoothed
+    stale: bool = False  # called offline for silence; cleared when heard again
 
 
 @dataclass(frozen=True)
@@ -68,6 +98,7 @@ class StoredEvent:
     payload: str  # the event's JSON as received
     received_at: float
     applied_at: float | None = None
+    stream: int = 0  # StreamCursor.id of the stream it belongs to
 
 
 @dataclass(frozen=True)

@@ -217,4 +217,13 @@ messages: dict[str, st.SearchStrategy[Any]] = {
         detail=_opt(texts),
         result=_opt(st.dictionaries(st.text(max_size=8), json_values, max_size=4)),
     ),
+    "heartbeat": st.builds(
+        m.Heartbeat,
+        site=site_ids,
+        boot_id=idents,
+        epoch=_opt(idents),
+        at=timestamps,
+        last_seq=st.integers(min_value=0),
+        interval_s=st.floats(min_value=0.001, max_value=3600, allow_nan=False),
+    ),
 }

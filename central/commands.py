@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter, ValidationError
 
+from central import removals
 from central.alarms import AlarmKind, raise_alarm
 from central.errors import CommandFailed
 from central.store import CentralStore, CommandRecord, StoreSession, TaskRecord
-from central.tasks import TaskFailed, TaskKind
+from central.tasks import RETRY_MAX_S, TaskFailed, TaskKind
 from protocols.clock import Clock
-from protocols.commands import sign_command
+from protocols.commands import DOOR_COMMAND_FRESH_S, DOOR_MOVING, sign_command
 from protocols.messages import Command, CommandBody, Reply, ReplyReason, encode
 from protocols.tokens import TokenSigner
 from protocols.topics import SiteChannel, Topics
@@ -41,8 +42,17 @@ ALARMING_REFUSALS = frozenset(
         ReplyReason.WRONG_SITE,
         ReplyReason.UNSUPPORTED_VERSION,
         ReplyReason.MALFORMED,
+        # A door command delivered too late (an outage held it): someone asked for a door
+        # that stayed shut, and the operator should know why.
+        ReplyReason.STALE,
     }
 )
+# Commands central must see answered: a revocation is what keeps an old pickup code from
+# opening its door, so until the site has said "done" it is sent again (a fresh command each
+# time: the one before may have been refused for the site's clock, or never arrived). The
+# first resend comes after this long, then twice as long each time up to the task retry cap.
+MUST_ANSWER = frozenset({"revoke_code"})
+ANSWER_WAIT_S = 60.0
 
 # publish(topic, payload, expiry_s): returns once the broker has the message (QoS 1).
 Publish = Callable[[str, bytes, int], None]
@@ -124,6 +134,10 @@ class CommandSender:
         if expires_at is None or expires_at <= now:
             expires_at = now + self.default_expiry_s
         expires_at = min(expires_at, now + MAX_EXPIRY_S)
+        if body.type in DOOR_MOVING:
+            # The site obeys a door command only this soon after issue: nor does the broker
+            # keep it longer (an hour-old "open" would open the door for nobody).
+            expires_at = min(expires_at, now + DOOR_COMMAND_FRESH_S)
         return Command(
             id=uuid.uuid4().hex,
             site=site,
@@ -190,12 +204,32 @@ class CommandSender:
                 with self.store.transaction() as session:
                     session.finish_task(task.id, now)
                 continue
+            until = data.get("expires_at")
+            must_answer = body.type in MUST_ANSWER
+            if must_answer and (self._answered(task.site, body) or (until and now >= until)):
+                # Done by the site, or moot: the code it revokes has expired, and a site
+                # refuses an expired code whatever its clock says (edge.clock_guard).
+                with self.store.transaction() as session:
+                    session.finish_task(task.id, now)
+                continue
             try:
-                self.send(task.site, body, data.get("expires_at"))
+                command = self.send(task.site, body, until)
             except CommandFailed as exc:
                 raise TaskFailed(str(exc)) from None
             with self.store.transaction() as session:
-                session.finish_task(task.id, now)
+                if must_answer:
+                    wait = min(RETRY_MAX_S, ANSWER_WAIT_S * 2 ** max(0, task.attempts - 1))
+                    session.retry_task(
+                        task.id, now + wait, f"sent as {command.id}; waiting for the answer"
+                    )
+                else:
+                    session.finish_task(task.id, now)
+
+    def _answered(self, site: str, body: CommandBody) -> bool:
+        """True once the site has accepted a command with exactly this body."""
+        wanted = body_json(body)
+        with self.store.transaction() as session:
+            return any(c.reply_ok and c.body == wanted for c in session.commands_to(site))
 
 
 def record_reply(session: StoreSession, reply: Reply, now: float, source: str) -> None:
@@ -207,6 +241,8 @@ def record_reply(session: StoreSession, reply: Reply, now: float, source: str) -
         reply.at,
         reply.detail,
     )
+    if known:
+        removals.settle_from_reply(session, reply, now)
     if not known or reply.ok or reply.reason is None:
         return
     command = session.get_command(reply.command_id)

@@ -276,6 +276,7 @@ class SiteAgent:
         self._scan_lock = asyncio.Lock()
         self.ready = asyncio.Event()
         self._last_prune = clock.monotonic()
+        self._removals_swept = False  # the first tick clears what an older agent left
 
     # ======================================================================== lifecycle
     async def start(self) -> None:
@@ -511,6 +512,7 @@ class SiteAgent:
                 # Handover at the counter: staff hand the parcel over on a valid scan.
                 tx.unshelve(code.parcel)
                 tx.use_code(code.code_id, code.parcel, now)
+                tx.removed(code.parcel)  # collected before a courier took it back
                 event = ParcelPickedUp(parcel=code.parcel, slot=SHELF, code_id=code.code_id)
                 tx.emit(event, now)
                 self._notify(event)
@@ -861,6 +863,7 @@ class SiteAgent:
                     tx.move(slot.id, Trigger.CLOSED_EMPTY, now, parcel=None)
                     code_id = slot.open_ref or ""
                     tx.use_code(code_id, slot.parcel, now)
+                    tx.removed(slot.parcel)  # collected before a courier took it back
                     events.append(DoorClosed(slot=slot.id, occupied=False))
                     events.append(ParcelPickedUp(parcel=slot.parcel, slot=slot.id, code_id=code_id))
                 else:
@@ -1105,14 +1108,24 @@ class SiteAgent:
             self.link.kick()
             return {"requeued": requeued}
         if isinstance(body, MarkForRemoval):
+            # A parcel already gone (collected offline, removed, never came) gets no entry
+            # that nothing would ever clear; central learns which from the reply.
             with self.store.transaction() as tx:
-                for parcel in body.parcels:
+                not_here = sorted({p for p in body.parcels if not tx.parcel_here(p)})
+                for parcel in set(body.parcels) - set(not_here):
                     tx.mark_for_removal(parcel, body.reason.value, now)
-            return {"marked": len(body.parcels)}
+            return {"marked": len(set(body.parcels)) - len(not_here), "not_here": not_here}
         raise CommandRefused(ReplyReason.MALFORMED, f"unknown command {body.type}")
 
     def _reserve(self, body: ReserveSlot, now: float) -> dict[str, Any]:
         with self.store.transaction() as tx:
+            # A reservation that arrives after its parcel (a resend the courier beat) would
+            # hold a second slot, or an entry nothing clears, for a parcel already here/gone.
+            held = tx.slot_holding(body.parcel)
+            if held is not None or tx.on_shelf(body.parcel):
+                return {"slot": held.id if held else SHELF, "deposited": True}
+            if tx.picked_up(body.parcel):
+                raise CommandRefused(ReplyReason.UNKNOWN_PARCEL, "already picked up here")
             if self.config.kind is SiteKind.COUNTER:
                 if tx.shelved() >= self.config.shelf_capacity:
                     raise CommandRefused(ReplyReason.NO_CAPACITY, "shelves full")
@@ -1246,10 +1259,22 @@ class SiteAgent:
                         self._release_reservation(tx, expected.slot, expected.parcel, now)
                     tx.forget_expected(expected.parcel)
         self._check_doors_left_open()
-        if self.clock.monotonic() - self._last_prune > PRUNE_EVERY_S:
+        pruning = self.clock.monotonic() - self._last_prune > PRUNE_EVERY_S
+        if pruning:
             self._last_prune = self.clock.monotonic()
             self.store.prune(proven - self.timing.sent_retention_s)
+        if lapsed or pruning or not self._removals_swept:
+            self._forget_removals_not_here()
         self._watch_clock()
+
+    def _forget_removals_not_here(self) -> None:
+        """Removal entries of parcels no longer here (collected while the order to remove
+        was on its way, lapsed before they came, or left by an older agent) go."""
+        self._removals_swept = True
+        with self.store.transaction() as tx:
+            stale = tx.forget_removals_not_here()
+        if stale:
+            log.info("site %s: %s stale removal(s) cleared", self.site, len(stale))
 
     def _watch_clock(self) -> None:
         """Save the witnessed time now and then; say so while the wall clock is unsure."""

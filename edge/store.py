@@ -253,9 +253,37 @@ class Transaction:
     def removed(self, parcel: str) -> None:
         self._db.execute("DELETE FROM removals WHERE parcel = ?", (parcel,))
 
+    def parcel_here(self, parcel: str) -> bool:
+        """A slot or the shelf holds `parcel`, or the site still expects it (a return ordered
+        before the courier brought it stays until the parcel comes or its reservation lapses)."""
+        row = self._db.execute(
+            "SELECT EXISTS (SELECT 1 FROM slots WHERE parcel = :p)"
+            " OR EXISTS (SELECT 1 FROM shelf WHERE parcel = :p)"
+            " OR EXISTS (SELECT 1 FROM expected WHERE parcel = :p) AS here",
+            {"p": parcel},
+        )
+        return bool(row.fetchone()["here"])
+
+    def forget_removals_not_here(self) -> list[str]:
+        """Delete the removal entries of parcels no longer here (`parcel_here` false:
+        picked up, removed, never arrived); returns their labels."""
+        stale = [
+            str(r["parcel"])
+            for r in self._db.execute("SELECT parcel FROM removals")
+            if not self.parcel_here(str(r["parcel"]))
+        ]
+        for parcel in stale:
+            self.removed(parcel)
+        return stale
+
     # ------------------------------------------------------------------------------ codes
     def code_used(self, code_id: str) -> bool:
         row = self._db.execute("SELECT 1 FROM used_codes WHERE code_id = ?", (code_id,))
+        return row.fetchone() is not None
+
+    def picked_up(self, parcel: str) -> bool:
+        """A consumer collected `parcel` here (its code is among the used ones)."""
+        row = self._db.execute("SELECT 1 FROM used_codes WHERE parcel = ? LIMIT 1", (parcel,))
         return row.fetchone() is not None
 
     def use_code(self, code_id: str, parcel: str, now: float) -> None:

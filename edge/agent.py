@@ -28,7 +28,7 @@ from edge.drivers.lockboard import BoardReading, LockBoardDriver
 from edge.drivers.scanner import ScannerReader
 from edge.errors import HardwareError, IllegalTransition, LockDidNotRelease, NoReply
 from edge.heartbeat import beat_forever, make_heartbeat
-from edge.lockout import Admission, LockoutPolicy, ScanLockout
+from edge.lockout import Admission, Decision, LockoutPolicy, ScanLockout
 from edge.mqtt import SiteLink
 from edge.slots import OPEN_STATES, Trigger
 from edge.store import SlotRecord, Store, StoreUnavailable, Transaction
@@ -447,6 +447,7 @@ class SiteAgent:
                 self._screen_slot = decision.slot  # a re-read: the screen still says the same
                 return
             self._screen_slot = None
+            refused = None
             try:
                 if decision.admission is Admission.LOCKED_OUT:
                     raise Refused(kind, ScanRefusal.LOCKED_OUT, "too many failed scans")
@@ -457,13 +458,16 @@ class SiteAgent:
                 else:
                     await self._label(text)
             except Refused as refusal:
-                self._refuse(refusal)
-            self.scan_lockout.handled(text, self.clock.monotonic(), self._screen_slot)
+                refused = refusal.reason
+                if not decision.retry or refusal.reason is not decision.retry_of:
+                    self._refuse(refusal, decision)  # a re-read's same refusal: said once
+            now = self.clock.monotonic()
+            self.scan_lockout.handled(text, now, self._screen_slot, refused)
 
-    def _refuse(self, refusal: Refused) -> None:
+    def _refuse(self, refusal: Refused, decision: Decision) -> None:
         self._emit(ScanRefused(kind=refusal.kind, reason=refusal.reason, detail=refusal.detail))
         started = self.scan_lockout.refused(
-            refusal.reason, self.clock.monotonic(), refusal.guessing
+            refusal.reason, self.clock.monotonic(), refusal.guessing, decision
         )
         if started is not None:
             # Someone is trying codes: stop listening for a while and tell the operator.

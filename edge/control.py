@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge import diagnostics
+from edge import diagnostics, ownership
 
 if TYPE_CHECKING:
     from edge.agent import SiteAgent
@@ -28,6 +28,11 @@ def socket_path(state_dir: Path, site: str) -> Path:
 
 
 async def serve(agent: SiteAgent, path: Path) -> asyncio.AbstractServer:
+    """Listen on `path`. A stale socket (its agent gone) is replaced; a live one belongs to
+    another agent of this site and is left alone: SiteOwned is raised instead."""
+    if ownership.socket_is_live(path):
+        lock = ownership.lock_path(path.parent, agent.site)
+        raise ownership.SiteOwned(agent.site, lock, None, f"; {path} is answering")
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 

@@ -81,7 +81,7 @@ async def report(agent: SiteAgent) -> dict[str, Any]:
             codes=stats.codes,
             garbage=stats.garbage,
             too_long=stats.too_long,
-            locked_out=agent.clock.monotonic() < agent.locked_out_until,
+            locked_out=agent.scan_lockout.locked_out(agent.clock.monotonic()),
         )
     link = agent.link.stats
     return {
@@ -105,6 +105,16 @@ async def report(agent: SiteAgent) -> dict[str, Any]:
             "bytes": agent.store.size_bytes(),
             "pending_events": agent.store.pending_count(),
             "last_seq": agent.store.last_seq(),
+            "write_failures": agent.store.write_failures,
+            "failure": agent.store.failure,
+        },
+        "tasks": {
+            r.name: {
+                "running": r.down_since is None,
+                "restarts": r.restarts,
+                "last_error": r.last_error,
+            }
+            for r in agent.tasks.records.values()
         },
         "faults": [f.model_dump(mode="json", exclude_none=True) for f in agent.faults.values()],
     }

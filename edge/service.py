@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 from pathlib import Path
 
 from edge import control, systemd
@@ -40,33 +41,62 @@ def build_agent(config: SiteConfig) -> SiteAgent:
 
 
 async def run(config: SiteConfig) -> None:
-    agent = build_agent(config)
+    """Serve one site until SIGTERM/SIGINT.
+
+    Raises SiteOwned (an EdgeError: `lockernet edge run` exits 2) at once, before any port,
+    the store or the broker is touched, when another agent runs this site.
+    """
+    agent = build_agent(config)  # its store takes the site's lock first (edge/ownership.py)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await agent.start()
-    server = await control.serve(agent, control.socket_path(config.state_dir, config.site_id))
-    systemd.notify("READY=1")
-    log.info("site %s serving", config.site_id)
-    watchdog = asyncio.ensure_future(_watchdog(agent))
+    path = control.socket_path(config.state_dir, config.site_id)
+    server: asyncio.AbstractServer | None = None
+    watchdog: asyncio.Future[None] | None = None
     try:
+        await agent.start()
+        server = await control.serve(agent, path)
+        systemd.notify("READY=1")
+        log.info("site %s serving", config.site_id)
+        watchdog = asyncio.ensure_future(_watchdog(agent))
         await stopping.wait()
     finally:
         systemd.notify("STOPPING=1")
-        watchdog.cancel()
-        server.close()
+        if watchdog is not None:
+            watchdog.cancel()
+        if server is not None:
+            server.close()
+            # Ours to remove: we hold the site's lock, and no other agent could have bound it.
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         await agent.stop(graceful=True)
 
 
-async def _watchdog(agent: SiteAgent) -> None:
-    interval = systemd.watchdog_interval_s()
+def watchdog_withheld(agent: SiteAgent) -> str | None:
+    """Why the watchdog must not be fed now (None: feed it): a supervised task is down
+    (dead, waiting for its restart) or the store does not answer a read."""
+    down = agent.tasks.down()
+    if down:
+        return f"tasks down: {', '.join(down)}"
+    try:
+        agent.store.pending_count()
+    except sqlite3.Error as exc:
+        return f"the store does not answer: {exc}"
+    return None
+
+
+async def _watchdog(agent: SiteAgent, interval: float | None = None) -> None:
+    """Feed systemd's watchdog every `interval` s (half of WatchdogSec) while the agent is
+    whole. This runs on the agent's loop, so a blocked loop feeds nothing either: systemd
+    then restarts a hung or broken agent."""
+    interval = interval or systemd.watchdog_interval_s()
     if interval is None:
         return
     while True:
-        # Ping only while the agent's loop turns and its store answers: a hung agent is
-        # restarted by systemd.
-        agent.store.pending_count()
-        systemd.notify("WATCHDOG=1")
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(interval)
+        withheld = watchdog_withheld(agent)
+        if withheld is None:
+            systemd.notify("WATCHDOG=1")
+        else:
+            log.error("site %s: watchdog not fed: %s", agent.site, withheld)
+        await asyncio.sleep(interval)

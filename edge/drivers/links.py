@@ -48,7 +48,11 @@ class SerialLink:
     @classmethod
     async def open(cls, path: str, baud: int) -> SerialLink:
         try:
-            port = serial.Serial(path, baud, bytesize=8, parity="N", stopbits=1, timeout=0)
+            # exclusive: one owner per port (an advisory flock, as on the site's state folder).
+            # A second agent or a stray `screen` on the bus would interleave frames with ours.
+            port = serial.Serial(
+                path, baud, bytesize=8, parity="N", stopbits=1, timeout=0, exclusive=True
+            )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise PortClosed(f"cannot open {path}: {exc}") from exc
         return cls(port)

@@ -1,0 +1,176 @@
+"""One owner per site: a second agent for a running site is refused before it opens anything,
+and the first goes on serving. Real `lockernet edge run` processes, ptys, a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+
+import pytest
+import serial
+
+from edge import control
+from edge.drivers.links import SerialLink
+from edge.errors import PortClosed
+from edge.ownership import SiteOwned, lock_path
+from hw_sim.host_faults import start_second_agent, start_second_agent_process
+from hw_sim.people import Courier
+from protocols.messages import FaultComponent, ReserveSlot, ScannerFaultCode, SlotState
+from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels
+from tests.edge.test_offline import _toml
+
+pytestmark = [pytest.mark.broker, pytest.mark.pty]
+
+
+async def _edge(*args: str) -> tuple[int, bytes, bytes]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "protocols.cli",
+        "edge",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out, err
+
+
+def test_a_second_edge_run_exits_at_once_naming_the_first_which_keeps_serving(
+    tmp_path, broker, topics
+):
+    observer = Observer(broker, topics, "L0001")
+    (parcel,) = labels(1, start=7000)
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        rig.sim.serve_pty(rig.devices_dir)
+        config_file = tmp_path / "site.toml"
+        config_file.write_text(_toml(rig))
+        first = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "protocols.cli",
+            "edge",
+            "run",
+            "--config",
+            str(config_file),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        sock = control.socket_path(rig.config.state_dir, "L0001")
+        try:
+            await async_wait_until(
+                lambda: b'"online":true' in observer.retained.get("status", b""), 15, "online"
+            )
+            await async_wait_until(sock.exists, 10, "the control socket")
+
+            second = await start_second_agent_process(config_file)
+
+            assert second.refused and second.exit_code == 2, second
+            lock = lock_path(rig.config.state_dir, "L0001")
+            assert f"pid {first.pid}" in second.message and str(lock) in second.message
+            assert first.returncode is None  # the first is untouched
+            assert lock.read_text().strip() == str(first.pid)  # still the first's
+            # Its control socket is still its own: the technician's commands still work.
+            code, out, _ = await _edge("diag", "--config", str(config_file))
+            assert code == 0
+            report = json.loads(out)
+            # Never kicked off the broker by a second client with its id, never lost its ports.
+            assert report["link"]["connects"] == 1 and report["link"]["disconnects"] == 0
+            assert report["serial"]["port_open"] and report["scanner"]["connected"]
+            assert all(task["running"] for task in report["tasks"].values())
+            # And it serves: central's reservation is answered and the courier's door opens.
+            command = rig.command(
+                ReserveSlot(parcel=parcel, size="S", until=rig.clock.now() + 3600)
+            )
+            observer.send(rig.signed(command))
+            await async_wait_until(lambda: observer.reply_to(command.id) is not None, 10)
+            deposit = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
+            assert parcel in deposit.placed
+            await async_wait_until(lambda: observer.of_type("parcel_deposited"), 10, "deposit")
+        finally:
+            if first.returncode is None:
+                first.send_signal(signal.SIGTERM)
+                await first.wait()
+            await rig.sim.aclose()
+        assert first.returncode == 0
+        assert not sock.exists()  # the owner took its socket away on a clean stop
+
+    asyncio.run(scenario())
+    observer.close()
+
+
+def test_a_second_agent_in_one_process_is_refused_and_the_first_still_writes(
+    tmp_path, broker, topics
+):
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await rig.start()
+        try:
+            outcome = start_second_agent(agent)
+            assert outcome.refused and outcome.owner_pid == os.getpid()
+            assert str(lock_path(rig.config.state_dir, "L0001")) in outcome.message
+            slot = await rig.reserve(labels(1, start=7100)[0])  # the first's store still writes
+            assert agent.store.read().slot(slot).state is SlotState.RESERVED
+        finally:
+            await rig.stop()
+        # Once the owner stopped, the site can be taken again (a restart, a new agent).
+        again = rig.new_agent()
+        again.store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_live_control_socket_is_left_alone_and_a_stale_one_replaced(tmp_path, broker, topics):
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await rig.start()
+        path = control.socket_path(rig.config.state_dir, "L0001")
+        try:
+            # A socket whose owner is gone (killed without cleaning up): replaced.
+            stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            stale.bind(str(path))
+            stale.close()
+            server = await control.serve(agent, path)
+            # A live one: refused, and the first keeps answering.
+            with pytest.raises(SiteOwned, match="is answering"):
+                await control.serve(agent, path)
+            assert (await control.ask(path, {"op": "diag"}))["ok"] is True
+            server.close()
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_serial_ports_are_exclusive_and_a_held_scanner_port_is_a_fault(tmp_path, broker, topics):
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        rig.sim.serve_pty(rig.devices_dir)
+        scanner_port = str(rig.devices_dir / "scanner")
+        # Another program (a stray terminal, a second agent) holds the scanner's port.
+        intruder = serial.Serial(scanner_port, 9600, timeout=0, exclusive=True)
+        agent = rig.agent = rig.new_agent()
+        await agent.start()
+        try:
+            key = (FaultComponent.SCANNER.value, "scanner", ScannerFaultCode.UNPLUGGED.value)
+            await async_wait_until(lambda: key in agent.faults, 10, "the scanner fault")
+            assert "exclusive" in agent.faults[key].detail.lower()
+            # The lock bus is the agent's alone: nobody else may open it while it runs.
+            with pytest.raises(PortClosed, match="exclusive"):
+                await SerialLink.open(str(rig.devices_dir / "locks"), 9600)
+            intruder.close()
+            await async_wait_until(lambda: key not in agent.faults, 10, "the scanner back")
+            assert agent.scanner is not None and agent.scanner.health.connected
+        finally:
+            if intruder.is_open:
+                intruder.close()
+            await rig.stop()
+
+    asyncio.run(scenario())

@@ -1,0 +1,249 @@
+"""A task that dies is restarted, and says so; a store that cannot write opens no door.
+
+Real agents on real ptys and a real broker; the full disk is the real SQLite refusing
+(hw_sim.host_faults.DiskFull), the watchdog a real datagram socket like systemd's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import time
+
+import pytest
+
+from edge import service
+from edge.agent import STORE_REFUSAL, ScreenLine, SiteAgent
+from edge.store import BUSY_TIMEOUT_S
+from hw_sim.host_faults import DiskFull
+from hw_sim.people import Courier
+from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY
+from protocols.messages import FaultComponent, SizeClass, SlotState, StateSnapshot, decode
+from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
+
+pytestmark = [pytest.mark.broker, pytest.mark.pty]
+
+STORE_FAULT = (FaultComponent.STORE.value, "store", "write_failed")
+
+
+async def _start(rig: SiteRig, restart_min_s: float = 0.2, stable_s: float = 0.5) -> SiteAgent:
+    rig.sim.serve_pty(rig.devices_dir)
+    agent = rig.agent = rig.new_agent()
+    agent.tasks.restart_min_s = restart_min_s
+    agent.tasks.stable_s = stable_s
+    await agent.start()
+    return agent
+
+
+def _fail_once(agent: SiteAgent) -> None:
+    """The timers' next tick raises, as an unforeseen error would; later ticks work."""
+    real_tick = agent.tick
+    calls = 0
+
+    def tick() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("an error nobody foresaw")
+        real_tick()
+
+    agent.tick = tick  # type: ignore[method-assign]
+
+
+async def _answer(agent: SiteAgent, code: str, handled: int) -> ScreenLine:
+    """What the screen showed for `code`, scanned after `handled` scans were dealt with."""
+    await async_wait_until(
+        lambda: agent.screen_answer(code, after=handled) is not None, 5, f"an answer to {code}"
+    )
+    line = agent.screen_answer(code, after=handled)
+    assert line is not None
+    return line
+
+
+def _snapshot_faults(observer: Observer) -> set[tuple[str, str]]:
+    raw = observer.retained.get("state")
+    if raw is None:
+        return set()
+    return {(f.component.value, f.ref or "") for f in decode(StateSnapshot, raw).faults}
+
+
+def test_a_task_that_raises_is_restarted_and_its_fault_raised_then_cleared(
+    tmp_path, broker, topics
+):
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await _start(rig)
+        try:
+            await async_wait_until(lambda: agent.link.connected, what="connected")
+            _fail_once(agent)
+            await async_wait_until(
+                lambda: ("agent", "timers") in _snapshot_faults(observer), 10, "fault at central"
+            )
+            await async_wait_until(
+                lambda: any(e.payload.ref == "timers" for e in observer.of_type("fault_cleared")),
+                10,
+                "the fault cleared once the timers ran again",
+            )
+            assert agent.tasks.records["timers"].restarts == 1
+            assert "an error nobody foresaw" in (agent.tasks.records["timers"].last_error or "")
+            assert agent.alive()
+            # The restarted timers do their duties: a door left open is noticed again.
+            slot = await rig.reserve(labels(1, start=8000)[0])
+            assert agent.store.read().slot(slot).state is SlotState.RESERVED
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    observer.close()
+
+
+def test_the_watchdog_is_not_fed_while_a_task_is_dead(tmp_path, broker, topics, monkeypatch):
+    notify = tmp_path / "notify.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(notify))
+    receiver.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify))
+    interval = 0.05
+    pings: list[float] = []
+
+    def heard() -> None:
+        if receiver.recv(64) == b"WATCHDOG=1":
+            pings.append(time.monotonic())
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await _start(rig, restart_min_s=1.0, stable_s=0.2)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(receiver.fileno(), heard)
+        dog = asyncio.ensure_future(service._watchdog(agent, interval))
+        try:
+            await async_wait_until(lambda: len(pings) >= 3, 5, "the watchdog fed")
+            _fail_once(agent)
+            await async_wait_until(lambda: "timers" in agent.tasks.down(), 5, "the task dead")
+            died = time.monotonic()
+            await async_wait_until(lambda: not agent.tasks.down(), 5, "the task restarted")
+            back = time.monotonic()
+            # Fed again once every task runs: the sentinel that pings would have been heard.
+            await async_wait_until(lambda: pings[-1] > back, 5, "the watchdog fed again")
+            assert back - died > 0.5
+            assert [t for t in pings if died + interval < t < back] == []
+        finally:
+            dog.cancel()
+            loop.remove_reader(receiver.fileno())
+            receiver.close()
+            await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_full_disk_opens_no_door_says_why_and_the_site_serves_again_when_space_returns(
+    tmp_path, broker, topics
+):
+    observer = Observer(broker, topics, "L0001")
+    parcels = labels(12, start=8100)
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await _start(rig)
+        try:
+            for parcel in parcels:
+                await rig.reserve(parcel, SizeClass.S)
+            disk = DiskFull(agent)
+            disk.fill()
+            courier = Courier(rig.sim, DOUBTFUL)
+            await courier.scan(rig.badge(), QR_SYMBOLOGY)
+            refused = None
+            for parcel in parcels:
+                # Writes that still fit in a page's spare room go through, as on a real
+                # card; the first that needs space is refused, and it must open nothing.
+                openings = {(c.board, c.slot): c.openings for c in rig.sim.compartments()}
+                handled = agent.scans_handled
+                door = await courier.scan_and_wait(parcel, LABEL_SYMBOLOGY)
+                line = await _answer(agent, parcel, handled)
+                if line.refusal is not None:
+                    refused = parcel
+                    assert line.refusal == STORE_REFUSAL and line.slot is None
+                    assert door is None
+                    assert openings == {
+                        (c.board, c.slot): c.openings for c in rig.sim.compartments()
+                    }
+                    break
+                assert door is not None, "a door must open for a scan that was not refused"
+                door.place(parcel)
+                assert door.close_door()
+            assert refused is not None, "the full disk never refused a write"
+            expected = agent.store.read().expected(refused)
+            assert expected is not None and expected.slot is not None
+            assert agent.store.read().slot(expected.slot).state is SlotState.RESERVED
+            assert STORE_FAULT in agent.faults
+            assert "SQLITE_FULL" in (agent.faults[STORE_FAULT].detail or "")
+            # Central hears of it although no event can be written: the snapshot says so.
+            await async_wait_until(
+                lambda: ("store", "store") in _snapshot_faults(observer), 10, "store fault"
+            )
+
+            disk.free()
+            await async_wait_until(
+                lambda: any(e.payload.ref == "store" for e in observer.of_type("fault_cleared")),
+                10,
+                "the store fault cleared",
+            )
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [refused])
+            assert refused in report.placed
+            await async_wait_until(
+                lambda: agent.store.read().slot(expected.slot).state is SlotState.OCCUPIED,
+                what="the refused parcel deposited once space returned",
+            )
+            # Every door that opened while the disk filled has its record, and reached central.
+            await async_wait_until(lambda: agent.store.pending_count() == 0, 10, "drained")
+            opened = {e.payload.slot for e in observer.of_type("door_opened")}
+            moved = {
+                rig.config.slots[c.slot - 1].id for c in rig.sim.compartments() if c.openings
+            }
+            assert moved == opened
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    observer.close()
+
+
+def test_a_locked_database_refuses_the_scan_quickly_instead_of_freezing_the_site(
+    tmp_path, broker, topics
+):
+    parcel, other = labels(2, start=8200)
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await _start(rig)
+        try:
+            await rig.reserve(parcel, SizeClass.S)
+            courier = Courier(rig.sim, DOUBTFUL)
+            await courier.scan(rig.badge(), QR_SYMBOLOGY)
+            # A technician's sqlite3 shell (or a backup) holds the write lock.
+            rival = sqlite3.connect(rig.config.store_path, isolation_level=None)
+            rival.execute("BEGIN IMMEDIATE")
+            handled = agent.scans_handled
+            started = time.monotonic()
+            door = await courier.scan_and_wait(parcel, LABEL_SYMBOLOGY)
+            line = await _answer(agent, parcel, handled)
+            assert door is None and line.refusal == STORE_REFUSAL
+            # The scan waited for SQLite's lock a moment, not Python's default 5 s.
+            assert agent.scan_latencies_ms[-1] < 20 * BUSY_TIMEOUT_S * 1000
+            assert time.monotonic() - started < 3
+            assert STORE_FAULT in agent.faults and "SQLITE_BUSY" in (
+                agent.faults[STORE_FAULT].detail or ""
+            )
+            rival.execute("ROLLBACK")
+            rival.close()
+            await async_wait_until(lambda: STORE_FAULT not in agent.faults, 10, "cleared")
+            await courier.scan(other, LABEL_SYMBOLOGY)  # another code: not a re-read
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
+            assert parcel in report.placed
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())

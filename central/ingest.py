@@ -52,6 +52,9 @@ class Delivery:
     # A retained message the broker replayed on subscription (not published just now): a
     # replayed status is not evidence that its site is alive (central/liveness.py).
     retained: bool = False
+    # When central's network thread took it (central's clock), if known: a heartbeat's
+    # clock offset is measured against this, not against the later batch commit.
+    received_at: float | None = None
 
 
 @dataclass
@@ -69,7 +72,7 @@ class IngestResult:
 class _Parsed:
     events: dict[str, list[tuple[Event, str]]] = field(default_factory=lambda: defaultdict(list))
     statuses: list[tuple[SiteStatus, bool]] = field(default_factory=list)  # (status, live)
-    heartbeats: list[Heartbeat] = field(default_factory=list)
+    heartbeats: list[tuple[Heartbeat, float | None]] = field(default_factory=list)
     heard: set[str] = field(default_factory=set)  # sites heard live in this batch
     snapshots: list[StateSnapshot] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
@@ -145,7 +148,7 @@ class Ingest:
                 elif channel is SiteChannel.HEARTBEAT:
                     beat = decode(Heartbeat, delivery.payload)
                     _same_site(site, beat.site, delivery.topic)
-                    parsed.heartbeats.append(beat)
+                    parsed.heartbeats.append((beat, delivery.received_at))
                 if channel is not SiteChannel.STATUS and not delivery.retained:
                     parsed.heard.add(site)
                 # Anything else (our own commands, under a broad subscription) is not ours.
@@ -158,14 +161,21 @@ class Ingest:
         result = IngestResult(rejected=parsed.rejected, replies=list(parsed.replies))
         with self.store.transaction() as session:
             # Liveness first: a last will later in the same batch still has the last word.
-            for beat in parsed.heartbeats:
+            for beat, received_at in parsed.heartbeats:
                 self._guarded(
                     session,
                     careful,
                     f"heartbeat of {beat.site}",
-                    partial(liveness.apply_heartbeat, session, beat, now, self.liveness),
+                    partial(
+                        liveness.apply_heartbeat,
+                        session,
+                        beat,
+                        now,
+                        self.liveness,
+                        received_at=received_at,
+                    ),
                 )
-            for site in sorted(parsed.heard - {b.site for b in parsed.heartbeats}):
+            for site in sorted(parsed.heard - {b.site for b, _ in parsed.heartbeats}):
                 self._guarded(
                     session,
                     careful,

@@ -66,12 +66,18 @@ def heard(session: StoreSession, site: str, now: float) -> LivenessRecord:
 
 
 def apply_heartbeat(
-    session: StoreSession, beat: Heartbeat, now: float, config: LivenessConfig
+    session: StoreSession,
+    beat: Heartbeat,
+    now: float,
+    config: LivenessConfig,
+    *,
+    received_at: float | None = None,
 ) -> None:
-    """A heartbeat received at `now` (central's clock): the site is alive, its clock's
-    offset is sampled, and a `last_seq` beyond what central received opens a gap."""
+    """A heartbeat applied at `now` (central's clock; `received_at`, when central's network
+    thread took it, if known): the site is alive, its clock's offset is sampled, and a
+    `last_seq` beyond what central received opens a gap."""
     record = heard(session, beat.site, now)
-    sample = beat.at - now
+    sample = beat.at - (received_at if received_at is not None else now)
     offset = record.clock_offset_s
     if offset is None or abs(sample - offset) > config.clock_offset_limit_s:
         offset = sample  # a first sample, or a step of the site's clock: take it at once

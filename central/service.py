@@ -340,7 +340,12 @@ class CentralService:
             # A malformed reply is counted and logged by the batch commit.
             with contextlib.suppress(ProtocolError):
                 self.sender.waiters.resolve(decode(Reply, bytes(message.payload)))
-        delivery = Delivery(topic, bytes(message.payload), retained=bool(message.retain))
+        delivery = Delivery(
+            topic,
+            bytes(message.payload),
+            retained=bool(message.retain),
+            received_at=self.clock.now(),
+        )
         self._inbox.put((delivery, token))
 
     # ------------------------------------------------------------------------ worker

@@ -17,9 +17,8 @@ limit that clears when the clock is right again.
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +29,15 @@ from central.broker import PrivateBroker
 from central.ingest import stream_of
 from central.parcels import announce
 from central.service import CentralService
-from central.store import StreamCursor
+from central.store import SqliteStore, StreamCursor
+from hw_sim.broker_faults import LostCentralMember, kill_broker, site_dies_with_broker
 from hw_sim.people import Courier
 from protocols.clock import SystemClock
 from protocols.messages import SiteStatus, SlotState, decode
 from protocols.tokens import TokenSigner
 from protocols.topics import Topics
-from tests.central.central_rig import announcement, central_config, label
+from tests.central.central_rig import announcement, central_config, config_toml, label
+from tests.central.test_two_centrals import CentralProcess
 from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -147,7 +148,7 @@ async def lost_while_central_away(
     own_broker: PrivateBroker,
     topics: Topics,
     centrals: Callable[[TokenSigner], Centrals],
-    lose: Callable[[], None],
+    lose: Callable[[], Awaitable[None]],
 ) -> tuple[float, int]:
     """Central stopped; `lose` does something to the broker; one deposit at the site;
     central started; the site does nothing more. Returns (seconds from central's start
@@ -163,8 +164,15 @@ async def lost_while_central_away(
             lambda: central.stream().applied_seq == agent.store.last_seq(), 20, "first deposit"
         )
         central.stop()
-        lose()
-        await async_wait_until(lambda: agent.link.connected, 20, "the site back on the broker")
+        connects = agent.link.stats.connects
+        await lose()
+        # Back on the new broker, and its retained state already says everything central
+        # has: only what the site does from now on is lost.
+        await async_wait_until(
+            lambda: agent.link.stats.connects > connects and agent.link.connected,
+            20,
+            "the site reconnected to the restarted broker",
+        )
         await deposit(rig, 2)
         last = agent.store.last_seq()
         started = time.monotonic()
@@ -192,20 +200,22 @@ def test_a_broker_restart_while_central_is_stopped_loses_nothing(
 ) -> None:
     # Mosquitto 2.0 does not bring central's shared subscription back across its restart:
     # the deposit after it is acknowledged to the site and dropped.
-    took, _ = asyncio.run(
-        lost_while_central_away(tmp_path, own_broker, topics, centrals, own_broker.restart)
-    )
+    async def restart() -> None:
+        await asyncio.to_thread(own_broker.restart)  # SIGTERM: it saves everything first
+
+    took, _ = asyncio.run(lost_while_central_away(tmp_path, own_broker, topics, centrals, restart))
     print(f"broker restarted while central stopped: every event applied {took:.2f} s after start")
 
 
 def test_a_broker_killed_9_loses_nothing(
     tmp_path: Path, own_broker: PrivateBroker, topics: Topics, centrals: Any
 ) -> None:
-    def kill() -> None:
-        own_broker.stop(signal.SIGKILL)  # no last save of its sessions and queues
-        own_broker.start()
-
-    took, _ = asyncio.run(lost_while_central_away(tmp_path, own_broker, topics, centrals, kill))
+    # hw_sim's fault: SIGKILL, no last save of its sessions and queues.
+    took, _ = asyncio.run(
+        lost_while_central_away(
+            tmp_path, own_broker, topics, centrals, lambda: kill_broker(own_broker)
+        )
+    )
     print(f"broker killed -9 while central stopped: every event applied {took:.2f} s after start")
 
 
@@ -223,9 +233,13 @@ def test_a_broker_killed_9_under_a_running_central_loses_nothing(
         agent = await rig.start()
         try:
             await deposit(rig, 1)
-            own_broker.stop(signal.SIGKILL)
-            own_broker.start()
-            await async_wait_until(lambda: agent.link.connected, 20, "the site back")
+            connects = agent.link.stats.connects
+            await kill_broker(own_broker)
+            await async_wait_until(
+                lambda: agent.link.stats.connects > connects and agent.link.connected,
+                20,
+                "the site back",
+            )
             await deposit(rig, 2)
             await deposit(rig, 3)
             last = agent.store.last_seq()
@@ -259,9 +273,7 @@ def test_a_site_dying_with_the_broker_is_called_offline_on_time(
         await async_wait_until(
             lambda: db.exists() and db.stat().st_mtime > connected_at, 15, "a broker save"
         )
-        own_broker.stop(signal.SIGKILL)
-        await agent.stop(graceful=False)  # the site dies too: no will can fire
-        own_broker.start()
+        await site_dies_with_broker(own_broker, agent)  # no will can fire
         back = time.monotonic()
         # The restarted broker still says the site is online...
         retained = observer_status(observer)
@@ -333,3 +345,79 @@ def test_a_site_clock_hours_off_raises_an_alarm_that_clears_when_it_is_right(
             await rig.stop()
 
     asyncio.run(scenario())
+
+
+# ------------------------------------------------------------- a central member gone for good
+
+MEMBER_EXPIRY_S = 3  # central's broker.session_expiry_s here (300 s in the field)
+TOGGLES = 60  # each a slot taken out of service and back: two events
+
+
+def test_a_central_member_gone_for_good_loses_and_stalls_nothing(
+    tmp_path: Path, own_broker: PrivateBroker, topics: Topics
+) -> None:
+    """Two `lockernet central run` processes share the event subscription; one is killed
+    (-9) and never comes back. The broker keeps queueing its share until its session
+    expires and then drops it; the site does nothing more after its burst. Every event is
+    applied once all the same: the site's heartbeat shows central is behind, and the
+    resend (split again while the dead member's session lives) ends up at the live one."""
+    rig = site_rig(tmp_path, own_broker, topics)
+    workdir = tmp_path / "central"
+    workdir.mkdir()
+    (workdir / "central-key.pem").write_bytes(rig.signer.private_pem())
+    config = central_config(workdir, own_broker, topics, liveness={"stale_after_s": STALE_S})
+    config = config.model_copy(
+        update={"broker": config.broker.model_copy(update={"session_expiry_s": MEMBER_EXPIRY_S})}
+    )
+    config_path = workdir / "central.toml"
+    config_path.write_text(config_toml(config))
+    # Member a is hw_sim's lost member; b is the one that stays.
+    a = LostCentralMember(config.model_dump(mode="json"), workdir, "central-a")
+    b = CentralProcess(config_path, "central-b", workdir / "b.log")
+    a.start()
+    b.start()
+    store = SqliteStore(config.store.path)
+
+    def applied() -> int:
+        with store.transaction() as session:
+            return session.stream(SITE).applied_seq
+
+    async def scenario() -> tuple[float, float, int]:
+        agent = await rig.start()
+        try:
+            await async_wait_until(lambda: applied() == agent.store.last_seq(), 20, "start-up")
+            a.kill()  # gone for good
+            killed = time.monotonic()
+            for i in range(TOGGLES):
+                slot = f"A{i % 16 + 1:02d}"
+                agent.set_service(slot, False, "test", "burst")
+                agent.set_service(slot, True, "test", "burst")
+            await async_wait_until(lambda: agent.store.pending_count() == 0, 30, "PUBACKs")
+            acked = time.monotonic()
+            last = agent.store.last_seq()
+            # The site writes nothing more: only its heartbeat and the resends.
+            await async_wait_until(lambda: applied() >= last, 60, "every event applied")
+            done = time.monotonic()
+            assert agent.store.last_seq() == last
+            return done - killed, done - acked, last
+        finally:
+            await rig.stop()
+
+    try:
+        since_kill, since_acked, last = asyncio.run(scenario())
+        with store.transaction() as session:
+            cursor = session.stream(SITE)
+            states = {s.slot: s.state for s in session.list_slots(SITE)}
+        assert cursor.applied_seq == last and cursor.lost == 0
+        assert set(states.values()) == {"free"}  # every toggle applied, in order
+        print(
+            f"a central member gone for good (session expiry {MEMBER_EXPIRY_S} s): all "
+            f"{last} events applied {since_kill:.2f} s after the kill, {since_acked:.2f} s "
+            "after the site's last PUBACK"
+        )
+        assert b.stop() == 0
+    finally:
+        store.close()
+        a.kill()
+        if b.process is not None and b.process.poll() is None:
+            b.process.kill()

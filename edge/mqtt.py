@@ -119,13 +119,13 @@ class SiteLink:
         try:
             while True:
                 await self._up.wait()
+                where = f"{self.broker.host}:{self.broker.port}"  # this attempt's broker
                 try:
                     await self._connect()
                     failures = 0
                     await self._serve()
                 except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
                     # This attempt's reason only: a line never carries an earlier one's text.
-                    where = f"{self.broker.host}:{self.broker.port}"
                     self.stats.last_error = f"{where}: {failure_reason(exc)}"
                     log.info(
                         "site %s: broker %s unreachable: %s", self.site, where, failure_reason(exc)

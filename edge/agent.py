@@ -461,8 +461,13 @@ class SiteAgent:
                 refused = refusal.reason
                 if not decision.retry or refusal.reason is not decision.retry_of:
                     self._refuse(refusal, decision)  # a re-read's same refusal: said once
+            served = refused is None and (
+                self._screen_slot is not None  # a door opened
+                or kind is ScanKind.COURIER_BADGE
+                or self.config.kind is SiteKind.COUNTER  # a handover needs no door
+            )
             now = self.clock.monotonic()
-            self.scan_lockout.handled(text, now, self._screen_slot, refused)
+            self.scan_lockout.handled(text, now, self._screen_slot, refused, served)
 
     def _refuse(self, refusal: Refused, decision: Decision) -> None:
         self._emit(ScanRefused(kind=refusal.kind, reason=refusal.reason, detail=refusal.detail))

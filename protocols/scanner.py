@@ -2,7 +2,14 @@
 
 A scanner in presentation mode sends each decoded code as its text, then a configurable
 suffix; an optional prefix and an optional AIM symbology identifier (`]` + code letter +
-modifier) may come first. None of these is assumed: all are settings.
+modifier) may come first.
+
+In the field the configured framing and the scanner's real one often disagree (hardware.md
+§3), so the settings say what the scanner is *meant* to send, and reading is lenient where
+that costs nothing: CR, LF and CR LF each end a line whatever the suffix setting (an empty
+line, as between a CR and its LF, is not a scan); an AIM identifier at the start of a line is
+recognised and removed whether or not it was configured (no lockernet code begins with `]`);
+a configured prefix is removed when present and not required.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ MENU_PREFIX = b"\x16M\r"  # SYN M CR + tag + subtag + data + "!" or "."
 ACK, ENQ, NAK = 0x06, 0x05, 0x15
 # Longest decoded text we accept. Our pickup codes are ~170 characters; labels far less.
 DEFAULT_MAX_LENGTH = 512
+# `]` + code letter + modifier: "]Q1" QR, "]C0" Code 128 (ISO/IEC 15424). No lockernet code
+# (pickup code "LNP:", badge "LNB:", S10 or platform label) begins with "]".
 _AIM_ID = re.compile(r"\][A-Za-z][0-9A-Za-z]")
 _AIM_ID_LENGTH = 3
 _MAX_UTF8_BYTES = 4  # per character: the length cap counts characters, the buffer bytes
 _PRINTABLE = re.compile(r"[\x20-\x7e\u00a0-\uffff]+")
+_LINE_ENDS = frozenset(b"\r\n")  # either ends a line, whatever the configured suffix
 
 
 class Suffix(enum.StrEnum):
@@ -34,6 +44,8 @@ class Suffix(enum.StrEnum):
 class ScannerFraming:
     """How a scanner is configured to frame what it decodes."""
 
+    # What the scanner is set to send. Reading accepts any line end and removes an AIM id
+    # either way (module docstring); these say what `encode_scan` writes.
     suffix: Suffix = Suffix.CR
     prefix: str = ""
     strip_aim_id: bool = False
@@ -55,6 +67,9 @@ class ScannerStats:
     codes: int = 0
     too_long: int = 0
     garbage: int = 0
+    # Unreadable (garbage or over-long) lines since the last good code: a run that persists
+    # means a dirty window or a framing mismatch, not one misread.
+    unreadable_run: int = 0
 
 
 @dataclass
@@ -65,7 +80,6 @@ class ScanLineSplitter:
     stats: ScannerStats = field(default_factory=ScannerStats)
 
     def __post_init__(self) -> None:
-        self._suffix = self.framing.suffix.value.encode()
         self._buffer = bytearray()
         self._overflowing = False  # inside a line already known to be too long
 
@@ -75,42 +89,49 @@ class ScanLineSplitter:
         self._overflowing = False
 
     def feed(self, chunk: bytes) -> list[ScannedCode]:
+        """The codes completed by `chunk`, in order; unreadable lines are only counted."""
         self._buffer += chunk
         codes: list[ScannedCode] = []
-        # The most bytes a line that still holds a valid code can have before its suffix
-        # is complete: so a code's fate never depends on how the bytes were chunked.
+        # The most bytes a line that still holds a valid code can have before its end: so a
+        # code's fate never depends on how the bytes were chunked.
         limit = (
             _MAX_UTF8_BYTES * self.framing.max_length
             + len(self.framing.prefix.encode())
             + _AIM_ID_LENGTH
-            + len(self._suffix)
-            - 1
         )
         while True:
-            end = self._buffer.find(self._suffix)
+            end = next((i for i, b in enumerate(self._buffer) if b in _LINE_ENDS), -1)
             if end < 0:
                 if len(self._buffer) > limit:
-                    # Keep only what might be the start of the suffix; the rest is lost.
+                    # No line end in it: all of it belongs to a line already too long.
                     if not self._overflowing:
-                        self.stats.too_long += 1
+                        self._unreadable(too_long=True)
                     self._overflowing = True
-                    del self._buffer[: len(self._buffer) - len(self._suffix) + 1]
+                    self._buffer.clear()
                 return codes
             line = bytes(self._buffer[:end])
-            del self._buffer[: end + len(self._suffix)]
+            del self._buffer[: end + 1]
             if self._overflowing:
                 self._overflowing = False
                 continue
             if not line:
-                continue
+                continue  # between the CR and LF of a CR LF, or a blank line: not a scan
             code = self._decode(line)
             if code is None:
-                self.stats.garbage += 1
+                self._unreadable(too_long=False)
             elif len(code.text) > self.framing.max_length:
-                self.stats.too_long += 1
+                self._unreadable(too_long=True)
             else:
                 self.stats.codes += 1
+                self.stats.unreadable_run = 0
                 codes.append(code)
+
+    def _unreadable(self, too_long: bool) -> None:
+        if too_long:
+            self.stats.too_long += 1
+        else:
+            self.stats.garbage += 1
+        self.stats.unreadable_run += 1
 
     def _decode(self, line: bytes) -> ScannedCode | None:
         try:
@@ -118,12 +139,10 @@ class ScanLineSplitter:
         except UnicodeDecodeError:
             return None
         prefix = self.framing.prefix
-        if prefix:
-            if not text.startswith(prefix):
-                return None
+        if prefix and text.startswith(prefix):
             text = text[len(prefix) :]
         symbology = None
-        if self.framing.strip_aim_id and _AIM_ID.match(text):
+        if _AIM_ID.match(text):
             symbology, text = text[:_AIM_ID_LENGTH], text[_AIM_ID_LENGTH:]
         if not text or not _PRINTABLE.fullmatch(text):
             return None

@@ -1,7 +1,9 @@
 """The scanner reader: codes in, and a port that survives being unplugged.
 
 When the port fails the reader reports a fault once, reopens with capped exponential backoff,
-and reports the fault cleared when the scanner is back.
+and reports the fault cleared when the scanner is back. Unreadable lines that persist (a
+dirty window, a framing the splitter cannot read) are a fault too, cleared by the next good
+read: otherwise a site whose every scan is dropped looks healthy.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ from dataclasses import dataclass
 
 from edge.drivers.links import Opener
 from protocols.clock import Clock
+from protocols.messages import ScannerFaultCode
 from protocols.scanner import ScanLineSplitter, ScannedCode, ScannerFraming
 
 log = logging.getLogger(__name__)
 
 REOPEN_MIN_S = 0.5
 REOPEN_MAX_S = 30.0
+# One misread is a person's crumpled label; this many unreadable lines in a row with no
+# good code between them is a scanner that needs a technician (or a framing mismatch).
+UNREADABLE_LINES_FOR_FAULT = 3
+
+# (code, faulty, detail): raise (True) or clear (False) one scanner fault.
+FaultHook = Callable[[ScannerFaultCode, bool, str], None]
 
 
 @dataclass
@@ -35,7 +44,7 @@ class ScannerReader:
         opener: Opener,
         framing: ScannerFraming,
         clock: Clock,
-        on_fault: Callable[[bool, str], None],
+        on_fault: FaultHook,
     ) -> None:
         self._opener = opener
         self.splitter = ScanLineSplitter(framing)
@@ -44,6 +53,7 @@ class ScannerReader:
         self.codes: asyncio.Queue[ScannedCode] = asyncio.Queue()
         self.health = ScannerHealth()
         self._faulted = False
+        self._garbled = False
 
     async def run(self) -> None:
         backoff = REOPEN_MIN_S
@@ -61,16 +71,31 @@ class ScannerReader:
             self.splitter.reset()
             if self._faulted:
                 self._faulted = False
-                self._on_fault(False, "scanner is back")
+                self._on_fault(ScannerFaultCode.UNPLUGGED, False, "scanner is back")
             try:
                 while True:
                     for code in self.splitter.feed(await link.read()):
                         self.codes.put_nowait(code)
+                    self._check_readable()
             except OSError as exc:
                 self._fault(str(exc))
             finally:
                 self.health.connected = False
                 link.close()
+
+    def _check_readable(self) -> None:
+        run = self.splitter.stats.unreadable_run
+        if run >= UNREADABLE_LINES_FOR_FAULT and not self._garbled:
+            self._garbled = True
+            detail = (
+                f"{run} unreadable lines in a row from the scanner: clean its window, or check "
+                "its framing (prefix, suffix) against the site's scanner settings"
+            )
+            log.warning("scanner fault: %s", detail)
+            self._on_fault(ScannerFaultCode.GARBAGE, True, detail)
+        elif run == 0 and self._garbled:
+            self._garbled = False
+            self._on_fault(ScannerFaultCode.GARBAGE, False, "the scanner reads again")
 
     def _fault(self, detail: str) -> None:
         self.health.failures += 1
@@ -78,4 +103,4 @@ class ScannerReader:
         if not self._faulted:
             self._faulted = True
             log.warning("scanner fault: %s", detail)
-            self._on_fault(True, detail)
+            self._on_fault(ScannerFaultCode.UNPLUGGED, True, detail)

@@ -24,9 +24,9 @@ def _openings(rig: SiteRig) -> dict[tuple[int, int], int]:
     return {(c.board, c.slot): c.openings for c in rig.sim.compartments()}
 
 
-def test_bad_codes_open_nothing_and_repeated_failures_lock_the_scanner_out(
-    tmp_path, broker, topics
-):
+def test_bad_codes_open_nothing_and_repeated_guesses_lock_the_scanner_out(tmp_path, broker, topics):
+    """Codes central signed (used, expired, another site's, a parcel not here) are refused
+    and never counted: nobody can guess them (issue 11, kind 9). Forgeries are counted."""
     observer = Observer(broker, topics, "L0001")
 
     async def scenario() -> None:
@@ -60,8 +60,12 @@ def test_bad_codes_open_nothing_and_repeated_failures_lock_the_scanner_out(
                 report = await Consumer(rig.sim, DOUBTFUL).pick_up(code)
                 assert report.door is None
             assert _no_door_opened(rig, before)
+            assert not agent.scan_lockout.locked_out(agent.clock.monotonic())
+            # Four more forgeries make five guesses: locked out.
+            await Vandal(rig.sim, seed=3, pace=DOUBTFUL).scan_forged(4)
+            await async_wait_until(lambda: agent.scan_lockout.stats.lockouts == 1)
             # Now locked out: even a vandal's next forgery is refused unread.
-            await Vandal(rig.sim, seed=3, pace=DOUBTFUL).scan_forged(1)
+            await Vandal(rig.sim, seed=4, pace=DOUBTFUL).scan_forged(1)
             await async_wait_until(lambda: agent.store.pending_count() == 0)
             assert _no_door_opened(rig, before)
         finally:
@@ -77,7 +81,8 @@ def test_bad_codes_open_nothing_and_repeated_failures_lock_the_scanner_out(
             ScanRefusal.BAD_SIGNATURE,
             ScanRefusal.PARCEL_NOT_HERE,
         ]
-        assert refusals[5] == ScanRefusal.LOCKED_OUT
+        assert set(refusals[5:9]) <= {ScanRefusal.BAD_SIGNATURE, ScanRefusal.MALFORMED}
+        assert refusals[9] == ScanRefusal.LOCKED_OUT
         lockouts = observer.of_type("scanner_locked_out")
         assert len(lockouts) == 1 and lockouts[0].payload.failures == 5
     finally:

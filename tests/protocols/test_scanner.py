@@ -37,8 +37,9 @@ def test_each_suffix_ends_a_code_even_split_across_chunks(suffix: Suffix) -> Non
 
 def test_crlf_split_between_its_cr_and_lf() -> None:
     splitter = ScanLineSplitter(ScannerFraming(suffix=Suffix.CRLF))
-    assert splitter.feed(CODE.encode() + b"\r") == []
-    assert splitter.feed(b"\n") == [ScannedCode(CODE)]
+    assert splitter.feed(CODE.encode() + b"\r") == [ScannedCode(CODE)]  # the CR ends it
+    assert splitter.feed(b"\n") == []  # the empty line before the LF is no scan
+    assert splitter.stats.codes == 1 and splitter.stats.garbage == 0
 
 
 def test_prefix_and_aim_id_are_stripped_and_the_symbology_kept() -> None:
@@ -51,15 +52,41 @@ def test_prefix_and_aim_id_are_stripped_and_the_symbology_kept() -> None:
     assert splitter.feed(b"SCN:" + CODE.encode() + b"\r\n") == [ScannedCode(CODE)]
 
 
-def test_aim_id_is_kept_in_the_text_when_stripping_is_off() -> None:
+def test_an_aim_id_is_removed_even_when_stripping_was_never_configured() -> None:
+    """Issue 11 kind 10: `]Q1` before a pickup code, stripping off, was taken as the code."""
     splitter = ScanLineSplitter(ScannerFraming())
-    assert splitter.feed(b"]Q1LNP:ABC\r") == [ScannedCode("]Q1LNP:ABC")]
+    assert splitter.feed(b"]Q1LNP:ABC\r") == [ScannedCode("LNP:ABC", "]Q1")]
+    assert splitter.feed(b"]C0" + CODE.encode() + b"\r") == [ScannedCode(CODE, "]C0")]
 
 
-def test_a_line_without_the_configured_prefix_is_counted_as_garbage() -> None:
+@pytest.mark.parametrize("configured", list(Suffix))
+@pytest.mark.parametrize("sent", list(Suffix))
+def test_cr_lf_and_crlf_each_end_a_line_whatever_the_setting(
+    configured: Suffix, sent: Suffix
+) -> None:
+    """Issue 11 kind 10: a CR LF scanner on a site set for CR lost every line after the
+    first (its LF began the next line, which then read as garbage)."""
+    splitter = ScanLineSplitter(ScannerFraming(suffix=configured))
+    data = b"".join(code.encode() + sent.value.encode() for code in ("LNB:AAA", CODE, "LP1"))
+    expected = [ScannedCode("LNB:AAA"), ScannedCode(CODE), ScannedCode("LP1")]
+    assert splitter.feed(data) == expected
+    assert one_byte_at_a_time(splitter, data) == expected
+    assert splitter.stats.garbage == 0 and splitter.stats.unreadable_run == 0
+
+
+def test_a_configured_prefix_is_removed_when_present_and_not_required() -> None:
     splitter = ScanLineSplitter(ScannerFraming(prefix="SCN:"))
-    assert splitter.feed(CODE.encode() + b"\r") == []
-    assert splitter.stats.garbage == 1
+    assert splitter.feed(b"SCN:" + CODE.encode() + b"\r") == [ScannedCode(CODE)]
+    assert splitter.feed(CODE.encode() + b"\r") == [ScannedCode(CODE)]
+    assert splitter.stats.garbage == 0
+
+
+def test_unreadable_lines_in_a_row_are_counted_until_a_good_code() -> None:
+    splitter = ScanLineSplitter(ScannerFraming(max_length=20))
+    splitter.feed(b"\xff\xfe\r" + b"A" * 30 + b"\r\x07\r")
+    assert splitter.stats.unreadable_run == 3
+    assert splitter.feed(CODE.encode() + b"\r\n") == [ScannedCode(CODE)]
+    assert splitter.stats.unreadable_run == 0
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 10_000])
@@ -144,6 +171,10 @@ def cut(data: bytes, sizes: list[int]) -> list[bytes]:
 def test_encode_scan_then_split_round_trips(
     framing: ScannerFraming, codes: list[tuple[str, str]], sizes: list[int]
 ) -> None:
+    # No lockernet code begins with "]" (an AIM id is then removed) or with the prefix.
+    codes = [(text.lstrip("]"), aim) for text, aim in codes]
+    prefix = framing.prefix
+    codes = [(t, a) for t, a in codes if t and not (prefix and t.startswith(prefix))]
     line = b"".join(encode_scan(text, framing, aim) for text, aim in codes)
     splitter = ScanLineSplitter(framing)
     got = [code for chunk in cut(line, sizes) for code in splitter.feed(chunk)]
@@ -176,4 +207,4 @@ def test_arbitrary_bytes_never_raise_and_give_the_same_codes_however_chunked(
     for code in got:
         assert 1 <= len(code.text) <= framing.max_length
         assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in code.text)
-        assert framing.suffix.value not in code.text
+        assert "\r" not in code.text and "\n" not in code.text

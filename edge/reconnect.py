@@ -5,20 +5,21 @@ soon after its link returns; a long one spreads a whole network's reconnects out
 broker itself comes back, so they do not all land on it in the same second.
 
 With full jitter (each wait drawn uniformly from [min, ceiling]), sites that have been
-failing for a while arrive at the broker at about N / cap per second once it is back, and
-any one site is back within `cap` seconds of its link (on average cap / 2):
+failing for a while come back once the broker is, spread over one cap. Simulated with this
+module's backoff (2,100 sites, a 10-minute outage; tests/bench/reconnect_storm.py):
 
-    2,100 sites, cap 120 s:  ~18 connects/s,  a site back within 120 s (the field's 2 min)
-    2,100 sites, cap  30 s:  ~70 connects/s,  a site back within  30 s
-    2,100 sites, cap  10 s: ~210 connects/s,  a site back within  10 s
+    cap 120 s: back p50 35 s, p99 108 s, max 118 s; peak  53 connects/s
+    cap  30 s: back p50  9 s, p99  27 s, max  30 s; peak 144 connects/s
+    cap  10 s: back p50  3 s, p99   9 s, max  10 s; peak 387 connects/s
 
-One Mosquitto thread accepts and answers MQTT CONNECTs at thousands per second in the clear
-and several hundred per second over TLS (an ECDHE handshake costs it about 1-2 ms of CPU);
-each site also publishes its retained state snapshot and starts draining its outbox on
-connect. 30 s keeps the worst-case reconnect rate an order of magnitude below what the broker
-can take, with room for those snapshots and for central's ingest of the backlog, while
-bounding the wait for an event at half a minute. It is also central's own cap
-(central/link.py RECONNECT_MAX_S), so the two sides of a link recover on the same scale.
+One Mosquitto thread answered 3,700-5,200 MQTT CONNECTs per second in the clear on a shared
+2-core test machine (tests/bench/broker_connect_rate.py); over TLS an ECDHE handshake costs
+it about 1-2 ms of CPU (an estimate, not measured here), some hundreds per second. Each site
+also publishes its retained state snapshot and starts draining its outbox on connect. A 30 s
+cap keeps the peak an order of magnitude below what the broker takes in the clear and within
+it over TLS, with room for those snapshots and for central's ingest of the backlog, while
+bounding the wait for a site's first event at half a minute (9 s for half the sites). It is
+also central's own cap (central/link.py RECONNECT_MAX_S): both ends recover on one scale.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import random
 
 RECONNECT_MIN_S = 1.0  # a refused connect answers at once: no point hammering faster
-RECONNECT_MAX_S = 30.0  # see the module docstring: 2,100 sites / 30 s ~ 70 connects/s
+RECONNECT_MAX_S = 30.0  # see the module docstring: 2,100 sites peak at ~144 connects/s
 # Doubling stops here: 2**16 s is far past any cap, and the float stays small.
 _MAX_DOUBLINGS = 16
 # A broker's or the OS's reason can be long (a TLS chain, a paho reason string): an error

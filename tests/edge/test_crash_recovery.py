@@ -15,7 +15,9 @@ from edge.agent import SiteAgent
 from edge.crash_recovery import Outcome, settle
 from hw_sim.crash_points import crash_at_next_unlock, kill
 from hw_sim.people import Consumer, Courier, Pace
-from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY
+from hw_sim.rs485_board import Rs485Options
+from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, Profile, SimulatedSite
+from hw_sim.site import SiteConfig as SimConfig
 from protocols.messages import MarkForRemoval, RemovalReason, SlotState
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
 
@@ -237,5 +239,49 @@ def test_a_door_that_did_open_before_the_crash_is_finished_once(tmp_path, broker
     try:
         assert len(observer.of_type("parcel_picked_up")) == 1
         assert "lock_fault" not in observer.types()
+    finally:
+        observer.close()
+
+
+def test_a_crash_before_a_deposit_unlock_on_a_board_without_sensors_deposits_nothing(
+    tmp_path, broker, topics
+):
+    """The same crash on an RS485 board that cannot see contents: the store's missing
+    release record decides, so no phantom deposit reaches central."""
+    observer = Observer(broker, topics, "L0001")
+    (parcel,) = labels(1, start=300)
+    slots = [{"id": f"B{i:02d}", "board": 1, "lock": i, "size": "M"} for i in range(1, 9)]
+    overrides = {
+        "lock_bus.family": "rs485-8a",
+        "lock_bus.rs485_boards": [{"address": 1, "channels": 8}],
+        "slots": slots,
+    }
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics, overrides=overrides)
+        rig.sim = SimulatedSite(
+            rig.clock, SimConfig(profile=Profile.RS485_8A, rs485=Rs485Options(channels=8))
+        )
+        agent = await rig.start()
+        try:
+            slot = await rig.reserve(parcel)
+            crash = asyncio.ensure_future(crash_at_next_unlock(agent, rig.new_agent, 20))
+            first = await Courier(rig.sim, DOUBTFUL).deposit(rig.badge(), [parcel])
+            assert first.no_door == [parcel]
+            restarted = await crash
+            assert restarted is not None
+            rig.agent = restarted
+            record = restarted.store.read().slot(slot)
+            assert record.state is SlotState.RESERVED and record.parcel is None
+            second = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
+            assert parcel in second.placed
+            await async_wait_until(lambda: observer.of_type("parcel_deposited"), 10, "deposit")
+            await async_wait_until(lambda: restarted.store.pending_count() == 0, 10, "drain")
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    try:
+        assert observer.types().count("parcel_deposited") == 1, observer.types()
     finally:
         observer.close()

@@ -283,7 +283,7 @@ class SiteAgent:
         """Start drivers, reconcile with the boards, then serve (returns once ready)."""
         self._watch_clock()  # an unsure clock is in the first snapshot central sees
         if self.driver is not None:
-            await self.driver.start()
+            await self.driver.start(self._spawn)  # the bus's reader is supervised too
             await self.reconcile()
         self._spawn("link", self.link.run)
         if self.driver is not None:

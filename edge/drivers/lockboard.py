@@ -29,6 +29,9 @@ from protocols.reassembly import FrameReassembler
 
 log = logging.getLogger(__name__)
 
+# How a caller runs the bus's reader under its supervisor: spawn(task name, coroutine function).
+Spawn = Callable[[str, Callable[[], Awaitable[None]]], None]
+
 REOPEN_MIN_S = 0.5
 REOPEN_MAX_S = 30.0
 RETRY_WAIT_MIN_S = 0.02
@@ -108,8 +111,13 @@ class Bus:
     def port_open(self) -> bool:
         return self._link is not None
 
-    async def start(self) -> None:
-        self._reader = asyncio.ensure_future(self._read_forever())
+    async def start(self, spawn: Spawn | None = None) -> None:
+        """Start reading the bus: under the agent's supervisor when given (`spawn(name,
+        start)`: restarted if it ever dies), else as a task of the bus's own (tools, tests)."""
+        if spawn is not None:
+            spawn("lock bus", self._read_forever)
+        else:
+            self._reader = asyncio.ensure_future(self._read_forever())
 
     async def stop(self) -> None:
         if self._reader is not None:
@@ -277,8 +285,8 @@ class LockBoardDriver:
         for board in self.boards:
             self.bus.stats.boards[board] = BoardHealth()
 
-    async def start(self) -> None:
-        await self.bus.start()
+    async def start(self, spawn: Spawn | None = None) -> None:
+        await self.bus.start(spawn)
 
     async def stop(self) -> None:
         await self.bus.stop()

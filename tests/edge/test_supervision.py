@@ -200,9 +200,7 @@ def test_a_full_disk_opens_no_door_says_why_and_the_site_serves_again_when_space
             # Every door that opened while the disk filled has its record, and reached central.
             await async_wait_until(lambda: agent.store.pending_count() == 0, 10, "drained")
             opened = {e.payload.slot for e in observer.of_type("door_opened")}
-            moved = {
-                rig.config.slots[c.slot - 1].id for c in rig.sim.compartments() if c.openings
-            }
+            moved = {rig.config.slots[c.slot - 1].id for c in rig.sim.compartments() if c.openings}
             assert moved == opened
         finally:
             await rig.stop()
@@ -243,6 +241,40 @@ def test_a_locked_database_refuses_the_scan_quickly_instead_of_freezing_the_site
             await courier.scan(other, LABEL_SYMBOLOGY)  # another code: not a re-read
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in report.placed
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_lock_bus_reader_that_dies_is_restarted_and_doors_open_again(tmp_path, broker, topics):
+    (parcel,) = labels(1, start=8300)
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await _start(rig)
+        try:
+            assert agent.driver is not None
+            reassembler = agent.driver.bus.reassembler
+            real_feed = reassembler.feed
+            calls = 0
+
+            def feed(data: bytes) -> list[bytes]:
+                nonlocal calls
+                calls += 1
+                if calls == 1:
+                    raise RuntimeError("bytes nobody foresaw")
+                return list(real_feed(data))
+
+            reassembler.feed = feed  # type: ignore[method-assign]
+            key = (FaultComponent.AGENT.value, "lock bus", "task_died")
+            await async_wait_until(lambda: key in agent.faults, 10, "the reader's fault")
+            # Restarted: the bus is heard again, and a courier's door opens.
+            await rig.reserve(parcel, SizeClass.S)
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
+            assert parcel in report.placed
+            await async_wait_until(lambda: key not in agent.faults, 10, "the fault cleared")
+            assert agent.tasks.records["lock bus"].restarts == 1
         finally:
             await rig.stop()
 

@@ -51,7 +51,9 @@ ALARMING_REFUSALS = frozenset(
 # opening its door, so until the site has said "done" it is sent again (a fresh command each
 # time: the one before may have been refused for the site's clock, or never arrived). The
 # first resend comes after this long, then twice as long each time up to the task retry cap.
-MUST_ANSWER = frozenset({"revoke_code"})
+# A removal order likewise: without it the returns courier is refused at the door, and its
+# answer is how central learns which parcels are no longer there (central/removals.py).
+MUST_ANSWER = frozenset({"revoke_code", "mark_for_removal"})
 ANSWER_WAIT_S = 60.0
 
 # publish(topic, payload, expiry_s): returns once the broker has the message (QoS 1).

@@ -45,3 +45,30 @@ def test_a_removal_the_site_cannot_make_is_closed_and_the_late_pickup_still_coun
     site.send(log.pickup(label(1), "A"))
     wait_until(lambda: parcel(central, 1).state == "collected", what="the late pickup")
     assert _open_removals(central) == [label(2)]  # parcel 2 is there: its courier still goes
+
+
+def test_a_removal_order_whose_answer_was_lost_is_sent_again_until_answered(
+    start_central: Callable[..., CentralService],
+    make_site: Callable[..., Site],
+    config: CentralConfig,
+    clock: ManualClock,
+) -> None:
+    from central.commands import ANSWER_WAIT_S
+
+    central = start_central()
+    announce_all(central, 1)
+    log = SiteEvents("L0001")
+    site = open_site(make_site)
+    site.send(log.deposit(label(1), "A"))
+    wait_until(lambda: parcel(central, 1).state == "ready_for_pickup", what="the deposit")
+    clock.advance(config.pickup.window_s + 1)
+    [first] = wait_until(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
+    # The site's answer is lost (its link dropped): central sends the order again.
+    clock.advance(ANSWER_WAIT_S + 1)
+    resent = wait_until(
+        lambda: [c for c in site.commands_of("mark_for_removal") if c.id != first.id],
+        what="the resend",
+    )
+    assert getattr(resent[0].body, "parcels", None) == [label(1)]
+    site.reply(resent[0], result={"marked": 0, "not_here": [label(1)]})
+    wait_until(lambda: _open_removals(central) == [], what="the removal closed")

@@ -1065,6 +1065,9 @@ class SiteAgent:
             self._reply(command_id, False, refusal.reason, refusal.detail)
         except HardwareError as exc:
             self._reply(command_id, False, ReplyReason.HARDWARE_FAULT, str(exc))
+        except StoreUnavailable as exc:  # nothing was recorded, so nothing moved
+            self._store_fault()
+            self._reply(command_id, False, ReplyReason.HARDWARE_FAULT, str(exc))
 
     def _reply(
         self,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge import diagnostics, ownership
+from edge.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from edge.agent import SiteAgent
@@ -77,6 +78,8 @@ async def _answer(agent: SiteAgent, line: bytes) -> dict[str, Any]:
         return {"ok": False, "error": f"unknown op {op!r}; use diag, slot or maintenance"}
     except CommandRefused as exc:
         return {"ok": False, "error": f"{exc.reason.value}: {exc.detail}"}
+    except StoreUnavailable as exc:  # a full or failing card: nothing was changed
+        return {"ok": False, "error": str(exc)}
     except (ValueError, KeyError, TypeError) as exc:
         return {"ok": False, "error": f"bad request: {exc}"}
 

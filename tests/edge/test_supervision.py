@@ -13,13 +13,21 @@ import time
 
 import pytest
 
-from edge import service
+from edge import control, service
 from edge.agent import STORE_REFUSAL, ScreenLine, SiteAgent
 from edge.store import BUSY_TIMEOUT_S
 from hw_sim.host_faults import DiskFull
 from hw_sim.people import Courier
 from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY
-from protocols.messages import FaultComponent, SizeClass, SlotState, StateSnapshot, decode
+from protocols.messages import (
+    FaultComponent,
+    OpenSlot,
+    ReplyReason,
+    SizeClass,
+    SlotState,
+    StateSnapshot,
+    decode,
+)
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -279,3 +287,44 @@ def test_a_lock_bus_reader_that_dies_is_restarted_and_doors_open_again(tmp_path,
             await rig.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_remote_open_and_a_technician_on_a_full_disk_are_refused_with_the_reason(
+    tmp_path, broker, topics
+):
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await _start(rig)
+        path = control.socket_path(rig.config.state_dir, "L0001")
+        server = await control.serve(agent, path)
+        try:
+            await async_wait_until(lambda: agent.link.connected, what="connected")
+            disk = DiskFull(agent)
+            disk.fill()
+            # Fill the pages' spare room the way a busy site would: until a write fails.
+            for i in range(200):
+                answer = await control.ask(
+                    path, {"op": "slot", "slot": f"A{i % 8 + 1:02d}", "in_service": i // 8 % 2 == 1}
+                )
+                if not answer["ok"]:
+                    break
+            assert "SQLITE_FULL" in answer["error"], answer  # the technician reads why
+            openings = sum(c.openings for c in rig.sim.compartments())
+            command = rig.command(OpenSlot(slot="A16", reason="support call"))
+            observer.send(rig.signed(command))
+            await async_wait_until(lambda: observer.reply_to(command.id) is not None, 10)
+            reply = observer.reply_to(command.id)
+            assert reply is not None and not reply.ok
+            assert reply.reason is ReplyReason.HARDWARE_FAULT and "SQLITE_FULL" in (
+                reply.detail or ""
+            )
+            assert sum(c.openings for c in rig.sim.compartments()) == openings
+            assert STORE_FAULT in agent.faults
+        finally:
+            server.close()
+            await rig.stop()
+
+    asyncio.run(scenario())
+    observer.close()

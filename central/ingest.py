@@ -284,7 +284,9 @@ class Ingest:
             for event, raw in events:
                 if event.seq in batch or self._seq_taken(session, cursor, event.seq):
                     # A new event under a seq this stream holds: the site's store rewound.
-                    self._advance_stream(session, cursor, batch, late, now, careful, run)
+                    self._advance_stream(
+                        session, cursor, batch, late, now, careful=careful, run=run
+                    )
                     cursor = streams.rewind(
                         session, session.stream(site, epoch), event.seq, now, source
                     )
@@ -293,7 +295,7 @@ class Ingest:
                     late.append((event, raw))  # given up on earlier: applied now, late
                 else:
                     batch[event.seq] = (event, raw)
-            self._advance_stream(session, cursor, batch, late, now, careful, run)
+            self._advance_stream(session, cursor, batch, late, now, careful=careful, run=run)
         if run.duplicates:
             current = session.stream(site)
             if current.id is not None:
@@ -319,9 +321,9 @@ class Ingest:
         fresh: dict[int, tuple[Event, str]],
         late: Sequence[tuple[Event, str]],
         now: float,
+        *,
         careful: bool,
         run: _SiteRun,
-        *,
         skip_to: int | None = None,
     ) -> None:
         """Store one stream's new events and apply every one that is next in line; `late`

@@ -267,15 +267,17 @@ def fleet(session: StoreSession) -> FleetView:
     # A site that restarted or rewound its stream has had several: its counts are their sum,
     # its applied seq the current one's.
     site_streams: dict[str, StreamCursor] = {}
-    for stream in session.list_streams():
-        earlier = site_streams.get(stream.site)
-        if earlier is not None:
-            stream = dataclasses.replace(
-                stream,
-                deposits=stream.deposits + earlier.deposits,
-                pickups=stream.pickups + earlier.pickups,
+    for each in session.list_streams():
+        earlier = site_streams.get(each.site)
+        site_streams[each.site] = (
+            each
+            if earlier is None
+            else dataclasses.replace(
+                each,
+                deposits=each.deposits + earlier.deposits,
+                pickups=each.pickups + earlier.pickups,
             )
-        site_streams[stream.site] = stream
+        )
     held = Counter(r.site for r in session.held_reservations())
     offsets = {r.site: r.clock_offset_s for r in session.list_liveness()}
     views = []

@@ -64,6 +64,8 @@ class EventEffects:
                 self._deposited(session, event, payload, source, now)
                 return Counted.DEPOSIT
             case ParcelPickedUp():
+                if _pickup_already_applied(session, payload):
+                    return None
                 self._picked_up(session, event, payload, source, now)
                 return Counted.PICKUP
             case ParcelRemoved():
@@ -297,6 +299,18 @@ def _slot_back(session: StoreSession, site: str, slot_id: str, at: float) -> Non
     if slot is not None:
         state = SlotState.OCCUPIED if slot.parcel else SlotState.FREE
         session.save_slot(dataclasses.replace(slot, state=state.value, updated_at=at))
+
+
+def _pickup_already_applied(session: StoreSession, payload: ParcelPickedUp) -> bool:
+    """The same pickup reported again under a new event id: a site whose store lost its last
+    writes (rolled back, central/streams.py) finds the door it had opened for the consumer
+    closed on an empty slot and reports the pickup its lost record had already reported.
+    A parcel is collected once; the second report is that same fact, not a contradiction."""
+    record = session.get_parcel(payload.parcel)
+    if record is None or record.state != ParcelState.COLLECTED.value:
+        return False
+    picked = [s for s in session.steps(payload.parcel) if s.step == ParcelStep.PICK_UP.value]
+    return bool(picked) and picked[-1].detail == f"from slot {payload.slot}"
 
 
 def _empty_slot(session: StoreSession, site: str, slot_id: str, at: float) -> None:

@@ -91,9 +91,7 @@ class StoreSession(Protocol):
     def add_events(self, events: Sequence[StoredEvent]) -> None:
         """Store received events; one already stored under its (stream, seq) is left as is."""
 
-    def waiting_events(
-        self, stream: int, after_seq: int, limit: int = 10_000
-    ) -> list[StoredEvent]:
+    def waiting_events(self, stream: int, after_seq: int, limit: int = 10_000) -> list[StoredEvent]:
         """Received but not yet applied events of a stream, in sequence order."""
 
     def mark_applied(self, stream: int, seqs: Iterable[int], at: float) -> None: ...

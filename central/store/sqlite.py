@@ -209,13 +209,13 @@ class SqliteSession:
         cursor (id None) if there is none."""
         if epoch is None:
             row = self._db.execute(
-                f"SELECT {_STREAM_COLUMNS} FROM streams WHERE site = ? AND closed_at IS NULL",
+                f"SELECT {_STREAM_COLUMNS} FROM streams WHERE site = ? AND closed_at IS NULL",  # noqa: S608
                 (site,),
             ).fetchone()
             return _stream(row) if row else StreamCursor(site)
         row = self._db.execute(
             f"""SELECT {_STREAM_COLUMNS} FROM streams WHERE site = ? AND epoch = ?
-                ORDER BY id DESC LIMIT 1""",
+                ORDER BY id DESC LIMIT 1""",  # noqa: S608
             (site, epoch),
         ).fetchone()
         return _stream(row) if row else StreamCursor(site, epoch=epoch)
@@ -244,7 +244,7 @@ class SqliteSession:
         )
         if cursor.id is None:
             inserted = self._db.execute(
-                f"INSERT INTO streams ({_STREAM_FIELDS}) VALUES ({','.join('?' * len(values))})",
+                f"INSERT INTO streams ({_STREAM_FIELDS}) VALUES ({','.join('?' * len(values))})",  # noqa: S608
                 values,
             )
             return dataclasses.replace(cursor, id=inserted.lastrowid)
@@ -257,14 +257,14 @@ class SqliteSession:
 
     def list_streams(self) -> list[StreamCursor]:
         """Every stream of every site, by site and then oldest first (the current one last)."""
-        rows = self._db.execute(f"SELECT {_STREAM_COLUMNS} FROM streams ORDER BY site, id")
+        rows = self._db.execute(f"SELECT {_STREAM_COLUMNS} FROM streams ORDER BY site, id")  # noqa: S608
         return [_stream(r) for r in rows]
 
     def streams_waiting_since(self, before: float) -> list[StreamCursor]:
         """Streams that have waited for a missing event since `before` or longer."""
         rows = self._db.execute(
             f"""SELECT {_STREAM_COLUMNS} FROM streams WHERE gap_since IS NOT NULL
-                AND gap_since <= ? ORDER BY site, id""",
+                AND gap_since <= ? ORDER BY site, id""",  # noqa: S608
             (before,),
         )
         return [_stream(r) for r in rows]
@@ -272,7 +272,7 @@ class SqliteSession:
     def add_events(self, events: Sequence[StoredEvent]) -> None:
         """Store received events; one already stored under its (stream, seq) is left as is."""
         self._db.executemany(
-            f"INSERT OR IGNORE INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR IGNORE INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",  # noqa: S608
             [
                 (
                     e.site,
@@ -289,13 +289,11 @@ class SqliteSession:
             ],
         )
 
-    def waiting_events(
-        self, stream: int, after_seq: int, limit: int = 10_000
-    ) -> list[StoredEvent]:
+    def waiting_events(self, stream: int, after_seq: int, limit: int = 10_000) -> list[StoredEvent]:
         """Received but not yet applied events of a stream, in sequence order."""
         rows = self._db.execute(
             f"""SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND seq > ?
-                AND applied_at IS NULL ORDER BY seq LIMIT ?""",
+                AND applied_at IS NULL ORDER BY seq LIMIT ?""",  # noqa: S608
             (stream, after_seq, limit),
         )
         return [_event(r) for r in rows]
@@ -308,7 +306,8 @@ class SqliteSession:
 
     def get_event(self, stream: int, seq: int) -> StoredEvent | None:
         row = self._db.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND seq = ?", (stream, seq)
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND seq = ?",  # noqa: S608
+            (stream, seq),
         ).fetchone()
         return _event(row) if row else None
 

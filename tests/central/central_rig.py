@@ -184,12 +184,14 @@ class SiteEvents:
     site: str
     at: float = 1_800_000_000.0
     seq: int = 0
+    epoch: str | None = None  # the site's store identity; None: an agent older than epochs
 
     def next(self, payload: EventPayload) -> Event:
         self.seq += 1
         self.at += 1
+        ident = f"{self.site}-{self.epoch}-{self.seq}" if self.epoch else f"{self.site}-{self.seq}"
         return Event(
-            site=self.site, seq=self.seq, id=f"{self.site}-{self.seq}", at=self.at, payload=payload
+            site=self.site, seq=self.seq, id=ident, at=self.at, payload=payload, epoch=self.epoch
         )
 
     def deposit(self, parcel: str, slot: str, courier: str = "K1") -> Event:
@@ -223,6 +225,8 @@ def snapshot(
     last_seq: int = 0,
     at: float = 1_800_000_000.0,
     kind: SiteKind = SiteKind.LOCKER,
+    *,
+    epoch: str | None = None,
 ) -> StateSnapshot:
     return StateSnapshot(
         site=site,
@@ -230,6 +234,7 @@ def snapshot(
         boot_id="boot1",
         at=at,
         last_seq=last_seq,
+        epoch=epoch,
         slots=[
             SlotSnapshot(slot=s, size=size, state=state, parcel=parcel)
             for s, size, state, parcel in slots

@@ -1,0 +1,117 @@
+"""Which of a site's event streams a report belongs to, and when a stream starts again.
+
+A site numbers its events with a seq that central orders by, but the numbering lives in the
+site's store, and a store can be lost, replaced or rolled back. So each stream has an
+identity, the epoch created with the store (`Event.epoch`, `StateSnapshot.epoch`), and
+central orders a site's reports by (epoch, seq), never by the site's clock:
+
+- A new epoch is a **restart**: the current stream is closed (what waits in it is applied
+  by the gap check, which gives up on a closed stream at once: the site can no longer send
+  it), a new one starts from seq 1, and STREAM_RESTARTED is raised. The first snapshot of
+  the new stream replaces central's view of the site (see registry.apply_snapshot).
+- A new event (an id central has not stored) under a seq central already holds for that
+  epoch is a **rewind**: the store lost its last writes (a card that acknowledged writes it
+  had not made) and numbers new events from a lower seq. The site cannot tell; central
+  closes the stream and starts another for the same epoch at that seq, so the new events
+  are applied once and in the site's order, and raises STREAM_REWOUND. What the lost writes
+  had reported stays applied: those events did happen.
+- An event without an epoch comes from an agent older than epochs: it belongs to the site's
+  legacy stream (epoch ''), which the first event with an epoch takes over (the same store,
+  upgraded, numbers on).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from central.alarms import AlarmKind, raise_alarm
+from central.store import StoreSession, StreamCursor
+
+LEGACY_EPOCH = ""
+
+
+def epoch_of(epoch: str | None) -> str:
+    """The stream key of a message's epoch (None from an agent older than epochs)."""
+    return LEGACY_EPOCH if epoch is None else epoch
+
+
+def stream_for(
+    session: StoreSession, site: str, epoch: str | None, now: float, source: str
+) -> StreamCursor:
+    """The stream a report of `epoch` belongs to, started if it is new.
+
+    Returns the saved cursor: the site's current one, a new one (a restart: the previous
+    stream is closed and STREAM_RESTARTED raised), or an older, closed stream of that epoch
+    (a late report of a stream the site has left).
+    """
+    key = epoch_of(epoch)
+    current = session.stream(site)
+    if current.id is None:
+        return session.save_stream(dataclasses.replace(current, epoch=key, started_at=now))
+    if current.epoch == key:
+        return current
+    if current.epoch == LEGACY_EPOCH and current.cause == "first":
+        # The same store, upgraded to an agent that sends its epoch: it numbers on. (Had the
+        # store also been lost, its reused seqs show as a rewind.)
+        return session.save_stream(dataclasses.replace(current, epoch=key))
+    known = session.stream(site, key)
+    if known.id is not None:
+        return known
+    _close(session, current, now)
+    raise_alarm(
+        session,
+        site,
+        AlarmKind.STREAM_RESTARTED,
+        now,
+        ref=key,
+        detail=f"new event stream {key or '(no epoch)'} after {current.epoch or '(no epoch)'}"
+        f" at seq {current.applied_seq} applied: the site's store was lost, replaced or "
+        "restored; its state is taken from its next snapshot",
+        source=source,
+    )
+    return session.save_stream(
+        StreamCursor(site, epoch=key, started_at=now, cause="restart", reconciled=False)
+    )
+
+
+def rewind(
+    session: StoreSession, current: StreamCursor, seq: int, now: float, source: str
+) -> StreamCursor:
+    """A new event under a seq the stream already holds: start the stream again at `seq`."""
+    _close(session, current, now)
+    raise_alarm(
+        session,
+        current.site,
+        AlarmKind.STREAM_REWOUND,
+        now,
+        ref=f"{current.epoch}:{seq}",
+        detail=f"a new event reuses seq {seq} of stream {current.epoch or '(no epoch)'} "
+        f"(central had applied up to {current.applied_seq}): the site's store lost its last "
+        "writes; what they reported stays applied, the new events are applied after it",
+        source=source,
+    )
+    return session.save_stream(
+        StreamCursor(
+            current.site,
+            epoch=current.epoch,
+            base_seq=seq,
+            applied_seq=seq - 1,
+            max_received_seq=seq - 1,
+            started_at=now,
+            cause="rewind",
+            reconciled=False,
+        )
+    )
+
+
+def _close(session: StoreSession, stream: StreamCursor, now: float) -> None:
+    # Anything the site said it wrote and central has not applied is waited for no longer
+    # than the next gap check: gap_since set makes it give up on a closed stream at once.
+    waiting = stream.max_received_seq > stream.applied_seq
+    session.save_stream(
+        dataclasses.replace(
+            stream,
+            closed_at=now,
+            gap_since=(stream.gap_since or now) if waiting else None,
+        )
+    )

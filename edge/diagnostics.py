@@ -66,6 +66,8 @@ async def report(agent: SiteAgent) -> dict[str, Any]:
             "frames": agent.driver.bus.reassembler.stats.frames,
             "bad_frames": agent.driver.bus.reassembler.stats.bad_frames,
             "discarded_bytes": agent.driver.bus.reassembler.stats.discarded_bytes,
+            "echo": bus.echo,  # does the adapter echo? None: not known yet
+            "echoed_bytes": agent.driver.bus.echo.stats.echoed_bytes,
         }
     else:
         serial = {}
@@ -82,6 +84,7 @@ async def report(agent: SiteAgent) -> dict[str, Any]:
             garbage=stats.garbage,
             too_long=stats.too_long,
             locked_out=agent.scan_lockout.locked_out(agent.clock.monotonic()),
+            re_reads=agent.scan_lockout.stats.repeats + agent.scan_lockout.stats.retries,
         )
     link = agent.link.stats
     return {

@@ -41,6 +41,15 @@ MISC_INTERVAL_S = 1.0  # paho's keepalive and retry bookkeeping
 # carries its own message expiry, so stale ones die at the broker).
 SESSION_EXPIRY_S = 14 * 86400
 CONNECT_TIMEOUT_S = 10.0
+# MQTT 5.0 reason code 0x8E "Session taken over" (§2.4): another client connected with this
+# site's client id (a second agent, a cloned card). Reconnecting at once would take the
+# session back, and the other would take it again: wait at least half the reconnect cap.
+SESSION_TAKEN_OVER = 0x8E
+# A connection lost sooner than this after it was made counts as a failed attempt: the
+# backoff goes on growing instead of starting over. Mosquitto drops the older of two clients
+# with one id by closing its socket, reason unsaid: without this, two agents with one
+# identity would take the session from each other several times a second.
+STABLE_CONNECTION_S = 10.0
 
 
 @dataclass
@@ -50,6 +59,7 @@ class LinkStats:
     published: int = 0
     acked: int = 0
     refused: int = 0
+    taken_over: int = 0  # sessions the broker gave to another client with our id
     last_error: str | None = None
     connected_since: float | None = None
     inflight: dict[int, tuple[int, float]] = field(default_factory=dict)  # mid -> (seq, sent)
@@ -120,9 +130,11 @@ class SiteLink:
             while True:
                 await self._up.wait()
                 where = f"{self.broker.host}:{self.broker.port}"  # this attempt's broker
+                taken_over = self.stats.taken_over
+                connected_at: float | None = None
                 try:
                     await self._connect()
-                    failures = 0
+                    connected_at = self.clock.monotonic()
                     await self._serve()
                 except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
                     # This attempt's reason only: a line never carries an earlier one's text.
@@ -131,8 +143,15 @@ class SiteLink:
                         "site %s: broker %s unreachable: %s", self.site, where, failure_reason(exc)
                     )
                 self._teardown()
+                if connected_at is not None and (
+                    self.clock.monotonic() - connected_at >= STABLE_CONNECTION_S
+                ):
+                    failures = 0  # it held: a fresh outage starts from the shortest wait
                 failures += 1
-                await self.clock.sleep(self._backoff(failures))
+                delay = self._backoff(failures)
+                if self.stats.taken_over > taken_over:  # do not fight for the session
+                    delay = max(delay, self.reconnect_max_s / 2)
+                await self.clock.sleep(delay)
         finally:
             await self._close()
 
@@ -368,6 +387,13 @@ class SiteLink:
             return
         self.stats.disconnects += 1
         self.stats.last_error = f"disconnected: {reason}"
+        if reason.value == SESSION_TAKEN_OVER:
+            self.stats.taken_over += 1
+            log.error(
+                "site %s: the broker gave this site's session to another client with its id:"
+                " is a second agent running for this site?",
+                self.site,
+            )
         if not self._connected.is_set():
             self._refusal = self._refusal or f"disconnected before CONNACK: {reason}"
         self._connected.clear()

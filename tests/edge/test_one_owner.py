@@ -174,3 +174,56 @@ def test_serial_ports_are_exclusive_and_a_held_scanner_port_is_a_fault(tmp_path,
             await rig.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_client_that_takes_the_sites_session_is_not_fought_in_a_reconnect_storm(
+    tmp_path, broker, topics
+):
+    """A second agent elsewhere (a cloned card) with the site's MQTT client id: the broker
+    drops whichever connected first each time the other connects. The agent stops fighting
+    (it waits at least half its reconnect cap) instead of reconnecting within tenths of a
+    second, and serves again once the other is gone."""
+    import time
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics, overrides={"timing.reconnect_max_s": 4.0})
+        agent = await rig.start()
+        intruder = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id="site-L0001",
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
+        intruder.reconnect_delay_set(0.1, 0.2)  # the other agent fights as ours used to
+        try:
+            await async_wait_until(lambda: agent.link.connected, what="connected")
+            before = agent.link.stats.connects
+            intruder.connect(broker.host, broker.port)
+            intruder.loop_start()
+            await async_wait_until(lambda: agent.link.stats.disconnects >= 1, 10, "kicked off")
+            await asyncio.sleep(4.0)  # the fight begins: each takes the session from the other
+            during = agent.link.stats.connects
+            started = time.monotonic()
+            await asyncio.sleep(4.0)  # the window the issue measured (15 reconnects in 4 s)
+            storm = agent.link.stats.connects - during
+            assert storm <= 4, f"{storm} reconnects in {time.monotonic() - started:.1f} s"
+            assert agent.link.stats.connects > before  # it did try again, not give up
+            intruder.loop_stop()
+            intruder.disconnect()
+            # Once the other is gone, the site is back: central's command is answered.
+            await async_wait_until(lambda: agent.link.connected, 15, "reconnected")
+            command = rig.command(
+                ReserveSlot(parcel=labels(1, start=7200)[0], size="S", until=rig.clock.now() + 3600)
+            )
+            observer.send(rig.signed(command))
+            await async_wait_until(lambda: observer.reply_to(command.id) is not None, 15)
+        finally:
+            intruder.loop_stop()
+            await rig.stop()
+
+    asyncio.run(scenario())
+    observer.close()

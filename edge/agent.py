@@ -1303,11 +1303,15 @@ class SiteAgent:
             self.link.publish_state()
 
     def _scanner_fault(self, code: ScannerFaultCode, faulty: bool, detail: str) -> None:
-        if faulty:
-            if self._raise_fault(FaultComponent.SCANNER, "scanner", code.value, detail):
-                self._emit(ScannerFault(fault=code, detail=detail[:500]))
-        else:
-            self._clear_fault(FaultComponent.SCANNER, "scanner", code.value)
+        try:
+            if faulty:
+                if self._raise_fault(FaultComponent.SCANNER, "scanner", code.value, detail):
+                    self._emit(ScannerFault(fault=code, detail=detail[:500]))
+            else:
+                self._clear_fault(FaultComponent.SCANNER, "scanner", code.value)
+        except StoreUnavailable:
+            # The reader goes on; the fault stands in the snapshot, and the store's says why.
+            self._store_fault()
 
     # ========================================================================= snapshot
     def snapshot(self) -> StateSnapshot:

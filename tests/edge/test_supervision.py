@@ -15,7 +15,8 @@ import pytest
 
 from edge import control, service
 from edge.agent import STORE_REFUSAL, ScreenLine, SiteAgent
-from edge.store import BUSY_TIMEOUT_S
+from edge.store import BUSY_TIMEOUT_S, StoreUnavailable
+from hw_sim.faults import FaultKind
 from hw_sim.host_faults import DiskFull
 from hw_sim.people import Courier
 from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY
@@ -23,6 +24,7 @@ from protocols.messages import (
     FaultComponent,
     OpenSlot,
     ReplyReason,
+    ScannerFaultCode,
     SizeClass,
     SlotState,
     StateSnapshot,
@@ -328,3 +330,44 @@ def test_a_remote_open_and_a_technician_on_a_full_disk_are_refused_with_the_reas
 
     asyncio.run(scenario())
     observer.close()
+
+
+def _exhaust(agent: SiteAgent) -> None:
+    """Use up the spare room in the store's pages, as a busy site would: write (take slots
+    out of service and back) until the full disk refuses a write."""
+    for i in range(400):
+        try:
+            agent.set_service(f"A{i % 8 + 1:02d}", i // 8 % 2 == 1, "tech-1", "test")
+        except StoreUnavailable:
+            return
+    raise AssertionError("the full disk never refused a write")
+
+
+def test_a_scanner_unplugged_on_a_full_disk_keeps_its_reader_and_comes_back(
+    tmp_path, broker, topics
+):
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await _start(rig)
+        try:
+            assert agent.scanner is not None
+            await async_wait_until(lambda: agent.scanner.health.connected, what="scanner")
+            disk = DiskFull(agent)
+            disk.fill()
+            _exhaust(agent)
+            rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, True)
+            key = (FaultComponent.SCANNER.value, "scanner", ScannerFaultCode.UNPLUGGED.value)
+            # Its event cannot be written; the fault stands, and the reader lives on.
+            await async_wait_until(lambda: key in agent.faults, 10, "the scanner fault")
+            assert STORE_FAULT in agent.faults
+            disk.free()
+            rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False)
+            await async_wait_until(lambda: agent.scanner.health.connected, 15, "plugged back")
+            await async_wait_until(lambda: key not in agent.faults, 10, "scanner fault cleared")
+            await async_wait_until(lambda: STORE_FAULT not in agent.faults, 10, "store cleared")
+            assert agent.tasks.records["scanner"].restarts == 0
+            assert agent.alive()
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())

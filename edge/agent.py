@@ -259,6 +259,7 @@ class SiteAgent:
                 self.timing.scan_failures_before_lockout,
                 self.timing.scan_failure_window_s,
                 self.timing.lockout_s,
+                self.timing.scan_reread_window_s,
             )
         )
         self.remote_opens: deque[float] = deque()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
+from edge.lockout import REREAD_WINDOW_S
 from edge.reconnect import RECONNECT_MAX_S, RECONNECT_MIN_S
 from protocols import kerong, rs485
 from protocols.kerong import LockPolarity
@@ -151,6 +152,9 @@ class TimingConfig(Section):
     courier_session_s: float = Field(default=300, gt=0)
     scan_failures_before_lockout: int = Field(default=5, ge=1)
     scan_failure_window_s: float = Field(default=60, gt=0)
+    # A re-read of the scan just handled within this long of its last read is the same scan
+    # (edge/lockout.py; presentation scanners re-read about once a second, hardware.md §3).
+    scan_reread_window_s: float = Field(default=REREAD_WINDOW_S, ge=0, le=60)
     lockout_s: float = Field(default=300, gt=0)
     # The mass-open breaker: a real network was once opened wholesale by one remote attack.
     remote_open_limit: int = Field(default=3, ge=1)

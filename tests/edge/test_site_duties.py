@@ -98,6 +98,9 @@ def _counter_config(rig: SiteRig) -> dict:
         "broker": {"host": rig.broker.host, "port": rig.broker.port, "topic_root": rig.topics.root},
         "scanner": {"port": str(rig.devices_dir / "scanner")},
         "shelf_capacity": 2,
+        # The consumer below shows the same code again at once, deliberately: with no
+        # re-read window that is a new scan (by default a re-read, answered as before).
+        "timing": {"scan_reread_window_s": 0},
     }
 
 

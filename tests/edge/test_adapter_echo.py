@@ -20,11 +20,22 @@ from edge.drivers.lockboard import LockBoardDriver
 from edge.errors import LockDidNotRelease
 from hw_sim.cu16 import Cu16Options
 from hw_sim.faults import FaultKind
+from hw_sim.people import Consumer, Courier
 from hw_sim.rs485_board import Rs485Options
 from hw_sim.site import Profile, SimulatedSite, SiteConfig
 from protocols import rs485
 from protocols.clock import SystemClock
+from protocols.messages import SlotState
 from protocols.rs485 import Feedback
+from tests.edge.rig import (
+    BRISK,
+    DOUBTFUL,
+    Observer,
+    SiteRig,
+    async_wait_until,
+    labels,
+    wait_until,
+)
 
 # hardware.md §2a: the 0x8A unlock of board 1, channel 3, and the board's answer when the
 # door feedback reads 11: byte for byte the request.
@@ -225,3 +236,53 @@ def test_the_canceller_passes_everything_on_when_the_echo_does_not_come() -> Non
     assert canceller.feed(reply[2:]) == reply
     assert canceller.probe_result is False
     assert canceller.stats.missing == 1
+
+
+@pytest.mark.broker
+@pytest.mark.pty
+def test_through_the_agent_an_echoing_adapter_found_at_run_time_changes_nothing_it_does(
+    tmp_path, broker, topics
+) -> None:
+    """The agent on real ptys, `echo = "auto"` (the default): the adapter starts echoing,
+    the next poll notices, and deposits, pickups and a stuck lock's fault go on as before."""
+    observer = Observer(broker, topics, "L0001")
+    good, stuck = labels(2, start=1700)
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await rig.start()
+        try:
+            assert agent.driver is not None and agent.driver.bus.stats.echo is False
+            rig.sim.set_fault(FaultKind.ADAPTER_ECHO, True)
+            await async_wait_until(lambda: agent.driver.bus.stats.echo is True, what="echo")
+            slots = {p: await rig.reserve(p) for p in (good, stuck)}
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [good, stuck])
+            assert sorted(report.placed) == sorted([good, stuck])
+            for slot in slots.values():
+                await async_wait_until(
+                    lambda s=slot: agent.store.read().slot(s).state is SlotState.OCCUPIED
+                )
+            lock = agent.slots[slots[stuck]].lock
+            rig.sim.set_fault(FaultKind.LOCK_STUCK, True, board=0, slot=lock)
+            assert (await Consumer(rig.sim, DOUBTFUL).pick_up(rig.pickup_code(stuck))).door is None
+            await async_wait_until(
+                lambda: agent.store.read().slot(slots[stuck]).state is SlotState.FAULT
+            )
+            taken = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(good))
+            assert taken.taken == [good]
+            await async_wait_until(
+                lambda: agent.store.read().slot(slots[good]).state is SlotState.FREE
+            )
+            await async_wait_until(lambda: agent.store.pending_count() == 0)
+            assert agent.driver.bus.echo.stats.echoed_bytes > 0
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    try:
+        wait_until(lambda: len(observer.of_type("parcel_picked_up")) == 1, what="the pickup")
+        faults = observer.of_type("lock_fault")
+        assert len(faults) == 1 and faults[0].payload.fault.value == "lock_wont_release"
+        assert len(observer.of_type("parcel_deposited")) == 2
+    finally:
+        observer.close()

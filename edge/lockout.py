@@ -6,14 +6,15 @@ A door opens only for the right person, and failed scans are rate-limited (archi
 as a failure locked a whole site out for five minutes after six re-reads of a code just used
 (issue 11, kind 9). Two rules keep the lockout for guessing:
 
-- **A re-read is not a new scan.** The same text as the scan just before it, within
-  `REREAD_WINDOW_S` of its last sighting (the window slides while the code stays in view),
-  is the same scan. A re-read of a code that opened a door does not open it again (nor of a
-  badge that was accepted): it is not acted on, and the screen repeats the first answer.
-  Once that door has been seen shut, the same code is a new request (a consumer who changed
-  their mind). A re-read of a refused code is acted on again, since what refused it may
-  have passed (a board back, a courier's badge now shown), but it never counts again and
-  its refusal is reported only if the reason changed.
+- **A re-read is not a new scan.** The same text as the scan just before it (nothing else
+  shown between) is the same scan. A re-read of a code that opened a door does not open it
+  again: it is not acted on, and the screen repeats the first answer, until that door has
+  been seen shut (then the same code is a new request: a consumer who changed their mind).
+  A re-read of an accepted badge within `REREAD_WINDOW_S` of its last read (the window
+  slides while it stays in view) is not acted on either. A re-read of a refused code is
+  acted on again, since what refused it may have passed (a board back, a courier's badge
+  now shown), but it never counts again and its refusal is reported only if the reason
+  changed.
 - **Only what looks like guessing counts.** A code that fails its signature or does not parse,
   or a label the site knows nothing of, could be a guess. A code that carries central's valid
   signature cannot be guessed, whatever else is wrong with it (used, expired, revoked, for
@@ -133,17 +134,20 @@ class ScanLockout:
         """The decision for a scan of `text` read at monotonic time `now`."""
         last = self._last
         admission = Admission.LOCKED_OUT if self.locked_out(now) else Admission.FRESH
-        if (
-            last is not None
-            and last.text == text
-            and 0 <= now - last.seen_at <= self.policy.reread_window_s
-        ):
-            last.seen_at = now  # still in view: the window slides
-            if last.served:  # it opened a door, or a courier session
+        if last is not None and last.text == text:
+            within = 0 <= now - last.seen_at <= self.policy.reread_window_s
+            # A door it opened stays its door until seen shut (door_closed), however long;
+            # a session it opened can be asked for again once the code left the view.
+            if last.served and (last.slot is not None or within):
+                last.seen_at = now  # still in view: the window slides
                 self.stats.repeats += 1
                 return Decision(Admission.REPEAT, last.slot)
-            self.stats.retries += 1
-            return Decision(admission, retry=True, retry_of=last.refused)
+            # The same refused code, nothing shown between: the same attempt, however slow
+            # the re-reads (a loaded agent, a compressed simulated day).
+            if not last.served and (within or last.refused is not None):
+                last.seen_at = now
+                self.stats.retries += 1
+                return Decision(admission, retry=True, retry_of=last.refused)
         self._last = _Sighting(text, now)
         return Decision(admission)
 

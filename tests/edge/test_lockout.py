@@ -133,3 +133,17 @@ def test_guessing_is_what_needs_no_signature() -> None:
 def test_a_bad_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="lockout"):
         LockoutPolicy(failures=0, window_s=60, lockout_s=300)
+
+
+def test_slow_re_reads_are_still_the_same_scan_while_its_door_is_open_or_it_was_refused() -> None:
+    """On a loaded agent (or a compressed simulated day) re-reads may be handled further
+    apart than the window: a door the code opened stays its door until seen shut, and the
+    same refused code, nothing shown between, stays one attempt."""
+    lockout = ScanLockout(POLICY)
+    lockout.admit("LNP:good", 0)
+    lockout.handled("LNP:good", 0.5, slot="A03", served=True)
+    late = lockout.admit("LNP:good", 60.0)
+    assert late.admission is Admission.REPEAT and late.slot == "A03"
+    forged = [_handle(lockout, "LNP:forged", t, ScanRefusal.BAD_SIGNATURE) for t in (61, 90, 200)]
+    assert [d.retry for d in forged] == [False, True, True]
+    assert lockout.stats.counted == 1

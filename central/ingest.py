@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from central import liveness, registry, streams
+from central import liveness, registry, site_clock, streams
 from central.alarms import AlarmKind, raise_alarm
 from central.commands import queue_command, record_reply
 from central.config import IngestConfig, LivenessConfig
@@ -74,7 +74,7 @@ class _Parsed:
     statuses: list[tuple[SiteStatus, bool]] = field(default_factory=list)  # (status, live)
     heartbeats: list[tuple[Heartbeat, float | None]] = field(default_factory=list)
     heard: set[str] = field(default_factory=set)  # sites heard live in this batch
-    snapshots: list[StateSnapshot] = field(default_factory=list)
+    snapshots: list[tuple[StateSnapshot, bool]] = field(default_factory=list)  # (state, live)
     replies: list[Reply] = field(default_factory=list)
     rejected: int = 0
 
@@ -140,7 +140,7 @@ class Ingest:
                         continue
                     snapshot = decode(StateSnapshot, delivery.payload)
                     _same_site(site, snapshot.site, delivery.topic)
-                    parsed.snapshots.append(snapshot)
+                    parsed.snapshots.append((snapshot, not delivery.retained))
                 elif channel is SiteChannel.REPLIES:
                     reply = decode(Reply, delivery.payload)
                     _same_site(site, reply.site, delivery.topic)
@@ -197,13 +197,20 @@ class Ingest:
                         source=f"site {status.site}",
                     ),
                 )
-            for snapshot in parsed.snapshots:
+            for snapshot, live in parsed.snapshots:
                 self._guarded(
                     session,
                     careful,
                     f"state of {snapshot.site}",
-                    partial(registry.apply_snapshot, session, snapshot, now),
+                    partial(registry.apply_snapshot, session, snapshot, now, live=live),
                 )
+                if live:  # a replayed snapshot says nothing about the site's clock now
+                    self._guarded(
+                        session,
+                        careful,
+                        f"clock of {snapshot.site}",
+                        partial(site_clock.judge_snapshot, session, snapshot, now, self.liveness),
+                    )
             for reply in parsed.replies:
                 self._guarded(
                     session,

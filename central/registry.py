@@ -12,7 +12,7 @@ import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from central import streams
+from central import site_reconciliation, streams
 from central.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm
 from central.network import Network
 from central.store import SiteRecord, SlotRecord, StoreSession, StreamCursor
@@ -79,7 +79,9 @@ def apply_status(session: StoreSession, status: SiteStatus, now: float, source: 
         )
 
 
-def apply_snapshot(session: StoreSession, snapshot: StateSnapshot, now: float) -> bool:
+def apply_snapshot(
+    session: StoreSession, snapshot: StateSnapshot, now: float, live: bool = True
+) -> bool:
     """A site's full state. Returns False for one of a stream the site has left.
 
     Ordered by the site's stream (epoch) and sequence, never by its clock (`at`): a site
@@ -90,7 +92,9 @@ def apply_snapshot(session: StoreSession, snapshot: StateSnapshot, now: float) -
 
     Slots are taken from the snapshot only if it has seen every event central applied of
     its stream (its last_seq is at least central's): an older picture would undo newer
-    events, so one behind is raised (SNAPSHOT_BEHIND) instead. A snapshot that has seen
+    events, so one behind is raised (SNAPSHOT_BEHIND) instead — when it is `live`: a
+    retained snapshot the broker replays on subscription, or restores from its persistence
+    after a restart, is an old picture by nature and tells nothing. A snapshot that has seen
     more events than central received tells central events are missing, and the gap
     check asks for them if they do not arrive.
     """
@@ -129,11 +133,16 @@ def apply_snapshot(session: StoreSession, snapshot: StateSnapshot, now: float) -
             )
             for slot in snapshot.slots
         ]
-        if not stream.reconciled:
+        reconciling = not stream.reconciled
+        if reconciling:
             _raise_differences(session, stream, session.list_slots(snapshot.site), slots, now)
             stream = session.save_stream(dataclasses.replace(stream, reconciled=True))
         session.replace_slots(snapshot.site, slots)
-    else:
+        if reconciling:
+            # Not only alarmed: reservations the site lost are sent again, parcels it no
+            # longer knows go to a technician's check.
+            site_reconciliation.reconcile_stream(session, stream, snapshot, now)
+    elif live:
         raise_alarm(
             session,
             snapshot.site,

@@ -203,6 +203,15 @@ class CentralProcess:
         if self._reader.is_alive():
             self._reader.join(5.0)
 
+    def kill(self) -> None:
+        """SIGKILL, as an OOM kill or a pulled plug ends it: no goodbye, nothing flushed,
+        its broker session left to expire. Not a failure of the run: the field fault
+        "a central member gone for good" (hw_sim/field_day.py)."""
+        self._stopped.set()
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(10.0)
+
     def _read(self) -> None:
         while not self._stopped.is_set():
             try:

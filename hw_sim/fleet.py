@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import random
@@ -20,9 +21,10 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,13 @@ from edge.drivers.links import ByteLink, Opener, serial_opener
 from hw_sim.central_process import CentralProcess, CentralSpec
 from hw_sim.compartment import Compartment
 from hw_sim.faults import FaultKind
+from hw_sim.field_day import FieldFaults
+from hw_sim.liveness_timing import central_sections, site_timing
 from hw_sim.memory_transport import MemoryPort
 from hw_sim.people import Pace
 from hw_sim.site import SimulatedSite
 from hw_sim.site import SiteConfig as SimConfig
+from hw_sim.wall_clock import WrongClock
 from protocols.clock import ScaledClock
 from protocols.messages import SiteKind, SizeClass, SlotState
 from protocols.tokens import CourierBadge, TokenSigner
@@ -73,6 +78,7 @@ PICKUP_WINDOW_H = 10.0  # a compressed stand-in for the regional three days
 # Real seconds a person watches the screen for an answer. Long: on a loaded machine the
 # answer comes late but comes; only a scan that never reached the agent goes unanswered.
 SCREEN_TIMEOUT_S = 60.0
+SCREEN_GLANCE_S = 1.0  # real seconds between looks at a screen that has not answered yet
 WALK_AWAY_SHARE = 0.01  # consumers who leave the door open
 
 
@@ -129,8 +135,28 @@ class SimSite:
     spec: NetworkSite
     agent: SiteAgent
     sim: SimulatedSite
+    wall: WrongClock  # the agent's wall clock, which a field fault can set wrong
+    rebuild: Callable[[], SiteAgent]  # a new agent on the same config, store file and ports
+    over_pty: bool = False  # its devices are on real pseudo-terminals, as on a Pi
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one person at the site at a time
     visiting: set[str] = field(default_factory=set)  # "courier", "returns": who is on the way
+    # Event ids of stores this site has lost (field faults): still owed to central.
+    retired_ids: set[str] = field(default_factory=set)
+
+    retired_payloads: list[dict[str, Any]] = field(default_factory=list)
+
+    def written_ids(self) -> set[str]:
+        """Every event id this site has written, in its store now and in stores it lost."""
+        return self.retired_ids | set(_event_ids(self.agent))
+
+    def payloads(self) -> list[dict[str, Any]]:
+        """Every event payload this site has written, lost stores included."""
+        return self.retired_payloads + _payloads(self.agent)
+
+    def retire_store(self) -> None:
+        """The store is about to be lost: keep what it wrote for the verdict."""
+        self.retired_ids |= set(_event_ids(self.agent))
+        self.retired_payloads.extend(_payloads(self.agent))
 
 
 class Fleet:
@@ -154,7 +180,7 @@ class Fleet:
         )
         self.central: CentralProcess | None = None
         self.store_path = workdir / "central.sqlite"
-        self.settled: dict[str, int] | None = None  # each site's events, all at central
+        self.settled: dict[str, set[str]] | None = None  # each site's event ids, all at central
         self._pickups: list[asyncio.Task[None]] = []
         self._started = time.perf_counter()
         self.day_start = self.clock.now()
@@ -181,6 +207,7 @@ class Fleet:
             "commands": {"expiry_s": int(max(3600, 120 * compression))},
             "service": {"tick_interval_s": 0.5, "status_interval_s": 60.0},
         }
+        config.update(central_sections(compression))
         parse_central_config(config)  # a bad configuration fails here, not in the child
         return config
 
@@ -200,6 +227,7 @@ class Fleet:
                 "door_left_open_s": 10 * 60.0,
                 "courier_session_s": HOUR_S,
                 "timer_interval_s": min(3600.0, self.options.real_timer_s * c),
+                **site_timing(c),
             },
         }
         if spec.kind is SiteKind.COUNTER:
@@ -262,7 +290,8 @@ class Fleet:
             sim = SimulatedSite(
                 self.clock, SimConfig(boards=boards, seed=self.rng.randrange(1 << 30))
             )
-            if spec.kind is SiteKind.LOCKER and pty_left > 0:
+            over_pty = spec.kind is SiteKind.LOCKER and pty_left > 0
+            if over_pty:
                 pty_left -= 1
                 folder = self.workdir / "pty" / spec.id
                 folder.mkdir(parents=True)
@@ -277,16 +306,19 @@ class Fleet:
                 config = parse_site_config(self._site_config(spec, ("memory", "memory")))
                 lock_opener = _memory(locks) if spec.kind is SiteKind.LOCKER else None
                 scan_opener = _memory(scanner)
-            agent = SiteAgent(
+            wall = WrongClock(self.clock)
+            rebuild = partial(
+                SiteAgent,
                 config,
-                clock=self.clock,
+                clock=wall,
                 verifier=self.signer.verifier(),
                 lock_opener=lock_opener,
                 scanner_opener=scan_opener,
                 durable=False,
             )
+            agent = rebuild()
             await agent.start()
-            self.sites[spec.id] = SimSite(spec, agent, sim)
+            self.sites[spec.id] = SimSite(spec, agent, sim, wall, rebuild, over_pty=over_pty)
         await self._until(lambda: all(s.agent.link.connected for s in self.sites.values()), 60)
 
     # ------------------------------------------------------------------------- the day
@@ -305,6 +337,7 @@ class Fleet:
             plan.append((hour, "removals", None))
         if self.options.faults:
             plan.extend(self._fault_plan())
+            plan.extend(FieldFaults(self).plan())
         plan.sort(key=lambda item: item[0])
         sampler = asyncio.ensure_future(self._sample())
         try:
@@ -376,9 +409,14 @@ class Fleet:
         site.sim.scan(code, None)
         deadline = time.monotonic() + SCREEN_TIMEOUT_S
         while (line := agent.screen_answer(code, after=before)) is None:
+            if site.agent is not agent:
+                return None  # the screen went dark: the agent restarted (a field fault)
             remaining = deadline - time.monotonic()
             handled = agent.scans_handled
-            if remaining <= 0 or not await agent.wait_scans_handled(handled, remaining):
+            if remaining <= 0 or (
+                not await agent.wait_scans_handled(handled, min(remaining, SCREEN_GLANCE_S))
+                and time.monotonic() >= deadline
+            ):
                 # A plugged-in scanner whose scan got no answer in a minute: listed, since
                 # a hung scan task at the agent would look exactly like this.
                 self.tally.gave_up += 1
@@ -503,28 +541,57 @@ class Fleet:
     async def _board_silent(self, site: SimSite, hours: float) -> None:
         self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} board 0 stops answering")
         site.sim.set_fault(FaultKind.NO_REPLY, True, board=0)
-        self._later(hours, lambda: site.sim.set_fault(FaultKind.NO_REPLY, False, board=0))
+        self.later(hours, lambda: site.sim.set_fault(FaultKind.NO_REPLY, False, board=0))
 
     async def _scanner_unplugged(self, site: SimSite, hours: float) -> None:
         self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} scanner unplugged")
         site.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, True)
-        self._later(hours, lambda: site.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False))
+        self.later(hours, lambda: site.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False))
 
     async def _site_offline(self, site: SimSite, hours: float) -> None:
         self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} offline for an hour")
         site.agent.link.take_down()
-        self._later(hours, site.agent.link.bring_up)
+        self.later(hours, site.agent.link.bring_up)
 
     async def _broker_restart(self) -> None:
         self.tally.faults.append(f"{self.hour():05.2f}h broker restart")
         await asyncio.to_thread(self.broker.restart)
 
-    def _later(self, hours: float, action: Callable[[], None]) -> None:
+    def later(self, hours: float, action: Callable[[], None]) -> None:
+        """Do `action` `hours` simulated hours from now, without holding up the day."""
+
         async def run() -> None:
             await self.clock.sleep(hours * HOUR_S)
             action()
 
-        self._pickups.append(asyncio.ensure_future(run()))
+        self.background(run())
+
+    def background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` beside the day; it is cancelled at the day's end, and a crash in it
+        breaks the verdict."""
+        self._pickups.append(asyncio.ensure_future(work))
+
+    def start_central_member(self, client_id: str, session_expiry_s: int) -> CentralProcess:
+        """Another central process on the day's broker, store and shared subscription, on
+        the day's clock, with its own broker client id and session expiry. Started."""
+        config = self._central_config()
+        config["broker"] = {
+            **config["broker"],
+            "client_id": client_id,
+            "session_expiry_s": session_expiry_s,
+        }
+        member = CentralProcess(
+            CentralSpec(
+                config=config,
+                network=self.network,
+                signing_key_pem=self.signer.private_pem(),
+                clock_anchor=self.clock.anchor,
+            ),
+            on_code=self._code_issued,
+            progress=self.progress,
+        )
+        member.start()
+        return member
 
     # ---------------------------------------------------------------------- watching
     async def _sample(self) -> None:
@@ -601,13 +668,11 @@ class Fleet:
         # caught up. When none is behind, these counts are what the verdict checks: the
         # agents keep running (polls, timers) and an event written after this moment is in
         # flight when central stops, not lost.
-        written = {site_id: site.agent.store.last_seq() for site_id, site in self.sites.items()}
-        db = sqlite3.connect(self.store_path)
-        try:
-            have = dict(db.execute("SELECT site, COUNT(*) FROM events GROUP BY site"))
-        finally:
-            db.close()
-        behind = [site_id for site_id, n in written.items() if have.get(site_id, 0) < n]
+        # Counted by event id, not by seq: a site whose store was lost or rolled back (field
+        # faults) numbers seqs again, and central must hold every id all the same.
+        written = {site_id: site.written_ids() for site_id, site in self.sites.items()}
+        have = self._central_ids()
+        behind = [site_id for site_id, ids in written.items() if not ids <= have[site_id]]
         if not behind:
             self.settled = written
         return behind
@@ -628,10 +693,12 @@ class Fleet:
             await asyncio.to_thread(self.central.stop)
 
     def summary(self) -> dict[str, Any]:
-        written = {site_id: site.agent.store.last_seq() for site_id, site in self.sites.items()}
+        written = {site_id: site.written_ids() for site_id, site in self.sites.items()}
         counted = self.settled or written
-        sent = sum(counted.values())
-        received, central_counts, duplicate_effects = self._central_counts(counted)
+        sent = sum(len(ids) for ids in counted.values())
+        have = self._central_ids()
+        received = sum(len(ids & have[site_id]) for site_id, ids in counted.items())
+        central_counts, duplicate_effects = self._central_counts()
         agent_events = self._agent_events()
         deposited = agent_events["parcel_deposited"]
         picked = agent_events["parcel_picked_up"]
@@ -655,7 +722,9 @@ class Fleet:
             "events_sent": sent,
             "events_received": received,
             "events_lost": lost,
-            "events_in_flight_at_end": sum(written.values()) - sent,
+            "events_in_flight_at_end": sum(
+                len(ids - counted.get(site_id, set())) for site_id, ids in written.items()
+            ),
             "duplicate_effects": duplicate_effects + self.tally.taken_twice,
             "invariants_broken": broken,
             "scan_to_unlock_p50_ms": _round(statistics.median(latencies)) if latencies else None,
@@ -696,15 +765,20 @@ class Fleet:
             "total": round(total, 1),
         }
 
-    def _central_counts(self, counted: dict[str, int]) -> tuple[int, dict[str, int], int]:
+    def _central_ids(self) -> defaultdict[str, set[str]]:
+        """The id of every event central has stored, by site."""
+        have: defaultdict[str, set[str]] = defaultdict(set)
         db = sqlite3.connect(self.store_path)
         try:
-            received = sum(
-                db.execute(
-                    "SELECT COUNT(*) FROM events WHERE site = ? AND seq <= ?", (site, last)
-                ).fetchone()[0]
-                for site, last in counted.items()
-            )
+            for site, event_id in db.execute("SELECT site, event_id FROM events"):
+                have[site].add(event_id)
+        finally:
+            db.close()
+        return have
+
+    def _central_counts(self) -> tuple[dict[str, int], int]:
+        db = sqlite3.connect(self.store_path)
+        try:
             states = dict(db.execute("SELECT state, COUNT(*) FROM parcels GROUP BY state"))
             home = (
                 db.execute("SELECT COUNT(*) FROM parcels WHERE delivery_mode = 'home'").fetchone()[
@@ -730,21 +804,17 @@ class Fleet:
             db.close()
         counts = {str(k): int(v) for k, v in states.items()}
         counts["home"] = int(home)
-        return int(received), counts, int(duplicates)
+        return counts, int(duplicates)
 
     def _agent_events(self) -> Counter[str]:
-        import json
-
         counts: Counter[str] = Counter()
         for site in self.sites.values():
-            for row in site.agent.store._db.execute("SELECT message FROM outbox"):
-                counts[json.loads(row[0])["payload"]["type"]] += 1
+            for payload in site.payloads():
+                counts[payload["type"]] += 1
         return counts
 
     def _invariants(self) -> list[str]:
         """A parcel in two places, or a door that opened with no reason on record."""
-        import json
-
         problems: list[str] = list(self.tally.broken)
         where: dict[str, str] = {}
         for site in self.sites.values():
@@ -757,8 +827,7 @@ class Fleet:
             if site.spec.kind is not SiteKind.LOCKER:
                 continue
             reasons: Counter[str] = Counter()
-            for row in site.agent.store._db.execute("SELECT message FROM outbox"):
-                payload = json.loads(row[0])["payload"]
+            for payload in site.payloads():
                 if payload["type"] in ("door_opened", "door_forced"):
                     reasons[payload["slot"]] += 1
             records = {r.id: r for r in site.agent.store.read().slots()}
@@ -819,6 +888,16 @@ def _awaiting_close(agent: SiteAgent, label: str) -> bool:
         record.state is SlotState.OPEN_FOR_DEPOSIT and record.open_ref == label
         for record in agent.store.read().slots()
     )
+
+
+def _event_ids(agent: SiteAgent) -> list[str]:
+    rows = agent.store._db.execute("SELECT json_extract(CAST(message AS TEXT), '$.id') FROM outbox")
+    return [str(r[0]) for r in rows]
+
+
+def _payloads(agent: SiteAgent) -> list[dict[str, Any]]:
+    rows = agent.store._db.execute("SELECT message FROM outbox")
+    return [json.loads(r[0])["payload"] for r in rows]
 
 
 def _expected(agent: SiteAgent) -> list[str]:

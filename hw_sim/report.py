@@ -105,7 +105,9 @@ def _histogram(path: Path, title: str, values: Sequence[float], xlabel: str, yla
     xmax = max([1.0, *values])
     counts = [0] * bins
     for value in values:
-        counts[min(bins - 1, int(value / xmax * bins))] += 1
+        # Clamped: a time from a site whose clock was wrong (a field fault) can fall
+        # outside the chart; it is counted in the end bin, not dropped, not a crash.
+        counts[max(0, min(bins - 1, int(value / xmax * bins)))] += 1
     ymax = max([1, *counts]) * 1.1
     _axes(draw, xmax, ymax)
     for i, count in enumerate(counts):

@@ -13,10 +13,12 @@ import serial
 
 from hw_sim.errors import ConfigError
 from hw_sim.faults import REREAD_INTERVAL_S, FaultKind
+from hw_sim.field_faults import play_field_faults
 from hw_sim.memory_transport import MemoryLink
 from hw_sim.rs485_board import Rs485Options
 from hw_sim.site import Profile, SimulatedSite, SiteConfig
 from protocols.clock import SystemClock
+from protocols.scanner import Suffix
 from tests.hw_sim.conftest import SimThread, read_bytes
 
 UNLOCK_B1_CH3 = bytes.fromhex("8A 01 03 11 99")  # hardware.md §2a
@@ -121,5 +123,19 @@ def test_a_code_held_in_view_is_re_read_about_once_a_second_until_another_is_sho
         burst = await read_bytes(scanner, 100, timeout=2.5 * REREAD_INTERVAL_S)
         assert burst.count(b"LNP:ONE\r") == 1
         assert burst.count(b"LNP:TWO\r") == 3
+
+    run(SiteConfig(), test)
+
+
+def test_play_field_faults_switches_each_and_refuses_a_bad_value() -> None:
+    async def test(site: SimulatedSite, _link: MemoryLink, _scanner: MemoryLink) -> None:
+        with pytest.raises(ConfigError, match="line_end"):
+            play_field_faults(site, line_end=5)
+        assert site.faults() == []  # refused: nothing switched
+        said = play_field_faults(site, line_end=2, rereads=3)
+        assert said == "an echoing adapter, a LF scanner, AIM ids, 3 re-reads of each code"
+        kinds = {f["kind"] for f in site.faults()}
+        assert kinds == {"adapter_echo", "scanner_suffix", "scanner_aim_id", "scanner_rereads"}
+        assert site.scanner.line_end is Suffix.LF and site.rereads == 3
 
     run(SiteConfig(), test)

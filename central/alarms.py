@@ -35,6 +35,9 @@ class AlarmKind(enum.StrEnum):
     STREAM_REWOUND = "stream_rewound"
     SNAPSHOT_BEHIND = "snapshot_behind"
     STATE_DIFFERS = "state_differs"  # a new stream's snapshot replaced central's view
+    # Parcels central has at a site that its new stream's snapshot does not show: each is an
+    # exception and its compartment out of service until a technician checks it.
+    PARCELS_UNACCOUNTED = "parcels_unaccounted"
     CLOCK_OFFSET = "clock_offset"
     SITE_FAULT = "site_fault"  # the site's store refuses writes, or one of its tasks died
 

@@ -256,19 +256,7 @@ class Reservations:
                 )
                 if reservation is not None:
                     size = placement.compartment or SizeClass(record.size or "M")
-                    queue_command(
-                        session,
-                        reservation.site,
-                        ReserveSlot(
-                            parcel=placement.parcel,
-                            size=size,
-                            until=reservation.until,
-                            slot=reservation.slot,
-                        ),
-                        now,
-                        label=placement.parcel,
-                        expires_at=reservation.until,
-                    )
+                    tell_site(session, reservation, size, now)
                 result.placed += 1
                 result.placements.append(placement)
                 if placement.mode is DeliveryMode.LOCKER:
@@ -289,6 +277,37 @@ class Reservations:
                 _lapse(session, reservation, now, "no parcel came before the reservation lapsed")
                 lapsed.append(reservation.label)
         return lapsed
+
+
+def tell_site(
+    session: StoreSession, reservation: ReservationRecord, size: SizeClass, now: float
+) -> int:
+    """Queue the signed ReserveSlot that tells the site of a held reservation (in the
+    caller's transaction; returns the task id). Placement sends it once; a site whose store
+    was lost or rolled back is sent it again (central/site_reconciliation.py). The site
+    answers a repeated one with the slot it already holds."""
+    return queue_command(
+        session,
+        reservation.site,
+        ReserveSlot(
+            parcel=reservation.label,
+            size=size,
+            until=reservation.until,
+            slot=reservation.slot,
+        ),
+        now,
+        label=reservation.label,
+        expires_at=reservation.until,
+    )
+
+
+def reserved_size(reservation: ReservationRecord, parcel: ParcelRecord | None) -> SizeClass:
+    """The compartment size a held reservation asks the site for: the size it holds (a
+    locker's), else the parcel's (a counter's shelf), else M as placement assumes."""
+    try:
+        return SizeClass(reservation.size)
+    except ValueError:
+        return SizeClass((parcel.size if parcel else None) or SizeClass.M.value)
 
 
 def _lapse(session: StoreSession, reservation: ReservationRecord, now: float, why: str) -> None:

@@ -8,13 +8,15 @@ central orders a site's reports by (epoch, seq), never by the site's clock:
 - A new epoch is a **restart**: the current stream is closed (what waits in it is applied
   by the gap check, which gives up on a closed stream at once: the site can no longer send
   it), a new one starts from seq 1, and STREAM_RESTARTED is raised. The first snapshot of
-  the new stream replaces central's view of the site (see registry.apply_snapshot).
+  the new stream replaces central's view of the site (see registry.apply_snapshot) and is
+  reconciled with what central holds there (central/site_reconciliation.py).
 - A new event (an id central has not stored) under a seq central already holds for that
   epoch is a **rewind**: the store lost its last writes (a card that acknowledged writes it
   had not made) and numbers new events from a lower seq. The site cannot tell; central
   closes the stream and starts another for the same epoch at that seq, so the new events
   are applied once and in the site's order, and raises STREAM_REWOUND. What the lost writes
-  had reported stays applied: those events did happen.
+  had reported stays applied: those events did happen. Central asks for the site's state
+  (ResendState): its snapshot reconciles the rewound stream as a restart's does.
 - An event without an epoch comes from an agent older than epochs: it belongs to the site's
   legacy stream (epoch ''), which the first event with an epoch takes over (the same store,
   upgraded, numbers on).
@@ -25,7 +27,9 @@ from __future__ import annotations
 import dataclasses
 
 from central.alarms import AlarmKind, raise_alarm
+from central.commands import queue_command
 from central.store import StoreSession, StreamCursor
+from protocols.messages import ResendState
 
 LEGACY_EPOCH = ""
 
@@ -69,6 +73,7 @@ def stream_for(
         "restored; its state is taken from its next snapshot",
         source=source,
     )
+    _ask_state(session, site, now)
     return session.save_stream(
         StreamCursor(site, epoch=key, started_at=now, cause="restart", reconciled=False)
     )
@@ -90,6 +95,7 @@ def rewind(
         "writes; what they reported stays applied, the new events are applied after it",
         source=source,
     )
+    _ask_state(session, current.site, now)
     return session.save_stream(
         StreamCursor(
             current.site,
@@ -102,6 +108,13 @@ def rewind(
             reconciled=False,
         )
     )
+
+
+def _ask_state(session: StoreSession, site: str, now: float) -> None:
+    # The new stream is reconciled from its first snapshot (central/site_reconciliation.py).
+    # A rewind is seen only at the first new event, after the site's snapshot of the
+    # reconnect was applied; a restart may be seen at an event too: ask for a snapshot now.
+    queue_command(session, site, ResendState(), now)
 
 
 def _close(session: StoreSession, stream: StreamCursor, now: float) -> None:

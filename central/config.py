@@ -100,6 +100,11 @@ class LivenessConfig(Section):
     # half of it): door commands are refused a minute after issue (DOOR_COMMAND_FRESH_S),
     # so half of that already eats into the margin for delivery.
     clock_offset_limit_s: float = Field(default=30.0, gt=0)
+    # A site whose clock is off (past the limit above, or `clock_unsure` in its state) is sent
+    # a signed time at once, then at most once per this many seconds (central/site_clock.py):
+    # one small command a minute per wrong site, so a site that cannot take it in (a clock
+    # ahead: a witnessed time only ever moves a site's time forward) costs little.
+    time_send_interval_s: float = Field(default=60.0, gt=0)
 
 
 class PickupConfig(Section):

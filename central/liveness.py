@@ -15,7 +15,8 @@ that would have replaced it never fires. So:
   gap check (central/ingest.py) asks the site to resend: events the broker acknowledged to
   the site and never delivered come back whatever the site does next;
 - each heartbeat's `at` minus central's receive time is a sample of the site's clock
-  offset, smoothed, stored per site, with a `clock_offset` alarm past the limit.
+  offset, smoothed, stored per site, with a `clock_offset` alarm past the limit; a site
+  past it is sent central's signed time (central/site_clock.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from central import registry
+from central import registry, site_clock
 from central.alarms import AlarmKind, clear_alarm, raise_alarm
 from central.config import LivenessConfig
 from central.store import LivenessRecord, SiteRecord, StoreSession
@@ -90,6 +91,10 @@ def apply_heartbeat(
         )
     )
     _judge_clock(session, beat.site, offset, now, config)
+    if abs(offset) > config.clock_offset_limit_s:
+        site_clock.send_time(
+            session, beat.site, now, config, f"its clock is {offset:+.0f} s from central's"
+        )
     _note_last_seq(session, beat, now)
 
 

@@ -272,6 +272,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             ) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        5,
+        "when central last sent a site whose clock is off a signed time (central/site_clock.py)",
+        ("ALTER TABLE site_liveness ADD COLUMN time_sent_at REAL",),
+    ),
 )
 # Numbers were handed out to parallel work (2: stream epochs, 3: liveness): apply in order
 # of number whatever order the entries above were written in.

@@ -86,6 +86,7 @@ class LivenessRecord:
     beat_interval_s: float | None = None  # the gap to the next beat the site announced
     clock_offset_s: float | None = None  # site clock minus central's, smoothed
     stale: bool = False  # called offline for silence; cleared when heard again
+    time_sent_at: float | None = None  # central's clock: a signed time last sent to fix its clock
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ class SqliteSession:
     def save_liveness(self, record: LivenessRecord) -> None:
         self._db.execute(
             """INSERT OR REPLACE INTO site_liveness (site, heard_at, beat_at, beat_interval_s,
-                clock_offset_s, stale) VALUES (?,?,?,?,?,?)""",
+                clock_offset_s, stale, time_sent_at) VALUES (?,?,?,?,?,?,?)""",
             (
                 record.site,
                 record.heard_at,
@@ -100,6 +100,7 @@ class SqliteSession:
                 record.beat_interval_s,
                 record.clock_offset_s,
                 int(record.stale),
+                record.time_sent_at,
             ),
         )
 
@@ -810,7 +811,7 @@ def _site(row: Sequence[Any]) -> SiteRecord:
 
 
 def _liveness(row: Sequence[Any]) -> LivenessRecord:
-    return LivenessRecord(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+    return LivenessRecord(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
 
 
 def _slot(row: Sequence[Any]) -> SlotRecord:

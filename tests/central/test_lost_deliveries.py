@@ -316,22 +316,27 @@ class SkewedClock(SystemClock):
         return super().now() + self.skew
 
 
-def test_a_site_clock_hours_off_raises_an_alarm_that_clears_when_it_is_right(
+def test_a_site_clock_stepped_hours_ahead_raises_an_alarm_that_clears_when_it_is_right(
     tmp_path: Path, own_broker: PrivateBroker, topics: Topics, centrals: Any
 ) -> None:
     async def scenario() -> None:
         rig = site_rig(tmp_path, own_broker, topics)
-        clock = SkewedClock(-3 * 3600.0)
+        clock = SkewedClock(0.0)
         rig.clock = clock
         central = centrals(rig.signer)
         central.start()
         await rig.start()
         try:
+            # Stepped ahead while it runs: central's signed time cannot pull a clock back
+            # (a site's witnessed time only moves forward), so the offset stands and alarms.
+            # (A clock behind is put right by central's time: test_site_clock.py.)
+            await async_wait_until(lambda: central.stream().id is not None, 10, "the site heard")
+            clock.skew = 3 * 3600.0
             await async_wait_until(
                 lambda: central.alarms(AlarmKind.CLOCK_OFFSET), 10, "the clock alarm"
             )
             (alarm,) = central.alarms(AlarmKind.CLOCK_OFFSET)
-            assert "3.0 h behind" in (alarm.detail or ""), alarm
+            assert "3.0 h ahead of" in (alarm.detail or ""), alarm
             clock.skew = 0.0  # NTP set it right
             await async_wait_until(
                 lambda: not central.alarms(AlarmKind.CLOCK_OFFSET), 10, "the alarm cleared"

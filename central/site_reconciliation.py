@@ -101,9 +101,10 @@ def reconcile_plan(
     for parcel in sorted(at_site, key=lambda p: p.label):
         if parcel.label in shown:
             continue
-        site_slot = slots.get(parcel.slot) if parcel.slot else None
+        slot = None if counter else parcel.slot  # a counter's parcels are on its shelves
+        site_slot = slots.get(slot) if slot else None
         close = site_slot is not None and site_slot.state in SITE_CALLS_EMPTY
-        plan.unaccounted.append(Unaccounted(parcel.label, parcel.slot, close))
+        plan.unaccounted.append(Unaccounted(parcel.label, slot, close))
     return plan
 
 
@@ -168,6 +169,7 @@ def _raise_unaccounted(
     items = [f"{u.parcel} ({u.slot or 'shelf'})" for u in plan.unaccounted]
     shown = ", ".join(items[:PARCELS_LISTED])
     more = len(items) - PARCELS_LISTED
+    closed = [u.slot for u in plan.unaccounted if u.close_slot and u.slot]
     raise_alarm(
         session,
         stream.site,
@@ -178,8 +180,9 @@ def _raise_unaccounted(
             f"after the {stream.cause} of its event stream the site does not know "
             f"{len(items)} parcel(s) central has there: {shown}"
             + (f" (and {more} more)" if more > 0 else "")
-            + "; each is an exception and its compartment out of service until a technician "
-            "checks it" + (f"; {len(plan.resend)} reservation(s) sent again" if plan.resend else "")
+            + "; each is an exception until a person checks it"
+            + (f"; out of service meanwhile: {', '.join(closed)}" if closed else "")
+            + (f"; {len(plan.resend)} reservation(s) sent again" if plan.resend else "")
         )[:500],
         source=f"site {stream.site} state",
     )

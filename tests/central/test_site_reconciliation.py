@@ -25,9 +25,9 @@ from central.parcels import announce
 from central.service import CentralService
 from central.store import ReservationRecord, SqliteStore
 from hw_sim.people import Courier
-from hw_sim.store_faults import lose_store
+from hw_sim.store_faults import PowerCut, lose_store, roll_back_store
 from protocols.clock import SystemClock
-from protocols.messages import SizeClass, SlotState, StateSnapshot, encode
+from protocols.messages import SiteKind, SizeClass, SlotState, StateSnapshot, encode
 from protocols.tokens import TokenSigner
 from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import (
@@ -145,11 +145,78 @@ def test_a_lost_store_is_sent_centrals_reservations_again_and_the_courier_deposi
     assert after == before  # no door opened on parcel 4
     assert parcel(central, 4)[0] == "exception"
     [detail] = alarm_details(central, "parcels_unaccounted")
-    assert label(4) in detail and "technician" in detail, detail
+    assert label(4) in detail and "until a person checks it" in detail, detail
     assert alarm_details(central, "stream_restarted")
 
 
 # ------------------------------------------------------------------ a rolled-back store
+
+
+@pytest.mark.broker
+@pytest.mark.pty
+def test_a_store_rolled_back_is_sent_the_reservation_it_lost_and_the_courier_deposits(
+    tmp_path: Path, broker: PrivateBroker, topics: Topics, central: CentralService
+) -> None:
+    rig = SiteRig(tmp_path / "site", broker, topics, site_id=SITE, signer=central.signer)
+    parcels = [label(n) for n in (1, 2, 3)]
+
+    async def place(*numbers: int) -> None:
+        assert central.reservations is not None
+        central.reservations.place([label(n) for n in numbers], time.time())
+        agent = rig.agent
+        assert agent is not None
+        await async_wait_until(
+            lambda: all(agent.store.read().expected(label(n)) for n in numbers), 10, "reserved"
+        )
+
+    async def scenario() -> None:
+        agent = await rig.start()
+        try:
+            with central.store.transaction() as session:
+                for n in (1, 2, 3):
+                    announce(session, announcement(n), time.time())
+
+            def has_slots() -> bool:
+                with central.store.transaction() as session:
+                    return session.has_slots(SITE)
+
+            await async_wait_until(has_slots, 10, "the site's slots at central")
+            await place(1, 2)
+            cut = PowerCut(agent.store.path)
+            agent.set_service("A16", False, "technician", "a sticky hinge")  # an event...
+            await async_wait_until(
+                lambda: agent.store.pending_count() == 0, 10, "the event at the broker"
+            )
+            await place(3)  # ...and a reservation written after it
+            await agent.stop()
+            cut.cut()
+            roll_back_store(agent.store.path, events=1)  # both lost: the card lied
+            rig.agent = rig.new_agent()
+            await rig.agent.start()
+            rolled = rig.agent
+            assert rolled.store.read().expected(label(3)) is None
+            assert rolled.store.read().expected(label(1)) is not None
+
+            # Its next event reuses the seq central applied: a rewind, reconciled.
+            rolled.set_service("A15", False, "technician", "a loose screw")
+            await async_wait_until(
+                lambda: rolled.store.read().expected(label(3)) is not None,
+                10,
+                "the lost reservation sent again",
+            )
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(courier="K1"), parcels)
+            assert sorted(report.placed) == parcels, report
+            await async_wait_until(
+                lambda: all(parcel(central, n)[0] == "ready_for_pickup" for n in (1, 2, 3)),
+                15,
+                "the parcels ready for pickup at central",
+            )
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    assert alarm_details(central, "stream_rewound")
+    assert not alarm_details(central, "parcels_unaccounted")  # nothing was deposited
 
 
 def state_delivery(state: StateSnapshot) -> Delivery:
@@ -208,10 +275,41 @@ def test_a_rewound_stream_is_sent_the_reservation_it_lost_and_its_lost_deposit_c
     assert any('"type":"set_slot_service"' in p and '"slot":"A"' in p for p in sent)
     assert slot_a is not None and slot_a.state == "out_of_service"
     assert parcel_state(store, 1) == "exception"
-    assert "stream_rewound" in kinds and label(1) in (kinds["parcels_unaccounted"] or "")
+    assert "stream_rewound" in kinds
+    unaccounted = kinds["parcels_unaccounted"] or ""
+    assert label(1) in unaccounted and "out of service meanwhile: A" in unaccounted, unaccounted
 
 
 def parcel_state(store: SqliteStore, n: int) -> str | None:
     with store.transaction() as session:
         record = session.get_parcel(label(n))
     return None if record is None else record.state
+
+
+def test_a_counter_with_a_new_store_is_sent_every_reservation_and_its_parcels_checked(
+    tmp_path: Path,
+) -> None:
+    # A counter's snapshot names no parcels: a new store certainly knows none of them.
+    counter = "C0001"
+    store = open_store(tmp_path / "c.sqlite")
+    ingest = make_ingest(store)
+    with store.transaction() as session:
+        for n in (5, 6):
+            announce(session, announcement(n), NOW)
+        session.add_reservation(ReservationRecord(label(6), counter, "shelf", NOW - 10, NOW + 3600))
+    old = SiteEvents(counter, epoch="0d0d0d0d0d0d0d0d")
+    ingest.commit([delivery(old.deposit(label(5), "SHELF"))], NOW)
+    assert parcel_state(store, 5) == "ready_for_pickup"
+
+    fresh = snapshot(counter, [], kind=SiteKind.COUNTER, epoch="0e0e0e0e0e0e0e0e")
+    fresh = fresh.model_copy(update={"shelf_capacity": 3, "shelf_used": 0})
+    ingest.commit([Delivery(TOPICS.site(counter, SiteChannel.STATE), encode(fresh))], NOW + 1)
+
+    with store.transaction() as session:
+        sent = [t.payload for t in session.open_tasks("send_command") if t.site == counter]
+        unaccounted = [a.detail or "" for a in session.list_alarms() if a.site == counter]
+    reserve = [p for p in sent if '"type":"reserve_slot"' in p]
+    assert len(reserve) == 1 and label(6) in reserve[0] and '"size":"S"' in reserve[0]
+    assert not any('"type":"set_slot_service"' in p for p in sent)  # no door to close
+    assert parcel_state(store, 5) == "exception"
+    assert any(label(5) in d and "shelf" in d for d in unaccounted), unaccounted

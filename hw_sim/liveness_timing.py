@@ -22,6 +22,11 @@ REAL_STALE_S = 4 * REAL_HEARTBEAT_S
 # real seconds on a loaded machine; the clock-offset alarm must not mistake that for a
 # wrong clock. A site whose clock is really off (a fault) is hours off.
 REAL_CLOCK_TOLERANCE_S = 10.0
+# A site whose clock is off is sent central's signed time at most this often (real seconds;
+# central/site_clock.py, a minute in the field): under compression a minute of the day is a
+# fraction of a real second, and a site stepped ahead (which central's time cannot pull back)
+# would be sent one, and answer with a snapshot, many times a real second.
+REAL_TIME_SEND_S = 2 * REAL_HEARTBEAT_S
 
 
 def site_timing(compression: float) -> dict[str, Any]:
@@ -35,5 +40,6 @@ def central_sections(compression: float) -> dict[str, dict[str, Any]]:
         "liveness": {
             "stale_after_s": REAL_STALE_S * compression,
             "clock_offset_limit_s": REAL_CLOCK_TOLERANCE_S * compression,
+            "time_send_interval_s": REAL_TIME_SEND_S * compression,
         }
     }

@@ -79,9 +79,9 @@ def reconcile_plan(
     """The reservations to send again and the parcels to check, for the first snapshot of a
     restarted or rewound `stream`. `held`: central's held reservations at the site;
     `at_site`: the parcels central believes are waiting there."""
-    shown = {s.parcel for s in snapshot.slots if s.parcel} | {
-        s.reserved_for for s in snapshot.slots if s.reserved_for
-    }
+    held_there = {s.parcel for s in snapshot.slots if s.parcel}
+    # A reservation is shown by a slot reserved for its parcel (or the parcel already in one).
+    shown = held_there | {s.reserved_for for s in snapshot.slots if s.reserved_for}
     started = stream.started_at if stream.started_at is not None else float("inf")
     counter = snapshot.kind is SiteKind.COUNTER
     plan = Reconciliation()
@@ -99,7 +99,8 @@ def reconcile_plan(
         return plan
     slots = {s.slot: s for s in snapshot.slots}
     for parcel in sorted(at_site, key=lambda p: p.label):
-        if parcel.label in shown:
+        # A slot only reserved for a parcel central saw deposited is a deposit the store lost.
+        if parcel.label in held_there:
             continue
         slot = None if counter else parcel.slot  # a counter's parcels are on its shelves
         site_slot = slots.get(slot) if slot else None

@@ -230,7 +230,7 @@ def test_a_rewound_stream_is_sent_the_reservation_it_lost_and_its_lost_deposit_c
     ingest = make_ingest(store)
     slots = "ABCDE"
     with store.transaction() as session:
-        for n in (1, 2, 3):
+        for n in (1, 2, 3, 4):
             announce(session, announcement(n), NOW)
         # Central holds reservations for parcels 2 (the site kept it) and 3 (written after
         # the site's last event, so lost with the rollback).
@@ -239,9 +239,9 @@ def test_a_rewound_stream_is_sent_the_reservation_it_lost_and_its_lost_deposit_c
                 ReservationRecord(label(n), SITE, "S", NOW - 10, NOW + 3600, slot=slot)
             )
     log = SiteEvents(SITE, epoch="0c0c0c0c0c0c0c0c")
-    first = log.deposit(label(1), "A")  # seq 1, applied: parcel 1 ready in A
-    ingest.commit([delivery(first)], NOW)
-    assert parcel_state(store, 1) == "ready_for_pickup"
+    # Seqs 1 and 2, applied: parcel 1 ready in A, parcel 4 in D.
+    ingest.commit([delivery(log.deposit(label(1), "A")), delivery(log.deposit(label(4), "D"))], NOW)
+    assert parcel_state(store, 1) == parcel_state(store, 4) == "ready_for_pickup"
 
     # The card lost that write: the site numbers its next event 1 again (a door closing).
     log.seq, log.at = 0, log.at + 5
@@ -251,16 +251,18 @@ def test_a_rewound_stream_is_sent_the_reservation_it_lost_and_its_lost_deposit_c
         tasks = [t.payload for t in session.open_tasks("send_command")]
     assert any('"type":"resend_state"' in t for t in tasks), tasks  # asked for its state
 
-    # Its state: A free (parcel 1's deposit lost), B reserved for parcel 2, no parcel 3.
+    # Its state: A free and D still reserved for parcel 4 (both deposits lost), B reserved
+    # for parcel 2, no parcel 3.
+    reserved = {"B": label(2), "D": label(4)}
     rows = [
-        (s, SizeClass.S, SlotState.RESERVED if s == "B" else SlotState.FREE, None) for s in slots
+        (s, SizeClass.S, SlotState.RESERVED if s in reserved else SlotState.FREE, None)
+        for s in slots
     ]
     state = snapshot(SITE, rows, last_seq=1, epoch="0c0c0c0c0c0c0c0c")
     state = state.model_copy(
         update={
             "slots": [
-                s.model_copy(update={"reserved_for": label(2)}) if s.slot == "B" else s
-                for s in state.slots
+                s.model_copy(update={"reserved_for": reserved.get(s.slot)}) for s in state.slots
             ]
         }
     )
@@ -272,12 +274,13 @@ def test_a_rewound_stream_is_sent_the_reservation_it_lost_and_its_lost_deposit_c
         kinds = {a.kind: a.detail for a in session.list_alarms() if a.site == SITE}
     reserve = [p for p in sent if '"type":"reserve_slot"' in p]
     assert len(reserve) == 1 and label(3) in reserve[0] and '"slot":"C"' in reserve[0]
-    assert any('"type":"set_slot_service"' in p and '"slot":"A"' in p for p in sent)
+    closing = sorted(p for p in sent if '"type":"set_slot_service"' in p)
+    assert len(closing) == 2 and '"slot":"A"' in closing[0] and '"slot":"D"' in closing[1]
     assert slot_a is not None and slot_a.state == "out_of_service"
-    assert parcel_state(store, 1) == "exception"
+    assert parcel_state(store, 1) == parcel_state(store, 4) == "exception"
     assert "stream_rewound" in kinds
     unaccounted = kinds["parcels_unaccounted"] or ""
-    assert label(1) in unaccounted and "out of service meanwhile: A" in unaccounted, unaccounted
+    assert label(1) in unaccounted and "out of service meanwhile: A, D" in unaccounted, unaccounted
 
 
 def parcel_state(store: SqliteStore, n: int) -> str | None:

@@ -69,6 +69,7 @@ def test_a_spare_pi_at_1970_with_a_blank_card_is_put_right_by_central(
             clock = site_clock_off(spare, time.time(), TOLERANCE_S)
 
             await spare.start()
+            started = time.monotonic()
             await async_wait_until(
                 lambda: (
                     not reservations_unknown_to_site(central.store, SITE, spare, swapped_at)
@@ -76,6 +77,10 @@ def test_a_spare_pi_at_1970_with_a_blank_card_is_put_right_by_central(
                 ),
                 10,
                 "central's reservations and time at the spare",
+            )
+            print(
+                f"the spare had central's reservations and time "
+                f"{time.monotonic() - started:.2f} s after it started"
             )
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(courier="K1"), parcels)
             assert sorted(report.placed) == parcels, report

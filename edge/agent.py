@@ -1093,7 +1093,7 @@ class SiteAgent:
         body = command.body
         now = self.clock.now()
         if isinstance(body, ReserveSlot):
-            return self._reserve(body, now)
+            return self._reserve(body, now, command.issued_at)
         if isinstance(body, CancelReservation):
             with self.store.transaction() as tx:
                 expected = tx.expected(body.parcel)
@@ -1130,14 +1130,17 @@ class SiteAgent:
             return {"marked": len(set(body.parcels)) - len(not_here), "not_here": not_here}
         raise CommandRefused(ReplyReason.MALFORMED, f"unknown command {body.type}")
 
-    def _reserve(self, body: ReserveSlot, now: float) -> dict[str, Any]:
+    def _reserve(self, body: ReserveSlot, now: float, issued_at: float) -> dict[str, Any]:
         with self.store.transaction() as tx:
             # A reservation that arrives after its parcel (a resend the courier beat) would
             # hold a second slot, or an entry nothing clears, for a parcel already here/gone.
             held = tx.slot_holding(body.parcel)
             if held is not None or tx.on_shelf(body.parcel):
                 return {"slot": held.id if held else SHELF, "deposited": True}
-            if tx.picked_up(body.parcel):
+            collected = tx.picked_up_at(body.parcel)
+            if collected is not None and issued_at <= collected:
+                # Issued before the parcel was collected here: a resend that came late, not
+                # a redelivery of the same label (which central issues after the pickup).
                 raise CommandRefused(ReplyReason.UNKNOWN_PARCEL, "already picked up here")
             if self.config.kind is SiteKind.COUNTER:
                 if tx.shelved() >= self.config.shelf_capacity:

@@ -281,10 +281,12 @@ class Transaction:
         row = self._db.execute("SELECT 1 FROM used_codes WHERE code_id = ?", (code_id,))
         return row.fetchone() is not None
 
-    def picked_up(self, parcel: str) -> bool:
-        """A consumer collected `parcel` here (its code is among the used ones)."""
-        row = self._db.execute("SELECT 1 FROM used_codes WHERE parcel = ? LIMIT 1", (parcel,))
-        return row.fetchone() is not None
+    def picked_up_at(self, parcel: str) -> float | None:
+        """When a consumer last collected `parcel` here (its newest used code), Unix
+        seconds of the site's trusted clock, or None if it never was."""
+        row = self._db.execute("SELECT MAX(at) FROM used_codes WHERE parcel = ?", (parcel,))
+        found = row.fetchone()[0]
+        return None if found is None else float(found)
 
     def use_code(self, code_id: str, parcel: str, now: float) -> None:
         self._db.execute(

@@ -40,6 +40,7 @@ from hw_sim.central_process import CentralProcess, CentralSpec
 from hw_sim.compartment import Compartment
 from hw_sim.faults import FaultKind
 from hw_sim.field_day import FieldFaults
+from hw_sim.field_faults import field_promises_broken
 from hw_sim.liveness_timing import central_sections, site_timing
 from hw_sim.memory_transport import MemoryPort
 from hw_sim.people import Pace
@@ -818,6 +819,9 @@ class Fleet:
         problems: list[str] = list(self.tally.broken)
         where: dict[str, str] = {}
         for site in self.sites.values():
+            # The people of the day are all honest: the field's promises (no lockout, a
+            # scanner fault for garbage, an echo known) hold at every site.
+            problems.extend(field_promises_broken(site.spec.id, site.agent, site.sim))
             for compartment in site.sim.compartments():
                 for parcel in compartment.contents:
                     place = f"{site.spec.id}/{compartment.board}/{compartment.slot}"

@@ -122,13 +122,15 @@ def test_a_reservation_that_arrives_after_its_parcel_holds_no_slot(tmp_path, bro
 
     async def body(rig: SiteRig, agent: SiteAgent, observer: Observer) -> None:
         await _deposit(rig, agent, [deposited, collected])
+        # Central's resends, issued before the pickup and delivered after it (late).
+        orders = [
+            rig.command(ReserveSlot(parcel=p, size=SizeClass.M, until=rig.clock.now() + 3600))
+            for p in (deposited, collected)
+        ]
         await _pick_up(rig, agent, collected)
         free_before = _free(agent)
         replies = []
-        for parcel in (deposited, collected):  # central's resend, late
-            order = rig.command(
-                ReserveSlot(parcel=parcel, size=SizeClass.M, until=rig.clock.now() + 3600)
-            )
+        for order in orders:
             observer.send(rig.signed(order))
             command_id = order.id
             await async_wait_until(lambda c=command_id: observer.reply_to(c) is not None, 10)

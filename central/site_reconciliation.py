@@ -50,7 +50,7 @@ SITE_CALLS_EMPTY = frozenset({SlotState.FREE, SlotState.RESERVED})
 # The alarm's detail names this many parcels, then how many more there are.
 PARCELS_LISTED = 12
 # Why a compartment is taken out of service (the site's event and slot history show it).
-CHECK_REASON = "technician check: central's parcel {parcel} may be inside (site store lost)"
+CHECK_REASON = "technician check: parcel {parcel} may be inside (store lost or rolled back)"
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def reconcile_stream(
                 now=now,
                 detail=f"after the {stream.cause} of {site}'s event stream the site no longer "
                 f"knows the parcel"
-                + (f"; {item.slot} out of service until a technician checks" if item.slot else ""),
+                + (f"; a technician to check {item.slot}" if item.slot else "; staff to check"),
             )
     for reservation in plan.resend:
         parcel = session.get_parcel(reservation.label)

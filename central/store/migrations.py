@@ -273,13 +273,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        5,
+        4,
         "when central last sent a site whose clock is off a signed time (central/site_clock.py)",
         ("ALTER TABLE site_liveness ADD COLUMN time_sent_at REAL",),
     ),
 )
-# Numbers were handed out to parallel work (2: stream epochs, 3: liveness): apply in order
-# of number whatever order the entries above were written in.
+# Numbers were handed out to parallel work (2: stream epochs, 3: liveness, 4: clock sends):
+# apply in order of number whatever order the entries above were written in.
 MIGRATIONS = tuple(sorted(MIGRATIONS, key=lambda m: m.version))
 
 LATEST_VERSION = MIGRATIONS[-1].version

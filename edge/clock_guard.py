@@ -16,6 +16,8 @@ wall-clock step does not move. Two readings follow:
 The wall clock is taken in as evidence only while it stays within `WALL_ACCEPT_S` of the
 witnessed time (NTP's small corrections, a quick reboot); beyond that the clock is *unsure*,
 which the agent reports (a fault and a flag in its snapshot) until a witnessed time agrees.
+Central's signed times are bounded the same way: one far ahead of a sure clock is taken in
+only once a later one confirms it (`witness`), since the witnessed time is never lowered.
 """
 
 from __future__ import annotations
@@ -33,6 +35,23 @@ log = logging.getLogger(__name__)
 WALL_ACCEPT_S = 120.0
 # The store's meta key under which the witnessed time survives a restart (edge store, meta).
 META_KEY = "witnessed_time"
+# A signed time further than this ahead of the trusted now, while the site's own clock is
+# sure (its wall clock agrees with its evidence), is not taken in on its own word. Central's
+# clock can be wrong too (stepped a day ahead for a minute): one command it signed then would
+# drag every site's witnessed time, which is never lowered and is saved, a day ahead, and every
+# pickup code would then look expired and every reservation lapse. Same bound as the wall's.
+WITNESS_LEAP_S = WALL_ACCEPT_S
+# Such a leap is taken in once a second signed time, received at least this much monotonic
+# time after the first, agrees with it (the same offset from the site's clock, within
+# LEAP_AGREE_S): a central whose clock is consistently ahead, or a site whose wall clock and
+# store are both stale (fake-hwclock after days off), not a moment's glitch or a burst of
+# commands from it. Shorter than central's time-send interval (liveness.time_send_interval_s,
+# 60 s), so a stale site is put right by central's second signed time.
+LEAP_CONFIRM_AFTER_S = 30.0
+LEAP_AGREE_S = 10.0
+# Before this (2025-01-01 UTC, older than this software) a trusted now is no evidence at all:
+# a Pi at 1970 on a new store takes central's first signed time at once.
+PLAUSIBLE_FROM = 1_735_689_600.0
 # How often (monotonic seconds) the agent saves the witnessed time: a crash loses at most
 # this much evidence, and a site writes one small transaction per interval, not per tick.
 PERSIST_EVERY_S = 300.0
@@ -56,6 +75,8 @@ class ClockGuard:
         wall = clock.now()
         self._floor = wall if witnessed is None else max(float(witnessed), wall)
         self._floor_at = clock.monotonic()
+        # A signed time far ahead not yet confirmed: (its time, monotonic when received).
+        self._leap: tuple[float, float] | None = None
 
     # ------------------------------------------------------------------ the Clock protocol
     def now(self) -> float:
@@ -78,10 +99,41 @@ class ClockGuard:
 
     def witness(self, at: float) -> float:
         """Evidence that it is at least `at` (a verified signed time, Unix seconds): raise the
-        witnessed time to it. Returns the trusted `now()` after taking it in."""
+        witnessed time to it. Returns the trusted `now()` after taking it in.
+
+        A time more than WITNESS_LEAP_S ahead of a sure clock is a leap: taken in only once a
+        later signed time confirms it (LEAP_CONFIRM_AFTER_S); until then nothing moves and the
+        caller checks `at` against the unchanged now (a command from the future is then
+        refused as not yet valid)."""
+        now = self.now()
+        leap = at > now + WITNESS_LEAP_S and now >= PLAUSIBLE_FROM and not self.unsure
+        if leap and not self._confirms(float(at)):
+            log.warning(
+                "signed time %.0f is %.0f s ahead of the site's sure clock: not taken in "
+                "until a later signed time confirms it",
+                at,
+                at - now,
+            )
+            return now
         if at > self.proven():
             self._floor, self._floor_at = float(at), self.raw.monotonic()
         return self.now()
+
+    def _confirms(self, at: float) -> bool:
+        """Whether the leap to `at` agrees with a pending one received long enough before;
+        otherwise `at` becomes the pending leap (unless it agrees with one still too recent)."""
+        received = self.raw.monotonic()
+        pending = self._leap
+        if pending is not None:
+            first_at, first_received = pending
+            agree = abs((at - first_at) - (received - first_received)) <= LEAP_AGREE_S
+            if agree and received - first_received >= LEAP_CONFIRM_AFTER_S:
+                self._leap = None
+                return True
+            if agree:
+                return False  # the same offset again, too soon: wait for a later one
+        self._leap = (at, received)
+        return False
 
     def witnessed_floor(self) -> float:
         """What to persist: the witnessed time now (Unix seconds)."""

@@ -18,7 +18,9 @@ as a failure locked a whole site out for five minutes after six re-reads of a co
 - **Only what looks like guessing counts.** A code that fails its signature or does not parse,
   or a label the site knows nothing of, could be a guess. A code that carries central's valid
   signature cannot be guessed, whatever else is wrong with it (used, expired, revoked, for
-  another site or for a parcel not here): it is refused, never counted.
+  another site or for a parcel not here): it is refused, never counted. And one text counts
+  once within the failure window, even with other codes read between (a presentation
+  scanner alternating between two labels in view): a guesser gains nothing by repeating.
 
 Sans-I/O: texts, reasons and monotonic times in; decisions out. The agent emits the events.
 """
@@ -69,6 +71,7 @@ class Decision:
     # (None: its handling failed). It counts nothing; report it only if the reason differs.
     retry: bool = False
     retry_of: ScanRefusal | None = None
+    text: str | None = None  # what was scanned (a refusal of it counts once per window)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,10 @@ class ScanLockout:
 
     def __post_init__(self) -> None:
         self._failures: deque[float] = deque()
+        # Texts whose refusal counted, and when (monotonic): within the failure window the
+        # same text counts once, even with other codes read between its reads (a courier's
+        # stack of labels in a presentation scanner's view: it alternates between them).
+        self._counted: dict[str, float] = {}
         self._last: _Sighting | None = None
         self.locked_out_until = float("-inf")  # monotonic
 
@@ -147,9 +154,9 @@ class ScanLockout:
             if not last.served and (within or last.refused is not None):
                 last.seen_at = now
                 self.stats.retries += 1
-                return Decision(admission, retry=True, retry_of=last.refused)
+                return Decision(admission, retry=True, retry_of=last.refused, text=text)
         self._last = _Sighting(text, now)
-        return Decision(admission)
+        return Decision(admission, text=text)
 
     def handled(
         self,
@@ -189,14 +196,25 @@ class ScanLockout:
         if not (looks_like_guessing(reason) if guessing is None else guessing):
             self.stats.not_counted += 1
             return None
+        window = self.policy.window_s
+        self._counted = {t: at for t, at in self._counted.items() if now - at <= window}
+        text = decision.text if decision is not None else None
+        if text is not None and text in self._counted:
+            # A guesser gains nothing by showing the same text again; an honest person
+            # whose one label is not expected here (yet) shows it again and again.
+            self.stats.retries += 1
+            return None
+        if text is not None:
+            self._counted[text] = now
         self.stats.counted += 1
         self._failures.append(now)
-        while self._failures and now - self._failures[0] > self.policy.window_s:
+        while self._failures and now - self._failures[0] > window:
             self._failures.popleft()
         if len(self._failures) < self.policy.failures:
             return None
         failures = len(self._failures)
         self._failures.clear()
+        self._counted.clear()
         self.locked_out_until = now + self.policy.lockout_s
         self.stats.lockouts += 1
         return LockoutStarted(failures, self.policy.lockout_s)

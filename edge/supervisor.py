@@ -115,10 +115,20 @@ class Supervisor:
                 await task
                 detail = "it returned (a service task never ends on its own)"
             except asyncio.CancelledError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                raise
+                current = asyncio.current_task()
+                if current is None or current.cancelling():  # the keeper is being stopped
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    raise
+                # Nobody cancelled the keeper: the task ended cancelled on its own (a future
+                # it awaited was cancelled under it, as a closed transport does). Re-raising
+                # would end the keeper for good with the task counted alive, and the
+                # watchdog fed for a dead task: it is a death like any other.
+                detail = "CancelledError: it was cancelled from within"
+                log.error(
+                    "task %s was cancelled from within; restarting in %.1f s", record.name, backoff
+                )
             except Exception as exc:  # any death is restarted, and reported
                 detail = f"{type(exc).__name__}: {exc}"
                 log.error("task %s died; restarting in %.1f s", record.name, backoff, exc_info=exc)

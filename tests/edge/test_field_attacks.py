@@ -9,22 +9,29 @@ and asserts what a person at the site would notice.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import time
 from dataclasses import dataclass, field
 
 import pytest
 
+from central.commands import CommandSender
+from central.store import SqliteStore
 from edge import clock_guard
 from edge.agent import SiteAgent
-from edge.clock_guard import WITNESS_LEAP_S
 from edge.drivers.links import serial_opener
+from edge.ownership import lock_path
+from edge.supervisor import Supervisor
+from hw_sim.central_clock import central_clock_ahead, site_time_dragged
 from hw_sim.people import Consumer, Courier
-from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY
+from hw_sim.stack_in_view import StackCourier
 from hw_sim.wall_clock import WrongClock
-from protocols.clock import SystemClock
+from protocols.clock import ManualClock, SystemClock
 from protocols.messages import (
     Command,
     FaultComponent,
+    OpenSlot,
     ReplyReason,
     ResendState,
     ReserveSlot,
@@ -35,6 +42,7 @@ from protocols.messages import (
     decode,
 )
 from protocols.scanner import ScanLineSplitter
+from protocols.tokens import TokenSigner
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -76,15 +84,25 @@ def _occupied(agent: SiteAgent, parcel: str) -> bool:
 def test_a_command_signed_by_a_central_a_day_ahead_neither_expires_codes_nor_lapses_reservations(
     tmp_path, broker, topics
 ):
-    """Central's clock is stepped a day ahead for a moment and it signs one ReserveSlot. The
-    site witnessed its `issued_at`: its trusted time leapt a day (saved, never lowered), the
-    command passed, every pickup code then looked expired and every reservation lapsed at the
-    next tick. Now a leap ahead of a sure clock waits for confirmation: refused as not yet
-    valid, nothing moves, the consumer's door opens and the courier's reservation holds."""
+    """Central's clock is stepped a day ahead for a moment and it signs one ReserveSlot and
+    one OpenSlot (hw_sim.central_clock). The site witnessed their `issued_at`: its trusted
+    time leapt a day (saved, never lowered), the commands passed, every pickup code then
+    looked expired and every reservation lapsed at the next tick. Now a leap ahead of a sure
+    clock waits for confirmation: both refused as not yet valid, no door moves, the
+    consumer's door opens and the courier's reservation holds."""
     observer = Observer(broker, topics, "L0001")
+    central = SqliteStore(tmp_path / "central.sqlite")
+    signer = TokenSigner.generate()
+    central_wall = WrongClock(SystemClock())
+
+    def publish(topic: str, payload: bytes, expiry_s: int) -> None:
+        observer.client.publish(topic, payload, qos=1)
+
+    sender = CommandSender(central, signer, topics, central_wall, publish, 3600)
+    sent: list[str] = []
 
     async def scenario() -> None:
-        rig = SiteRig(tmp_path, broker, topics)
+        rig = SiteRig(tmp_path, broker, topics, signer=signer)
         agent = await rig.start()
         try:
             await async_wait_until(lambda: agent.link.connected, 10, "the site online")
@@ -94,16 +112,21 @@ def test_a_command_signed_by_a_central_a_day_ahead_neither_expires_codes_nor_lap
             assert list(report.placed) == [waiting]
             await async_wait_until(lambda: _occupied(agent, waiting), what="the deposit")
             slot = await rig.reserve(reserved)
+            openings = {(c.board, c.slot): c.openings for c in rig.sim.compartments()}
 
-            ahead = _issued_at(
-                rig,
-                ReserveSlot(parcel=from_future, size=SizeClass.S, until=time.time() + 2 * DAY_S),
-                time.time() + DAY_S,
-                3600,
+            with central_clock_ahead(central_wall, DAY_S):
+                until = central_wall.now() + 3600
+                ahead = [
+                    sender.send(
+                        "L0001", ReserveSlot(parcel=from_future, size=SizeClass.S, until=until)
+                    ),
+                    sender.send("L0001", OpenSlot(slot="A05", reason="support call")),
+                ]
+            sent.extend(c.id for c in ahead)
+            await async_wait_until(
+                lambda: all(observer.reply_to(c.id) for c in ahead), 10, "the replies"
             )
-            await agent.handle_command_payload(rig.signed(ahead))
-            await async_wait_until(lambda: observer.reply_to(ahead.id) is not None, 10, "reply")
-            assert agent.clock_guard.proven() < time.time() + WITNESS_LEAP_S
+            assert site_time_dragged(agent, time.time()) is None
             agent.tick()  # what lapses goes by the witnessed time
             assert agent.store.read().slot(slot).state is SlotState.RESERVED
             assert agent.store.read().expected(from_future) is None
@@ -113,16 +136,22 @@ def test_a_command_signed_by_a_central_a_day_ahead_neither_expires_codes_nor_lap
             await async_wait_until(
                 lambda: len(observer.of_type("parcel_picked_up")) == 1, 10, "the pickup"
             )
+            moved = [k for k, c in openings.items() if rig.sim.compartment(*k).openings != c]
+            assert moved == [report.placed[waiting]]  # the pickup's door alone
         finally:
             await rig.stop()
 
     try:
         asyncio.run(scenario())
-        refused = [r for r in observer.replies if not r.ok]
-        assert [r.reason for r in refused] == [ReplyReason.NOT_YET_VALID]
+        answers = [observer.reply_to(command_id) for command_id in sent]
+        assert [(a.ok, a.reason) for a in answers if a is not None] == [
+            (False, ReplyReason.NOT_YET_VALID),
+            (False, ReplyReason.NOT_YET_VALID),
+        ]
         assert observer.of_type("scan_refused") == []
     finally:
         observer.close()
+        central.close()
 
 
 def test_a_site_whose_clock_and_store_are_both_days_stale_is_put_right_by_confirmed_central_time(
@@ -202,18 +231,9 @@ def test_an_unexpected_label_read_between_a_couriers_others_locks_nobody_out(
             stray, *expected = labels(7, start=9300)
             for parcel in expected:
                 await rig.reserve(parcel)
-            courier = Courier(rig.sim, BRISK)
-            await courier.scan(rig.badge(), QR_SYMBOLOGY)
-            placed = []
-            for parcel in expected:
-                handled = agent.scans_handled
-                rig.sim.scan(stray, LABEL_SYMBOLOGY)  # the label on top, read again
-                assert await agent.wait_scans_handled(handled, 5)
-                door = await courier.scan_and_wait(parcel, LABEL_SYMBOLOGY)
-                assert door is not None, f"no door for {parcel}"
-                door.place(parcel)
-                assert door.close_door()
-                placed.append(parcel)
+            courier = StackCourier(rig.sim, BRISK)
+            report = await courier.deposit_with_stray(rig.badge(), expected, stray)
+            assert sorted(report.placed) == sorted(expected), report
             for parcel in expected:
                 await async_wait_until(lambda p=parcel: _occupied(agent, p), what="deposits")
             pickup = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(expected[0]))
@@ -319,3 +339,72 @@ def test_an_aim_id_and_cr_lf_split_at_every_byte_give_each_code_once_and_no_garb
     splitter = ScanLineSplitter()
     codes = [c for byte in stream for c in splitter.feed(bytes([byte]))]
     assert [c.text for c in codes] == ["LNP:abc.def", "RR100093006CN"]
+
+
+def test_a_task_that_fails_at_every_start_backs_off_to_the_cap_and_is_reported_once() -> None:
+    """A full disk makes a task fail the moment it starts, for hours: its restarts back off
+    (0.5, 1, 2 ... 30 s on the agent's clock: a log line every half minute, not a busy loop)
+    and central sees one fault, not one per attempt; the watchdog is withheld meanwhile."""
+    clock = ManualClock()
+    faults: list[tuple[str, str | None]] = []
+    starts: list[float] = []
+
+    async def broken() -> None:
+        starts.append(clock.monotonic())
+        raise OSError("database or disk is full")
+
+    async def scenario() -> bool:
+        tasks = Supervisor(clock, lambda name, detail: faults.append((name, detail)))
+        tasks.start("scan", broken)
+        down_seen = False
+        for _ in range(3000):  # 300 s of the agent's clock, 0.1 s at a time
+            for _ in range(3):
+                await asyncio.sleep(0)
+            down_seen = down_seen or tasks.down() == ["scan"]
+            clock.advance(0.1)
+        await tasks.stop(1.0)
+        return down_seen
+
+    down_seen = asyncio.run(scenario())
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(starts)]
+    # Within the 0.1 s steps the test's clock moves by (and one to run the restart).
+    backoff = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0] + [30.0] * (len(gaps) - 6)
+    assert gaps == pytest.approx(backoff, abs=0.25), gaps
+    assert 10 <= len(starts) < 20
+    assert faults == [("scan", "OSError: database or disk is full")]
+    assert down_seen
+
+
+# ---------------------------------------------------------------- one owner (kind 5)
+
+
+def test_a_lock_file_left_by_a_crashed_agent_naming_a_live_pid_does_not_keep_the_site_down(
+    tmp_path, broker, topics
+):
+    """The agent was killed -9; its lock file still names its pid, and the kernel has since
+    given that pid to another process (here: pid 1). The lock is the kernel's flock, not
+    the pid: the restarted agent takes the site, writes its own pid, and serves."""
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        lock = lock_path(rig.config.state_dir, rig.site_id)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text("1\n")
+        await rig.start()
+        try:
+            assert lock.read_text().strip() == str(os.getpid())
+            parcel = labels(1, start=9500)[0]
+            await rig.reserve(parcel)
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
+            assert list(report.placed) == [parcel]
+            await async_wait_until(
+                lambda: len(observer.of_type("parcel_deposited")) == 1, 10, "the deposit"
+            )
+        finally:
+            await rig.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        observer.close()

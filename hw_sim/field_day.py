@@ -78,13 +78,14 @@ class FieldFaults:
         picks = self.rng.sample(spare, k=min(6, len(spare)))
         lost, rebooted, stepped, full, crashed, second = (picks + picks)[:6]
         return [
-            (2.0, "fault", lambda: self._store_lost(lost)),
             (4.0, "fault", lambda: self._reboot_at_1970(rebooted, fixed_after_h=4.0)),
             (5.0, "fault", lambda: self._second_agent(second)),
             (7.0, "fault", lambda: self._clock_ahead(stepped)),
             (10.0, "fault", lambda: self._disk_fills(full, hours=0.5)),
             (12.0, "fault", self._central_member_gone),
             (13.0, "fault", lambda: self._crash_before_unlock(crashed)),
+            # After the day's deposits: the lost store held parcels central must account for.
+            (14.5, "fault", lambda: self._store_lost(lost)),
             (17.5, "fault", self._broker_killed),
         ]
 

@@ -651,16 +651,14 @@ class Fleet:
 
     # ------------------------------------------------------------------------- the end
     async def settle(self, timeout_s: float = 90.0) -> None:
-        """Let the last events reach central before counting. A site whose newest events
-        central lacks republishes its state, whose last_seq shows central the gap to ask for
-        (central's own recovery path, exercised, not bypassed)."""
+        """Let the last events reach central before counting. Nothing is nudged: a site
+        whose newest events central lacks is found by central itself (each heartbeat carries
+        the site's newest seq, and central asks for a resend), so an event the broker took
+        and never delivered must come back on its own, or the verdict fails."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            behind = self._behind()
-            if not behind:
+            if not self._behind():
                 return
-            for site in behind:
-                self.sites[site].agent.link.publish_state()
             await asyncio.sleep(3.0)
         self.progress(f"settle: {len(self._behind())} site(s) still behind at central")
 

@@ -703,6 +703,11 @@ class Fleet:
         picked = agent_events["parcel_picked_up"]
         latencies = [ms for s in self.sites.values() for ms in s.agent.scan_latencies_ms]
         broken = self._invariants()
+        if central_counts["stuck_before_a_site"]:
+            broken.append(
+                f"{central_counts['stuck_before_a_site']} parcel(s) placed at a site never "
+                "reached it (still assigned at the day's end)"
+            )
         lost = sent - received
         if self.central is not None and self.central.failure is not None:
             broken.append(f"central failed: {self.central.failure.strip().splitlines()[-1]}")
@@ -786,6 +791,17 @@ class Fleet:
                 if _has_column(db, "parcels", "delivery_mode")
                 else 0
             )
+            # Placed at a locker or a collection point and still not there at the day's end
+            # (the last courier round is at 20:30): a hollow day, whatever the events say.
+            # Home deliveries have no round in the simulator yet.
+            stuck = (
+                db.execute(
+                    "SELECT COUNT(*) FROM parcels WHERE state = 'assigned'"
+                    " AND delivery_mode != 'home'"
+                ).fetchone()[0]
+                if _has_column(db, "parcels", "delivery_mode")
+                else 0
+            )
             self.tally.deposit_to_pickup_h = [
                 (picked - deposited) / HOUR_S
                 for deposited, picked in db.execute(
@@ -803,6 +819,7 @@ class Fleet:
             db.close()
         counts = {str(k): int(v) for k, v in states.items()}
         counts["home"] = int(home)
+        counts["stuck_before_a_site"] = int(stuck)
         return counts, int(duplicates)
 
     def _agent_events(self) -> Counter[str]:

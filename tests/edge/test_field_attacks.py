@@ -24,13 +24,16 @@ from edge.drivers.links import serial_opener
 from edge.ownership import lock_path
 from edge.supervisor import Supervisor
 from hw_sim.central_clock import central_clock_ahead, site_time_dragged
+from hw_sim.host_faults import DiskFull
 from hw_sim.people import Consumer, Courier
+from hw_sim.site import QR_SYMBOLOGY
 from hw_sim.stack_in_view import StackCourier
 from hw_sim.wall_clock import WrongClock
 from protocols.clock import ManualClock, SystemClock
 from protocols.messages import (
     Command,
     FaultComponent,
+    Heartbeat,
     OpenSlot,
     ReplyReason,
     ResendState,
@@ -401,6 +404,146 @@ def test_a_lock_file_left_by_a_crashed_agent_naming_a_live_pid_does_not_keep_the
             await async_wait_until(
                 lambda: len(observer.of_type("parcel_deposited")) == 1, 10, "the deposit"
             )
+        finally:
+            await rig.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        observer.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: a wall clock far ahead at start-up is taken in as evidence (the agent cannot "
+    "tell a long downtime from a wrong clock), so what lapses goes by it; see the report",
+)
+def test_a_pi_that_boots_with_its_clock_days_ahead_lapses_no_reservation(tmp_path, broker, topics):
+    """The mirror of kind 3's input: the clock is four days ahead not while the agent runs
+    but when it starts (an RTC set wrong, a bad NTP answer before the agent's unit starts).
+    Start-up takes a wall clock ahead of the saved evidence in, unbounded, so every
+    reservation lapses at the first tick and the courier is refused."""
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = WrongClockRig(tmp_path, broker, topics, overrides={"timing.timer_interval_s": 0.05})
+        agent = await rig.start()
+        try:
+            parcel = labels(1, start=9600)[0]
+            await rig.reserve(parcel)
+            await agent.stop()
+            rig.wall.step(4 * DAY_S)
+            agent = rig.agent = rig.new_agent()
+            await agent.start()
+            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            ticks = agent.tasks.records["timers"]
+            await asyncio.sleep(0.3)  # several ticks (0.05 s) have run: the input is time
+            assert ticks.restarts == 0
+            assert agent.store.read().expected(parcel) is not None
+        finally:
+            await rig.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        observer.close()
+
+
+def test_two_consumers_codes_re_read_in_turn_open_each_door_once_and_record_each_pickup_once(
+    tmp_path, broker, topics
+):
+    """Two consumers at one presentation scanner: each one's phone is read again between the
+    other's reads while both doors stand open, and again after they shut them. No door opens
+    twice, no pickup is recorded twice, nothing counts toward a lockout."""
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics)
+        agent = await rig.start()
+        try:
+            first, second = labels(2, start=9700)
+            for parcel in (first, second):
+                await rig.reserve(parcel)
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [first, second])
+            assert sorted(report.placed) == sorted([first, second])
+            await async_wait_until(lambda: _occupied(agent, first) and _occupied(agent, second))
+            codes = [rig.pickup_code(first), rig.pickup_code(second)]
+            doors = []
+            for code in codes:
+                got = await Consumer(rig.sim, BRISK).pick_up(code, close_door=False)
+                assert got.door is not None
+                doors.append(rig.sim.compartment(*got.door))
+            opened = [d.openings for d in doors]
+
+            async def read_in_turn(times: int) -> None:
+                for _ in range(times):
+                    for code in codes:
+                        handled = agent.scans_handled
+                        rig.sim.scan(code, QR_SYMBOLOGY)
+                        assert await agent.wait_scans_handled(handled, 5)
+
+            await read_in_turn(3)  # both doors still open
+            assert [d.openings for d in doors] == opened
+            for door in doors:
+                assert door.close_door()
+            await async_wait_until(
+                lambda: len(observer.of_type("parcel_picked_up")) == 2, 10, "both pickups"
+            )
+            await read_in_turn(3)  # both doors shut, both codes used
+            assert [d.openings for d in doors] == opened
+            assert not agent.scan_lockout.locked_out(agent.clock.monotonic())
+            # The sentinel: a scan handled after every re-read above, and its refusal seen.
+            handled = agent.scans_handled
+            rig.sim.scan(rig.pickup_code(first, expires_in=-60), QR_SYMBOLOGY)
+            assert await agent.wait_scans_handled(handled, 5)
+            await async_wait_until(
+                lambda: any(
+                    e.payload.reason is ScanRefusal.EXPIRED
+                    for e in observer.of_type("scan_refused")
+                ),
+                10,
+                "the sentinel's refusal",
+            )
+        finally:
+            await rig.stop()
+
+    try:
+        asyncio.run(scenario())
+        assert len(observer.of_type("parcel_picked_up")) == 2
+        assert observer.of_type("scanner_locked_out") == []
+        assert len(observer.of_type("door_opened")) == 4  # two deposits, two pickups
+    finally:
+        observer.close()
+
+
+def test_the_heartbeat_goes_on_while_the_store_is_full(tmp_path, broker, topics):
+    """A full card refuses every write; the heartbeat only reads (epoch, last seq), so it
+    goes on and central does not call a site offline that still serves (and says why)."""
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(
+            tmp_path,
+            broker,
+            topics,
+            overrides={"timing.heartbeat_interval_s": 0.1, "timing.timer_interval_s": 0.05},
+        )
+        agent = await rig.start()
+        try:
+            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            disk = DiskFull(agent)
+            disk.fill()
+            for _ in range(5):  # five beats in a row, each a new one, on the full disk
+                seen = observer.retained.get("heartbeat")
+                await async_wait_until(
+                    lambda seen=seen: observer.retained.get("heartbeat") not in (None, seen),
+                    5,
+                    "a heartbeat on the full disk",
+                )
+            beat = decode(Heartbeat, observer.retained["heartbeat"])
+            assert beat.last_seq == agent.store.last_seq()
+            assert agent.tasks.down() == []
+            disk.free()
         finally:
             await rig.stop()
 

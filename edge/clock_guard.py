@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 WALL_ACCEPT_S = 120.0
 # The store's meta key under which the witnessed time survives a restart (edge store, meta).
 META_KEY = "witnessed_time"
+# At start-up, a wall clock up to this far ahead of the saved evidence is taken in as evidence
+# (an hour: reboots, updates, power cuts of minutes, and a kill -9 that lost the last
+# PERSIST_EVERY_S of evidence); beyond it what lapses waits for a signed time (see __init__).
+# A clock wrong ahead by less lapses reservations (held for days) that much early at most.
+BOOT_AHEAD_ACCEPT_S = 3600.0
 # A signed time further than this ahead of the trusted now, while the site's own clock is
 # sure (its wall clock agrees with its evidence), is not taken in on its own word. Central's
 # clock can be wrong too (stepped a day ahead for a minute): one command it signed then would
@@ -68,12 +73,23 @@ class ClockGuard:
         """`witnessed`: the latest time the site had evidence of before this start (Unix
         seconds, from the store), or None for a new store (then the wall clock is all there is).
 
-        At start-up a wall clock *ahead* of the saved evidence is taken in: the agent was down
-        for a while, and a Pi that lost its time boots behind (1970, or fake-hwclock's saved
-        time), not ahead. A wall clock behind the evidence is never taken in."""
+        At start-up a wall clock *ahead* of the saved evidence is taken in up to
+        BOOT_AHEAD_ACCEPT_S: the agent was down for a while (a reboot, a power cut), and a Pi
+        that lost its time boots behind (1970, or fake-hwclock's saved time). Further ahead it
+        is a long downtime or a wrong clock (an RTC set wrong, a bad NTP answer before the
+        agent started), which only evidence can tell apart: it still counts for expiry
+        (`now()`), but not for what lapses, and the clock is unsure until a signed time
+        arrives. A wall clock behind the evidence is never taken in."""
         self.raw = clock
         wall = clock.now()
-        self._floor = wall if witnessed is None else max(float(witnessed), wall)
+        if witnessed is None:
+            self._floor = wall
+        elif wall - float(witnessed) > BOOT_AHEAD_ACCEPT_S:
+            # Taken in unbounded, a clock four days ahead at boot lapsed every reservation at
+            # the first tick (the mirror of issue 11 kind 3's input, a step while running).
+            self._floor = float(witnessed)
+        else:
+            self._floor = max(float(witnessed), wall)
         self._floor_at = clock.monotonic()
         # A signed time far ahead not yet confirmed: (its time, monotonic when received).
         self._leap: tuple[float, float] | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -413,16 +414,25 @@ def test_a_lock_file_left_by_a_crashed_agent_naming_a_live_pid_does_not_keep_the
         observer.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a wall clock far ahead at start-up is taken in as evidence (the agent cannot "
-    "tell a long downtime from a wrong clock), so what lapses goes by it; see the report",
-)
+def _count_ticks(agent: SiteAgent) -> list[int]:
+    """Counts the agent's timer ticks from now on (a sentinel: a tick has run since)."""
+    real_tick, ticks = agent.tick, []
+
+    def tick() -> None:
+        real_tick()
+        ticks.append(1)
+
+    agent.tick = tick  # type: ignore[method-assign]
+    return ticks
+
+
 def test_a_pi_that_boots_with_its_clock_days_ahead_lapses_no_reservation(tmp_path, broker, topics):
     """The mirror of kind 3's input: the clock is four days ahead not while the agent runs
     but when it starts (an RTC set wrong, a bad NTP answer before the agent's unit starts).
-    Start-up takes a wall clock ahead of the saved evidence in, unbounded, so every
-    reservation lapses at the first tick and the courier is refused."""
+    Start-up took a wall clock ahead of the saved evidence in, unbounded: every reservation
+    lapsed at the first tick, and once NTP put the clock right the courier was refused. Now
+    the clock is unsure and nothing lapses on it; when the clock is right the courier
+    deposits."""
     observer = Observer(broker, topics, "L0001")
 
     async def scenario() -> None:
@@ -430,16 +440,78 @@ def test_a_pi_that_boots_with_its_clock_days_ahead_lapses_no_reservation(tmp_pat
         agent = await rig.start()
         try:
             parcel = labels(1, start=9600)[0]
-            await rig.reserve(parcel)
+            slot = await rig.reserve(parcel)
             await agent.stop()
             rig.wall.step(4 * DAY_S)
             agent = rig.agent = rig.new_agent()
             await agent.start()
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
-            ticks = agent.tasks.records["timers"]
-            await asyncio.sleep(0.3)  # several ticks (0.05 s) have run: the input is time
-            assert ticks.restarts == 0
+            ticks = _count_ticks(agent)
+            await async_wait_until(lambda: len(ticks) >= 3, 10, "the timers' ticks")
+            assert agent.snapshot().clock_unsure
             assert agent.store.read().expected(parcel) is not None
+            rig.wall.reset()  # NTP answers
+            await async_wait_until(lambda: not agent.snapshot().clock_unsure, 10, "clock sure")
+            report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
+            assert list(report.placed) == [parcel]
+            await async_wait_until(lambda: _occupied(agent, parcel), what="the deposit")
+            assert agent.store.read().slot_holding(parcel).id == slot
+        finally:
+            await rig.stop()
+
+    try:
+        asyncio.run(scenario())
+        assert observer.of_type("scan_refused") == []
+    finally:
+        observer.close()
+
+
+def test_after_a_long_downtime_what_lapsed_meanwhile_lapses_once_central_confirms_the_time(
+    tmp_path, broker, topics
+):
+    """The other member: the wall clock is right and the site was really down for days (its
+    saved evidence is three days old). Its clock is unsure at start and a reservation that
+    ended meanwhile is kept, until central's first signed time agrees with the wall clock:
+    then the clock is sure and the reservation lapses at the next tick."""
+    observer = Observer(broker, topics, "L0001")
+
+    async def scenario() -> None:
+        rig = SiteRig(tmp_path, broker, topics, overrides={"timing.timer_interval_s": 0.05})
+        agent = await rig.start()
+        try:
+            parcel = labels(1, start=9650)[0]
+            await agent.handle_command_payload(
+                rig.signed(
+                    rig.command(
+                        ReserveSlot(parcel=parcel, size=SizeClass.S, until=time.time() + 0.5)
+                    )
+                )
+            )
+            assert agent.store.read().expected(parcel) is not None
+            await agent.stop()
+            # Three days down: the store's evidence is that old (the reservation ended since).
+            with sqlite3.connect(rig.config.store_path) as db:
+                db.execute(
+                    "UPDATE meta SET value = ? WHERE key = ?",
+                    (repr(time.time() - 3 * DAY_S), clock_guard.META_KEY),
+                )
+            db.close()
+            agent = rig.agent = rig.new_agent()
+            await agent.start()
+            assert agent.snapshot().clock_unsure
+            ticks = _count_ticks(agent)
+            await async_wait_until(lambda: len(ticks) >= 2, 10, "the timers' ticks")
+            assert agent.store.read().expected(parcel) is not None
+            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            signed_time = rig.command(ResendState())  # central answers an unsure clock
+            await agent.handle_command_payload(rig.signed(signed_time))
+            await async_wait_until(
+                lambda: observer.reply_to(signed_time.id) is not None, 10, "the reply"
+            )
+            assert observer.reply_to(signed_time.id).ok
+            assert not agent.snapshot().clock_unsure
+            await async_wait_until(
+                lambda: agent.store.read().expected(parcel) is None, 10, "the lapse"
+            )
         finally:
             await rig.stop()
 

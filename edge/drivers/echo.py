@@ -20,6 +20,19 @@ import enum
 from collections import deque
 from dataclasses import dataclass
 
+# Bytes that are not the expected echo passed on as line noise before giving the echo up: a
+# turn-round glitch is a byte or two. Past this the bytes are the board's (an adapter that
+# does not echo after all), and everything is passed on as before.
+ECHO_NOISE_MAX_BYTES = 4
+
+
+def _echo_start(held: bytes, echo: bytes) -> int:
+    """The length of the longest end of `held` that is a proper beginning of `echo`."""
+    for keep in range(min(len(held), len(echo) - 1), 0, -1):
+        if held[-keep:] == echo[:keep]:
+            return keep
+    return 0
+
 
 class EchoMode(enum.StrEnum):
     """The `echo` setting of a lock bus (edge config, `[lock_bus] echo`)."""
@@ -43,6 +56,7 @@ class EchoCanceller:
         self.stats = EchoStats()
         self._pending: deque[bytes] = deque()  # requests whose echo has not come yet
         self._matched = 0  # bytes of _pending[0] seen so far (held back)
+        self._noise = 0  # bytes passed on as noise while an echo was expected
         self._probing = False
         self.probe_result: bool | None = None  # for the last probe: did its echo come?
 
@@ -55,6 +69,7 @@ class EchoCanceller:
         """Forget every expected echo (a reopened port)."""
         self._pending.clear()
         self._matched = 0
+        self._noise = 0
         self._probing = False
 
     def expect(self, sent: bytes) -> None:
@@ -78,18 +93,34 @@ class EchoCanceller:
                 out.append(byte)
                 continue
             head = self._pending[0]
+            if byte != head[self._matched]:
+                # Not the echo's next byte. It may be line noise before the echo (a
+                # transceiver's turn-round glitch, 00 or FF, or a stray byte equal to the
+                # frame head): that is not "the echo is not there", or the whole echo would be
+                # passed on next and read as the board's reply (a stuck 0x8A lock reported
+                # released). No board answers before it heard the whole request, and the
+                # echo is heard as it is sent: pass the noise on (the frame reader drops it)
+                # and keep what could still begin the echo, up to ECHO_NOISE_MAX_BYTES.
+                held = head[: self._matched] + bytes((byte,))
+                keep = _echo_start(held, head)
+                if self._noise + len(held) - keep <= ECHO_NOISE_MAX_BYTES:
+                    out += held[: len(held) - keep]
+                    self._noise += len(held) - keep
+                    self._matched = keep
+                    continue
             if byte == head[self._matched]:
                 self._matched += 1
                 if self._matched == len(head):  # the whole echo came: drop it
                     self._pending.popleft()
                     self._matched = 0
+                    self._noise = 0
                     self.stats.echoed_frames += 1
                     self.stats.echoed_bytes += len(head)
                     if self._probing:
                         self._probing = False
                         self.probe_result = True
                 continue
-            # Not the echo: what was held back and this byte are the board's (or noise).
+            # Not the echo, past any noise: what was held back and this byte are the board's.
             out += head[: self._matched]
             out.append(byte)
             self.stats.missing += len(self._pending)

@@ -195,6 +195,9 @@ class Bus:
             if probing:
                 self.echo.probe(request)
             elif self.stats.echo:
+                # Only this request's echo is expected: an earlier one's that never came (an
+                # adapter that stopped echoing) would take this echo's bytes for noise.
+                self.echo.reset()
                 self.echo.expect(request)  # armed before the write: the echo comes at once
             try:
                 link.write(request)

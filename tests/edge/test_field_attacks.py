@@ -14,6 +14,7 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -21,15 +22,22 @@ from central.commands import CommandSender
 from central.store import SqliteStore
 from edge import clock_guard
 from edge.agent import SiteAgent
-from edge.drivers.links import serial_opener
+from edge.config import LockBusConfig
+from edge.drivers.links import ByteLink, serial_opener
+from edge.drivers.lockboard import LockBoardDriver
+from edge.errors import LockDidNotRelease
 from edge.ownership import lock_path
 from edge.supervisor import Supervisor
 from hw_sim.central_clock import central_clock_ahead, site_time_dragged
+from hw_sim.faults import FaultKind
 from hw_sim.host_faults import DiskFull
 from hw_sim.people import Consumer, Courier
-from hw_sim.site import QR_SYMBOLOGY
+from hw_sim.rs485_board import Rs485Options
+from hw_sim.site import QR_SYMBOLOGY, Profile, SimulatedSite
+from hw_sim.site import SiteConfig as SimConfig
 from hw_sim.stack_in_view import StackCourier
 from hw_sim.wall_clock import WrongClock
+from protocols import rs485
 from protocols.clock import ManualClock, SystemClock
 from protocols.messages import (
     Command,
@@ -45,6 +53,7 @@ from protocols.messages import (
     StateSnapshot,
     decode,
 )
+from protocols.rs485 import Feedback
 from protocols.scanner import ScanLineSplitter
 from protocols.tokens import TokenSigner
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
@@ -623,3 +632,91 @@ def test_the_heartbeat_goes_on_while_the_store_is_full(tmp_path, broker, topics)
         asyncio.run(scenario())
     finally:
         observer.close()
+
+
+# ------------------------------------------------------------------ adapter echo (kind 7)
+
+
+class GlitchingLink:
+    """A host link whose adapter puts one noise byte on the line as it turns the bus round
+    for each unlock (an RS485 transceiver without fail-safe bias: 00 or FF), before the
+    echo; it keeps what the driver wrote."""
+
+    def __init__(self, link: Any, written: list[bytes], unlock_head: int, noise: int) -> None:
+        self._link = link
+        self._written = written
+        self._unlock_head = unlock_head
+        self._noise = noise
+        self._glitch = False
+
+    async def read(self) -> bytes:
+        data: bytes = await self._link.read()
+        if self._glitch:
+            self._glitch = False
+            data = bytes((self._noise,)) + data
+        return data
+
+    def write(self, data: bytes) -> None:
+        self._written.append(bytes(data))
+        self._glitch = data[:1] == bytes((self._unlock_head,))
+        self._link.write(data)
+
+    def close(self) -> None:
+        self._link.close()
+
+
+@pytest.mark.parametrize("setting", ["on", "auto"])
+@pytest.mark.parametrize("noise", [0x00, 0xFF, 0x8A])
+def test_a_noise_byte_before_the_echo_does_not_pass_a_stuck_0x8a_lock_for_released(
+    setting: str, noise: int
+) -> None:
+    """Host sends 8A 01 03 11 99; the line carries a turn-round glitch, then the echo:
+    00 8A 01 03 11 99. The canceller took the glitch for 'the echo is not there', passed
+    the whole echo on, and it read as the board's reply: a stuck lock reported released
+    (issue 11 kind 7's input, back through one noise byte). Now noise before the echo is
+    passed on (the frame reader drops it) and the echo is still expected."""
+
+    async def scenario() -> None:
+        clock = SystemClock()
+        site = SimulatedSite(
+            clock,
+            SimConfig(
+                profile=Profile.RS485_8A,
+                rs485=Rs485Options(open_level=Feedback.HIGH, unlock_reply_delay_s=0.05),
+            ),
+        )
+        locks, _scanner = site.serve_memory()
+        site.set_fault(FaultKind.ADAPTER_ECHO, True)
+        written: list[bytes] = []
+
+        async def opener() -> ByteLink:
+            return GlitchingLink(locks.open(), written, rs485.UNLOCK_HEAD, noise)
+
+        config = LockBusConfig(
+            port="mem",
+            family="rs485-8a",
+            rs485_boards=[{"address": 1, "channels": 8, "open_level": "high"}],
+            reply_timeout_s=0.3,
+            echo=setting,
+        )
+        driver = LockBoardDriver(config, opener, clock)
+        await driver.start()
+        try:
+            async with asyncio.timeout(10):
+                while not driver.bus.port_open:
+                    await asyncio.sleep(0.01)
+                await driver.read_board(1)
+                assert driver.bus.stats.echo is True
+                site.set_fault(FaultKind.LOCK_STUCK, True, board=1, slot=3)
+                with pytest.raises(LockDidNotRelease):
+                    await driver.unlock(1, 3)
+                assert site.compartment(1, 3).openings == 0
+                site.set_fault(FaultKind.LOCK_STUCK, False, board=1, slot=3)
+                await driver.unlock(1, 4)  # a good lock still releases, once
+                assert site.compartment(1, 4).openings == 1
+                assert written.count(rs485.Unlock(1, 4).to_bytes()) == 1
+        finally:
+            await driver.stop()
+            await site.aclose()
+
+    asyncio.run(scenario())

@@ -14,7 +14,6 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
@@ -29,6 +28,7 @@ from edge.errors import LockDidNotRelease
 from edge.ownership import lock_path
 from edge.supervisor import Supervisor
 from hw_sim.central_clock import central_clock_ahead, site_time_dragged
+from hw_sim.echo_glitch import GlitchingLink, with_turnround_glitch
 from hw_sim.faults import FaultKind
 from hw_sim.host_faults import DiskFull
 from hw_sim.people import Consumer, Courier
@@ -637,44 +637,17 @@ def test_the_heartbeat_goes_on_while_the_store_is_full(tmp_path, broker, topics)
 # ------------------------------------------------------------------ adapter echo (kind 7)
 
 
-class GlitchingLink:
-    """A host link whose adapter puts one noise byte on the line as it turns the bus round
-    for each unlock (an RS485 transceiver without fail-safe bias: 00 or FF), before the
-    echo; it keeps what the driver wrote."""
-
-    def __init__(self, link: Any, written: list[bytes], unlock_head: int, noise: int) -> None:
-        self._link = link
-        self._written = written
-        self._unlock_head = unlock_head
-        self._noise = noise
-        self._glitch = False
-
-    async def read(self) -> bytes:
-        data: bytes = await self._link.read()
-        if self._glitch:
-            self._glitch = False
-            data = bytes((self._noise,)) + data
-        return data
-
-    def write(self, data: bytes) -> None:
-        self._written.append(bytes(data))
-        self._glitch = data[:1] == bytes((self._unlock_head,))
-        self._link.write(data)
-
-    def close(self) -> None:
-        self._link.close()
-
-
 @pytest.mark.parametrize("setting", ["on", "auto"])
 @pytest.mark.parametrize("noise", [0x00, 0xFF, 0x8A])
 def test_a_noise_byte_before_the_echo_does_not_pass_a_stuck_0x8a_lock_for_released(
     setting: str, noise: int
 ) -> None:
     """Host sends 8A 01 03 11 99; the line carries a turn-round glitch, then the echo:
-    00 8A 01 03 11 99. The canceller took the glitch for 'the echo is not there', passed
-    the whole echo on, and it read as the board's reply: a stuck lock reported released
-    (issue 11 kind 7's input, back through one noise byte). Now noise before the echo is
-    passed on (the frame reader drops it) and the echo is still expected."""
+    00 8A 01 03 11 99 (hw_sim.echo_glitch, before every request's echo). The canceller
+    took the glitch for 'the echo is not there', passed the whole echo on, and it read as
+    the board's reply: a stuck lock reported released (issue 11 kind 7's input, back
+    through one noise byte). Now noise before the echo is passed on (the frame reader
+    drops it) and the echo is still expected; auto still finds the echo."""
 
     async def scenario() -> None:
         clock = SystemClock()
@@ -687,10 +660,18 @@ def test_a_noise_byte_before_the_echo_does_not_pass_a_stuck_0x8a_lock_for_releas
         )
         locks, _scanner = site.serve_memory()
         site.set_fault(FaultKind.ADAPTER_ECHO, True)
-        written: list[bytes] = []
+        links: list[GlitchingLink] = []
+
+        async def memory() -> ByteLink:
+            return locks.open()
+
+        glitching = with_turnround_glitch(memory, noise)
 
         async def opener() -> ByteLink:
-            return GlitchingLink(locks.open(), written, rs485.UNLOCK_HEAD, noise)
+            link = await glitching()
+            assert isinstance(link, GlitchingLink)
+            links.append(link)
+            return link
 
         config = LockBusConfig(
             port="mem",
@@ -714,6 +695,7 @@ def test_a_noise_byte_before_the_echo_does_not_pass_a_stuck_0x8a_lock_for_releas
                 site.set_fault(FaultKind.LOCK_STUCK, False, board=1, slot=3)
                 await driver.unlock(1, 4)  # a good lock still releases, once
                 assert site.compartment(1, 4).openings == 1
+                written = [w for link in links for w in link.written]
                 assert written.count(rs485.Unlock(1, 4).to_bytes()) == 1
         finally:
             await driver.stop()

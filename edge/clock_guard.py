@@ -54,6 +54,9 @@ WITNESS_LEAP_S = WALL_ACCEPT_S
 # 60 s), so a stale site is put right by central's second signed time.
 LEAP_CONFIRM_AFTER_S = 30.0
 LEAP_AGREE_S = 10.0
+# ...or within this share of the time between them, whichever is more: delivery jitter is
+# counted in the clock's own seconds, which a compressed simulated day multiplies.
+LEAP_AGREE_SHARE = 0.1
 # Before this (2025-01-01 UTC, older than this software) a trusted now is no evidence at all:
 # a Pi at 1970 on a new store takes central's first signed time at once.
 PLAUSIBLE_FROM = 1_735_689_600.0
@@ -142,8 +145,10 @@ class ClockGuard:
         pending = self._leap
         if pending is not None:
             first_at, first_received = pending
-            agree = abs((at - first_at) - (received - first_received)) <= LEAP_AGREE_S
-            if agree and received - first_received >= LEAP_CONFIRM_AFTER_S:
+            gap = received - first_received
+            tolerance = max(LEAP_AGREE_S, LEAP_AGREE_SHARE * gap)
+            agree = abs((at - first_at) - gap) <= tolerance
+            if agree and gap >= LEAP_CONFIRM_AFTER_S:
                 self._leap = None
                 return True
             if agree:

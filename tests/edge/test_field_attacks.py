@@ -21,6 +21,7 @@ from central.commands import CommandSender
 from central.store import SqliteStore
 from edge import clock_guard
 from edge.agent import SiteAgent
+from edge.clock_guard import ClockGuard
 from edge.config import LockBusConfig
 from edge.drivers.links import ByteLink, serial_opener
 from edge.drivers.lockboard import LockBoardDriver
@@ -702,3 +703,33 @@ def test_a_noise_byte_before_the_echo_does_not_pass_a_stuck_0x8a_lock_for_releas
             await site.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_leap_ahead_is_taken_in_only_when_a_later_signed_time_agrees() -> None:
+    """The guard's rule, alone: a burst of commands from a central stepped a day ahead, and
+    the same one replayed a minute later, move nothing; a second signed time a minute later
+    with the same offset does (also under a compressed day, whose seconds multiply jitter)."""
+    true = ManualClock(start=1_800_000_000.0)
+    guard = ClockGuard(true, witnessed=1_800_000_000.0)
+    ahead = 1_800_000_000.0 + DAY_S
+    for i in range(20):  # a burst, 0.5 s apart: the glitch lasted ten seconds
+        assert guard.witness(ahead + 0.5 * i) == pytest.approx(true.now())
+        true.advance(0.5)
+    true.advance(60)
+    assert guard.witness(ahead) == pytest.approx(true.now())  # replayed: no new evidence
+    assert guard.proven() == pytest.approx(true.now())
+    true.advance(60)
+    assert guard.witness(ahead + 60) == pytest.approx(ahead + 60)  # agrees with the replay
+    assert guard.proven() == pytest.approx(ahead + 60)
+
+    day = ManualClock(start=1_800_000_000.0)  # x720: 10 s of real time is 7,200 s here
+    stale = WrongClock(day)
+    stale.step(-2 * DAY_S)  # wall clock and store both two days behind: sure, and wrong
+    compressed = ClockGuard(stale, witnessed=stale.now())
+    day.advance(1)
+    first = day.now()
+    compressed.witness(first)  # a stale-but-sure site: central's time is a leap
+    assert compressed.proven() < first - DAY_S
+    day.advance(7_200)
+    compressed.witness(first + 7_200 - 300)  # 0.4 s of real delivery jitter, x720
+    assert compressed.proven() == pytest.approx(first + 7_200 - 300)

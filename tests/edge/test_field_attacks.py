@@ -21,7 +21,7 @@ from central.commands import CommandSender
 from central.store import SqliteStore
 from edge import clock_guard
 from edge.agent import SiteAgent
-from edge.clock_guard import ClockGuard
+from edge.clock_guard import WALL_ACCEPT_S, ClockGuard
 from edge.config import LockBusConfig
 from edge.drivers.links import ByteLink, serial_opener
 from edge.drivers.lockboard import LockBoardDriver
@@ -733,3 +733,19 @@ def test_a_leap_ahead_is_taken_in_only_when_a_later_signed_time_agrees() -> None
     day.advance(7_200)
     compressed.witness(first + 7_200 - 300)  # 0.4 s of real delivery jitter, x720
     assert compressed.proven() == pytest.approx(first + 7_200 - 300)
+
+
+def test_a_wall_clock_flipping_between_servers_ratchets_the_witnessed_time_no_further() -> None:
+    """Two NTP servers that disagree (one 100 s ahead, one three days behind or ahead) and a
+    client that flips between them all day: trusted time never falls below the true time (an
+    expired code stays expired), and what lapses never runs more than one accepted step
+    (2 min) ahead of it, however many flips."""
+    true = ManualClock(start=1_800_000_000.0)
+    wall = WrongClock(true)
+    guard = ClockGuard(wall, witnessed=true.now())
+    for flip in range(200):
+        wall.reset()
+        wall.step((100.0, -3 * DAY_S, 3 * DAY_S, 0.0)[flip % 4])
+        true.advance(30)
+        assert guard.now() >= true.now()
+        assert guard.proven() - true.now() <= WALL_ACCEPT_S

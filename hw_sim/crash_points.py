@@ -75,11 +75,13 @@ async def crash_at_next_unlock(
     agent: SiteAgent,
     rebuild: Callable[[], SiteAgent],
     timeout_s: float = REACH_TIMEOUT_S,
+    going_down: Callable[[], None] | None = None,
 ) -> SiteAgent | None:
     """Kill `agent` between a door's commit and its unlock frame at its next door opening,
     then start `rebuild()` (a new agent on the same config, store file and ports) in its
     place and return it. Returns None, with `agent` left running and unarmed, if no door is
-    opened within `timeout_s` seconds of real time."""
+    opened within `timeout_s` seconds of real time. `going_down` is called just before the
+    agent is killed (the simulator marks the site as rebooting)."""
     driver = _driver(agent)
     original = driver.unlock
     reached = freeze_before_unlock(agent)
@@ -89,6 +91,8 @@ async def crash_at_next_unlock(
     except TimeoutError:
         driver.unlock = original  # type: ignore[method-assign]
         return None
+    if going_down is not None:
+        going_down()
     await kill(agent)
     replacement = rebuild()
     await replacement.start()

@@ -124,11 +124,17 @@ class FieldFaults:
 
     # ------------------------------------------------------------------------- once each
     async def _restart(self, site: SimSite, between: Callable[[], object]) -> None:
-        """Stop the site's agent, do `between` (to its store or clock), start a new agent."""
-        await site.agent.stop()
-        between()
-        site.agent = site.rebuild()
-        await site.agent.start()
+        """Stop the site's agent, do `between` (to its store or clock), start a new agent.
+        Nobody is at the site meanwhile (its lock is held), and the rounds pass it by."""
+        async with site.lock:
+            site.rebooting = True
+            try:
+                await site.agent.stop()
+                between()
+                site.agent = site.rebuild()
+                await site.agent.start()
+            finally:
+                site.rebooting = False
 
     async def _store_lost(self, site: SimSite) -> None:
         fleet = self.fleet
@@ -184,12 +190,18 @@ class FieldFaults:
             f"{fleet.hour():05.2f}h {site.spec.id} killed between a door's commit and its unlock"
         )
 
+        def going_down() -> None:
+            site.rebooting = True
+
         async def crash() -> None:
-            replacement = await crash_at_next_unlock(
-                site.agent, site.rebuild, CRASH_REACH_TIMEOUT_S
-            )
-            if replacement is not None:
-                site.agent = replacement
+            try:
+                replacement = await crash_at_next_unlock(
+                    site.agent, site.rebuild, CRASH_REACH_TIMEOUT_S, going_down
+                )
+                if replacement is not None:
+                    site.agent = replacement
+            finally:
+                site.rebooting = False
 
         fleet.background(crash())
 

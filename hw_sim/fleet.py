@@ -36,6 +36,7 @@ from central.network import Network, NetworkSite, generate_network
 from edge.agent import SiteAgent
 from edge.config import parse_config as parse_site_config
 from edge.drivers.links import ByteLink, Opener, serial_opener
+from hw_sim.board_silence import silence_hours
 from hw_sim.central_process import CentralProcess, CentralSpec
 from hw_sim.compartment import Compartment
 from hw_sim.faults import FaultKind
@@ -139,6 +140,9 @@ class SimSite:
     wall: WrongClock  # the agent's wall clock, which a field fault can set wrong
     rebuild: Callable[[], SiteAgent]  # a new agent on the same config, store file and ports
     over_pty: bool = False  # its devices are on real pseudo-terminals, as on a Pi
+    # Its agent is down and being replaced (a field fault): its store is closed, so the
+    # rounds and the live view leave it alone until it is back.
+    rebooting: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # one person at the site at a time
     visiting: set[str] = field(default_factory=set)  # "courier", "returns": who is on the way
     # Event ids of stores this site has lost (field faults): still owed to central.
@@ -388,7 +392,7 @@ class Fleet:
         loaded machine a round can outlast two simulated hours, and the day's waves, faults
         and consumers go on meanwhile."""
         for site in self.sites.values():
-            if "courier" in site.visiting:
+            if "courier" in site.visiting or site.rebooting:
                 continue
             expected = _expected(site.agent)
             if expected:
@@ -493,7 +497,7 @@ class Fleet:
 
     def _removal_round(self) -> None:
         for site in self.sites.values():
-            if "returns" in site.visiting:
+            if "returns" in site.visiting or site.rebooting:
                 continue
             with site.agent.store.transaction() as tx:
                 marked = tx.removals()
@@ -540,9 +544,14 @@ class Fleet:
         return plan
 
     async def _board_silent(self, site: SimSite, hours: float) -> None:
-        self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} board 0 stops answering")
+        # Held at least twice as long as the agent needs to call the board down under the
+        # day's compression (hw_sim/board_silence.py), or a compressed silence goes unseen.
+        held = silence_hours(site.agent.config.lock_bus, hours)
+        self.tally.faults.append(
+            f"{self.hour():05.2f}h {site.spec.id} board 0 stops answering ({held * 60:.0f} min)"
+        )
         site.sim.set_fault(FaultKind.NO_REPLY, True, board=0)
-        self.later(hours, lambda: site.sim.set_fault(FaultKind.NO_REPLY, False, board=0))
+        self.later(held, lambda: site.sim.set_fault(FaultKind.NO_REPLY, False, board=0))
 
     async def _scanner_unplugged(self, site: SimSite, hours: float) -> None:
         self.tally.faults.append(f"{self.hour():05.2f}h {site.spec.id} scanner unplugged")
@@ -600,13 +609,14 @@ class Fleet:
         while True:
             await self.clock.sleep(10 * 60)
             used = total = 0
-            for site in self.sites.values():
+            up = [site for site in self.sites.values() if not site.rebooting]
+            for site in up:
                 if site.spec.kind is SiteKind.LOCKER:
                     for record in site.agent.store.read().slots():
                         total += 1
                         used += record.state is SlotState.OCCUPIED
             self.tally.occupancy.append((self.hour(), used, total))
-            events = sum(s.agent.store.last_seq() for s in self.sites.values())
+            events = sum(s.agent.store.last_seq() for s in up)
             now = time.perf_counter()
             rate = (events - last_events) / max(1e-6, now - last_at)
             self.tally.events_per_s.append((self.hour(), rate))

@@ -271,8 +271,12 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> SiteConfig:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     _apply_env(data, os.environ if env is None else env)
     config = parse_config(data, str(path))
-    # Files named in the config are relative to the config file, not the working directory.
-    base = Path(path).parent
+    # Files named in the config are relative to the config file, not the working directory:
+    # the same config started from another folder (a technician's shell, systemd) must name
+    # the same store, lock and socket, or a second agent would not see the first one's lock.
+    base = Path(path).resolve().parent
+    if not config.state_dir.is_absolute():
+        config = config.model_copy(update={"state_dir": base / config.state_dir})
     if not config.central_public_key.is_absolute():
         config = config.model_copy(update={"central_public_key": base / config.central_public_key})
     tls = {

@@ -779,6 +779,16 @@ class Fleet:
             "total": round(total, 1),
         }
 
+    def central_has_all(self, site: SimSite) -> bool:
+        """Whether central has stored every event `site` has written."""
+        db = sqlite3.connect(self.store_path)
+        try:
+            rows = db.execute("SELECT event_id FROM events WHERE site = ?", (site.spec.id,))
+            have = {str(r[0]) for r in rows}
+        finally:
+            db.close()
+        return site.written_ids() <= have
+
     def _central_ids(self) -> defaultdict[str, set[str]]:
         """The id of every event central has stored, by site."""
         have: defaultdict[str, set[str]] = defaultdict(set)

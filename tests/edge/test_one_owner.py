@@ -227,3 +227,34 @@ def test_a_client_that_takes_the_sites_session_is_not_fought_in_a_reconnect_stor
 
     asyncio.run(scenario())
     observer.close()
+
+
+def test_the_same_config_from_another_folder_is_the_same_site_and_is_refused(tmp_path, monkeypatch):
+    # A relative state_dir was read against the working directory: `lockernet edge run`
+    # started from another folder opened a second, empty store beside the running agent's.
+    from edge.config import load_config
+    from edge.ownership import SiteLock
+
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "central.pub").write_bytes(b"")
+    config_file = site_dir / "site.toml"
+    config_file.write_text(
+        'site_id = "L0001"\nkind = "counter"\nshelf_capacity = 10\nstate_dir = "state"\n'
+        'central_public_key = "central.pub"\n[broker]\nhost = "127.0.0.1"\nport = 1\n'
+        '[scanner]\nport = "scanner"\n'
+    )
+    monkeypatch.chdir(site_dir)
+    first = load_config(config_file.relative_to(site_dir))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    second = load_config(config_file)
+    assert first.state_dir == second.state_dir == site_dir / "state"
+    owner = SiteLock.acquire(first.state_dir, first.site_id)
+    try:
+        with pytest.raises(SiteOwned) as refused:
+            SiteLock.acquire(second.state_dir, second.site_id)
+        assert str(os.getpid()) in str(refused.value)
+    finally:
+        owner.release()

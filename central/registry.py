@@ -73,7 +73,9 @@ def apply_status(session: StoreSession, status: SiteStatus, now: float, source: 
             session,
             status.site,
             AlarmKind.SITE_OFFLINE,
-            status.at,
+            # Central's clock: a last will carries the time its connection was made (hours
+            # before it fires), and a site's clock is evidence, not truth.
+            now,
             detail="the site's link is down (last will or orderly stop)",
             source=source,
         )

@@ -204,3 +204,17 @@ def test_the_clock_offset_is_smoothed_tracked_and_alarmed(store: SqliteStore) ->
         ingest.commit([beat(T0 + 60 + 15 * i + 20.0)], T0 + 60 + 15 * i)
     assert 15 < offset() < 30
     assert alarms(store, AlarmKind.CLOCK_OFFSET)
+
+
+def test_a_last_will_is_dated_when_central_hears_it_not_when_its_connection_began(
+    store: SqliteStore,
+) -> None:
+    # A will carries the time its connection was made: hours before it fires. The alarm an
+    # operator reads says when the link went down, by central's clock.
+    ingest = make_ingest(store)
+    ingest.commit([beat(T0)], T0)
+    fired = T0 + 6 * 3600
+    ingest.commit([status(False, retained=False)], fired)  # the will's `at` is T0
+    with store.transaction() as session:
+        (alarm,) = [a for a in session.list_alarms() if a.kind == AlarmKind.SITE_OFFLINE]
+    assert alarm.opened_at == fired

@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 # beats (when that is longer than the configured limit). Beats are QoS 0: one or two may
 # be lost without the site being down.
 MISSED_BEATS = 4
+# How often one central process writes that it heard a site that speaks in every batch:
+# staleness is judged over tens of seconds (stale_after_s, four heartbeats), so a second's
+# resolution loses nothing and saves a read and a write per site per batch.
+HEARD_WRITE_EVERY_S = 1.0
 # Weight of a new clock sample in the smoothed offset: network and batching delays jitter
 # each sample by tens of milliseconds; a quarter smooths that within a few beats.
 OFFSET_SMOOTHING = 0.25

@@ -25,7 +25,12 @@ def test_deposit_then_pickup_reaches_the_broker(tmp_path, broker, topics):
             reserved = await rig.reserve(parcel)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in report.placed, report
-            # The screen names the door it opened for the label: the reserved one.
+            # The screen names the door it opened for the label: the reserved one. (The door
+            # springs open as the unlock lands; the screen is written once the agent has
+            # read the release back, a moment later: wait for it, do not race it.)
+            await async_wait_until(
+                lambda: agent.door_opened_for(parcel) is not None, what="the screen's line"
+            )
             assert agent.door_opened_for(parcel) == reserved
             await async_wait_until(
                 lambda: agent.store.read().slot(reserved).state is SlotState.OCCUPIED,
@@ -34,6 +39,9 @@ def test_deposit_then_pickup_reaches_the_broker(tmp_path, broker, topics):
             code = rig.pickup_code(parcel)
             pickup = await Consumer(rig.sim, BRISK).pick_up(code)
             assert pickup.taken == [parcel]
+            await async_wait_until(
+                lambda: agent.door_opened_for(code) is not None, what="the screen's line"
+            )
             assert agent.door_opened_for(code) == reserved
             await async_wait_until(
                 lambda: agent.store.read().slot(reserved).state is SlotState.FREE,

@@ -162,8 +162,12 @@ class FieldFaults:
 
     async def _second_agent(self, site: SimSite) -> None:
         fleet = self.fleet
-        fleet.tally.faults.append(f"{fleet.hour():05.2f}h {site.spec.id} second agent started")
+        hour = fleet.hour()
         outcome = start_second_agent(site.agent)
+        said = "refused" if outcome.refused else "NOT refused"
+        fleet.tally.faults.append(
+            f"{hour:05.2f}h {site.spec.id} second agent started: {said} ({outcome.message})"
+        )
         if not outcome.refused:
             fleet.tally.broken.append(f"{site.spec.id}: {outcome.message}")
 
@@ -201,6 +205,11 @@ class FieldFaults:
                 )
                 if replacement is not None:
                     site.agent = replacement
+                else:
+                    fleet.tally.faults.append(
+                        f"{fleet.hour():05.2f}h {site.spec.id}: no door opened in "
+                        f"{CRASH_REACH_TIMEOUT_S:.0f} s, the crash was not played"
+                    )
             finally:
                 site.rebooting = False
 

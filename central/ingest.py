@@ -297,6 +297,18 @@ class Ingest:
             batch: dict[int, tuple[Event, str]] = {}
             late: list[tuple[Event, str]] = []
             for event, raw in events:
+                home = self._earlier_stream(session, cursor, event.seq)
+                if home is not None:
+                    # An event the site wrote before a rewind, delivered after it (the
+                    # broker or the outbox redelivered it late): it belongs to the stream it
+                    # was written in. Taken for a second rewind, it started yet another
+                    # stream whose next seq sat in the one before: a week's stall.
+                    fresh_ = {} if event.seq <= home.applied_seq else {event.seq: (event, raw)}
+                    late_ = [(event, raw)] if not fresh_ else []
+                    self._advance_stream(
+                        session, home, fresh_, late_, now, careful=careful, run=run
+                    )
+                    continue
                 if event.seq in batch or self._seq_taken(session, cursor, event.seq):
                     # A new event under a seq this stream holds: the site's store rewound.
                     self._advance_stream(
@@ -318,6 +330,26 @@ class Ingest:
                     dataclasses.replace(current, duplicates=current.duplicates + run.duplicates)
                 )
         return run
+
+    @staticmethod
+    def _earlier_stream(
+        session: StoreSession, cursor: StreamCursor, seq: int
+    ) -> StreamCursor | None:
+        """The closed stream of the same epoch a new event under `seq` (before `cursor`
+        began) was written in: the newest earlier one that began at or before `seq` and
+        holds no event there. None if there is none (the event is a deeper rewind)."""
+        if cursor.id is None or seq >= cursor.base_seq:
+            return None
+        # A rare path (an event from before a rewind): reading all streams is affordable.
+        earlier = [
+            s
+            for s in session.list_streams()
+            if s.site == cursor.site and s.epoch == cursor.epoch and s.id != cursor.id
+        ]
+        for stream in sorted(earlier, key=lambda s: s.id or 0, reverse=True):
+            if stream.base_seq <= seq and stream.id is not None:
+                return stream if session.get_event(stream.id, seq) is None else None
+        return None
 
     @staticmethod
     def _seq_taken(session: StoreSession, cursor: StreamCursor, seq: int) -> bool:
@@ -489,7 +521,10 @@ class Ingest:
     def _give_up(self, session: StoreSession, cursor: StreamCursor, now: float) -> None:
         assert cursor.id is not None
         waiting = session.waiting_events(cursor.id, cursor.applied_seq, limit=1)
-        first_present = waiting[0].seq if waiting else cursor.max_received_seq + 1
+        if not waiting:
+            self._drop_claim(session, cursor, now)
+            return
+        first_present = waiting[0].seq
         missing_to = first_present - 1
         raise_alarm(
             session,
@@ -511,6 +546,47 @@ class Ingest:
         )
         self._advance_stream(
             session, cursor, {}, [], now, careful=True, run=_SiteRun(), skip_to=missing_to
+        )
+
+    def _drop_claim(self, session: StoreSession, cursor: StreamCursor, now: float) -> None:
+        # Nothing after the gap ever arrived: only a heartbeat's last_seq said the events
+        # exist, and asked for them again and again the site sent none. Moving the cursor to
+        # the claim would make every later event 'late', applied as it comes, never ordered,
+        # no gap asked for again: a buggy or hostile heartbeat (last_seq 10**9) blinded the
+        # stream for good. So the claim is dropped, not the cursor moved: the site's next
+        # events are applied in order from where central is, and a hole before them is a
+        # gap like any other. (The cost: events a heartbeat alone showed and the site cannot
+        # resend hold the events after them for one more give-up period.)
+        claimed = cursor.max_received_seq
+        raise_alarm(
+            session,
+            cursor.site,
+            AlarmKind.EVENTS_LOST,
+            now,
+            ref=f"{cursor.epoch}:{cursor.applied_seq + 1}-claimed".lstrip(":"),
+            detail=f"the site's heartbeat said it wrote events up to {claimed}, but none after "
+            f"{cursor.applied_seq} arrived, asked for again "
+            + (
+                f"for {self.config.gap_give_up_s:.0f} s"
+                if cursor.current
+                else "until the site started a new stream"
+            )
+            + "; central goes on from its next event",
+            source="central gap check",
+        )
+        log.error(
+            "site %s: its heartbeat claimed seq %s, nothing after %s came; claim dropped",
+            cursor.site,
+            claimed,
+            cursor.applied_seq,
+        )
+        session.save_stream(
+            dataclasses.replace(
+                cursor,
+                max_received_seq=cursor.applied_seq,
+                gap_since=None,
+                resend_requested_at=None,
+            )
         )
 
 

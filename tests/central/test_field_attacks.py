@@ -1,0 +1,128 @@
+"""A hostile review of central's side of issue 11's field fixes: inputs a field site, a
+misbehaving site or two central processes would produce, each checked against what an
+operator or a consumer would notice (an effect lost or doubled, events stalled or applied
+out of order, a false alarm, a site flooded with commands). Real SQLite files throughout.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from central.alarms import AlarmKind
+from central.config import IngestConfig, LivenessConfig, PickupConfig
+from central.ingest import Delivery, Ingest
+from central.site_events import EventEffects
+from central.store import SqliteStore
+from protocols.messages import Event, Heartbeat, StateSnapshot, encode
+from protocols.topics import SiteChannel, Topics
+from tests.central.central_rig import SiteEvents, label
+
+TOPICS = Topics("lockernet-test/attacks/v1")
+T0 = 1_800_000_000.0
+SITE = "L0001"
+EPOCH = "0a0a0a0a0a0a0a0a"
+LIVENESS = LivenessConfig(stale_after_s=60.0, clock_offset_limit_s=30.0, time_send_interval_s=60.0)
+GAPS = IngestConfig(gap_timeout_s=5.0, gap_give_up_s=600.0)
+
+
+def make_ingest(store: SqliteStore) -> Ingest:
+    return Ingest(store, TOPICS, EventEffects(PickupConfig()), GAPS, liveness=LIVENESS)
+
+
+def of_event(e: Event) -> Delivery:
+    return Delivery(TOPICS.site(e.site, SiteChannel.EVENTS), encode(e))
+
+
+def of_state(s: StateSnapshot) -> Delivery:
+    return Delivery(TOPICS.site(s.site, SiteChannel.STATE), encode(s))
+
+
+def of_beat(at: float, last_seq: int, epoch: str = EPOCH) -> Delivery:
+    message = Heartbeat(
+        site=SITE, boot_id="b1", epoch=epoch, at=at, last_seq=last_seq, interval_s=15.0
+    )
+    return Delivery(TOPICS.site(SITE, SiteChannel.HEARTBEAT), encode(message), received_at=at)
+
+
+def reissued(e: Event, tag: str) -> Event:
+    """The same seq written again by a store that lost its last writes: a new event id."""
+    return e.model_copy(update={"id": f"{e.id}-{tag}"})
+
+
+def parcel_state(store: SqliteStore, n: int) -> str | None:
+    with store.transaction() as session:
+        record = session.get_parcel(label(n))
+    return None if record is None else record.state
+
+
+def alarm_details(store: SqliteStore, kind: AlarmKind) -> list[str]:
+    with store.transaction() as session:
+        return [a.detail or "" for a in session.list_alarms() if a.kind == kind and a.site == SITE]
+
+
+def commands(store: SqliteStore, kind: str) -> int:
+    with store.transaction() as session:
+        return sum(1 for c in session.commands_to(SITE) if c.type == kind)
+
+
+def test_a_late_original_event_after_a_rewind_does_not_stall_the_new_stream(
+    tmp_path: Path,
+) -> None:
+    """Central applied 1..10; the site wrote 11 and 12, and 12 arrived while 11 was still in
+    flight. The store then rolled back to 11 and wrote a new 12 and 13. The old 11 arrives
+    late, behind the new 12. Every deposit takes effect at once: the late 11 is not a second
+    rewind that leaves the new 13 waiting for a 12 central already has (a week's stall, with
+    the parcel unknown to central meanwhile). (The parcels were never announced here, so
+    each deposit makes an exception; what matters is that central knows of it.)"""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    ingest = make_ingest(store)
+    log = SiteEvents(SITE, epoch=EPOCH)
+    first = [log.deposit(label(n), f"S{n}") for n in range(1, 11)]
+    old_11, old_12 = log.deposit(label(11), "S11"), log.deposit(label(12), "S12")
+    again = SiteEvents(SITE, epoch=EPOCH, seq=11)
+    new_12 = reissued(again.deposit(label(13), "S13"), "rb")
+    new_13 = reissued(again.deposit(label(14), "S14"), "rb")
+
+    ingest.commit([of_event(e) for e in first], T0)
+    ingest.commit([of_event(old_12)], T0 + 1)  # waits for 11
+    ingest.commit([of_event(new_12)], T0 + 2)  # a new id under 12: the rewind
+    ingest.check_gaps(T0 + 2 + GAPS.gap_timeout_s)  # the closed stream is given up at once
+    ingest.commit([of_event(old_11)], T0 + 10)  # the original 11, late
+    ingest.commit([of_event(new_13)], T0 + 11)
+
+    for n in (11, 12, 13, 14):
+        assert parcel_state(store, n) == "exception", n  # deposited, seen by central
+    # The late 11 was not a second rewind either.
+    assert len(alarm_details(store, AlarmKind.STREAM_REWOUND)) == 1
+
+
+def test_a_heartbeat_claiming_a_seq_never_written_does_not_blind_the_gap_check(
+    tmp_path: Path,
+) -> None:
+    """A buggy or hostile agent's heartbeat says it wrote up to seq 10**9 (it wrote 3). Asked
+    again and again, it sends nothing, and central gives up on the claim. The site's next
+    real events, 4 and 6 (5 lost by the broker), must still be applied in order with 5 asked
+    for again: a claim that moved central's cursor to 10**9 made every later event 'late',
+    applied in whatever order it came, with no gap ever asked for again, under an alarm that
+    a billion events were lost."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    ingest = make_ingest(store)
+    log = SiteEvents(SITE, epoch=EPOCH)
+    ingest.commit([of_event(log.deposit(label(n), f"S{n}")) for n in (1, 2, 3)], T0)
+    ingest.commit([of_beat(T0 + 1, last_seq=10**9)], T0 + 1)
+    asked = ingest.check_gaps(T0 + 1 + GAPS.gap_timeout_s)
+    assert asked == [(SITE, 4)]  # asked once, as for any gap a heartbeat shows
+    ingest.check_gaps(T0 + 1 + GAPS.gap_give_up_s)  # nothing came: given up
+    [lost] = alarm_details(store, AlarmKind.EVENTS_LOST)
+    assert "4..1000000000" not in lost  # the claim is not reported as a billion events lost
+
+    e4 = log.deposit(label(4), "S4")
+    e5 = log.deposit(label(5), "S5")
+    e6 = log.deposit(label(6), "S6")
+    later = T0 + 2 + GAPS.gap_give_up_s
+    ingest.commit([of_event(e4), of_event(e6)], later)
+    assert parcel_state(store, 4) == "exception"  # deposited, applied
+    assert parcel_state(store, 6) is None  # waits for 5, as any event after a gap
+    assert ingest.check_gaps(later + GAPS.gap_timeout_s) == [(SITE, 5)]
+    ingest.commit([of_event(e5)], later + GAPS.gap_timeout_s + 1)
+    assert parcel_state(store, 5) == parcel_state(store, 6) == "exception"

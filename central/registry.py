@@ -144,7 +144,7 @@ def apply_snapshot(
             # Not only alarmed: reservations the site lost are sent again, parcels it no
             # longer knows go to a technician's check.
             site_reconciliation.reconcile_stream(session, stream, snapshot, now)
-    elif live:
+    elif live and not streams.taken_before_next(session, stream, snapshot):
         raise_alarm(
             session,
             snapshot.site,

@@ -29,7 +29,7 @@ import dataclasses
 from central.alarms import AlarmKind, raise_alarm
 from central.commands import queue_command
 from central.store import StoreSession, StreamCursor
-from protocols.messages import ResendState
+from protocols.messages import ResendState, StateSnapshot
 
 LEGACY_EPOCH = ""
 
@@ -108,6 +108,22 @@ def rewind(
             reconciled=False,
         )
     )
+
+
+def taken_before_next(session: StoreSession, stream: StreamCursor, snapshot: StateSnapshot) -> bool:
+    """Whether a snapshot behind `stream` (its last_seq below what central applied) was
+    simply taken before the first event it has not seen: that event is stamped at or after
+    the snapshot by the same site clock.
+
+    Two central processes share a site's messages: a snapshot the site published just before
+    writing an event may be committed by one process after the other applied the event. It
+    is old news, not a store that lost writes. A rolled-back store's snapshot is taken after
+    the events it lost, so it is still judged behind (and a clock stepped back as well is
+    caught when the store's next event reuses a seq: a rewind)."""
+    if stream.id is None:
+        return False
+    following = session.get_event(stream.id, snapshot.last_seq + 1)
+    return following is not None and snapshot.at <= following.at
 
 
 def _ask_state(session: StoreSession, site: str, now: float) -> None:

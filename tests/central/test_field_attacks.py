@@ -13,9 +13,9 @@ from central.config import IngestConfig, LivenessConfig, PickupConfig
 from central.ingest import Delivery, Ingest
 from central.site_events import EventEffects
 from central.store import SqliteStore
-from protocols.messages import Event, Heartbeat, StateSnapshot, encode
+from protocols.messages import Event, Heartbeat, SizeClass, SlotState, StateSnapshot, encode
 from protocols.topics import SiteChannel, Topics
-from tests.central.central_rig import SiteEvents, label
+from tests.central.central_rig import SiteEvents, label, snapshot
 
 TOPICS = Topics("lockernet-test/attacks/v1")
 T0 = 1_800_000_000.0
@@ -126,3 +126,27 @@ def test_a_heartbeat_claiming_a_seq_never_written_does_not_blind_the_gap_check(
     assert ingest.check_gaps(later + GAPS.gap_timeout_s) == [(SITE, 5)]
     ingest.commit([of_event(e5)], later + GAPS.gap_timeout_s + 1)
     assert parcel_state(store, 5) == parcel_state(store, 6) == "exception"
+
+
+def test_a_snapshot_taken_just_before_an_event_another_process_applied_is_not_behind(
+    tmp_path: Path,
+) -> None:
+    """Two central processes share the site's messages. The site publishes its state (seq 2,
+    asked for by central) and at once writes event 3; process A commits event 3 before
+    process B commits the snapshot. The snapshot is older than event 3, not a store that
+    lost writes: no snapshot_behind alarm sends an operator to check a healthy card. The
+    same picture stamped after event 3 is one (the sentinel: the alarm is live)."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    a, b = make_ingest(store), make_ingest(store)
+    log = SiteEvents(SITE, epoch=EPOCH)
+    e1, e2, e3 = (log.deposit(label(n), f"S{n}") for n in (1, 2, 3))
+    slots = [(f"S{n}", SizeClass.S, SlotState.OCCUPIED, label(n)) for n in (1, 2)]
+    a.commit([of_event(e1), of_event(e2)], T0)
+    a.commit([of_event(e3)], T0 + 1)
+    taken_before = snapshot(SITE, slots, last_seq=2, at=e3.at - 0.2, epoch=EPOCH)
+    b.commit([of_state(taken_before)], T0 + 1.1)
+    assert alarm_details(store, AlarmKind.SNAPSHOT_BEHIND) == []
+
+    taken_after = snapshot(SITE, slots, last_seq=2, at=e3.at + 5, epoch=EPOCH)
+    b.commit([of_state(taken_after)], T0 + 6)
+    assert len(alarm_details(store, AlarmKind.SNAPSHOT_BEHIND)) == 1

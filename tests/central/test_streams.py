@@ -139,8 +139,10 @@ def test_a_snapshot_behind_what_central_applied_raises_an_alarm(tmp_path: Path) 
     store = open_store(tmp_path / "c.sqlite")
     ingest = make_ingest(store)
     commit(ingest, *first_nine())
+    # Stamped after the events it has not seen (taken before them, it is old news: see
+    # tests/central/test_field_attacks.py).
     behind = snapshot(
-        "L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in SLOTS], 7, epoch=OLD
+        "L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in SLOTS], 7, NOW, epoch=OLD
     )
     ingest.commit([delivery_of_state(behind)], NOW + 1)
     assert "snapshot_behind" in alarms(store)
@@ -154,7 +156,9 @@ def test_a_retained_snapshot_replayed_behind_is_old_news_not_an_alarm(tmp_path: 
     store = open_store(tmp_path / "c.sqlite")
     ingest = make_ingest(store)
     commit(ingest, *first_nine())
-    old = snapshot("L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in SLOTS], 7, epoch=OLD)
+    old = snapshot(
+        "L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in SLOTS], 7, NOW, epoch=OLD
+    )
     replayed = Delivery(TOPICS.site("L0001", SiteChannel.STATE), encode(old), retained=True)
     ingest.commit([replayed], NOW + 1)
     assert "snapshot_behind" not in alarms(store)

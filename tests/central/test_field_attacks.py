@@ -11,11 +11,12 @@ from pathlib import Path
 from central.alarms import AlarmKind
 from central.config import IngestConfig, LivenessConfig, PickupConfig
 from central.ingest import Delivery, Ingest
+from central.parcels import announce
 from central.site_events import EventEffects
-from central.store import SqliteStore
+from central.store import ReservationRecord, SqliteStore
 from protocols.messages import Event, Heartbeat, SizeClass, SlotState, StateSnapshot, encode
 from protocols.topics import SiteChannel, Topics
-from tests.central.central_rig import SiteEvents, label, snapshot
+from tests.central.central_rig import SiteEvents, announcement, label, snapshot
 
 TOPICS = Topics("lockernet-test/attacks/v1")
 T0 = 1_800_000_000.0
@@ -60,9 +61,11 @@ def alarm_details(store: SqliteStore, kind: AlarmKind) -> list[str]:
         return [a.detail or "" for a in session.list_alarms() if a.kind == kind and a.site == SITE]
 
 
-def commands(store: SqliteStore, kind: str) -> int:
+def queued(store: SqliteStore, kind: str) -> list[str]:
+    """The commands of `kind` queued for the site (their task payloads)."""
     with store.transaction() as session:
-        return sum(1 for c in session.commands_to(SITE) if c.type == kind)
+        tasks = session.open_tasks("send_command")
+    return [t.payload for t in tasks if t.site == SITE and f'"type":"{kind}"' in t.payload]
 
 
 def test_a_late_original_event_after_a_rewind_does_not_stall_the_new_stream(
@@ -150,3 +153,80 @@ def test_a_snapshot_taken_just_before_an_event_another_process_applied_is_not_be
     taken_after = snapshot(SITE, slots, last_seq=2, at=e3.at + 5, epoch=EPOCH)
     b.commit([of_state(taken_after)], T0 + 6)
     assert len(alarm_details(store, AlarmKind.SNAPSHOT_BEHIND)) == 1
+
+
+OTHER = "0b0b0b0b0b0b0b0b"
+
+
+def test_two_stores_fighting_for_one_site_id_restart_its_stream_once(tmp_path: Path) -> None:
+    """A second agent with its own store (another state_dir: the lock holds within one)
+    takes the site's id: events of both epochs alternate, and the old store's heartbeats go
+    on. Central restarts the stream once (one alarm, one request for the state), applies the
+    old store's deposits (they happened), asks the new stream for nothing on the old store's
+    heartbeat, and does not flip the stream back and forth."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    ingest = make_ingest(store)
+    old, new = SiteEvents(SITE, epoch=EPOCH), SiteEvents(SITE, epoch=OTHER)
+    ingest.commit([of_event(old.deposit(label(1), "S1"))], T0)
+    at = T0
+    for round_ in range(5):
+        at += 10
+        n = 10 + 2 * round_
+        ingest.commit([of_event(new.deposit(label(n), f"S{n}"))], at)
+        ingest.commit([of_event(old.deposit(label(n + 1), f"S{n + 1}"))], at + 1)
+        ingest.commit([of_beat(at + 2, last_seq=old.seq + 50)], at + 2)  # the old one, ahead
+        ingest.check_gaps(at + 2 + GAPS.gap_timeout_s)
+    assert len(alarm_details(store, AlarmKind.STREAM_RESTARTED)) == 1
+    assert len(queued(store, "resend_state")) == 1  # the restart's request for the state
+    for n in [1] + [10 + k for k in range(10)]:
+        assert parcel_state(store, n) == "exception", n  # each deposit known to central
+    with store.transaction() as session:
+        assert session.stream(SITE).epoch == OTHER
+
+
+def test_a_site_saying_its_clock_is_unsure_every_second_gets_the_time_once_a_minute(
+    tmp_path: Path,
+) -> None:
+    """Two central processes each hear a clock-unsure snapshot every second for two minutes
+    (the site republishes its state at every ResendState, and at every fault change): the
+    site is sent central's signed time once per time_send_interval_s, not once a snapshot."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    processes = (make_ingest(store), make_ingest(store))
+    rows = [("S1", SizeClass.S, SlotState.FREE, None)]
+    for second in range(121):
+        unsure = snapshot(SITE, rows, at=T0 + second, epoch=EPOCH).model_copy(
+            update={"clock_unsure": True}
+        )
+        processes[second % 2].commit([of_state(unsure)], T0 + second)
+    sent = queued(store, "resend_state")
+    assert len(sent) == 3, sent  # at 0 s, 60 s and 120 s
+
+
+def test_two_processes_reconcile_a_new_stream_once(tmp_path: Path) -> None:
+    """A spare Pi's first snapshot reaches both central processes (and is then published
+    again, answering the restart's request for the state). Central's held reservation is
+    sent to the site once and its deposited parcel flagged for a check once: a second
+    reconciliation would send the courier's reservation twice and open a second exception."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    a, b = make_ingest(store), make_ingest(store)
+    with store.transaction() as session:
+        for n in (1, 2):
+            announce(session, announcement(n), T0)
+        session.add_reservation(
+            ReservationRecord(label(2), SITE, "S", T0 - 10, T0 + 3600, slot="S2")
+        )
+    a.commit([of_event(SiteEvents(SITE, epoch=EPOCH).deposit(label(1), "S1"))], T0)
+    assert parcel_state(store, 1) == "ready_for_pickup"
+
+    rows = [(s, SizeClass.S, SlotState.FREE, None) for s in ("S1", "S2")]
+    fresh = snapshot(SITE, rows, at=T0 + 5, epoch=OTHER)
+    a.commit([of_state(fresh)], T0 + 5)
+    b.commit([of_state(fresh)], T0 + 5.01)
+    a.commit([of_state(fresh.model_copy(update={"at": T0 + 6}))], T0 + 6)  # the answer
+
+    assert len(queued(store, "reserve_slot")) == 1
+    assert len(queued(store, "set_slot_service")) == 1
+    assert len(alarm_details(store, AlarmKind.PARCELS_UNACCOUNTED)) == 1
+    with store.transaction() as session:
+        flagged = [s for s in session.steps(label(1)) if s.step == "flag_exception"]
+    assert len(flagged) == 1

@@ -101,7 +101,9 @@ def apply_snapshot(
     check asks for them if they do not arrive.
     """
     source = f"site {snapshot.site} state"
-    stream = streams.stream_for(session, snapshot.site, snapshot.epoch, now, source)
+    # A live snapshot is the site's store now: a closed stream of its epoch is reopened (a
+    # store put back). A retained one may be a picture from before the site moved on.
+    stream = streams.stream_for(session, snapshot.site, snapshot.epoch, now, source, resumes=live)
     if not stream.current:
         return False
     known = session.get_site(snapshot.site) or SiteRecord(snapshot.site, snapshot.kind.value)

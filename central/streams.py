@@ -40,13 +40,21 @@ def epoch_of(epoch: str | None) -> str:
 
 
 def stream_for(
-    session: StoreSession, site: str, epoch: str | None, now: float, source: str
+    session: StoreSession,
+    site: str,
+    epoch: str | None,
+    now: float,
+    source: str,
+    *,
+    resumes: bool = False,
 ) -> StreamCursor:
     """The stream a report of `epoch` belongs to, started if it is new.
 
     Returns the saved cursor: the site's current one, a new one (a restart: the previous
     stream is closed and STREAM_RESTARTED raised), or an older, closed stream of that epoch
-    (a late report of a stream the site has left).
+    (a late report of a stream the site has left). `resumes`: the report is the site's live
+    state, so a closed stream of its epoch is the site's again (a store put back): it is
+    reopened, the current one closed.
     """
     key = epoch_of(epoch)
     current = session.stream(site)
@@ -59,8 +67,10 @@ def stream_for(
         # store also been lost, its reused seqs show as a rewind.)
         return session.save_stream(dataclasses.replace(current, epoch=key))
     known = session.stream(site, key)
-    if known.id is not None:
+    if known.id is not None and not resumes:
         return known
+    if known.id is not None:
+        return _reopen(session, current, known, now, source)
     _close(session, current, now)
     raise_alarm(
         session,
@@ -76,6 +86,32 @@ def stream_for(
     _ask_state(session, site, now)
     return session.save_stream(
         StreamCursor(site, epoch=key, started_at=now, cause="restart", reconciled=False)
+    )
+
+
+def _reopen(
+    session: StoreSession, current: StreamCursor, known: StreamCursor, now: float, source: str
+) -> StreamCursor:
+    # The repaired original Pi put back after a spare stood in (or a card swapped back): its
+    # live state names a stream central had closed. Left closed, the site's own stream was
+    # treated as one it had left: its snapshots ignored (central's slots frozen at the
+    # spare's), every gap in it given up at once (events the broker lost never asked for),
+    # its heartbeats' last_seq unheard. It is the site's stream again, numbering on; its
+    # snapshot reconciles it (reservations made meanwhile are sent to it).
+    _close(session, current, now)
+    raise_alarm(
+        session,
+        current.site,
+        AlarmKind.STREAM_RESTARTED,
+        now,
+        ref=known.epoch,
+        detail=f"the site is back on event stream {known.epoch or '(no epoch)'} (left at seq "
+        f"{known.applied_seq} applied) after {current.epoch or '(no epoch)'}: a store put back; "
+        "its state is taken from this snapshot",
+        source=source,
+    )
+    return session.save_stream(
+        dataclasses.replace(known, closed_at=None, started_at=now, reconciled=False)
     )
 
 

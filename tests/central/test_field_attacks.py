@@ -230,3 +230,38 @@ def test_two_processes_reconcile_a_new_stream_once(tmp_path: Path) -> None:
     with store.transaction() as session:
         flagged = [s for s in session.steps(label(1)) if s.step == "flag_exception"]
     assert len(flagged) == 1
+
+
+def test_the_original_pi_put_back_after_a_spare_is_followed_again(tmp_path: Path) -> None:
+    """A spare Pi (a new store) stood in for a day; the repaired original, with its old
+    store, is put back. Its live snapshot is the site's state now, and its stream is the
+    site's again: a gap in it (event 5 lost by the broker) is asked for and filled in order,
+    not given up on at once as a stream the site had left (parcel 5's deposit lost, the
+    slots central shows frozen at the spare's)."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    ingest = make_ingest(store)
+    original, spare = SiteEvents(SITE, epoch=EPOCH), SiteEvents(SITE, epoch=OTHER)
+    ingest.commit([of_event(original.deposit(label(n), f"S{n}")) for n in (1, 2, 3)], T0)
+    rows = [(f"S{n}", SizeClass.S, SlotState.FREE, None) for n in range(1, 8)]
+    ingest.commit([of_state(snapshot(SITE, rows, at=T0 + 10, epoch=OTHER))], T0 + 10)
+    ingest.commit([of_event(spare.door_closed("S7"))], T0 + 11)
+
+    # The original is back: its snapshot shows its parcels (central flagged them while the
+    # spare, which knew none, stood in), then deposit 4, a lost 5, and 6.
+    back = [
+        (f"S{n}", SizeClass.S, SlotState.OCCUPIED if n <= 3 else SlotState.FREE, None)
+        for n in range(1, 8)
+    ]
+    ingest.commit([of_state(snapshot(SITE, back, last_seq=3, at=T0 + 100, epoch=EPOCH))], T0 + 100)
+    e4, e5, e6 = (original.deposit(label(n), f"S{n}") for n in (4, 5, 6))
+    ingest.commit([of_event(e4), of_event(e6)], T0 + 101)
+    asked = ingest.check_gaps(T0 + 101 + GAPS.gap_timeout_s)
+    assert asked == [(SITE, 5)]
+    ingest.commit([of_event(e5)], T0 + 102 + GAPS.gap_timeout_s)
+    for n in (4, 5, 6):
+        assert parcel_state(store, n) == "exception", n  # deposited, seen by central
+    assert alarm_details(store, AlarmKind.EVENTS_LOST) == []
+    with store.transaction() as session:
+        assert session.stream(SITE).epoch == EPOCH
+        s1 = session.get_slot(SITE, "S1")
+    assert s1 is not None and s1.state == SlotState.OCCUPIED.value  # the original's picture

@@ -149,11 +149,19 @@ class CommandSender:
             body=body,
         )
 
-    def send(self, site: str, body: CommandBody, expires_at: float | None = None) -> Command:
-        """Sign, record and publish one command; returns it (its id correlates the reply)."""
+    def send(
+        self,
+        site: str,
+        body: CommandBody,
+        expires_at: float | None = None,
+        *,
+        hold_s: float | None = None,
+    ) -> Command:
+        """Sign, record and publish one command; returns it (its id correlates the reply).
+        `hold_s`: how long the broker keeps it for the site, if shorter than its life."""
         command = self.build(site, body, expires_at)
         self._record(command)
-        self._publish(command)
+        self._publish(command, hold_s)
         return command
 
     def request(
@@ -185,9 +193,10 @@ class CommandSender:
                 )
             )
 
-    def _publish(self, command: Command) -> None:
+    def _publish(self, command: Command, hold_s: float | None = None) -> None:
         signed = sign_command(self.signer, command)
-        expiry = max(1, int(command.expires_at - command.issued_at))
+        life = command.expires_at - command.issued_at
+        expiry = max(1, int(life if hold_s is None else min(life, hold_s)))
         self.publish(self.topics.site(command.site, SiteChannel.COMMANDS), encode(signed), expiry)
 
     # ----------------------------------------------------------------- durable tasks
@@ -214,13 +223,18 @@ class CommandSender:
                 with self.store.transaction() as session:
                     session.finish_task(task.id, now)
                 continue
+            wait = min(RETRY_MAX_S, ANSWER_WAIT_S * 2 ** max(0, task.attempts - 1))
+            # A resend is held at the broker only until the next one: the first copy waits
+            # for an offline site as long as the command lives (the site's session outlives
+            # days offline), and a resend held as long waited beside it. Resent every hour,
+            # a site back after a day and a half met 40-odd copies of one revocation.
+            hold_s = wait if must_answer and task.attempts > 1 else None
             try:
-                command = self.send(task.site, body, until)
+                command = self.send(task.site, body, until, hold_s=hold_s)
             except CommandFailed as exc:
                 raise TaskFailed(str(exc)) from None
             with self.store.transaction() as session:
                 if must_answer:
-                    wait = min(RETRY_MAX_S, ANSWER_WAIT_S * 2 ** max(0, task.attempts - 1))
                     session.retry_task(
                         task.id, now + wait, f"sent as {command.id}; waiting for the answer"
                     )

@@ -9,12 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from central.alarms import AlarmKind
+from central.commands import CommandSender, queue_command
 from central.config import IngestConfig, LivenessConfig, PickupConfig
 from central.ingest import Delivery, Ingest
 from central.parcels import announce
 from central.site_events import EventEffects
 from central.store import ReservationRecord, SqliteStore
-from protocols.messages import Event, Heartbeat, SizeClass, SlotState, StateSnapshot, encode
+from central.tasks import TaskKind, TaskRunner
+from protocols.clock import ManualClock
+from protocols.messages import (
+    Event,
+    Heartbeat,
+    RevokeCode,
+    SizeClass,
+    SlotState,
+    StateSnapshot,
+    encode,
+)
+from protocols.tokens import TokenSigner
 from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import SiteEvents, announcement, label, snapshot
 
@@ -265,3 +277,50 @@ def test_the_original_pi_put_back_after_a_spare_is_followed_again(tmp_path: Path
         assert session.stream(SITE).epoch == EPOCH
         s1 = session.get_slot(SITE, "S1")
     assert s1 is not None and s1.state == SlotState.OCCUPIED.value  # the original's picture
+
+
+def test_a_revocation_for_a_site_offline_for_days_does_not_pile_up_at_the_broker(
+    tmp_path: Path,
+) -> None:
+    """A consumer's old code is revoked while its site is offline for a day and a half (the
+    code works for two). The revocation is resent until the site answers, and the broker
+    keeps each copy for the site (its session outlives days offline) as long as the copy
+    says. Each resend held until the code's expiry, so 40-odd copies of one revocation
+    waited for the site and reached it together on its return. Now the first waits that
+    long (it revokes the code the moment the site is back), each resend only until the
+    next: when the site returns, at most two copies wait for it."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    clock = ManualClock(T0)
+    sent: list[tuple[float, int]] = []  # (published at, held by the broker for s)
+
+    def publish(topic: str, payload: bytes, expiry_s: int) -> None:
+        sent.append((clock.now(), expiry_s))
+
+    sender = CommandSender(store, TokenSigner.generate(), TOPICS, clock, publish, 3600)
+    runner = TaskRunner(store, "p1", 30.0, {TaskKind.SEND_COMMAND.value: sender.run_tasks})
+    with store.transaction() as session:
+        queue_command(
+            session,
+            SITE,
+            RevokeCode(parcel=label(1), code_id="ab" * 8),
+            T0,
+            expires_at=T0 + 2 * 86_400,
+        )
+    back = T0 + 36 * 3600
+    while clock.now() < back:
+        runner.run_due(clock.now())
+        clock.advance(60)
+    waiting = [at for at, hold in sent if at + hold > back]
+    assert len(sent) > 30  # resent all along: the site may have refused one for its clock
+    assert sent[0][0] + sent[0][1] >= T0 + 2 * 86_400 - 1  # the first waits for the site
+    assert len(waiting) <= 2, len(waiting)
+
+    # The site answers the copy it got: no more are sent (the sentinel: the runner ran on).
+    count = len(sent)
+    with store.transaction() as session:
+        first = next(c for c in session.commands_to(SITE) if c.type == "revoke_code")
+        session.record_reply(first.id, True, None, clock.now(), None)
+    while clock.now() < back + 4 * 3600:
+        runner.run_due(clock.now())
+        clock.advance(60)
+    assert len(sent) == count

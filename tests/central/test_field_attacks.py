@@ -6,17 +6,25 @@ out of order, a false alarm, a site flooded with commands). Real SQLite files th
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from central.alarms import AlarmKind
+from central.broker import PrivateBroker
 from central.commands import CommandSender, queue_command
 from central.config import IngestConfig, LivenessConfig, PickupConfig
 from central.ingest import Delivery, Ingest
 from central.parcels import announce
+from central.service import CentralService
 from central.site_events import EventEffects
 from central.store import ReservationRecord, SqliteStore
 from central.tasks import TaskKind, TaskRunner
-from protocols.clock import ManualClock
+from edge.agent import SiteAgent
+from hw_sim.original_pi import followed_stream, put_back_store, set_aside_store
+from protocols.clock import ManualClock, SystemClock
 from protocols.messages import (
     Event,
     Heartbeat,
@@ -28,7 +36,15 @@ from protocols.messages import (
 )
 from protocols.tokens import TokenSigner
 from protocols.topics import SiteChannel, Topics
-from tests.central.central_rig import SiteEvents, announcement, label, snapshot
+from tests.central.central_rig import (
+    SiteEvents,
+    announcement,
+    central_config,
+    label,
+    small_network,
+    snapshot,
+)
+from tests.edge.rig import SiteRig, async_wait_until
 
 TOPICS = Topics("lockernet-test/attacks/v1")
 T0 = 1_800_000_000.0
@@ -324,3 +340,60 @@ def test_a_revocation_for_a_site_offline_for_days_does_not_pile_up_at_the_broker
         runner.run_due(clock.now())
         clock.advance(60)
     assert len(sent) == count
+
+
+@pytest.fixture
+def central(tmp_path: Path, broker: PrivateBroker, topics: Topics) -> Iterator[CentralService]:
+    (tmp_path / "central").mkdir()
+    config = central_config(tmp_path / "central", broker, topics)
+    service = CentralService(
+        config, signer=TokenSigner.generate(), network=small_network(), clock=SystemClock()
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.mark.broker
+@pytest.mark.pty
+def test_the_sim_plays_the_original_pi_put_back_and_central_follows_it(
+    tmp_path: Path, broker: PrivateBroker, topics: Topics, central: CentralService
+) -> None:
+    """hw_sim.original_pi through a real agent, broker and central service: a spare stands
+    in, the original is put back, and central follows the original's stream again; a
+    compartment the original then takes out of service shows so at central."""
+    rig = SiteRig(tmp_path / "site", broker, topics, site_id=SITE, signer=central.signer)
+
+    def follows(agent: SiteAgent) -> bool:
+        return followed_stream(central.store, SITE, agent) is None
+
+    async def scenario() -> str | None:
+        agent = await rig.start()
+        try:
+            await async_wait_until(lambda: follows(agent), 10, "central on the original")
+            original_epoch = agent.store.epoch
+            await agent.stop()
+            kept = set_aside_store(agent.store.path)
+            rig.agent = spare = rig.new_agent()
+            await spare.start()
+            await async_wait_until(lambda: follows(spare), 10, "central on the spare")
+            await spare.stop()
+            put_back_store(spare.store.path, kept)
+            rig.agent = back = rig.new_agent()
+            await back.start()
+            assert back.store.epoch == original_epoch
+            await async_wait_until(lambda: follows(back), 10, "central on the original again")
+            slot = rig.config.slots[0].id
+            back.set_service(slot, False, "technician", "a sticky hinge")
+
+            def out_of_service() -> bool:
+                with central.store.transaction() as session:
+                    record = session.get_slot(SITE, slot)
+                return record is not None and record.state == SlotState.OUT_OF_SERVICE.value
+
+            await async_wait_until(out_of_service, 10, "the original's event at central")
+            return followed_stream(central.store, SITE, back)
+        finally:
+            await rig.stop()
+
+    assert asyncio.run(scenario()) is None

@@ -29,6 +29,7 @@ from protocols.messages import (
     Event,
     Heartbeat,
     RevokeCode,
+    SiteStatus,
     SizeClass,
     SlotState,
     StateSnapshot,
@@ -397,3 +398,27 @@ def test_the_sim_plays_the_original_pi_put_back_and_central_follows_it(
             await rig.stop()
 
     assert asyncio.run(scenario()) is None
+
+
+def test_a_last_will_replayed_after_the_site_was_heard_does_not_call_it_offline(
+    tmp_path: Path,
+) -> None:
+    """A second central process subscribes (or the broker restarts) and is replayed the
+    site's retained last will of last night, after central heard the site this morning. The
+    operator must not see a live site called offline; the same will replayed once the site
+    has been silent past the limit is believed (the sentinel: a replay is read and judged)."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    ingest = make_ingest(store)
+    ingest.commit([of_event(SiteEvents(SITE, epoch=EPOCH).door_closed("S1"))], T0)
+    will = SiteStatus(site=SITE, online=False, boot_id="b0", at=T0 - 8 * 3600)
+    replay = Delivery(TOPICS.site(SITE, SiteChannel.STATUS), encode(will), retained=True)
+    ingest.commit([replay], T0 + 5)
+    with store.transaction() as session:
+        record = session.get_site(SITE)
+    assert record is not None and record.online is True
+    assert alarm_details(store, AlarmKind.SITE_OFFLINE) == []
+
+    ingest.commit([replay], T0 + LIVENESS.stale_after_s + 5)
+    with store.transaction() as session:
+        record = session.get_site(SITE)
+    assert record is not None and record.online is False

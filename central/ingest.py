@@ -297,7 +297,7 @@ class Ingest:
             batch: dict[int, tuple[Event, str]] = {}
             late: list[tuple[Event, str]] = []
             for event, raw in events:
-                home = self._earlier_stream(session, cursor, event.seq)
+                home = streams.earlier_stream(session, cursor, event.seq)
                 if home is not None:
                     # An event the site wrote before a rewind, delivered after it (the
                     # broker or the outbox redelivered it late): it belongs to the stream it
@@ -309,7 +309,7 @@ class Ingest:
                         session, home, fresh_, late_, now, careful=careful, run=run
                     )
                     continue
-                if event.seq in batch or self._seq_taken(session, cursor, event.seq):
+                if event.seq in batch or streams.seq_taken(session, cursor, event.seq):
                     # A new event under a seq this stream holds: the site's store rewound.
                     self._advance_stream(
                         session, cursor, batch, late, now, careful=careful, run=run
@@ -330,36 +330,6 @@ class Ingest:
                     dataclasses.replace(current, duplicates=current.duplicates + run.duplicates)
                 )
         return run
-
-    @staticmethod
-    def _earlier_stream(
-        session: StoreSession, cursor: StreamCursor, seq: int
-    ) -> StreamCursor | None:
-        """The closed stream of the same epoch a new event under `seq` (before `cursor`
-        began) was written in: the newest earlier one that began at or before `seq` and
-        holds no event there. None if there is none (the event is a deeper rewind)."""
-        if cursor.id is None or seq >= cursor.base_seq:
-            return None
-        # A rare path (an event from before a rewind): reading all streams is affordable.
-        earlier = [
-            s
-            for s in session.list_streams()
-            if s.site == cursor.site and s.epoch == cursor.epoch and s.id != cursor.id
-        ]
-        for stream in sorted(earlier, key=lambda s: s.id or 0, reverse=True):
-            if stream.base_seq <= seq and stream.id is not None:
-                return stream if session.get_event(stream.id, seq) is None else None
-        return None
-
-    @staticmethod
-    def _seq_taken(session: StoreSession, cursor: StreamCursor, seq: int) -> bool:
-        """Whether the stream already holds another event under `seq` (or `seq` is before it
-        began: a rewind further back than the last one)."""
-        if seq < cursor.base_seq:
-            return True
-        if cursor.id is None or seq > cursor.max_received_seq:
-            return False
-        return session.get_event(cursor.id, seq) is not None
 
     def _advance_stream(
         self,

@@ -180,3 +180,31 @@ def _close(session: StoreSession, stream: StreamCursor, now: float) -> None:
             gap_since=(stream.gap_since or now) if waiting else None,
         )
     )
+
+
+def earlier_stream(session: StoreSession, cursor: StreamCursor, seq: int) -> StreamCursor | None:
+    """The closed stream of the same epoch a new event under `seq` (before `cursor`
+    began) was written in: the newest earlier one that began at or before `seq` and
+    holds no event there. None if there is none (the event is a deeper rewind)."""
+    if cursor.id is None or seq >= cursor.base_seq:
+        return None
+    # A rare path (an event from before a rewind): reading all streams is affordable.
+    earlier = [
+        s
+        for s in session.list_streams()
+        if s.site == cursor.site and s.epoch == cursor.epoch and s.id != cursor.id
+    ]
+    for stream in sorted(earlier, key=lambda s: s.id or 0, reverse=True):
+        if stream.base_seq <= seq and stream.id is not None:
+            return stream if session.get_event(stream.id, seq) is None else None
+    return None
+
+
+def seq_taken(session: StoreSession, cursor: StreamCursor, seq: int) -> bool:
+    """Whether the stream already holds another event under `seq` (or `seq` is before it
+    began: a rewind further back than the last one)."""
+    if seq < cursor.base_seq:
+        return True
+    if cursor.id is None or seq > cursor.max_received_seq:
+        return False
+    return session.get_event(cursor.id, seq) is not None

@@ -20,19 +20,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edge import crash_recovery, diagnostics
-from edge.clock_guard import PERSIST_EVERY_S, ClockGuard, save_witness, saved_witness
 from edge.config import SiteConfig, SlotConfig
 from edge.drivers.links import Opener
 from edge.drivers.lockboard import BoardReading, LockBoardDriver
 from edge.drivers.scanner import ScannerReader
 from edge.errors import HardwareError, IllegalTransition, LockDidNotRelease, NoReply
-from edge.heartbeat import beat_forever, make_heartbeat
-from edge.lockout import Admission, Decision, LockoutPolicy, ScanLockout
-from edge.mqtt import SiteLink
-from edge.slots import OPEN_STATES, Trigger
-from edge.store import SlotRecord, Store, StoreUnavailable, Transaction
-from edge.supervisor import Supervisor
+from edge.host import diagnostics
+from edge.host.supervisor import Supervisor
+from edge.site.clock_guard import PERSIST_EVERY_S, ClockGuard, save_witness, saved_witness
+from edge.site.lockout import Admission, Decision, LockoutPolicy, ScanLockout
+from edge.site.slots import OPEN_STATES, Trigger
+from edge.store import crash_recovery
+from edge.store.sqlite import SlotRecord, Store, StoreUnavailable, Transaction
+from edge.uplink.heartbeat import beat_forever, make_heartbeat
+from edge.uplink.mqtt import SiteLink
 from protocols.clock import Clock
 from protocols.commands import DOOR_COMMAND_FRESH_S, DOOR_MOVING, verify_command
 from protocols.errors import (
@@ -158,7 +159,7 @@ class Refused(Exception):
         kind: ScanKind,
         reason: ScanRefusal,
         detail: str | None = None,
-        guessing: bool | None = None,  # None: edge.lockout decides by reason
+        guessing: bool | None = None,  # None: edge.site.lockout decides by reason
     ) -> None:
         super().__init__(f"{kind.value}: {reason.value}")
         self.kind = kind
@@ -249,7 +250,7 @@ class SiteAgent:
         self.open_doors: dict[str, OpenDoor] = {}
         self.forced: set[str] = set()
         # Slots left in an open state by a crash on a board that did not answer at start-up:
-        # settled by that board's first reading (edge/crash_recovery.py).
+        # settled by that board's first reading (edge/store/crash_recovery.py).
         self.unsettled: set[str] = set()
         self.slot_faults: dict[str, SlotFaultCode] = {}
         self.faults: dict[tuple[str, str, str], Fault] = {}
@@ -272,7 +273,7 @@ class SiteAgent:
         self.screen: deque[ScreenLine] = deque(maxlen=SCREEN_LINES)
         self._screen_slot: str | None = None
         self._on_event = on_event
-        # Every long-running task, restarted with backoff when it dies (edge/supervisor.py).
+        # Every long-running task, restarted with backoff when it dies (edge/host/supervisor.py).
         self.tasks = Supervisor(self.clock, self._task_fault)
         self._scan_lock = asyncio.Lock()
         self.ready = asyncio.Event()
@@ -709,7 +710,8 @@ class SiteAgent:
             return False
         now_m = self.clock.monotonic()
         self.open_doors[slot_id] = OpenDoor(unlocked_at=now_m, since=now_m)
-        try:  # evidence for a restart after a crash (edge/crash_recovery.py); the door is open
+        # Evidence for a restart after a crash (edge/store/crash_recovery.py); the door is open.
+        try:
             with self.store.transaction() as tx:
                 tx.mark_released(slot_id, self.clock.now())
         except StoreUnavailable as exc:
@@ -1002,7 +1004,7 @@ class SiteAgent:
 
     def _settle_interrupted(self, slot: SlotRecord, door_open: bool, occupied: bool | None) -> None:
         """A slot left in an open state by a crash: the board's reading settles it (see
-        edge/crash_recovery.py). Opened: finish the visit; never opened: undo, no jam."""
+        edge/store/crash_recovery.py). Opened: finish the visit; never opened: undo, no jam."""
         self.unsettled.discard(slot.id)
         released = slot.released_at is not None
         outcome = crash_recovery.settle(slot.state, door_open, occupied, released)

@@ -49,7 +49,7 @@ def _load(path: Path) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge import service
+    from edge.host import service
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ask(args: argparse.Namespace, request: dict[str, Any]) -> int:
-    from edge import control
+    from edge.host import control
 
     try:
         config = _load(args.config)

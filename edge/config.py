@@ -17,8 +17,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.errors import ConfigError
-from edge.lockout import REREAD_WINDOW_S
-from edge.reconnect import RECONNECT_MAX_S, RECONNECT_MIN_S
+from edge.site.lockout import REREAD_WINDOW_S
+from edge.uplink.reconnect import RECONNECT_MAX_S, RECONNECT_MIN_S
 from protocols import kerong, rs485
 from protocols.kerong import LockPolarity
 from protocols.messages import SiteId, SiteKind, SizeClass, SlotId
@@ -153,7 +153,7 @@ class TimingConfig(Section):
     scan_failures_before_lockout: int = Field(default=5, ge=1)
     scan_failure_window_s: float = Field(default=60, gt=0)
     # A re-read of the scan just handled within this long of its last read is the same scan
-    # (edge/lockout.py; presentation scanners re-read about once a second, hardware.md §3).
+    # (edge/site/lockout.py; presentation scanners re-read about once a second, hardware.md §3).
     scan_reread_window_s: float = Field(default=REREAD_WINDOW_S, ge=0, le=60)
     lockout_s: float = Field(default=300, gt=0)
     # The mass-open breaker: a real network was once opened wholesale by one remote attack.
@@ -164,7 +164,7 @@ class TimingConfig(Section):
     outbox_inflight: int = Field(default=32, ge=1, le=1000)
     republish_after_s: float = Field(default=30, gt=0)
     sent_retention_s: float = Field(default=7 * 86400, gt=0)
-    # Reconnect backoff to the broker; the cap's reasoning is in edge/reconnect.py.
+    # Reconnect backoff to the broker; the cap's reasoning is in edge/uplink/reconnect.py.
     reconnect_min_s: float = Field(default=RECONNECT_MIN_S, gt=0)
     reconnect_max_s: float = Field(default=RECONNECT_MAX_S, gt=0)
     watchdog_s: float = Field(default=10, gt=0)

@@ -274,7 +274,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         4,
-        "when central last sent a site whose clock is off a signed time (central/site_clock.py)",
+        "when central last sent a site whose clock is off a signed time (sites/site_clock.py)",
         ("ALTER TABLE site_liveness ADD COLUMN time_sent_at REAL",),
     ),
 )

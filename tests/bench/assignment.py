@@ -1,7 +1,7 @@
 """Benchmark: a 200,000-parcel day placed and assigned, against the exact optimum.
 
-Generates the network and a day's manifest, places every parcel (central.placement), and
-assigns partners and couriers with central.dispatch's regret heuristic. The same instance
+Generates the network and a day's manifest, places every parcel (central.capacity.placement), and
+assigns partners and couriers with central.capacity.dispatch's regret heuristic. The same instance
 (stops x couriers, courier and partner capacities) is then solved exactly as a min-cost
 flow with OR-Tools' SimpleMinCostFlow:
 
@@ -28,7 +28,7 @@ from collections import Counter
 import numpy as np
 from ortools.graph.python import min_cost_flow  # type: ignore[import-untyped]
 
-from central.dispatch import (
+from central.capacity.dispatch import (
     DispatchCosts,
     DispatchInstance,
     DispatchParcel,
@@ -38,9 +38,9 @@ from central.dispatch import (
     flows_cost,
     stop_for,
 )
-from central.manifest import generate_manifest
-from central.network import generate_network
-from central.placement import InMemoryCapacity, Placer
+from central.capacity.placement import InMemoryCapacity, Placer
+from central.parcels.manifest import generate_manifest
+from central.sites.network import generate_network
 
 DAY_START = 1_750_000_000.0  # a fixed day, so runs compare
 # Costs go to the integer solver in thousandths of a dollar.

@@ -29,14 +29,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from central import registry
 from central.broker import PrivateBroker
-from central.config import parse_config
-from central.manifest import ParcelAnnouncement
-from central.network import Network, NetworkSite
-from central.parcels import announce
-from central.pickup_codes import Notification, PickupNotice
-from central.service import CentralService
+from central.parcels.manifest import ParcelAnnouncement
+from central.parcels.pickup_codes import Notification, PickupNotice
+from central.parcels.steps import announce
+from central.service.config import parse_config
+from central.service.service import CentralService
+from central.sites import registry
+from central.sites.network import Network, NetworkSite
 from central.store import SqliteStore
 from protocols.clock import SystemClock
 from protocols.labels import make_s10

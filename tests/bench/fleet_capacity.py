@@ -54,10 +54,10 @@ from central.broker import PrivateBroker  # noqa: E402
 from edge.agent import SiteAgent  # noqa: E402
 from edge.config import parse_config  # noqa: E402
 from edge.drivers.links import ByteLink, Opener  # noqa: E402
-from hw_sim.compartment import Compartment  # noqa: E402
-from hw_sim.memory_transport import MemoryPort  # noqa: E402
-from hw_sim.site import SimulatedSite  # noqa: E402
-from hw_sim.site import SiteConfig as SimConfig  # noqa: E402
+from hw_sim.devices.compartment import Compartment  # noqa: E402
+from hw_sim.devices.memory_transport import MemoryPort  # noqa: E402
+from hw_sim.devices.site import SimulatedSite  # noqa: E402
+from hw_sim.devices.site import SiteConfig as SimConfig  # noqa: E402
 from protocols.clock import SystemClock  # noqa: E402
 from protocols.tokens import TokenSigner  # noqa: E402
 from protocols.topics import SiteChannel, Topics  # noqa: E402

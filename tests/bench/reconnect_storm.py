@@ -1,4 +1,4 @@
-"""Benchmark: a reconnect storm with edge.reconnect's backoff, for a few caps.
+"""Benchmark: a reconnect storm with edge.uplink.reconnect's backoff, for a few caps.
 
 2,100 sites lose the broker at t=0 (each notices within its 60 s keepalive) and it returns at
 t=600 s; each site retries with `backoff_s`. Prints, per cap, how long after the return the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from edge.reconnect import RECONNECT_MIN_S, backoff_s
+from edge.uplink.reconnect import RECONNECT_MIN_S, backoff_s
 
 SITES = 2100
 BROKER_BACK_AT_S = 600.0

@@ -31,9 +31,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from central.broker import PrivateBroker  # noqa: E402
-from hw_sim.people import Consumer, Courier, Pace  # noqa: E402
-from hw_sim.site import SimulatedSite  # noqa: E402
-from hw_sim.site import SiteConfig as SimConfig  # noqa: E402
+from hw_sim.devices.site import SimulatedSite  # noqa: E402
+from hw_sim.devices.site import SiteConfig as SimConfig  # noqa: E402
+from hw_sim.people.people import Consumer, Courier, Pace  # noqa: E402
 from protocols import kerong  # noqa: E402
 from protocols.clock import SystemClock  # noqa: E402
 from protocols.labels import make_s10  # noqa: E402

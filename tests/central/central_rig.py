@@ -18,10 +18,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from central.broker import PrivateBroker
-from central.config import CentralConfig, parse_config
-from central.geo import KM_PER_DEG_LON
-from central.manifest import ParcelAnnouncement
-from central.network import Courier, Network, NetworkSite, Partner
+from central.capacity.geo import KM_PER_DEG_LON
+from central.parcels.manifest import ParcelAnnouncement
+from central.service.config import CentralConfig, parse_config
+from central.sites.network import Courier, Network, NetworkSite, Partner
 from protocols.commands import verify_command
 from protocols.labels import make_s10
 from protocols.messages import (

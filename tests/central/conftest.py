@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from central.broker import PrivateBroker
-from central.config import CentralConfig
-from central.network import Network
-from central.service import CentralService
+from central.service.config import CentralConfig
+from central.service.service import CentralService
+from central.sites.network import Network
 from protocols.clock import ManualClock
 from protocols.tokens import TokenSigner
 from protocols.topics import Topics

@@ -12,9 +12,9 @@ import zxingcpp
 from PIL import Image
 
 from central.broker import PrivateBroker
-from central.config import CentralConfig
-from central.parcels import announce
-from central.service import CentralService
+from central.parcels.steps import announce
+from central.service.config import CentralConfig
+from central.service.service import CentralService
 from central.store import ParcelRecord
 from protocols.clock import ManualClock
 from protocols.messages import SizeClass, SlotState
@@ -189,7 +189,7 @@ def test_events_sent_while_central_is_down_are_ingested_when_it_returns(
 def test_door_alarms_open_clear_and_are_acknowledged(
     start_central: Callable[..., CentralService], make_site: Callable[..., Site]
 ) -> None:
-    from central.alarms import acknowledge
+    from central.sites.alarms import acknowledge
 
     central = start_central()
     log = SiteEvents("L0001")

@@ -14,12 +14,12 @@ import zxingcpp
 from PIL import Image
 
 from central.broker import PrivateBroker
-from central.config import CentralConfig
-from central.ingest import Delivery, Ingest
-from central.manifest import write_manifest
-from central.network import Network, save_network
-from central.service import CentralService
-from central.site_events import EventEffects
+from central.parcels.manifest import write_manifest
+from central.service.config import CentralConfig
+from central.service.service import CentralService
+from central.sites.ingest import Delivery, Ingest
+from central.sites.network import Network, save_network
+from central.sites.site_events import EventEffects
 from central.store import CodeRecord, SqliteStore
 from protocols.cli import main
 from protocols.clock import SystemClock
@@ -272,6 +272,6 @@ def test_config_helper_round_trips(tmp_path: Path, broker: PrivateBroker, topics
     config = central_config(tmp_path, broker, topics)
     path = tmp_path / "c.toml"
     path.write_text(config_toml(config))
-    from central.config import load_config
+    from central.service.config import load_config
 
     assert load_config(path, environ={}) == config

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from central.config import load_config, parse_config
 from central.errors import ConfigError
+from central.service.config import load_config, parse_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

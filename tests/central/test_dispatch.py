@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central.dispatch import (
+from central.capacity.dispatch import (
     DispatchCosts,
     DispatchParcel,
     HandlingCapacity,
@@ -21,9 +21,9 @@ from central.dispatch import (
     site_stop,
     stop_for,
 )
-from central.geo import KM_PER_DEG_LON, distance_km, on_land
-from central.network import Courier, Network, Partner, generate_network
-from central.placement import DeliveryMode, Placement, PlacementRule
+from central.capacity.geo import KM_PER_DEG_LON, distance_km, on_land
+from central.capacity.placement import DeliveryMode, Placement, PlacementRule
+from central.sites.network import Courier, Network, Partner, generate_network
 
 LAT, LON = 1.3526, 103.9447  # Tampines
 
@@ -197,8 +197,8 @@ def test_no_capacity_is_ever_exceeded_and_no_parcel_is_lost(seed: int, parcels: 
 
 def test_the_plan_is_close_to_the_exact_optimum_and_never_better() -> None:
     """The heuristic against OR-Tools' exact min-cost flow on a small generated day."""
-    from central.manifest import generate_manifest
-    from central.placement import InMemoryCapacity, Placer
+    from central.capacity.placement import InMemoryCapacity, Placer
+    from central.parcels.manifest import generate_manifest
     from tests.bench.assignment import solve_exact
 
     network = generate_network(5, lockers=20, counters=60, couriers=40)

@@ -12,18 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from central.alarms import AlarmKind
 from central.broker import PrivateBroker
-from central.commands import CommandSender, queue_command
-from central.config import IngestConfig, LivenessConfig, PickupConfig
-from central.ingest import Delivery, Ingest
-from central.parcels import announce
-from central.service import CentralService
-from central.site_events import EventEffects
+from central.parcels.steps import announce
+from central.parcels.tasks import TaskKind, TaskRunner
+from central.service.config import IngestConfig, LivenessConfig, PickupConfig
+from central.service.service import CentralService
+from central.sites.alarms import AlarmKind
+from central.sites.commands import CommandSender, queue_command
+from central.sites.ingest import Delivery, Ingest
+from central.sites.site_events import EventEffects
 from central.store import ReservationRecord, SqliteStore
-from central.tasks import TaskKind, TaskRunner
 from edge.agent import SiteAgent
-from hw_sim.original_pi import followed_stream, put_back_store, set_aside_store
+from hw_sim.field.original_pi import followed_stream, put_back_store, set_aside_store
 from protocols.clock import ManualClock, SystemClock
 from protocols.messages import (
     Event,
@@ -360,7 +360,7 @@ def central(tmp_path: Path, broker: PrivateBroker, topics: Topics) -> Iterator[C
 def test_the_sim_plays_the_original_pi_put_back_and_central_follows_it(
     tmp_path: Path, broker: PrivateBroker, topics: Topics, central: CentralService
 ) -> None:
-    """hw_sim.original_pi through a real agent, broker and central service: a spare stands
+    """hw_sim.field.original_pi through a real agent, broker and central service: a spare stands
     in, the original is put back, and central follows the original's stream again; a
     compartment the original then takes out of service shows so at central."""
     rig = SiteRig(tmp_path / "site", broker, topics, site_id=SITE, signer=central.signer)

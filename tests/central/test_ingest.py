@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from central import registry
-from central.config import IngestConfig, PickupConfig
-from central.ingest import Delivery, Ingest
-from central.parcels import announce
-from central.site_events import EventEffects
+from central.parcels.steps import announce
+from central.service.config import IngestConfig, PickupConfig
+from central.sites import registry
+from central.sites.ingest import Delivery, Ingest
+from central.sites.site_events import EventEffects
 from central.store import SqliteStore
 from protocols.messages import Event, SizeClass, SlotState, encode
 from protocols.topics import SiteChannel, Topics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from central.errors import IllegalTransition
-from central.lifecycle import (
+from central.parcels.lifecycle import (
     FINAL_STATES,
     TRANSITIONS,
     ParcelState,

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from central import liveness
-from central.alarms import AlarmKind
-from central.config import IngestConfig, LivenessConfig, PickupConfig
-from central.ingest import Delivery, Ingest
-from central.registry import fleet, format_fleet
-from central.site_events import EventEffects
+from central.service.config import IngestConfig, LivenessConfig, PickupConfig
+from central.sites import liveness
+from central.sites.alarms import AlarmKind
+from central.sites.ingest import Delivery, Ingest
+from central.sites.registry import fleet, format_fleet
+from central.sites.site_events import EventEffects
 from central.store import SqliteStore
 from protocols.messages import Event, Heartbeat, SiteStatus, encode
 from protocols.topics import SiteChannel, Topics

@@ -24,14 +24,14 @@ from typing import Any
 
 import pytest
 
-from central.alarms import AlarmKind
 from central.broker import PrivateBroker
-from central.ingest import stream_of
-from central.parcels import announce
-from central.service import CentralService
+from central.parcels.steps import announce
+from central.service.service import CentralService
+from central.sites.alarms import AlarmKind
+from central.sites.ingest import stream_of
 from central.store import SqliteStore, StreamCursor
-from hw_sim.broker_faults import LostCentralMember, kill_broker, site_dies_with_broker
-from hw_sim.people import Courier
+from hw_sim.field.broker_faults import LostCentralMember, kill_broker, site_dies_with_broker
+from hw_sim.people.people import Courier
 from protocols.clock import SystemClock
 from protocols.messages import SiteStatus, SlotState, decode
 from protocols.tokens import TokenSigner

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from central.geo import distance_km, on_land
-from central.manifest import (
+from central.capacity.geo import distance_km, on_land
+from central.parcels.manifest import (
     FIELDS,
     ManifestError,
     ParcelAnnouncement,
@@ -18,7 +18,7 @@ from central.manifest import (
     read_manifest,
     write_manifest,
 )
-from central.network import Network, generate_network, save_network
+from central.sites.network import Network, generate_network, save_network
 from protocols.cli import main as lockernet
 from protocols.labels import LabelKind, parse_label
 from protocols.messages import SiteKind

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from central.geo import distance_km, on_land
-from central.network import (
+from central.capacity.geo import distance_km, on_land
+from central.sites.network import (
     LOCKER_COMPARTMENTS_MAX,
     LOCKER_COMPARTMENTS_MIN,
     MAX_LOCKER_WEIGHT_KG,

@@ -8,7 +8,7 @@ import pytest
 import zxingcpp
 from PIL import Image, ImageDraw
 
-from central.pickup_codes import (
+from central.parcels.pickup_codes import (
     FolderNotifier,
     IssuedCode,
     PickupNotice,

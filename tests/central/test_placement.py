@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central.geo import KM_PER_DEG_LON, distance_km
-from central.network import Network, NetworkSite, Partner, generate_network
-from central.placement import (
+from central.capacity.geo import KM_PER_DEG_LON, distance_km
+from central.capacity.placement import (
     DeliveryMode,
     InMemoryCapacity,
     Placement,
@@ -21,6 +20,7 @@ from central.placement import (
     Placer,
     SpatialIndex,
 )
+from central.sites.network import Network, NetworkSite, Partner, generate_network
 from protocols.messages import SiteKind, SizeClass
 
 # A street in Tampines; sites east of it at known distances.

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from central.config import CentralConfig
-from central.service import CentralService
+from central.service.config import CentralConfig
+from central.service.service import CentralService
 from protocols.clock import ManualClock
 from tests.central.central_rig import Site, SiteEvents, label, wait_until
 from tests.central.test_central_service import announce_all, open_site, parcel
@@ -53,7 +53,7 @@ def test_a_removal_order_whose_answer_was_lost_is_sent_again_until_answered(
     config: CentralConfig,
     clock: ManualClock,
 ) -> None:
-    from central.commands import ANSWER_WAIT_S
+    from central.sites.commands import ANSWER_WAIT_S
 
     central = start_central()
     announce_all(central, 1)

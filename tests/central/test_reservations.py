@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from central import registry
-from central.parcels import announce
-from central.reservations import Reservations
-from central.service import REPLACE_AFTER_S, CentralService
+from central.capacity.reservations import Reservations
+from central.parcels.steps import announce
+from central.service.service import REPLACE_AFTER_S, CentralService
+from central.sites import registry
 from central.store import SqliteStore
 from protocols.clock import ManualClock
 from protocols.messages import Command, Reply, ReplyReason, SizeClass, SlotState

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from central.broker import PrivateBroker
-from central.config import IngestConfig, LivenessConfig, PickupConfig
-from central.ingest import Delivery, Ingest
-from central.parcels import announce
-from central.service import CentralService
-from central.site_events import EventEffects
+from central.parcels.steps import announce
+from central.service.config import IngestConfig, LivenessConfig, PickupConfig
+from central.service.service import CentralService
+from central.sites.ingest import Delivery, Ingest
+from central.sites.site_events import EventEffects
 from central.store import SqliteStore
-from hw_sim.people import Courier
+from hw_sim.people.people import Courier
 from protocols.clock import SystemClock
 from protocols.messages import Heartbeat, StateSnapshot, encode
 from protocols.tokens import TokenSigner

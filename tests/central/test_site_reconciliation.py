@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from central.broker import PrivateBroker
-from central.ingest import Delivery
-from central.parcels import announce
-from central.service import CentralService
+from central.parcels.steps import announce
+from central.service.service import CentralService
+from central.sites.ingest import Delivery
 from central.store import ReservationRecord, SqliteStore
-from hw_sim.people import Courier
-from hw_sim.store_faults import PowerCut, lose_store, roll_back_store
+from hw_sim.field.store_faults import PowerCut, lose_store, roll_back_store
+from hw_sim.people.people import Courier
 from protocols.clock import SystemClock
 from protocols.messages import SiteKind, SizeClass, SlotState, StateSnapshot, encode
 from protocols.tokens import TokenSigner

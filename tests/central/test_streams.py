@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from central import registry
-from central.ingest import Delivery, Ingest
+from central.sites import registry
+from central.sites.ingest import Delivery, Ingest
 from central.store import SqliteStore
 from central.store.migrations import MIGRATIONS
 from protocols.messages import Event, SizeClass, SlotState, StateSnapshot, encode

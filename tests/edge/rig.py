@@ -22,9 +22,9 @@ from central.broker import PrivateBroker
 from edge.agent import SiteAgent
 from edge.config import SiteConfig, parse_config
 from edge.drivers.links import serial_opener
-from hw_sim.people import Pace
-from hw_sim.site import SimulatedSite
-from hw_sim.site import SiteConfig as SimConfig
+from hw_sim.devices.site import SimulatedSite
+from hw_sim.devices.site import SiteConfig as SimConfig
+from hw_sim.people.people import Pace
 from protocols.clock import SystemClock
 from protocols.commands import sign_command
 from protocols.labels import make_s10

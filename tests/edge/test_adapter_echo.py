@@ -18,11 +18,11 @@ from edge.drivers.echo import EchoCanceller
 from edge.drivers.links import ByteLink
 from edge.drivers.lockboard import LockBoardDriver
 from edge.errors import LockDidNotRelease
-from hw_sim.cu16 import Cu16Options
-from hw_sim.faults import FaultKind
-from hw_sim.people import Consumer, Courier
-from hw_sim.rs485_board import Rs485Options
-from hw_sim.site import Profile, SimulatedSite, SiteConfig
+from hw_sim.devices.cu16 import Cu16Options
+from hw_sim.devices.faults import FaultKind
+from hw_sim.devices.rs485_board import Rs485Options
+from hw_sim.devices.site import Profile, SimulatedSite, SiteConfig
+from hw_sim.people.people import Consumer, Courier
 from protocols import rs485
 from protocols.clock import SystemClock
 from protocols.messages import SlotState

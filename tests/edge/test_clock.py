@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from central.alarms import AlarmKind
-from central.commands import ANSWER_WAIT_S, CommandSender, queue_command, record_reply
+from central.parcels.tasks import TaskKind, TaskRunner
+from central.sites.alarms import AlarmKind
+from central.sites.commands import ANSWER_WAIT_S, CommandSender, queue_command, record_reply
 from central.store import CommandRecord, SqliteStore
-from central.tasks import TaskKind, TaskRunner
 from edge.agent import SiteAgent
-from edge.clock_guard import WALL_ACCEPT_S
 from edge.drivers.links import serial_opener
-from hw_sim.people import Consumer, Courier
-from hw_sim.wall_clock import WrongClock
+from edge.site.clock_guard import WALL_ACCEPT_S
+from hw_sim.field.wall_clock import WrongClock
+from hw_sim.people.people import Consumer, Courier
 from protocols.clock import SystemClock
 from protocols.commands import DOOR_COMMAND_FRESH_S
 from protocols.messages import (
@@ -283,7 +283,7 @@ def test_a_late_door_command_is_refused_as_stale_and_alarms_central_a_fresh_one_
 
 
 def test_the_guard_never_goes_below_its_evidence_and_takes_in_only_small_steps() -> None:
-    from edge.clock_guard import ClockGuard
+    from edge.site.clock_guard import ClockGuard
     from protocols.clock import ManualClock
 
     true = ManualClock(start=1_800_000_000.0)

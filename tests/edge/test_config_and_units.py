@@ -13,8 +13,8 @@ import pytest
 
 from edge.config import load_config
 from edge.errors import ConfigError, IllegalTransition
-from edge.slots import TRANSITIONS, Trigger, can, mermaid, next_state
-from edge.store import Store
+from edge.site.slots import TRANSITIONS, Trigger, can, mermaid, next_state
+from edge.store.sqlite import Store
 from protocols.messages import DoorOpened, DoorOpenReason, Event, SizeClass, SlotState, decode
 
 REPO = Path(__file__).resolve().parents[2]
@@ -172,7 +172,7 @@ def test_a_store_from_a_newer_agent_is_refused(tmp_path):
     Store(path, "L0001").close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 99")
-    from edge.store import StoreError
+    from edge.store.sqlite import StoreError
 
     with pytest.raises(StoreError, match="newer than this agent"):
         Store(path, "L0001")

@@ -12,23 +12,23 @@ import sys
 import pytest
 
 from edge.agent import SiteAgent
-from edge.crash_recovery import Outcome, settle
-from hw_sim.crash_points import crash_at_next_unlock, kill
-from hw_sim.people import Consumer, Courier, Pace
-from hw_sim.rs485_board import Rs485Options
-from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, Profile, SimulatedSite
-from hw_sim.site import SiteConfig as SimConfig
+from edge.store.crash_recovery import Outcome, settle
+from hw_sim.devices.rs485_board import Rs485Options
+from hw_sim.devices.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, Profile, SimulatedSite
+from hw_sim.devices.site import SiteConfig as SimConfig
+from hw_sim.field.crash_points import crash_at_next_unlock, kill
+from hw_sim.people.people import Consumer, Courier, Pace
 from protocols.messages import MarkForRemoval, RemovalReason, SlotState
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
-# The agent's process, armed to SIGKILL itself at its next unlock (hw_sim.crash_points).
+# The agent's process, armed to SIGKILL itself at its next unlock (hw_sim.field.crash_points).
 _CRASHING_AGENT = """
 import asyncio, json, sys
 from edge.config import parse_config
-from edge.service import build_agent
-from hw_sim.crash_points import die_before_unlock
+from edge.host.service import build_agent
+from hw_sim.field.crash_points import die_before_unlock
 
 async def main():
     agent = build_agent(parse_config(json.loads(sys.argv[1])))

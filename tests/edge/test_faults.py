@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from edge.agent import SiteAgent
-from hw_sim.faults import FaultKind
-from hw_sim.people import Consumer, Courier
+from hw_sim.devices.faults import FaultKind
+from hw_sim.people.people import Consumer, Courier
 from protocols.messages import SlotState
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
 

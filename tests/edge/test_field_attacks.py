@@ -17,27 +17,27 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from central.commands import CommandSender
+from central.sites.commands import CommandSender
 from central.store import SqliteStore
-from edge import clock_guard
 from edge.agent import SiteAgent
-from edge.clock_guard import WALL_ACCEPT_S, ClockGuard
 from edge.config import LockBusConfig
 from edge.drivers.links import ByteLink, serial_opener
 from edge.drivers.lockboard import LockBoardDriver
 from edge.errors import LockDidNotRelease
-from edge.ownership import lock_path
-from edge.supervisor import Supervisor
-from hw_sim.central_clock import central_clock_ahead, site_time_dragged
-from hw_sim.echo_glitch import GlitchingLink, with_turnround_glitch
-from hw_sim.faults import FaultKind
-from hw_sim.host_faults import DiskFull
-from hw_sim.people import Consumer, Courier
-from hw_sim.rs485_board import Rs485Options
-from hw_sim.site import QR_SYMBOLOGY, Profile, SimulatedSite
-from hw_sim.site import SiteConfig as SimConfig
-from hw_sim.stack_in_view import StackCourier
-from hw_sim.wall_clock import WrongClock
+from edge.host.ownership import lock_path
+from edge.host.supervisor import Supervisor
+from edge.site import clock_guard
+from edge.site.clock_guard import WALL_ACCEPT_S, ClockGuard
+from hw_sim.devices.faults import FaultKind
+from hw_sim.devices.rs485_board import Rs485Options
+from hw_sim.devices.site import QR_SYMBOLOGY, Profile, SimulatedSite
+from hw_sim.devices.site import SiteConfig as SimConfig
+from hw_sim.field.central_clock import central_clock_ahead, site_time_dragged
+from hw_sim.field.echo_glitch import GlitchingLink, with_turnround_glitch
+from hw_sim.field.host_faults import DiskFull
+from hw_sim.field.wall_clock import WrongClock
+from hw_sim.people.people import Consumer, Courier
+from hw_sim.people.stack_in_view import StackCourier
 from protocols import rs485
 from protocols.clock import ManualClock, SystemClock
 from protocols.messages import (
@@ -99,7 +99,7 @@ def test_a_command_signed_by_a_central_a_day_ahead_neither_expires_codes_nor_lap
     tmp_path, broker, topics
 ):
     """Central's clock is stepped a day ahead for a moment and it signs one ReserveSlot and
-    one OpenSlot (hw_sim.central_clock). The site witnessed their `issued_at`: its trusted
+    one OpenSlot (hw_sim.field.central_clock). The site witnessed their `issued_at`: its trusted
     time leapt a day (saved, never lowered), the commands passed, every pickup code then
     looked expired and every reservation lapsed at the next tick. Now a leap ahead of a sure
     clock waits for confirmation: both refused as not yet valid, no door moves, the
@@ -644,7 +644,7 @@ def test_a_noise_byte_before_the_echo_does_not_pass_a_stuck_0x8a_lock_for_releas
     setting: str, noise: int
 ) -> None:
     """Host sends 8A 01 03 11 99; the line carries a turn-round glitch, then the echo:
-    00 8A 01 03 11 99 (hw_sim.echo_glitch, before every request's echo). The canceller
+    00 8A 01 03 11 99 (hw_sim.field.echo_glitch, before every request's echo). The canceller
     took the glitch for 'the echo is not there', passed the whole echo on, and it read as
     the board's reply: a stuck lock reported released (issue 11 kind 7's input, back
     through one noise byte). Now noise before the echo is passed on (the frame reader

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from edge.agent import SiteAgent
-from hw_sim.faults import FaultKind
-from hw_sim.people import Consumer, Courier, Pace, Vandal
+from hw_sim.devices.faults import FaultKind
+from hw_sim.people.people import Consumer, Courier, Pace, Vandal
 from protocols.messages import ScanRefusal, SlotState
 from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels, wait_until
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from hw_sim.people import Consumer, Courier
+from hw_sim.people.people import Consumer, Courier
 from protocols.messages import ScanRefusal, SlotState
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
 

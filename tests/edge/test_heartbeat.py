@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from central.broker import PrivateBroker
-from edge.heartbeat import EPOCH_META_KEY
-from hw_sim.people import Courier
+from edge.uplink.heartbeat import EPOCH_META_KEY
+from hw_sim.people.people import Courier
 from protocols.messages import Heartbeat, decode
 from protocols.topics import Topics
 from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels, wait_until

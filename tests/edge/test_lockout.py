@@ -1,10 +1,10 @@
-"""Issue 11, kind 9: the scan lockout as a pure decision (edge.lockout), no I/O."""
+"""Issue 11, kind 9: the scan lockout as a pure decision (edge.site.lockout), no I/O."""
 
 from __future__ import annotations
 
 import pytest
 
-from edge.lockout import Admission, Decision, LockoutPolicy, ScanLockout, looks_like_guessing
+from edge.site.lockout import Admission, Decision, LockoutPolicy, ScanLockout, looks_like_guessing
 from protocols.messages import ScanRefusal
 
 POLICY = LockoutPolicy(failures=5, window_s=60, lockout_s=300)

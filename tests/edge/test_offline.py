@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hw_sim.people import Consumer, Courier
+from hw_sim.people.people import Consumer, Courier
 from protocols.messages import ReserveSlot, SlotState
 from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels, wait_until
 

@@ -13,12 +13,12 @@ import sys
 import pytest
 import serial
 
-from edge import control
 from edge.drivers.links import SerialLink
 from edge.errors import PortClosed
-from edge.ownership import SiteOwned, lock_path
-from hw_sim.host_faults import start_second_agent, start_second_agent_process
-from hw_sim.people import Courier
+from edge.host import control
+from edge.host.ownership import SiteOwned, lock_path
+from hw_sim.field.host_faults import start_second_agent, start_second_agent_process
+from hw_sim.people.people import Courier
 from protocols.messages import FaultComponent, ReserveSlot, ScannerFaultCode, SlotState
 from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels
 from tests.edge.test_offline import _toml
@@ -233,7 +233,7 @@ def test_the_same_config_from_another_folder_is_the_same_site_and_is_refused(tmp
     # A relative state_dir was read against the working directory: `lockernet edge run`
     # started from another folder opened a second, empty store beside the running agent's.
     from edge.config import load_config
-    from edge.ownership import SiteLock
+    from edge.host.ownership import SiteLock
 
     site_dir = tmp_path / "site"
     site_dir.mkdir()

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-import edge.mqtt
+import edge.uplink.mqtt
 from central.broker import PrivateBroker
 from central.broker.launcher import free_port
 from edge.config import BrokerConfig, TimingConfig
-from edge.mqtt import SiteLink
-from edge.reconnect import MAX_REASON_CHARS, RECONNECT_MAX_S, RECONNECT_MIN_S, backoff_s
-from edge.store import Store
+from edge.store.sqlite import Store
+from edge.uplink.mqtt import SiteLink
+from edge.uplink.reconnect import MAX_REASON_CHARS, RECONNECT_MAX_S, RECONNECT_MIN_S, backoff_s
 from protocols.clock import Clock, ScaledClock, SystemClock
 from protocols.messages import SiteKind, StateSnapshot
 from protocols.topics import Topics
@@ -78,8 +78,8 @@ def test_reconnect_error_lines_stay_the_same_length_and_name_the_broker(
     tmp_path, topics, caplog, monkeypatch, server: Server
 ) -> None:
     # A connect attempt gives up after this long (10 s in the field; shortened here).
-    monkeypatch.setattr(edge.mqtt, "CONNECT_TIMEOUT_S", 0.3)
-    caplog.set_level(logging.INFO, logger="edge.mqtt")
+    monkeypatch.setattr(edge.uplink.mqtt, "CONNECT_TIMEOUT_S", 0.3)
+    caplog.set_level(logging.INFO, logger="edge.uplink.mqtt")
     attempts = 6
 
     async def scenario() -> None:
@@ -118,7 +118,7 @@ def test_reconnect_error_lines_stay_the_same_length_and_name_the_broker(
 
 def test_a_refused_port_gives_one_bounded_line_per_attempt(tmp_path, topics, caplog) -> None:
     """Another member: nothing listens at all (connection refused, an OSError each time)."""
-    caplog.set_level(logging.INFO, logger="edge.mqtt")
+    caplog.set_level(logging.INFO, logger="edge.uplink.mqtt")
     port = free_port()
 
     async def scenario() -> None:

@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from hw_sim.people import Consumer, Courier, Vandal
+from hw_sim.people.people import Consumer, Courier, Vandal
 from protocols.messages import OpenSlot, ReplyReason, ScanRefusal, SlotState
 from protocols.tokens import TokenSigner
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels

@@ -14,9 +14,9 @@ import pytest
 from edge.agent import SiteAgent
 from edge.config import parse_config
 from edge.drivers.links import ByteLink, Opener
-from hw_sim.people import Consumer, Courier
-from hw_sim.site import SimulatedSite
-from hw_sim.site import SiteConfig as SimConfig
+from hw_sim.devices.site import SimulatedSite
+from hw_sim.devices.site import SiteConfig as SimConfig
+from hw_sim.people.people import Consumer, Courier
 from protocols.clock import SystemClock
 from protocols.messages import (
     MarkForRemoval,
@@ -159,7 +159,7 @@ def test_diagnostics_on_the_device_and_by_remote_command(tmp_path, broker, topic
     async def scenario() -> None:
         rig = SiteRig(tmp_path, broker, topics)
         agent = await rig.start()
-        from edge import control
+        from edge.host import control
 
         path = control.socket_path(rig.config.state_dir, "L0001")
         server = await control.serve(agent, path)

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from edge.agent import SiteAgent
-from hw_sim.people import Consumer, Courier
+from hw_sim.people.people import Consumer, Courier
 from protocols.messages import MarkForRemoval, RemovalReason, ReserveSlot, SizeClass, SlotState
 from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels
 

@@ -1,7 +1,7 @@
 """A task that dies is restarted, and says so; a store that cannot write opens no door.
 
 Real agents on real ptys and a real broker; the full disk is the real SQLite refusing
-(hw_sim.host_faults.DiskFull), the watchdog a real datagram socket like systemd's.
+(hw_sim.field.host_faults.DiskFull), the watchdog a real datagram socket like systemd's.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import time
 
 import pytest
 
-from edge import control, service
 from edge.agent import STORE_REFUSAL, ScreenLine, SiteAgent
-from edge.store import BUSY_TIMEOUT_S, StoreUnavailable
-from hw_sim.faults import FaultKind
-from hw_sim.host_faults import DiskFull
-from hw_sim.people import Courier
-from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY
+from edge.host import control, service
+from edge.store.sqlite import BUSY_TIMEOUT_S, StoreUnavailable
+from hw_sim.devices.faults import FaultKind
+from hw_sim.devices.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY
+from hw_sim.field.host_faults import DiskFull
+from hw_sim.people.people import Courier
 from protocols.messages import (
     FaultComponent,
     OpenSlot,

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import pytest
 import serial
 
-from hw_sim.outbox import SerialDevice
-from hw_sim.site import SimulatedSite, SiteConfig
+from hw_sim.devices.reply_schedule import SerialDevice
+from hw_sim.devices.site import SimulatedSite, SiteConfig
 from protocols.clock import SystemClock
 
 T = TypeVar("T")
@@ -152,7 +152,7 @@ async def wait_until(check: Callable[[], Any], timeout: float = 5.0, step: float
 def drain(device: SerialDevice, until: float = float("inf")) -> list[tuple[float, bytes]]:
     """Sans-I/O: produce every queued reply due by `until`, as (ready time, bytes)."""
     out = []
-    while (reply := device.outbox.peek()) is not None and reply.ready_at <= until:
-        device.outbox.pop()
+    while (reply := device.replies.peek()) is not None and reply.ready_at <= until:
+        device.replies.pop()
         out.append((reply.ready_at, reply.produce(reply.ready_at)))
     return out

@@ -3,7 +3,7 @@ board_fault alarm while the board is silent, and it clears once the board answer
 
 The day runs the agents' bus timing in real seconds, so under its compression the agent
 needs tens of simulated minutes to call a board down; the day's 45-minute silence was over
-before it could, and central showed no board_fault (hw_sim/board_silence.py)."""
+before it could, and central showed no board_fault (hw_sim/field/board_silence.py)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 
 from edge.config import LockBusConfig
-from hw_sim.board_silence import (
+from hw_sim.devices.faults import FaultKind
+from hw_sim.devices.site import SimulatedSite, SiteConfig
+from hw_sim.errors import ConfigError
+from hw_sim.field.board_silence import (
     HOUR_S,
     noticed_within_s,
     play_board_silence,
     silence_hours,
 )
-from hw_sim.errors import ConfigError
-from hw_sim.faults import FaultKind
-from hw_sim.fleet import Fleet, SimOptions
-from hw_sim.site import SimulatedSite, SiteConfig
+from hw_sim.network.fleet import Fleet, SimOptions
 from protocols.clock import ScaledClock
 from protocols.messages import SiteKind
 

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hw_sim.compartment import Compartment
-from hw_sim.cu16 import REPLY_LATENCY_S, Cu16Bus, Cu16Options
+from hw_sim.devices.compartment import Compartment
+from hw_sim.devices.cu16 import REPLY_LATENCY_S, Cu16Bus, Cu16Options
+from hw_sim.devices.faults import FaultEvent, FaultKind, play, random_plan
+from hw_sim.devices.reply_schedule import wire_time
+from hw_sim.devices.rs485_board import Rs485Bus, Rs485Options
+from hw_sim.devices.scanner import Scanner
+from hw_sim.devices.site import SimulatedSite, SiteConfig
 from hw_sim.errors import ConfigError, PhysicalError
-from hw_sim.faults import FaultEvent, FaultKind, play, random_plan
-from hw_sim.outbox import wire_time
-from hw_sim.rs485_board import Rs485Bus, Rs485Options
-from hw_sim.scanner import Scanner
-from hw_sim.site import SimulatedSite, SiteConfig
 from protocols import kerong, rs485
 from protocols.clock import ManualClock, ScaledClock
 from protocols.kerong import BoardStatus, LockPolarity

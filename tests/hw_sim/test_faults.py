@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import serial
 
-from hw_sim.cu16 import Cu16Options
-from hw_sim.faults import FaultKind
-from hw_sim.memory_transport import LinkClosed, MemoryLink, PortUnavailable
-from hw_sim.site import Profile, SimulatedSite, SiteConfig
+from hw_sim.devices.cu16 import Cu16Options
+from hw_sim.devices.faults import FaultKind
+from hw_sim.devices.memory_transport import LinkClosed, MemoryLink, PortUnavailable
+from hw_sim.devices.site import Profile, SimulatedSite, SiteConfig
 from protocols import kerong
 from protocols.clock import SystemClock
 from protocols.errors import FrameError

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import serial
 
+from hw_sim.devices.faults import REREAD_INTERVAL_S, FaultKind
+from hw_sim.devices.field_faults import play_field_faults
+from hw_sim.devices.memory_transport import MemoryLink
+from hw_sim.devices.rs485_board import Rs485Options
+from hw_sim.devices.site import Profile, SimulatedSite, SiteConfig
 from hw_sim.errors import ConfigError
-from hw_sim.faults import REREAD_INTERVAL_S, FaultKind
-from hw_sim.field_faults import play_field_faults
-from hw_sim.memory_transport import MemoryLink
-from hw_sim.rs485_board import Rs485Options
-from hw_sim.site import Profile, SimulatedSite, SiteConfig
 from protocols.clock import SystemClock
 from protocols.scanner import Suffix
 from tests.hw_sim.conftest import SimThread, read_bytes

@@ -11,11 +11,11 @@ import secrets
 from edge.agent import STORE_REFUSAL, SiteAgent
 from edge.config import parse_config
 from edge.drivers.links import ByteLink, Opener
-from hw_sim.host_faults import DiskFull, start_second_agent
-from hw_sim.memory_transport import MemoryPort
-from hw_sim.people import Courier, Pace
-from hw_sim.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, SimulatedSite
-from hw_sim.site import SiteConfig as SimConfig
+from hw_sim.devices.memory_transport import MemoryPort
+from hw_sim.devices.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, SimulatedSite
+from hw_sim.devices.site import SiteConfig as SimConfig
+from hw_sim.field.host_faults import DiskFull, start_second_agent
+from hw_sim.people.people import Courier, Pace
 from protocols.clock import SystemClock
 from protocols.commands import sign_command
 from protocols.labels import make_s10

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-import edge.mqtt
-from hw_sim.link_faults import SilentSpell, behind_silent_broker
+import edge.uplink.mqtt
+from hw_sim.field.link_faults import SilentSpell, behind_silent_broker
 from protocols.clock import ScaledClock
 from tests.edge.rig import async_wait_until
 from tests.edge.test_reconnect import _link
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.broker
 def test_a_spell_behind_a_silent_broker_keeps_lines_bounded_and_the_site_returns(
     tmp_path, broker, topics, monkeypatch
 ):
-    monkeypatch.setattr(edge.mqtt, "CONNECT_TIMEOUT_S", 0.2)  # 10 s in the field
+    monkeypatch.setattr(edge.uplink.mqtt, "CONNECT_TIMEOUT_S", 0.2)  # 10 s in the field
     clock = ScaledClock(20)
 
     async def scenario() -> SilentSpell:

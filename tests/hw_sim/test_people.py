@@ -7,11 +7,11 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from hw_sim.cu16 import Cu16Options
-from hw_sim.faults import FaultKind
-from hw_sim.memory_transport import MemoryLink
-from hw_sim.people import Consumer, Courier, Pace, Technician, Vandal
-from hw_sim.site import SimulatedSite, SiteConfig
+from hw_sim.devices.cu16 import Cu16Options
+from hw_sim.devices.faults import FaultKind
+from hw_sim.devices.memory_transport import MemoryLink
+from hw_sim.devices.site import SimulatedSite, SiteConfig
+from hw_sim.people.people import Consumer, Courier, Pace, Technician, Vandal
 from protocols import kerong
 from protocols.clock import SystemClock
 from protocols.kerong import BoardStatus

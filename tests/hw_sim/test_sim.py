@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from central.broker.launcher import free_port
-from central.network import generate_network
-from hw_sim.central_process import CentralProcess, CentralProcessError, CentralSpec
-from hw_sim.fleet import SimOptions, simulate
+from central.sites.network import generate_network
+from hw_sim.network.central_process import CentralProcess, CentralProcessError, CentralSpec
+from hw_sim.network.fleet import SimOptions, simulate
 from protocols.clock import ScaledClock
 from protocols.tokens import TokenSigner
 

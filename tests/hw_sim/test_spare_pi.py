@@ -1,4 +1,4 @@
-"""The spare Pi (hw_sim/spare_pi.py) played against the real parts: central's service places
+"""The spare Pi (hw_sim/field/spare_pi.py) played against the real parts: central's service places
 parcels and reserves their slots, the site's Pi is swapped for one with a blank card and a
 clock at 1970. The checks the simulator's verdict uses see the fault, then see central put it
 right with no operator action: the reservations are at the site again and its time is right;
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from central.broker import PrivateBroker
-from central.parcels import announce
-from central.service import CentralService
-from hw_sim.people import Courier
-from hw_sim.spare_pi import reservations_unknown_to_site, site_clock_off, swap_in_spare_pi
+from central.parcels.steps import announce
+from central.service.service import CentralService
+from hw_sim.field.spare_pi import reservations_unknown_to_site, site_clock_off, swap_in_spare_pi
+from hw_sim.people.people import Courier
 from protocols.clock import SystemClock
 from protocols.tokens import TokenSigner
 from protocols.topics import Topics

@@ -11,9 +11,9 @@ import time
 import pytest
 import serial
 
-from hw_sim.rs485_board import Rs485Options
-from hw_sim.scanner import ScanMode, ScannerOptions
-from hw_sim.site import Profile, SiteConfig
+from hw_sim.devices.rs485_board import Rs485Options
+from hw_sim.devices.scanner import ScanMode, ScannerOptions
+from hw_sim.devices.site import Profile, SiteConfig
 from protocols.rs485 import Feedback
 from protocols.scanner import ScannerFraming, Suffix
 from tests.hw_sim.conftest import SILENCE_S, SimThread

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from hw_sim.people import Consumer, Courier
-from hw_sim.stale_orders import late_removal_order, plant_stale_removals, stale_removals
+from hw_sim.field.stale_orders import late_removal_order, plant_stale_removals, stale_removals
+from hw_sim.people.people import Consumer, Courier
 from tests.edge.rig import BRISK, SiteRig, async_wait_until, labels
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from central.broker import PrivateBroker
-from central.parcels import announce
-from central.service import CentralService
-from hw_sim.people import Consumer, Courier
-from hw_sim.store_faults import PowerCut, commit_ends, lose_store, roll_back_store
+from central.parcels.steps import announce
+from central.service.service import CentralService
+from hw_sim.field.store_faults import PowerCut, commit_ends, lose_store, roll_back_store
+from hw_sim.people.people import Consumer, Courier
 from protocols.clock import SystemClock
 from protocols.messages import SlotState
 from protocols.tokens import TokenSigner

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from hw_sim.faults import FaultKind
-from hw_sim.memory_transport import MemoryPort
-from hw_sim.site import SimulatedSite, SiteConfig
+from hw_sim.devices.faults import FaultKind
+from hw_sim.devices.memory_transport import MemoryPort
+from hw_sim.devices.site import SimulatedSite, SiteConfig
 from protocols import kerong
 from protocols.clock import SystemClock
 from tests.hw_sim.conftest import PtyHost, exchange, read_bytes

@@ -13,7 +13,7 @@ import pytest
 from central.broker import PrivateBroker
 from central.broker.launcher import free_port
 from central.broker.production import BrokerLayout, render_config, write_broker_config
-from central.pki import Pki, init_pki
+from central.pki.authority import Pki, init_pki
 from tests.security.clients import TlsClient
 
 ROOT = "lockernet-sec/v1"

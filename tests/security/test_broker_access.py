@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from central.pki import init_pki
+from central.pki.authority import init_pki
 from protocols.topics import SiteChannel, Topics
 from tests.security.conftest import SecureBroker
 

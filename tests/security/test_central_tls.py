@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from central.config import parse_config
 from central.errors import ConfigError
-from central.link import OperatorLink
+from central.service.config import parse_config
+from central.service.link import OperatorLink
 from protocols.topics import SiteChannel, Topics
 from tests.security.conftest import SecureBroker
 

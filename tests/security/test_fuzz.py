@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from central.broker.launcher import free_port
 from edge.agent import SiteAgent
 from edge.config import parse_config
-from hw_sim.site import SimulatedSite
-from hw_sim.site import SiteConfig as SimConfig
+from hw_sim.devices.site import SimulatedSite
+from hw_sim.devices.site import SiteConfig as SimConfig
 from protocols.clock import SystemClock
 from protocols.commands import sign_command
 from protocols.labels import make_s10

@@ -1,0 +1,1 @@
+"""Where parcels go and who carries them: placement, reservations, dispatch, geography."""

@@ -1,0 +1,360 @@
+"""Reserving where each parcel goes, without ever over-booking, and letting reservations lapse.
+
+Placement (central.capacity.placement) decides; this module gives it a `CapacityView` backed by the
+store. Capacity is checked and taken inside one store transaction: BEGIN IMMEDIATE in
+SQLite (a row lock on the site in PostgreSQL) serialises every writer, and a unique index
+allows one held reservation per slot and per parcel. Two processes or threads racing for a
+locker's last compartment therefore cannot both get it.
+
+Each reservation is told to its site as a signed ReserveSlot command that carries the time
+it lapses; central lapses it too if no parcel came by then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from central.capacity.dispatch import DispatchParcel, HandlingCapacity, dispatch_wave, stop_for
+from central.capacity.placement import DeliveryMode, Placement, PlacementPolicy, Placer
+from central.errors import StoreConflict
+from central.parcels.lifecycle import ParcelState, ParcelStep
+from central.parcels.steps import CENTRAL, take_step
+from central.sites.commands import queue_command
+from central.sites.network import Network
+from central.store import (
+    CentralStore,
+    ParcelRecord,
+    ReservationRecord,
+    StoreSession,
+)
+from protocols.messages import Reply, ResendState, ReserveSlot, SizeClass
+
+log = logging.getLogger(__name__)
+
+# Parcels placed per transaction: big enough to amortise the commit, small enough that the
+# write lock is never held long against ingest.
+PLACEMENT_CHUNK = 500
+# Parcels that have a courier on the way: what a courier's remaining capacity is net of.
+IN_HAND = (ParcelState.ASSIGNED.value, ParcelState.OUT_FOR_DELIVERY.value)
+
+
+class StoreCapacity:
+    """A placement CapacityView over the store, valid inside one transaction.
+
+    What it reads is kept for the rest of the transaction and kept current by its own
+    reservations: the transaction holds the write lock, so no one else changes capacity
+    meanwhile. Without this a full locker was asked again for every parcel near it, and a
+    wave that had filled the lockers took minutes to place (seconds with it).
+    """
+
+    def __init__(self, session: StoreSession, now: float, hold_s: float) -> None:
+        self._session = session
+        self._now = now
+        self._hold_s = hold_s
+        self._compartments: dict[str, dict[str, int]] = {}
+        self._free: dict[tuple[str, str], int] = {}
+        self._free_slots: dict[tuple[str, str], list[str]] = {}
+        self._room: dict[str, int] = {}
+        self.made: dict[str, ReservationRecord] = {}
+
+    def _declared(self, site: str) -> dict[str, int]:
+        if site not in self._compartments:
+            record = self._session.get_site(site)
+            self._compartments[site] = json.loads(record.compartments_json) if record else {}
+        return self._compartments[site]
+
+    def free_compartments(self, site: str, size: SizeClass) -> int:
+        key = (site, size.value)
+        if key not in self._free:
+            self._free[key] = self._read_free(site, size.value)
+        return self._free[key]
+
+    def _read_free(self, site: str, size: str) -> int:
+        session = self._session
+        if session.has_slots(site):
+            # The site told central its slots: free ones no reservation holds, less holds
+            # the site has not yet shown on a slot.
+            slots = session.free_slots(site, size)
+            self._free_slots[(site, size)] = slots
+            return len(slots) - session.held_count(site, size, unplaced=True)
+        # Never heard from the site: the network plan's compartments, less what is held.
+        self._free_slots[(site, size)] = []
+        return self._declared(site).get(size, 0) - session.held_count(site, size)
+
+    def counter_room(self, site: str) -> int:
+        if site not in self._room:
+            record = self._session.get_site(site)
+            if record is None or not record.shelf_capacity:
+                self._room[site] = 0
+            else:
+                used = record.shelf_used or 0
+                self._room[site] = record.shelf_capacity - used - self._session.held_count(site)
+        return self._room[site]
+
+    def reserve_compartment(self, site: str, size: SizeClass, parcel: str) -> bool:
+        self._session.lock_site(site)
+        if self.free_compartments(site, size) <= 0:
+            return False
+        slots = self._free_slots[(site, size.value)]
+        if not self._hold(site, size.value, parcel, slots[0] if slots else None):
+            # Held already (this parcel, or that slot): what was read is in doubt, read again.
+            self._free.pop((site, size.value), None)
+            return False
+        if slots:
+            slots.pop(0)
+        self._free[(site, size.value)] -= 1
+        return True
+
+    def reserve_shelf(self, site: str, parcel: str) -> bool:
+        self._session.lock_site(site)
+        if self.counter_room(site) <= 0:
+            return False
+        if not self._hold(site, "shelf", parcel, None):
+            return False
+        self._room[site] -= 1
+        return True
+
+    def _hold(self, site: str, size: str, parcel: str, slot: str | None) -> bool:
+        try:
+            made = self._session.add_reservation(
+                ReservationRecord(
+                    label=parcel,
+                    site=site,
+                    size=size,
+                    created_at=self._now,
+                    until=self._now + self._hold_s,
+                    slot=slot,
+                )
+            )
+        except StoreConflict:
+            return False
+        self.made[parcel] = made
+        return True
+
+
+@dataclass(frozen=True)
+class _Placeable:
+    """A stored parcel as placement sees it."""
+
+    label: str
+    size: SizeClass
+    dest_lat: float
+    dest_lon: float
+    preferred_mode: str | None
+    preferred_site: str | None
+    dispatched_at: float
+
+
+def _placeable(record: ParcelRecord) -> _Placeable:
+    return _Placeable(
+        label=record.label,
+        size=SizeClass(record.size or SizeClass.M.value),
+        dest_lat=record.lat or 0.0,
+        dest_lon=record.lon or 0.0,
+        preferred_mode=record.delivery_mode,
+        preferred_site=record.preferred_site,
+        dispatched_at=record.dispatched_at or record.announced_at or 0.0,
+    )
+
+
+@dataclass
+class WaveResult:
+    placed: int = 0
+    lockers: int = 0
+    counters: int = 0
+    home: int = 0
+    couriers_assigned: int = 0
+    without_courier: int = 0
+    placements: list[Placement] = field(default_factory=list)
+
+
+@dataclass
+class Reservations:
+    store: CentralStore
+    network: Network
+    hold_s: float
+    policy: PlacementPolicy = field(default_factory=PlacementPolicy)
+
+    def __post_init__(self) -> None:
+        self.placer = Placer(self.network, self.policy)
+
+    def place(self, labels: Sequence[str], now: float) -> WaveResult:
+        """Place, reserve and assign partner and courier for announced parcels, as one wave
+        (committed in chunks). Labels not in the announced state are skipped."""
+        result = WaveResult()
+        remaining = self._remaining_capacity()
+        for start in range(0, len(labels), PLACEMENT_CHUNK):
+            self._place_chunk(labels[start : start + PLACEMENT_CHUNK], now, remaining, result)
+        return result
+
+    def _remaining_capacity(self) -> HandlingCapacity:
+        remaining = HandlingCapacity.full_day(self.network)
+        with self.store.transaction() as session:
+            loads = session.courier_loads(IN_HAND)
+        for partner, courier, count in loads:
+            if courier in remaining.couriers:
+                remaining.couriers[courier] = max(0, remaining.couriers[courier] - count)
+            if partner in remaining.partners:
+                remaining.partners[partner] = max(0, remaining.partners[partner] - count)
+        return remaining
+
+    def _place_chunk(
+        self,
+        labels: Sequence[str],
+        now: float,
+        remaining: HandlingCapacity,
+        result: WaveResult,
+    ) -> None:
+        with self.store.transaction() as session:
+            capacity = StoreCapacity(session, now, self.hold_s)
+            records: dict[str, ParcelRecord] = {}
+            placements: list[tuple[Placement, _Placeable]] = []
+            for label in labels:
+                record = session.get_parcel(label)
+                if record is None or record.state != ParcelState.ANNOUNCED.value:
+                    continue
+                parcel = _placeable(record)
+                records[label] = record
+                placements.append((self.placer.place(parcel, capacity), parcel))
+            wave = [
+                DispatchParcel(
+                    placement.parcel,
+                    stop_for(placement, parcel.dest_lat, parcel.dest_lon, self.network),
+                    parcel.dispatched_at,
+                )
+                for placement, parcel in placements
+            ]
+            dispatched = dispatch_wave(wave, self.network, remaining) if wave else None
+            couriers = {a.parcel: a for a in dispatched.assignments} if dispatched else {}
+            for placement, _ in placements:
+                record = records[placement.parcel]
+                reservation = capacity.made.get(placement.parcel)
+                assignment = couriers.get(placement.parcel)
+                detail = _describe(placement, reservation)
+                if assignment is None:
+                    detail += "; no courier has capacity left"
+                    result.without_courier += 1
+                else:
+                    detail += f"; {assignment.partner} courier {assignment.courier}"
+                    result.couriers_assigned += 1
+                take_step(
+                    session,
+                    record,
+                    ParcelStep.ASSIGN,
+                    at=now,
+                    source=CENTRAL,
+                    now=now,
+                    detail=detail,
+                    site=placement.site,
+                    slot=reservation.slot if reservation else None,
+                    delivery_mode=placement.mode.value,
+                    partner=assignment.partner if assignment else None,
+                    courier=assignment.courier if assignment else None,
+                )
+                if reservation is not None:
+                    size = placement.compartment or SizeClass(record.size or "M")
+                    tell_site(session, reservation, size, now)
+                result.placed += 1
+                result.placements.append(placement)
+                if placement.mode is DeliveryMode.LOCKER:
+                    result.lockers += 1
+                elif placement.mode is DeliveryMode.COUNTER:
+                    result.counters += 1
+                else:
+                    result.home += 1
+
+    # -------------------------------------------------------------------------- lapse
+
+    def lapse_due(self, now: float) -> list[str]:
+        """Lapse every held reservation past its time; returns the parcels affected."""
+        lapsed: list[str] = []
+        with self.store.transaction() as session:
+            for reservation in session.held_reservations_until(now):
+                assert reservation.id is not None
+                _lapse(session, reservation, now, "no parcel came before the reservation lapsed")
+                lapsed.append(reservation.label)
+        return lapsed
+
+
+def tell_site(
+    session: StoreSession, reservation: ReservationRecord, size: SizeClass, now: float
+) -> int:
+    """Queue the signed ReserveSlot that tells the site of a held reservation (in the
+    caller's transaction; returns the task id). Placement sends it once; a site whose store
+    was lost or rolled back is sent it again (central/sites/site_reconciliation.py). The site
+    answers a repeated one with the slot it already holds."""
+    return queue_command(
+        session,
+        reservation.site,
+        ReserveSlot(
+            parcel=reservation.label,
+            size=size,
+            until=reservation.until,
+            slot=reservation.slot,
+        ),
+        now,
+        label=reservation.label,
+        expires_at=reservation.until,
+    )
+
+
+def reserved_size(reservation: ReservationRecord, parcel: ParcelRecord | None) -> SizeClass:
+    """The compartment size a held reservation asks the site for: the size it holds (a
+    locker's), else the parcel's (a counter's shelf), else M as placement assumes."""
+    try:
+        return SizeClass(reservation.size)
+    except ValueError:
+        return SizeClass((parcel.size if parcel else None) or SizeClass.M.value)
+
+
+def _lapse(session: StoreSession, reservation: ReservationRecord, now: float, why: str) -> None:
+    assert reservation.id is not None
+    session.set_reservation(reservation.id, "lapsed", None)
+    record = session.get_parcel(reservation.label)
+    if record is not None and record.state in IN_HAND:
+        take_step(
+            session,
+            record,
+            ParcelStep.RESERVATION_LAPSED,
+            at=now,
+            source=CENTRAL,
+            now=now,
+            detail=f"{why} at {reservation.site}",
+            site=None,
+            slot=None,
+        )
+
+
+def refused_reservation(session: StoreSession, reply: Reply, now: float) -> bool:
+    """A site refused a ReserveSlot: the reservation lapses so the parcel can be placed
+    again. Returns True if a held reservation was lapsed."""
+    command = session.get_command(reply.command_id)
+    if command is None or command.type != "reserve_slot":
+        return False
+    label = json.loads(command.body).get("parcel")
+    reservation = session.held_reservation(label) if isinstance(label, str) else None
+    if reservation is None or reservation.site != reply.site:
+        return False
+    why = f"site refused the reservation ({reply.reason.value if reply.reason else 'refused'})"
+    _lapse(session, reservation, now, why)
+    # Central's picture of the site was wrong: ask for its state before placing again.
+    queue_command(session, reply.site, ResendState(), now)
+    return True
+
+
+def _describe(placement: Placement, reservation: ReservationRecord | None) -> str:
+    if placement.site is None:
+        return f"home delivery ({placement.rule.value})"
+    where = f"{placement.site}"
+    if reservation is not None and reservation.slot:
+        where += f" slot {reservation.slot}"
+    size = f" {placement.compartment.value}" if placement.compartment else ""
+    return f"{placement.rule.value}: {where}{size}, {placement.distance_km:.1f} km"
+
+
+def reservation_of(store: CentralStore, label: str) -> ReservationRecord | None:
+    with store.transaction() as session:
+        return session.held_reservation(label)

@@ -1,0 +1,1 @@
+"""What the operator runs and reads: the `lockernet central` commands."""

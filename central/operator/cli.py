@@ -1,0 +1,361 @@
+"""Central's operator commands, registered on the `lockernet` dispatcher.
+
+    lockernet central run --config central.toml      the service (systemd runs this)
+    lockernet central keygen --out central-signing-key.pem
+    lockernet parcels import manifest.csv|json       announce, place, reserve, assign
+    lockernet track LABEL                             a parcel's timeline (no contact details)
+    lockernet qr LABEL -o code.png                    reissue a pickup code, revoking the old
+    lockernet diag SITE                               a site's diagnostic report, over MQTT
+    lockernet fleet                                   the network at a glance
+    lockernet alarms [--ack ID]                       open alarms; acknowledge one
+
+Every command reads the same config file (--config, else $LOCKERNET_CENTRAL_CONFIG, else
+./central.toml). Exit status: 0 done, 1 the network or a site failed us, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CONFIG_ENV = "LOCKERNET_CENTRAL_CONFIG"
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+ANNOUNCE_CHUNK = 2000
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    central = commands.add_parser("central", help="the central assigner service")
+    sub = central.add_subparsers(dest="central_command", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="run the central service")
+    _config_option(run)
+    run.set_defaults(handler=_guarded(_run))
+    keygen = sub.add_parser("keygen", help="make central's Ed25519 signing key")
+    keygen.add_argument("--out", type=Path, required=True, help="private key file (PEM)")
+    keygen.add_argument("--public", type=Path, help="also write the public key for sites")
+    keygen.set_defaults(handler=_guarded(_keygen))
+
+    parcels = commands.add_parser("parcels", help="parcel manifests")
+    parcel_sub = parcels.add_subparsers(dest="parcels_command", metavar="ACTION", required=True)
+    import_ = parcel_sub.add_parser("import", help="announce a manifest's parcels and place them")
+    import_.add_argument("manifest", type=Path, help="manifest file, .csv or .json")
+    _config_option(import_)
+    import_.set_defaults(handler=_guarded(_import))
+
+    track = commands.add_parser("track", help="a parcel's timeline")
+    track.add_argument("label", help="shipping label id")
+    _config_option(track)
+    track.set_defaults(handler=_guarded(_track))
+
+    qr = commands.add_parser("qr", help="reissue a parcel's pickup code (the old one is revoked)")
+    qr.add_argument("label", help="shipping label id")
+    qr.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
+    _config_option(qr)
+    qr.set_defaults(handler=_guarded(_qr))
+
+    diag = commands.add_parser("diag", help="run a site's diagnostics remotely and print them")
+    diag.add_argument("site", help="site id")
+    diag.add_argument("--timeout", type=float, default=None, help="seconds to wait for a reply")
+    diag.add_argument("--json", action="store_true", help="print the raw report as JSON")
+    _config_option(diag)
+    diag.set_defaults(handler=_guarded(_diag))
+
+    fleet = commands.add_parser("fleet", help="the network at a glance")
+    fleet.add_argument("--limit", type=int, default=50, help="sites listed (0: all)")
+    _config_option(fleet)
+    fleet.set_defaults(handler=_guarded(_fleet))
+
+    alarms = commands.add_parser("alarms", help="open alarms, and acknowledging one")
+    alarms.add_argument("--ack", type=int, metavar="ID", help="acknowledge alarm ID")
+    alarms.add_argument("--by", default=None, help="who acknowledges (default: your login)")
+    _config_option(alarms)
+    alarms.set_defaults(handler=_guarded(_alarms))
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ.get(CONFIG_ENV, "central.toml")),
+        help=f"central's config file (default: ${CONFIG_ENV} or ./central.toml)",
+    )
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Errors a user can act on become one line on stderr and an exit status, no traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        from central.errors import CentralError, CommandFailed, ConfigError
+        from central.parcels.manifest import ManifestError
+        from central.service.link import LinkError
+        from central.sites.network import NetworkFileError
+
+        try:
+            return handler(args)
+        except (CommandFailed, LinkError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except (ConfigError, CentralError, ManifestError, NetworkFileError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
+    return run
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+# ------------------------------------------------------------------------------ handlers
+
+
+def _run(args: argparse.Namespace) -> int:
+    from central.service.config import load_config
+    from central.service.service import CentralService
+
+    config = load_config(args.config)
+    logging.basicConfig(
+        level=config.service.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return CentralService(config).run_forever()
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from protocols.tokens import TokenSigner
+
+    out: Path = args.out
+    if out.exists():
+        print(f"error: {out} exists; central's key is never overwritten", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    signer = TokenSigner.generate()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(signer.private_pem())
+    if args.public is not None:
+        args.public.write_bytes(signer.verifier().public_pem())
+    print(f"wrote {out}" + (f" and {args.public}" if args.public else ""))
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from central.capacity.placement import PlacementPolicy
+    from central.capacity.reservations import Reservations
+    from central.parcels.manifest import read_manifest
+    from central.parcels.steps import announce
+    from central.service.config import load_config
+    from central.service.service import load_configured_network
+    from central.sites import registry
+    from central.store import SqliteStore
+
+    config = load_config(args.config)
+    parcels = read_manifest(args.manifest)  # all validated before anything is written
+    network = load_configured_network(config)
+    store = SqliteStore(config.store.path)
+    try:
+        now = time.time()
+        new: list[str] = []
+        for start in range(0, len(parcels), ANNOUNCE_CHUNK):
+            with store.transaction() as session:
+                for parcel in parcels[start : start + ANNOUNCE_CHUNK]:
+                    if announce(session, parcel, now) is not None:
+                        new.append(parcel.label)
+        print(f"announced {len(new)} parcel(s); {len(parcels) - len(new)} already known")
+        if network is None:
+            print("no network.file configured: parcels stay announced until central places them")
+            return 0
+        with store.transaction() as session:
+            registry.load_network(session, network)  # capacity is read from the registry
+        reservations = Reservations(
+            store,
+            network,
+            config.reservations.hold_s,
+            PlacementPolicy(max_locker_distance_km=config.reservations.max_locker_distance_km),
+        )
+        wave = reservations.place(new, now)
+        print(
+            f"placed {wave.placed}: lockers {wave.lockers}, collection points {wave.counters}, "
+            f"home delivery {wave.home}; couriers assigned {wave.couriers_assigned}, "
+            f"without a courier {wave.without_courier}"
+        )
+    finally:
+        store.close()
+    return 0
+
+
+def _open_store(args: argparse.Namespace) -> Any:
+    from central.service.config import load_config
+    from central.store import SqliteStore
+
+    config = load_config(args.config)
+    return config, SqliteStore(config.store.path)
+
+
+def _track(args: argparse.Namespace) -> int:
+    from central.parcels.steps import format_timeline, timeline
+    from protocols.errors import LabelError
+    from protocols.labels import parse_label
+
+    try:
+        label = parse_label(args.label).id
+    except LabelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    _, store = _open_store(args)
+    try:
+        with store.transaction() as session:
+            view = timeline(session, label)
+    finally:
+        store.close()
+    print(format_timeline(view))
+    return 0
+
+
+def _qr(args: argparse.Namespace) -> int:
+    from central.parcels.pickup import FolderReminders, PickupFollowUps
+    from central.parcels.pickup_codes import FolderNotifier, render_qr_png
+    from central.parcels.steps import operator_source
+    from central.service.service import load_signer
+    from protocols.errors import LabelError
+    from protocols.labels import parse_label
+
+    try:
+        label = parse_label(args.label).id
+    except LabelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    config, store = _open_store(args)
+    try:
+        signer = load_signer(config)
+        folder = config.pickup.notify_folder
+        followups = PickupFollowUps(store, signer, FolderNotifier(folder), FolderReminders(folder))
+        issued = followups.reissue(label, time.time(), operator_source(_operator()))
+    finally:
+        store.close()
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(render_qr_png(issued))
+    # The short form is printed for the operator to pass on; the code itself is in the image.
+    print(
+        f"wrote {out}: new pickup code for {label} at {issued.site}, short form "
+        f"{issued.short_form}; older codes are being revoked at the site"
+    )
+    return 0
+
+
+def _diag(args: argparse.Namespace) -> int:
+    from central.errors import UnknownSite
+    from central.service.link import OperatorLink
+    from central.service.service import load_signer
+    from central.sites.commands import CommandSender, record_reply
+    from protocols.clock import SystemClock
+    from protocols.errors import ProtocolError
+    from protocols.messages import Reply, RunDiagnostics, decode
+    from protocols.topics import SiteChannel, Topics, check_site_id
+
+    config, store = _open_store(args)
+    try:
+        site = check_site_id(args.site)
+        with store.transaction() as session:
+            if session.get_site(site) is None:
+                raise UnknownSite(site)
+        signer = load_signer(config)
+        topics = Topics(config.topics.root)
+        timeout = args.timeout or config.commands.reply_timeout_s
+        holder: list[CommandSender] = []
+
+        def heard(message: Any) -> None:
+            try:
+                reply = decode(Reply, bytes(message.payload))
+            except ProtocolError:
+                return
+            holder[0].waiters.resolve(reply)
+
+        with OperatorLink(config.broker, [topics.site(site, SiteChannel.REPLIES)], heard) as link:
+            sender = CommandSender(
+                store, signer, topics, SystemClock(), link.publish, config.commands.expiry_s
+            )
+            holder.append(sender)
+            reply = sender.request(
+                site, RunDiagnostics(), timeout, expires_at=time.time() + timeout
+            )
+        with store.transaction() as session:
+            record_reply(session, reply, time.time(), f"site {site} reply")
+    except ProtocolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(reply.result or {}, indent=2, sort_keys=True))
+    else:
+        status = "ok" if reply.ok else f"FAILED ({reply.reason.value if reply.reason else '?'})"
+        print(f"diagnostics of site {site}: {status}")
+        if reply.detail:
+            print(f"  {reply.detail}")
+        print(_render(reply.result or {}, 1))
+    return 0 if reply.ok else EXIT_FAILED
+
+
+def _render(value: Any, depth: int) -> str:
+    pad = "  " * depth
+    if isinstance(value, dict):
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                lines.append(f"{pad}{key}:")
+                lines.append(_render(item, depth + 1))
+            else:
+                lines.append(f"{pad}{key}: {item}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        return "\n".join(
+            f"{pad}-\n{_render(item, depth + 1)}" if isinstance(item, dict) else f"{pad}- {item}"
+            for item in value
+        )
+    return f"{pad}{value}"
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    from central.sites.registry import fleet, format_fleet
+
+    _, store = _open_store(args)
+    try:
+        with store.transaction() as session:
+            view = fleet(session)
+    finally:
+        store.close()
+    print(format_fleet(view, None if args.limit <= 0 else args.limit))
+    return 0
+
+
+def _alarms(args: argparse.Namespace) -> int:
+    from central.sites.alarms import acknowledge, format_alarms, open_alarms
+
+    _, store = _open_store(args)
+    try:
+        with store.transaction() as session:
+            if args.ack is not None:
+                alarm = acknowledge(session, args.ack, args.by or _operator(), time.time())
+                state = "closed" if alarm.cleared_at is not None else "still open until cleared"
+                print(f"alarm {alarm.id} ({alarm.kind} at {alarm.site}) acknowledged; {state}")
+                return 0
+            lines = open_alarms(session)
+    finally:
+        store.close()
+    print(format_alarms(lines))
+    return 0

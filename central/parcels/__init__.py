@@ -1,0 +1,3 @@
+"""The parcel: lifecycle, steps and tracking, manifests, pickup codes and the follow-up tasks,
+removals.
+"""

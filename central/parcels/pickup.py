@@ -1,0 +1,276 @@
+"""What follows a deposit: the consumer's pickup code, a reminder, and the expiry.
+
+These run as durable tasks written when the deposit was applied. Each is safe to repeat:
+it first checks the parcel still waits for its consumer. A code is signed and sent to the
+consumer before it is recorded, so a crash in between sends a second valid code rather than
+none (the consumer may get two messages; both open the door until the expiry).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from central.errors import CentralError
+from central.parcels.lifecycle import WAITING_FOR_CONSUMER, ParcelState, ParcelStep
+from central.parcels.pickup_codes import IssuedCode, Notifier, PickupNotice, issue_code
+from central.parcels.steps import CENTRAL, get, take_step
+from central.sites.commands import queue_command
+from central.store import (
+    CentralStore,
+    CodeRecord,
+    ParcelRecord,
+    RemovalRecord,
+    StoreSession,
+    TaskRecord,
+)
+from protocols.messages import MarkForRemoval, RemovalReason, RevokeCode
+from protocols.tokens import TokenSigner
+
+log = logging.getLogger(__name__)
+
+# MarkForRemoval carries at most this many parcels (protocols.messages.MarkForRemoval).
+MAX_PARCELS_PER_REMOVAL = 500
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """The "your parcel is waiting" message: no code in it (the consumer has the code)."""
+
+    parcel: str
+    site: str
+    site_name: str
+    expires_at: float
+    consumer_name: str | None
+    consumer_email: str | None
+    consumer_phone: str | None
+
+
+class ReminderSender(Protocol):
+    def remind(self, reminder: Reminder) -> None: ...
+
+
+class FolderReminders:
+    """The default: writes `<label>.reminder.txt` next to the folder notifier's messages."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def remind(self, reminder: Reminder) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        until = datetime.fromtimestamp(reminder.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        greeting = f"Hello {reminder.consumer_name}," if reminder.consumer_name else "Hello,"
+        text = (
+            f"{greeting}\n\nYour parcel {reminder.parcel} is still waiting at "
+            f"{reminder.site_name} ({reminder.site}).\nPlease collect it before {until} with "
+            "the code we sent you. After that it is sent back.\n"
+        )
+        path = self.folder / f"{reminder.parcel}.reminder.txt"
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+
+
+def _contact(record: ParcelRecord) -> dict[str, str | None]:
+    if not record.contact_json:
+        return {}
+    data = json.loads(record.contact_json)
+    return data if isinstance(data, dict) else {}
+
+
+class NotWaiting(CentralError):
+    """A parcel that is not in a slot waiting for its consumer (no code can open it)."""
+
+
+@dataclass
+class PickupFollowUps:
+    store: CentralStore
+    signer: TokenSigner
+    notifier: Notifier
+    reminders: ReminderSender
+
+    # ------------------------------------------------------------------------- codes
+
+    def issue_codes(self, tasks: list[TaskRecord], now: float) -> None:
+        """The ISSUE_CODE task handler."""
+        for task in tasks:
+            assert task.id is not None and task.label is not None
+            with self.store.transaction() as session:
+                record = session.get_parcel(task.label)
+                site = session.get_site(record.site) if record and record.site else None
+                if record is None or not _waiting(record) or record.site != task.site:
+                    session.finish_task(task.id, now)
+                    continue
+            issued = self._issue(record)
+            contact = _contact(record)
+            self.notifier.notify(
+                PickupNotice(
+                    issued=issued,
+                    site_name=(site.name if site and site.name else issued.site),
+                    consumer_name=contact.get("name"),
+                    consumer_email=contact.get("email"),
+                    consumer_phone=contact.get("phone"),
+                )
+            )
+            with self.store.transaction() as session:
+                self._record(session, issued, now)
+                current = get(session, task.label)
+                if _waiting(current):
+                    take_step(
+                        session,
+                        current,
+                        ParcelStep.NOTIFY,
+                        at=now,
+                        source=CENTRAL,
+                        now=now,
+                        detail="pickup code sent to the consumer",
+                    )
+                session.finish_task(task.id, now)
+
+    def reissue(self, label: str, now: float, by: str) -> IssuedCode:
+        """A new code for a waiting parcel; every older active code is revoked at the site."""
+        with self.store.transaction() as session:
+            record = get(session, label)
+            if not _waiting(record):
+                raise NotWaiting(
+                    f"parcel {label} is {record.state or 'unknown'}, not waiting for pickup: "
+                    "no code can open it"
+                )
+            issued = self._issue(record)
+            revoked = 0
+            for code in session.codes(label):
+                if code.status != "active":
+                    continue
+                session.set_code_status(code.code_id, "revoked")
+                queue_command(
+                    session,
+                    code.site,
+                    RevokeCode(parcel=label, code_id=code.code_id),
+                    now,
+                    label=label,
+                    # The revocation must reach the site for as long as the old code works.
+                    expires_at=max(code.expires_at, now + 60),
+                )
+                revoked += 1
+            self._record(session, issued, now)
+            take_step(
+                session,
+                record,
+                ParcelStep.NOTIFY,
+                at=now,
+                source=by,
+                now=now,
+                detail=f"pickup code reissued; {revoked} older code(s) revoked",
+            )
+        return issued
+
+    def _issue(self, record: ParcelRecord) -> IssuedCode:
+        assert record.site is not None and record.pickup_expires_at is not None
+        return issue_code(self.signer, record.site, record.label, record.pickup_expires_at)
+
+    @staticmethod
+    def _record(session: StoreSession, issued: IssuedCode, now: float) -> None:
+        session.add_code(
+            CodeRecord(
+                code_id=issued.code_id,
+                label=issued.parcel,
+                site=issued.site,
+                short_form=issued.short_form,
+                issued_at=now,
+                expires_at=issued.expires_at,
+            )
+        )
+
+    # ---------------------------------------------------------------------- reminders
+
+    def remind(self, tasks: list[TaskRecord], now: float) -> None:
+        """The REMIND task handler."""
+        for task in tasks:
+            assert task.id is not None and task.label is not None
+            with self.store.transaction() as session:
+                record = session.get_parcel(task.label)
+                if record is None or record.state != ParcelState.READY_FOR_PICKUP.value:
+                    session.finish_task(task.id, now)
+                    continue
+                site = session.get_site(record.site) if record.site else None
+            assert record.site is not None and record.pickup_expires_at is not None
+            contact = _contact(record)
+            self.reminders.remind(
+                Reminder(
+                    parcel=record.label,
+                    site=record.site,
+                    site_name=site.name if site and site.name else record.site,
+                    expires_at=record.pickup_expires_at,
+                    consumer_name=contact.get("name"),
+                    consumer_email=contact.get("email"),
+                    consumer_phone=contact.get("phone"),
+                )
+            )
+            with self.store.transaction() as session:
+                current = get(session, task.label)
+                if current.state == ParcelState.READY_FOR_PICKUP.value:
+                    take_step(
+                        session,
+                        current,
+                        ParcelStep.REMIND,
+                        at=now,
+                        source=CENTRAL,
+                        now=now,
+                        detail="reminder sent to the consumer",
+                    )
+                session.finish_task(task.id, now)
+
+    # ------------------------------------------------------------------------ expiry
+
+    def expire(self, tasks: list[TaskRecord], now: float) -> None:
+        """The EXPIRE task handler: expired parcels are marked for removal, one command per
+        site, and each gets a removal task for a courier."""
+        with self.store.transaction() as session:
+            per_site: dict[str, list[str]] = defaultdict(list)
+            for task in tasks:
+                assert task.id is not None and task.label is not None
+                record = session.get_parcel(task.label)
+                due = record is not None and (record.pickup_expires_at or 0) <= now
+                if record is None or not _waiting(record) or not due or record.site is None:
+                    session.finish_task(task.id, now)
+                    continue
+                take_step(
+                    session,
+                    record,
+                    ParcelStep.EXPIRE,
+                    at=now,
+                    source=CENTRAL,
+                    now=now,
+                    detail="not collected in the pickup window; a courier will remove it",
+                )
+                session.add_removal(
+                    RemovalRecord(
+                        label=record.label,
+                        site=record.site,
+                        slot=record.slot,
+                        reason=RemovalReason.EXPIRED.value,
+                        created_at=now,
+                    )
+                )
+                per_site[record.site].append(record.label)
+                session.finish_task(task.id, now)
+            for site, labels in per_site.items():
+                for start in range(0, len(labels), MAX_PARCELS_PER_REMOVAL):
+                    chunk = labels[start : start + MAX_PARCELS_PER_REMOVAL]
+                    queue_command(
+                        session,
+                        site,
+                        MarkForRemoval(parcels=chunk, reason=RemovalReason.EXPIRED),
+                        now,
+                    )
+                log.info("site %s: %s parcel(s) expired and marked for removal", site, len(labels))
+
+
+def _waiting(record: ParcelRecord) -> bool:
+    return record.state in {s.value for s in WAITING_FOR_CONSUMER}

@@ -1,0 +1,220 @@
+"""Parcel records: announcing, stepping through the lifecycle, and the tracking timeline.
+
+Every change of state goes through `take_step`, which asks the lifecycle table and writes
+the step with the time it happened and who said so. The timeline that `lockernet track`
+prints is built here, and it is built from fields that never include the consumer's name,
+phone or e-mail: those stay in `contact_json`, which only the notifier reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from central.errors import IllegalTransition, UnknownParcel
+from central.parcels.lifecycle import ParcelState, ParcelStep, advance
+from central.parcels.manifest import ParcelAnnouncement
+from central.store import ParcelRecord, StepRecord, StoreSession
+
+MANIFEST = "manifest"
+CENTRAL = "central"
+
+
+def site_source(site: str, seq: int) -> str:
+    """The source of a step a site reported: which site, which event."""
+    return f"site {site} event {seq}"
+
+
+def operator_source(who: str) -> str:
+    return f"operator {who}"
+
+
+def state_of(record: ParcelRecord) -> ParcelState | None:
+    return ParcelState(record.state) if record.state else None
+
+
+def contact_of(announcement: ParcelAnnouncement) -> str:
+    return json.dumps(
+        {
+            "name": announcement.consumer_name,
+            "phone": announcement.consumer_phone,
+            "email": announcement.consumer_email,
+        },
+        separators=(",", ":"),
+    )
+
+
+def announce(
+    session: StoreSession, parcel: ParcelAnnouncement, now: float, source: str = MANIFEST
+) -> ParcelRecord | None:
+    """Record an announced parcel; None if central already knows the label (re-import)."""
+    if session.get_parcel(parcel.label) is not None:
+        return None
+    record = ParcelRecord(
+        label=parcel.label,
+        state=None,
+        size=parcel.size.value,
+        weight_kg=parcel.weight_kg,
+        postal_code=parcel.dest_postal_code,
+        lat=parcel.dest_lat,
+        lon=parcel.dest_lon,
+        delivery_mode=parcel.preferred_mode,
+        preferred_site=parcel.preferred_site,
+        contact_json=contact_of(parcel),
+        announced_at=now,
+        dispatched_at=parcel.dispatched_at,
+        updated_at=now,
+    )
+    return take_step(session, record, ParcelStep.ANNOUNCE, at=now, source=source, now=now)
+
+
+def take_step(
+    session: StoreSession,
+    record: ParcelRecord,
+    step: ParcelStep,
+    *,
+    at: float,
+    source: str,
+    now: float,
+    detail: str | None = None,
+    **changes: object,
+) -> ParcelRecord:
+    """Move a parcel by one step of the table and record it; IllegalTransition if not allowed."""
+    transition = advance(record.label, state_of(record), step)
+    updated = dataclasses.replace(
+        record,
+        state=transition.after.value,
+        updated_at=now,
+        **changes,  # type: ignore[arg-type]
+    )
+    session.save_parcel(updated)
+    session.add_step(
+        StepRecord(
+            label=record.label,
+            step=step.value,
+            before=transition.before.value if transition.before else None,
+            after=transition.after.value,
+            at=at,
+            source=source,
+            detail=detail,
+            recorded_at=now,
+        )
+    )
+    return updated
+
+
+def report_fact(
+    session: StoreSession,
+    record: ParcelRecord,
+    step: ParcelStep,
+    *,
+    at: float,
+    source: str,
+    now: float,
+    detail: str | None = None,
+    **changes: object,
+) -> ParcelRecord:
+    """A site reports something that happened. If the table allows it from the parcel's
+    state, take the step; if not, the fact still stands, so the parcel becomes an
+    exception with the contradiction written down for an operator."""
+    try:
+        return take_step(
+            session, record, step, at=at, source=source, now=now, detail=detail, **changes
+        )
+    except IllegalTransition as exc:
+        why = f"{step.value} reported while {record.state or 'unknown'}: {detail or exc}"
+        return take_step(
+            session,
+            record,
+            ParcelStep.FLAG_EXCEPTION,
+            at=at,
+            source=source,
+            now=now,
+            detail=why,
+            **changes,
+        )
+
+
+def get(session: StoreSession, label: str) -> ParcelRecord:
+    record = session.get_parcel(label)
+    if record is None:
+        raise UnknownParcel(label)
+    return record
+
+
+# ------------------------------------------------------------------------------ tracking
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    at: float
+    step: str
+    state: str
+    source: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """What `lockernet track` shows: where the parcel is and how it got there.
+
+    Built field by field, never from the whole record, so no contact detail can leak in.
+    """
+
+    label: str
+    state: str
+    size: str | None
+    delivery_point: str | None
+    slot: str | None
+    partner: str | None
+    courier: str | None
+    dispatched_at: float | None
+    pickup_expires_at: float | None
+    steps: tuple[TimelineStep, ...]
+    codes_issued: int
+
+
+def timeline(session: StoreSession, label: str) -> Timeline:
+    record = get(session, label)
+    steps = tuple(
+        TimelineStep(s.at, s.step, s.after, s.source, s.detail) for s in session.steps(label)
+    )
+    return Timeline(
+        label=record.label,
+        state=record.state or "unknown",
+        size=record.size,
+        delivery_point=record.site,
+        slot=record.slot,
+        partner=record.partner,
+        courier=record.courier,
+        dispatched_at=record.dispatched_at,
+        pickup_expires_at=record.pickup_expires_at,
+        steps=steps,
+        codes_issued=len(session.codes(label)),
+    )
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def format_timeline(view: Timeline) -> str:
+    lines = [
+        f"parcel {view.label}: {view.state}",
+        f"  size {view.size or '-'}, delivery point {view.delivery_point or '-'}"
+        + (f" slot {view.slot}" if view.slot else ""),
+        f"  partner {view.partner or '-'}, courier {view.courier or '-'}",
+        f"  dispatched {_when(view.dispatched_at)}, pickup by {_when(view.pickup_expires_at)},"
+        f" pickup codes issued {view.codes_issued}",
+        "",
+    ]
+    for step in view.steps:
+        line = f"  {_when(step.at)}  {step.step:<18} -> {step.state:<17} ({step.source})"
+        if step.detail:
+            line += f"  {step.detail}"
+        lines.append(line)
+    return "\n".join(lines)

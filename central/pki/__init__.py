@@ -1,0 +1,1 @@
+"""The device PKI: certificates, the broker's ACL, `lockernet pki`."""

@@ -1,0 +1,235 @@
+"""Central's one configuration model: loaded from TOML, overridden by the environment.
+
+    lockernet central run --config central.toml
+
+Every key has a default that suits a test bench except the paths a deployment must choose.
+An environment variable overrides any key: LOCKERNET_CENTRAL__<SECTION>__<KEY>, e.g.
+LOCKERNET_CENTRAL__BROKER__CLIENT_ID=central-2 gives a second process its own session.
+Unknown keys are refused, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from central.errors import ConfigError
+from protocols.topics import CENTRAL_SHARE_GROUP, DEFAULT_ROOT
+
+ENV_PREFIX = "LOCKERNET_CENTRAL__"
+DAY_S = 86_400.0
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    # Stable across restarts: the broker keeps this session's queued events while we are down.
+    client_id: str = Field(default="lockernet-central-1", min_length=1, max_length=64)
+    username: str | None = None
+    password_file: Path | None = None
+    # TLS with a client certificate (lockernet pki init writes central.pem / central.key);
+    # the broker takes the certificate's name ("central") as the user.
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=300)
+    # How long the broker keeps our session (and queues events for it) while we are away.
+    # Short: a member of the shared subscription that is gone for good keeps collecting its
+    # share of every site's events until its session expires, and the broker discards them
+    # then. Five minutes covers a restart; anything the broker took while no session was
+    # there is asked for again when a site's heartbeat shows central is behind (issue 11).
+    session_expiry_s: int = Field(default=300, ge=0)
+    # MQTT 5 Receive Maximum: events in flight to us before we acknowledged them. Bounds how
+    # large a commit batch can grow, so it must exceed ingest.batch_size.
+    receive_maximum: int = Field(default=2000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _client_cert_pair(self) -> BrokerConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("broker.cert_file and broker.key_file go together")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("broker.cert_file needs broker.ca_file (the CA of the broker)")
+        return self
+
+
+class TopicsConfig(Section):
+    root: str = DEFAULT_ROOT
+    share_group: str = Field(default=CENTRAL_SHARE_GROUP, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class StoreConfig(Section):
+    path: Path = Path("central.sqlite")
+
+
+class KeysConfig(Section):
+    # Ed25519 private key (PEM). Sites hold only the public half.
+    signing_key: Path = Path("central-signing-key.pem")
+
+
+class NetworkConfig(Section):
+    # The network file (lockernet network generate): sites, partners, couriers.
+    file: Path | None = None
+
+
+class IngestConfig(Section):
+    # A batch is committed when it holds this many events or its oldest waited this long.
+    batch_size: int = Field(default=500, ge=1, le=20_000)
+    flush_interval_s: float = Field(default=0.05, gt=0, le=5)
+    # A missing sequence number older than this makes central ask the site to resend.
+    gap_timeout_s: float = Field(default=30.0, gt=0)
+    # ...and past this, central stops waiting, raises an alarm and applies what followed.
+    gap_give_up_s: float = Field(default=7 * DAY_S, gt=0)
+
+
+class LivenessConfig(Section):
+    # A site not heard from (heartbeat, event, state, live status) for this long, or for
+    # four of the heartbeat intervals it announced if that is longer, is called offline
+    # with an alarm. Sites beat every 15 s by default: a minute is four beats, so one or two
+    # lost QoS 0 beats never raise it.
+    stale_after_s: float = Field(default=60.0, gt=0)
+    # A site whose clock is further off central's than this gets an alarm (cleared below
+    # half of it): door commands are refused a minute after issue (DOOR_COMMAND_FRESH_S),
+    # so half of that already eats into the margin for delivery.
+    clock_offset_limit_s: float = Field(default=30.0, gt=0)
+    # A site whose clock is off (past the limit above, or `clock_unsure` in its state) is sent
+    # a signed time at once, then at most once per this many seconds (central/sites/site_clock.py):
+    # one small command a minute per wrong site, so a site that cannot take it in (a clock
+    # ahead: a witnessed time only ever moves a site's time forward) costs little.
+    time_send_interval_s: float = Field(default=60.0, gt=0)
+
+
+class PickupConfig(Section):
+    # The regional norm: an uncollected parcel expires 3 days after the consumer was told.
+    window_s: float = Field(default=3 * DAY_S, gt=0)
+    reminder_before_s: float = Field(default=1 * DAY_S, ge=0)
+    # The default notifier writes each message and QR image into this folder.
+    notify_folder: Path = Path("notifications")
+
+
+class ReservationConfig(Section):
+    # A reserved slot lapses if no parcel came by then (the 72-hour delivery promise).
+    hold_s: float = Field(default=2 * DAY_S, gt=0)
+    max_locker_distance_km: float = Field(default=2.0, gt=0)
+
+
+class CommandConfig(Section):
+    # MQTT 5 message expiry: a command a site cannot receive in time is dropped by the broker.
+    expiry_s: int = Field(default=3600, ge=1)
+    reply_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class ServiceConfig(Section):
+    # How often timers (reminders, expiries, lapses, gap checks) are looked at, real seconds.
+    tick_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # Central republishes its retained status this often, so with several processes the
+    # status comes back "online" soon after one of them stops.
+    status_interval_s: float = Field(default=60.0, gt=0)
+    # A task claimed by a process that then died is taken over after this long.
+    task_lease_s: float = Field(default=60.0, gt=0)
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+
+class CentralConfig(Section):
+    broker: BrokerConfig = BrokerConfig()
+    topics: TopicsConfig = TopicsConfig()
+    store: StoreConfig = StoreConfig()
+    keys: KeysConfig = KeysConfig()
+    network: NetworkConfig = NetworkConfig()
+    ingest: IngestConfig = IngestConfig()
+    liveness: LivenessConfig = LivenessConfig()
+    pickup: PickupConfig = PickupConfig()
+    reservations: ReservationConfig = ReservationConfig()
+    commands: CommandConfig = CommandConfig()
+    service: ServiceConfig = ServiceConfig()
+
+    @model_validator(mode="after")
+    def _batch_fits_in_flight(self) -> CentralConfig:
+        if self.ingest.batch_size > self.broker.receive_maximum:
+            raise ValueError(
+                f"ingest.batch_size ({self.ingest.batch_size}) must not exceed "
+                f"broker.receive_maximum ({self.broker.receive_maximum}): a batch could never fill"
+            )
+        return self
+
+    def resolve_paths(self, base: Path) -> CentralConfig:
+        """Relative paths are relative to the config file's folder, not the working dir."""
+
+        def fix(path: Path) -> Path:
+            return path if path.is_absolute() else base / path
+
+        update: dict[str, Any] = {
+            "store": self.store.model_copy(update={"path": fix(self.store.path)}),
+            "keys": self.keys.model_copy(update={"signing_key": fix(self.keys.signing_key)}),
+            "pickup": self.pickup.model_copy(
+                update={"notify_folder": fix(self.pickup.notify_folder)}
+            ),
+        }
+        if self.network.file is not None:
+            update["network"] = self.network.model_copy(update={"file": fix(self.network.file)})
+        broker_paths = {
+            name: fix(value)
+            for name in ("password_file", "ca_file", "cert_file", "key_file")
+            if (value := getattr(self.broker, name)) is not None
+        }
+        if broker_paths:
+            update["broker"] = self.broker.model_copy(update=broker_paths)
+        return self.model_copy(update=update)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY>")
+        section, key = parts
+        overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def _describe(exc: ValidationError, origin: str) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        problems.append(f"{key}: {error['msg']}")
+    return f"{origin}: " + "; ".join(problems)
+
+
+def parse_config(
+    data: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None
+) -> CentralConfig:
+    """Validate a config mapping plus environment overrides; ConfigError names the bad key."""
+    merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for section, values in _env_overrides(os.environ if environ is None else environ).items():
+        target = merged.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{origin}: {section} must be a table to take overrides")
+        target.update(values)
+    try:
+        return CentralConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> CentralConfig:
+    """Read central.toml (relative paths in it are relative to its folder)."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    config = parse_config(data, str(path), environ)
+    return config.resolve_paths(path.resolve().parent)

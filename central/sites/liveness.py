@@ -1,0 +1,214 @@
+"""Which sites are alive, judged by what central hears, and how far off each site's clock is.
+
+A site's retained status is not evidence that it is alive: a broker killed while a site
+dies brings the site's retained "online" back from its persistence file, and the last will
+that would have replaced it never fires. So:
+
+- any message a site sends that central receives live (a heartbeat, an event, a state
+  snapshot, a reply, a status published now) counts as hearing it; a retained status the
+  broker replays on (re)subscription does not;
+- a site not heard from for `liveness.stale_after_s` (or four of its own heartbeat
+  intervals, if longer) is called offline with a `site_offline` alarm, cleared when it is
+  heard again; silence is counted from when this central process started listening at the
+  earliest, so a central that was down itself does not call the whole fleet offline;
+- a heartbeat's `last_seq` ahead of what central has received opens a gap at once, and the
+  gap check (central/sites/ingest.py) asks the site to resend: events the broker acknowledged to
+  the site and never delivered come back whatever the site does next;
+- each heartbeat's `at` minus central's receive time is a sample of the site's clock
+  offset, smoothed, stored per site, with a `clock_offset` alarm past the limit; a site
+  past it is sent central's signed time (central/sites/site_clock.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from central.service.config import LivenessConfig
+from central.sites import registry, site_clock
+from central.sites.alarms import AlarmKind, clear_alarm, raise_alarm
+from central.sites.streams import epoch_of
+from central.store import LivenessRecord, SiteRecord, StoreSession
+from protocols.messages import Heartbeat, SiteStatus
+
+log = logging.getLogger(__name__)
+
+# A site announces its heartbeat interval; it is called offline after this many missed
+# beats (when that is longer than the configured limit). Beats are QoS 0: one or two may
+# be lost without the site being down.
+MISSED_BEATS = 4
+# How often one central process writes that it heard a site that speaks in every batch:
+# staleness is judged over tens of seconds (stale_after_s, four heartbeats), so a second's
+# resolution loses nothing and saves a read and a write per site per batch.
+HEARD_WRITE_EVERY_S = 1.0
+# Weight of a new clock sample in the smoothed offset: network and batching delays jitter
+# each sample by tens of milliseconds; a quarter smooths that within a few beats.
+OFFSET_SMOOTHING = 0.25
+
+
+def stale_limit_s(record: LivenessRecord | None, config: LivenessConfig) -> float:
+    """Seconds of silence after which this site is called offline."""
+    interval = record.beat_interval_s if record is not None else None
+    return max(config.stale_after_s, MISSED_BEATS * (interval or 0.0))
+
+
+def heard(session: StoreSession, site: str, now: float) -> LivenessRecord:
+    """The site was heard at `now` (central's clock): it is alive. A site called offline
+    (for silence, its last will or an orderly stop) is online again and its alarm cleared."""
+    record = session.get_liveness(site)
+    updated = (
+        LivenessRecord(site, heard_at=now)
+        if record is None
+        else dataclasses.replace(record, heard_at=max(now, record.heard_at), stale=False)
+    )
+    session.save_liveness(updated)
+    known = session.get_site(site)
+    if known is None or known.online is not True:
+        known = known or SiteRecord(site=site, kind=registry.UNKNOWN_KIND)
+        session.save_site(dataclasses.replace(known, online=True))
+        clear_alarm(session, site, AlarmKind.SITE_OFFLINE, now)
+    return updated
+
+
+def apply_heartbeat(
+    session: StoreSession,
+    beat: Heartbeat,
+    now: float,
+    config: LivenessConfig,
+    *,
+    received_at: float | None = None,
+) -> None:
+    """A heartbeat applied at `now` (central's clock; `received_at`, when central's network
+    thread took it, if known): the site is alive, its clock's offset is sampled, and a
+    `last_seq` beyond what central received opens a gap."""
+    record = heard(session, beat.site, now)
+    sample = beat.at - (received_at if received_at is not None else now)
+    offset = record.clock_offset_s
+    if offset is None or abs(sample - offset) > config.clock_offset_limit_s:
+        offset = sample  # a first sample, or a step of the site's clock: take it at once
+    elif record.beat_at is None or beat.at != record.beat_at:
+        # (the same beat again is not a new sample: every central process hears each one)
+        offset += OFFSET_SMOOTHING * (sample - offset)
+    session.save_liveness(
+        dataclasses.replace(
+            record, beat_at=beat.at, beat_interval_s=beat.interval_s, clock_offset_s=offset
+        )
+    )
+    _judge_clock(session, beat.site, offset, now, config)
+    if abs(offset) > config.clock_offset_limit_s:
+        site_clock.send_time(
+            session, beat.site, now, config, f"its clock is {offset:+.0f} s from central's"
+        )
+    _note_last_seq(session, beat, now)
+
+
+def _judge_clock(
+    session: StoreSession, site: str, offset: float, now: float, config: LivenessConfig
+) -> None:
+    limit = config.clock_offset_limit_s
+    if abs(offset) > limit:
+        ahead = "ahead of" if offset > 0 else "behind"
+        raise_alarm(
+            session,
+            site,
+            AlarmKind.CLOCK_OFFSET,
+            now,
+            detail=f"the site's clock is {_span(abs(offset))} {ahead} central's "
+            f"(limit {limit:.0f} s)",
+            source=f"site {site} heartbeat",
+        )
+    elif abs(offset) < limit / 2:
+        # Cleared only well inside the limit, so an offset hovering at it does not flap.
+        clear_alarm(session, site, AlarmKind.CLOCK_OFFSET, now)
+
+
+def _note_last_seq(session: StoreSession, beat: Heartbeat, now: float) -> None:
+    # The site has written events up to beat.last_seq. If central has not received them
+    # (the broker took them and lost them), open the gap now: the gap check asks for them
+    # after ingest.gap_timeout_s, time enough for events merely in flight to arrive.
+    # Only for the stream central already follows: a beat from a new epoch (a lost or
+    # replaced store) leaves starting that stream to the site's snapshot and events
+    # (central/sites/streams.py), which carry what central needs to reconcile it.
+    stream = session.stream(beat.site)
+    if stream.id is None or stream.epoch != epoch_of(beat.epoch):
+        return
+    if beat.last_seq > stream.max_received_seq:
+        session.save_stream(
+            dataclasses.replace(
+                stream,
+                max_received_seq=beat.last_seq,
+                gap_since=stream.gap_since if stream.gap_since is not None else now,
+            )
+        )
+
+
+def apply_status(
+    session: StoreSession,
+    status: SiteStatus,
+    now: float,
+    *,
+    live: bool,
+    config: LivenessConfig,
+    source: str,
+) -> None:
+    """A site's status message. `live` is False for a retained status the broker replayed
+    on subscription: that says what the site once said, not that it is alive now."""
+    if live:
+        registry.apply_status(session, status, now, source)
+        if status.online:
+            heard(session, status.site, now)
+        else:
+            record = session.get_liveness(status.site)
+            if record is not None:
+                session.save_liveness(dataclasses.replace(record, stale=True))
+        return
+    if status.online:
+        return  # a replayed "online" may be all that is left of a dead site
+    # A replayed "offline" is believed unless central heard the site since it started.
+    record = session.get_liveness(status.site)
+    if record is None or record.stale or now - record.heard_at >= stale_limit_s(record, config):
+        registry.apply_status(session, status, now, source)
+
+
+def check_stale(
+    session: StoreSession, now: float, listening_since: float, config: LivenessConfig
+) -> list[str]:
+    """Call offline, with an alarm, every site silent past its limit. Silence counts from
+    `listening_since` at the earliest (when this process began to hear the sites). Returns
+    the sites newly called offline."""
+    called: list[str] = []
+    records = {r.site: r for r in session.list_liveness()}
+    for site in session.list_sites():
+        record = records.get(site.site)
+        if site.online is not True or (record is not None and record.stale):
+            continue
+        last = max(record.heard_at if record is not None else 0.0, listening_since)
+        silent = now - last
+        if silent < stale_limit_s(record, config):
+            continue
+        session.save_site(dataclasses.replace(site, online=False))
+        session.save_liveness(
+            dataclasses.replace(record, stale=True)
+            if record is not None
+            else LivenessRecord(site.site, heard_at=last, stale=True)
+        )
+        raise_alarm(
+            session,
+            site.site,
+            AlarmKind.SITE_OFFLINE,
+            now,
+            detail=f"nothing heard from the site for {_span(silent)} (no heartbeat, event "
+            "or state); its retained status may be stale",
+            source="central liveness check",
+        )
+        log.warning("site %s: nothing heard for %.0f s; called offline", site.site, silent)
+        called.append(site.site)
+    return called
+
+
+def _span(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

@@ -1,0 +1,365 @@
+"""The fleet registry: every site from the network file, kept current by the sites' own
+retained status (online, or offline by its last will) and full-state snapshots.
+
+Each central process subscribes to status and state without sharing, so each sees all of
+them; applying one is idempotent and an older message never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from central.sites import site_reconciliation, streams
+from central.sites.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm
+from central.sites.network import Network
+from central.store import SiteRecord, SlotRecord, StoreSession, StreamCursor
+from protocols.messages import SiteStatus, SlotState, StateSnapshot
+
+UNKNOWN_KIND = "unknown"
+
+
+def load_network(session: StoreSession, network: Network) -> int:
+    """Register the network's sites (what the site itself reported is kept). Returns the
+    number of sites new to the registry."""
+    added = 0
+    for site in network.sites:
+        compartments = json.dumps({size.value: n for size, n in site.compartments.items()})
+        known = session.get_site(site.id)
+        if known is None:
+            added += 1
+            known = SiteRecord(site=site.id, kind=site.kind.value)
+        session.save_site(
+            dataclasses.replace(
+                known,
+                kind=site.kind.value,
+                name=site.name,
+                lat=site.lat,
+                lon=site.lon,
+                # A counter's snapshot reports its shelf capacity; until then, the plan's.
+                shelf_capacity=(
+                    known.shelf_capacity
+                    if known.snapshot_at is not None
+                    else (site.shelf_capacity or None)
+                ),
+                compartments_json=compartments,
+            )
+        )
+    return added
+
+
+def apply_status(session: StoreSession, status: SiteStatus, now: float, source: str) -> None:
+    """A site's retained status, in the order the broker delivered it.
+
+    Not ordered by `at`: a last will carries the time its connection was made, which is
+    before the "online" that connection then published, yet it comes after it.
+    """
+    known = session.get_site(status.site) or SiteRecord(site=status.site, kind=UNKNOWN_KIND)
+    session.save_site(
+        dataclasses.replace(
+            known,
+            online=status.online,
+            status_at=status.at,
+            boot_id=status.boot_id,
+            agent_version=status.agent_version or known.agent_version,
+        )
+    )
+    if status.online:
+        clear_alarm(session, status.site, AlarmKind.SITE_OFFLINE, now)
+    else:
+        raise_alarm(
+            session,
+            status.site,
+            AlarmKind.SITE_OFFLINE,
+            # Central's clock: a last will carries the time its connection was made (hours
+            # before it fires), and a site's clock is evidence, not truth.
+            now,
+            detail="the site's link is down (last will or orderly stop)",
+            source=source,
+        )
+
+
+def apply_snapshot(
+    session: StoreSession, snapshot: StateSnapshot, now: float, live: bool = True
+) -> bool:
+    """A site's full state. Returns False for one of a stream the site has left.
+
+    Ordered by the site's stream (epoch) and sequence, never by its clock (`at`): a site
+    whose clock ran hours ahead and was then corrected sends snapshots "earlier" than the
+    last, and each is still its newest word. A snapshot of a new epoch starts a new stream
+    (central/sites/streams.py); the first snapshot of a restarted or rewound stream replaces
+    central's view of the site's slots, and what differed is raised (STATE_DIFFERS).
+
+    Slots are taken from the snapshot only if it has seen every event central applied of
+    its stream (its last_seq is at least central's): an older picture would undo newer
+    events, so one behind is raised (SNAPSHOT_BEHIND) instead — when it is `live`: a
+    retained snapshot the broker replays on subscription, or restores from its persistence
+    after a restart, is an old picture by nature and tells nothing. A snapshot that has seen
+    more events than central received tells central events are missing, and the gap
+    check asks for them if they do not arrive.
+    """
+    source = f"site {snapshot.site} state"
+    # A live snapshot is the site's store now: a closed stream of its epoch is reopened (a
+    # store put back). A retained one may be a picture from before the site moved on.
+    stream = streams.stream_for(session, snapshot.site, snapshot.epoch, now, source, resumes=live)
+    if not stream.current:
+        return False
+    known = session.get_site(snapshot.site) or SiteRecord(snapshot.site, snapshot.kind.value)
+    session.save_site(
+        dataclasses.replace(
+            known,
+            kind=snapshot.kind.value,
+            shelf_capacity=snapshot.shelf_capacity
+            if snapshot.shelf_capacity is not None
+            else known.shelf_capacity,
+            shelf_used=snapshot.shelf_used,
+            snapshot_at=snapshot.at,
+            snapshot_seq=snapshot.last_seq,
+            boot_id=snapshot.boot_id,
+            agent_version=snapshot.versions.get("agent", known.agent_version),
+            faults_json=json.dumps([f.model_dump(mode="json") for f in snapshot.faults]),
+        )
+    )
+    if snapshot.last_seq >= stream.applied_seq:
+        slots = [
+            SlotRecord(
+                site=snapshot.site,
+                slot=slot.slot,
+                size=slot.size.value,
+                state=slot.state.value,
+                parcel=slot.parcel,
+                reserved_for=slot.reserved_for,
+                occupied=slot.occupied,
+                door=slot.door.value,
+                updated_at=now,  # central's clock: the site's may be anywhere
+            )
+            for slot in snapshot.slots
+        ]
+        reconciling = not stream.reconciled
+        if reconciling:
+            _raise_differences(session, stream, session.list_slots(snapshot.site), slots, now)
+            stream = session.save_stream(dataclasses.replace(stream, reconciled=True))
+        session.replace_slots(snapshot.site, slots)
+        if reconciling:
+            # Not only alarmed: reservations the site lost are sent again, parcels it no
+            # longer knows go to a technician's check.
+            site_reconciliation.reconcile_stream(session, stream, snapshot, now)
+    elif live and not streams.taken_before_next(session, stream, snapshot):
+        raise_alarm(
+            session,
+            snapshot.site,
+            AlarmKind.SNAPSHOT_BEHIND,
+            now,
+            ref=f"{stream.epoch}:{snapshot.last_seq}",
+            detail=f"the site's state is at seq {snapshot.last_seq} of stream "
+            f"{stream.epoch or '(no epoch)'}, central applied {stream.applied_seq}: its store "
+            "may have lost writes; central keeps its own view of the slots",
+            source=source,
+        )
+    if snapshot.last_seq > stream.max_received_seq:
+        session.save_stream(
+            dataclasses.replace(
+                stream,
+                max_received_seq=snapshot.last_seq,
+                gap_since=stream.gap_since if stream.gap_since is not None else now,
+            )
+        )
+    _reconcile_fault_alarms(session, snapshot, now)
+    return True
+
+
+# An alarm's detail lists this many differing slots, then how many more there are.
+DIFFERENCES_LISTED = 12
+
+
+def _raise_differences(
+    session: StoreSession,
+    stream: StreamCursor,
+    before: list[SlotRecord],
+    after: list[SlotRecord],
+    now: float,
+) -> None:
+    """A new stream's snapshot replaces central's view: raise what central believed that
+    the site does not (a parcel central has in a slot the site calls free, and so on)."""
+    old = {s.slot: s for s in before}
+    new = {s.slot: s for s in after}
+    differing = []
+    for slot in sorted(old.keys() | new.keys()):
+        was, now_ = old.get(slot), new.get(slot)
+        was_text = f"{was.state} {was.parcel or ''}".strip() if was else "absent"
+        now_text = f"{now_.state} {now_.parcel or ''}".strip() if now_ else "absent"
+        if was_text != now_text:
+            differing.append(f"{slot}: central {was_text}, site {now_text}")
+    if not differing:
+        return
+    shown = "; ".join(differing[:DIFFERENCES_LISTED])
+    more = len(differing) - DIFFERENCES_LISTED
+    raise_alarm(
+        session,
+        stream.site,
+        AlarmKind.STATE_DIFFERS,
+        now,
+        ref=f"{stream.epoch}:{stream.base_seq}",
+        detail=(
+            f"after the {stream.cause} of its event stream the site's slots replaced central's; "
+            f"{len(differing)} differed: {shown}" + (f" (and {more} more)" if more > 0 else "")
+        )[:500],
+        source=f"site {stream.site} state",
+    )
+
+
+def _reconcile_fault_alarms(session: StoreSession, snapshot: StateSnapshot, now: float) -> None:
+    """The snapshot lists every fault the site has now: open what is missing, clear the rest."""
+    present: dict[AlarmKind, set[str]] = defaultdict(set)
+    for fault in snapshot.faults:
+        kind = FAULT_ALARM.get(fault.component)
+        if kind is None:
+            continue
+        ref = fault.ref or ""
+        present[kind].add(ref)
+        raise_alarm(
+            session,
+            snapshot.site,
+            kind,
+            fault.since,
+            ref=ref,
+            detail=fault.code + (f": {fault.detail}" if fault.detail else ""),
+            source=f"site {snapshot.site} state",
+        )
+    for alarm in session.list_alarms():
+        if alarm.site != snapshot.site:
+            continue
+        kind = AlarmKind(alarm.kind)
+        if kind in FAULT_ALARM.values() and alarm.ref not in present.get(kind, set()):
+            clear_alarm(session, snapshot.site, kind, now, alarm.ref)
+
+
+# ------------------------------------------------------------------------------- fleet
+
+
+@dataclass(frozen=True)
+class SiteView:
+    site: str
+    kind: str
+    online: bool | None
+    slots: int
+    occupied: int
+    free: int
+    reserved: int
+    out_of_service: int
+    shelf_capacity: int | None
+    shelf_used: int | None
+    faults: int
+    open_alarms: int
+    applied_seq: int
+    deposits: int
+    pickups: int
+    clock_offset_s: float | None = None  # the site's clock minus central's, smoothed
+
+
+@dataclass(frozen=True)
+class FleetView:
+    sites: list[SiteView]
+
+    @property
+    def online(self) -> int:
+        return sum(1 for s in self.sites if s.online)
+
+    @property
+    def offline(self) -> int:
+        return sum(1 for s in self.sites if s.online is False)
+
+
+def fleet(session: StoreSession) -> FleetView:
+    states: dict[str, Counter[str]] = defaultdict(Counter)
+    for site, state, count in session.slot_state_counts():
+        states[site][state] += count
+    alarms = Counter(a.site for a in session.list_alarms())
+    # A site that restarted or rewound its stream has had several: its counts are their sum,
+    # its applied seq the current one's.
+    site_streams: dict[str, StreamCursor] = {}
+    for each in session.list_streams():
+        earlier = site_streams.get(each.site)
+        site_streams[each.site] = (
+            each
+            if earlier is None
+            else dataclasses.replace(
+                each,
+                deposits=each.deposits + earlier.deposits,
+                pickups=each.pickups + earlier.pickups,
+            )
+        )
+    held = Counter(r.site for r in session.held_reservations())
+    offsets = {r.site: r.clock_offset_s for r in session.list_liveness()}
+    views = []
+    for record in session.list_sites():
+        counts = states.get(record.site, Counter())
+        stream = site_streams.get(record.site)
+        views.append(
+            SiteView(
+                site=record.site,
+                kind=record.kind,
+                online=record.online,
+                slots=sum(counts.values()),
+                occupied=counts[SlotState.OCCUPIED.value],
+                free=counts[SlotState.FREE.value],
+                reserved=max(counts[SlotState.RESERVED.value], held[record.site]),
+                out_of_service=counts[SlotState.OUT_OF_SERVICE.value]
+                + counts[SlotState.FAULT.value],
+                shelf_capacity=record.shelf_capacity,
+                shelf_used=record.shelf_used,
+                faults=len(json.loads(record.faults_json)),
+                open_alarms=alarms[record.site],
+                applied_seq=stream.applied_seq if stream else 0,
+                deposits=stream.deposits if stream else 0,
+                pickups=stream.pickups if stream else 0,
+                clock_offset_s=offsets.get(record.site),
+            )
+        )
+    return FleetView(views)
+
+
+def format_fleet(view: FleetView, limit: int | None = None) -> str:
+    unknown = len(view.sites) - view.online - view.offline
+    total_slots = sum(s.slots for s in view.sites)
+    occupied = sum(s.occupied for s in view.sites)
+    lines = [
+        f"sites {len(view.sites)}: online {view.online}, offline {view.offline}, "
+        f"never heard from {unknown}",
+        f"compartments reported {total_slots}: occupied {occupied}, "
+        f"free {sum(s.free for s in view.sites)}, reserved {sum(s.reserved for s in view.sites)}, "
+        f"out of service {sum(s.out_of_service for s in view.sites)}",
+        f"sites with faults {sum(1 for s in view.sites if s.faults)}, open alarms "
+        f"{sum(s.open_alarms for s in view.sites)}",
+        "",
+        f"{'site':<14}{'kind':<9}{'link':<9}{'occupied':>10}{'free':>6}{'resv':>6}"
+        f"{'oos':>5}{'faults':>8}{'alarms':>8}{'deposits':>10}{'pickups':>9}{'clock':>9}",
+    ]
+    shown = view.sites if limit is None else view.sites[:limit]
+    for s in shown:
+        link = {True: "online", False: "OFFLINE", None: "?"}[s.online]
+        if s.kind == "counter" and s.shelf_capacity is not None:
+            occupied_text = f"{s.shelf_used or 0}/{s.shelf_capacity}"
+        else:
+            occupied_text = f"{s.occupied}/{s.slots}"
+        lines.append(
+            f"{s.site:<14}{s.kind:<9}{link:<9}{occupied_text:>10}{s.free:>6}{s.reserved:>6}"
+            f"{s.out_of_service:>5}{s.faults:>8}{s.open_alarms:>8}{s.deposits:>10}{s.pickups:>9}"
+            f"{_offset_text(s.clock_offset_s):>9}"
+        )
+    if limit is not None and len(view.sites) > limit:
+        lines.append(f"... and {len(view.sites) - limit} more sites")
+    return "\n".join(lines)
+
+
+def _offset_text(offset: float | None) -> str:
+    """A site's clock offset for the fleet table: "+4.0h", "-12s", "?" if never measured."""
+    if offset is None:
+        return "?"
+    if abs(offset) >= 3600:
+        return f"{offset / 3600:+.1f}h"
+    if abs(offset) >= 120:
+        return f"{offset / 60:+.0f}m"
+    return f"{offset:+.0f}s"

@@ -1,0 +1,1 @@
+"""The site's decisions: slot table, lockout, trusted time (no I/O)."""

@@ -1,0 +1,1 @@
+"""The site's durable store (SQLite, WAL) and crash recovery."""

@@ -1,0 +1,1 @@
+"""The site's MQTT link: connection, reconnect policy, heartbeat."""

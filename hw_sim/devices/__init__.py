@@ -1,0 +1,3 @@
+"""Simulated devices (lock boards, scanner, compartments) and their transports; imports `protocols`
+only.
+"""

@@ -1,0 +1,173 @@
+"""A simulated Kerong CU16-family bus: 1-10 boards of 16 locks and 16 IR sensors each.
+
+Speaks hardware.md §1 through the project's codec (protocols.kerong): status 0x30, unlock
+0x31, query-all 0x32 on the broadcast address, and the less common 0x33 unlock-all, 0x37
+unlock time and 0x39 delayed unlock. A frame with a bad checksum, for an absent board or a
+board without power gets no reply, as on a real bus.
+
+Choices where hardware.md leaves room (each an option):
+- unlock (0x31, 0x33, 0x39) gets no reply by default, as on most boards; `reply_to_unlock`
+  makes the board answer with its 9-byte status instead;
+- 0x37 answers with a 0x37 frame carrying the hold time now in force (100 ms units), both
+  when it sets it and when it is queried with 0;
+- query-all: every powered board answers with its status, lowest board id first, one after
+  another on the line.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from hw_sim.devices.compartment import COIL_HOLD_S, Compartment
+from hw_sim.devices.faults import LineFaults
+from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
+from hw_sim.errors import ConfigError
+from protocols import kerong
+from protocols.clock import Clock
+from protocols.kerong import BoardStatus, Command, Frame, LockPolarity
+from protocols.reassembly import ReassemblyStats
+
+# hardware.md §1 says only that a board answers within 1 s; published drivers wait ~25 ms
+# after an unlock and then query, so a board answers well inside that. An assumption.
+REPLY_LATENCY_S = 0.005
+MAX_BOARDS = 10  # hardware.md §1: up to 10 chained boards
+TENTHS_PER_S = 10  # 0x37 counts the hold time in 100 ms units
+# Indices of a status reply's four data bytes: flipping one leaves STX..ETX intact, so the
+# host sees exactly a bad checksum.
+_STATUS_PAYLOAD = range(3, 3 + 4)
+_UNLOCK_TIME_PAYLOAD = range(3, 4)
+
+
+@dataclass(frozen=True)
+class Cu16Options:
+    polarity: LockPolarity = LockPolarity.ONE_IS_LOCKED
+    reply_to_unlock: bool = False
+    reply_latency_s: float = REPLY_LATENCY_S
+    coil_hold_s: float = COIL_HOLD_S
+    baud: int = kerong.BAUD_RATE
+
+
+class Cu16Board:
+    """One board: 16 compartments, its own faults and its own power."""
+
+    def __init__(self, board_id: int, clock: Clock, options: Cu16Options) -> None:
+        if not 0 <= board_id <= kerong.MAX_BOARD:
+            raise ConfigError(f"a CU16 board id is 0-{kerong.MAX_BOARD}, not {board_id}")
+        self.id = board_id
+        self.options = options
+        self.compartments = [
+            Compartment(clock, board_id, slot) for slot in range(1, kerong.LOCKS_PER_BOARD + 1)
+        ]
+        self.faults = LineFaults()
+        self.powered = True
+        self.hold_s = options.coil_hold_s
+
+    def status(self, at: float) -> BoardStatus:
+        return BoardStatus(
+            self.id,
+            tuple(c.locked(at) for c in self.compartments),
+            tuple(c.occupied(at) for c in self.compartments),
+        )
+
+    def set_power(self, on: bool, at: float) -> None:
+        if not on:
+            for compartment in self.compartments:
+                compartment.cut_power(at)
+        elif not self.powered:
+            self.hold_s = self.options.coil_hold_s  # a settings change in RAM is lost
+        self.powered = on
+
+
+class Cu16Bus:
+    """The boards on one RS485 line, as one serial device."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        board_ids: Iterable[int] = (0,),
+        options: Cu16Options | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.options = options or Cu16Options()
+        ids = sorted(set(board_ids))
+        if not 1 <= len(ids) <= MAX_BOARDS:
+            raise ConfigError(f"a CU16 bus has 1-{MAX_BOARDS} boards, not {len(ids)}")
+        self.boards = {board_id: Cu16Board(board_id, clock, self.options) for board_id in ids}
+        self.replies = ReplySchedule()
+        self._rx = RxLine(self.options.baud)
+        self._reassembler = kerong.reassembler()
+        self._rng = random.Random(seed)  # noqa: S311 - seeded for replay, not secrecy
+
+    @property
+    def baud(self) -> int:
+        return self.options.baud
+
+    @property
+    def rx_stats(self) -> ReassemblyStats:
+        """What the bus heard: whole frames, bad frames and bytes thrown away."""
+        return self._reassembler.stats
+
+    def compartment(self, board: int, slot: int) -> Compartment:
+        if board not in self.boards:
+            raise ConfigError(f"there is no CU16 board {board} on this bus")
+        if not 1 <= slot <= kerong.LOCKS_PER_BOARD:
+            raise ConfigError(f"a CU16 lock is 1-{kerong.LOCKS_PER_BOARD}, not {slot}")
+        return self.boards[board].compartments[slot - 1]
+
+    def receive(self, data: bytes, seen_at: float) -> None:
+        # One byte at a time, so each frame is acted on when its own last byte arrived.
+        for byte, end in zip(data, self._rx.byte_end_times(len(data), seen_at), strict=True):
+            for raw in self._reassembler.feed(bytes((byte,))):
+                self._handle(Frame.from_bytes(raw), end)
+
+    def _handle(self, frame: Frame, at: float) -> None:
+        if frame.cmd == Command.QUERY_ALL:
+            if frame.addr == kerong.BROADCAST_ADDR:
+                for each in self.boards.values():
+                    if each.powered:
+                        self._reply_status(each, at)
+            return
+        board = self.boards.get(frame.board)
+        if board is None or not board.powered:
+            return
+        if frame.cmd == Command.QUERY_STATUS:
+            self._reply_status(board, at)
+        elif frame.cmd == Command.UNLOCK:
+            board.compartments[frame.lock - 1].release(at, board.hold_s)
+            self._after_unlock(board, at)
+        elif frame.cmd == Command.UNLOCK_ALL:
+            for compartment in board.compartments:
+                compartment.release(at, board.hold_s)
+            self._after_unlock(board, at)
+        elif frame.cmd == Command.DELAYED_UNLOCK:
+            board.compartments[frame.lock - 1].release_later(frame.data[0], at, board.hold_s)
+            self._after_unlock(board, at)
+        elif frame.cmd == Command.UNLOCK_TIME:
+            if frame.data[0]:
+                board.hold_s = frame.data[0] / TENTHS_PER_S
+            tenths = round(board.hold_s * TENTHS_PER_S)
+            reply = Frame(kerong.address(board.id), Command.UNLOCK_TIME, bytes((tenths,)))
+            self._reply(board, at, lambda _t: reply.to_bytes(), _UNLOCK_TIME_PAYLOAD)
+        # 0x35 is a board's own reply: another board's answer on the bus, not for us.
+
+    def _after_unlock(self, board: Cu16Board, at: float) -> None:
+        if self.options.reply_to_unlock:
+            self._reply_status(board, at)
+
+    def _reply_status(self, board: Cu16Board, at: float) -> None:
+        polarity = self.options.polarity
+        self._reply(board, at, lambda t: board.status(t).to_bytes(polarity), _STATUS_PAYLOAD)
+
+    def _reply(
+        self, board: Cu16Board, at: float, make: Callable[[float], bytes], payload: range
+    ) -> None:
+        ready = at + self.options.reply_latency_s + board.faults.slow_reply_s
+
+        def produce(when: float) -> bytes:
+            if not board.powered:
+                return b""
+            return board.faults.mangle(make(when), self._rng, payload)
+
+        self.replies.push(ready, produce)

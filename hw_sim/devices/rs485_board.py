@@ -1,0 +1,197 @@
+"""A simulated generic RS485 lock board bus (the "0x8A/0x80" family, 8-50 channels).
+
+Speaks hardware.md §2 through the project's codec (protocols.rs485). Each board has a door
+feedback contact per channel; which level (00 or 11) means "open" depends on the lock, so it
+is an option (`open_level`, default 11 = open: the documented 8-channel board answered a
+query-all of closed doors with all-zero status bytes).
+
+Choices where hardware.md leaves room (each an option or documented here):
+- an unlock is answered `unlock_reply_delay_s` (500 ms) later with the feedback read at that
+  moment, so a door that sprang open reports open and a jammed one reports shut;
+- "open all" (channel 0) releases every channel and answers `8A BB 00 11 X` after the same
+  delay, echoing the command;
+- a board handles one command at a time: a query sent while an unlock is pending is answered
+  after the unlock's reply;
+- query-all answers with `status_bytes` status bytes (default `status_byte_count(channels)`,
+  at least three, as the documented 8-channel board did); bits past the last channel are 0.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from hw_sim.devices.compartment import COIL_HOLD_S, Compartment
+from hw_sim.devices.faults import LineFaults
+from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
+from hw_sim.errors import ConfigError
+from protocols import rs485
+from protocols.clock import Clock
+from protocols.errors import FrameError
+from protocols.reassembly import ReassemblyStats
+from protocols.rs485 import AllStatus, ChannelStatus, Feedback, QueryAll, QueryChannel, Unlock
+
+# hardware.md §2: "Reply about 500 ms later".
+UNLOCK_REPLY_DELAY_S = 0.5
+# hardware.md gives no query latency; far inside the 1.5 s driver timeout. An assumption.
+REPLY_LATENCY_S = 0.01
+_SHORT_PAYLOAD = range(2, 4)  # channel and feedback bytes of a 5-byte reply
+
+
+@dataclass(frozen=True)
+class Rs485Options:
+    channels: int = rs485.MIN_CHANNELS
+    status_bytes: int | None = None  # None: status_byte_count(channels)
+    open_level: Feedback = Feedback.HIGH
+    reply_latency_s: float = REPLY_LATENCY_S
+    unlock_reply_delay_s: float = UNLOCK_REPLY_DELAY_S
+    coil_hold_s: float = COIL_HOLD_S
+    baud: int = rs485.BAUD_RATE
+
+    def __post_init__(self) -> None:
+        if not rs485.MIN_CHANNELS <= self.channels <= rs485.MAX_CHANNELS:
+            raise ConfigError(
+                f"an RS485 board has {rs485.MIN_CHANNELS}-{rs485.MAX_CHANNELS} channels, "
+                f"not {self.channels}"
+            )
+        if self.status_bytes is not None and not (
+            -(-self.channels // 8) <= self.status_bytes <= rs485.MAX_STATUS_BYTES
+        ):
+            raise ConfigError(f"{self.status_bytes} status bytes cannot hold the channels")
+
+    @property
+    def status_byte_count(self) -> int:
+        if self.status_bytes is not None:
+            return self.status_bytes
+        return rs485.status_byte_count(self.channels)
+
+
+class Rs485Board:
+    def __init__(self, address: int, clock: Clock, options: Rs485Options) -> None:
+        if not rs485.MIN_BOARD <= address <= rs485.MAX_BOARD:
+            raise ConfigError(
+                f"an RS485 board address is {rs485.MIN_BOARD}-{rs485.MAX_BOARD}, not {address}"
+            )
+        self.id = address
+        self.options = options
+        self.compartments = [
+            Compartment(clock, address, channel) for channel in range(1, options.channels + 1)
+        ]
+        self.faults = LineFaults()
+        self.powered = True
+
+    def level_high(self, channel: int, at: float) -> bool:
+        door_open = self.compartments[channel - 1].door_open(at)
+        return door_open == (self.options.open_level is Feedback.HIGH)
+
+    def feedback(self, channel: int, at: float) -> int:
+        return Feedback.HIGH if self.level_high(channel, at) else Feedback.LOW
+
+    def set_power(self, on: bool, at: float) -> None:
+        if not on:
+            for compartment in self.compartments:
+                compartment.cut_power(at)
+        self.powered = on
+
+
+class Rs485Bus:
+    """The boards on one RS485 line, as one serial device."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        addresses: Iterable[int] = (1,),
+        options: Rs485Options | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.options = options or Rs485Options()
+        ids = sorted(set(addresses))
+        if not ids:
+            raise ConfigError("an RS485 bus needs at least one board")
+        self.boards = {address: Rs485Board(address, clock, self.options) for address in ids}
+        self.replies = ReplySchedule()
+        self._rx = RxLine(self.options.baud)
+        self._reassembler = rs485.host_reassembler()
+        self._rng = random.Random(seed)  # noqa: S311 - seeded for replay, not secrecy
+
+    @property
+    def baud(self) -> int:
+        return self.options.baud
+
+    @property
+    def rx_stats(self) -> ReassemblyStats:
+        return self._reassembler.stats
+
+    def compartment(self, board: int, slot: int) -> Compartment:
+        if board not in self.boards:
+            raise ConfigError(f"there is no RS485 board {board} on this bus")
+        if not 1 <= slot <= self.options.channels:
+            raise ConfigError(f"an RS485 channel is 1-{self.options.channels}, not {slot}")
+        return self.boards[board].compartments[slot - 1]
+
+    def receive(self, data: bytes, seen_at: float) -> None:
+        for byte, end in zip(data, self._rx.byte_end_times(len(data), seen_at), strict=True):
+            for raw in self._reassembler.feed(bytes((byte,))):
+                try:
+                    frame = rs485.decode_host_frame(raw)
+                except FrameError:
+                    continue  # a well-checked frame of no known command: a board ignores it
+                self._handle(frame, end)
+
+    def _handle(self, frame: rs485.HostFrame, at: float) -> None:
+        board = self.boards.get(frame.board)
+        if board is None or not board.powered:
+            return
+        channels = self.options.channels
+        ready = at + self.options.reply_latency_s
+        if isinstance(frame, Unlock):
+            ready = at + self.options.unlock_reply_delay_s
+            if frame.channel == 0:
+                for compartment in board.compartments:
+                    compartment.release(at, self.options.coil_hold_s)
+                echo = frame.to_bytes()
+                self._reply(board, ready, lambda _t: echo, _SHORT_PAYLOAD)
+            elif frame.channel <= channels:
+                channel = frame.channel
+                board.compartments[channel - 1].release(at, self.options.coil_hold_s)
+                self._reply(
+                    board,
+                    ready,
+                    lambda t: rs485.UnlockReply(
+                        board.id, channel, board.feedback(channel, t)
+                    ).to_bytes(),
+                    _SHORT_PAYLOAD,
+                )
+        elif isinstance(frame, QueryChannel):
+            if frame.channel <= channels:
+                channel = frame.channel
+                self._reply(
+                    board,
+                    ready,
+                    lambda t: ChannelStatus(
+                        board.id, channel, board.feedback(channel, t)
+                    ).to_bytes(),
+                    _SHORT_PAYLOAD,
+                )
+        elif isinstance(frame, QueryAll):
+            count = self.options.status_byte_count
+            padding = (False,) * (8 * count - channels)
+
+            def all_status(t: float) -> bytes:
+                bits = tuple(board.level_high(ch, t) for ch in range(1, channels + 1))
+                return AllStatus(board.id, bits + padding).to_bytes()
+
+            self._reply(board, ready, all_status, range(2, 2 + count))
+
+    def _reply(
+        self, board: Rs485Board, ready: float, make: Callable[[float], bytes], payload: range
+    ) -> None:
+        ready += board.faults.slow_reply_s
+
+        def produce(when: float) -> bytes:
+            if not board.powered:
+                return b""
+            return board.faults.mangle(make(when), self._rng, payload)
+
+        self.replies.push(ready, produce)

@@ -1,0 +1,1 @@
+"""Simulated people who act only through the devices; imports `protocols` only."""

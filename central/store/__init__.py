@@ -1,6 +1,6 @@
 """Central's persistent state behind one interface (`CentralStore`)."""
 
-from central.store.base import CentralStore, StoreSession
+from central.store.base import CentralStore, StoreSession, StoreView
 from central.store.records import (
     AlarmRecord,
     CodeRecord,
@@ -32,6 +32,7 @@ __all__ = [
     "SqliteStore",
     "StepRecord",
     "StoreSession",
+    "StoreView",
     "StoredEvent",
     "StreamCursor",
     "TaskRecord",

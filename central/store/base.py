@@ -29,35 +29,21 @@ from central.store.records import (
 )
 
 
-class StoreSession(Protocol):
-    """Data access inside one transaction."""
+class StoreView(Protocol):
+    """What can be read of central's state: the read half of a session, and all a read-only
+    snapshot (central.store.read) offers."""
 
     def get_site(self, site: str) -> SiteRecord | None: ...
 
     def list_sites(self) -> list[SiteRecord]: ...
 
-    def save_site(self, record: SiteRecord) -> None: ...
-
     def get_liveness(self, site: str) -> LivenessRecord | None: ...
 
-    def save_liveness(self, record: LivenessRecord) -> None: ...
-
     def list_liveness(self) -> list[LivenessRecord]: ...
-
-    def savepoint(self) -> AbstractContextManager[None]:
-        """A nested unit inside the transaction: on error only its own writes are undone."""
-
-    def lock_site(self, site: str) -> None:
-        """Serialise capacity decisions on one site. BEGIN IMMEDIATE already serialises
-        every writer here; a PostgreSQL store takes a row lock (SELECT ... FOR UPDATE)."""
 
     def list_slots(self, site: str) -> list[SlotRecord]: ...
 
     def get_slot(self, site: str, slot: str) -> SlotRecord | None: ...
-
-    def save_slot(self, record: SlotRecord) -> None: ...
-
-    def replace_slots(self, site: str, slots: Iterable[SlotRecord]) -> None: ...
 
     def free_slots(self, site: str, size: str) -> list[str]:
         """Slots of `size` the site reports free and no held reservation has claimed."""
@@ -78,23 +64,14 @@ class StoreSession(Protocol):
         """The site's current stream (epoch None), or the newest stream of `epoch`; an unsaved
         cursor (id None) if there is none."""
 
-    def save_stream(self, cursor: StreamCursor) -> StreamCursor:
-        """Insert (id None) or update a stream; returns it with its id. A site has one current
-        stream: close the old one (closed_at) before a new one is inserted."""
-
     def list_streams(self) -> list[StreamCursor]:
         """Every stream of every site, by site and then oldest first (the current one last)."""
 
     def streams_waiting_since(self, before: float) -> list[StreamCursor]:
         """Streams that have waited for a missing event since `before` or longer."""
 
-    def add_events(self, events: Sequence[StoredEvent]) -> None:
-        """Store received events; one already stored under its (stream, seq) is left as is."""
-
     def waiting_events(self, stream: int, after_seq: int, limit: int = 10_000) -> list[StoredEvent]:
         """Received but not yet applied events of a stream, in sequence order."""
-
-    def mark_applied(self, stream: int, seqs: Iterable[int], at: float) -> None: ...
 
     def get_event(self, stream: int, seq: int) -> StoredEvent | None: ...
 
@@ -102,8 +79,6 @@ class StoreSession(Protocol):
         """Those of `ids` central has stored for the site, in any of its streams."""
 
     def get_parcel(self, label: str) -> ParcelRecord | None: ...
-
-    def save_parcel(self, record: ParcelRecord) -> None: ...
 
     def parcels_in_state(
         self, states: Iterable[str], limit: int = 100_000
@@ -114,12 +89,7 @@ class StoreSession(Protocol):
 
     def parcel_state_counts(self) -> dict[str, int]: ...
 
-    def add_step(self, step: StepRecord) -> None: ...
-
     def steps(self, label: str) -> list[StepRecord]: ...
-
-    def add_reservation(self, record: ReservationRecord) -> ReservationRecord:
-        """Hold capacity. StoreConflict if the slot or the parcel already holds one."""
 
     def held_reservation(self, label: str) -> ReservationRecord | None: ...
 
@@ -127,11 +97,58 @@ class StoreSession(Protocol):
 
     def held_reservations_until(self, before: float) -> list[ReservationRecord]: ...
 
+    def codes(self, label: str) -> list[CodeRecord]: ...
+
+    def open_tasks(self, kind: str | None = None) -> list[TaskRecord]: ...
+
+    def get_command(self, command_id: str) -> CommandRecord | None: ...
+
+    def commands_to(self, site: str) -> list[CommandRecord]: ...
+
+    def list_alarms(self, include_cleared: bool = False) -> list[AlarmRecord]: ...
+
+    def get_alarm(self, alarm_id: int) -> AlarmRecord | None: ...
+
+    def open_removals(self, site: str | None = None) -> list[RemovalRecord]: ...
+
+
+class StoreSession(StoreView, Protocol):
+    """Data access inside one transaction: everything a view reads, and the writes."""
+
+    def save_site(self, record: SiteRecord) -> None: ...
+
+    def save_liveness(self, record: LivenessRecord) -> None: ...
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit inside the transaction: on error only its own writes are undone."""
+
+    def lock_site(self, site: str) -> None:
+        """Serialise capacity decisions on one site. BEGIN IMMEDIATE already serialises
+        every writer here; a PostgreSQL store takes a row lock (SELECT ... FOR UPDATE)."""
+
+    def save_slot(self, record: SlotRecord) -> None: ...
+
+    def replace_slots(self, site: str, slots: Iterable[SlotRecord]) -> None: ...
+
+    def save_stream(self, cursor: StreamCursor) -> StreamCursor:
+        """Insert (id None) or update a stream; returns it with its id. A site has one current
+        stream: close the old one (closed_at) before a new one is inserted."""
+
+    def add_events(self, events: Sequence[StoredEvent]) -> None:
+        """Store received events; one already stored under its (stream, seq) is left as is."""
+
+    def mark_applied(self, stream: int, seqs: Iterable[int], at: float) -> None: ...
+
+    def save_parcel(self, record: ParcelRecord) -> None: ...
+
+    def add_step(self, step: StepRecord) -> None: ...
+
+    def add_reservation(self, record: ReservationRecord) -> ReservationRecord:
+        """Hold capacity. StoreConflict if the slot or the parcel already holds one."""
+
     def set_reservation(self, reservation_id: int, status: str, command_id: str | None) -> None: ...
 
     def add_code(self, record: CodeRecord) -> None: ...
-
-    def codes(self, label: str) -> list[CodeRecord]: ...
 
     def set_code_status(self, code_id: str, status: str) -> None: ...
 
@@ -146,8 +163,6 @@ class StoreSession(Protocol):
 
     def retry_task(self, task_id: int, due_at: float, error: str) -> None: ...
 
-    def open_tasks(self, kind: str | None = None) -> list[TaskRecord]: ...
-
     def add_command(self, record: CommandRecord) -> None: ...
 
     def record_reply(
@@ -155,19 +170,11 @@ class StoreSession(Protocol):
     ) -> bool:
         """Store the first reply to a command; False if the command is unknown or answered."""
 
-    def get_command(self, command_id: str) -> CommandRecord | None: ...
-
-    def commands_to(self, site: str) -> list[CommandRecord]: ...
-
     def open_alarm(self, record: AlarmRecord) -> bool:
         """Raise an alarm; False if the same one (site, kind, ref) is already open."""
 
     def clear_alarms(self, site: str, kind: str, ref: str | None, at: float) -> int:
         """Close open alarms of a kind at a site (one ref, or all refs when ref is None)."""
-
-    def list_alarms(self, include_cleared: bool = False) -> list[AlarmRecord]: ...
-
-    def get_alarm(self, alarm_id: int) -> AlarmRecord | None: ...
 
     def ack_alarm(self, alarm_id: int, by: str, at: float, clear: bool) -> bool:
         """Acknowledge an alarm (and close it, if `clear`); False if unknown or acked."""
@@ -175,8 +182,6 @@ class StoreSession(Protocol):
     def add_removal(self, record: RemovalRecord) -> None: ...
 
     def finish_removals(self, label: str, at: float) -> int: ...
-
-    def open_removals(self, site: str | None = None) -> list[RemovalRecord]: ...
 
 
 class CentralStore(Protocol):

@@ -1,0 +1,73 @@
+"""Alarms raised for an operator: open, acknowledged, cleared."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from central.store.records import AlarmRecord
+from central.store.sqlite.queries import Queries
+
+
+class AlarmQueries(Queries):
+    """Alarms, one open per (site, kind, ref)."""
+
+    def open_alarm(self, record: AlarmRecord) -> bool:
+        """Raise an alarm; False if the same one (site, kind, ref) is already open."""
+        cursor = self._db.execute(
+            """INSERT OR IGNORE INTO alarms (site, kind, ref, opened_at, detail, source)
+                VALUES (?,?,?,?,?,?)""",
+            (record.site, record.kind, record.ref, record.opened_at, record.detail, record.source),
+        )
+        return cursor.rowcount > 0
+
+    def clear_alarms(self, site: str, kind: str, ref: str | None, at: float) -> int:
+        """Close open alarms of a kind at a site (one ref, or all refs when ref is None)."""
+        if ref is None:
+            cursor = self._db.execute(
+                """UPDATE alarms SET cleared_at = ? WHERE site = ? AND kind = ?
+                    AND cleared_at IS NULL""",
+                (at, site, kind),
+            )
+        else:
+            cursor = self._db.execute(
+                """UPDATE alarms SET cleared_at = ? WHERE site = ? AND kind = ? AND ref = ?
+                    AND cleared_at IS NULL""",
+                (at, site, kind, ref),
+            )
+        return cursor.rowcount
+
+    def list_alarms(self, include_cleared: bool = False) -> list[AlarmRecord]:
+        query = "SELECT * FROM alarms"
+        if not include_cleared:
+            query += " WHERE cleared_at IS NULL"
+        return [_alarm(r) for r in self._db.execute(query + " ORDER BY opened_at, id")]
+
+    def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
+        row = self._db.execute("SELECT * FROM alarms WHERE id = ?", (alarm_id,)).fetchone()
+        return _alarm(row) if row else None
+
+    def ack_alarm(self, alarm_id: int, by: str, at: float, clear: bool) -> bool:
+        """Acknowledge an alarm (and close it, if `clear`); False if unknown or acked."""
+        cursor = self._db.execute(
+            """UPDATE alarms SET acked_at = ?, acked_by = ?,
+                cleared_at = CASE WHEN ? THEN coalesce(cleared_at, ?) ELSE cleared_at END
+                WHERE id = ? AND acked_at IS NULL""",
+            (at, by, int(clear), at, alarm_id),
+        )
+        return cursor.rowcount > 0
+
+
+def _alarm(row: Sequence[Any]) -> AlarmRecord:
+    return AlarmRecord(
+        id=row[0],
+        site=row[1],
+        kind=row[2],
+        ref=row[3],
+        opened_at=row[4],
+        detail=row[5],
+        source=row[6],
+        cleared_at=row[7],
+        acked_at=row[8],
+        acked_by=row[9],
+    )

@@ -1,0 +1,60 @@
+"""Central's durable work queue: due tasks, leased to one process at a time."""
+
+from __future__ import annotations
+
+from central.store.records import TaskRecord
+from central.store.sqlite.queries import Queries
+
+
+class TaskQueries(Queries):
+    """Tasks: added, claimed under a lease, finished or retried."""
+
+    def add_task(self, task: TaskRecord) -> int:
+        cursor = self._db.execute(
+            """INSERT INTO tasks (kind, label, site, payload, due_at, attempts, last_error)
+                VALUES (?,?,?,?,?,?,?)""",
+            (
+                task.kind,
+                task.label,
+                task.site,
+                task.payload,
+                task.due_at,
+                task.attempts,
+                task.last_error,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def claim_tasks(
+        self, now: float, owner: str, lease_until: float, limit: int = 200
+    ) -> list[TaskRecord]:
+        """Take due tasks no live process holds; a lease lets another take over after a crash."""
+        rows = self._db.execute(
+            """UPDATE tasks SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
+                WHERE id IN (SELECT id FROM tasks WHERE done_at IS NULL AND due_at <= ?
+                    AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?)
+                RETURNING kind, due_at, label, site, payload, attempts, last_error, id""",
+            (owner, lease_until, now, now, limit),
+        ).fetchall()
+        return sorted((TaskRecord(*r) for r in rows), key=lambda t: (t.due_at, t.id or 0))
+
+    def finish_task(self, task_id: int, at: float) -> None:
+        self._db.execute(
+            "UPDATE tasks SET done_at = ?, claimed_by = NULL WHERE id = ?", (at, task_id)
+        )
+
+    def retry_task(self, task_id: int, due_at: float, error: str) -> None:
+        self._db.execute(
+            """UPDATE tasks SET due_at = ?, last_error = ?, claimed_by = NULL,
+                claimed_until = NULL WHERE id = ?""",
+            (due_at, error[:500], task_id),
+        )
+
+    def open_tasks(self, kind: str | None = None) -> list[TaskRecord]:
+        query = """SELECT kind, due_at, label, site, payload, attempts, last_error, id
+            FROM tasks WHERE done_at IS NULL"""
+        params: tuple[str, ...] = ()
+        if kind is not None:
+            query += " AND kind = ?"
+            params = (kind,)
+        return [TaskRecord(*r) for r in self._db.execute(query + " ORDER BY due_at", params)]

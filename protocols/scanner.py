@@ -19,9 +19,19 @@ import re
 from dataclasses import dataclass, field
 
 # Host-triggered mode (Honeywell): SYN T CR starts a scan, SYN U CR stops it.
+SYN = 0x16
 TRIGGER_ON = b"\x16T\r"
 TRIGGER_OFF = b"\x16U\r"
-MENU_PREFIX = b"\x16M\r"  # SYN M CR + tag + subtag + data + "!" or "."
+# Honeywell menu commands (hardware.md §3): SYN M CR + Tag SubTag Data [, SubTag Data]
+# [; Tag SubTag Data] + storage. "!" applies to the RAM table, "." to the flash one.
+MENU_PREFIX = b"\x16M\r"
+MENU_STORE_RAM, MENU_STORE_FLASH = "!", "."
+MENU_STORAGE = frozenset(b"!.")
+# In place of Data (or a SubTag, or a Tag): the current value, the default, the range.
+MENU_QUERY_CURRENT, MENU_QUERY_DEFAULT, MENU_QUERY_RANGE = "?", "^", "*"
+MENU_QUERIES = frozenset((MENU_QUERY_CURRENT, MENU_QUERY_DEFAULT, MENU_QUERY_RANGE))
+# The status the scanner puts before each punctuation mark of its echo: done, unknown
+# Tag/SubTag, value out of range.
 ACK, ENQ, NAK = 0x06, 0x05, 0x15
 # Longest decoded text we accept. Our pickup codes are ~170 characters; labels far less.
 DEFAULT_MAX_LENGTH = 512
@@ -153,3 +163,21 @@ def encode_scan(code: str, framing: ScannerFraming, symbology: str | None = None
     """What a scanner configured with `framing` sends for `code` (used by the simulator)."""
     aim = symbology if (framing.strip_aim_id and symbology) else ""
     return (framing.prefix + aim + code + framing.suffix.value).encode("utf-8")
+
+
+def menu_command(settings: str, storage: str = MENU_STORE_RAM) -> bytes:
+    """A Honeywell menu command: `SYN M CR` + `settings` (e.g. "TRGMOD0,BEPLVL?") + storage.
+
+    ValueError for a storage character other than "!" or "." or a punctuation mark inside
+    `settings` that would end the command early.
+    """
+    if storage not in (MENU_STORE_RAM, MENU_STORE_FLASH):
+        raise ValueError(f"menu storage is '!' (RAM) or '.' (flash), not {storage!r}")
+    if any(mark in settings for mark in (MENU_STORE_RAM, MENU_STORE_FLASH)):
+        raise ValueError(f"menu settings {settings!r} hold a storage character")
+    return MENU_PREFIX + settings.encode("ascii") + storage.encode("ascii")
+
+
+def menu_statuses(reply: bytes) -> list[int]:
+    """The status characters of a menu command's echo, one per setting, in order."""
+    return [b for b in reply if b in (ACK, ENQ, NAK)]

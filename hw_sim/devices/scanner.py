@@ -1,27 +1,33 @@
 """A simulated serial QR/barcode scanner (hardware.md §3).
 
 Presentation mode: a code held in front of it is decoded and sent unsolicited as
-prefix + [AIM id] + text + suffix (protocols.scanner.encode_scan). Host-triggered mode
-(Honeywell): `SYN T CR` starts a scan, `SYN U CR` stops it; a code is read only while a scan
-is on, and a good read ends the scan. Menu commands `SYN M CR` + tag + subtag + data + `!`/`.`
-are echoed with ACK (06), ENQ (05, unknown tag/subtag) or NAK (15, bad value) inserted
-before each punctuation mark, as the Honeywell manuals describe. Known settings: TRGMOD
-(0 = host-triggered, 3 = presentation) and BEPLVL (beeper level 0-3); `?` as data queries.
+prefix + [AIM id] + text + suffix (protocols.scanner.encode_scan). Host-triggered mode: the
+host starts a scan; a code is read only while a scan is on, and a good read ends the scan.
+
+The host's set-up commands are those of the scanner's model (an option):
+- Honeywell (default): `SYN T CR` starts a scan, `SYN U CR` stops it; menu commands
+  `SYN M CR` ... `!`/`.` are echoed with ACK/ENQ/NAK (hw_sim.devices.honeywell_menu).
+  Known settings: TRGMOD (0 host-triggered, 3 presentation), BEPLVL (beeper 0-3) and the
+  REVINF report; `?`, `^` and `*` query them. Any other Tag/SubTag is answered ENQ.
+- GM65-class engine: binary `7E 00` commands read, write and save zone bits and are
+  answered `02 00 00 ...` (protocols.gm65, hw_sim.devices.gm65_zones); writing bit 0 of
+  zone 0x0002 triggers a scan in command mode.
 """
 
 from __future__ import annotations
 
 import enum
 import random
-import re
 from dataclasses import dataclass, field
 
+from hw_sim.devices.gm65_zones import EngineMode, ZoneBits, ZoneEffects
+from hw_sim.devices.honeywell_menu import MenuSetting, answer_menu
 from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
+from protocols import gm65
 from protocols.scanner import (
-    ACK,
-    ENQ,
     MENU_PREFIX,
-    NAK,
+    MENU_STORAGE,
+    SYN,
     TRIGGER_OFF,
     TRIGGER_ON,
     ScannerFraming,
@@ -39,8 +45,9 @@ TRIGGER_TIMEOUT_S = 30.0
 MENU_REPLY_LATENCY_S = 0.01
 MAX_MENU_COMMAND = 256  # longer without a "!"/"." is noise, thrown away
 QR_SYMBOLOGY = "]Q1"
-SYN = 0x16
-_STORAGE = b"!."
+# What REVINF reports: the simulator's own identity (a real scanner names its product,
+# software and serial number). No punctuation mark: a host reads those as the echo's end.
+REVISION_REPORT = "Product Name: lockernet hw_sim scanner\r\nSoftware Revision: hw_sim 1"
 # Garbage starts with UTF-8 continuation bytes so that it can never decode as text.
 _GARBAGE_BYTES = range(0x80, 0xC0)
 
@@ -50,8 +57,24 @@ class ScanMode(enum.StrEnum):
     HOST_TRIGGERED = "host_triggered"
 
 
+class ScannerModel(enum.StrEnum):
+    """Whose set-up commands the scanner speaks."""
+
+    HONEYWELL = "honeywell"
+    GM65 = "gm65"
+
+
 _TRGMOD = {"0": ScanMode.HOST_TRIGGERED, "3": ScanMode.PRESENTATION}
 _BEEPER_LEVELS = frozenset("0123")
+DEFAULT_BEEPER_LEVEL = "1"
+# A GM65-class engine in manual mode reads on its own button, which a kiosk does not
+# press: the simulator lets the host's trigger bit start a scan then too.
+_ENGINE_MODES = {
+    EngineMode.MANUAL: ScanMode.HOST_TRIGGERED,
+    EngineMode.COMMAND: ScanMode.HOST_TRIGGERED,
+    EngineMode.CONTINUOUS: ScanMode.PRESENTATION,
+    EngineMode.INDUCTION: ScanMode.PRESENTATION,
+}
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,7 @@ class ScannerOptions:
     mode: ScanMode = ScanMode.PRESENTATION
     baud: int = BAUD_RATE
     decode_time_s: float = DECODE_TIME_S
+    model: ScannerModel = ScannerModel.HONEYWELL
 
 
 class Scanner:
@@ -69,8 +93,19 @@ class Scanner:
     def __init__(self, options: ScannerOptions | None = None, seed: int = 0) -> None:
         self.options = options or ScannerOptions()
         self.mode = self.options.mode
-        self.beeper_level = "1"
+        self.beeper_level = DEFAULT_BEEPER_LEVEL
         self.replies = ReplySchedule()
+        self.menu = self._menu_settings()
+        engine_mode = (
+            EngineMode.COMMAND
+            if self.options.mode is ScanMode.HOST_TRIGGERED
+            else EngineMode.INDUCTION
+        )
+        effects = ZoneEffects(self._set_engine_mode, self._engine_trigger, self._set_aim)
+        self.zones = ZoneBits(engine_mode, self.options.send_aim_id, effects)
+        self._commands = gm65.command_reassembler()
+        self._send_aim_id = self.options.send_aim_id
+        self._pending_trigger = False
         self.garbage_bytes = 0  # the garbage fault: every read comes out as this much noise
         # Field faults: the line end the scanner really sends whatever the site was told
         # (None: as configured), and AIM ids sent although never configured.
@@ -111,17 +146,30 @@ class Scanner:
             self.spew_garbage(done)
             return
         framing = self.options.framing
-        aim = symbology if (self.options.send_aim_id or self.aim_ids) else None
+        aim = symbology if (self._send_aim_id or self.aim_ids) else None
         # encode_scan writes the AIM id only when the framing says one is sent.
         sent_framing = ScannerFraming(self._suffix(), framing.prefix, aim is not None)
         self.replies.send(done, encode_scan(code, sent_framing, aim))
         self.codes_sent += 1
+        self.zones.clear_trigger()
 
     def receive(self, data: bytes, seen_at: float) -> None:
         ends = self._rx.byte_end_times(len(data), seen_at)
         for byte, end in zip(data, ends, strict=True):
+            if self.options.model is ScannerModel.GM65:
+                for raw in self._commands.feed(bytes((byte,))):
+                    self._setup(gm65.SetupCommand.from_bytes(raw), end)
+                continue
             self._buffer.append(byte)
             self._parse(end)
+
+    def _setup(self, command: gm65.SetupCommand, at: float) -> None:
+        reply = self.zones.answer(command)
+        if reply is not None:
+            self.replies.send(at + MENU_REPLY_LATENCY_S, reply)
+        if command.type is gm65.SetupType.WRITE and self._pending_trigger:
+            self._pending_trigger = False
+            self._trigger(at)  # after the reply is queued: a code in view follows it
 
     def _parse(self, at: float) -> None:
         buf = self._buffer
@@ -139,7 +187,7 @@ class Scanner:
                 del buf[:3]
                 self._triggered_until = float("-inf")
             elif head == MENU_PREFIX:
-                end = next((i for i, b in enumerate(buf[3:], 3) if b in _STORAGE), None)
+                end = next((i for i, b in enumerate(buf[3:], 3) if b in MENU_STORAGE), None)
                 if end is None:
                     if len(buf) > MAX_MENU_COMMAND:
                         del buf[0]
@@ -147,7 +195,7 @@ class Scanner:
                     return
                 body, storage = bytes(buf[3:end]), buf[end]
                 del buf[: end + 1]
-                reply = self._menu(body) + bytes((storage,))
+                reply = answer_menu(body, self.menu) + bytes((storage,))
                 self.replies.send(at + MENU_REPLY_LATENCY_S, reply)
             else:
                 del buf[0]
@@ -160,48 +208,39 @@ class Scanner:
             code, symbology, _ = self._in_view
             self._decode(code, symbology, at)
 
-    def _menu(self, body: bytes) -> bytes:
-        """Apply each tag/subtag/data of a menu command; the echo with status characters.
+    def _set_mode(self, mode: ScanMode) -> None:
+        self.mode = mode
+        self._triggered_until = float("-inf")
 
-        "," repeats the previous tag with a new subtag; ";" starts a new tag.
-        """
-        parts = re.split(rb"([,;])", body)
-        out = bytearray()
-        tag = b""
-        for index in range(0, len(parts), 2):
-            piece = parts[index]
-            if tag:
-                head, rest = b"", piece
-            else:
-                head, rest = piece[:3], piece[3:]
-                tag = head
-            status, echo = self._setting(tag, rest)
-            out += head + (rest if echo is None else echo) + bytes((status,))
-            if index + 1 < len(parts):
-                separator = parts[index + 1]
-                out += separator
-                if separator == b";":
-                    tag = b""
-        return bytes(out)
+    def _set_engine_mode(self, mode: EngineMode) -> None:
+        self._set_mode(_ENGINE_MODES[mode])
 
-    def _setting(self, tag: bytes, rest: bytes) -> tuple[int, bytes | None]:
-        """Status byte for one setting, and the data to echo when it was a query."""
-        name = (tag + rest[:3]).decode("ascii", "replace").upper()
-        data = rest[3:].decode("ascii", "replace")
-        if name == "TRGMOD":
-            current = next(k for k, v in _TRGMOD.items() if v is self.mode)
-            allowed: frozenset[str] = frozenset(_TRGMOD)
-        elif name == "BEPLVL":
-            current, allowed = self.beeper_level, _BEEPER_LEVELS
-        else:
-            return ENQ, None
-        if data == "?":
-            return ACK, rest[:3] + current.encode()
-        if data not in allowed:
-            return NAK, None
-        if name == "TRGMOD":
-            self.mode = _TRGMOD[data]
-            self._triggered_until = float("-inf")
-        else:
-            self.beeper_level = data
-        return ACK, None
+    def _engine_trigger(self) -> None:
+        self._pending_trigger = True  # acted on once the write's reply is queued
+
+    def _set_aim(self, on: bool) -> None:
+        self._send_aim_id = on
+
+    def _set_beeper(self, level: str) -> None:
+        self.beeper_level = level
+
+    def _menu_settings(self) -> dict[str, MenuSetting]:
+        """The Honeywell Tag+SubTags this scanner knows, with their defaults and ranges."""
+        trgmod = next(k for k, v in _TRGMOD.items() if v is self.options.mode)
+        return {
+            "TRGMOD": MenuSetting(
+                trgmod,
+                "|".join(sorted(_TRGMOD)),
+                lambda: next(k for k, v in _TRGMOD.items() if v is self.mode),
+                lambda value: self._set_mode(_TRGMOD[value]),
+                frozenset(_TRGMOD),
+            ),
+            "BEPLVL": MenuSetting(
+                DEFAULT_BEEPER_LEVEL,
+                f"{min(_BEEPER_LEVELS)}-{max(_BEEPER_LEVELS)}",
+                lambda: self.beeper_level,
+                self._set_beeper,
+                _BEEPER_LEVELS,
+            ),
+            "REVINF": MenuSetting(REVISION_REPORT, "", lambda: REVISION_REPORT),
+        }

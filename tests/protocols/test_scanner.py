@@ -7,11 +7,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.scanner import (
+    ACK,
+    ENQ,
+    MENU_STORE_FLASH,
+    NAK,
     ScanLineSplitter,
     ScannedCode,
     ScannerFraming,
     Suffix,
     encode_scan,
+    menu_command,
+    menu_statuses,
 )
 
 CODE = "RR123456785CN"
@@ -208,3 +214,18 @@ def test_arbitrary_bytes_never_raise_and_give_the_same_codes_however_chunked(
         assert 1 <= len(code.text) <= framing.max_length
         assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in code.text)
         assert "\r" not in code.text and "\n" not in code.text
+
+
+def test_menu_command_bytes_as_the_honeywell_manuals_give_them() -> None:
+    # SYN M CR (22, 77, 13) + Tag SubTag Data + storage ("!" RAM, "." flash).
+    assert menu_command("TRGMOD0") == b"\x16M\rTRGMOD0!"
+    assert menu_command("cbrena*", MENU_STORE_FLASH) == b"\x16M\rcbrena*."
+    with pytest.raises(ValueError, match="storage"):
+        menu_command("TRGMOD0", ";")
+    with pytest.raises(ValueError, match="storage character"):
+        menu_command("TRGMOD0.BEPLVL1")
+
+
+def test_menu_statuses_one_per_setting_in_order() -> None:
+    # The manuals' example reply to "cbr?.": CBRENA1[ACK],SSX0[ACK],... then the storage.
+    assert menu_statuses(b"CBRENA1\x06,SSX0\x06,CK2Q\x15;XYZ\x05.") == [ACK, ACK, NAK, ENQ]

@@ -1,5 +1,5 @@
 """Central's test rig: sites played by real paho MQTT clients, event builders, a small
-network, a central config pointed at the test's broker and topic root, and deadline waits."""
+network, a central config pointed at the test's broker and topic root."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -49,22 +49,7 @@ from protocols.messages import (
 from protocols.tokens import TokenVerifier
 from protocols.topics import SiteChannel, Topics
 
-T = TypeVar("T")
 HOME_LAT, HOME_LON = 1.3526, 103.9447  # Tampines
-
-
-def wait_until(
-    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = ""
-) -> T:
-    """Poll `predicate` until it returns something truthy, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
-        time.sleep(interval)
 
 
 def label(n: int) -> str:

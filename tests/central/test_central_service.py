@@ -27,8 +27,8 @@ from tests.central.central_rig import (
     central_config,
     label,
     snapshot,
-    wait_until,
 )
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.broker
 DAY = 86_400.0
@@ -73,7 +73,7 @@ def test_a_deposit_reaches_the_consumer_as_a_qr_code_the_site_accepts(
     site.send(SiteEvents("L0001").deposit(label(1), "A"))
 
     image = config.pickup.notify_folder / f"{label(1)}.png"
-    wait_until(image.exists, what="the pickup code image")
+    eventually(image.exists, what="the pickup code image")
     [barcode] = zxingcpp.read_barcodes(Image.open(io.BytesIO(image.read_bytes())))
     # The edge's verifier, holding only central's public key, accepts exactly this code.
     code = signer.verifier().pickup_code(barcode.text, site="L0001", now=clock.now())
@@ -109,15 +109,15 @@ def test_duplicated_reordered_and_missing_events_come_out_right(
     site = open_site(make_site)
     site.send(*noisy)
 
-    wait_until(lambda: tallies(central, "L0001")[0] == 6, what="events up to the gap applied")
+    eventually(lambda: tallies(central, "L0001")[0] == 6, what="events up to the gap applied")
     assert parcel(central, 8).state == "announced"  # after the gap: waits
     clock.advance(1.0)  # past the gap timeout (0.5 s in the test config)
-    [request] = wait_until(lambda: site.commands_of("resend_state"), what="ResendState")
+    [request] = eventually(lambda: site.commands_of("resend_state"), what="ResendState")
     from_seq = getattr(request.body, "from_seq", None)
     assert from_seq == 7
     # What the edge does on ResendState: republish its events from from_seq on.
     site.send(*[e for e in events if e.seq >= from_seq])
-    wait_until(lambda: tallies(central, "L0001") == (11, 8, 3), what="the gap filled")
+    eventually(lambda: tallies(central, "L0001") == (11, 8, 3), what="the gap filled")
     states = [parcel(central, n).state for n in range(1, 9)]
     assert states == ["collected"] * 3 + ["ready_for_pickup"] * 5
     with central.store.transaction() as session:
@@ -136,31 +136,31 @@ def test_a_site_back_after_days_offline_is_reconciled(
     log = SiteEvents("L0001")
     site = open_site(make_site)
     site.send(log.deposit(label(1), "A"))
-    wait_until((config.pickup.notify_folder / f"{label(1)}.png").exists)
+    eventually((config.pickup.notify_folder / f"{label(1)}.png").exists)
 
     site.drop()  # the link goes; the broker publishes the site's last will
-    wait_until(
+    eventually(
         lambda: any(a.kind == "site_offline" for a in central.store_alarms()),
         what="the site-offline alarm",
     )
     # Two days pass: the consumer is reminded. Meanwhile, offline, the locker goes on: the
     # consumer collects parcel 1 with the code, and a courier deposits parcel 2.
     clock.advance(2 * DAY + 60)
-    wait_until(lambda: parcel(central, 1).state == "reminded", what="the reminder")
+    eventually(lambda: parcel(central, 1).state == "reminded", what="the reminder")
     assert (config.pickup.notify_folder / f"{label(1)}.reminder.txt").exists()
     offline = [log.pickup(label(1), "A"), log.deposit(label(2), "B")]
     # Another day: central, not knowing, lets parcel 1 expire and marks it for removal.
     clock.advance(1 * DAY)
-    wait_until(lambda: parcel(central, 1).state == "expired", what="the expiry")
+    eventually(lambda: parcel(central, 1).state == "expired", what="the expiry")
 
     back = open_site(make_site)  # reconnects, says it is online, sends what it kept
     back.send(*offline)
-    wait_until(lambda: tallies(central, "L0001") == (3, 2, 1), what="the offline events")
+    eventually(lambda: tallies(central, "L0001") == (3, 2, 1), what="the offline events")
     assert parcel(central, 1).state == "collected"
     assert parcel(central, 2).state == "ready_for_pickup"
     with central.store.transaction() as session:
         assert session.open_removals() == []  # no courier sent for a parcel already gone
-    wait_until(lambda: not any(a.kind == "site_offline" for a in central.store_alarms()))
+    eventually(lambda: not any(a.kind == "site_offline" for a in central.store_alarms()))
 
 
 def test_events_sent_while_central_is_down_are_ingested_when_it_returns(
@@ -173,12 +173,12 @@ def test_events_sent_while_central_is_down_are_ingested_when_it_returns(
     log = SiteEvents("L0001")
     site = open_site(make_site)
     site.send(log.deposit(label(1), "A"))
-    wait_until(lambda: tallies(central, "L0001")[0] == 1)
+    eventually(lambda: tallies(central, "L0001")[0] == 1)
     central.stop()
     # The broker keeps central's session and queues the shared subscription's events.
     site.send(log.deposit(label(2), "B"), log.deposit(label(3), "C"), log.pickup(label(1), "A"))
     again = start_central(config)
-    wait_until(lambda: tallies(again, "L0001") == (4, 3, 1), what="the queued events")
+    eventually(lambda: tallies(again, "L0001") == (4, 3, 1), what="the queued events")
     assert [parcel(again, n).state for n in (1, 2, 3)] == [
         "collected",
         "ready_for_pickup",
@@ -195,11 +195,11 @@ def test_door_alarms_open_clear_and_are_acknowledged(
     log = SiteEvents("L0001")
     site = open_site(make_site)
     site.send(log.door_left_open("C"), log.door_forced("D"))
-    wait_until(
+    eventually(
         lambda: {a.kind for a in central.store_alarms()} == {"door_left_open", "door_forced"}
     )
     site.send(log.door_closed("C"))
-    wait_until(lambda: {a.kind for a in central.store_alarms()} == {"door_forced"})
+    eventually(lambda: {a.kind for a in central.store_alarms()} == {"door_forced"})
     [forced] = central.store_alarms()
     with central.store.transaction() as session:
         acknowledge(session, forced.id or 0, "duty-officer", 0.0)
@@ -217,15 +217,15 @@ def test_an_uncollected_parcel_is_reminded_expires_and_is_removed(
     log = SiteEvents("L0001")
     site = open_site(make_site)
     site.send(log.deposit(label(1), "A"), log.deposit(label(2), "B"))
-    wait_until(lambda: parcel(central, 2).state == "ready_for_pickup")
+    eventually(lambda: parcel(central, 2).state == "ready_for_pickup")
     site.send(log.pickup(label(2), "B"))  # the other consumer comes in time
-    wait_until(lambda: parcel(central, 2).state == "collected")
+    eventually(lambda: parcel(central, 2).state == "collected")
 
     clock.advance(config.pickup.window_s - config.pickup.reminder_before_s + 1)
-    wait_until(lambda: parcel(central, 1).state == "reminded", what="the reminder")
+    eventually(lambda: parcel(central, 1).state == "reminded", what="the reminder")
     assert not (config.pickup.notify_folder / f"{label(2)}.reminder.txt").exists()
     clock.advance(config.pickup.reminder_before_s)
-    [order] = wait_until(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
+    [order] = eventually(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
     assert getattr(order.body, "parcels", None) == [label(1)]
     assert getattr(order.body, "reason", None) == "expired"
     with central.store.transaction() as session:
@@ -233,7 +233,7 @@ def test_an_uncollected_parcel_is_reminded_expires_and_is_removed(
     assert (removal.label, removal.slot) == (label(1), "A")
 
     site.send(log.removal(label(1), "A"))  # a courier takes it out
-    wait_until(lambda: parcel(central, 1).state == "removed", what="the removal")
+    eventually(lambda: parcel(central, 1).state == "removed", what="the removal")
     with central.store.transaction() as session:
         assert session.open_removals() == []
         steps = [s.step for s in session.steps(label(1))]
@@ -258,9 +258,9 @@ def test_a_broker_restart_loses_nothing_and_doubles_nothing(
     log = SiteEvents("L0001")
     site.send(*[log.deposit(label(n), slot) for n, slot in zip(range(1, 4), "ABC", strict=True)])
     own_broker.restart()  # an orderly restart: sessions and queues are saved
-    wait_until(site.client.is_connected, what="the site back on the broker")
-    wait_until(lambda: central.connected, what="central back on the broker")
+    eventually(site.client.is_connected, what="the site back on the broker")
+    eventually(lambda: central.connected, what="central back on the broker")
     site.send(*[log.deposit(label(n), slot) for n, slot in zip(range(4, 7), "DEF", strict=True)])
     site.send(log.pickup(label(1), "A"))
-    wait_until(lambda: tallies(central, "L0001") == (7, 6, 1), what="every event once")
+    eventually(lambda: tallies(central, "L0001") == (7, 6, 1), what="every event once")
     site.close()

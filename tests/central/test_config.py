@@ -28,9 +28,46 @@ def test_a_file_with_relative_paths_resolves_them_beside_itself(tmp_path: Path) 
 
 
 def test_the_environment_overrides_a_key(tmp_path: Path) -> None:
-    path = write(tmp_path, '[broker]\nclient_id = "central-a"\n')
-    config = load_config(path, environ={"LOCKERNET_CENTRAL__BROKER__CLIENT_ID": "central-b"})
+    path = write(tmp_path, '[broker]\nclient_id = "central-a"\nport = 1884\n')
+    config = load_config(
+        path,
+        environ={
+            "LOCKERNET_CENTRAL__BROKER__CLIENT_ID": "central-b",
+            # Three levels (program, section, key), as systemd/lockernet-central.service sets it.
+            "LOCKERNET_CENTRAL__STORE__PATH": "/var/lib/lockernet-central/central.sqlite",
+            "LOCKERNET_CENTRAL__INGEST__BATCH_SIZE": "250",
+        },
+    )
     assert config.broker.client_id == "central-b"
+    assert config.broker.port == 1884  # the rest of the section is the file's
+    assert config.store.path == Path("/var/lib/lockernet-central/central.sqlite")
+    assert config.ingest.batch_size == 250
+
+
+def test_a_bad_value_names_the_key_and_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[liveness]\nstale_after_s = -5\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={"LOCKERNET_CENTRAL__COMMANDS__EXPIRY_S": "an hour"})
+    message = str(caught.value)
+    assert str(path) in message and "liveness.stale_after_s:" in message
+    assert "commands.expiry_s:" in message
+    assert "(set by LOCKERNET_CENTRAL__COMMANDS__EXPIRY_S)" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "environ", "named"),
+    [
+        ("[store]\npath = 'c.sqlite'\nwal = true\n", {}, "store.wal: unknown key"),
+        ("[stores]\npath = 'c.sqlite'\n", {}, "stores: unknown key"),
+        ("", {"LOCKERNET_CENTRAL__STORE__PATHS": "c.sqlite"}, "store has no setting 'paths'"),
+    ],
+)
+def test_an_unknown_key_is_refused(
+    tmp_path: Path, text: str, environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), environ=environ)
+    assert named in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +90,7 @@ def test_a_bad_setting_is_refused_naming_the_key(
 
 
 def test_a_missing_or_broken_file_says_which(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(tmp_path / "nowhere.toml", environ={})
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[broker\n"), environ={})

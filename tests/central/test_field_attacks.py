@@ -45,7 +45,8 @@ from tests.central.central_rig import (
     small_network,
     snapshot,
 )
-from tests.edge.rig import SiteRig, async_wait_until
+from tests.edge.rig import SiteRig
+from tests.eventually import eventually_async
 
 TOPICS = Topics("lockernet-test/attacks/v1")
 T0 = 1_800_000_000.0
@@ -371,19 +372,19 @@ def test_the_sim_plays_the_original_pi_put_back_and_central_follows_it(
     async def scenario() -> str | None:
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: follows(agent), 10, "central on the original")
+            await eventually_async(lambda: follows(agent), 10, "central on the original")
             original_epoch = agent.store.epoch
             await agent.stop()
             kept = set_aside_store(agent.store.path)
             rig.agent = spare = rig.new_agent()
             await spare.start()
-            await async_wait_until(lambda: follows(spare), 10, "central on the spare")
+            await eventually_async(lambda: follows(spare), 10, "central on the spare")
             await spare.stop()
             put_back_store(spare.store.path, kept)
             rig.agent = back = rig.new_agent()
             await back.start()
             assert back.store.epoch == original_epoch
-            await async_wait_until(lambda: follows(back), 10, "central on the original again")
+            await eventually_async(lambda: follows(back), 10, "central on the original again")
             slot = rig.config.slots[0].id
             back.set_service(slot, False, "technician", "a sticky hinge")
 
@@ -392,7 +393,7 @@ def test_the_sim_plays_the_original_pi_put_back_and_central_follows_it(
                     record = session.get_slot(SITE, slot)
                 return record is not None and record.state == SlotState.OUT_OF_SERVICE.value
 
-            await async_wait_until(out_of_service, 10, "the original's event at central")
+            await eventually_async(out_of_service, 10, "the original's event at central")
             return followed_stream(central.store, SITE, back)
         finally:
             await rig.stop()

@@ -38,7 +38,8 @@ from protocols.tokens import TokenSigner
 from protocols.topics import Topics
 from tests.central.central_rig import announcement, central_config, config_toml, label
 from tests.central.test_two_centrals import CentralProcess
-from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, wait_until
+from tests.edge.rig import BRISK, Observer, SiteRig
+from tests.eventually import eventually, eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -138,9 +139,9 @@ async def deposit(rig: SiteRig, n: int) -> None:
         slot = agent.store.read().slot_holding(label(n))
         return slot is not None and slot.state is SlotState.OCCUPIED and not agent.open_doors
 
-    await async_wait_until(done, 20, "the door closed on the parcel")
+    await eventually_async(done, 20, "the door closed on the parcel")
     # The broker acknowledged every event: the site's outbox is empty.
-    await async_wait_until(lambda: agent.store.pending_count() == 0, 20, "the broker's PUBACKs")
+    await eventually_async(lambda: agent.store.pending_count() == 0, 20, "the broker's PUBACKs")
 
 
 async def lost_while_central_away(
@@ -160,7 +161,7 @@ async def lost_while_central_away(
     agent = await rig.start()
     try:
         await deposit(rig, 1)
-        await async_wait_until(
+        await eventually_async(
             lambda: central.stream().applied_seq == agent.store.last_seq(), 20, "first deposit"
         )
         central.stop()
@@ -168,7 +169,7 @@ async def lost_while_central_away(
         await lose()
         # Back on the new broker, and its retained state already says everything central
         # has: only what the site does from now on is lost.
-        await async_wait_until(
+        await eventually_async(
             lambda: agent.link.stats.connects > connects and agent.link.connected,
             20,
             "the site reconnected to the restarted broker",
@@ -178,7 +179,7 @@ async def lost_while_central_away(
         started = time.monotonic()
         central.start()
         # No event from the site from here on: only its heartbeat and its resend.
-        await async_wait_until(
+        await eventually_async(
             lambda: central.stream().applied_seq >= last, 30, "every event applied"
         )
         took = time.monotonic() - started
@@ -187,7 +188,7 @@ async def lost_while_central_away(
         assert agent.store.last_seq() == last  # the site wrote nothing new meanwhile
         cursor = central.stream()
         assert (cursor.applied_seq, cursor.deposits) == (last, 2)  # each once, in effect
-        await async_wait_until(lambda: central.parcel(2)[1] >= 1, 20, "parcel 2's pickup code")
+        await eventually_async(lambda: central.parcel(2)[1] >= 1, 20, "parcel 2's pickup code")
         assert central.parcel(2) == ("ready_for_pickup", 1)
         assert central.parcel(1) == ("ready_for_pickup", 1)
         return took, last
@@ -235,7 +236,7 @@ def test_a_broker_killed_9_under_a_running_central_loses_nothing(
             await deposit(rig, 1)
             connects = agent.link.stats.connects
             await kill_broker(own_broker)
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.link.stats.connects > connects and agent.link.connected,
                 20,
                 "the site back",
@@ -243,12 +244,12 @@ def test_a_broker_killed_9_under_a_running_central_loses_nothing(
             await deposit(rig, 2)
             await deposit(rig, 3)
             last = agent.store.last_seq()
-            await async_wait_until(
+            await eventually_async(
                 lambda: central.stream().applied_seq >= last, 30, "every event applied"
             )
             assert agent.store.last_seq() == last
             assert central.stream().deposits == 3
-            await async_wait_until(lambda: central.parcel(3)[1] >= 1, 20, "parcel 3's code")
+            await eventually_async(lambda: central.parcel(3)[1] >= 1, 20, "parcel 3's code")
             assert [central.parcel(n) for n in (1, 2, 3)] == [("ready_for_pickup", 1)] * 3
         finally:
             await rig.stop()
@@ -266,11 +267,11 @@ def test_a_site_dying_with_the_broker_is_called_offline_on_time(
         central = centrals(rig.signer)
         central.start()
         agent = await rig.start()
-        await async_wait_until(lambda: central.online() is True, 10, "the site online")
+        await eventually_async(lambda: central.online() is True, 10, "the site online")
         connected_at = time.time()
         # The broker's retained "online" is on disk (it saves every few seconds).
         db = own_broker.data_dir / "mosquitto.db"
-        await async_wait_until(
+        await eventually_async(
             lambda: db.exists() and db.stat().st_mtime > connected_at, 15, "a broker save"
         )
         await site_dies_with_broker(own_broker, agent)  # no will can fire
@@ -279,7 +280,7 @@ def test_a_site_dying_with_the_broker_is_called_offline_on_time(
         retained = observer_status(observer)
         assert retained is not None and retained.online
         # ...central calls it offline within its staleness limit anyway.
-        await async_wait_until(
+        await eventually_async(
             lambda: central.alarms(AlarmKind.SITE_OFFLINE), STALE_S + 10, "the offline alarm"
         )
         took = time.monotonic() - back
@@ -289,8 +290,8 @@ def test_a_site_dying_with_the_broker_is_called_offline_on_time(
         # Heard again: online, and the alarm clears.
         rig.agent = rig.new_agent()
         await rig.agent.start()
-        await async_wait_until(lambda: central.online() is True, 15, "the site back online")
-        await async_wait_until(
+        await eventually_async(lambda: central.online() is True, 15, "the site back online")
+        await eventually_async(
             lambda: not central.alarms(AlarmKind.SITE_OFFLINE), 5, "the alarm cleared"
         )
         await rig.stop()
@@ -302,7 +303,7 @@ def test_a_site_dying_with_the_broker_is_called_offline_on_time(
 
 
 def observer_status(observer: Observer) -> SiteStatus | None:
-    wait_until(lambda: "status" in observer.retained, 10, "the retained status")
+    eventually(lambda: "status" in observer.retained, 10, "the retained status")
     return decode(SiteStatus, observer.retained["status"])
 
 
@@ -330,15 +331,15 @@ def test_a_site_clock_stepped_hours_ahead_raises_an_alarm_that_clears_when_it_is
             # Stepped ahead while it runs: central's signed time cannot pull a clock back
             # (a site's witnessed time only moves forward), so the offset stands and alarms.
             # (A clock behind is put right by central's time: test_site_clock.py.)
-            await async_wait_until(lambda: central.stream().id is not None, 10, "the site heard")
+            await eventually_async(lambda: central.stream().id is not None, 10, "the site heard")
             clock.skew = 3 * 3600.0
-            await async_wait_until(
+            await eventually_async(
                 lambda: central.alarms(AlarmKind.CLOCK_OFFSET), 10, "the clock alarm"
             )
             (alarm,) = central.alarms(AlarmKind.CLOCK_OFFSET)
             assert "3.0 h ahead of" in (alarm.detail or ""), alarm
             clock.skew = 0.0  # NTP set it right
-            await async_wait_until(
+            await eventually_async(
                 lambda: not central.alarms(AlarmKind.CLOCK_OFFSET), 10, "the alarm cleared"
             )
             assert central.running is not None
@@ -390,18 +391,18 @@ def test_a_central_member_gone_for_good_loses_and_stalls_nothing(
     async def scenario() -> tuple[float, float, int]:
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: applied() == agent.store.last_seq(), 20, "start-up")
+            await eventually_async(lambda: applied() == agent.store.last_seq(), 20, "start-up")
             a.kill()  # gone for good
             killed = time.monotonic()
             for i in range(TOGGLES):
                 slot = f"A{i % 16 + 1:02d}"
                 agent.set_service(slot, False, "test", "burst")
                 agent.set_service(slot, True, "test", "burst")
-            await async_wait_until(lambda: agent.store.pending_count() == 0, 30, "PUBACKs")
+            await eventually_async(lambda: agent.store.pending_count() == 0, 30, "PUBACKs")
             acked = time.monotonic()
             last = agent.store.last_seq()
             # The site writes nothing more: only its heartbeat and the resends.
-            await async_wait_until(lambda: applied() >= last, 60, "every event applied")
+            await eventually_async(lambda: applied() >= last, 60, "every event applied")
             done = time.monotonic()
             assert agent.store.last_seq() == last
             return done - killed, done - acked, last

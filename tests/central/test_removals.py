@@ -9,8 +9,9 @@ import pytest
 from central.service.config import CentralConfig
 from central.service.service import CentralService
 from protocols.clock import ManualClock
-from tests.central.central_rig import Site, SiteEvents, label, wait_until
+from tests.central.central_rig import Site, SiteEvents, label
 from tests.central.test_central_service import announce_all, open_site, parcel
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -31,19 +32,19 @@ def test_a_removal_the_site_cannot_make_is_closed_and_the_late_pickup_still_coun
     log = SiteEvents("L0001")
     site = open_site(make_site)
     site.send(log.deposit(label(1), "A"), log.deposit(label(2), "B"))
-    wait_until(lambda: parcel(central, 2).state == "ready_for_pickup", what="the deposits")
+    eventually(lambda: parcel(central, 2).state == "ready_for_pickup", what="the deposits")
     # Both expire at central while, at the site, the consumer of parcel 1 has collected it
     # (its event not yet at central): the order reaches the site after the parcel left.
     clock.advance(config.pickup.window_s + 1)
-    [order] = wait_until(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
+    [order] = eventually(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
     assert sorted(getattr(order.body, "parcels", [])) == [label(1), label(2)]
     assert _open_removals(central) == [label(1), label(2)]
 
     site.reply(order, result={"marked": 1, "not_here": [label(1), label(9)]})
-    wait_until(lambda: _open_removals(central) == [label(2)], what="parcel 1's removal closed")
+    eventually(lambda: _open_removals(central) == [label(2)], what="parcel 1's removal closed")
     # The site's pickup event arrives afterwards: the parcel is collected, nothing reopens.
     site.send(log.pickup(label(1), "A"))
-    wait_until(lambda: parcel(central, 1).state == "collected", what="the late pickup")
+    eventually(lambda: parcel(central, 1).state == "collected", what="the late pickup")
     assert _open_removals(central) == [label(2)]  # parcel 2 is there: its courier still goes
 
 
@@ -60,15 +61,15 @@ def test_a_removal_order_whose_answer_was_lost_is_sent_again_until_answered(
     log = SiteEvents("L0001")
     site = open_site(make_site)
     site.send(log.deposit(label(1), "A"))
-    wait_until(lambda: parcel(central, 1).state == "ready_for_pickup", what="the deposit")
+    eventually(lambda: parcel(central, 1).state == "ready_for_pickup", what="the deposit")
     clock.advance(config.pickup.window_s + 1)
-    [first] = wait_until(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
+    [first] = eventually(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
     # The site's answer is lost (its link dropped): central sends the order again.
     clock.advance(ANSWER_WAIT_S + 1)
-    resent = wait_until(
+    resent = eventually(
         lambda: [c for c in site.commands_of("mark_for_removal") if c.id != first.id],
         what="the resend",
     )
     assert getattr(resent[0].body, "parcels", None) == [label(1)]
     site.reply(resent[0], result={"marked": 0, "not_here": [label(1)]})
-    wait_until(lambda: _open_removals(central) == [], what="the removal closed")
+    eventually(lambda: _open_removals(central) == [], what="the removal closed")

@@ -18,14 +18,8 @@ from central.sites import registry
 from central.store import SqliteStore
 from protocols.clock import ManualClock
 from protocols.messages import Command, Reply, ReplyReason, SizeClass, SlotState
-from tests.central.central_rig import (
-    Site,
-    announcement,
-    label,
-    small_network,
-    snapshot,
-    wait_until,
-)
+from tests.central.central_rig import Site, announcement, label, small_network, snapshot
+from tests.eventually import eventually
 
 NOW = 1_800_000_000.0
 HOLD_S = 3600.0
@@ -152,12 +146,12 @@ def test_the_site_is_told_of_its_reservation_by_a_signed_command(
     central = start_central()
     site = make_site("L0001")
     site.state(snapshot("L0001", [(s, size, SlotState.FREE, None) for s, size in L0001_SLOTS]))
-    wait_until(lambda: _has_slots(central))
+    eventually(lambda: _has_slots(central))
     with central.store.transaction() as session:
         announce(session, announcement(1, preferred_site="L0001"), clock.now())
     clock.advance(REPLACE_AFTER_S)
     # The service places parcels left announced; the command reaches the site signed.
-    [command] = wait_until(lambda: site.commands_of("reserve_slot"), what="ReserveSlot")
+    [command] = eventually(lambda: site.commands_of("reserve_slot"), what="ReserveSlot")
     body = command.body
     assert (getattr(body, "parcel", None), getattr(body, "slot", None)) == (label(1), "A")
     assert command.expires_at == getattr(body, "until", None)
@@ -190,11 +184,11 @@ def test_a_reservation_the_site_refuses_lapses_and_the_site_is_asked_for_its_sta
     central = start_central()
     site = make_site("L0001", auto_reply=refuse)
     site.state(snapshot("L0001", [(s, size, SlotState.FREE, None) for s, size in L0001_SLOTS]))
-    wait_until(lambda: _has_slots(central))
+    eventually(lambda: _has_slots(central))
     with central.store.transaction() as session:
         announce(session, announcement(1, preferred_site="L0001"), clock.now())
     clock.advance(REPLACE_AFTER_S)
-    wait_until(lambda: site.commands_of("resend_state"), what="a state request after the refusal")
+    eventually(lambda: site.commands_of("resend_state"), what="a state request after the refusal")
     with central.store.transaction() as session:
         steps = [(s.step, s.detail or "") for s in session.steps(label(1))]
         record = session.get_parcel(label(1))

@@ -30,8 +30,9 @@ from protocols.tokens import TokenSigner
 from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import announcement, central_config, label, small_network, snapshot
 from tests.central.test_ingest import NOW, TOPICS, open_store
-from tests.edge.rig import BRISK, async_wait_until
+from tests.edge.rig import BRISK
 from tests.edge.test_clock import WrongClockRig
+from tests.eventually import eventually_async
 
 SITE = "L0001"
 # The test's send interval (a minute in the field: liveness.time_send_interval_s).
@@ -61,10 +62,10 @@ def test_a_spare_pi_at_1970_on_a_fresh_store_takes_a_courier_badge_soon_after_it
     async def scenario() -> float:
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             connected = time.monotonic()
             # Before any reservation or operator command: central's signed time alone.
-            await async_wait_until(
+            await eventually_async(
                 lambda: abs(agent.clock.now() - time.time()) < 60, 10, "the site's time right"
             )
             took = time.monotonic() - connected
@@ -75,7 +76,7 @@ def test_a_spare_pi_at_1970_on_a_fresh_store_takes_a_courier_badge_soon_after_it
                 announce(session, announcement(1), time.time())
             assert central.reservations is not None
             central.reservations.place([label(1)], time.time())
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().expected(label(1)) is not None, 10, "the reservation"
             )
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(courier="K1"), [label(1)])
@@ -86,7 +87,7 @@ def test_a_spare_pi_at_1970_on_a_fresh_store_takes_a_courier_badge_soon_after_it
                     record = session.get_parcel(label(1))
                 return record is not None and record.state == "ready_for_pickup"
 
-            await async_wait_until(ready, 10, "the parcel ready for pickup at central")
+            await eventually_async(ready, 10, "the parcel ready for pickup at central")
             return took
         finally:
             await rig.stop()

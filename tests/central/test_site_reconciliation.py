@@ -39,7 +39,8 @@ from tests.central.central_rig import (
     snapshot,
 )
 from tests.central.test_ingest import NOW, TOPICS, delivery, make_ingest, open_store
-from tests.edge.rig import BRISK, SiteRig, async_wait_until
+from tests.edge.rig import BRISK, SiteRig
+from tests.eventually import eventually_async
 
 SITE = "L0001"
 UNUSABLE = (SlotState.FAULT, SlotState.OUT_OF_SERVICE)
@@ -86,11 +87,11 @@ def test_a_lost_store_is_sent_centrals_reservations_again_and_the_courier_deposi
                 with central.store.transaction() as session:
                     return session.has_slots(SITE)
 
-            await async_wait_until(has_slots, 10, "the site's slots at central")
+            await eventually_async(has_slots, 10, "the site's slots at central")
             assert central.reservations is not None
             wave = central.reservations.place([label(n) for n in range(1, 5)], time.time())
             assert wave.lockers == 4 and {p.site for p in wave.placements} == {SITE}
-            await async_wait_until(
+            await eventually_async(
                 lambda: all(agent.store.read().expected(label(n)) for n in range(1, 5)),
                 10,
                 "central's four reservations at the site",
@@ -98,7 +99,7 @@ def test_a_lost_store_is_sent_centrals_reservations_again_and_the_courier_deposi
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(courier="K1"), [label(4)])
             assert list(report.placed) == [label(4)], report
             where_4 = report.placed[label(4)]  # (board, lock) of its compartment
-            await async_wait_until(
+            await eventually_async(
                 lambda: parcel(central, 4)[0] == "ready_for_pickup", 10, "parcel 4 deposited"
             )
             slot_of_4 = parcel(central, 4)[1]
@@ -115,7 +116,7 @@ def test_a_lost_store_is_sent_centrals_reservations_again_and_the_courier_deposi
 
             # Central sends its reservations again: without it, each label below is refused
             # as unknown and the parcels stay on the van.
-            await async_wait_until(
+            await eventually_async(
                 lambda: all(fresh.store.read().expected(label(n)) for n in range(1, 4)),
                 10,
                 "central's reservations sent again to the new store",
@@ -125,7 +126,7 @@ def test_a_lost_store_is_sent_centrals_reservations_again_and_the_courier_deposi
             )
             assert sorted(report.placed) == [label(n) for n in range(1, 4)], report
             assert where_4 not in report.placed.values()
-            await async_wait_until(
+            await eventually_async(
                 lambda: all(parcel(central, n)[0] == "ready_for_pickup" for n in range(1, 4)),
                 15,
                 "parcels 1-3 ready for pickup at central",
@@ -165,7 +166,7 @@ def test_a_store_rolled_back_is_sent_the_reservation_it_lost_and_the_courier_dep
         central.reservations.place([label(n) for n in numbers], time.time())
         agent = rig.agent
         assert agent is not None
-        await async_wait_until(
+        await eventually_async(
             lambda: all(agent.store.read().expected(label(n)) for n in numbers), 10, "reserved"
         )
 
@@ -180,11 +181,11 @@ def test_a_store_rolled_back_is_sent_the_reservation_it_lost_and_the_courier_dep
                 with central.store.transaction() as session:
                     return session.has_slots(SITE)
 
-            await async_wait_until(has_slots, 10, "the site's slots at central")
+            await eventually_async(has_slots, 10, "the site's slots at central")
             await place(1, 2)
             cut = PowerCut(agent.store.path)
             agent.set_service("A16", False, "technician", "a sticky hinge")  # an event...
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.pending_count() == 0, 10, "the event at the broker"
             )
             await place(3)  # ...and a reservation written after it
@@ -199,14 +200,14 @@ def test_a_store_rolled_back_is_sent_the_reservation_it_lost_and_the_courier_dep
 
             # Its next event reuses the seq central applied: a rewind, reconciled.
             rolled.set_service("A15", False, "technician", "a loose screw")
-            await async_wait_until(
+            await eventually_async(
                 lambda: rolled.store.read().expected(label(3)) is not None,
                 10,
                 "the lost reservation sent again",
             )
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(courier="K1"), parcels)
             assert sorted(report.placed) == parcels, report
-            await async_wait_until(
+            await eventually_async(
                 lambda: all(parcel(central, n)[0] == "ready_for_pickup" for n in (1, 2, 3)),
                 15,
                 "the parcels ready for pickup at central",

@@ -33,8 +33,8 @@ from tests.central.central_rig import (
     label,
     small_network,
     snapshot,
-    wait_until,
 )
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.broker
 SITES = ("L0001", "L0002", "C0001")
@@ -119,7 +119,7 @@ class CentralProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_until(
+        eventually(
             lambda: self.log().count("subscribed to the sites") >= self.starts,
             what=f"{self.client_id} subscribed",
         )
@@ -179,7 +179,7 @@ def test_two_central_processes_on_one_shared_subscription(
     a.start()
 
     expected = final_state(reference)
-    wait_until(
+    eventually(
         lambda: final_state(config.store.path)["tallies"] == expected["tallies"],
         timeout=60,
         what="both processes to apply every site's day",

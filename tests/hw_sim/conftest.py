@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ import serial
 from hw_sim.devices.reply_schedule import SerialDevice
 from hw_sim.devices.site import SimulatedSite, SiteConfig
 from protocols.clock import SystemClock
+from tests.eventually import describe, eventually, eventually_async
 
 T = TypeVar("T")
 # How long a host waits for a reply before calling it silence: far above the simulator's
@@ -45,14 +45,12 @@ class SimThread:
 
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
 
-    def wait_for(self, check: Callable[[SimulatedSite], Any], timeout: float = 5.0) -> Any:
-        """Poll `check(site)` on the simulator's loop until it is true, within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while not (result := self.do(check)):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            time.sleep(0.002)
-        return result
+    def wait_for(
+        self, check: Callable[[SimulatedSite], Any], timeout: float = 5.0, what: str = ""
+    ) -> Any:
+        """`eventually(check(site))`, each try run on the simulator's loop (its objects are
+        not thread-safe); returns the first truthy result."""
+        return eventually(lambda: self.do(check), timeout, what or describe(check), interval=0.002)
 
     def close(self) -> None:
         asyncio.run_coroutine_threadsafe(self.site.aclose(), self.loop).result(timeout=10)
@@ -137,16 +135,8 @@ async def exchange(link: Any, frame: bytes, count: int, timeout: float = SILENCE
 
 
 async def wait_until(check: Callable[[], Any], timeout: float = 5.0, step: float = 0.005) -> Any:
-    """Poll `check` until it returns something true, or fail after `timeout` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(step)
+    """Old name of `tests.eventually.eventually_async`, kept while its callers move."""
+    return await eventually_async(check, timeout, interval=step)
 
 
 def drain(device: SerialDevice, until: float = float("inf")) -> list[tuple[float, bytes]]:

@@ -3,25 +3,32 @@
     lockernet central run --config central.toml
 
 Every key has a default that suits a test bench except the paths a deployment must choose.
-An environment variable overrides any key: LOCKERNET_CENTRAL__<SECTION>__<KEY>, e.g.
-LOCKERNET_CENTRAL__BROKER__CLIENT_ID=central-2 gives a second process its own session.
-Unknown keys are refused, so a typo never silently falls back to a default.
+Loaded by the rules every lockernet program shares (protocols/settings.py): an environment
+variable overrides any key, LOCKERNET_CENTRAL__<SECTION>__<KEY> (double underscores between
+levels), e.g. LOCKERNET_CENTRAL__BROKER__CLIENT_ID=central-2 gives a second process its own
+session; relative paths are read against the config file's folder; unknown keys are refused,
+so a typo never silently falls back to a default.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from central.errors import ConfigError
+from protocols.settings import (
+    NO_ENVIRONMENT,
+    ProgramSettings,
+    SettingsError,
+    load_settings,
+    resolve_paths,
+    validate_settings,
+)
 from protocols.topics import CENTRAL_SHARE_GROUP, DEFAULT_ROOT
 
-ENV_PREFIX = "LOCKERNET_CENTRAL__"
 DAY_S = 86_400.0
 
 
@@ -138,7 +145,11 @@ class ServiceConfig(Section):
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
 
-class CentralConfig(Section):
+class CentralConfig(ProgramSettings):
+    """Everything one central process needs to know."""
+
+    program: ClassVar[str] = "central"
+
     broker: BrokerConfig = BrokerConfig()
     topics: TopicsConfig = TopicsConfig()
     store: StoreConfig = StoreConfig()
@@ -162,74 +173,28 @@ class CentralConfig(Section):
 
     def resolve_paths(self, base: Path) -> CentralConfig:
         """Relative paths are relative to the config file's folder, not the working dir."""
-
-        def fix(path: Path) -> Path:
-            return path if path.is_absolute() else base / path
-
-        update: dict[str, Any] = {
-            "store": self.store.model_copy(update={"path": fix(self.store.path)}),
-            "keys": self.keys.model_copy(update={"signing_key": fix(self.keys.signing_key)}),
-            "pickup": self.pickup.model_copy(
-                update={"notify_folder": fix(self.pickup.notify_folder)}
-            ),
-        }
-        if self.network.file is not None:
-            update["network"] = self.network.model_copy(update={"file": fix(self.network.file)})
-        broker_paths = {
-            name: fix(value)
-            for name in ("password_file", "ca_file", "cert_file", "key_file")
-            if (value := getattr(self.broker, name)) is not None
-        }
-        if broker_paths:
-            update["broker"] = self.broker.model_copy(update=broker_paths)
-        return self.model_copy(update=update)
-
-
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    overrides: dict[str, dict[str, str]] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        parts = name[len(ENV_PREFIX) :].lower().split("__")
-        if len(parts) != 2 or not all(parts):
-            raise ConfigError(f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY>")
-        section, key = parts
-        overrides.setdefault(section, {})[key] = value
-    return overrides
-
-
-def _describe(exc: ValidationError, origin: str) -> str:
-    problems = []
-    for error in exc.errors(include_url=False):
-        key = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        problems.append(f"{key}: {error['msg']}")
-    return f"{origin}: " + "; ".join(problems)
+        resolved: CentralConfig = resolve_paths(self, base)
+        return resolved
 
 
 def parse_config(
-    data: Mapping[str, Any], origin: str = "config", environ: Mapping[str, str] | None = None
+    data: Mapping[str, Any],
+    origin: str = "config",
+    environ: Mapping[str, str] = NO_ENVIRONMENT,
 ) -> CentralConfig:
-    """Validate a config mapping plus environment overrides; ConfigError names the bad key."""
-    merged: dict[str, Any] = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for section, values in _env_overrides(os.environ if environ is None else environ).items():
-        target = merged.setdefault(section, {})
-        if not isinstance(target, dict):
-            raise ConfigError(f"{origin}: {section} must be a table to take overrides")
-        target.update(values)
+    """Validate a config table with `environ`'s LOCKERNET_CENTRAL__ overrides on top (none
+    unless given); ConfigError names `origin` and every bad key."""
     try:
-        return CentralConfig.model_validate(merged)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin)) from None
+        return validate_settings(CentralConfig, data, origin, environ)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> CentralConfig:
-    """Read central.toml (relative paths in it are relative to its folder)."""
+    """Read central.toml with the environment's overrides (os.environ unless `environ` is
+    given); relative paths in it are relative to its folder. ConfigError names the file
+    and every bad key."""
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    config = parse_config(data, str(path), environ)
-    return config.resolve_paths(path.resolve().parent)
+        return load_settings(CentralConfig, Path(path), environ)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,27 +1,28 @@
 """The scanner reader: codes in, and a port that survives being unplugged.
 
-When the port fails the reader reports a fault once, reopens with capped exponential backoff,
-and reports the fault cleared when the scanner is back. Unreadable lines that persist (a
-dirty window, a framing the splitter cannot read) are a fault too, cleared by the next good
-read: otherwise a site whose every scan is dropped looks healthy.
+When the port fails the reader reports a fault once, reopens on the project's reopen backoff
+(protocols/backoff.py: capped exponential with jitter), and reports the fault cleared when
+the scanner is back. Unreadable lines that persist (a dirty window, a framing the splitter
+cannot read) are a fault too, cleared by the next good read: otherwise a site whose every
+scan is dropped looks healthy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge.drivers.links import Opener
+from protocols.backoff import REOPEN, Backoff
 from protocols.clock import Clock
 from protocols.messages import ScannerFaultCode
 from protocols.scanner import ScanLineSplitter, ScannedCode, ScannerFraming
 
 log = logging.getLogger(__name__)
 
-REOPEN_MIN_S = 0.5
-REOPEN_MAX_S = 30.0
 # One misread is a person's crumpled label; this many unreadable lines in a row with no
 # good code between them is a scanner that needs a technician (or a framing mismatch).
 UNREADABLE_LINES_FOR_FAULT = 3
@@ -45,8 +46,10 @@ class ScannerReader:
         framing: ScannerFraming,
         clock: Clock,
         on_fault: FaultHook,
+        rng: random.Random | None = None,
     ) -> None:
         self._opener = opener
+        self._reopen = Backoff(REOPEN, rng)
         self.splitter = ScanLineSplitter(framing)
         self.clock = clock
         self._on_fault = on_fault
@@ -56,16 +59,15 @@ class ScannerReader:
         self._garbled = False
 
     async def run(self) -> None:
-        backoff = REOPEN_MIN_S
+        """Read codes into `codes` until cancelled, reopening the port whenever it fails."""
         while True:
             try:
                 link = await self._opener()
             except OSError as exc:  # PortClosed, or a simulator's unplugged port
                 self._fault(str(exc))
-                await self.clock.sleep(backoff)
-                backoff = min(REOPEN_MAX_S, backoff * 2)
+                await self.clock.sleep(self._reopen.failed())
                 continue
-            backoff = REOPEN_MIN_S
+            self._reopen.succeeded()
             self.health.opens += 1
             self.health.connected = True
             self.splitter.reset()

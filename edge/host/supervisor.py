@@ -3,10 +3,11 @@
 A bare `asyncio.ensure_future` that raises ends for good and says nothing: one SQLite error
 in a scan used to leave a site deaf to its scanner while systemd's watchdog was still fed.
 Here each task runs under one small loop: when it raises (or returns, which a service task
-never should) the supervisor logs it, reports a fault, waits a capped exponential backoff on
-the agent's clock (awaited: the event loop goes on serving everything else) and starts it
-again; the fault is cleared once the new run has lasted `stable_s`. `down()` lists the tasks
-not running now, so the watchdog is fed only while every one of them is alive.
+never should) the supervisor logs it, reports a fault, waits the project's restart backoff
+(protocols/backoff.py: capped exponential with jitter) on the agent's clock (awaited: the
+event loop goes on serving everything else) and starts it again; the fault is cleared once
+the new run has lasted `stable_s`. `down()` lists the tasks not running now, so the watchdog
+is fed only while every one of them is alive.
 """
 
 from __future__ import annotations
@@ -14,17 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from protocols.backoff import RESTART, Backoff, BackoffPolicy
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
 
-# The first restart comes quickly (a one-off error), later ones back off so a task that
-# fails on every start (a full disk) costs a log line every half minute, not a busy loop.
-RESTART_MIN_S = 0.5
-RESTART_MAX_S = 30.0
 # A restarted task that has run this long is healthy again: its fault is cleared and its
 # backoff starts over. Shorter than systemd's WatchdogSec (see systemd/lockernet-edge.service).
 STABLE_S = 10.0
@@ -53,14 +52,17 @@ class Supervisor:
         clock: Clock,
         on_fault: FaultCallback,
         *,
-        restart_min_s: float = RESTART_MIN_S,
-        restart_max_s: float = RESTART_MAX_S,
+        restart_min_s: float = RESTART.min_s,
+        restart_max_s: float = RESTART.max_s,
         stable_s: float = STABLE_S,
+        rng: random.Random | None = None,
     ) -> None:
         self.clock = clock
         self._on_fault = on_fault
+        # The restart policy's bounds (protocols.backoff.RESTART); tests shorten them.
         self.restart_min_s = restart_min_s
         self.restart_max_s = restart_max_s
+        self._rng = rng
         self.stable_s = stable_s
         self.records: dict[str, TaskRecord] = {}
         self._keepers: dict[str, asyncio.Task[None]] = {}
@@ -103,16 +105,17 @@ class Supervisor:
         return [name for name, keeper in keepers.items() if keeper in stuck]
 
     async def _keep(self, record: TaskRecord, start: Start) -> None:
-        backoff = self.restart_min_s
+        backoff = Backoff(BackoffPolicy(self.restart_min_s, self.restart_max_s), self._rng)
         while True:
             task = asyncio.ensure_future(start())
             try:
                 if record.faulted and await self._lasts(task):
                     record.faulted = False
-                    backoff = self.restart_min_s
+                    backoff.succeeded()
                     log.info("task %s runs again after %d restarts", record.name, record.restarts)
                     self._report(record.name, None)
                 await task
+                wait_s = backoff.failed()
                 detail = "it returned (a service task never ends on its own)"
             except asyncio.CancelledError:
                 current = asyncio.current_task()
@@ -125,21 +128,22 @@ class Supervisor:
                 # it awaited was cancelled under it, as a closed transport does). Re-raising
                 # would end the keeper for good with the task counted alive, and the
                 # watchdog fed for a dead task: it is a death like any other.
+                wait_s = backoff.failed()
                 detail = "CancelledError: it was cancelled from within"
                 log.error(
-                    "task %s was cancelled from within; restarting in %.1f s", record.name, backoff
+                    "task %s was cancelled from within; restarting in %.1f s", record.name, wait_s
                 )
             except Exception as exc:  # any death is restarted, and reported
+                wait_s = backoff.failed()
                 detail = f"{type(exc).__name__}: {exc}"
-                log.error("task %s died; restarting in %.1f s", record.name, backoff, exc_info=exc)
+                log.error("task %s died; restarting in %.1f s", record.name, wait_s, exc_info=exc)
             record.down_since = self.clock.monotonic()
             record.last_error = detail[:500]
             record.restarts += 1
             if not record.faulted:
                 record.faulted = True
                 self._report(record.name, record.last_error)
-            await self.clock.sleep(backoff)
-            backoff = min(self.restart_max_s, backoff * 2)
+            await self.clock.sleep(wait_s)
             record.down_since = None
 
     def _report(self, name: str, detail: str | None) -> None:

@@ -36,7 +36,7 @@ ACK, ENQ, NAK = 0x06, 0x05, 0x15
 # Longest decoded text we accept. Our pickup codes are ~170 characters; labels far less.
 DEFAULT_MAX_LENGTH = 512
 # `]` + code letter + modifier: "]Q1" QR, "]C0" Code 128 (ISO/IEC 15424). No lockernet code
-# (pickup code "LNP:", badge "LNB:", S10 or platform label) begins with "]".
+# (pickup code or badge, protocols.tokens' prefixes; S10 or platform label) begins with "]".
 _AIM_ID = re.compile(r"\][A-Za-z][0-9A-Za-z]")
 _AIM_ID_LENGTH = 3
 _MAX_UTF8_BYTES = 4  # per character: the length cap counts characters, the buffer bytes

@@ -43,7 +43,11 @@ class TokenKind(enum.IntEnum):
     COMMAND = 3
 
 
-_TEXT_PREFIX = {TokenKind.PICKUP: "LNP:", TokenKind.BADGE: "LNB:"}
+# How a scanned text says what it is: the one definition of the scan prefixes (the site
+# tells a pickup code from a badge from a parcel label by them; no label begins so).
+PICKUP_PREFIX = "LNP:"
+BADGE_PREFIX = "LNB:"
+_TEXT_PREFIX = {TokenKind.PICKUP: PICKUP_PREFIX, TokenKind.BADGE: BADGE_PREFIX}
 
 
 def _domain(kind: TokenKind) -> bytes:

@@ -16,6 +16,7 @@ from hw_sim.devices.compartment import Compartment
 from hw_sim.devices.faults import FaultKind
 from hw_sim.devices.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, SimulatedSite
 from hw_sim.errors import PhysicalError
+from protocols.tokens import PICKUP_PREFIX
 
 # Assumptions about people, not from any source: they look at the doors a few times a
 # second, give up on a door after some seconds, and need a moment per parcel.
@@ -193,12 +194,12 @@ class Vandal(Person):
             await self.clock.sleep(self.pace.handling_s)
         return report
 
-    def forged_code(self, prefix: str = "LNP:") -> str:
+    def forged_code(self, prefix: str = PICKUP_PREFIX) -> str:
         """Looks like a pickup code; the signature is noise."""
         body = "".join(self._rng.choice(_BASE32) for _ in range(FORGED_CODE_LENGTH))
         return prefix + body
 
-    async def scan_forged(self, attempts: int, prefix: str = "LNP:") -> VandalReport:
+    async def scan_forged(self, attempts: int, prefix: str = PICKUP_PREFIX) -> VandalReport:
         report = VandalReport()
         for _ in range(attempts):
             door = await self.scan_and_wait(self.forged_code(prefix), QR_SYMBOLOGY)

@@ -34,8 +34,8 @@ from tests.central.central_rig import (
     config_toml,
     label,
     snapshot,
-    wait_until,
 )
+from tests.eventually import eventually
 
 CONTACT = ("Tan Wei Ling", "9123 4567", "wei.ling@example.sg")
 
@@ -166,7 +166,7 @@ def test_qr_reissues_a_code_and_the_old_one_is_revoked_at_the_site(
     write_manifest([announcement(1, preferred_site="L0001")], manifest)
     lockernet("parcels", "import", str(manifest))
     site.send(SiteEvents("L0001").deposit(label(1), "A"))
-    first = wait_until(lambda: _codes(central, label(1)), what="the first code")
+    first = eventually(lambda: _codes(central, label(1)), what="the first code")
 
     out_png = tmp_path / "code.png"
     code, out, _ = lockernet("qr", label(1), "-o", str(out_png))
@@ -175,7 +175,7 @@ def test_qr_reissues_a_code_and_the_old_one_is_revoked_at_the_site(
     new = signer.verifier().pickup_code(barcode.text, site="L0001", now=time.time())
     codes = {c.code_id: c.status for c in _codes(central, label(1))}
     assert codes == {first[0].code_id: "revoked", new.code_id: "active"}
-    [revoke] = wait_until(lambda: site.commands_of("revoke_code"), what="RevokeCode at the site")
+    [revoke] = eventually(lambda: site.commands_of("revoke_code"), what="RevokeCode at the site")
     assert getattr(revoke.body, "code_id", None) == first[0].code_id
 
 
@@ -234,7 +234,7 @@ def test_fleet_and_alarms(
         )
     )
     site.send(SiteEvents("L0001").door_forced("B"))
-    wait_until(central.store_alarms, what="the forced-door alarm")
+    eventually(central.store_alarms, what="the forced-door alarm")
 
     code, out, _ = lockernet("fleet")
     assert code == 0

@@ -1,31 +1,36 @@
 """The site agent's configuration: one validated model, from TOML with environment overrides.
 
-Environment overrides use LOCKERNET_EDGE__<SECTION>__<KEY>=value (double underscores between
-levels), e.g. LOCKERNET_EDGE__BROKER__HOST=10.0.0.5. A bad value stops start-up with an error
-that names the key and says what is wrong.
+Loaded by the rules every lockernet program shares (protocols/settings.py): any key is
+overridden by LOCKERNET_EDGE__<KEY> or LOCKERNET_EDGE__<SECTION>__<KEY>=value (double
+underscores between levels), e.g. LOCKERNET_EDGE__BROKER__HOST=10.0.0.5; relative paths are
+read against the config file's folder; a bad or unknown key stops start-up with an error that
+names the key, the file (or the variable) and what is wrong.
 """
 
 from __future__ import annotations
 
 import enum
-import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.errors import ConfigError
 from edge.site.lockout import REREAD_WINDOW_S
-from edge.uplink.reconnect import RECONNECT_MAX_S, RECONNECT_MIN_S
 from protocols import kerong, rs485
+from protocols.backoff import RECONNECT
 from protocols.kerong import LockPolarity
 from protocols.messages import SiteId, SiteKind, SizeClass, SlotId
 from protocols.scanner import DEFAULT_MAX_LENGTH, ScannerFraming, Suffix
+from protocols.settings import (
+    NO_ENVIRONMENT,
+    ProgramSettings,
+    SettingsError,
+    load_settings,
+    validate_settings,
+)
 from protocols.topics import DEFAULT_ROOT
-
-ENV_PREFIX = "LOCKERNET_EDGE__"
 
 
 class Section(BaseModel):
@@ -126,25 +131,11 @@ class ScannerConfig(Section):
         )
 
 
-class SizeDimensions(Section):
-    width_cm: float = Field(gt=0)
-    height_cm: float = Field(gt=0)
-    depth_cm: float = Field(gt=0)
-
-
 class SlotConfig(Section):
     id: SlotId
     board: int = Field(ge=0, le=31)
     lock: int = Field(ge=1, le=rs485.MAX_CHANNELS)
     size: SizeClass
-
-
-DEFAULT_SIZES = {
-    SizeClass.S: SizeDimensions(width_cm=40, height_cm=10, depth_cm=50),
-    SizeClass.M: SizeDimensions(width_cm=40, height_cm=20, depth_cm=50),
-    SizeClass.L: SizeDimensions(width_cm=40, height_cm=40, depth_cm=50),
-    SizeClass.XL: SizeDimensions(width_cm=40, height_cm=60, depth_cm=60),
-}
 
 
 class TimingConfig(Section):
@@ -160,14 +151,12 @@ class TimingConfig(Section):
     remote_open_limit: int = Field(default=3, ge=1)
     remote_open_window_s: float = Field(default=600, gt=0)
     maintenance_s: float = Field(default=1800, gt=0)
-    unlock_confirm_delay_s: float = Field(default=0.025, ge=0)  # hardware.md §1: ~25 ms
     outbox_inflight: int = Field(default=32, ge=1, le=1000)
     republish_after_s: float = Field(default=30, gt=0)
     sent_retention_s: float = Field(default=7 * 86400, gt=0)
-    # Reconnect backoff to the broker; the cap's reasoning is in edge/uplink/reconnect.py.
-    reconnect_min_s: float = Field(default=RECONNECT_MIN_S, gt=0)
-    reconnect_max_s: float = Field(default=RECONNECT_MAX_S, gt=0)
-    watchdog_s: float = Field(default=10, gt=0)
+    # Reconnect backoff to the broker; the cap's reasoning is in protocols/backoff.py.
+    reconnect_min_s: float = Field(default=RECONNECT.min_s, gt=0)
+    reconnect_max_s: float = Field(default=RECONNECT.max_s, gt=0)
     # How often time-driven duties run (lapsed reservations, doors left open, lockouts).
     timer_interval_s: float = Field(default=1.0, gt=0, le=3600)
     # How often the site tells central it is alive (QoS 0, a ~200-byte message): central
@@ -176,8 +165,10 @@ class TimingConfig(Section):
     heartbeat_interval_s: float = Field(default=15.0, gt=0, le=3600)
 
 
-class SiteConfig(Section):
+class SiteConfig(ProgramSettings):
     """Everything one site agent needs to know."""
+
+    program: ClassVar[str] = "edge"
 
     site_id: SiteId
     kind: SiteKind = SiteKind.LOCKER
@@ -187,7 +178,6 @@ class SiteConfig(Section):
     lock_bus: LockBusConfig | None = None
     scanner: ScannerConfig | None = None
     slots: list[SlotConfig] = Field(default_factory=list)
-    sizes: dict[SizeClass, SizeDimensions] = Field(default_factory=lambda: dict(DEFAULT_SIZES))
     shelf_capacity: int = Field(default=0, ge=0)
     timing: TimingConfig = TimingConfig()
 
@@ -228,62 +218,27 @@ class SiteConfig(Section):
         return self.state_dir / f"{self.site_id}.sqlite3"
 
 
-def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
-    for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
-        if not path:
-            continue
-        target = data
-        for part in path[:-1]:
-            child = target.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a section")
-            target = child
-        try:  # a TOML value (number, bool, array) if it parses as one, else a string
-            value: Any = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        target[path[-1]] = value
-
-
-def parse_config(data: dict[str, Any], source: str = "config") -> SiteConfig:
+def parse_config(
+    data: Mapping[str, Any],
+    source: str = "config",
+    environ: Mapping[str, str] = NO_ENVIRONMENT,
+) -> SiteConfig:
+    """Validate a site's configuration given as a table (a test's, the simulator's), with
+    `environ`'s LOCKERNET_EDGE__ overrides on top (none unless given). ConfigError names
+    `source` and every bad key."""
     try:
-        return SiteConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False):
-            key = ".".join(str(p) for p in error["loc"]) or "(top level)"
-            problems.append(f"  {key}: {error['msg']}")
-        raise ConfigError(
-            f"{source} is not a valid site configuration:\n" + "\n".join(problems)
-        ) from None
+        return validate_settings(SiteConfig, data, source, environ)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> SiteConfig:
-    """Read, override from the environment, and validate a site's TOML configuration."""
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> SiteConfig:
+    """Read a site's TOML configuration with the environment's overrides (os.environ unless
+    `environ` is given) and validate it; relative paths (state_dir, central_public_key, the
+    broker's TLS files) are read against the file's folder, so the same config started from
+    another folder names the same store, lock and socket. ConfigError names the file and
+    every bad key."""
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    _apply_env(data, os.environ if env is None else env)
-    config = parse_config(data, str(path))
-    # Files named in the config are relative to the config file, not the working directory:
-    # the same config started from another folder (a technician's shell, systemd) must name
-    # the same store, lock and socket, or a second agent would not see the first one's lock.
-    base = Path(path).resolve().parent
-    if not config.state_dir.is_absolute():
-        config = config.model_copy(update={"state_dir": base / config.state_dir})
-    if not config.central_public_key.is_absolute():
-        config = config.model_copy(update={"central_public_key": base / config.central_public_key})
-    tls = {
-        key: base / value
-        for key in ("ca_file", "cert_file", "key_file")
-        if (value := getattr(config.broker, key)) is not None and not value.is_absolute()
-    }
-    if tls:
-        config = config.model_copy(update={"broker": config.broker.model_copy(update=tls)})
-    return config
+        return load_settings(SiteConfig, Path(path), environ)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None

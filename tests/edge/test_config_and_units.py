@@ -47,7 +47,7 @@ size = "XL"
 def test_a_good_config_loads_with_environment_overrides(tmp_path):
     path = tmp_path / "site.toml"
     path.write_text(GOOD.format(state=tmp_path))
-    config = load_config(path, env={"LOCKERNET_EDGE__BROKER__PORT": "8883"})
+    config = load_config(path, environ={"LOCKERNET_EDGE__BROKER__PORT": "8883"})
     assert config.site_id == "L0042"
     assert config.broker.port == 8883
     assert config.lock_bus is not None and config.lock_bus.baud_rate == 19200
@@ -71,23 +71,77 @@ def test_a_bad_config_names_the_key_and_the_problem(tmp_path, change, names):
     path = tmp_path / "site.toml"
     path.write_text(GOOD.format(state=tmp_path).replace(*change))
     with pytest.raises(ConfigError, match=re.escape(names)):
-        load_config(path, env={})
+        load_config(path, environ={})
 
 
 def test_a_bad_environment_override_is_refused_like_a_bad_file(tmp_path):
     path = tmp_path / "site.toml"
     path.write_text(GOOD.format(state=tmp_path))
     with pytest.raises(ConfigError, match=r"broker\.port"):
-        load_config(path, env={"LOCKERNET_EDGE__BROKER__PORT": "99999"})
+        load_config(path, environ={"LOCKERNET_EDGE__BROKER__PORT": "99999"})
+
+
+def test_any_key_at_any_depth_is_overridden_by_the_environment(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text(GOOD.format(state=tmp_path))
+    config = load_config(
+        path,
+        environ={
+            # The variable the systemd unit sets (systemd/lockernet-edge.service): a top key.
+            "LOCKERNET_EDGE__STATE_DIR": "/var/lib/lockernet",
+            "LOCKERNET_EDGE__LOCK_BUS__POLL_INTERVAL_S": "0.25",
+            "LOCKERNET_EDGE__TIMING__HEARTBEAT_INTERVAL_S": "20",
+            "LOCKERNET_EDGE__LOCK_BUS__BOARDS": "[0, 1, 2]",
+        },
+    )
+    assert config.state_dir == Path("/var/lib/lockernet")
+    assert config.lock_bus is not None and config.lock_bus.poll_interval_s == 0.25
+    assert config.lock_bus.port == "/dev/ttyUSB0"  # the rest of the section is the file's
+    assert config.lock_bus.boards == [0, 1, 2]
+    assert config.timing.heartbeat_interval_s == 20
+
+
+@pytest.mark.parametrize(
+    ("extra", "environ", "names"),
+    [
+        # Keys that were once parsed and never read are unknown now, not silently ignored.
+        ("[timing]\nunlock_confirm_delay_s = 0\n", {}, "timing.unlock_confirm_delay_s: unknown"),
+        ("[timing]\nwatchdog_s = 10\n", {}, "timing.watchdog_s: unknown key"),
+        ("[sizes.M]\nwidth_cm = 40\n", {}, "sizes: unknown key"),
+        ("", {"LOCKERNET_EDGE__TIMING__LOCKOUT": "5"}, "timing has no setting 'lockout'"),
+        ("", {"LOCKERNET_EDGE__SITEID": "L1"}, "LOCKERNET_EDGE__SITEID: edge has no setting"),
+    ],
+)
+def test_an_unknown_key_is_refused_naming_it(tmp_path, extra, environ, names):
+    path = tmp_path / "site.toml"
+    path.write_text(GOOD.format(state=tmp_path) + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=environ)
+    assert names in str(caught.value)
+
+
+def test_a_bad_value_names_the_file_or_the_variable_that_set_it(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text(
+        GOOD.format(state=tmp_path).replace("boards = [0, 1]", "boards = [0, 1]\nretries = 0")
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={"LOCKERNET_EDGE__TIMING__LOCKOUT_S": "-1"})
+    message = str(caught.value)
+    assert str(path) in message
+    assert "lock_bus.retries:" in message
+    assert (
+        "timing.lockout_s:" in message and "(set by LOCKERNET_EDGE__TIMING__LOCKOUT_S)" in message
+    )
 
 
 def test_not_toml_and_missing_files_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="no such configuration file"):
-        load_config(tmp_path / "nope.toml", env={})
+        load_config(tmp_path / "nope.toml", environ={})
     bad = tmp_path / "bad.toml"
     bad.write_text("site_id = [")
     with pytest.raises(ConfigError, match="not valid TOML"):
-        load_config(bad, env={})
+        load_config(bad, environ={})
 
 
 def test_edge_run_with_a_bad_config_stops_with_the_error(tmp_path):

@@ -139,7 +139,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
             "slots": [
                 {"id": f"A{i:02d}", "board": 0, "lock": i, "size": "M"} for i in range(1, SLOTS + 1)
             ],
-            "timing": {"lockout_s": 0.05, "unlock_confirm_delay_s": 0},
+            "timing": {"lockout_s": 0.05},
         }
     )
     replies: list[Reply] = []

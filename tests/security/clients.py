@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import ssl
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from tests.eventually import eventually
+
 ANSWER_TIMEOUT_S = 5.0
-# How long a refused client is given to be let in anyway before we call it refused.
-REFUSAL_WAIT_S = 2.0
 
 
 class TlsClient:
@@ -45,53 +44,73 @@ class TlsClient:
         )
         self.messages: list[mqtt.MQTTMessage] = []
         self.connack: ReasonCode | None = None
+        # The broker's other answer to a connection: it closed it (a refused certificate
+        # ends in a TLS alert and a closed socket, never in a CONNACK).
+        self.closed = False
         self._acks: dict[int, Any] = {}
         self._lock = threading.Lock()
-        self._answered = threading.Condition(self._lock)
         self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_publish = self._on_publish
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     # ------------------------------------------------------------------ callbacks
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        with self._answered:
+        with self._lock:
             self.connack = reason
-            self._answered.notify_all()
+
+    def _on_disconnect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        with self._lock:
+            self.closed = True
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        with self._lock:
+            self.closed = True
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        with self._answered:
+        with self._lock:
             self._acks[mid] = reason
-            self._answered.notify_all()
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
-        with self._answered:
+        with self._lock:
             self._acks[mid] = reasons
-            self._answered.notify_all()
 
     def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:
             self.messages.append(message)
 
     def _wait(self, mid: int) -> Any:
-        with self._answered:
-            if not self._answered.wait_for(lambda: mid in self._acks, ANSWER_TIMEOUT_S):
-                raise AssertionError(f"no answer from the broker to message {mid}")
-            return self._acks.pop(mid)
+        def answer() -> tuple[Any] | None:
+            with self._lock:
+                return (self._acks.pop(mid),) if mid in self._acks else None
+
+        return eventually(answer, ANSWER_TIMEOUT_S, f"the broker's answer to message {mid}")[0]
 
     # ------------------------------------------------------------------ actions
-    def try_connect(self, wait_s: float = REFUSAL_WAIT_S) -> bool:
-        """True if the broker accepted us (CONNACK success) within wait_s."""
+    def try_connect(self, wait_s: float = ANSWER_TIMEOUT_S) -> bool:
+        """True if the broker let us in (CONNACK success); False if it refused us: a failing
+        CONNACK, a TLS handshake it broke off, or the connection closed before any CONNACK.
+
+        Waits for one of these answers, never for a quiet period; raises AssertionError if
+        the broker gives none within `wait_s` seconds (a hung broker is not a refusal).
+        """
         try:
             self.client.connect(self.host, self.port, keepalive=30)
         except (OSError, ssl.SSLError):
             return False
         self.client.loop_start()
-        deadline = time.monotonic() + wait_s
-        with self._answered:
-            self._answered.wait_for(lambda: self.connack is not None, wait_s)
-        while time.monotonic() < deadline and self.connack is None:
-            time.sleep(0.02)
+
+        def answered() -> bool:
+            with self._lock:
+                return self.connack is not None or self.closed
+
+        eventually(
+            answered, wait_s, f"the broker to accept or refuse us at {self.host}:{self.port}"
+        )
         return self.connack is not None and not self.connack.is_failure
 
     def connect(self) -> TlsClient:

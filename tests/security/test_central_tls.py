@@ -3,14 +3,13 @@ as "central" and lets it command sites."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from central.errors import ConfigError
 from central.service.config import parse_config
 from central.service.link import OperatorLink
 from protocols.topics import SiteChannel, Topics
+from tests.eventually import eventually
 from tests.security.conftest import SecureBroker
 
 pytestmark = pytest.mark.broker
@@ -38,9 +37,7 @@ def test_central_connects_with_its_certificate_and_commands_a_site(secure: Secur
             config.broker, [topics.site("L0008", SiteChannel.REPLIES)], print
         ) as link:
             link.publish(commands, b"from central", expiry_s=60)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not site.received(commands):
-            time.sleep(0.02)
+        eventually(lambda: site.received(commands), 5, "central's command at the site")
         assert site.received(commands) == [b"from central"]
     finally:
         site.close()

@@ -21,7 +21,8 @@ from protocols.messages import (
 )
 from protocols.tokens import TokenSigner
 from protocols.topics import SiteChannel, Topics
-from tests.edge.rig import SiteRig, async_wait_until
+from tests.edge.rig import SiteRig
+from tests.eventually import eventually_async
 from tests.security.conftest import SecureBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -62,7 +63,7 @@ def test_forged_foreign_expired_and_replayed_commands_open_nothing_and_are_answe
     async def send(payload: bytes) -> Reply:
         count = len(replies())
         assert not stolen.publish(commands, payload).is_failure
-        await async_wait_until(lambda: len(replies()) > count, what="the site's reply")
+        await eventually_async(lambda: len(replies()) > count, what="the site's reply")
         return replies()[count]
 
     async def scenario() -> None:
@@ -72,7 +73,7 @@ def test_forged_foreign_expired_and_replayed_commands_open_nothing_and_are_answe
         assert rig.config.broker.tls and rig.config.broker.port == secure.tls_port
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: agent.link.connected, what="the agent on TLS")
+            await eventually_async(lambda: agent.link.connected, what="the agent on TLS")
 
             def openings() -> int:
                 return sum(c.openings for c in rig.sim.compartments())
@@ -105,7 +106,7 @@ def test_forged_foreign_expired_and_replayed_commands_open_nothing_and_are_answe
             genuine = rig.signed(rig.command(OpenSlot(slot="A04", reason="technician")))
             first = await send(genuine)
             assert first.ok, first
-            await async_wait_until(lambda: openings() == 1, what="the door to open")
+            await eventually_async(lambda: openings() == 1, what="the door to open")
             again = await send(genuine)
             assert (again.ok, again.reason) == (False, ReplyReason.REPLAYED)
 
@@ -116,7 +117,7 @@ def test_forged_foreign_expired_and_replayed_commands_open_nothing_and_are_answe
             ]
             assert [b.ok for b in burst] == [True, False, False, False]
             assert {b.reason for b in burst[1:]} == {ReplyReason.RATE_LIMITED}
-            await async_wait_until(
+            await eventually_async(
                 lambda: len([e for e in events() if e.type == "remote_open_refused"]) == 3,
                 what="the alarm events",
             )
@@ -127,7 +128,7 @@ def test_forged_foreign_expired_and_replayed_commands_open_nothing_and_are_answe
                 rig.signed(rig.command(OpenSlot(slot="A10", reason="maintenance")))
             )
             assert maintenance.ok
-            await async_wait_until(lambda: openings() == REMOTE_OPEN_LIMIT + 1)
+            await eventually_async(lambda: openings() == REMOTE_OPEN_LIMIT + 1)
         finally:
             await rig.stop()
 

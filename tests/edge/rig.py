@@ -3,12 +3,9 @@ independent MQTT subscriber that sees what central would see."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +37,7 @@ from protocols.messages import (
 )
 from protocols.tokens import CourierBadge, PickupCode, TokenSigner
 from protocols.topics import SiteChannel, Topics
+from tests.eventually import eventually, eventually_async
 
 BRISK = Pace(handling_s=0.05, glance_s=0.02, patience_s=4.0)
 # For scans that must open nothing: how long a person waits before giving up.
@@ -47,24 +45,9 @@ DOUBTFUL = Pace(handling_s=0.05, glance_s=0.02, patience_s=0.8)
 SIZES = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
-
-
-async def async_wait_until(
-    predicate: Callable[[], bool], timeout: float = 10.0, what: str = ""
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
+# Old names of tests.eventually's helpers, kept for callers not yet moved to it.
+wait_until = eventually
+async_wait_until = eventually_async
 
 
 class Observer:
@@ -96,7 +79,7 @@ class Observer:
             broker.host, broker.port, clean_start=not persistent, properties=properties
         )
         self.client.loop_start()
-        wait_until(self.client.is_connected, what="the observer to connect")
+        eventually(self.client.is_connected, what="the observer to connect")
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         client.subscribe(f"{self.topics.root}/sites/{self.site}/#", qos=1)

@@ -155,10 +155,12 @@ def _keygen(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from central.capacity.placement import PlacementPolicy
     from central.capacity.reservations import Reservations
+    from central.operator.console import console
+    from central.operator.parcels import render_announced, render_placed
     from central.parcels.manifest import read_manifest
     from central.parcels.steps import announce
     from central.service.config import load_config
-    from central.service.service import load_configured_network
+    from central.service.loading import load_configured_network
     from central.sites import registry
     from central.store import SqliteStore
 
@@ -166,6 +168,7 @@ def _import(args: argparse.Namespace) -> int:
     parcels = read_manifest(args.manifest)  # all validated before anything is written
     network = load_configured_network(config)
     store = SqliteStore(config.store.path)
+    out = console()
     try:
         now = time.time()
         new: list[str] = []
@@ -174,9 +177,11 @@ def _import(args: argparse.Namespace) -> int:
                 for parcel in parcels[start : start + ANNOUNCE_CHUNK]:
                     if announce(session, parcel, now) is not None:
                         new.append(parcel.label)
-        print(f"announced {len(new)} parcel(s); {len(parcels) - len(new)} already known")
+        out.print(render_announced(len(new), len(parcels) - len(new)))
         if network is None:
-            print("no network.file configured: parcels stay announced until central places them")
+            out.print(
+                "no network.file configured: parcels stay announced until central places them"
+            )
             return 0
         with store.transaction() as session:
             registry.load_network(session, network)  # capacity is read from the registry
@@ -186,12 +191,7 @@ def _import(args: argparse.Namespace) -> int:
             config.reservations.hold_s,
             PlacementPolicy(max_locker_distance_km=config.reservations.max_locker_distance_km),
         )
-        wave = reservations.place(new, now)
-        print(
-            f"placed {wave.placed}: lockers {wave.lockers}, collection points {wave.counters}, "
-            f"home delivery {wave.home}; couriers assigned {wave.couriers_assigned}, "
-            f"without a courier {wave.without_courier}"
-        )
+        out.print(render_placed(reservations.place(new, now)))
     finally:
         store.close()
     return 0
@@ -205,8 +205,17 @@ def _open_store(args: argparse.Namespace) -> Any:
     return config, SqliteStore(config.store.path)
 
 
+def _open_reader(args: argparse.Namespace) -> Any:
+    """A read-only snapshot of the store: a report never waits for (or holds up) ingest."""
+    from central.service.config import load_config
+    from central.store.read import StoreReader
+
+    return StoreReader.open(load_config(args.config).store.path)
+
+
 def _track(args: argparse.Namespace) -> int:
-    from central.parcels.steps import format_timeline, timeline
+    from central.operator.console import console
+    from central.operator.track import render_timeline, timeline
     from protocols.errors import LabelError
     from protocols.labels import parse_label
 
@@ -215,13 +224,9 @@ def _track(args: argparse.Namespace) -> int:
     except LabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    _, store = _open_store(args)
-    try:
-        with store.transaction() as session:
-            view = timeline(session, label)
-    finally:
-        store.close()
-    print(format_timeline(view))
+    with _open_reader(args) as reader:
+        view = timeline(reader.view, label)
+    console().print(render_timeline(view))
     return 0
 
 
@@ -229,7 +234,7 @@ def _qr(args: argparse.Namespace) -> int:
     from central.parcels.pickup import FolderReminders, PickupFollowUps
     from central.parcels.pickup_codes import FolderNotifier, render_qr_png
     from central.parcels.steps import operator_source
-    from central.service.service import load_signer
+    from central.service.loading import load_signer
     from protocols.errors import LabelError
     from protocols.labels import parse_label
 
@@ -259,8 +264,9 @@ def _qr(args: argparse.Namespace) -> int:
 
 def _diag(args: argparse.Namespace) -> int:
     from central.errors import UnknownSite
+    from central.operator.diagnostics import format_report
     from central.service.link import OperatorLink
-    from central.service.service import load_signer
+    from central.service.loading import load_signer
     from central.sites.commands import CommandSender, record_reply
     from protocols.clock import SystemClock
     from protocols.errors import ProtocolError
@@ -307,55 +313,36 @@ def _diag(args: argparse.Namespace) -> int:
         print(f"diagnostics of site {site}: {status}")
         if reply.detail:
             print(f"  {reply.detail}")
-        print(_render(reply.result or {}, 1))
+        print(format_report(reply.result or {}))
     return 0 if reply.ok else EXIT_FAILED
 
 
-def _render(value: Any, depth: int) -> str:
-    pad = "  " * depth
-    if isinstance(value, dict):
-        lines = []
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                lines.append(f"{pad}{key}:")
-                lines.append(_render(item, depth + 1))
-            else:
-                lines.append(f"{pad}{key}: {item}")
-        return "\n".join(lines)
-    if isinstance(value, list):
-        return "\n".join(
-            f"{pad}-\n{_render(item, depth + 1)}" if isinstance(item, dict) else f"{pad}- {item}"
-            for item in value
-        )
-    return f"{pad}{value}"
-
-
 def _fleet(args: argparse.Namespace) -> int:
-    from central.sites.registry import fleet, format_fleet
+    from central.operator.console import console
+    from central.operator.fleet import fleet, render_fleet
 
-    _, store = _open_store(args)
-    try:
-        with store.transaction() as session:
-            view = fleet(session)
-    finally:
-        store.close()
-    print(format_fleet(view, None if args.limit <= 0 else args.limit))
+    with _open_reader(args) as reader:
+        view = fleet(reader.view)
+    console().print(render_fleet(view, None if args.limit <= 0 else args.limit))
     return 0
 
 
 def _alarms(args: argparse.Namespace) -> int:
-    from central.sites.alarms import acknowledge, format_alarms, open_alarms
+    from central.operator.alarms import open_alarms, render_alarms
+    from central.operator.console import console
+    from central.sites.alarms import acknowledge
 
-    _, store = _open_store(args)
-    try:
-        with store.transaction() as session:
-            if args.ack is not None:
+    if args.ack is not None:
+        _, store = _open_store(args)
+        try:
+            with store.transaction() as session:
                 alarm = acknowledge(session, args.ack, args.by or _operator(), time.time())
-                state = "closed" if alarm.cleared_at is not None else "still open until cleared"
-                print(f"alarm {alarm.id} ({alarm.kind} at {alarm.site}) acknowledged; {state}")
-                return 0
-            lines = open_alarms(session)
-    finally:
-        store.close()
-    print(format_alarms(lines))
+        finally:
+            store.close()
+        state = "closed" if alarm.cleared_at is not None else "still open until cleared"
+        print(f"alarm {alarm.id} ({alarm.kind} at {alarm.site}) acknowledged; {state}")
+        return 0
+    with _open_reader(args) as reader:
+        lines = open_alarms(reader.view)
+    console().print(render_alarms(lines))
     return 0

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from central.errors import IllegalTransition, UnknownParcel
 from central.parcels.lifecycle import ParcelState, ParcelStep, advance
@@ -142,79 +140,3 @@ def get(session: StoreSession, label: str) -> ParcelRecord:
     if record is None:
         raise UnknownParcel(label)
     return record
-
-
-# ------------------------------------------------------------------------------ tracking
-
-
-@dataclass(frozen=True)
-class TimelineStep:
-    at: float
-    step: str
-    state: str
-    source: str
-    detail: str | None
-
-
-@dataclass(frozen=True)
-class Timeline:
-    """What `lockernet track` shows: where the parcel is and how it got there.
-
-    Built field by field, never from the whole record, so no contact detail can leak in.
-    """
-
-    label: str
-    state: str
-    size: str | None
-    delivery_point: str | None
-    slot: str | None
-    partner: str | None
-    courier: str | None
-    dispatched_at: float | None
-    pickup_expires_at: float | None
-    steps: tuple[TimelineStep, ...]
-    codes_issued: int
-
-
-def timeline(session: StoreSession, label: str) -> Timeline:
-    record = get(session, label)
-    steps = tuple(
-        TimelineStep(s.at, s.step, s.after, s.source, s.detail) for s in session.steps(label)
-    )
-    return Timeline(
-        label=record.label,
-        state=record.state or "unknown",
-        size=record.size,
-        delivery_point=record.site,
-        slot=record.slot,
-        partner=record.partner,
-        courier=record.courier,
-        dispatched_at=record.dispatched_at,
-        pickup_expires_at=record.pickup_expires_at,
-        steps=steps,
-        codes_issued=len(session.codes(label)),
-    )
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def format_timeline(view: Timeline) -> str:
-    lines = [
-        f"parcel {view.label}: {view.state}",
-        f"  size {view.size or '-'}, delivery point {view.delivery_point or '-'}"
-        + (f" slot {view.slot}" if view.slot else ""),
-        f"  partner {view.partner or '-'}, courier {view.courier or '-'}",
-        f"  dispatched {_when(view.dispatched_at)}, pickup by {_when(view.pickup_expires_at)},"
-        f" pickup codes issued {view.codes_issued}",
-        "",
-    ]
-    for step in view.steps:
-        line = f"  {_when(step.at)}  {step.step:<18} -> {step.state:<17} ({step.source})"
-        if step.detail:
-            line += f"  {step.detail}"
-        lines.append(line)
-    return "\n".join(lines)

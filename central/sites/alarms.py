@@ -9,8 +9,6 @@ closes, the fault clears); the others stay until an operator acknowledges them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from central.errors import CentralError
 from central.store import AlarmRecord, StoreSession
@@ -106,34 +104,3 @@ def acknowledge(session: StoreSession, alarm_id: int, by: str, at: float) -> Ala
     updated = session.get_alarm(alarm_id)
     assert updated is not None
     return updated
-
-
-@dataclass(frozen=True)
-class AlarmLine:
-    id: int
-    site: str
-    kind: str
-    ref: str
-    opened_at: float
-    detail: str | None
-    acked_by: str | None
-
-
-def open_alarms(session: StoreSession) -> list[AlarmLine]:
-    return [
-        AlarmLine(a.id or 0, a.site, a.kind, a.ref, a.opened_at, a.detail, a.acked_by)
-        for a in session.list_alarms()
-    ]
-
-
-def format_alarms(alarms: list[AlarmLine]) -> str:
-    if not alarms:
-        return "no open alarms"
-    lines = [f"{'id':>5}  {'opened (UTC)':<19}  {'site':<12} {'kind':<20} {'ref':<8} detail"]
-    for a in alarms:
-        opened = datetime.fromtimestamp(a.opened_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        detail = a.detail or ""
-        if a.acked_by:
-            detail = f"{detail} [acked by {a.acked_by}]".strip()
-        lines.append(f"{a.id:>5}  {opened:<19}  {a.site:<12} {a.kind:<20} {a.ref:<8} {detail}")
-    return "\n".join(lines)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import defaultdict
 
 from central.sites import site_reconciliation, streams
 from central.sites.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm
 from central.sites.network import Network
 from central.store import SiteRecord, SlotRecord, StoreSession, StreamCursor
-from protocols.messages import SiteStatus, SlotState, StateSnapshot
+from protocols.messages import SiteStatus, StateSnapshot
 
 UNKNOWN_KIND = "unknown"
 
@@ -234,132 +233,3 @@ def _reconcile_fault_alarms(session: StoreSession, snapshot: StateSnapshot, now:
         kind = AlarmKind(alarm.kind)
         if kind in FAULT_ALARM.values() and alarm.ref not in present.get(kind, set()):
             clear_alarm(session, snapshot.site, kind, now, alarm.ref)
-
-
-# ------------------------------------------------------------------------------- fleet
-
-
-@dataclass(frozen=True)
-class SiteView:
-    site: str
-    kind: str
-    online: bool | None
-    slots: int
-    occupied: int
-    free: int
-    reserved: int
-    out_of_service: int
-    shelf_capacity: int | None
-    shelf_used: int | None
-    faults: int
-    open_alarms: int
-    applied_seq: int
-    deposits: int
-    pickups: int
-    clock_offset_s: float | None = None  # the site's clock minus central's, smoothed
-
-
-@dataclass(frozen=True)
-class FleetView:
-    sites: list[SiteView]
-
-    @property
-    def online(self) -> int:
-        return sum(1 for s in self.sites if s.online)
-
-    @property
-    def offline(self) -> int:
-        return sum(1 for s in self.sites if s.online is False)
-
-
-def fleet(session: StoreSession) -> FleetView:
-    states: dict[str, Counter[str]] = defaultdict(Counter)
-    for site, state, count in session.slot_state_counts():
-        states[site][state] += count
-    alarms = Counter(a.site for a in session.list_alarms())
-    # A site that restarted or rewound its stream has had several: its counts are their sum,
-    # its applied seq the current one's.
-    site_streams: dict[str, StreamCursor] = {}
-    for each in session.list_streams():
-        earlier = site_streams.get(each.site)
-        site_streams[each.site] = (
-            each
-            if earlier is None
-            else dataclasses.replace(
-                each,
-                deposits=each.deposits + earlier.deposits,
-                pickups=each.pickups + earlier.pickups,
-            )
-        )
-    held = Counter(r.site for r in session.held_reservations())
-    offsets = {r.site: r.clock_offset_s for r in session.list_liveness()}
-    views = []
-    for record in session.list_sites():
-        counts = states.get(record.site, Counter())
-        stream = site_streams.get(record.site)
-        views.append(
-            SiteView(
-                site=record.site,
-                kind=record.kind,
-                online=record.online,
-                slots=sum(counts.values()),
-                occupied=counts[SlotState.OCCUPIED.value],
-                free=counts[SlotState.FREE.value],
-                reserved=max(counts[SlotState.RESERVED.value], held[record.site]),
-                out_of_service=counts[SlotState.OUT_OF_SERVICE.value]
-                + counts[SlotState.FAULT.value],
-                shelf_capacity=record.shelf_capacity,
-                shelf_used=record.shelf_used,
-                faults=len(json.loads(record.faults_json)),
-                open_alarms=alarms[record.site],
-                applied_seq=stream.applied_seq if stream else 0,
-                deposits=stream.deposits if stream else 0,
-                pickups=stream.pickups if stream else 0,
-                clock_offset_s=offsets.get(record.site),
-            )
-        )
-    return FleetView(views)
-
-
-def format_fleet(view: FleetView, limit: int | None = None) -> str:
-    unknown = len(view.sites) - view.online - view.offline
-    total_slots = sum(s.slots for s in view.sites)
-    occupied = sum(s.occupied for s in view.sites)
-    lines = [
-        f"sites {len(view.sites)}: online {view.online}, offline {view.offline}, "
-        f"never heard from {unknown}",
-        f"compartments reported {total_slots}: occupied {occupied}, "
-        f"free {sum(s.free for s in view.sites)}, reserved {sum(s.reserved for s in view.sites)}, "
-        f"out of service {sum(s.out_of_service for s in view.sites)}",
-        f"sites with faults {sum(1 for s in view.sites if s.faults)}, open alarms "
-        f"{sum(s.open_alarms for s in view.sites)}",
-        "",
-        f"{'site':<14}{'kind':<9}{'link':<9}{'occupied':>10}{'free':>6}{'resv':>6}"
-        f"{'oos':>5}{'faults':>8}{'alarms':>8}{'deposits':>10}{'pickups':>9}{'clock':>9}",
-    ]
-    shown = view.sites if limit is None else view.sites[:limit]
-    for s in shown:
-        link = {True: "online", False: "OFFLINE", None: "?"}[s.online]
-        if s.kind == "counter" and s.shelf_capacity is not None:
-            occupied_text = f"{s.shelf_used or 0}/{s.shelf_capacity}"
-        else:
-            occupied_text = f"{s.occupied}/{s.slots}"
-        lines.append(
-            f"{s.site:<14}{s.kind:<9}{link:<9}{occupied_text:>10}{s.free:>6}{s.reserved:>6}"
-            f"{s.out_of_service:>5}{s.faults:>8}{s.open_alarms:>8}{s.deposits:>10}{s.pickups:>9}"
-            f"{_offset_text(s.clock_offset_s):>9}"
-        )
-    if limit is not None and len(view.sites) > limit:
-        lines.append(f"... and {len(view.sites) - limit} more sites")
-    return "\n".join(lines)
-
-
-def _offset_text(offset: float | None) -> str:
-    """A site's clock offset for the fleet table: "+4.0h", "-12s", "?" if never measured."""
-    if offset is None:
-        return "?"
-    if abs(offset) >= 3600:
-        return f"{offset / 3600:+.1f}h"
-    if abs(offset) >= 120:
-        return f"{offset / 60:+.0f}m"
-    return f"{offset:+.0f}s"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from central.operator.fleet import fleet, format_fleet
 from central.service.config import IngestConfig, LivenessConfig, PickupConfig
 from central.sites import liveness
 from central.sites.alarms import AlarmKind
 from central.sites.ingest import Delivery, Ingest
-from central.sites.registry import fleet, format_fleet
 from central.sites.site_events import EventEffects
 from central.store import SqliteStore
 from protocols.messages import Event, Heartbeat, SiteStatus, encode

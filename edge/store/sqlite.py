@@ -545,3 +545,24 @@ class Store:
             if path.exists():
                 total += path.stat().st_size
         return total
+
+    # --------------------------------------------------------- for readers outside the agent
+    def event_ids(self) -> list[str]:
+        """The id of every event still in the outbox (sent or not, until pruned), oldest
+        first: what the site wrote, for a reader that must not touch the database (the
+        simulator's verdict)."""
+        rows = self._db.execute(
+            "SELECT json_extract(CAST(message AS TEXT), '$.id') FROM outbox ORDER BY seq"
+        )
+        return [str(r[0]) for r in rows]
+
+    def event_messages(self) -> list[bytes]:
+        """Every event message still in the outbox (sent or not, until pruned), oldest first,
+        as encoded on the wire (protocols.messages)."""
+        rows = self._db.execute("SELECT message FROM outbox ORDER BY seq")
+        return [bytes(r[0]) for r in rows]
+
+    def expected_parcels(self) -> list[str]:
+        """The labels of every parcel the site expects a courier to bring, sorted."""
+        rows = self._db.execute("SELECT parcel FROM expected ORDER BY parcel")
+        return [str(r[0]) for r in rows]

@@ -1,28 +1,20 @@
 """The field faults of serial adapters and scanners (issue 11, kinds 7, 9, 10), for the
-simulator's day: one call to play them on a site, and one to list the promises an agent
-broke under them.
+simulator's day: one call to play them on a site (the promises an agent must keep under them
+are checked around a real agent, in hw_sim/field/promises.py).
 
     play_field_faults(site.sim)                     # echo, CR LF, AIM ids, 6 re-reads
     play_field_faults(site.sim, line_end=2)         # an LF-only scanner
-    broken += field_promises_broken(site.spec.id, site.agent, site.sim)
 
 Each fault is also a plain `FaultKind` for `SimulatedSite.set_fault` (docs/hwsim.md).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from hw_sim.devices.faults import DEFAULT_REREADS, FaultKind
 from hw_sim.devices.site import SimulatedSite
 from hw_sim.errors import ConfigError
 
-if TYPE_CHECKING:
-    from edge.agent import SiteAgent
-
 LINE_ENDS = {1: "CR LF", 2: "LF"}  # the scanner_suffix fault's values
-# As edge/drivers/scanner.py: unreadable lines in a row that must have raised a fault.
-UNREADABLE_LINES_FOR_FAULT = 3
 
 
 def play_field_faults(
@@ -58,22 +50,3 @@ def play_field_faults(
         site.set_fault(FaultKind.SCANNER_REREADS, True, value=rereads)
         played.append(f"{rereads} re-reads of each code")
     return ", ".join(played) or "no field faults"
-
-
-def field_promises_broken(site_id: str, agent: SiteAgent, site: SimulatedSite) -> list[str]:
-    """What a site whose people are all honest must never show under the field faults:
-    a scan lockout (only guessing may lock a site out), unreadable scanner lines in a row
-    with no scanner fault raised, an echoing adapter the lock bus does not know of."""
-    broken = []
-    lockouts = agent.scan_lockout.stats.lockouts
-    if lockouts:
-        broken.append(f"{site_id}: honest people locked out of the scanner {lockouts} time(s)")
-    if agent.scanner is not None:
-        run = agent.scanner.splitter.stats.unreadable_run
-        if run >= UNREADABLE_LINES_FOR_FAULT and ("scanner", "scanner", "garbage") not in (
-            agent.faults
-        ):
-            broken.append(f"{site_id}: {run} unreadable scanner lines and no scanner fault")
-    if agent.driver is not None and site.adapter_echo and agent.driver.bus.stats.echo is False:
-        broken.append(f"{site_id}: the lock bus's adapter echoes and the agent does not know")
-    return broken

@@ -29,10 +29,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from central.broker import PrivateBroker
 from edge.agent import SiteAgent
 from edge.config import parse_config
-from edge.drivers.links import ByteLink, Opener
-from hw_sim.devices.memory_transport import MemoryPort
 from hw_sim.devices.site import SimulatedSite
 from hw_sim.devices.site import SiteConfig as SimConfig
+from hw_sim.network.site_setup import memory_opener
+from hw_sim.network.summary_table import print_summary
 from hw_sim.people.people import Consumer, Courier, Pace
 from protocols.clock import SystemClock
 from protocols.commands import sign_command
@@ -69,7 +69,7 @@ def _handler(args: argparse.Namespace) -> int:
         print("lockernet demo: --sites 1-50, --parcels 1-2000", file=sys.stderr)
         return 2
     summary = asyncio.run(run_demo(args.sites, args.parcels))
-    _print(summary)
+    print_summary(summary)
     if args.report:
         args.report.mkdir(parents=True, exist_ok=True)
         (args.report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -130,13 +130,6 @@ class CentralStandIn:
         self.client.disconnect()
 
 
-def _memory_opener(port: MemoryPort) -> Opener:
-    async def open_port() -> ByteLink:
-        return port.open()
-
-    return open_port
-
-
 async def run_demo(sites: int, parcels: int) -> dict[str, Any]:
     started = time.perf_counter()
     clock = SystemClock()
@@ -161,8 +154,8 @@ async def run_demo(sites: int, parcels: int) -> dict[str, Any]:
                 config,
                 clock=clock,
                 verifier=signer.verifier(),
-                lock_opener=_memory_opener(locks),
-                scanner_opener=_memory_opener(scanner),
+                lock_opener=memory_opener(locks),
+                scanner_opener=memory_opener(scanner),
                 durable=False,
             )
             await agent.start()
@@ -280,9 +273,3 @@ def _site_config(site_id: str, workdir: Path, key: Path, broker: PrivateBroker) 
         "scanner": {"port": "memory"},
         "slots": slots,
     }
-
-
-def _print(summary: dict[str, Any]) -> None:
-    width = max(len(k) for k in summary)
-    for key, value in summary.items():
-        print(f"{key.ljust(width)}  {value}")

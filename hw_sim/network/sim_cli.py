@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import resource
 import signal
@@ -46,7 +45,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _handler(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from hw_sim.network.fleet import SimOptions, simulate
+    from hw_sim.network.summary_table import print_summary
 
     sizes = dict(FULL if args.full else SAMPLE)
     for key in sizes:
@@ -88,7 +90,8 @@ def _handler(args: argparse.Namespace) -> int:
             task.cancel()
 
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop)
-        return await simulate(options, progress)
+        # The live view: a rich table on a terminal, plain progress lines anywhere else.
+        return await simulate(options, progress, console=Console(stderr=True))
 
     try:
         summary = asyncio.run(run())
@@ -96,7 +99,7 @@ def _handler(args: argparse.Namespace) -> int:
         print("lockernet sim: stopped before the end of the day", file=sys.stderr)
         return 143 if stopped_by_sigterm else 130
     tally = summary.pop("_tally")
-    _print(summary)
+    print_summary(summary)
     if args.report:
         from hw_sim.network.report import write_report
 
@@ -110,10 +113,3 @@ def _raise_file_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def _print(summary: dict[str, Any]) -> None:
-    width = max(len(k) for k in summary)
-    for key, value in summary.items():
-        shown = json.dumps(value) if isinstance(value, list | dict) else value
-        print(f"{key.ljust(width)}  {shown}")

@@ -1,0 +1,78 @@
+"""What central holds, read through central's own read path (central/store/read.py), never
+its tables: the events it stored for each site, its parcels by state, the steps it counted
+twice, its alarms. The verdict compares these with what the sites wrote; the live view shows
+a few of them once a simulated hour."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from central.capacity.placement import DeliveryMode
+from central.parcels.lifecycle import ParcelState
+from central.store.read import StoreReader
+from hw_sim.network.options import HOUR_S
+
+
+@dataclass(frozen=True)
+class ParcelCounts:
+    """Central's parcels at the day's end, for the summary."""
+
+    states: dict[str, int]  # by state, with "home" and "stuck_before_a_site" added
+    duplicate_effects: int  # (parcel, step) pairs central counted more than once
+    deposit_to_pickup_h: list[float]  # per parcel picked up, hours since its deposit
+
+
+class CentralRecords:
+    """Central's store at `path`, read one snapshot per call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def event_ids(self) -> defaultdict[str, set[str]]:
+        """The id of every event central has stored, by site (a site it has none of: empty)."""
+        with StoreReader.open(self.path) as reader:
+            return defaultdict(set, reader.event_ids())
+
+    def has_all(self, site: str, written: set[str]) -> bool:
+        """Whether central has stored every event id in `written`, from `site`."""
+        with StoreReader.open(self.path) as reader:
+            have = reader.event_ids(site).get(site, set())
+        return written <= have
+
+    def parcels(self) -> ParcelCounts:
+        """Parcels by state, plus "home" (placed for home delivery) and
+        "stuck_before_a_site" (placed at a locker or a collection point and still assigned
+        at the day's end, when the last courier round is long past: a hollow day, whatever
+        the events say; home deliveries have no round in the simulator yet)."""
+        with StoreReader.open(self.path) as reader:
+            states = reader.parcel_states()
+            home = reader.parcel_count(delivery_mode=DeliveryMode.HOME)
+            assigned = reader.delivery_modes(state=ParcelState.ASSIGNED)
+            stuck = sum(n for mode, n in assigned.items() if mode != DeliveryMode.HOME)
+            waits = [s / HOUR_S for s in reader.deposit_to_pickup_s()]
+            # An effect counted twice: a parcel collected (or deposited) twice at central.
+            duplicates = reader.repeated_steps()
+        counts = dict(states)
+        counts["home"] = home
+        counts["stuck_before_a_site"] = stuck
+        return ParcelCounts(counts, duplicates, waits)
+
+    def alarms(self) -> dict[str, dict[str, int]]:
+        """Alarms central raised through the day, by kind: how many, and how many are open."""
+        with StoreReader.open(self.path) as reader:
+            counts = reader.alarm_counts()
+        return {kind: {"raised": raised, "open": still} for kind, (raised, still) in counts.items()}
+
+    def operator_view(self) -> tuple[dict[str, int], dict[str, int]]:
+        """What the operator sees at central now: parcels by state in the lifecycle's order,
+        and alarms still open by kind. Empty while central's store is busy or not there
+        yet: the next look shows it."""
+        try:
+            with StoreReader.open(self.path) as reader:
+                states = reader.parcel_states()
+                alarms = reader.alarm_counts()
+        except StoreReader.errors:
+            return {}, {}
+        return states, {kind: still for kind, (_, still) in alarms.items() if still}

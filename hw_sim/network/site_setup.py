@@ -1,0 +1,200 @@
+"""The configurations of the day's programs and the starting of its sites.
+
+Central's configuration and each site agent's are written here as `lockernet` would read
+them from TOML, with every timer converted from REAL seconds to the day's simulated seconds
+(hw_sim/network/options.py), and each is validated before anything starts. `start_site`
+builds a site's simulated hardware, serves it over ptys or in memory, and starts its agent.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from central.broker import PrivateBroker
+from central.service.config import parse_config as parse_central_config
+from central.sites.network import NetworkSite
+from edge.agent import SiteAgent
+from edge.config import parse_config as parse_site_config
+from edge.drivers.links import ByteLink, Opener, serial_opener
+from hw_sim.devices.memory_transport import MemoryPort
+from hw_sim.devices.site import SimulatedSite
+from hw_sim.devices.site import SiteConfig as SimConfig
+from hw_sim.field.wall_clock import WrongClock
+from hw_sim.network.liveness_timing import central_sections, site_timing
+from hw_sim.network.options import (
+    HOUR_S,
+    LOCKS_PER_BOARD,
+    MAX_BOARDS,
+    PICKUP_WINDOW_H,
+    REAL_REPLY_TIMEOUT_S,
+    REAL_REPUBLISH_S,
+    SIZES,
+    SimOptions,
+)
+from hw_sim.network.sim_site import SimSite
+from protocols.clock import ScaledClock
+from protocols.messages import SiteKind, SizeClass
+from protocols.tokens import TokenVerifier
+
+
+def central_config(
+    options: SimOptions, broker: PrivateBroker, workdir: Path, store_path: Path
+) -> dict[str, Any]:
+    """Central's configuration for the day (sections of scalars, as TOML would give them).
+    Raises central's ConfigError here, in this process, for a bad value."""
+    compression = options.compression
+    config: dict[str, Any] = {
+        "broker": {
+            "host": broker.host,
+            "port": broker.port,
+            "client_id": "sim-central",
+        },
+        "store": {"path": str(store_path)},
+        "keys": {"signing_key": str(workdir / "central-signing-key.pem")},
+        "pickup": {
+            "window_s": PICKUP_WINDOW_H * HOUR_S,
+            "reminder_before_s": 2 * HOUR_S,
+            "notify_folder": str(workdir / "notifications"),
+        },
+        # A gap (events the broker took but never delivered, as across a restart
+        # that lost central's shared subscription) is asked for again after ~3 s.
+        "ingest": {"gap_timeout_s": 3 * compression},
+        "commands": {"expiry_s": int(max(3600, 120 * compression))},
+        "service": {"tick_interval_s": 0.5, "status_interval_s": 60.0},
+    }
+    config.update(central_sections(compression))
+    parse_central_config(config)  # a bad configuration fails here, not in the child
+    return config
+
+
+def site_config(
+    spec: NetworkSite,
+    ports: tuple[str, str],
+    options: SimOptions,
+    broker: PrivateBroker,
+    workdir: Path,
+) -> dict[str, Any]:
+    """A site agent's configuration: its lock bus on `ports[0]`, its scanner on `ports[1]`
+    (device paths, or "memory"), one slot per compartment, board by board."""
+    c = options.compression
+    base: dict[str, Any] = {
+        "site_id": spec.id,
+        "kind": spec.kind.value,
+        "state_dir": str(workdir / "sites"),
+        "central_public_key": str(workdir / "central.pub"),
+        "broker": {"host": broker.host, "port": broker.port},
+        "scanner": {"port": ports[1]},
+        "timing": {
+            "republish_after_s": REAL_REPUBLISH_S * c,
+            "reconnect_min_s": 0.5 * c,
+            "reconnect_max_s": 5.0 * c,
+            "door_left_open_s": 10 * 60.0,
+            "courier_session_s": HOUR_S,
+            "timer_interval_s": min(3600.0, options.real_timer_s * c),
+            **site_timing(c),
+        },
+    }
+    if spec.kind is SiteKind.COUNTER:
+        base["shelf_capacity"] = spec.shelf_capacity
+        return base
+    slots = []
+    index = 0
+    for size in SIZES:
+        for _ in range(spec.compartments.get(size, 0)):
+            board, lock = divmod(index, LOCKS_PER_BOARD)
+            slots.append(
+                {
+                    "id": f"{chr(65 + board)}{lock + 1:02d}",
+                    "board": board,
+                    "lock": lock + 1,
+                    "size": size.value,
+                }
+            )
+            index += 1
+    base["lock_bus"] = {
+        "port": ports[0],
+        "boards": list(range(boards_for(spec))),
+        "poll_interval_s": options.real_poll_s * c,
+        "reply_timeout_s": REAL_REPLY_TIMEOUT_S * c,
+    }
+    base["slots"] = slots
+    return base
+
+
+def boards_for(spec: NetworkSite) -> int:
+    """How many lock boards a locker's compartments take (at least one, at most ten)."""
+    total = sum(spec.compartments.values())
+    return max(1, min(MAX_BOARDS, -(-total // LOCKS_PER_BOARD)))
+
+
+def trim(spec: NetworkSite, limit: int) -> NetworkSite:
+    """`spec` with at most `limit` compartments, the smallest sizes kept first."""
+    if sum(spec.compartments.values()) <= limit:
+        return spec
+    remaining = limit
+    trimmed: dict[SizeClass, int] = {}
+    for size in SIZES:
+        take = min(spec.compartments.get(size, 0), remaining)
+        trimmed[size] = take
+        remaining -= take
+    return spec.model_copy(update={"compartments": trimmed})
+
+
+async def start_site(
+    spec: NetworkSite,
+    *,
+    over_pty: bool,
+    seed: int,
+    clock: ScaledClock,
+    verifier: TokenVerifier,
+    options: SimOptions,
+    broker: PrivateBroker,
+    workdir: Path,
+) -> SimSite:
+    """Build `spec`'s simulated hardware, serve it over real ptys (`over_pty`, as on a Pi,
+    through pyserial) or in memory, and start its agent on a wall clock a fault can set
+    wrong. Raises edge's ConfigError for a configuration it refuses."""
+    boards = boards_for(spec) if spec.kind is SiteKind.LOCKER else 1
+    sim = SimulatedSite(clock, SimConfig(boards=boards, seed=seed))
+    if over_pty:
+        folder = workdir / "pty" / spec.id
+        folder.mkdir(parents=True)
+        sim.serve_pty(folder)
+        bus_port, scan_port = str(folder / "locks"), str(folder / "scanner")
+        config = parse_site_config(
+            site_config(spec, (bus_port, scan_port), options, broker, workdir)
+        )
+        assert config.lock_bus is not None and config.scanner is not None
+        lock_opener: Opener | None = serial_opener(bus_port, config.lock_bus.baud_rate)
+        scan_opener: Opener = serial_opener(scan_port, config.scanner.baud)
+    else:
+        locks, scanner = sim.serve_memory()
+        config = parse_site_config(
+            site_config(spec, ("memory", "memory"), options, broker, workdir)
+        )
+        lock_opener = memory_opener(locks) if spec.kind is SiteKind.LOCKER else None
+        scan_opener = memory_opener(scanner)
+    wall = WrongClock(clock)
+    rebuild = partial(
+        SiteAgent,
+        config,
+        clock=wall,
+        verifier=verifier,
+        lock_opener=lock_opener,
+        scanner_opener=scan_opener,
+        durable=False,
+    )
+    agent = rebuild()
+    await agent.start()
+    return SimSite(spec, agent, sim, wall, rebuild, over_pty=over_pty)
+
+
+def memory_opener(port: MemoryPort) -> Opener:
+    """An agent's opener for a simulated device served in memory (`SimulatedSite.serve_memory`)."""
+
+    async def open_port() -> ByteLink:
+        return port.open()
+
+    return open_port

@@ -1,0 +1,199 @@
+"""The day's verdict: every event a site wrote reached central once, no effect happened
+twice, no invariant broke (a parcel in two places, a door that opened with no reason on
+record, a site that lost track of a deposit, the field's promises), and central did not fail.
+
+`settle` waits for central to hold every event the sites wrote; `summary` counts and judges.
+What the sites wrote is read through their stores' public reads, what central holds through
+central's read path (hw_sim/network/central_records.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hw_sim.field.promises import field_promises_broken
+from hw_sim.network.options import HOUR_S
+from protocols.messages import SiteKind, SlotState
+
+if TYPE_CHECKING:
+    from hw_sim.network.fleet import Fleet
+
+SETTLE_LOOK_S = 3.0  # real seconds between two looks at central while settling
+
+
+async def settle(fleet: Fleet, timeout_s: float = 90.0) -> None:
+    """Let the last events reach central before counting. Nothing is nudged: a site
+    whose newest events central lacks is found by central itself (each heartbeat carries
+    the site's newest seq, and central asks for a resend), so an event the broker took
+    and never delivered must come back on its own, or the verdict fails."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _behind(fleet):
+            return
+        await asyncio.sleep(SETTLE_LOOK_S)
+    fleet.progress(f"settle: {len(_behind(fleet))} site(s) still behind at central")
+
+
+def _behind(fleet: Fleet) -> list[str]:
+    # The sites' counts first: an event written after them cannot make a site look
+    # caught up. When none is behind, these counts are what the verdict checks: the
+    # agents keep running (polls, timers) and an event written after this moment is in
+    # flight when central stops, not lost.
+    # Counted by event id, not by seq: a site whose store was lost or rolled back (field
+    # faults) numbers seqs again, and central must hold every id all the same.
+    written = {site_id: site.written_ids() for site_id, site in fleet.sites.items()}
+    have = fleet.central_records.event_ids()
+    behind = [site_id for site_id, ids in written.items() if not ids <= have[site_id]]
+    if not behind:
+        fleet.settled = written
+    return behind
+
+
+def summary(fleet: Fleet) -> dict[str, Any]:
+    """The day in figures and its verdict ("clean" or "failed"), as `lockernet sim` prints
+    it and writes it to summary.json. Read after central has stopped."""
+    tally = fleet.tally
+    written = {site_id: site.written_ids() for site_id, site in fleet.sites.items()}
+    counted = fleet.settled or written
+    sent = sum(len(ids) for ids in counted.values())
+    have = fleet.central_records.event_ids()
+    received = sum(len(ids & have[site_id]) for site_id, ids in counted.items())
+    parcels = fleet.central_records.parcels()
+    tally.deposit_to_pickup_h = parcels.deposit_to_pickup_h
+    central_counts, duplicate_effects = parcels.states, parcels.duplicate_effects
+    agent_events = _agent_events(fleet)
+    latencies = [ms for s in fleet.sites.values() for ms in s.agent.scan_latencies_ms]
+    broken = _invariants(fleet)
+    if central_counts["stuck_before_a_site"]:
+        broken.append(
+            f"{central_counts['stuck_before_a_site']} parcel(s) placed at a site never "
+            "reached it (still assigned at the day's end)"
+        )
+    lost = sent - received
+    if fleet.central is not None and fleet.central.failure is not None:
+        broken.append(f"central failed: {fleet.central.failure.strip().splitlines()[-1]}")
+    clean = lost == 0 and duplicate_effects == 0 and not broken and tally.taken_twice == 0
+    sites = fleet.sites.values()
+    return {
+        "verdict": "clean" if clean else "failed",
+        "sites": len(fleet.sites),
+        "lockers": sum(s.spec.kind is SiteKind.LOCKER for s in sites),
+        "collection_points": sum(s.spec.kind is SiteKind.COUNTER for s in sites),
+        "parcels": fleet.options.parcels,
+        "deposited": agent_events["parcel_deposited"],
+        "picked_up": agent_events["parcel_picked_up"],
+        "expired": central_counts.get("expired", 0) + central_counts.get("removed", 0),
+        "removed": agent_events["parcel_removed"],
+        "home_delivery": central_counts.get("home", 0),
+        "events_sent": sent,
+        "events_received": received,
+        "events_lost": lost,
+        "events_in_flight_at_end": sum(
+            len(ids - counted.get(site_id, set())) for site_id, ids in written.items()
+        ),
+        "duplicate_effects": duplicate_effects + tally.taken_twice,
+        "invariants_broken": broken,
+        "scan_to_unlock_p50_ms": _round(statistics.median(latencies)) if latencies else None,
+        "scan_to_unlock_p99_ms": _round(_percentile(latencies, 99)) if latencies else None,
+        "sim_seconds": round(fleet.hour() * HOUR_S),
+        "wall_seconds": round(time.perf_counter() - fleet.started, 1),
+        "speedup": round(fleet.options.compression, 1),
+        "peak_rss_mib": _peak_memory(fleet),
+        "faults": tally.faults,
+        "doors_left_open": tally.doors_left_open,
+        "people_who_gave_up_waiting": tally.gave_up,
+        "scans_unanswered_at_working_scanners": tally.unanswered,
+        "parcel_states_at_central": central_counts,
+        "alarms_at_central": fleet.central_records.alarms(),
+    }
+
+
+def _peak_memory(fleet: Fleet) -> dict[str, float | None]:
+    """Each process's peak resident memory, MiB (the broker's since its last restart)."""
+    sites = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    central = fleet.central.peak_rss_mib if fleet.central is not None else None
+    broker = _vm_hwm_mib(fleet.broker.pid) if fleet.broker.pid is not None else None
+    total = sum(v for v in (sites, central, broker) if v is not None)
+    return {
+        "sites_and_people": round(sites, 1),
+        "central": central,
+        "broker": broker,
+        "total": round(total, 1),
+    }
+
+
+def _agent_events(fleet: Fleet) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for site in fleet.sites.values():
+        for payload in site.payloads():
+            counts[payload["type"]] += 1
+    return counts
+
+
+def _invariants(fleet: Fleet) -> list[str]:
+    """A parcel in two places, or a door that opened with no reason on record."""
+    problems: list[str] = list(fleet.tally.broken)
+    where: dict[str, str] = {}
+    for site in fleet.sites.values():
+        # The people of the day are all honest: the field's promises (no lockout, a
+        # scanner fault for garbage, an echo known) hold at every site.
+        problems.extend(field_promises_broken(site.spec.id, site.agent, site.sim))
+        for compartment in site.sim.compartments():
+            for parcel in compartment.contents:
+                place = f"{site.spec.id}/{compartment.board}/{compartment.slot}"
+                if parcel in where:
+                    problems.append(f"{parcel} in {where[parcel]} and {place}")
+                where[parcel] = place
+        if site.spec.kind is not SiteKind.LOCKER:
+            continue
+        reasons: Counter[str] = Counter()
+        for payload in site.payloads():
+            if payload["type"] in ("door_opened", "door_forced"):
+                reasons[payload["slot"]] += 1
+        records = {r.id: r for r in site.agent.store.read().slots()}
+        for config in site.agent.config.slots:
+            compartment = site.sim.compartment(config.board, config.lock)
+            record = records[config.id]
+            if (
+                record.state is SlotState.OCCUPIED
+                and record.parcel is not None
+                and record.parcel not in compartment.contents
+            ):
+                problems.append(
+                    f"{site.spec.id} {config.id}: the site says {record.parcel} is inside, "
+                    f"the compartment holds {list(compartment.contents)}"
+                )
+            # A door can open at most once per recorded reason (a door that was released
+            # but stayed shut opens less).
+            if compartment.openings > reasons[config.id]:
+                problems.append(
+                    f"{site.spec.id} {config.id} opened {compartment.openings}x with "
+                    f"{reasons[config.id]} reasons on record"
+                )
+    return problems
+
+
+def _vm_hwm_mib(pid: int) -> float | None:
+    """A process's peak resident set (Linux's VmHWM), MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * pct / 100))]
+
+
+def _round(value: float) -> float:
+    return round(value, 2)

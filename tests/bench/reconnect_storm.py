@@ -1,4 +1,4 @@
-"""Benchmark: a reconnect storm with edge.uplink.reconnect's backoff, for a few caps.
+"""Benchmark: a reconnect storm with the project's backoff (protocols/backoff.py), for a few caps.
 
 2,100 sites lose the broker at t=0 (each notices within its 60 s keepalive) and it returns at
 t=600 s; each site retries with `backoff_s`. Prints, per cap, how long after the return the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from edge.uplink.reconnect import RECONNECT_MIN_S, backoff_s
+from protocols.backoff import RECONNECT, backoff_s
 
 SITES = 2100
 BROKER_BACK_AT_S = 600.0
@@ -28,7 +28,7 @@ def storm(cap_s: float, sites: int = SITES, seed: int = 1) -> str:
         t, failures = rng.uniform(0, KEEPALIVE_S), 0
         while t < BROKER_BACK_AT_S:
             failures += 1
-            t += backoff_s(failures, RECONNECT_MIN_S, cap_s, rng)
+            t += backoff_s(failures, RECONNECT.min_s, cap_s, rng)
         delays.append(t - BROKER_BACK_AT_S)
         per_second[int(t)] += 1
     delays.sort()

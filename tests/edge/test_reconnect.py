@@ -18,13 +18,15 @@ from central.broker.launcher import free_port
 from edge.config import BrokerConfig, TimingConfig
 from edge.store.sqlite import Store
 from edge.uplink.mqtt import SiteLink
-from edge.uplink.reconnect import MAX_REASON_CHARS, RECONNECT_MAX_S, RECONNECT_MIN_S, backoff_s
+from edge.uplink.reconnect import MAX_REASON_CHARS
+from protocols.backoff import RECONNECT, backoff_s
 from protocols.clock import Clock, ScaledClock, SystemClock
 from protocols.messages import SiteKind, StateSnapshot
 from protocols.topics import Topics
 from tests.edge.rig import async_wait_until
 
 SITE = "L0001"
+RECONNECT_MIN_S, RECONNECT_MAX_S = RECONNECT.min_s, RECONNECT.max_s
 
 
 class WorstCase(random.Random):

@@ -12,7 +12,8 @@ from edge.agent import SiteAgent
 from hw_sim.devices.faults import FaultKind
 from hw_sim.people.people import Consumer, Courier
 from protocols.messages import SlotState
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -21,7 +22,7 @@ async def _deposit(rig: SiteRig, agent: SiteAgent, parcel: str) -> tuple[str, in
     slot = await rig.reserve(parcel)
     report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
     assert parcel in report.placed
-    await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED)
+    await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED)
     return slot, agent.slots[slot].lock
 
 
@@ -39,7 +40,7 @@ def _run(
         agent = await rig.start()
         try:
             await body(rig, agent)
-            await async_wait_until(lambda: agent.store.pending_count() == 0, what="drain")
+            await eventually_async(lambda: agent.store.pending_count() == 0, what="drain")
         finally:
             await rig.stop()
 
@@ -66,17 +67,17 @@ def test_a_board_that_stops_answering_is_a_board_fault_until_it_answers_again(
         slot, lock = await _deposit(rig, agent, parcel)
         retries_before = agent.driver.bus.stats.retries
         rig.sim.set_fault(fault, True, board=0, value=value)
-        await async_wait_until(lambda: 0 in agent.boards_down, what="the board fault")
+        await eventually_async(lambda: 0 in agent.boards_down, what="the board fault")
         assert agent.driver.bus.stats.retries > retries_before  # it tried again first
         before = _openings(rig)
         code = rig.pickup_code(parcel)
         assert (await Consumer(rig.sim, DOUBTFUL).pick_up(code)).door is None
         assert _openings(rig) == before
         rig.sim.set_fault(fault, False, board=0)
-        await async_wait_until(lambda: 0 not in agent.boards_down, what="recovery")
+        await eventually_async(lambda: 0 not in agent.boards_down, what="recovery")
         report = await Consumer(rig.sim, BRISK).pick_up(code)
         assert report.door == (0, lock) and report.taken == [parcel]
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
 
     observer = _run(tmp_path, broker, topics, body)
     try:
@@ -100,7 +101,7 @@ def test_noise_and_slow_but_timely_replies_are_ridden_out(tmp_path, broker, topi
         rig.sim.set_fault(fault, True, board=0, value=value)
         report = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
         assert report.door == (0, lock) and report.taken == [parcel]
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
         if fault is FaultKind.LINE_NOISE:
             assert agent.driver.bus.reassembler.stats.discarded_bytes > 0
 
@@ -127,7 +128,7 @@ def test_a_lock_that_will_not_release_is_a_lock_fault_and_opens_nothing(tmp_path
         rig.sim.set_fault(FaultKind.LOCK_STUCK, False, board=0, slot=lock)
         report = await Consumer(rig.sim, BRISK).pick_up(code)
         assert report.door == (0, lock) and report.taken == [parcel]
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
 
     observer = _run(tmp_path, broker, topics, body)
     try:
@@ -147,11 +148,11 @@ def test_a_jammed_door_is_reported_and_the_parcel_stays_safe(tmp_path, broker, t
         rig.sim.set_fault(FaultKind.DOOR_JAMMED, True, board=0, slot=lock)
         code = rig.pickup_code(parcel)
         assert (await Consumer(rig.sim, DOUBTFUL).pick_up(code)).door is None
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED)
         rig.sim.set_fault(FaultKind.DOOR_JAMMED, False, board=0, slot=lock)
         report = await Consumer(rig.sim, BRISK).pick_up(code)  # the code still works
         assert report.taken == [parcel]
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
 
     observer = _run(tmp_path, broker, topics, body)
     try:
@@ -172,7 +173,7 @@ def test_a_door_left_open_raises_an_alarm_and_the_pickup_completes_when_shut(
         rig.sim.set_fault(FaultKind.DOOR_LEFT_OPEN, True, board=0, slot=lock)
         report = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
         assert report.taken == [parcel] and not report.door_closed
-        await async_wait_until(
+        await eventually_async(
             lambda: (
                 agent.store.read().slot(slot).state is SlotState.OPEN_FOR_PICKUP
                 and any(d.left_open_reported for d in agent.open_doors.values())
@@ -181,7 +182,7 @@ def test_a_door_left_open_raises_an_alarm_and_the_pickup_completes_when_shut(
         )
         rig.sim.set_fault(FaultKind.DOOR_LEFT_OPEN, False, board=0, slot=lock)
         assert rig.sim.compartment(0, lock).close_door()
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
 
     observer = _run(tmp_path, broker, topics, body, **{"timing.door_left_open_s": 0.5})
     try:
@@ -200,10 +201,10 @@ def test_a_door_forced_open_is_an_alarm_and_a_vanished_parcel_a_sensor_fault(
         slot, lock = await _deposit(rig, agent, parcel)
         rig.sim.set_fault(FaultKind.DOOR_FORCED, True, board=0, slot=lock)
         compartment = rig.sim.compartment(0, lock)
-        await async_wait_until(lambda: slot in agent.forced, what="the forced door")
+        await eventually_async(lambda: slot in agent.forced, what="the forced door")
         compartment.take()  # the thief takes the parcel
         assert compartment.close_door()
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FAULT)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FAULT)
 
     observer = _run(tmp_path, broker, topics, body)
     try:
@@ -218,13 +219,13 @@ def test_a_door_forced_open_is_an_alarm_and_a_vanished_parcel_a_sensor_fault(
 def test_a_stuck_ir_sensor_takes_the_slot_out_of_use_until_it_reads_true(tmp_path, broker, topics):
     async def body(rig: SiteRig, agent: SiteAgent) -> None:
         rig.sim.set_fault(FaultKind.IR_STUCK, True, board=0, slot=1, value=1)
-        await async_wait_until(lambda: agent.store.read().slot("A01").state is SlotState.FAULT)
+        await eventually_async(lambda: agent.store.read().slot("A01").state is SlotState.FAULT)
         # A parcel for an S slot now goes elsewhere, never into A01.
         parcel = labels(1, start=700)[0]
         slot = await rig.reserve(parcel, size="S")
         assert slot != "A01"
         rig.sim.set_fault(FaultKind.IR_STUCK, False, board=0, slot=1)
-        await async_wait_until(lambda: agent.store.read().slot("A01").state is SlotState.FREE)
+        await eventually_async(lambda: agent.store.read().slot("A01").state is SlotState.FREE)
 
     observer = _run(tmp_path, broker, topics, body)
     try:
@@ -243,9 +244,9 @@ def test_an_unplugged_scanner_is_a_fault_and_works_again_when_plugged_back(
     async def body(rig: SiteRig, agent: SiteAgent) -> None:
         _slot, lock = await _deposit(rig, agent, parcel)
         rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, True)
-        await async_wait_until(lambda: not agent.scanner.health.connected, what="unplugged")
+        await eventually_async(lambda: not agent.scanner.health.connected, what="unplugged")
         rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False)
-        await async_wait_until(lambda: agent.scanner.health.connected, 15, "plugged back")
+        await eventually_async(lambda: agent.scanner.health.connected, 15, "plugged back")
         report = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
         assert report.door == (0, lock)
 
@@ -265,12 +266,12 @@ def test_scanner_garbage_opens_nothing_and_good_scans_still_work(tmp_path, broke
         slot, lock = await _deposit(rig, agent, parcel)
         before = _openings(rig)
         rig.sim.set_fault(FaultKind.SCANNER_GARBAGE, True, value=12)
-        await async_wait_until(lambda: agent.scanner.splitter.stats.garbage > 0, what="garbage")
+        await eventually_async(lambda: agent.scanner.splitter.stats.garbage > 0, what="garbage")
         assert _openings(rig) == before
         rig.sim.set_fault(FaultKind.SCANNER_GARBAGE, False)
         report = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
         assert report.door == (0, lock)
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
 
     observer = _run(tmp_path, broker, topics, body)
     try:

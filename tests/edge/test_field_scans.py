@@ -17,7 +17,8 @@ from edge.agent import SiteAgent
 from hw_sim.devices.faults import FaultKind
 from hw_sim.people.people import Consumer, Courier, Pace, Vandal
 from protocols.messages import ScanRefusal, SlotState
-from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels, wait_until
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually, eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -35,7 +36,7 @@ def _run(
         agent = await rig.start()
         try:
             await body(rig, agent)
-            await async_wait_until(lambda: agent.store.pending_count() == 0, what="drain")
+            await eventually_async(lambda: agent.store.pending_count() == 0, what="drain")
         finally:
             await rig.stop()
 
@@ -48,7 +49,7 @@ async def _deposit(rig: SiteRig, agent: SiteAgent, parcels: list[str]) -> dict[s
     report = await Courier(rig.sim, BRISK).deposit(rig.badge(), parcels)
     assert sorted(report.placed) == sorted(parcels), report
     for slot in slots.values():
-        await async_wait_until(
+        await eventually_async(
             lambda slot=slot: agent.store.read().slot(slot).state is SlotState.OCCUPIED
         )
     return slots
@@ -56,7 +57,7 @@ async def _deposit(rig: SiteRig, agent: SiteAgent, parcels: list[str]) -> dict[s
 
 async def _freed(agent: SiteAgent, slot: str) -> None:
     """The door shut on an empty compartment: the pickup is recorded."""
-    await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
+    await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
 
 
 # ------------------------------------------------------------------------------ kind 10
@@ -82,7 +83,7 @@ def test_a_scanner_ending_lines_otherwise_than_the_site_is_set_deposits_every_la
 
     observer = _run(tmp_path, broker, topics, body)
     try:
-        wait_until(lambda: len(observer.of_type("parcel_picked_up")) == 1, what="the pickup")
+        eventually(lambda: len(observer.of_type("parcel_picked_up")) == 1, what="the pickup")
         assert sorted(e.payload.parcel for e in observer.of_type("parcel_deposited")) == parcels
         assert observer.of_type("scanner_fault") == [], sent
     finally:
@@ -105,7 +106,7 @@ def test_an_aim_identifier_before_each_code_is_removed_with_stripping_off(tmp_pa
 
     observer = _run(tmp_path, broker, topics, body)
     try:
-        wait_until(lambda: len(observer.of_type("parcel_picked_up")) == 1, what="the pickup")
+        eventually(lambda: len(observer.of_type("parcel_picked_up")) == 1, what="the pickup")
         assert observer.of_type("scan_refused") == []
     finally:
         observer.close()
@@ -123,17 +124,17 @@ def test_garbage_that_persists_is_a_scanner_fault_cleared_by_the_next_good_read(
         # A consumer tries twice more: each read comes out as noise.
         for _ in range(2):
             assert (await Consumer(rig.sim, HASTY).pick_up(code)).door is None
-        await async_wait_until(
+        await eventually_async(
             lambda: ("scanner", "scanner", "garbage") in agent.faults, what="the garbage fault"
         )
         rig.sim.set_fault(FaultKind.SCANNER_GARBAGE, False)  # the window wiped
         assert (await Consumer(rig.sim, BRISK).pick_up(code)).taken == [parcel]
-        await async_wait_until(lambda: ("scanner", "scanner", "garbage") not in agent.faults)
+        await eventually_async(lambda: ("scanner", "scanner", "garbage") not in agent.faults)
         await _freed(agent, slots[parcel])
 
     observer = _run(tmp_path, broker, topics, body)
     try:
-        wait_until(lambda: len(observer.of_type("fault_cleared")) == 1, what="the clearing")
+        eventually(lambda: len(observer.of_type("fault_cleared")) == 1, what="the clearing")
         faults = observer.of_type("scanner_fault")
         assert [f.payload.fault.value for f in faults] == ["garbage"]
         assert observer.of_type("fault_cleared")[0].payload.code == "garbage"
@@ -162,12 +163,12 @@ def test_re_reads_of_a_used_code_do_not_lock_out_the_next_consumer(tmp_path, bro
         door = rig.sim.compartment(0, first_lock)
         opened = door.openings  # the deposit's and this pickup's
         # Two re-reads while the door stands open: it is not opened again, nothing refused.
-        await async_wait_until(lambda: rig.sim.scanner.codes_sent >= shown + 3, 10)
-        await async_wait_until(lambda: agent.scans_handled >= agent.scan_lockout.stats.repeats)
+        await eventually_async(lambda: rig.sim.scanner.codes_sent >= shown + 3, 10)
+        await eventually_async(lambda: agent.scans_handled >= agent.scan_lockout.stats.repeats)
         assert door.openings == opened
         assert agent.scan_lockout.stats.repeats >= 1
         assert door.close_door()
-        await async_wait_until(lambda: rig.sim.scanner.codes_sent == shown + 1 + rereads, 10)
+        await eventually_async(lambda: rig.sim.scanner.codes_sent == shown + 1 + rereads, 10)
         await _freed(agent, slots[first])
         rig.sim.set_fault(FaultKind.SCANNER_REREADS, False)
         # The next consumer, at once.
@@ -179,7 +180,7 @@ def test_re_reads_of_a_used_code_do_not_lock_out_the_next_consumer(tmp_path, bro
 
     observer = _run(tmp_path, broker, topics, body)
     try:
-        wait_until(lambda: len(observer.of_type("parcel_picked_up")) == 2, what="both pickups")
+        eventually(lambda: len(observer.of_type("parcel_picked_up")) == 2, what="both pickups")
         assert observer.of_type("scanner_locked_out") == []
         # At most one refusal for the whole burst (a used code, which is never counted).
         refused = [e.payload.reason for e in observer.of_type("scan_refused")]
@@ -200,16 +201,16 @@ def test_a_label_re_read_after_its_deposit_neither_opens_a_door_nor_counts(
         rig.sim.set_fault(FaultKind.SCANNER_REREADS, True, value=3)
         shown = rig.sim.scanner.codes_sent
         await _deposit(rig, agent, [parcel])
-        await async_wait_until(lambda: rig.sim.scanner.codes_sent == shown + 2 + 3, 10)
+        await eventually_async(lambda: rig.sim.scanner.codes_sent == shown + 2 + 3, 10)
         assert agent.scanner is not None
         splitter = agent.scanner.splitter
-        await async_wait_until(lambda: agent.scans_handled == splitter.stats.codes)
+        await eventually_async(lambda: agent.scans_handled == splitter.stats.codes)
         assert agent.scan_lockout.stats.counted == 0
         assert sum(c.openings for c in rig.sim.compartments()) == 1
 
     observer = _run(tmp_path, broker, topics, body)
     try:
-        wait_until(lambda: len(observer.of_type("parcel_deposited")) == 1, what="the deposit")
+        eventually(lambda: len(observer.of_type("parcel_deposited")) == 1, what="the deposit")
         refused = observer.of_type("scan_refused")
         assert len(refused) <= 1
         assert all(e.payload.reason is ScanRefusal.UNKNOWN_LABEL for e in refused)
@@ -225,14 +226,14 @@ def test_ten_forged_codes_still_lock_the_scanner_out(tmp_path, broker, topics):
         await _deposit(rig, agent, [parcel])
         report = await Vandal(rig.sim, seed=11, pace=HASTY).scan_forged(10)
         assert report.opened_by_forgery == []
-        await async_wait_until(lambda: agent.scans_handled >= 12, what="every scan")
+        await eventually_async(lambda: agent.scans_handled >= 12, what="every scan")
         assert agent.scan_lockout.locked_out(agent.clock.monotonic())
         # While locked out even a real code is refused unread: the lockout still holds.
         assert (await Consumer(rig.sim, HASTY).pick_up(rig.pickup_code(parcel))).door is None
 
     observer = _run(tmp_path, broker, topics, body, **{"timing.scan_failures_before_lockout": 5})
     try:
-        wait_until(lambda: len(observer.of_type("scan_refused")) == 11, what="the refusals")
+        eventually(lambda: len(observer.of_type("scan_refused")) == 11, what="the refusals")
         lockouts = observer.of_type("scanner_locked_out")
         assert len(lockouts) == 1 and lockouts[0].payload.failures == 5
         reasons = [e.payload.reason for e in observer.of_type("scan_refused")]

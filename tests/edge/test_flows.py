@@ -9,7 +9,8 @@ import pytest
 
 from hw_sim.people.people import Consumer, Courier
 from protocols.messages import ScanRefusal, SlotState
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -28,26 +29,26 @@ def test_deposit_then_pickup_reaches_the_broker(tmp_path, broker, topics):
             # The screen names the door it opened for the label: the reserved one. (The door
             # springs open as the unlock lands; the screen is written once the agent has
             # read the release back, a moment later: wait for it, do not race it.)
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.door_opened_for(parcel) is not None, what="the screen's line"
             )
             assert agent.door_opened_for(parcel) == reserved
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().slot(reserved).state is SlotState.OCCUPIED,
                 what="the deposit to be confirmed by the door and IR sensor",
             )
             code = rig.pickup_code(parcel)
             pickup = await Consumer(rig.sim, BRISK).pick_up(code)
             assert pickup.taken == [parcel]
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.door_opened_for(code) is not None, what="the screen's line"
             )
             assert agent.door_opened_for(code) == reserved
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().slot(reserved).state is SlotState.FREE,
                 what="the pickup to be confirmed",
             )
-            await async_wait_until(lambda: agent.store.pending_count() == 0, what="outbox drain")
+            await eventually_async(lambda: agent.store.pending_count() == 0, what="outbox drain")
         finally:
             await rig.stop()
 
@@ -85,7 +86,7 @@ def test_unknown_and_malformed_labels_open_nothing(tmp_path, broker, topics):
             assert report.placed == {} and len(report.no_door) == 2
             assert all(not c.door_open() and c.openings == 0 for c in rig.sim.compartments())
             # The screen answered each scan, and named no door.
-            await async_wait_until(lambda: agent.scans_handled >= 3, what="the scans handled")
+            await eventually_async(lambda: agent.scans_handled >= 3, what="the scans handled")
             assert all(line.slot is None for line in agent.screen), agent.screen
             assert agent.door_opened_for(labels(1)[0]) is None
         finally:

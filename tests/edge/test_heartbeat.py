@@ -15,7 +15,8 @@ from edge.uplink.heartbeat import EPOCH_META_KEY
 from hw_sim.people.people import Courier
 from protocols.messages import Heartbeat, decode
 from protocols.topics import Topics
-from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels, wait_until
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually, eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -33,7 +34,7 @@ def test_the_heartbeat_carries_the_stream_and_the_clock_and_is_never_retained(
         rig = SiteRig(tmp_path, own_broker, topics, overrides={"timing.heartbeat_interval_s": 0.2})
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: latest() is not None, 5, "a heartbeat")
+            await eventually_async(lambda: latest() is not None, 5, "a heartbeat")
             (parcel,) = labels(1)
             await rig.reserve(parcel)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
@@ -41,7 +42,7 @@ def test_the_heartbeat_carries_the_stream_and_the_clock_and_is_never_retained(
             written = agent.store.last_seq()
             assert written > 0
             # A later beat says how far the site's stream has got, with no event needed.
-            await async_wait_until(
+            await eventually_async(
                 lambda: (b := latest()) is not None and b.last_seq == agent.store.last_seq(),
                 5,
                 "a beat with the new seq",
@@ -61,7 +62,7 @@ def test_the_heartbeat_carries_the_stream_and_the_clock_and_is_never_retained(
         # does hear the retained status (the sentinel that it would have seen one).
         late = Observer(own_broker, topics, "L0001")
         try:
-            wait_until(lambda: "status" in late.retained, 5, "the retained status")
+            eventually(lambda: "status" in late.retained, 5, "the retained status")
             assert "heartbeat" not in late.retained
         finally:
             late.close()

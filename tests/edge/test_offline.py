@@ -13,7 +13,8 @@ import pytest
 
 from hw_sim.people.people import Consumer, Courier
 from protocols.messages import ReserveSlot, SlotState
-from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels, wait_until
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually, eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -31,17 +32,17 @@ def test_pickups_go_on_offline_and_every_event_arrives_once_in_order(tmp_path, o
             courier = Courier(rig.sim, BRISK)
             report = await courier.deposit(rig.badge(), parcels[:3])
             assert len(report.placed) == 3
-            await async_wait_until(lambda: agent.store.pending_count() == 0, what="online drain")
+            await eventually_async(lambda: agent.store.pending_count() == 0, what="online drain")
 
             own_broker.stop()
-            await async_wait_until(lambda: not agent.link.connected, what="the link to drop")
+            await eventually_async(lambda: not agent.link.connected, what="the link to drop")
             # Offline: consumers still get their parcels, a courier still delivers.
             for parcel in parcels[:2]:
                 pickup = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
                 assert pickup.taken == [parcel], pickup
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), parcels[3:])
             assert len(report.placed) == 1
-            await async_wait_until(
+            await eventually_async(
                 lambda: (
                     agent.store.read().slot_holding(parcels[3]) is not None
                     and agent.store.read().slot_holding(parcels[3]).state is SlotState.OCCUPIED
@@ -51,14 +52,14 @@ def test_pickups_go_on_offline_and_every_event_arrives_once_in_order(tmp_path, o
             assert agent.store.pending_count() > 0  # held in the outbox, not lost
 
             own_broker.start()
-            await async_wait_until(lambda: agent.store.pending_count() == 0, 20, "drain after")
+            await eventually_async(lambda: agent.store.pending_count() == 0, 20, "drain after")
             return agent.store.last_seq()
         finally:
             await rig.stop()
 
     last_seq = asyncio.run(scenario())
     try:
-        wait_until(lambda: len(observer.unique_seqs()) >= last_seq, 10, "all events observed")
+        eventually(lambda: len(observer.unique_seqs()) >= last_seq, 10, "all events observed")
         seqs = observer.unique_seqs()
         assert seqs == list(range(1, last_seq + 1))  # none lost, in order
         picked = [e.payload.parcel for e in observer.of_type("parcel_picked_up")]
@@ -105,24 +106,24 @@ def test_kill_9_between_door_close_and_publish_delivers_the_event_once(
 
         agent = await start_agent()
         try:
-            await async_wait_until(
+            await eventually_async(
                 lambda: b'"online":true' in observer.retained.get("status", b""), 15, "online"
             )
             command = rig.command(
                 ReserveSlot(parcel=parcel, size="M", until=rig.clock.now() + 3600)
             )
             observer.send(rig.signed(command))
-            await async_wait_until(lambda: observer.reply_to(command.id) is not None, 10)
+            await eventually_async(lambda: observer.reply_to(command.id) is not None, 10)
             assert observer.reply_to(command.id).ok
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in report.placed
-            await async_wait_until(lambda: observer.of_type("parcel_deposited"), 10, "deposit")
+            await eventually_async(lambda: observer.of_type("parcel_deposited"), 10, "deposit")
 
             own_broker.stop()
             pickup = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
             assert pickup.taken == [parcel]
             # The door closed and the agent wrote the pickup to its outbox; it cannot publish.
-            await async_wait_until(
+            await eventually_async(
                 lambda: any("parcel_picked_up" in m for m in _pending_types(store)), 10
             )
             agent.send_signal(signal.SIGKILL)
@@ -130,8 +131,8 @@ def test_kill_9_between_door_close_and_publish_delivers_the_event_once(
 
             own_broker.start()
             agent = await start_agent()
-            await async_wait_until(lambda: observer.of_type("parcel_picked_up"), 20, "pickup")
-            await async_wait_until(lambda: not _pending_types(store), 10, "outbox drained")
+            await eventually_async(lambda: observer.of_type("parcel_picked_up"), 20, "pickup")
+            await eventually_async(lambda: not _pending_types(store), 10, "outbox drained")
         finally:
             if agent.returncode is None:
                 agent.send_signal(signal.SIGTERM)

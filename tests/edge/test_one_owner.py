@@ -20,8 +20,9 @@ from edge.host.ownership import SiteOwned, lock_path
 from hw_sim.field.host_faults import start_second_agent, start_second_agent_process
 from hw_sim.people.people import Courier
 from protocols.messages import FaultComponent, ReserveSlot, ScannerFaultCode, SlotState
-from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
 from tests.edge.test_offline import _toml
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -65,10 +66,10 @@ def test_a_second_edge_run_exits_at_once_naming_the_first_which_keeps_serving(
         )
         sock = control.socket_path(rig.config.state_dir, "L0001")
         try:
-            await async_wait_until(
+            await eventually_async(
                 lambda: b'"online":true' in observer.retained.get("status", b""), 15, "online"
             )
-            await async_wait_until(sock.exists, 10, "the control socket")
+            await eventually_async(sock.exists, 10, "the control socket")
 
             second = await start_second_agent_process(config_file)
 
@@ -90,10 +91,10 @@ def test_a_second_edge_run_exits_at_once_naming_the_first_which_keeps_serving(
                 ReserveSlot(parcel=parcel, size="S", until=rig.clock.now() + 3600)
             )
             observer.send(rig.signed(command))
-            await async_wait_until(lambda: observer.reply_to(command.id) is not None, 10)
+            await eventually_async(lambda: observer.reply_to(command.id) is not None, 10)
             deposit = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in deposit.placed
-            await async_wait_until(lambda: observer.of_type("parcel_deposited"), 10, "deposit")
+            await eventually_async(lambda: observer.of_type("parcel_deposited"), 10, "deposit")
         finally:
             if first.returncode is None:
                 first.send_signal(signal.SIGTERM)
@@ -160,13 +161,13 @@ def test_serial_ports_are_exclusive_and_a_held_scanner_port_is_a_fault(tmp_path,
         await agent.start()
         try:
             key = (FaultComponent.SCANNER.value, "scanner", ScannerFaultCode.UNPLUGGED.value)
-            await async_wait_until(lambda: key in agent.faults, 10, "the scanner fault")
+            await eventually_async(lambda: key in agent.faults, 10, "the scanner fault")
             assert "exclusive" in agent.faults[key].detail.lower()
             # The lock bus is the agent's alone: nobody else may open it while it runs.
             with pytest.raises(PortClosed, match="exclusive"):
                 await SerialLink.open(str(rig.devices_dir / "locks"), 9600)
             intruder.close()
-            await async_wait_until(lambda: key not in agent.faults, 10, "the scanner back")
+            await eventually_async(lambda: key not in agent.faults, 10, "the scanner back")
             assert agent.scanner is not None and agent.scanner.health.connected
         finally:
             if intruder.is_open:
@@ -200,11 +201,11 @@ def test_a_client_that_takes_the_sites_session_is_not_fought_in_a_reconnect_stor
         )
         intruder.reconnect_delay_set(0.1, 0.2)  # the other agent fights as ours used to
         try:
-            await async_wait_until(lambda: agent.link.connected, what="connected")
+            await eventually_async(lambda: agent.link.connected, what="connected")
             before = agent.link.stats.connects
             intruder.connect(broker.host, broker.port)
             intruder.loop_start()
-            await async_wait_until(lambda: agent.link.stats.disconnects >= 1, 10, "kicked off")
+            await eventually_async(lambda: agent.link.stats.disconnects >= 1, 10, "kicked off")
             await asyncio.sleep(4.0)  # the fight begins: each takes the session from the other
             during = agent.link.stats.connects
             started = time.monotonic()
@@ -215,12 +216,12 @@ def test_a_client_that_takes_the_sites_session_is_not_fought_in_a_reconnect_stor
             intruder.loop_stop()
             intruder.disconnect()
             # Once the other is gone, the site is back: central's command is answered.
-            await async_wait_until(lambda: agent.link.connected, 15, "reconnected")
+            await eventually_async(lambda: agent.link.connected, 15, "reconnected")
             command = rig.command(
                 ReserveSlot(parcel=labels(1, start=7200)[0], size="S", until=rig.clock.now() + 3600)
             )
             observer.send(rig.signed(command))
-            await async_wait_until(lambda: observer.reply_to(command.id) is not None, 15)
+            await eventually_async(lambda: observer.reply_to(command.id) is not None, 15)
         finally:
             intruder.loop_stop()
             await rig.stop()

@@ -11,7 +11,8 @@ import pytest
 from hw_sim.people.people import Consumer, Courier, Vandal
 from protocols.messages import OpenSlot, ReplyReason, ScanRefusal, SlotState
 from protocols.tokens import TokenSigner
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -38,7 +39,7 @@ def test_bad_codes_open_nothing_and_repeated_guesses_lock_the_scanner_out(tmp_pa
             parcel, other = labels(2)
             await rig.reserve(parcel)
             assert (await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])).placed
-            await async_wait_until(
+            await eventually_async(
                 lambda: (
                     agent.store.read().slot_holding(parcel) is not None
                     and agent.store.read().slot_holding(parcel).state is SlotState.OCCUPIED
@@ -47,7 +48,7 @@ def test_bad_codes_open_nothing_and_repeated_guesses_lock_the_scanner_out(tmp_pa
             # The real code works once.
             good = rig.pickup_code(parcel)
             assert (await Consumer(rig.sim, BRISK).pick_up(good)).taken == [parcel]
-            await async_wait_until(lambda: agent.store.read().slot_holding(parcel) is None)
+            await eventually_async(lambda: agent.store.read().slot_holding(parcel) is None)
             before = _openings(rig)
             bad = [
                 good,  # used
@@ -63,10 +64,10 @@ def test_bad_codes_open_nothing_and_repeated_guesses_lock_the_scanner_out(tmp_pa
             assert not agent.scan_lockout.locked_out(agent.clock.monotonic())
             # Four more forgeries make five guesses: locked out.
             await Vandal(rig.sim, seed=3, pace=DOUBTFUL).scan_forged(4)
-            await async_wait_until(lambda: agent.scan_lockout.stats.lockouts == 1)
+            await eventually_async(lambda: agent.scan_lockout.stats.lockouts == 1)
             # Now locked out: even a vandal's next forgery is refused unread.
             await Vandal(rig.sim, seed=4, pace=DOUBTFUL).scan_forged(1)
-            await async_wait_until(lambda: agent.store.pending_count() == 0)
+            await eventually_async(lambda: agent.store.pending_count() == 0)
             assert _no_door_opened(rig, before)
         finally:
             await rig.stop()
@@ -101,29 +102,29 @@ def test_a_code_survives_a_change_of_mind_but_not_a_collection(tmp_path, broker,
             (parcel,) = labels(1, start=500)
             slot = await rig.reserve(parcel)
             await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED
             )
             code = rig.pickup_code(parcel)
             consumer = Consumer(rig.sim, BRISK)
             door = await consumer.scan_and_wait(code, None)
             assert door is not None and door.close_door()  # changed their mind
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED
             )
             assert (await consumer.pick_up(code)).taken == [parcel]
-            await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
+            await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.FREE)
             # The same parcel comes back (a redelivery): the old code must not open it.
             await rig.reserve(parcel)
             await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
-            await async_wait_until(
+            await eventually_async(
                 lambda: (
                     agent.store.read().slot_holding(parcel) is not None
                     and agent.store.read().slot_holding(parcel).state is SlotState.OCCUPIED
                 )
             )
             assert (await Consumer(rig.sim, DOUBTFUL).pick_up(code)).door is None
-            await async_wait_until(lambda: agent.store.pending_count() == 0)
+            await eventually_async(lambda: agent.store.pending_count() == 0)
         finally:
             await rig.stop()
 
@@ -147,7 +148,7 @@ def test_commands_need_central_signature_this_site_freshness_and_single_use(
         results: dict[str, ReplyReason | None] = {}
         try:
             # Online (and so subscribed: the status follows the subscription on the wire).
-            await async_wait_until(
+            await eventually_async(
                 lambda: b'"online":true' in observer.retained.get("status", b""), 10, "online"
             )
             before = _openings(rig)
@@ -165,10 +166,10 @@ def test_commands_need_central_signature_this_site_freshness_and_single_use(
                 observer.send(payload)
             good = rig.command(OpenSlot(slot="A02", reason="support call"))
             observer.send(rig.signed(good))
-            await async_wait_until(lambda: observer.reply_to(good.id) is not None, 10)
+            await eventually_async(lambda: observer.reply_to(good.id) is not None, 10)
             # A replay of the good command, byte for byte.
             observer.send(rig.signed(good))
-            await async_wait_until(lambda: len(observer.replies) >= 7, 10, "all replies")
+            await eventually_async(lambda: len(observer.replies) >= 7, 10, "all replies")
             opened = [k for k, v in _openings(rig).items() if v != before[k]]
             assert opened == [(0, 2)]  # only the one good command's door
             for reply in observer.replies:
@@ -213,7 +214,7 @@ def test_mass_open_breaker_holds_outside_maintenance(tmp_path, broker, topics):
             extra = rig.command(OpenSlot(slot="A09", reason="maintenance"))
             await agent.handle_command_payload(rig.signed(extra))
             assert rig.sim.compartment(0, 9).openings == before[(0, 9)] + 1
-            await async_wait_until(lambda: agent.store.pending_count() == 0)
+            await eventually_async(lambda: agent.store.pending_count() == 0)
         finally:
             await rig.stop()
 

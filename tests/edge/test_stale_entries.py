@@ -11,7 +11,8 @@ import pytest
 from edge.agent import SiteAgent
 from hw_sim.people.people import Consumer, Courier
 from protocols.messages import MarkForRemoval, RemovalReason, ReserveSlot, SizeClass, SlotState
-from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -21,7 +22,7 @@ async def _deposit(rig: SiteRig, agent: SiteAgent, parcels: list[str]) -> None:
         await rig.reserve(parcel)
     report = await Courier(rig.sim, BRISK).deposit(rig.badge(), parcels)
     assert sorted(report.placed) == sorted(parcels)
-    await async_wait_until(
+    await eventually_async(
         lambda: all(agent.store.read().slot_holding(p) for p in parcels), what="deposits"
     )
 
@@ -29,7 +30,7 @@ async def _deposit(rig: SiteRig, agent: SiteAgent, parcels: list[str]) -> None:
 async def _pick_up(rig: SiteRig, agent: SiteAgent, parcel: str) -> None:
     report = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
     assert report.taken == [parcel]
-    await async_wait_until(lambda: agent.store.read().slot_holding(parcel) is None, what="pickup")
+    await eventually_async(lambda: agent.store.read().slot_holding(parcel) is None, what="pickup")
 
 
 def _run(tmp_path, broker, topics, body) -> Observer:
@@ -59,7 +60,7 @@ def test_a_removal_order_for_parcels_collected_offline_keeps_no_entry_and_says_w
             MarkForRemoval(parcels=[gone, there, never], reason=RemovalReason.EXPIRED)
         )
         observer.send(rig.signed(order))
-        await async_wait_until(lambda: observer.reply_to(order.id) is not None, 10, "reply")
+        await eventually_async(lambda: observer.reply_to(order.id) is not None, 10, "reply")
         reply = observer.reply_to(order.id)
         assert reply is not None and reply.ok
         assert reply.result == {"marked": 1, "not_here": sorted([gone, never])}
@@ -71,7 +72,7 @@ def test_a_removal_order_for_parcels_collected_offline_keeps_no_entry_and_says_w
         assert door is not None
         door.take(there)
         assert door.close_door()
-        await async_wait_until(lambda: observer.of_type("parcel_removed"), 10, "removal")
+        await eventually_async(lambda: observer.of_type("parcel_removed"), 10, "removal")
         assert agent.store.read().removals() == []
 
     _run(tmp_path, broker, topics, body).close()
@@ -109,7 +110,7 @@ def test_entries_an_older_agent_left_for_parcels_gone_are_cleared_at_start(
             await agent.stop()
             rig.agent = agent = rig.new_agent()
             await agent.start()
-            await async_wait_until(lambda: len(agent.store.read().removals()) == 2, 10, "the sweep")
+            await eventually_async(lambda: len(agent.store.read().removals()) == 2, 10, "the sweep")
             assert sorted(agent.store.read().removals()) == sorted([held, expected])
         finally:
             await rig.stop()
@@ -133,7 +134,7 @@ def test_a_reservation_that_arrives_after_its_parcel_holds_no_slot(tmp_path, bro
         for order in orders:
             observer.send(rig.signed(order))
             command_id = order.id
-            await async_wait_until(lambda c=command_id: observer.reply_to(c) is not None, 10)
+            await eventually_async(lambda c=command_id: observer.reply_to(c) is not None, 10)
             replies.append(observer.reply_to(command_id))
         first, second = replies
         assert first is not None and second is not None

@@ -65,6 +65,12 @@ def backoff_s(failures: int, min_s: float, max_s: float, rng: random.Random) -> 
 # The site's and central's MQTT reconnects (the module docstring says why the cap is 30 s).
 # A refused connect answers at once: no point hammering faster than once a second.
 RECONNECT = BackoffPolicy(min_s=1.0, max_s=30.0)
+# A connection lost sooner than this after it was made counts as a failed attempt: the
+# backoff goes on growing instead of starting over. Mosquitto drops the older of two clients
+# with one id by closing its socket, reason unsaid: without this, two processes with one
+# identity (two agents for one site, two centrals with one client id) would take the session
+# from each other several times a second.
+STABLE_CONNECTION_S = 10.0
 # A serial port that went away (an unplugged scanner or RS-485 adapter) and a supervised task
 # that died: the first retry comes quickly (a one-off error, a loose plug), later ones back off
 # so a port that stays gone or a task that fails on every start (a full disk) costs a log line

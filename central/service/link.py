@@ -4,15 +4,21 @@ the short ones the operator commands open.
 The service's session is persistent (clean_start false, a session expiry), so the broker
 queues the sites' events while central is down; its Receive Maximum bounds how many
 unacknowledged events the broker sends ahead, and with it how big a commit batch can grow.
+
+Both reconnect with paho's own network thread (loop_start), waiting between attempts by the
+project's one backoff policy (protocols/backoff.py, RECONNECT): see `ReconnectPacer`.
 """
 
 from __future__ import annotations
 
+import random
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -22,12 +28,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from central.errors import CentralError
 from central.service.config import BrokerConfig
+from protocols.backoff import RECONNECT, STABLE_CONNECTION_S, Backoff, BackoffPolicy
 
 # How long a caller waits for the broker to accept a connection or a QoS 1 publish.
 CONNECT_TIMEOUT_S = 10.0
 PUBLISH_TIMEOUT_S = 10.0
-RECONNECT_MIN_S = 1
-RECONNECT_MAX_S = 30
 
 
 class LinkError(CentralError):
@@ -47,6 +52,55 @@ def _password(config: BrokerConfig) -> str | None:
         return config.password_file.read_text().strip()
     except OSError as exc:
         raise LinkError(f"broker.password_file {config.password_file}: {exc.strerror}") from None
+
+
+class ReconnectPacer:
+    """Makes paho's reconnect loop wait by the project's backoff policy.
+
+    paho's threaded loop waits between attempts on its own: doubling from a minimum to a cap,
+    without jitter. Before each of those waits paho tells us why it is about to wait (the
+    socket closed, or a connect failed before there was one), and we set both of its bounds
+    to the wait the policy draws (`reconnect_delay_set` also restarts paho's doubling), so
+    the wait paho sleeps is exactly ours. A connection that held STABLE_CONNECTION_S starts
+    the count over. The callbacks run on paho's network thread.
+    """
+
+    def __init__(
+        self,
+        policy: BackoffPolicy = RECONNECT,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backoff = Backoff(policy, rng)
+        self._monotonic = monotonic
+        self._opened_at: float | None = None
+        self.last_wait_s: float | None = None  # the wait set before paho's latest one
+
+    def attach(self, client: mqtt.Client) -> None:
+        """Pace `client`'s reconnects (uses its on_socket_open, on_socket_close and
+        on_connect_fail callbacks)."""
+        client.on_socket_open = self._opened
+        client.on_socket_close = self._closed
+        client.on_connect_fail = self._connect_failed
+        self._set(client, self.backoff.policy.min_s)
+
+    def _opened(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._opened_at = self._monotonic()
+
+    def _closed(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        opened_at, self._opened_at = self._opened_at, None
+        if opened_at is not None and self._monotonic() - opened_at >= STABLE_CONNECTION_S:
+            self.backoff.succeeded()
+        self._set(client, self.backoff.failed())
+
+    def _connect_failed(self, client: mqtt.Client, userdata: Any) -> None:
+        # No socket was made (refused, unreachable): a failed attempt like any other.
+        self._set(client, self.backoff.failed())
+
+    def _set(self, client: mqtt.Client, wait_s: float) -> None:
+        self.last_wait_s = wait_s
+        # paho annotates these as int, but waits any number of seconds (it sleeps a float).
+        client.reconnect_delay_set(wait_s, wait_s)  # type: ignore[arg-type]
 
 
 def make_client(
@@ -77,7 +131,7 @@ def make_client(
             raise LinkError(f"broker TLS files cannot be used: {exc}") from None
     if will is not None:
         client.will_set(will.topic, will.payload, qos=1, retain=True)
-    client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+    ReconnectPacer().attach(client)
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.SessionExpiryInterval = config.session_expiry_s if persistent else 0
     properties.ReceiveMaximum = config.receive_maximum

@@ -29,7 +29,7 @@ from edge.store.sqlite import Store
 from edge.uplink.outbox_publisher import LinkStats, OutboxPublisher
 from edge.uplink.reconnect import failure_reason
 from edge.uplink.socket_pump import SocketPump
-from protocols.backoff import RECONNECT, Backoff, BackoffPolicy
+from protocols.backoff import RECONNECT, STABLE_CONNECTION_S, Backoff, BackoffPolicy
 from protocols.clock import Clock
 from protocols.messages import SiteStatus, StateSnapshot, encode
 from protocols.topics import SiteChannel, Topics
@@ -46,11 +46,6 @@ CONNECT_TIMEOUT_S = 10.0
 # site's client id (a second agent, a cloned card). Reconnecting at once would take the
 # session back, and the other would take it again: wait at least half the reconnect cap.
 SESSION_TAKEN_OVER = 0x8E
-# A connection lost sooner than this after it was made counts as a failed attempt: the
-# backoff goes on growing instead of starting over. Mosquitto drops the older of two clients
-# with one id by closing its socket, reason unsaid: without this, two agents with one
-# identity would take the session from each other several times a second.
-STABLE_CONNECTION_S = 10.0
 
 
 def new_client(

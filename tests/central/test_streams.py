@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from central.sites import registry
+from central.operator.fleet import fleet
 from central.sites.ingest import Delivery, Ingest
 from central.store import SqliteStore
 from central.store.migrations import MIGRATIONS
@@ -75,7 +75,7 @@ def test_a_lost_store_starts_a_new_stream_whose_events_all_take_effect(tmp_path:
         current = session.stream("L0001")
         assert (current.epoch, current.applied_seq, current.deposits) == (NEW, 2, 2)
         assert session.stream("L0001", OLD).applied_seq == 9
-        view = registry.fleet(session)
+        view = fleet(session)
     [site] = [s for s in view.sites if s.site == "L0001"]
     assert (site.deposits, site.pickups) == (7, 4)
 

@@ -12,7 +12,7 @@ that would have replaced it never fires. So:
   heard again; silence is counted from when this central process started listening at the
   earliest, so a central that was down itself does not call the whole fleet offline;
 - a heartbeat's `last_seq` ahead of what central has received opens a gap at once, and the
-  gap check (central/sites/ingest.py) asks the site to resend: events the broker acknowledged to
+  gap check (central/sites/gaps.py) asks the site to resend: events the broker acknowledged to
   the site and never delivered come back whatever the site does next;
 - each heartbeat's `at` minus central's receive time is a sample of the site's clock
   offset, smoothed, stored per site, with a `clock_offset` alarm past the limit; a site

@@ -9,18 +9,18 @@ names the key, the file (or the variable) and what is wrong.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.drivers.boards import dialect_for
 from edge.errors import ConfigError
 from edge.site.lockout import REREAD_WINDOW_S
-from protocols import kerong, rs485
 from protocols.backoff import RECONNECT
-from protocols.kerong import LockPolarity
+from protocols.boards import BoardFamily, facts, rs485
+from protocols.boards.cu16 import LockPolarity
 from protocols.messages import SiteId, SiteKind, SizeClass, SlotId
 from protocols.scanner import DEFAULT_MAX_LENGTH, ScannerFraming, Suffix
 from protocols.settings import (
@@ -35,11 +35,6 @@ from protocols.topics import DEFAULT_ROOT
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BoardFamily(enum.StrEnum):
-    CU16 = "cu16"
-    RS485_8A = "rs485-8a"
 
 
 class BrokerConfig(Section):
@@ -67,7 +62,7 @@ class BrokerConfig(Section):
 class Rs485Board(Section):
     address: int = Field(ge=rs485.MIN_BOARD, le=rs485.MAX_BOARD)
     channels: int = Field(default=16, ge=rs485.MIN_CHANNELS, le=rs485.MAX_CHANNELS)
-    # A one-byte query-all reply would read as a channel reply (protocols.rs485): at least 2.
+    # A one-byte query-all reply would read as a channel reply (protocols.boards.rs485): >= 2.
     status_bytes: int | None = Field(default=None, ge=2, le=rs485.MAX_STATUS_BYTES)
     # Which feedback level means "door open" depends on the lock (hardware.md §2).
     open_level: Literal["high", "low"] = "high"
@@ -93,7 +88,7 @@ class LockBusConfig(Section):
     def baud_rate(self) -> int:
         if self.baud is not None:
             return self.baud
-        return kerong.BAUD_RATE if self.family is BoardFamily.CU16 else rs485.BAUD_RATE
+        return facts(self.family).baud_rate
 
     @property
     def lock_polarity(self) -> LockPolarity:
@@ -103,14 +98,12 @@ class LockBusConfig(Section):
 
     @model_validator(mode="after")
     def _boards(self) -> LockBusConfig:
-        if self.family is BoardFamily.CU16:
-            if not self.boards or len(set(self.boards)) != len(self.boards):
-                raise ValueError("boards must list each CU16 board id once")
-            if any(not 0 <= b <= kerong.MAX_BOARD for b in self.boards):
-                raise ValueError(f"CU16 board ids are 0-{kerong.MAX_BOARD}")
-        elif not self.rs485_boards:
-            raise ValueError("an rs485-8a bus needs rs485_boards")
+        self.board_layout()  # the family's dialect raises ValueError if the boards don't fit
         return self
+
+    def board_layout(self) -> dict[int, int]:
+        """Board id -> locks (channels) it drives, as the family's dialect reads this bus."""
+        return dialect_for(self.family).board_layout(self)
 
 
 class ScannerConfig(Section):
@@ -203,15 +196,11 @@ class SiteConfig(ProgramSettings):
         return self
 
     def _check_slots_on_bus(self, bus: LockBusConfig) -> None:
-        if bus.family is BoardFamily.CU16:
-            for slot in self.slots:
-                if slot.board not in bus.boards or slot.lock > kerong.LOCKS_PER_BOARD:
-                    raise ValueError(f"slot {slot.id} is on no board/lock of the bus")
-        else:
-            channels = {b.address: b.channels for b in bus.rs485_boards}
-            for slot in self.slots:
-                if slot.lock > channels.get(slot.board, 0):
-                    raise ValueError(f"slot {slot.id} is on no board/channel of the bus")
+        locks = bus.board_layout()
+        noun = facts(bus.family).lock_noun
+        for slot in self.slots:
+            if slot.lock > locks.get(slot.board, 0):
+                raise ValueError(f"slot {slot.id} is on no board/{noun} of the bus")
 
     @property
     def store_path(self) -> Path:

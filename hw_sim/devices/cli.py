@@ -15,15 +15,11 @@ import sys
 from pathlib import Path
 
 from hw_sim.devices.control import serve_control
-from hw_sim.devices.cu16 import MAX_BOARDS, Cu16Options
-from hw_sim.devices.rs485_board import Rs485Options
+from hw_sim.devices.families import DEVICES, device_family
 from hw_sim.devices.scanner import ScanMode, ScannerOptions
-from hw_sim.devices.site import Profile, SimulatedSite, SiteConfig
+from hw_sim.devices.site import SimulatedSite, SiteConfig
 from hw_sim.errors import ConfigError
-from protocols import rs485
 from protocols.clock import Clock, ScaledClock, SystemClock
-from protocols.kerong import LockPolarity
-from protocols.rs485 import Feedback
 from protocols.scanner import ScannerFraming, Suffix
 
 CONTROL_SOCKET = "control.sock"
@@ -37,33 +33,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Runs one site's simulated devices on pseudo-terminals until SIGINT or "
         "SIGTERM. The first stdout line is JSON naming the device paths and the control socket.",
     )
-    parser.add_argument("--profile", choices=[p.value for p in Profile], default="cu16")
-    parser.add_argument("--boards", type=int, default=1, help=f"boards on the bus, 1-{MAX_BOARDS}")
+    parser.add_argument(
+        "--profile", choices=sorted(DEVICES), default="cu16", help="the lock-board family"
+    )
+    parser.add_argument("--boards", type=int, default=1, help="boards on the bus (default 1)")
     parser.add_argument("--dir", type=Path, required=True, help="where the device paths go")
     parser.add_argument("--seed", type=int, default=0, help="seed of faults' random choices")
     parser.add_argument(
         "--speed", type=float, default=1.0, help="run time this many times faster (default 1)"
     )
-    cu16 = parser.add_argument_group("cu16")
-    cu16.add_argument(
-        "--zero-is-locked", action="store_true", help="invert the lock bit (one vendor model)"
-    )
-    cu16.add_argument(
-        "--reply-to-unlock", action="store_true", help="answer an unlock with the status"
-    )
-    board = parser.add_argument_group("rs485-8a")
-    board.add_argument(
-        "--channels",
-        type=int,
-        default=rs485.MIN_CHANNELS,
-        help=f"channels per board, {rs485.MIN_CHANNELS}-{rs485.MAX_CHANNELS}",
-    )
-    board.add_argument(
-        "--open-level",
-        choices=("00", "11"),
-        default="11",
-        help="door-feedback byte that means open (default 11)",
-    )
+    for family, device in sorted(DEVICES.items()):
+        device.add_arguments(parser.add_argument_group(family.value, device.facts.title))
     scanner = parser.add_argument_group("scanner")
     scanner.add_argument(
         "--scanner-mode", choices=[m.value for m in ScanMode], default="presentation"
@@ -76,18 +56,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def config_from(args: argparse.Namespace) -> SiteConfig:
     return SiteConfig(
-        profile=Profile(args.profile),
+        profile=args.profile,
         boards=args.boards,
-        cu16=Cu16Options(
-            polarity=LockPolarity.ZERO_IS_LOCKED
-            if args.zero_is_locked
-            else LockPolarity.ONE_IS_LOCKED,
-            reply_to_unlock=args.reply_to_unlock,
-        ),
-        rs485=Rs485Options(
-            channels=args.channels,
-            open_level=Feedback.HIGH if args.open_level == "11" else Feedback.LOW,
-        ),
+        board_options=device_family(args.profile).options_from(args),
         scanner=ScannerOptions(
             framing=ScannerFraming(suffix=_SUFFIXES[args.suffix], prefix=args.prefix),
             send_aim_id=args.aim_id,

@@ -1,6 +1,6 @@
 """A simulated Kerong CU16-family bus: 1-10 boards of 16 locks and 16 IR sensors each.
 
-Speaks hardware.md §1 through the project's codec (protocols.kerong): status 0x30, unlock
+Speaks hardware.md §1 through the project's codec (protocols.boards.cu16): status 0x30, unlock
 0x31, query-all 0x32 on the broadcast address, and the less common 0x33 unlock-all, 0x37
 unlock time and 0x39 delayed unlock. A frame with a bad checksum, for an absent board or a
 board without power gets no reply, as on a real bus.
@@ -16,23 +16,26 @@ Choices where hardware.md leaves room (each an option):
 
 from __future__ import annotations
 
+import argparse
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from hw_sim.devices.compartment import COIL_HOLD_S, Compartment
 from hw_sim.devices.faults import LineFaults
+from hw_sim.devices.lock_bus import DeviceFamily
 from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
 from hw_sim.errors import ConfigError
-from protocols import kerong
+from protocols.boards import cu16
+from protocols.boards.cu16 import BoardStatus, Command, Frame, LockPolarity
 from protocols.clock import Clock
-from protocols.kerong import BoardStatus, Command, Frame, LockPolarity
 from protocols.reassembly import ReassemblyStats
 
 # hardware.md §1 says only that a board answers within 1 s; published drivers wait ~25 ms
 # after an unlock and then query, so a board answers well inside that. An assumption.
 REPLY_LATENCY_S = 0.005
-MAX_BOARDS = 10  # hardware.md §1: up to 10 chained boards
+MAX_BOARDS = cu16.MAX_BOARDS_ON_BUS  # hardware.md §1: up to 10 chained boards
 TENTHS_PER_S = 10  # 0x37 counts the hold time in 100 ms units
 # Indices of a status reply's four data bytes: flipping one leaves STX..ETX intact, so the
 # host sees exactly a bad checksum.
@@ -46,19 +49,19 @@ class Cu16Options:
     reply_to_unlock: bool = False
     reply_latency_s: float = REPLY_LATENCY_S
     coil_hold_s: float = COIL_HOLD_S
-    baud: int = kerong.BAUD_RATE
+    baud: int = cu16.BAUD_RATE
 
 
 class Cu16Board:
     """One board: 16 compartments, its own faults and its own power."""
 
     def __init__(self, board_id: int, clock: Clock, options: Cu16Options) -> None:
-        if not 0 <= board_id <= kerong.MAX_BOARD:
-            raise ConfigError(f"a CU16 board id is 0-{kerong.MAX_BOARD}, not {board_id}")
+        if not 0 <= board_id <= cu16.MAX_BOARD:
+            raise ConfigError(f"a CU16 board id is 0-{cu16.MAX_BOARD}, not {board_id}")
         self.id = board_id
         self.options = options
         self.compartments = [
-            Compartment(clock, board_id, slot) for slot in range(1, kerong.LOCKS_PER_BOARD + 1)
+            Compartment(clock, board_id, slot) for slot in range(1, cu16.LOCKS_PER_BOARD + 1)
         ]
         self.faults = LineFaults()
         self.powered = True
@@ -97,7 +100,7 @@ class Cu16Bus:
         self.boards = {board_id: Cu16Board(board_id, clock, self.options) for board_id in ids}
         self.replies = ReplySchedule()
         self._rx = RxLine(self.options.baud)
-        self._reassembler = kerong.reassembler()
+        self._reassembler = cu16.reassembler()
         self._rng = random.Random(seed)  # noqa: S311 - seeded for replay, not secrecy
 
     @property
@@ -112,8 +115,8 @@ class Cu16Bus:
     def compartment(self, board: int, slot: int) -> Compartment:
         if board not in self.boards:
             raise ConfigError(f"there is no CU16 board {board} on this bus")
-        if not 1 <= slot <= kerong.LOCKS_PER_BOARD:
-            raise ConfigError(f"a CU16 lock is 1-{kerong.LOCKS_PER_BOARD}, not {slot}")
+        if not 1 <= slot <= cu16.LOCKS_PER_BOARD:
+            raise ConfigError(f"a CU16 lock is 1-{cu16.LOCKS_PER_BOARD}, not {slot}")
         return self.boards[board].compartments[slot - 1]
 
     def receive(self, data: bytes, seen_at: float) -> None:
@@ -124,7 +127,7 @@ class Cu16Bus:
 
     def _handle(self, frame: Frame, at: float) -> None:
         if frame.cmd == Command.QUERY_ALL:
-            if frame.addr == kerong.BROADCAST_ADDR:
+            if frame.addr == cu16.BROADCAST_ADDR:
                 for each in self.boards.values():
                     if each.powered:
                         self._reply_status(each, at)
@@ -148,7 +151,7 @@ class Cu16Bus:
             if frame.data[0]:
                 board.hold_s = frame.data[0] / TENTHS_PER_S
             tenths = round(board.hold_s * TENTHS_PER_S)
-            reply = Frame(kerong.address(board.id), Command.UNLOCK_TIME, bytes((tenths,)))
+            reply = Frame(cu16.address(board.id), Command.UNLOCK_TIME, bytes((tenths,)))
             self._reply(board, at, lambda _t: reply.to_bytes(), _UNLOCK_TIME_PAYLOAD)
         # 0x35 is a board's own reply: another board's answer on the bus, not for us.
 
@@ -171,3 +174,43 @@ class Cu16Bus:
             return board.faults.mangle(make(when), self._rng, payload)
 
         self.replies.push(ready, produce)
+
+
+def _add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--zero-is-locked", action="store_true", help="invert the lock bit (one vendor model)"
+    )
+    group.add_argument(
+        "--reply-to-unlock", action="store_true", help="answer an unlock with the status"
+    )
+
+
+def _options_from(args: argparse.Namespace) -> Cu16Options:
+    return Cu16Options(
+        polarity=LockPolarity.ZERO_IS_LOCKED if args.zero_is_locked else LockPolarity.ONE_IS_LOCKED,
+        reply_to_unlock=args.reply_to_unlock,
+    )
+
+
+def _lock_bus_keys(options: Cu16Options, board_ids: list[int]) -> dict[str, Any]:
+    polarity = (
+        "one_is_locked" if options.polarity is LockPolarity.ONE_IS_LOCKED else "zero_is_locked"
+    )
+    return {
+        "family": cu16.FACTS.family.value,
+        "boards": board_ids,
+        "polarity": polarity,
+        "unlock_reply": options.reply_to_unlock,
+    }
+
+
+DEVICE = DeviceFamily(
+    facts=cu16.FACTS,
+    options=Cu16Options,
+    first_board=0,  # CU16 ids are set on the board from 0 (hardware.md §1)
+    make_bus=Cu16Bus,
+    add_arguments=_add_arguments,
+    options_from=_options_from,
+    lock_bus_keys=_lock_bus_keys,
+    locks_per_board=lambda _options: cu16.LOCKS_PER_BOARD,
+)

@@ -1,6 +1,6 @@
 """A simulated generic RS485 lock board bus (the "0x8A/0x80" family, 8-50 channels).
 
-Speaks hardware.md §2 through the project's codec (protocols.rs485). Each board has a door
+Speaks hardware.md §2 through the project's codec (protocols.boards.rs485). Each board has a door
 feedback contact per channel; which level (00 or 11) means "open" depends on the lock, so it
 is an option (`open_level`, default 11 = open: the documented 8-channel board answered a
 query-all of closed doors with all-zero status bytes).
@@ -18,19 +18,29 @@ Choices where hardware.md leaves room (each an option or documented here):
 
 from __future__ import annotations
 
+import argparse
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from hw_sim.devices.compartment import COIL_HOLD_S, Compartment
 from hw_sim.devices.faults import LineFaults
+from hw_sim.devices.lock_bus import DeviceFamily
 from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
 from hw_sim.errors import ConfigError
-from protocols import rs485
+from protocols.boards import rs485
+from protocols.boards.rs485 import (
+    AllStatus,
+    ChannelStatus,
+    Feedback,
+    QueryAll,
+    QueryChannel,
+    Unlock,
+)
 from protocols.clock import Clock
 from protocols.errors import FrameError
 from protocols.reassembly import ReassemblyStats
-from protocols.rs485 import AllStatus, ChannelStatus, Feedback, QueryAll, QueryChannel, Unlock
 
 # hardware.md §2: "Reply about 500 ms later".
 UNLOCK_REPLY_DELAY_S = 0.5
@@ -195,3 +205,47 @@ class Rs485Bus:
             return board.faults.mangle(make(when), self._rng, payload)
 
         self.replies.push(ready, produce)
+
+
+def _add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--channels",
+        type=int,
+        default=rs485.MIN_CHANNELS,
+        help=f"channels per board, {rs485.MIN_CHANNELS}-{rs485.MAX_CHANNELS}",
+    )
+    group.add_argument(
+        "--open-level",
+        choices=("00", "11"),
+        default="11",
+        help="door-feedback byte that means open (default 11)",
+    )
+
+
+def _options_from(args: argparse.Namespace) -> Rs485Options:
+    return Rs485Options(
+        channels=args.channels,
+        open_level=Feedback.HIGH if args.open_level == "11" else Feedback.LOW,
+    )
+
+
+def _lock_bus_keys(options: Rs485Options, board_ids: list[int]) -> dict[str, Any]:
+    level = "high" if options.open_level is Feedback.HIGH else "low"
+    boards = [
+        {"address": address, "channels": options.channels, "open_level": level}
+        | ({} if options.status_bytes is None else {"status_bytes": options.status_bytes})
+        for address in board_ids
+    ]
+    return {"family": rs485.FACTS.family.value, "rs485_boards": boards}
+
+
+DEVICE = DeviceFamily(
+    facts=rs485.FACTS,
+    options=Rs485Options,
+    first_board=rs485.MIN_BOARD,  # the DIP-switch addresses start at 1 (hardware.md §2)
+    make_bus=Rs485Bus,
+    add_arguments=_add_arguments,
+    options_from=_options_from,
+    lock_bus_keys=_lock_bus_keys,
+    locks_per_board=lambda options: options.channels,
+)

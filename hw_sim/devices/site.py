@@ -5,14 +5,13 @@ over ptys or in memory, with faults switched by name.
 from __future__ import annotations
 
 import asyncio
-import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hw_sim.devices.compartment import Compartment
-from hw_sim.devices.cu16 import MAX_BOARDS, Cu16Board, Cu16Bus, Cu16Options
+from hw_sim.devices.families import device_family
 from hw_sim.devices.faults import (
     DEFAULT_GARBAGE_BYTES,
     DEFAULT_REREADS,
@@ -21,12 +20,13 @@ from hw_sim.devices.faults import (
     FaultKind,
     Scope,
 )
+from hw_sim.devices.lock_bus import DeviceFamily, SimBoard, SimBus
 from hw_sim.devices.memory_transport import MemoryPort
 from hw_sim.devices.port import Port
 from hw_sim.devices.pty_transport import PtyPort
-from hw_sim.devices.rs485_board import Rs485Board, Rs485Bus, Rs485Options
 from hw_sim.devices.scanner import Scanner, ScannerOptions
 from hw_sim.errors import ConfigError
+from protocols.boards import BoardFamily
 from protocols.clock import Clock
 from protocols.scanner import Suffix
 
@@ -34,23 +34,51 @@ LABEL_SYMBOLOGY = "]C0"  # Code 128: what shipping labels and badges are printed
 QR_SYMBOLOGY = "]Q1"
 
 
-class Profile(enum.StrEnum):
-    CU16 = "cu16"
-    RS485_8A = "rs485-8a"
-
-
 @dataclass(frozen=True)
 class SiteConfig:
-    profile: Profile = Profile.CU16
+    """One simulated site. `profile` names its lock-board family (a BoardFamily or its name,
+    e.g. "cu16"); `board_options` are that family's options (its device module's options
+    class, e.g. Cu16Options), None for the family's defaults."""
+
+    profile: BoardFamily = BoardFamily.CU16
     boards: int = 1
-    cu16: Cu16Options = field(default_factory=Cu16Options)
-    rs485: Rs485Options = field(default_factory=Rs485Options)
+    board_options: Any = None
     scanner: ScannerOptions = field(default_factory=ScannerOptions)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.boards <= MAX_BOARDS:
-            raise ConfigError(f"a site has 1-{MAX_BOARDS} boards, not {self.boards}")
+        device = device_family(self.profile)
+        object.__setattr__(self, "profile", device.facts.family)
+        if self.board_options is None:
+            object.__setattr__(self, "board_options", device.options())
+        elif not isinstance(self.board_options, device.options):
+            raise ConfigError(
+                f"a {self.profile} site takes {device.options.__name__}, "
+                f"not {type(self.board_options).__name__}"
+            )
+        most = device.facts.max_boards
+        if not 1 <= self.boards <= most:
+            raise ConfigError(f"a {self.profile} site has 1-{most} boards, not {self.boards}")
+
+    @property
+    def device(self) -> DeviceFamily:
+        """The simulated family of the site's boards."""
+        return device_family(self.profile)
+
+    @property
+    def board_ids(self) -> list[int]:
+        """The ids of the site's boards: the family's first id and on (CU16 0.., RS485 1..)."""
+        first = self.device.first_board
+        return list(range(first, first + self.boards))
+
+    def lock_bus_keys(self) -> dict[str, Any]:
+        """The `[lock_bus]` keys (family, boards, family options) an edge agent needs to
+        drive this site's bus; add `port` and any timing."""
+        return self.device.lock_bus_keys(self.board_options, self.board_ids)
+
+    @property
+    def locks_per_board(self) -> int:
+        return int(self.device.locks_per_board(self.board_options))
 
 
 @dataclass(frozen=True)
@@ -65,15 +93,9 @@ class SimulatedSite:
     def __init__(self, clock: Clock, config: SiteConfig | None = None) -> None:
         self.clock = clock
         self.config = config or SiteConfig()
-        self.locks: Cu16Bus | Rs485Bus
-        if self.config.profile is Profile.CU16:
-            self.locks = Cu16Bus(
-                clock, range(self.config.boards), self.config.cu16, self.config.seed
-            )
-        else:
-            self.locks = Rs485Bus(
-                clock, range(1, self.config.boards + 1), self.config.rs485, self.config.seed
-            )
+        self.locks: SimBus = self.config.device.make_bus(
+            clock, self.config.board_ids, self.config.board_options, self.config.seed
+        )
         self.scanner = Scanner(self.config.scanner, self.config.seed + 1)
         self.ports: SitePorts | None = None
         self.adapter_echo = False
@@ -87,7 +109,7 @@ class SimulatedSite:
     def board_ids(self) -> list[int]:
         return list(self.locks.boards)
 
-    def board(self, board: int) -> Cu16Board | Rs485Board:
+    def board(self, board: int) -> SimBoard:
         found = self.locks.boards.get(board)
         if found is None:
             raise ConfigError(f"there is no board {board}; boards are {self.board_ids}")

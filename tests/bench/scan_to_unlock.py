@@ -34,7 +34,7 @@ from central.broker import PrivateBroker  # noqa: E402
 from hw_sim.devices.site import SimulatedSite  # noqa: E402
 from hw_sim.devices.site import SiteConfig as SimConfig  # noqa: E402
 from hw_sim.people.people import Consumer, Courier, Pace  # noqa: E402
-from protocols import kerong  # noqa: E402
+from protocols.boards import cu16  # noqa: E402
 from protocols.clock import SystemClock  # noqa: E402
 from protocols.labels import make_s10  # noqa: E402
 from protocols.tokens import CourierBadge, PickupCode, TokenSigner  # noqa: E402
@@ -124,8 +124,8 @@ async def bench(pickups: int, poll_s: float) -> dict[str, Any]:
     bus = sim.locks
     handle = bus._handle  # type: ignore[union-attr]
 
-    def timed_handle(frame: kerong.Frame, at: float) -> None:
-        if frame.cmd == kerong.Command.UNLOCK:
+    def timed_handle(frame: cu16.Frame, at: float) -> None:
+        if frame.cmd == cu16.Command.UNLOCK:
             unlocks.append(at)
         handle(frame, at)
 
@@ -209,7 +209,7 @@ async def bench(pickups: int, poll_s: float) -> dict[str, Any]:
         "max_ms": round(max(latencies), 2),
         # Baselines: the bytes that must cross the wire inside the interval (the unlock
         # frame at 19200 baud), and the scanner line itself at its speed.
-        "wire_unlock_frame_ms": round(5 * 10 / kerong.BAUD_RATE * 1000, 3),
+        "wire_unlock_frame_ms": round(5 * 10 / cu16.BAUD_RATE * 1000, 3),
         "wire_scanner_line_ms": round(code_len * 10 / SCANNER_BAUD * 1000, 2),
         "poll_interval_s": poll_s,
         "agent_rss_mib": round(rss_kib / 1024, 1),

@@ -21,12 +21,12 @@ from edge.errors import LockDidNotRelease
 from hw_sim.devices.cu16 import Cu16Options
 from hw_sim.devices.faults import FaultKind
 from hw_sim.devices.rs485_board import Rs485Options
-from hw_sim.devices.site import Profile, SimulatedSite, SiteConfig
+from hw_sim.devices.site import SimulatedSite, SiteConfig
 from hw_sim.people.people import Consumer, Courier
-from protocols import rs485
+from protocols.boards import BoardFamily, rs485
+from protocols.boards.rs485 import Feedback
 from protocols.clock import SystemClock
 from protocols.messages import SlotState
-from protocols.rs485 import Feedback
 from tests.edge.rig import (
     BRISK,
     DOUBTFUL,
@@ -66,7 +66,7 @@ class RecordingLink:
 
 
 async def _with_driver(
-    profile: Profile,
+    profile: BoardFamily,
     adapter_echoes: bool,
     setting: str,
     test: Callable[[SimulatedSite, LockBoardDriver, list[bytes]], Awaitable[None]],
@@ -77,8 +77,9 @@ async def _with_driver(
         clock,
         SiteConfig(
             profile=profile,
-            cu16=Cu16Options(coil_hold_s=0.3),
-            rs485=Rs485Options(open_level=open_level, unlock_reply_delay_s=0.05),
+            board_options=Cu16Options(coil_hold_s=0.3)
+            if profile is BoardFamily.CU16
+            else Rs485Options(open_level=open_level, unlock_reply_delay_s=0.05),
         ),
     )
     locks, _scanner = site.serve_memory()
@@ -89,7 +90,7 @@ async def _with_driver(
     async def opener() -> ByteLink:
         return RecordingLink(locks.open(), written)
 
-    if profile is Profile.CU16:
+    if profile is BoardFamily.CU16:
         config = LockBusConfig(port="mem", boards=[0], reply_timeout_s=0.3, echo=setting)
     else:
         config = LockBusConfig(
@@ -144,7 +145,7 @@ def test_a_stuck_0x8a_lock_is_reported_stuck_with_and_without_echo(
         else:
             assert driver.bus.echo.stats.echoed_frames == 0
 
-    asyncio.run(_with_driver(Profile.RS485_8A, adapter_echoes, setting, test))
+    asyncio.run(_with_driver(BoardFamily.RS485_8A, adapter_echoes, setting, test))
 
 
 @pytest.mark.parametrize(("adapter_echoes", "setting"), CASES)
@@ -160,7 +161,7 @@ def test_a_0x8a_lock_whose_open_level_is_low_is_released_once_with_and_without_e
         assert written.count(UNLOCK_B1_CH3) == 1
         assert site.compartment(1, 3).openings == 1
 
-    asyncio.run(_with_driver(Profile.RS485_8A, adapter_echoes, setting, test, Feedback.LOW))
+    asyncio.run(_with_driver(BoardFamily.RS485_8A, adapter_echoes, setting, test, Feedback.LOW))
 
 
 @pytest.mark.parametrize(("adapter_echoes", "setting"), CASES)
@@ -181,7 +182,7 @@ def test_a_stuck_cu16_lock_is_reported_stuck_and_a_good_one_released_with_and_wi
         if adapter_echoes:
             assert driver.bus.echo.stats.echoed_frames == len(written)
 
-    asyncio.run(_with_driver(Profile.CU16, adapter_echoes, setting, test))
+    asyncio.run(_with_driver(BoardFamily.CU16, adapter_echoes, setting, test))
 
 
 def test_auto_follows_an_adapter_that_starts_echoing_behind_an_open_port() -> None:
@@ -198,7 +199,7 @@ def test_auto_follows_an_adapter_that_starts_echoing_behind_an_open_port() -> No
         with pytest.raises(LockDidNotRelease):
             await driver.unlock(1, 3)
 
-    asyncio.run(_with_driver(Profile.RS485_8A, False, "auto", test))
+    asyncio.run(_with_driver(BoardFamily.RS485_8A, False, "auto", test))
 
 
 def test_an_unlock_first_after_opening_waits_for_the_probe_on_auto() -> None:
@@ -212,7 +213,7 @@ def test_an_unlock_first_after_opening_waits_for_the_probe_on_auto() -> None:
         assert written[0] == rs485.QueryAll(1).to_bytes()
         assert driver.bus.stats.echo is True
 
-    asyncio.run(_with_driver(Profile.RS485_8A, True, "auto", test))
+    asyncio.run(_with_driver(BoardFamily.RS485_8A, True, "auto", test))
 
 
 def test_the_canceller_drops_exactly_the_echo_however_it_is_chunked() -> None:

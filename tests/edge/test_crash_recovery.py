@@ -14,10 +14,11 @@ import pytest
 from edge.agent import SiteAgent
 from edge.store.crash_recovery import Outcome, settle
 from hw_sim.devices.rs485_board import Rs485Options
-from hw_sim.devices.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, Profile, SimulatedSite
+from hw_sim.devices.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, SimulatedSite
 from hw_sim.devices.site import SiteConfig as SimConfig
 from hw_sim.field.crash_points import crash_at_next_unlock, kill
 from hw_sim.people.people import Consumer, Courier, Pace
+from protocols.boards import BoardFamily
 from protocols.messages import MarkForRemoval, RemovalReason, SlotState
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
 
@@ -260,7 +261,8 @@ def test_a_crash_before_a_deposit_unlock_on_a_board_without_sensors_deposits_not
     async def scenario() -> None:
         rig = SiteRig(tmp_path, broker, topics, overrides=overrides)
         rig.sim = SimulatedSite(
-            rig.clock, SimConfig(profile=Profile.RS485_8A, rs485=Rs485Options(channels=8))
+            rig.clock,
+            SimConfig(profile=BoardFamily.RS485_8A, board_options=Rs485Options(channels=8)),
         )
         agent = await rig.start()
         try:

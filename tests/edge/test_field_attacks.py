@@ -30,7 +30,7 @@ from edge.site import clock_guard
 from edge.site.clock_guard import WALL_ACCEPT_S, ClockGuard
 from hw_sim.devices.faults import FaultKind
 from hw_sim.devices.rs485_board import Rs485Options
-from hw_sim.devices.site import QR_SYMBOLOGY, Profile, SimulatedSite
+from hw_sim.devices.site import QR_SYMBOLOGY, SimulatedSite
 from hw_sim.devices.site import SiteConfig as SimConfig
 from hw_sim.field.central_clock import central_clock_ahead, site_time_dragged
 from hw_sim.field.echo_glitch import GlitchingLink, with_turnround_glitch
@@ -38,7 +38,8 @@ from hw_sim.field.host_faults import DiskFull
 from hw_sim.field.wall_clock import WrongClock
 from hw_sim.people.people import Consumer, Courier
 from hw_sim.people.stack_in_view import StackCourier
-from protocols import rs485
+from protocols.boards import BoardFamily, rs485
+from protocols.boards.rs485 import Feedback
 from protocols.clock import ManualClock, SystemClock
 from protocols.messages import (
     Command,
@@ -54,7 +55,6 @@ from protocols.messages import (
     StateSnapshot,
     decode,
 )
-from protocols.rs485 import Feedback
 from protocols.scanner import ScanLineSplitter
 from protocols.tokens import TokenSigner
 from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
@@ -655,8 +655,8 @@ def test_a_noise_byte_before_the_echo_does_not_pass_a_stuck_0x8a_lock_for_releas
         site = SimulatedSite(
             clock,
             SimConfig(
-                profile=Profile.RS485_8A,
-                rs485=Rs485Options(open_level=Feedback.HIGH, unlock_reply_delay_s=0.05),
+                profile=BoardFamily.RS485_8A,
+                board_options=Rs485Options(open_level=Feedback.HIGH, unlock_reply_delay_s=0.05),
             ),
         )
         locks, _scanner = site.serve_memory()

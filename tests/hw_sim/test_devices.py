@@ -16,9 +16,9 @@ from hw_sim.devices.rs485_board import Rs485Bus, Rs485Options
 from hw_sim.devices.scanner import Scanner
 from hw_sim.devices.site import SimulatedSite, SiteConfig
 from hw_sim.errors import ConfigError, PhysicalError
-from protocols import kerong, rs485
+from protocols.boards import cu16, rs485
+from protocols.boards.cu16 import BoardStatus, LockPolarity
 from protocols.clock import ManualClock, ScaledClock
-from protocols.kerong import BoardStatus, LockPolarity
 from tests.hw_sim.conftest import drain
 
 
@@ -56,7 +56,7 @@ def test_a_latched_door_cannot_be_opened_or_filled() -> None:
 def test_wire_time_and_latency_set_when_a_reply_is_ready() -> None:
     clock = ManualClock()
     bus = Cu16Bus(clock)
-    bus.receive(kerong.query_status(0).to_bytes(), 10.0)
+    bus.receive(cu16.query_status(0).to_bytes(), 10.0)
     ((ready, reply),) = drain(bus)
     assert ready == pytest.approx(10.0 + wire_time(5, 19200) + REPLY_LATENCY_S)
     assert reply == bytes.fromhex("02 00 35 FF FF 00 00 03 38")
@@ -66,7 +66,7 @@ def test_cu16_options_polarity_and_reply_to_unlock() -> None:
     clock = ManualClock()
     options = Cu16Options(polarity=LockPolarity.ZERO_IS_LOCKED, reply_to_unlock=True)
     bus = Cu16Bus(clock, options=options)
-    bus.receive(kerong.unlock(0, 1).to_bytes(), clock.monotonic())
+    bus.receive(cu16.unlock(0, 1).to_bytes(), clock.monotonic())
     ((_, reply),) = drain(bus)
     assert reply == bytes.fromhex("02 00 35 01 00 00 00 03 3B")  # only lock 1's bit set
     status = BoardStatus.from_bytes(reply, LockPolarity.ZERO_IS_LOCKED)
@@ -76,14 +76,14 @@ def test_cu16_options_polarity_and_reply_to_unlock() -> None:
 def test_cu16_unlock_all_unlock_time_and_delayed_unlock() -> None:
     clock = ManualClock()
     bus = Cu16Bus(clock, board_ids=(0, 1))
-    bus.receive(kerong.unlock_time(1, 0).to_bytes(), clock.monotonic())  # query
-    bus.receive(kerong.unlock_time(1, 20).to_bytes(), clock.monotonic())  # set 2.0 s
-    replies = [kerong.Frame.from_bytes(raw) for _, raw in drain(bus)]
+    bus.receive(cu16.unlock_time(1, 0).to_bytes(), clock.monotonic())  # query
+    bus.receive(cu16.unlock_time(1, 20).to_bytes(), clock.monotonic())  # set 2.0 s
+    replies = [cu16.Frame.from_bytes(raw) for _, raw in drain(bus)]
     assert [r.data[0] for r in replies] == [5, 20] and {r.board for r in replies} == {1}
-    bus.receive(kerong.unlock_all(1).to_bytes(), clock.monotonic())
+    bus.receive(cu16.unlock_all(1).to_bytes(), clock.monotonic())
     assert all(c.door_open() for c in bus.boards[1].compartments)
     assert not any(c.door_open() for c in bus.boards[0].compartments)
-    bus.receive(kerong.delayed_unlock(0, 7, 3).to_bytes(), clock.monotonic())
+    bus.receive(cu16.delayed_unlock(0, 7, 3).to_bytes(), clock.monotonic())
     clock.advance(2.9)
     assert not bus.compartment(0, 7).door_open()
     clock.advance(0.2)
@@ -95,16 +95,16 @@ def test_cu16_power_loss_forgets_the_unlock_time_and_drops_the_coil() -> None:
     clock = ManualClock()
     site = SimulatedSite(clock, SiteConfig())
     bus = site.locks
-    bus.receive(kerong.unlock_time(0, 30).to_bytes(), clock.monotonic())
-    bus.receive(kerong.unlock(0, 1).to_bytes(), clock.monotonic())
+    bus.receive(cu16.unlock_time(0, 30).to_bytes(), clock.monotonic())
+    bus.receive(cu16.unlock(0, 1).to_bytes(), clock.monotonic())
     site.compartment(0, 1).close_door()
     assert not site.compartment(0, 1).locked()  # coil holds for 3 s
     site.set_fault(FaultKind.POWER_LOSS, True, board=0)
     assert site.compartment(0, 1).locked()  # no power, no coil
     assert [raw for _, raw in drain(bus) if raw] == []  # the queued 0x37 answer died with the board
     site.set_fault(FaultKind.POWER_LOSS, False, board=0)
-    bus.receive(kerong.unlock_time(0, 0).to_bytes(), clock.monotonic())
-    assert kerong.Frame.from_bytes(drain(bus)[0][1]).data == b"\x05"
+    bus.receive(cu16.unlock_time(0, 0).to_bytes(), clock.monotonic())
+    assert cu16.Frame.from_bytes(drain(bus)[0][1]).data == b"\x05"
 
 
 def test_rs485_status_bytes_open_all_and_channels_out_of_range() -> None:
@@ -147,7 +147,7 @@ def test_any_bytes_from_a_host_give_valid_replies_or_none(data: bytes, device: s
         bus = Cu16Bus(clock, board_ids=range(10))
         bus.receive(data, 0.0)
         for _, reply in drain(bus):
-            kerong.Frame.from_bytes(reply)
+            cu16.Frame.from_bytes(reply)
     elif device == "rs485":
         rbus = Rs485Bus(clock, addresses=range(1, 32))
         rbus.receive(data, 0.0)

@@ -12,11 +12,11 @@ import serial
 from hw_sim.devices.cu16 import Cu16Options
 from hw_sim.devices.faults import FaultKind
 from hw_sim.devices.memory_transport import LinkClosed, MemoryLink, PortUnavailable
-from hw_sim.devices.site import Profile, SimulatedSite, SiteConfig
-from protocols import kerong
+from hw_sim.devices.site import SimulatedSite, SiteConfig
+from protocols.boards import BoardFamily, cu16
+from protocols.boards.cu16 import BoardStatus
 from protocols.clock import SystemClock
 from protocols.errors import FrameError
-from protocols.kerong import BoardStatus
 from protocols.scanner import ScanLineSplitter
 from tests.hw_sim.conftest import SILENCE_S, SimThread, exchange, read_bytes, wait_until
 
@@ -61,8 +61,8 @@ def test_corrupt_reply_has_a_bad_checksum() -> None:
         assert len(reply) == 9 and reply[:3] == ALL_LOCKED_B0[:3] and reply[7] == 0x03
         assert reply != ALL_LOCKED_B0
         with pytest.raises(FrameError, match="checksum"):
-            kerong.Frame.from_bytes(reply)
-        host = kerong.reassembler()
+            cu16.Frame.from_bytes(reply)
+        host = cu16.reassembler()
         assert host.feed(reply) == []
         assert host.stats.bad_frames == 1
 
@@ -74,7 +74,7 @@ def test_dropped_bytes_leave_a_short_frame_the_host_never_completes() -> None:
         site.set_fault(FaultKind.DROP_BYTES, True, board=0, value=2)
         reply = await exchange(link, STATUS_B0, 9)
         assert len(reply) == 7
-        assert kerong.reassembler().feed(reply) == []
+        assert cu16.reassembler().feed(reply) == []
 
     run(SiteConfig(), test)
 
@@ -84,7 +84,7 @@ def test_line_noise_comes_before_the_reply_and_the_host_resynchronises() -> None
         site.set_fault(FaultKind.LINE_NOISE, True, board=0, value=6)
         reply = await exchange(link, STATUS_B0, 15)
         assert len(reply) == 15 and reply.endswith(ALL_LOCKED_B0)
-        host = kerong.reassembler()
+        host = cu16.reassembler()
         assert host.feed(reply) == [ALL_LOCKED_B0]
         assert host.stats.discarded_bytes >= 6
 
@@ -138,7 +138,7 @@ def test_jammed_door_shows_released_for_the_coil_time_then_latched_again() -> No
         assert time.monotonic() - started >= SHORT_COIL * 0.5
         assert site.compartment(0, 1).openings == 0  # the door never moved
 
-    run(SiteConfig(cu16=Cu16Options(coil_hold_s=SHORT_COIL)), test)
+    run(SiteConfig(board_options=Cu16Options(coil_hold_s=SHORT_COIL)), test)
 
 
 def test_door_left_open_stays_unlocked_after_a_push() -> None:
@@ -154,7 +154,7 @@ def test_door_left_open_stays_unlocked_after_a_push() -> None:
         assert site.compartment(0, 1).close_door() is True
         assert (await status(link)).locked[0]
 
-    run(SiteConfig(cu16=Cu16Options(coil_hold_s=SHORT_COIL)), test)
+    run(SiteConfig(board_options=Cu16Options(coil_hold_s=SHORT_COIL)), test)
 
 
 def test_forced_door_shows_open_with_no_unlock_sent() -> None:
@@ -170,7 +170,7 @@ def test_forced_door_shows_open_with_no_unlock_sent() -> None:
         assert not after.locked[3] and after.occupied[3]
         assert site.compartment(0, 4).forced_openings == 1
 
-    run(SiteConfig(cu16=Cu16Options(coil_hold_s=SHORT_COIL)), test)
+    run(SiteConfig(board_options=Cu16Options(coil_hold_s=SHORT_COIL)), test)
 
 
 def test_stuck_ir_sensor_reports_the_stuck_value() -> None:
@@ -267,7 +267,7 @@ def test_rs485_slow_reply_is_a_timeout_for_the_mature_driver() -> None:
         assert await exchange(link, bytes.fromhex("80 01 00 33 B2"), 7) == b""
         assert await read_bytes(link, 7, 1.0) == bytes.fromhex("80 01 00 00 00 33 B2")
 
-    run(SiteConfig(profile=Profile.RS485_8A), test)
+    run(SiteConfig(profile=BoardFamily.RS485_8A), test)
 
 
 def test_misaddressed_fault_is_refused_and_changes_nothing() -> None:

@@ -15,8 +15,9 @@ from hw_sim.devices.faults import REREAD_INTERVAL_S, FaultKind
 from hw_sim.devices.field_faults import play_field_faults
 from hw_sim.devices.memory_transport import MemoryLink
 from hw_sim.devices.rs485_board import Rs485Options
-from hw_sim.devices.site import Profile, SimulatedSite, SiteConfig
+from hw_sim.devices.site import SimulatedSite, SiteConfig
 from hw_sim.errors import ConfigError
+from protocols.boards import BoardFamily
 from protocols.clock import SystemClock
 from protocols.scanner import Suffix
 from tests.hw_sim.conftest import SimThread, read_bytes
@@ -54,7 +55,12 @@ def test_an_echoing_adapter_sends_the_unlock_back_before_the_boards_reply() -> N
         assert await read_bytes(link, 5, timeout=2.0) == CLOSED_B1_CH3
         assert site.ports is not None and site.ports.locks.stats.echoed_bytes == 5
 
-    run(SiteConfig(profile=Profile.RS485_8A, rs485=Rs485Options(unlock_reply_delay_s=0.05)), test)
+    run(
+        SiteConfig(
+            profile=BoardFamily.RS485_8A, board_options=Rs485Options(unlock_reply_delay_s=0.05)
+        ),
+        test,
+    )
 
 
 def test_an_echoing_adapter_on_a_pty_echoes_to_pyserial(tmp_path: Path) -> None:

@@ -12,16 +12,16 @@ from hw_sim.devices.faults import FaultKind
 from hw_sim.devices.memory_transport import MemoryLink
 from hw_sim.devices.site import SimulatedSite, SiteConfig
 from hw_sim.people.people import Consumer, Courier, Pace, Technician, Vandal
-from protocols import kerong
+from protocols.boards import cu16
+from protocols.boards.cu16 import BoardStatus
 from protocols.clock import SystemClock
-from protocols.kerong import BoardStatus
 from protocols.scanner import ScanLineSplitter
 from tests.hw_sim.conftest import exchange, wait_until
 
 BRISK = Pace(handling_s=0.005, glance_s=0.005, patience_s=1.0)
 # For people whose door is not supposed to open: how long they wait before giving up.
 IMPATIENT = Pace(handling_s=0.005, glance_s=0.005, patience_s=0.3)
-CONFIG = SiteConfig(cu16=Cu16Options(coil_hold_s=0.05))
+CONFIG = SiteConfig(board_options=Cu16Options(coil_hold_s=0.05))
 
 
 class StandInAgent:
@@ -35,7 +35,7 @@ class StandInAgent:
         self.unlocks: list[int] = []
 
     async def status(self) -> BoardStatus:
-        reply = await exchange(self.locks, kerong.query_status(0).to_bytes(), 9)
+        reply = await exchange(self.locks, cu16.query_status(0).to_bytes(), 9)
         return BoardStatus.from_bytes(reply)
 
     async def run(self) -> None:
@@ -57,7 +57,7 @@ class StandInAgent:
                     lock = self.where.get(code.text.removeprefix("LNP:"))
                 if lock is not None:
                     self.unlocks.append(lock)
-                    self.locks.write(kerong.unlock(0, lock).to_bytes())
+                    self.locks.write(cu16.unlock(0, lock).to_bytes())
 
 
 def run(test: Callable[[SimulatedSite, StandInAgent], Awaitable[None]]) -> None:

@@ -13,8 +13,9 @@ import serial
 
 from hw_sim.devices.rs485_board import Rs485Options
 from hw_sim.devices.scanner import ScanMode, ScannerOptions
-from hw_sim.devices.site import Profile, SiteConfig
-from protocols.rs485 import Feedback
+from hw_sim.devices.site import SiteConfig
+from protocols.boards import BoardFamily
+from protocols.boards.rs485 import Feedback
 from protocols.scanner import ScannerFraming, Suffix
 from tests.hw_sim.conftest import SILENCE_S, SimThread
 
@@ -114,7 +115,7 @@ def test_cu16_absent_board_is_silent(sim: SimThread) -> None:
 
 
 def test_rs485_documented_frames(sim_factory) -> None:
-    sim = sim_factory(SiteConfig(profile=Profile.RS485_8A))
+    sim = sim_factory(SiteConfig(profile=BoardFamily.RS485_8A))
     with port(sim.locks_path, 9600) as bus:
         bus.write(bytes.fromhex("80 01 00 33 B2"))  # query all
         assert bus.read(7) == bytes.fromhex("80 01 00 00 00 33 B2")  # the real board's answer
@@ -130,7 +131,7 @@ def test_rs485_documented_frames(sim_factory) -> None:
 
 
 def test_rs485_bad_check_byte_and_wrong_baud_get_no_reply(sim_factory) -> None:
-    sim = sim_factory(SiteConfig(profile=Profile.RS485_8A))
+    sim = sim_factory(SiteConfig(profile=BoardFamily.RS485_8A))
     with port(sim.locks_path, 9600) as bus:
         bus.write(bytes.fromhex("80 01 00 33 B3"))
         assert bus.read(7) == b""
@@ -140,7 +141,9 @@ def test_rs485_bad_check_byte_and_wrong_baud_get_no_reply(sim_factory) -> None:
 
 
 def test_rs485_open_level_low_inverts_the_feedback(sim_factory) -> None:
-    config = SiteConfig(profile=Profile.RS485_8A, rs485=Rs485Options(open_level=Feedback.LOW))
+    config = SiteConfig(
+        profile=BoardFamily.RS485_8A, board_options=Rs485Options(open_level=Feedback.LOW)
+    )
     sim = sim_factory(config)
     with port(sim.locks_path, 9600) as bus:
         bus.write(bytes.fromhex("80 01 01 33 B3"))

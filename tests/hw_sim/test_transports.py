@@ -11,7 +11,7 @@ import pytest
 from hw_sim.devices.faults import FaultKind
 from hw_sim.devices.memory_transport import MemoryPort
 from hw_sim.devices.site import SimulatedSite, SiteConfig
-from protocols import kerong
+from protocols.boards import cu16
 from protocols.clock import SystemClock
 from tests.hw_sim.conftest import PtyHost, exchange, read_bytes
 
@@ -20,19 +20,19 @@ CONFIG = SiteConfig(boards=2, seed=42)
 
 async def script(site: SimulatedSite, locks: Any, scanner: Any) -> list[bytes]:
     """A host and a person doing the same things; returns what the host read at each step."""
-    seen = [await exchange(locks, kerong.query_status(0).to_bytes(), 9)]
-    locks.write(kerong.unlock(0, 2).to_bytes())
-    seen.append(await exchange(locks, kerong.query_status(0).to_bytes(), 9))
+    seen = [await exchange(locks, cu16.query_status(0).to_bytes(), 9)]
+    locks.write(cu16.unlock(0, 2).to_bytes())
+    seen.append(await exchange(locks, cu16.query_status(0).to_bytes(), 9))
     site.compartment(0, 2).place("RR123456785CN")
     site.compartment(0, 2).close_door()
-    seen.append(await exchange(locks, kerong.query_status(0).to_bytes(), 9))
+    seen.append(await exchange(locks, cu16.query_status(0).to_bytes(), 9))
     site.set_fault(FaultKind.LINE_NOISE, True, board=0, value=3)
-    seen.append(await exchange(locks, kerong.query_status(0).to_bytes(), 12))
+    seen.append(await exchange(locks, cu16.query_status(0).to_bytes(), 12))
     site.set_fault(FaultKind.LINE_NOISE, False, board=0)
     site.set_fault(FaultKind.CORRUPT_REPLY, True, board=1)
-    seen.append(await exchange(locks, kerong.query_all().to_bytes(), 18))
+    seen.append(await exchange(locks, cu16.query_all().to_bytes(), 18))
     site.set_fault(FaultKind.CORRUPT_REPLY, False, board=1)
-    seen.append(await exchange(locks, kerong.unlock_time(1, 3).to_bytes(), 6))
+    seen.append(await exchange(locks, cu16.unlock_time(1, 3).to_bytes(), 6))
     site.scan("LNP:SAME-BYTES")
     seen.append(await read_bytes(scanner, 15))
     scanner.write(b"\x16M\rBEPLVL?.")
@@ -76,10 +76,10 @@ def test_memory_link_at_the_wrong_baud_rate_hears_nothing() -> None:
         port, _ = site.serve_memory()
         try:
             link = port.open(baudrate=9600)
-            assert await exchange(link, kerong.query_status(0).to_bytes(), 9) == b""
+            assert await exchange(link, cu16.query_status(0).to_bytes(), 9) == b""
             assert port.stats.wrong_baud_bytes == 5
             link.baudrate = 19200
-            assert len(await exchange(link, kerong.query_status(0).to_bytes(), 9)) == 9
+            assert len(await exchange(link, cu16.query_status(0).to_bytes(), 9)) == 9
         finally:
             await site.aclose()
 
@@ -111,7 +111,7 @@ def test_many_sites_share_one_event_loop_in_memory() -> None:
         sites = [SimulatedSite(SystemClock(), SiteConfig(seed=n)) for n in range(300)]
         links = [site.serve_memory()[0].open() for site in sites]
         try:
-            frame = kerong.query_status(0).to_bytes()
+            frame = cu16.query_status(0).to_bytes()
             replies = await asyncio.gather(*(exchange(link, frame, 9, 5.0) for link in links))
             assert set(replies) == {bytes.fromhex("02 00 35 FF FF 00 00 03 38")}
         finally:

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols import FrameError, ProtocolError
-from protocols import kerong as k
-from protocols.kerong import BoardStatus, Command, Frame, LockPolarity
+from protocols.boards import cu16 as k
+from protocols.boards.cu16 import BoardStatus, Command, Frame, LockPolarity
 
 
 def hx(text: str) -> bytes:

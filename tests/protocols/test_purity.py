@@ -31,17 +31,37 @@ FORBIDDEN_IMPORTS = (
 
 
 def our_modules() -> list[Path]:
-    return sorted(p for p in PACKAGE_DIR.glob("*.py") if p.name not in EXEMPT)
+    """Every module of the package, sub-packages (protocols/boards) included."""
+    return sorted(
+        p for p in PACKAGE_DIR.rglob("*.py") if str(p.relative_to(PACKAGE_DIR)) not in EXEMPT
+    )
+
+
+def module_name(path: Path) -> str:
+    """protocols/boards/cu16.py -> boards.cu16; protocols/boards/__init__.py -> boards.__init__"""
+    return ".".join(path.relative_to(PACKAGE_DIR).with_suffix("").parts)
 
 
 def test_the_package_has_the_modules_the_contract_names() -> None:
-    names = {p.stem for p in our_modules()}
-    assert {"kerong", "rs485", "reassembly", "scanner", "labels", "tokens", "commands"} <= names
+    names = {module_name(p) for p in our_modules()}
+    assert {
+        "boards.cu16",
+        "boards.rs485",
+        "reassembly",
+        "scanner",
+        "labels",
+        "tokens",
+        "commands",
+    } <= names
     assert {"messages", "topics", "clock", "contract", "errors", "__init__"} <= names
 
 
 def test_importing_every_module_loads_no_mqtt_serial_or_database_library() -> None:
-    modules = ["protocols"] + [f"protocols.{p.stem}" for p in our_modules() if p.stem != "__init__"]
+    modules = ["protocols"] + [
+        f"protocols.{module_name(p).removesuffix('.__init__')}"
+        for p in our_modules()
+        if p.stem != "__init__" or p.parent != PACKAGE_DIR
+    ]
     script = (
         "import importlib, json, sys\n"
         f"for name in {modules!r}:\n"
@@ -52,7 +72,7 @@ def test_importing_every_module_loads_no_mqtt_serial_or_database_library() -> No
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     loaded = json.loads(result.stdout)
-    assert "protocols.kerong" in loaded and "protocols.messages" in loaded
+    assert "protocols.boards.cu16" in loaded and "protocols.messages" in loaded
     offending = [
         name
         for name in loaded
@@ -83,7 +103,7 @@ def test_no_module_of_ours_imports_io_libraries() -> None:
             if any(name == f or name.startswith(f + ".") for f in FORBIDDEN_IMPORTS)
         )
         if bad:
-            offending[path.name] = bad
+            offending[module_name(path)] = bad
     assert offending == {}, f"I/O imports in protocols: {offending}"
 
 

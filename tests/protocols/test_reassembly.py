@@ -14,8 +14,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from protocols import kerong as k
-from protocols import rs485 as r
+from protocols.boards import cu16 as k
+from protocols.boards import rs485 as r
 from protocols.reassembly import FrameReassembler
 
 # --------------------------------------------------------------------------------- helpers

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols import FrameError, ProtocolError
-from protocols import rs485 as r
-from protocols.rs485 import (
+from protocols.boards import rs485 as r
+from protocols.boards.rs485 import (
     AllStatus,
     ChannelStatus,
     Feedback,

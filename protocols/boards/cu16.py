@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from protocols.boards.family import BoardFamily, FamilyFacts
 from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler
 
@@ -19,6 +20,7 @@ BROADCAST_ADDR = 0xF0
 BAUD_RATE = 19200  # hardware.md §1: 19200 baud, 8N1
 LOCKS_PER_BOARD = 16
 MAX_BOARD = 15  # the board id is four bits of ADDR
+MAX_BOARDS_ON_BUS = 10  # hardware.md §1: up to 10 chained boards
 STATUS_FRAME_LENGTH = 9
 MAX_FRAME_LENGTH = STATUS_FRAME_LENGTH
 
@@ -230,3 +232,15 @@ def _check(frame: bytes) -> bool:
 def reassembler() -> FrameReassembler:
     """A stream reassembler for CU16 frames in either direction."""
     return FrameReassembler(frozenset((STX,)), _measure, _check, MAX_FRAME_LENGTH)
+
+
+FACTS = FamilyFacts(
+    family=BoardFamily.CU16,
+    title="Kerong CU16",
+    baud_rate=BAUD_RATE,
+    board_ids=range(0, MAX_BOARD + 1),
+    locks_per_board=LOCKS_PER_BOARD,
+    max_boards=MAX_BOARDS_ON_BUS,
+    lock_noun="lock",
+    source="hardware.md §1",
+)

@@ -15,6 +15,7 @@ import enum
 from dataclasses import dataclass
 from functools import reduce
 
+from protocols.boards.family import BoardFamily, FamilyFacts
 from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler
 
@@ -241,3 +242,15 @@ class ReplyReassembler(FrameReassembler):
         if buffer[0] == QUERY_HEAD and self.expect_all_status:
             return 4 + self.status_bytes
         return SHORT_FRAME_LENGTH
+
+
+FACTS = FamilyFacts(
+    family=BoardFamily.RS485_8A,
+    title='generic RS485 "0x8A/0x80" board',
+    baud_rate=BAUD_RATE,
+    board_ids=range(MIN_BOARD, MAX_BOARD + 1),
+    locks_per_board=MAX_CHANNELS,
+    max_boards=MAX_BOARD - MIN_BOARD + 1,
+    lock_noun="channel",
+    source="hardware.md §2",
+)

@@ -1,0 +1,69 @@
+"""What a lock-board family's driver dialect gives the generic driver (edge/drivers/lockboard.py).
+
+The generic driver owns the bus, the retries, the health counters and the unlock's
+confirmation; a dialect knows one family's bytes: how to ask a board for its sensors and read
+the answer, how to release a lock and what the board's answer to that says, the line's baud
+rate and which boards and locks a bus configuration names.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from protocols.boards import FamilyFacts
+from protocols.reassembly import FrameReassembler
+
+if TYPE_CHECKING:
+    from edge.config import LockBusConfig
+    from edge.drivers.lockboard import Bus
+
+
+@dataclass(frozen=True)
+class BoardReading:
+    """One board's sensors: per lock (index 0 = lock 1), door open? and parcel seen?"""
+
+    board: int
+    door_open: tuple[bool, ...]
+    occupied: tuple[bool | None, ...]  # None: this board has no occupancy sensor
+
+
+class Dialect(ABC):
+    """One family's side of the conversation with a board, for one configured bus."""
+
+    facts: ClassVar[FamilyFacts]
+    # How long after an unlock the confirming reading is taken, when the dialect asks for one
+    # (unlock returns None). Seconds.
+    confirm_delay_s: ClassVar[float] = 0.0
+
+    def __init__(self, config: LockBusConfig) -> None:
+        self.config = config
+        self.layout = self.board_layout(config)
+
+    @classmethod
+    @abstractmethod
+    def board_layout(cls, config: LockBusConfig) -> dict[int, int]:
+        """The boards a bus configuration names: board id -> how many locks it drives, in the
+        order they are polled. Raises ValueError, naming the key, if the configuration does
+        not fit the family (run by the configuration's validation, so a bad file is refused
+        at start-up)."""
+
+    @abstractmethod
+    def reassembler(self) -> FrameReassembler:
+        """A fresh reassembler of the board's replies on the host's side."""
+
+    @abstractmethod
+    async def read(self, bus: Bus, board: int) -> BoardReading:
+        """Ask one board for its sensors once and decode the answer.
+
+        Raises NoReply (a timeout, or an answer that is not a reading) or NotSent."""
+
+    @abstractmethod
+    async def unlock(self, bus: Bus, board: int, lock: int) -> bool | None:
+        """Send one unlock of a 1-based lock and read what the board answers to it.
+
+        Returns True when released, False when the board's answer shows it did not release,
+        None when the answer says nothing and a reading `confirm_delay_s` later must tell.
+        Raises NoReply when an expected answer never came (the unlock may have gone out, so
+        the driver does not send it again blind) and NotSent when nothing was written."""

@@ -1,0 +1,58 @@
+"""The Kerong CU16 family's dialect (hardware.md §1; codec protocols/boards/cu16.py).
+
+A board is asked for its status with 0x30 and answers 0x35 with 16 lock bits and 16 IR bits.
+An unlock (0x31) gets no answer on most boards, so the driver waits ~25 ms for the coil and
+reads the board (hardware.md §1); `unlock_reply` waits for the status some boards send back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edge.drivers.boards.base import BoardReading, Dialect
+from protocols.boards import cu16
+from protocols.reassembly import FrameReassembler
+
+if TYPE_CHECKING:
+    from edge.config import LockBusConfig
+    from edge.drivers.lockboard import Bus
+
+
+class Cu16Dialect(Dialect):
+    facts = cu16.FACTS
+    # Most CU16 boards do not answer an unlock: drivers wait ~25 ms and query (hardware.md §1).
+    confirm_delay_s = 0.025
+
+    @classmethod
+    def board_layout(cls, config: LockBusConfig) -> dict[int, int]:
+        if not config.boards or len(set(config.boards)) != len(config.boards):
+            raise ValueError("boards must list each CU16 board id once")
+        if any(b not in cls.facts.board_ids for b in config.boards):
+            raise ValueError(f"CU16 board ids are 0-{cu16.MAX_BOARD}")
+        return dict.fromkeys(config.boards, cu16.LOCKS_PER_BOARD)
+
+    def reassembler(self) -> FrameReassembler:
+        return cu16.reassembler()
+
+    async def read(self, bus: Bus, board: int) -> BoardReading:
+        addr = cu16.address(board)
+        raw = await bus.transact(
+            cu16.query_status(board).to_bytes(),
+            lambda f: f[2] == cu16.Command.STATUS and f[1] == addr,
+            reveals_echo=True,
+        )
+        assert raw is not None
+        status = cu16.BoardStatus.from_bytes(raw, self.config.lock_polarity)
+        return BoardReading(
+            board, tuple(not locked for locked in status.locked), tuple(status.occupied)
+        )
+
+    async def unlock(self, bus: Bus, board: int, lock: int) -> bool | None:
+        addr = cu16.address(board)
+        reply_match = (
+            (lambda f: f[2] == cu16.Command.STATUS and f[1] == addr)
+            if self.config.unlock_reply
+            else None
+        )
+        await bus.transact(cu16.unlock(board, lock).to_bytes(), reply_match)
+        return None  # the status it may send is from before the coil moved: read again

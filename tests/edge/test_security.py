@@ -11,7 +11,8 @@ import pytest
 from hw_sim.people.people import Consumer, Courier, Vandal
 from protocols.messages import OpenSlot, ReplyReason, ScanRefusal, SlotState
 from protocols.tokens import TokenSigner
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.edge.answers import scan_opens_nothing
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
 from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -58,15 +59,16 @@ def test_bad_codes_open_nothing_and_repeated_guesses_lock_the_scanner_out(tmp_pa
                 rig.pickup_code(other),  # valid, but no such parcel here
             ]
             for code in bad:
-                report = await Consumer(rig.sim, DOUBTFUL).pick_up(code)
-                assert report.door is None
+                await scan_opens_nothing(agent, rig.sim, code)
             assert _no_door_opened(rig, before)
             assert not agent.scan_lockout.locked_out(agent.clock.monotonic())
             # Four more forgeries make five guesses: locked out.
-            await Vandal(rig.sim, seed=3, pace=DOUBTFUL).scan_forged(4)
+            vandal = Vandal(rig.sim, seed=3)
+            for _ in range(4):
+                await scan_opens_nothing(agent, rig.sim, vandal.forged_code())
             await eventually_async(lambda: agent.scan_lockout.stats.lockouts == 1)
             # Now locked out: even a vandal's next forgery is refused unread.
-            await Vandal(rig.sim, seed=4, pace=DOUBTFUL).scan_forged(1)
+            await scan_opens_nothing(agent, rig.sim, Vandal(rig.sim, seed=4).forged_code())
             await eventually_async(lambda: agent.store.pending_count() == 0)
             assert _no_door_opened(rig, before)
         finally:
@@ -123,7 +125,7 @@ def test_a_code_survives_a_change_of_mind_but_not_a_collection(tmp_path, broker,
                     and agent.store.read().slot_holding(parcel).state is SlotState.OCCUPIED
                 )
             )
-            assert (await Consumer(rig.sim, DOUBTFUL).pick_up(code)).door is None
+            await scan_opens_nothing(agent, rig.sim, code)
             await eventually_async(lambda: agent.store.pending_count() == 0)
         finally:
             await rig.stop()

@@ -12,6 +12,9 @@ same one, taken at the first read, and the connection is closed at the end of th
 
 `reader.view` offers everything a session reads (`StoreView`), for read models written
 against the store's interface (the fleet table, a parcel's timeline).
+
+Keep a `with` block short: while a snapshot is open, SQLite cannot fold the log it still
+needs back into the database file, and the WAL file grows.
 """
 
 from __future__ import annotations

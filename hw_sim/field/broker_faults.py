@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 # How long a central member may take to connect and subscribe before the fault gives up.
 MEMBER_START_TIMEOUT_S = 30.0
-# What `lockernet central run` logs once its subscriptions are granted (central/service/service.py).
+# What `lockernet central run` logs once its subscriptions are granted
+# (central/service/broker_session.py).
 SUBSCRIBED_LINE = "subscribed to the sites"
 
 

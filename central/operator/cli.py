@@ -24,7 +24,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from central.store.read import StoreReader
 
 CONFIG_ENV = "LOCKERNET_CENTRAL_CONFIG"
 EXIT_FAILED = 1
@@ -205,7 +208,7 @@ def _open_store(args: argparse.Namespace) -> Any:
     return config, SqliteStore(config.store.path)
 
 
-def _open_reader(args: argparse.Namespace) -> Any:
+def _open_reader(args: argparse.Namespace) -> StoreReader:
     """A read-only snapshot of the store: a report never waits for (or holds up) ingest."""
     from central.service.config import load_config
     from central.store.read import StoreReader

@@ -23,8 +23,9 @@ only once a later one confirms it (`witness`), since the witnessed time is never
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Protocol
 
-from edge.store.sqlite import Store
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,17 @@ class ClockGuard:
             self._floor, self._floor_at = wall, self.raw.monotonic()
 
 
-def saved_witness(store: Store) -> float | None:
+class WitnessStore(Protocol):
+    """Where the witnessed time is kept (edge.store.sqlite.Store: its `meta` table)."""
+
+    @property
+    def path(self) -> Path: ...
+    def get_meta(self, key: str) -> str | None: ...
+    def set_meta(self, key: str, value: str) -> None: ...
+    def latest_record_time(self) -> float | None: ...
+
+
+def saved_witness(store: WitnessStore) -> float | None:
     """The witnessed time a store holds (its `meta` entry; for a store written before there
     was one, its newest event's time), Unix seconds; None for a new store."""
     saved = store.get_meta(META_KEY)
@@ -191,7 +202,7 @@ def saved_witness(store: Store) -> float | None:
     return store.latest_record_time()
 
 
-def save_witness(store: Store, guard: ClockGuard) -> None:
+def save_witness(store: WitnessStore, guard: ClockGuard) -> None:
     """Save the guard's witnessed time in the store (never lowers what is saved)."""
     saved = saved_witness(store) or 0.0
     store.set_meta(META_KEY, repr(max(saved, guard.witnessed_floor())))

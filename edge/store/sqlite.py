@@ -20,6 +20,7 @@ from pathlib import Path
 
 from edge.errors import EdgeError
 from edge.host.ownership import SiteLock
+from edge.site.records import Expected, SlotRecord
 from edge.site.slots import Trigger, next_state
 from protocols.messages import Event, EventPayload, SizeClass, SlotState, encode
 
@@ -69,7 +70,7 @@ SCHEMA: list[str] = [
     """,
     # 4: when a door's release was confirmed by its board, so an agent restarted after a
     # crash can tell a door that was released from an intent whose unlock may never have
-    # left (edge/store/crash_recovery.py)
+    # left (edge/site/crash_recovery.py)
     """
     ALTER TABLE slots ADD COLUMN released_at REAL;
     """,
@@ -111,27 +112,6 @@ def _is_medium_error(exc: BaseException) -> bool:
     # Errors of the medium or of another connection, not of our SQL: IntegrityError and the
     # like stay as they are (a bug to see); a full or failing card becomes StoreUnavailable.
     return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
-
-
-@dataclass(frozen=True)
-class SlotRecord:
-    id: str
-    size: SizeClass
-    state: SlotState
-    parcel: str | None
-    reserved_for: str | None
-    opened_at: float | None
-    opened_by: str | None
-    open_ref: str | None
-    released_at: float | None = None  # the board confirmed the release (an open state only)
-
-
-@dataclass(frozen=True)
-class Expected:
-    parcel: str
-    size: SizeClass
-    slot: str | None
-    until: float
 
 
 @dataclass(frozen=True)
@@ -545,6 +525,17 @@ class Store:
             if path.exists():
                 total += path.stat().st_size
         return total
+
+    def health(self) -> dict[str, object]:
+        """The store as the technician's report shows it: bytes on the card, events the
+        broker has not acknowledged, the newest seq, and failed writes (the last one's why)."""
+        return {
+            "bytes": self.size_bytes(),
+            "pending_events": self.pending_count(),
+            "last_seq": self.last_seq(),
+            "write_failures": self.write_failures,
+            "failure": self.failure,
+        }
 
     # --------------------------------------------------------- for readers outside the agent
     def event_ids(self) -> list[str]:

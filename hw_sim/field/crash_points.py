@@ -4,7 +4,7 @@ or an OOM kill does in the field.
 The step played here is the narrowest one a door has: the agent has committed that a door
 is being opened (the slot is OPEN_FOR_*, a `door_opened` event is in the outbox) and dies
 before the unlock frame reaches the bus. The restarted agent must settle that intent by the
-board's reading (edge/store/crash_recovery.py): no jam reported, nothing picked up or deposited
+board's reading (edge/site/crash_recovery.py): no jam reported, nothing picked up or deposited
 that did not happen, the same code or label working on the next scan.
 
 Two ways to play it:

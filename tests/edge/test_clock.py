@@ -170,7 +170,7 @@ def test_a_clock_four_days_ahead_for_seconds_lapses_no_reservation_and_forgets_n
 ):
     # Prune on every tick, keeping sent rows and nonces a minute: a step ahead would drop a
     # nonce still in date if pruning read the wall clock.
-    monkeypatch.setattr("edge.agent.PRUNE_EVERY_S", 0.0)
+    monkeypatch.setattr("edge.site.timers.PRUNE_EVERY_S", 0.0)
     observer = Observer(broker, topics, "L0001")
 
     async def scenario() -> None:

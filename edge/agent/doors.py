@@ -1,0 +1,134 @@
+"""The lock bus at the shell: release locks, poll the boards, reconcile at start-up
+(decisions: edge/site/doors.py, readings.py, reconcile.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from edge.agent.runner import Core, Decide
+from edge.drivers.lockboard import LockBoardDriver
+from edge.errors import LockDidNotRelease, NoReply
+from edge.site import doors, readings, reconcile
+from edge.site.actions import Action, Unlock
+from edge.site.records import SiteRecords
+from edge.site.state import BoardStatus
+from edge.store.sqlite import StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class LockBus:
+    """The site's boards, through the lock-bus driver's public methods."""
+
+    def __init__(self, core: Core, driver: LockBoardDriver) -> None:
+        self.driver = driver
+        self.rules = core.rules
+        self.state = core.state
+        self.runner = core.runner
+        self.clock = core.clock
+        self._store_failed = core.store_failed
+
+    async def unlock(self, unlock: Unlock) -> bool:
+        """Release a slot's lock (its opening already committed). On failure, put the slot
+        back and report the fault; False."""
+        place = self.rules.slots[unlock.slot]
+        try:
+            await self.driver.unlock(place.board, place.lock)
+        except (NoReply, LockDidNotRelease) as exc:
+            now = self.clock.now()
+            did_not_release = isinstance(exc, LockDidNotRelease)
+            failed = doors.unlock_failed(unlock.slot, unlock.undo, str(exc), did_not_release, now)
+            self.runner.apply(failed, now)
+            return False
+        now_m = self.clock.monotonic()
+        done = doors.unlocked(unlock.slot, self.state, now_m, unlock.retrying_fault)
+        try:
+            # The door is followed even if the evidence of its release cannot be written.
+            self.runner.apply([*done, *doors.released(unlock.slot)], self.clock.now(), True)
+        except StoreUnavailable as exc:
+            log.warning(
+                "site %s: release of %s not recorded: %s", self.rules.site, unlock.slot, exc
+            )
+        return True
+
+    async def poll_forever(self, interval_s: float) -> None:
+        """Poll every board each `interval_s` (a supervised task)."""
+        while True:
+            try:
+                await self.poll_once()
+            except StoreUnavailable as exc:
+                # The change stays unrecorded and is seen again at the next poll (below).
+                log.error("site %s: a reading could not be recorded: %s", self.rules.site, exc)
+                self._store_failed()
+            await self.clock.sleep(interval_s)
+
+    async def poll_once(self) -> None:
+        """Read every board once and act on what changed."""
+        for board in self.driver.boards:
+            started = self.clock.monotonic()
+            try:
+                reading = await self.driver.read_board(board)
+            except NoReply as exc:
+                now = self.clock.now()
+                self.runner.apply(readings.board_down(board, str(exc), self.state, now), now)
+                continue
+            trusted, changes = readings.board_trusted(board, self.state)
+            self.runner.apply(changes, self.clock.now())
+            if trusted:
+                self.apply_reading(reading, started)
+        self.check_doors_left_open()
+
+    def apply_reading(self, reading: BoardStatus, taken_at: float) -> None:
+        """Move slots on one board's confirmed reading, taken at monotonic `taken_at`. If it
+        cannot be recorded, nothing of it is kept: the next poll sees the same change."""
+        now, now_m = self.clock.now(), self.clock.monotonic()
+        self.runner.run(
+            lambda records: readings.board_reading(
+                reading,
+                taken_at,
+                rules=self.rules,
+                state=self.state,
+                records=records,
+                now=now,
+                now_m=now_m,
+            ),
+            now,
+            atomic=False,
+        )
+
+    def check_doors_left_open(self) -> None:
+        left = readings.doors_left_open(
+            self.rules, self.state, self.rules.door_left_open_s, self.clock.monotonic()
+        )
+        if left:
+            self.runner.apply(left, self.clock.now())
+
+    async def reconcile(self) -> None:
+        """At start-up: read every board and report what changed while the agent was down."""
+        for board in self.driver.boards:
+            try:
+                reading = await self.driver.read_board(board)
+            except NoReply as exc:
+                self.runner.run(self._silent(board, str(exc)), self.clock.now(), atomic=False)
+                continue
+            self.runner.run(self._found(reading), self.clock.now(), atomic=False)
+
+    def _silent(self, board: int, detail: str) -> Decide:
+        now = self.clock.now()
+
+        def decide(records: SiteRecords) -> list[Action]:
+            return reconcile.board_silent(
+                board, detail, rules=self.rules, state=self.state, records=records, now=now
+            )
+
+        return decide
+
+    def _found(self, reading: BoardStatus) -> Decide:
+        now, now_m = self.clock.now(), self.clock.monotonic()
+
+        def decide(records: SiteRecords) -> list[Action]:
+            return reconcile.board_found(
+                reading, rules=self.rules, state=self.state, records=records, now=now, now_m=now_m
+            )
+
+        return decide

@@ -1,0 +1,145 @@
+"""The shell's hands: record a decision's store changes, apply its state, announce events.
+
+The durability rule (docs/edge.md): a decision's records are committed in one transaction
+before anything it decided happens; its state changes apply only once they are (a failed
+write leaves the site as it was, so the same input is decided again); then the events are
+announced to the uplink and the effects (a lock released, state published) are the caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge.site.actions import (
+    Action,
+    Emit,
+    Expect,
+    ForgetExpected,
+    MarkForRemoval,
+    MarkReleased,
+    Move,
+    PublishState,
+    Removed,
+    RevokeCode,
+    SetReservedFor,
+    Shelve,
+    StoreChange,
+    SweepRemovals,
+    Unshelve,
+    UseCode,
+    events,
+    state_changes,
+    store_changes,
+)
+from edge.site.clock_guard import ClockGuard
+from edge.site.records import SiteRecords
+from edge.site.state import SiteRules, SiteState
+from edge.store.sqlite import Store, StoreUnavailable, Transaction
+from protocols.messages import EventPayload
+
+log = logging.getLogger(__name__)
+
+Decide = Callable[[SiteRecords], list[Action]]
+
+
+def record(tx: Transaction, changes: list[StoreChange], now: float) -> None:
+    """Write `changes` in `tx`, in order, at `now` (Unix seconds, the site's trusted time)."""
+    for change in changes:
+        match change:
+            case Move(slot, trigger, parcel, opened_by, open_ref):
+                tx.move(slot, trigger, now, parcel=parcel, opened_by=opened_by, open_ref=open_ref)
+            case SetReservedFor(slot, parcel):
+                tx.set_reserved_for(slot, parcel)
+            case Expect(parcel, size, slot, until):
+                tx.expect(parcel, size, slot, until)
+            case ForgetExpected(parcel):
+                tx.forget_expected(parcel)
+            case UseCode(code_id, parcel):
+                tx.use_code(code_id, parcel, now)
+            case RevokeCode(code_id, parcel):
+                tx.revoke_code(code_id, parcel, now)
+            case MarkForRemoval(parcel, reason):
+                tx.mark_for_removal(parcel, reason, now)
+            case Removed(parcel):
+                tx.removed(parcel)
+            case Shelve(parcel, courier):
+                tx.shelve(parcel, courier, now)
+            case Unshelve(parcel):
+                tx.unshelve(parcel)
+            case MarkReleased(slot):
+                tx.mark_released(slot, now)
+            case SweepRemovals():
+                stale = tx.forget_removals_not_here()
+                if stale:
+                    log.info("%s stale removal(s) cleared", len(stale))
+            case Emit(event):
+                tx.emit(event, now)
+
+
+class ActionRunner:
+    """Runs decisions against one site's store and state."""
+
+    def __init__(
+        self,
+        store: Store,
+        state: SiteState,
+        announce: Callable[[EventPayload], None],
+        publish_state: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.state = state
+        self._announce = announce
+        self._publish_state = publish_state
+
+    def run(
+        self, decide: Decide, now: float, *, atomic: bool = True, keep_state: bool = False
+    ) -> list[Action]:
+        """Decide, commit the store changes, apply the state changes, announce the events;
+        return every action (the caller carries out the remaining effects).
+
+        `atomic`: the decision reads inside the transaction that records it (a scan, a
+        command); else it reads first and a transaction opens only if it changes anything
+        (a poll's reading, most of which change nothing). `keep_state`: the state changes
+        hold even if the store fails (a fault that must stand while the store cannot say so).
+        Raises StoreUnavailable (nothing recorded) and whatever `decide` raises (nothing done).
+        """
+        actions: list[Action] = []
+        try:
+            if atomic:
+                with self.store.transaction() as tx:
+                    actions = decide(tx)
+                    record(tx, store_changes(actions), now)
+            else:
+                actions = decide(self.store.read())
+                changes = store_changes(actions)
+                if changes:
+                    with self.store.transaction() as tx:
+                        record(tx, changes, now)
+        except StoreUnavailable:
+            if keep_state:
+                self.state.apply_all(state_changes(actions))
+            raise
+        self.state.apply_all(state_changes(actions))
+        for event in events(actions):
+            self._announce(event)
+        if any(isinstance(a, PublishState) for a in actions):
+            self._publish_state()
+        return actions
+
+    def apply(self, actions: list[Action], now: float, keep_state: bool = False) -> list[Action]:
+        """Carry out actions already decided (no reads needed); see `run`."""
+        return self.run(lambda _records: actions, now, atomic=False, keep_state=keep_state)
+
+
+@dataclass(frozen=True)
+class Core:
+    """What every part of the shell shares: the site's rules and state, the runner of its
+    actions, the guarded clock, and what to do when the store fails."""
+
+    rules: SiteRules
+    state: SiteState
+    runner: ActionRunner
+    clock: ClockGuard
+    store_failed: Callable[[], None]

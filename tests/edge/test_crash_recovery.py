@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from edge.agent import SiteAgent
-from edge.store.crash_recovery import Outcome, settle
+from edge.site.crash_recovery import Outcome, settle
 from hw_sim.devices.rs485_board import Rs485Options
 from hw_sim.devices.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY, SimulatedSite
 from hw_sim.devices.site import SiteConfig as SimConfig

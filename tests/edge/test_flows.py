@@ -7,9 +7,11 @@ import asyncio
 
 import pytest
 
+from hw_sim.devices.site import LABEL_SYMBOLOGY
 from hw_sim.people.people import Consumer, Courier
 from protocols.messages import ScanRefusal, SlotState
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.edge.answers import scan_answered, scan_opens_nothing
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
 from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -81,12 +83,13 @@ def test_unknown_and_malformed_labels_open_nothing(tmp_path, broker, topics):
         rig = SiteRig(tmp_path, broker, topics)
         agent = await rig.start()
         try:
-            courier = Courier(rig.sim, DOUBTFUL)
-            report = await courier.deposit(rig.badge(), ["RR123456784CN", labels(1)[0]])
-            assert report.placed == {} and len(report.no_door) == 2
+            # A courier's badge, then two labels: the screen answers each scan (the
+            # sentinel), names no door, and no door opened.
+            await scan_answered(agent, rig.sim, rig.badge())
+            for parcel in ["RR123456784CN", labels(1)[0]]:
+                await scan_opens_nothing(agent, rig.sim, parcel, LABEL_SYMBOLOGY)
             assert all(not c.door_open() and c.openings == 0 for c in rig.sim.compartments())
-            # The screen answered each scan, and named no door.
-            await eventually_async(lambda: agent.scans_handled >= 3, what="the scans handled")
+            assert agent.scans_handled == 3
             assert all(line.slot is None for line in agent.screen), agent.screen
             assert agent.door_opened_for(labels(1)[0]) is None
         finally:

@@ -122,10 +122,18 @@ class FieldFaults:
             self.fleet.tally.faults.append(f"00.00h {site_id} lock-bus adapter echoes")
 
     # ------------------------------------------------------------------------- once each
-    async def _restart(self, site: SimSite, between: Callable[[], object]) -> None:
+    async def _restart(
+        self,
+        site: SimSite,
+        between: Callable[[], object],
+        before_stop: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         """Stop the site's agent, do `between` (to its store or clock), start a new agent.
-        Nobody is at the site meanwhile (its lock is held), and the rounds pass it by."""
+        Nobody is at the site meanwhile (its lock is held), and the rounds pass it by.
+        `before_stop` runs first, once the site is empty, while the agent still runs."""
         async with site.lock:
+            if before_stop is not None:
+                await before_stop()
             site.rebooting = True
             try:
                 await site.agent.stop()
@@ -140,11 +148,22 @@ class FieldFaults:
         fleet.tally.faults.append(
             f"{fleet.hour():05.2f}h {site.spec.id} store lost (card replaced)"
         )
-        # The card dies once central holds everything the site wrote (a store lost with
-        # events central never had loses them for real: the fault's cost, not a guarantee's).
-        await _until(lambda: fleet.central_has_all(site), DRAIN_TIMEOUT_S, every_s=0.5)
-        site.retire_store()
-        await self._restart(site, lambda: lose_store(site.agent.store.path))
+
+        async def drained() -> None:
+            # The card dies once central holds everything the site wrote (a store lost with
+            # events central never had loses them for real: the fault's cost, not a
+            # guarantee's), and what it wrote is kept for the verdict. Both once the site is
+            # empty: a courier still at the doors writes door_opened events to this store
+            # after any earlier look, and a door opened with its reason lost looks like a
+            # door opened for no reason.
+            await _until(lambda: fleet.central_has_all(site), DRAIN_TIMEOUT_S, every_s=0.5)
+            site.retire_store()
+
+        # Beside the day: waiting for the courier to leave and for central to catch up must
+        # not hold up the day's later faults and rounds.
+        fleet.background(
+            self._restart(site, lambda: lose_store(site.agent.store.path), before_stop=drained)
+        )
 
     async def _reboot_at_1970(self, site: SimSite, fixed_after_h: float) -> None:
         fleet = self.fleet

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.store.sqlite import Store
 from hw_sim.errors import HwSimError
 
 WAL_HEADER_BYTES = 32  # sqlite.org/fileformat2.html#walformat
@@ -40,6 +40,8 @@ WAL_FRAME_HEADER_BYTES = 24
 STORE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 # How long the process that holds the store open may take to open it.
 HOLDER_READY_TIMEOUT_S = 10.0
+# The name a cut copy of a store is opened under (its lock file, in the copy's folder).
+PROBE_SITE = "rolled-back-copy"
 
 
 class StoreFaultError(HwSimError):
@@ -146,15 +148,15 @@ def commit_ends(wal: bytes) -> list[int]:
 
 
 def _last_seq_with(path: Path, wal_bytes: int) -> int:
-    """The outbox's last seq the store would have with its WAL cut to `wal_bytes`."""
+    """The last seq the store would have with its WAL cut to `wal_bytes`: a copy so cut,
+    opened as the agent would open it and asked through the store's own API."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / path.name
         shutil.copyfile(path, copy)
         with Path(f"{path}-wal").open("rb") as source, Path(f"{copy}-wal").open("wb") as dest:
             dest.write(source.read(wal_bytes))
-        db = sqlite3.connect(copy)
+        store = Store(copy, site=PROBE_SITE, durable=False)
         try:
-            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+            return store.last_seq()
         finally:
-            db.close()
-    return 0 if row is None else int(row[0])
+            store.close()

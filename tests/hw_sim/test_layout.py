@@ -3,8 +3,9 @@
 - The network simulator (hw_sim/network) reads central only through central's read path
   (central/store/read.py) and a site only through its agent's and store's public API: it
   never imports sqlite3.
-- hw_sim/field plays faults ON a store's files, as a dying card or a full disk would; only the
-  modules that do that (store_faults, host_faults) may open SQLite at all.
+- hw_sim/field plays faults ON a store's files, as a dying card or a full disk would, and reads
+  a store only through edge's Store; only the full disk opens SQLite itself (host_faults: the
+  ballast of other files on the card).
 - Neither reads another object's private attributes (`agent.store._db`): only `self._x`.
 """
 
@@ -15,9 +16,9 @@ from pathlib import Path
 
 from tests.test_architecture import ROOT, imports_of, listing, python_files, under
 
-# The field's faults that work on a store's files themselves: deleting it (a lost card),
-# cutting its WAL (a card that lied), filling the disk under it. Nothing else may.
-STORE_FILE_FAULTS = {"hw_sim.field.store_faults", "hw_sim.field.host_faults"}
+# The one field fault that writes into a store's file itself: the full disk's ballast (a
+# table the agent never reads, standing for other files on the card).
+STORE_FILE_FAULTS = {"hw_sim.field.host_faults"}
 
 
 def test_the_network_simulator_never_imports_sqlite3() -> None:

@@ -6,13 +6,14 @@ attempts of one reply timeout each, and before each retry a wait for the line to
 timing (a 1.5 s reply timeout) that is about eleven seconds, and a board silent for
 minutes raises a `board_fault` alarm at central long before it answers again.
 
-The simulator's day sets the reply timeout and poll interval in REAL seconds (hw_sim/network/
-fleet.py REAL_REPLY_TIMEOUT_S, REAL_POLL_S: a loaded event loop must not mistake its own lag for a
-silent board), so in simulated time the agent needs compression times longer: 42 to 54
-simulated minutes at the default day's x720, twice that at `--minutes 1`. A silence played
-for 45 simulated minutes ended before, or just as, the agent could call the board down, and
-central never saw a board_fault. Such a silence is no fault the product can be expected to
-see; `silence_hours` gives how long to hold it so that the day tests what it means to test.
+The simulator's day sets the reply timeout and poll interval in REAL seconds
+(hw_sim/network/options.py REAL_REPLY_TIMEOUT_S, REAL_POLL_S: a loaded event loop must not
+mistake its own lag for a silent board), so in simulated time the agent needs compression times
+longer: 42 to 54 simulated minutes at the default day's x720, twice that at `--minutes 1`. A
+silence played for 45 simulated minutes ended before, or just as, the agent could call the
+board down, and central never saw a board_fault. Such a silence is no fault the product can be
+expected to see; `silence_hours` gives how long to hold it so that the day tests what it means
+to test.
 """
 
 from __future__ import annotations

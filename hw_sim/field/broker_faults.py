@@ -13,8 +13,8 @@
   killed (-9) and never comes back. The broker queues that member's share until its
   session expires; every event must still be applied, with no further site activity.
 
-The simulator's day (hw_sim/network/fleet.py) calls these; each leaves the verdict to what central
-holds at the end (every site's events applied once, the alarms it raised).
+The simulator's day (hw_sim/network/field_day.py) calls these; each leaves the verdict to what
+central holds at the end (every site's events applied once, the alarms it raised).
 """
 
 from __future__ import annotations

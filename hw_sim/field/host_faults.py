@@ -1,5 +1,5 @@
 """Faults of a site's computer rather than of its devices: a disk that fills, and a second
-agent started by mistake. The simulator's day (hw_sim/network/fleet.py) plays them on one site's
+agent started by mistake. The simulator's day (hw_sim/network/field_day.py) plays them on one site's
 running SiteAgent; the verdict holds when no door opened without its record and the second
 agent was refused.
 

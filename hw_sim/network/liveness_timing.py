@@ -5,7 +5,7 @@ agents' and central's (simulated) seconds. Under the day's compression the produ
 defaults (a beat every 15 s, offline after 60 s, clock alarm past 30 s) would mean
 hundreds of beats per real second per site, sites called offline between two of central's
 ticks, and real delivery delays multiplied into false clock offsets. These settings keep
-the same shape in REAL seconds, the way hw_sim/network/fleet.py already converts its other timers.
+the same shape in REAL seconds, the way hw_sim/network/site_setup.py converts its other timers.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from hw_sim.field.crash_points import crash_at_next_unlock, kill
 from hw_sim.people.people import Consumer, Courier, Pace
 from protocols.boards import BoardFamily
 from protocols.messages import MarkForRemoval, RemovalReason, SlotState
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -69,7 +70,7 @@ async def _deposit(rig: SiteRig, agent: SiteAgent, parcel: str) -> str:
     slot = await rig.reserve(parcel)
     report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
     assert parcel in report.placed
-    await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED)
+    await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED)
     return slot
 
 
@@ -89,13 +90,13 @@ def test_kill_9_between_a_pickups_commit_and_its_unlock_frame_leaves_the_parcel_
             slot = await _deposit(rig, agent, parcel)
             await agent.stop()
             rig.agent = None
-            await async_wait_until(lambda: b'"online":false' in status(), 10, "offline")
+            await eventually_async(lambda: b'"online":false' in status(), 10, "offline")
             # The agent in its own process, armed to SIGKILL itself at its next unlock.
             config = json.dumps(rig.config.model_dump(mode="json"))
             child = await asyncio.create_subprocess_exec(
                 sys.executable, "-c", _CRASHING_AGENT, config
             )
-            await async_wait_until(lambda: b'"online":true' in status(), 20, "child online")
+            await eventually_async(lambda: b'"online":true' in status(), 20, "child online")
             code = rig.pickup_code(parcel)
             first = await Consumer(rig.sim, DOUBTFUL).pick_up(code)
             assert first.door is None  # the frame never left: no door opened
@@ -110,8 +111,8 @@ def test_kill_9_between_a_pickups_commit_and_its_unlock_frame_leaves_the_parcel_
             # The same code opens the door on the next scan, and the parcel is collected.
             second = await Consumer(rig.sim, BRISK).pick_up(code)
             assert second.taken == [parcel]
-            await async_wait_until(lambda: observer.of_type("parcel_picked_up"), 10, "pickup")
-            await async_wait_until(lambda: restarted.store.pending_count() == 0, 10, "drain")
+            await eventually_async(lambda: observer.of_type("parcel_picked_up"), 10, "pickup")
+            await eventually_async(lambda: restarted.store.pending_count() == 0, 10, "drain")
         finally:
             await rig.stop()
 
@@ -189,8 +190,8 @@ def test_a_site_crashed_between_commit_and_unlock_in_the_sim_settles_deposits_an
                 assert parcel in second.placed
             else:
                 assert await _remove(rig, parcel, BRISK)
-            await async_wait_until(lambda: observer.of_type(done), 10, done)
-            await async_wait_until(lambda: restarted.store.pending_count() == 0, 10, "drain")
+            await eventually_async(lambda: observer.of_type(done), 10, done)
+            await eventually_async(lambda: restarted.store.pending_count() == 0, 10, "drain")
         finally:
             await rig.stop()
 
@@ -217,7 +218,7 @@ def test_a_door_that_did_open_before_the_crash_is_finished_once(tmp_path, broker
             code = rig.pickup_code(parcel)
             report = await Consumer(rig.sim, BRISK).pick_up(code, close_door=False)
             assert report.taken == [parcel]
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().slot(slot).released_at is not None, 5, "released"
             )
             await kill(agent)
@@ -225,14 +226,14 @@ def test_a_door_that_did_open_before_the_crash_is_finished_once(tmp_path, broker
             assert rig.sim.compartment(0, agent.slots[slot].lock).close_door()
             restarted = rig.agent = rig.new_agent()
             await restarted.start()
-            await async_wait_until(
+            await eventually_async(
                 lambda: restarted.store.read().slot(slot).state is SlotState.FREE, 5, "free"
             )
             code_id = restarted.verifier.pickup_code(code, "L0001", rig.clock.now()).code_id
             assert restarted.store.read().code_used(code_id)
             assert not restarted.faults, restarted.faults
-            await async_wait_until(lambda: observer.of_type("parcel_picked_up"), 10, "pickup")
-            await async_wait_until(lambda: restarted.store.pending_count() == 0, 10, "drain")
+            await eventually_async(lambda: observer.of_type("parcel_picked_up"), 10, "pickup")
+            await eventually_async(lambda: restarted.store.pending_count() == 0, 10, "drain")
         finally:
             await rig.stop()
 
@@ -277,8 +278,8 @@ def test_a_crash_before_a_deposit_unlock_on_a_board_without_sensors_deposits_not
             assert record.state is SlotState.RESERVED and record.parcel is None
             second = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in second.placed
-            await async_wait_until(lambda: observer.of_type("parcel_deposited"), 10, "deposit")
-            await async_wait_until(lambda: restarted.store.pending_count() == 0, 10, "drain")
+            await eventually_async(lambda: observer.of_type("parcel_deposited"), 10, "deposit")
+            await eventually_async(lambda: restarted.store.pending_count() == 0, 10, "drain")
         finally:
             await rig.stop()
 

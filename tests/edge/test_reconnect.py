@@ -23,7 +23,7 @@ from protocols.backoff import RECONNECT, backoff_s
 from protocols.clock import Clock, ScaledClock, SystemClock
 from protocols.messages import SiteKind, StateSnapshot
 from protocols.topics import Topics
-from tests.edge.rig import async_wait_until
+from tests.eventually import eventually_async
 
 SITE = "L0001"
 RECONNECT_MIN_S, RECONNECT_MAX_S = RECONNECT.min_s, RECONNECT.max_s
@@ -98,7 +98,7 @@ def test_reconnect_error_lines_stay_the_same_length_and_name_the_broker(
         )
         task = asyncio.ensure_future(link.run())
         try:
-            await async_wait_until(
+            await eventually_async(
                 lambda: len(_lines(caplog)) >= attempts, 20, f"{attempts} reconnect attempts"
             )
             assert not link.connected
@@ -135,7 +135,7 @@ def test_a_refused_port_gives_one_bounded_line_per_attempt(tmp_path, topics, cap
         )
         task = asyncio.ensure_future(link.run())
         try:
-            await async_wait_until(lambda: len(_lines(caplog)) >= 5, 20, "5 attempts")
+            await eventually_async(lambda: len(_lines(caplog)) >= 5, 20, "5 attempts")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -172,17 +172,17 @@ def test_a_site_whose_link_returns_reconnects_within_the_cap(
         link = _link(tmp_path, own_broker.host, own_broker.port, topics, clock, rng=WorstCase())
         task = asyncio.ensure_future(link.run())
         try:
-            await async_wait_until(lambda: link.connected, 10, "first connect")
+            await eventually_async(lambda: link.connected, 10, "first connect")
             own_broker.stop()
             # Long enough down that the wait has grown to the cap (1, 2, 4, 8, 16, 30, 30 s).
-            await async_wait_until(lambda: not link.connected, 10, "the loss")
+            await eventually_async(lambda: not link.connected, 10, "the loss")
             down_at = clock.monotonic()
             await asyncio.sleep(3 * RECONNECT_MAX_S / clock.factor + 0.5)
             assert not link.connected
             assert clock.monotonic() - down_at > 61  # past 1+2+4+8+16+30: at the cap
             own_broker.start()
             back_at = time.monotonic()
-            await async_wait_until(lambda: link.connected, 10, "reconnect")
+            await eventually_async(lambda: link.connected, 10, "reconnect")
             waited = (time.monotonic() - back_at) * clock.factor
             # The cap, plus a connect's own real time (well under 50 ms here, x100).
             assert waited <= RECONNECT_MAX_S + 5, f"reconnected {waited:.1f} s after the link"

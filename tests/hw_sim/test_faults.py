@@ -18,7 +18,8 @@ from protocols.boards.cu16 import BoardStatus
 from protocols.clock import SystemClock
 from protocols.errors import FrameError
 from protocols.scanner import ScanLineSplitter
-from tests.hw_sim.conftest import SILENCE_S, SimThread, exchange, read_bytes, wait_until
+from tests.eventually import eventually_async
+from tests.hw_sim.conftest import SILENCE_S, SimThread, exchange, read_bytes
 
 STATUS_B0 = bytes.fromhex("02 00 30 03 35")
 ALL_LOCKED_B0 = bytes.fromhex("02 00 35 FF FF 00 00 03 38")
@@ -145,10 +146,10 @@ def test_door_left_open_stays_unlocked_after_a_push() -> None:
     async def test(site: SimulatedSite, link: MemoryLink, _scanner: MemoryLink) -> None:
         site.set_fault(FaultKind.DOOR_LEFT_OPEN, True, board=0, slot=1)
         link.write(UNLOCK_B0_L1)
-        await wait_until(lambda: site.compartment(0, 1).door_open())
+        await eventually_async(lambda: site.compartment(0, 1).door_open())
         assert site.compartment(0, 1).close_door() is False
         released = time.monotonic()
-        await wait_until(lambda: time.monotonic() > released + SHORT_COIL)  # past the coil
+        await eventually_async(lambda: time.monotonic() > released + SHORT_COIL)  # past the coil
         assert not (await status(link)).locked[0]
         site.set_fault(FaultKind.DOOR_LEFT_OPEN, False, board=0, slot=1)
         assert site.compartment(0, 1).close_door() is True
@@ -162,7 +163,7 @@ def test_forced_door_shows_open_with_no_unlock_sent() -> None:
         site.compartment(0, 4).release()  # a parcel inside, door shut again
         site.compartment(0, 4).place("RR123456785CN")
         site.compartment(0, 4).close_door()
-        await wait_until(lambda: site.compartment(0, 4).locked())  # the coil let go
+        await eventually_async(lambda: site.compartment(0, 4).locked())  # the coil let go
         before = await status(link)
         assert before.locked[3] and before.occupied[3]
         site.set_fault(FaultKind.DOOR_FORCED, True, board=0, slot=4)

@@ -21,7 +21,7 @@ from protocols.commands import sign_command
 from protocols.labels import make_s10
 from protocols.messages import Command, DoorOpened, Event, ReserveSlot, SizeClass, decode, encode
 from protocols.tokens import CourierBadge, TokenSigner
-from tests.edge.rig import async_wait_until
+from tests.eventually import eventually_async
 
 PACE = Pace(handling_s=0.02, glance_s=0.01, patience_s=0.6)
 
@@ -100,7 +100,7 @@ def test_the_sim_plays_a_full_disk_and_a_second_agent_and_the_guarantees_hold(tm
             for parcel in parcels:
                 handled = agent.scans_handled
                 door = await courier.scan_and_wait(parcel, LABEL_SYMBOLOGY)
-                await async_wait_until(lambda p=parcel, h=handled: agent.screen_answer(p, h))
+                await eventually_async(lambda p=parcel, h=handled: agent.screen_answer(p, h))
                 line = agent.screen_answer(parcel, handled)
                 assert line is not None
                 if line.refusal == STORE_REFUSAL:
@@ -115,7 +115,7 @@ def test_the_sim_plays_a_full_disk_and_a_second_agent_and_the_guarantees_hold(tm
             assert opened == _door_records(agent)  # every door that moved has its record
 
             disk.set(False)
-            await async_wait_until(
+            await eventually_async(
                 lambda: ("store", "store", "write_failed") not in agent.faults, 10, "cleared"
             )
             report = await Courier(sim, PACE).deposit(badge, [refused])

@@ -10,8 +10,8 @@ import pytest
 import edge.uplink.mqtt
 from hw_sim.field.link_faults import SilentSpell, behind_silent_broker
 from protocols.clock import ScaledClock
-from tests.edge.rig import async_wait_until
 from tests.edge.test_reconnect import _link
+from tests.eventually import eventually_async
 
 pytestmark = pytest.mark.broker
 
@@ -26,7 +26,7 @@ def test_a_spell_behind_a_silent_broker_keeps_lines_bounded_and_the_site_returns
         link = _link(tmp_path, broker.host, broker.port, topics, clock)
         task = asyncio.ensure_future(link.run())
         try:
-            await async_wait_until(lambda: link.connected, 10, "connected")
+            await eventually_async(lambda: link.connected, 10, "connected")
             spell = await behind_silent_broker(link, seconds=40)
             assert link.connected
             return spell

@@ -16,7 +16,8 @@ from protocols.boards import cu16
 from protocols.boards.cu16 import BoardStatus
 from protocols.clock import SystemClock
 from protocols.scanner import ScanLineSplitter
-from tests.hw_sim.conftest import exchange, wait_until
+from tests.eventually import eventually_async
+from tests.hw_sim.conftest import exchange
 
 BRISK = Pace(handling_s=0.005, glance_s=0.005, patience_s=1.0)
 # For people whose door is not supposed to open: how long they wait before giving up.
@@ -88,7 +89,7 @@ def test_courier_puts_each_parcel_in_the_door_that_opened_and_closes_it() -> Non
         assert site.compartment(0, 1).contents == ("RR123456785CN",)
         status = await agent.status()
         assert status.occupied[:3] == (True, True, False)
-        await wait_until(lambda: site.compartment(0, 2).locked())
+        await eventually_async(lambda: site.compartment(0, 2).locked())
         assert (await agent.status()).locked[:2] == (True, True)
 
     run(test)
@@ -101,7 +102,7 @@ def test_consumer_takes_the_parcel_and_closes_or_walks_away() -> None:
         assert first.door == (0, 1) and first.taken == ["RR123456785CN"] and first.door_closed
         second = await Consumer(site, BRISK).pick_up("LNP:LP00000001", close_door=False)
         assert second.taken == ["LP00000001"] and not second.door_closed
-        await wait_until(lambda: site.compartment(0, 1).locked())
+        await eventually_async(lambda: site.compartment(0, 1).locked())
         status = await agent.status()
         assert status.locked[0] and not status.locked[1]  # the second door hangs open
         assert not any(status.occupied)
@@ -143,7 +144,7 @@ def test_technician_repairs_faults_and_closes_doors_left_open() -> None:
         assert {f["kind"] for f in report.repaired} == {"door_jammed", "ir_stuck"}
         assert report.closed == [(0, 9)]
         assert site.faults() == []
-        await wait_until(lambda: site.compartment(0, 9).locked())
+        await eventually_async(lambda: site.compartment(0, 9).locked())
         status = await agent.status()
         assert all(status.locked) and not any(status.occupied)
 

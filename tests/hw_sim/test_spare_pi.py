@@ -22,8 +22,9 @@ from protocols.clock import SystemClock
 from protocols.tokens import TokenSigner
 from protocols.topics import Topics
 from tests.central.central_rig import announcement, central_config, label, small_network
-from tests.edge.rig import BRISK, async_wait_until
+from tests.edge.rig import BRISK
 from tests.edge.test_clock import WrongClockRig
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 SITE = "L0001"
@@ -53,10 +54,10 @@ def test_a_spare_pi_at_1970_with_a_blank_card_is_put_right_by_central(
                 with central.store.transaction() as session:
                     return session.has_slots(SITE)
 
-            await async_wait_until(has_slots, 10, "the site's slots at central")
+            await eventually_async(has_slots, 10, "the site's slots at central")
             assert central.reservations is not None
             central.reservations.place(parcels, time.time())
-            await async_wait_until(
+            await eventually_async(
                 lambda: all(agent.store.read().expected(p) for p in parcels), 10, "reserved"
             )
 
@@ -70,7 +71,7 @@ def test_a_spare_pi_at_1970_with_a_blank_card_is_put_right_by_central(
 
             await spare.start()
             started = time.monotonic()
-            await async_wait_until(
+            await eventually_async(
                 lambda: (
                     not reservations_unknown_to_site(central.store, SITE, spare, swapped_at)
                     and site_clock_off(spare, time.time(), TOLERANCE_S) is None
@@ -90,7 +91,7 @@ def test_a_spare_pi_at_1970_with_a_blank_card_is_put_right_by_central(
                     states = [session.get_parcel(p) for p in parcels]
                 return all(s is not None and s.state == "ready_for_pickup" for s in states)
 
-            await async_wait_until(ready, 15, "the parcels ready for pickup at central")
+            await eventually_async(ready, 15, "the parcels ready for pickup at central")
             return unknown, clock
         finally:
             await rig.stop()

@@ -9,7 +9,8 @@ import pytest
 
 from hw_sim.field.stale_orders import late_removal_order, plant_stale_removals, stale_removals
 from hw_sim.people.people import Consumer, Courier
-from tests.edge.rig import BRISK, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -25,10 +26,10 @@ def test_planted_and_late_removal_entries_for_parcels_gone_do_not_stay(tmp_path,
                 await rig.reserve(parcel)
             placed = await Courier(rig.sim, BRISK).deposit(rig.badge(), [collected, waiting])
             assert sorted(placed.placed) == sorted([collected, waiting])
-            await async_wait_until(lambda: agent.store.read().slot_holding(waiting) is not None)
+            await eventually_async(lambda: agent.store.read().slot_holding(waiting) is not None)
             taken = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(collected))
             assert taken.taken == [collected]
-            await async_wait_until(lambda: agent.store.read().slot_holding(collected) is None)
+            await eventually_async(lambda: agent.store.read().slot_holding(collected) is None)
 
             await late_removal_order(agent, rig.signer, [collected, waiting])
             assert agent.store.read().removals() == [waiting]
@@ -38,7 +39,7 @@ def test_planted_and_late_removal_entries_for_parcels_gone_do_not_stay(tmp_path,
             await agent.stop()
             rig.agent = agent = rig.new_agent()
             await agent.start()
-            await async_wait_until(lambda: not stale_removals(agent), 10, "the sweep")
+            await eventually_async(lambda: not stale_removals(agent), 10, "the sweep")
             assert agent.store.read().removals() == [waiting]  # the one that is there stays
         finally:
             await rig.stop()

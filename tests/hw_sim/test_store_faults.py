@@ -24,7 +24,8 @@ from protocols.messages import SlotState
 from protocols.tokens import TokenSigner
 from protocols.topics import Topics
 from tests.central.central_rig import announcement, central_config, label, small_network
-from tests.edge.rig import BRISK, SiteRig, async_wait_until
+from tests.edge.rig import BRISK, SiteRig
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 SITE = "L0001"
@@ -81,7 +82,7 @@ async def deliver(rig: SiteRig, numbers: list[int]) -> None:
         slots = [agent.store.read().slot_holding(p) for p in parcels]
         return all(s is not None and s.state is SlotState.OCCUPIED for s in slots)
 
-    await async_wait_until(recorded, 10, "the deposits recorded")
+    await eventually_async(recorded, 10, "the deposits recorded")
 
 
 async def collect(rig: SiteRig, n: int) -> None:
@@ -89,7 +90,7 @@ async def collect(rig: SiteRig, n: int) -> None:
     assert pickup.taken == [label(n)], pickup
     agent = rig.agent
     assert agent is not None
-    await async_wait_until(
+    await eventually_async(
         lambda: agent.store.read().slot_holding(label(n)) is None, 10, "the pickup recorded"
     )
 
@@ -97,14 +98,14 @@ async def collect(rig: SiteRig, n: int) -> None:
 async def all_applied(central: CentralService, rig: SiteRig) -> None:
     assert rig.agent is not None
     agent = rig.agent
-    await async_wait_until(lambda: agent.store.pending_count() == 0, 20, "the outbox drained")
+    await eventually_async(lambda: agent.store.pending_count() == 0, 20, "the outbox drained")
 
     def caught_up() -> bool:
         with central.store.transaction() as session:
             stream = session.stream(SITE)
         return stream.epoch == agent.store.epoch and stream.applied_seq == agent.store.last_seq()
 
-    await async_wait_until(caught_up, 20, "central applied every event of the site")
+    await eventually_async(caught_up, 20, "central applied every event of the site")
 
 
 async def restart(rig: SiteRig) -> None:

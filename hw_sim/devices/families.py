@@ -6,13 +6,13 @@ adding a family is its module and one entry below.
 
 from __future__ import annotations
 
-from hw_sim.devices import cu16, rs485_board
+from hw_sim.devices import cu16, cu48, rs485_board
 from hw_sim.devices.lock_bus import DeviceFamily
 from hw_sim.errors import ConfigError
 from protocols.boards import BoardFamily
 
 DEVICES: dict[BoardFamily, DeviceFamily] = {
-    device.facts.family: device for device in (cu16.DEVICE, rs485_board.DEVICE)
+    device.facts.family: device for device in (cu16.DEVICE, rs485_board.DEVICE, cu48.DEVICE)
 }
 
 

@@ -7,11 +7,11 @@ member of `BoardFamily` and one entry below.
 
 from __future__ import annotations
 
-from protocols.boards import cu16, rs485
+from protocols.boards import cu16, cu48, rs485
 from protocols.boards.family import BoardFamily, FamilyFacts
 
 FAMILIES: dict[BoardFamily, FamilyFacts] = {
-    facts.family: facts for facts in (cu16.FACTS, rs485.FACTS)
+    facts.family: facts for facts in (cu16.FACTS, rs485.FACTS, cu48.FACTS)
 }
 
 

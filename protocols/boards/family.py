@@ -18,6 +18,7 @@ class BoardFamily(enum.StrEnum):
 
     CU16 = "cu16"
     RS485_8A = "rs485-8a"
+    CU48 = "cu48"
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from edge.drivers.boards.base import BoardReading, Dialect
 from edge.drivers.boards.cu16 import Cu16Dialect
+from edge.drivers.boards.cu48 import Cu48Dialect
 from edge.drivers.boards.rs485 import Rs485Dialect
 from protocols.boards import BoardFamily
 
 DIALECTS: dict[BoardFamily, type[Dialect]] = {
-    dialect.facts.family: dialect for dialect in (Cu16Dialect, Rs485Dialect)
+    dialect.facts.family: dialect for dialect in (Cu16Dialect, Rs485Dialect, Cu48Dialect)
 }
 
 

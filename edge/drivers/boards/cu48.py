@@ -1,0 +1,60 @@
+"""The Kerong CU48 family's dialect (hardware.md §6; codec protocols/boards/cu48.py).
+
+A board is asked with 0x60 and answers 0x75 with 48 lock bits and 48 IR bits (18 bytes). An
+unlock (0x61) is answered 02 ADDR LOCK 75 00 SUM: the board took the command, which says
+nothing about the coil, so the driver reads the board ~25 ms later as for the CU16.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edge.drivers.boards.base import BoardReading, Dialect
+from edge.errors import NoReply
+from protocols.boards import cu48
+from protocols.errors import FrameError
+from protocols.reassembly import FrameReassembler
+
+if TYPE_CHECKING:
+    from edge.config import LockBusConfig
+    from edge.drivers.lockboard import Bus
+
+
+class Cu48Dialect(Dialect):
+    facts = cu48.FACTS
+    confirm_delay_s = 0.025  # the coil's ~25 ms, as for the CU16; no CU48 source gives one
+
+    @classmethod
+    def board_layout(cls, config: LockBusConfig) -> dict[int, int]:
+        if not config.boards or len(set(config.boards)) != len(config.boards):
+            raise ValueError("boards must list each CU48 board id once")
+        if any(b not in cls.facts.board_ids for b in config.boards):
+            raise ValueError(f"CU48 board ids are 0-{cu48.MAX_BOARD}")
+        return dict.fromkeys(config.boards, cu48.LOCKS_PER_BOARD)
+
+    def reassembler(self) -> FrameReassembler:
+        return cu48.reassembler()
+
+    async def read(self, bus: Bus, board: int) -> BoardReading:
+        raw = await bus.transact(
+            cu48.query_status(board).to_bytes(),
+            lambda f: f[1] == board and f[3] == cu48.Command.SUCCESS and f[4] != 0,
+            reveals_echo=True,
+        )
+        assert raw is not None
+        try:
+            status = cu48.decode_board_frame(raw)
+        except FrameError as exc:
+            raise NoReply(str(exc)) from exc
+        if not isinstance(status, cu48.BoardStatus):
+            raise NoReply(f"board {board} answered a status query with {status}")
+        return BoardReading(
+            board, tuple(not locked for locked in status.locked), tuple(status.occupied)
+        )
+
+    async def unlock(self, bus: Bus, board: int, lock: int) -> bool | None:
+        await bus.transact(
+            cu48.unlock(board, lock).to_bytes(),
+            lambda f: f[1] == board and f[2] == lock - 1 and f[3] == cu48.Command.SUCCESS,
+        )
+        return None  # taken, not yet released: a reading tells

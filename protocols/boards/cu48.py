@@ -1,0 +1,203 @@
+"""Kerong KR-CU48 lock control board (48 locks, 48 IR sensors): frames, commands, replies.
+
+hardware.md §6 gives the sources and where they disagree. Every frame starts STX 0x02
+and ends with SUM, the low byte of the sum of every byte before it.
+
+  host -> board   02 ADDR LOCK CMD 03 SUM         6 bytes; CMD 0x60 status, 0x61 unlock;
+                                                   LOCK 0-based (0x00 in a status query)
+  board -> host   02 ADDR LOCK 75 LEN DATA.. SUM  6 + LEN bytes; 0x75 = success
+                  unlock answer: LEN 0            02 ADDR LOCK 75 00 SUM
+                  status answer: LEN 12 (18 bytes) 6 lock bytes then 6 IR bytes; data byte
+                  k bit b (LSB first) is lock/sensor 8k+b+1; a lock bit 1 = locked (closed)
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from protocols.boards.family import BoardFamily, FamilyFacts
+from protocols.errors import FrameError
+from protocols.reassembly import FrameReassembler
+
+STX = 0x02
+ETX = 0x03
+BAUD_RATE = 19200  # hardware.md §6: the one open driver opens the port at 19200 8N1
+LOCKS_PER_BOARD = 48
+MAX_BOARD = 9  # ids 0-9 are set on the board; up to 10 boards on one line
+MAX_BOARDS_ON_BUS = 10
+HOST_FRAME_LENGTH = 6
+GROUP_BYTES = LOCKS_PER_BOARD // 8  # 6: one bit per lock, then one per sensor
+STATUS_DATA_LENGTH = 2 * GROUP_BYTES  # 12
+STATUS_FRAME_LENGTH = 6 + STATUS_DATA_LENGTH  # 18
+MAX_FRAME_LENGTH = STATUS_FRAME_LENGTH
+
+
+class Command(enum.IntEnum):
+    """The CMD byte of a host frame, and the board's answer byte."""
+
+    QUERY_STATUS = 0x60
+    UNLOCK = 0x61
+    SUCCESS = 0x75  # the board's answer to either
+
+
+def checksum(data: bytes) -> int:
+    """The low byte of the sum of `data`."""
+    return sum(data) & 0xFF
+
+
+def _check_board(board: int) -> None:
+    if not 0 <= board <= MAX_BOARD:
+        raise ValueError(f"CU48 board id {board} is outside 0-{MAX_BOARD}")
+
+
+def _check_lock(lock: int) -> None:
+    if not 1 <= lock <= LOCKS_PER_BOARD:
+        raise ValueError(f"CU48 lock {lock} is outside 1-{LOCKS_PER_BOARD}")
+
+
+@dataclass(frozen=True)
+class Request:
+    """A host frame: 0x60 status query (lock 1, sent as 0x00) or 0x61 unlock of a 1-based lock."""
+
+    board: int
+    cmd: int
+    lock: int = 1
+
+    def to_bytes(self) -> bytes:
+        _check_board(self.board)
+        _check_lock(self.lock)
+        if self.cmd not in (Command.QUERY_STATUS, Command.UNLOCK):
+            raise ValueError(f"CMD 0x{self.cmd:02X} is not a CU48 host command")
+        body = bytes((STX, self.board, self.lock - 1, self.cmd, ETX))
+        return body + bytes((checksum(body),))
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Request:
+        """Decode a host frame (the board's side); FrameError carrying the bytes otherwise."""
+        raw = bytes(raw)
+        _checked(raw)
+        if len(raw) != HOST_FRAME_LENGTH or raw[4] != ETX:
+            raise FrameError("a CU48 host frame is 6 bytes with ETX 0x03 before its sum", raw)
+        if raw[3] not in (Command.QUERY_STATUS, Command.UNLOCK):
+            raise FrameError(f"unknown CU48 command 0x{raw[3]:02X}", raw)
+        if raw[1] > MAX_BOARD or raw[2] >= LOCKS_PER_BOARD:
+            raise FrameError(f"CU48 board {raw[1]} lock index {raw[2]} out of range", raw)
+        return cls(raw[1], raw[3], raw[2] + 1)
+
+
+def query_status(board: int) -> Request:
+    """0x60: ask one board for its 48 lock bits and 48 IR bits."""
+    return Request(board, Command.QUERY_STATUS)
+
+
+def unlock(board: int, lock: int) -> Request:
+    """0x61: release one lock (1-based)."""
+    return Request(board, Command.UNLOCK, lock)
+
+
+def _checked(raw: bytes) -> None:
+    if len(raw) < HOST_FRAME_LENGTH:
+        raise FrameError("CU48 frame shorter than 6 bytes", raw)
+    if raw[0] != STX:
+        raise FrameError("CU48 frame does not start with STX 0x02", raw)
+    if checksum(raw[:-1]) != raw[-1]:
+        raise FrameError(f"CU48 checksum 0x{raw[-1]:02X} should be 0x{checksum(raw[:-1]):02X}", raw)
+
+
+def _bits(data: bytes) -> tuple[bool, ...]:
+    return tuple(bool(data[i // 8] >> (i % 8) & 1) for i in range(8 * len(data)))
+
+
+def _bytes_of(bits: tuple[bool, ...]) -> bytes:
+    return bytes(sum(1 << b for b in range(8) if bits[8 * k + b]) for k in range(len(bits) // 8))
+
+
+@dataclass(frozen=True)
+class UnlockAck:
+    """02 ADDR LOCK 75 00 SUM: the board took the unlock of `lock` (1-based)."""
+
+    board: int
+    lock: int
+
+    def to_bytes(self) -> bytes:
+        _check_board(self.board)
+        _check_lock(self.lock)
+        body = bytes((STX, self.board, self.lock - 1, Command.SUCCESS, 0))
+        return body + bytes((checksum(body),))
+
+
+@dataclass(frozen=True)
+class BoardStatus:
+    """A decoded 18-byte status answer. Index 0 of each tuple is lock or sensor 1."""
+
+    board: int
+    locked: tuple[bool, ...]
+    occupied: tuple[bool, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.locked) != LOCKS_PER_BOARD or len(self.occupied) != LOCKS_PER_BOARD:
+            raise ValueError(f"a CU48 status has {LOCKS_PER_BOARD} locks and sensors")
+
+    def to_bytes(self) -> bytes:
+        _check_board(self.board)
+        body = (
+            bytes((STX, self.board, 0, Command.SUCCESS, STATUS_DATA_LENGTH))
+            + _bytes_of(self.locked)
+            + _bytes_of(self.occupied)
+        )
+        return body + bytes((checksum(body),))
+
+
+BoardFrame = UnlockAck | BoardStatus
+
+
+def decode_board_frame(raw: bytes) -> BoardFrame:
+    """Decode a board's answer (the host's side); FrameError carrying the bytes otherwise."""
+    raw = bytes(raw)
+    _checked(raw)
+    if raw[3] != Command.SUCCESS:
+        raise FrameError(f"CU48 answer byte 0x{raw[3]:02X} is not success 0x75", raw)
+    if len(raw) != 6 + raw[4]:
+        raise FrameError(f"CU48 answer says {raw[4]} data bytes but is {len(raw)} long", raw)
+    if raw[1] > MAX_BOARD:
+        raise FrameError(f"CU48 board id {raw[1]} is outside 0-{MAX_BOARD}", raw)
+    if raw[4] == 0:
+        if raw[2] >= LOCKS_PER_BOARD:
+            raise FrameError(f"CU48 lock index {raw[2]} is outside 0-47", raw)
+        return UnlockAck(raw[1], raw[2] + 1)
+    if raw[4] != STATUS_DATA_LENGTH:
+        raise FrameError(f"a CU48 status carries {STATUS_DATA_LENGTH} bytes, not {raw[4]}", raw)
+    data = raw[5:-1]
+    return BoardStatus(raw[1], _bits(data[:GROUP_BYTES]), _bits(data[GROUP_BYTES:]))
+
+
+def _measure(buffer: bytes) -> int | None:
+    if len(buffer) < 5:
+        return None
+    if buffer[3] == Command.SUCCESS:
+        return 6 + buffer[4] if buffer[4] in (0, STATUS_DATA_LENGTH) else 0
+    if buffer[3] in (Command.QUERY_STATUS, Command.UNLOCK) and buffer[4] == ETX:
+        return HOST_FRAME_LENGTH
+    return 0
+
+
+def _check(frame: bytes) -> bool:
+    return checksum(frame[:-1]) == frame[-1]
+
+
+def reassembler() -> FrameReassembler:
+    """A stream reassembler for CU48 frames in either direction."""
+    return FrameReassembler(frozenset((STX,)), _measure, _check, MAX_FRAME_LENGTH)
+
+
+FACTS = FamilyFacts(
+    family=BoardFamily.CU48,
+    title="Kerong CU48",
+    baud_rate=BAUD_RATE,
+    board_ids=range(0, MAX_BOARD + 1),
+    locks_per_board=LOCKS_PER_BOARD,
+    max_boards=MAX_BOARDS_ON_BUS,
+    lock_noun="lock",
+    source="hardware.md §6",
+)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hw_sim.devices.control import serve_control
 from hw_sim.devices.families import DEVICES, device_family
-from hw_sim.devices.scanner import ScanMode, ScannerOptions
+from hw_sim.devices.scanner import ScanMode, ScannerModel, ScannerOptions
 from hw_sim.devices.site import SimulatedSite, SiteConfig
 from hw_sim.errors import ConfigError
 from protocols.clock import Clock, ScaledClock, SystemClock
@@ -51,6 +51,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     scanner.add_argument("--suffix", choices=sorted(_SUFFIXES), default="cr")
     scanner.add_argument("--prefix", default="", help="text sent before every code")
     scanner.add_argument("--aim-id", action="store_true", help="send the AIM symbology id")
+    scanner.add_argument(
+        "--scanner-model",
+        choices=[m.value for m in ScannerModel],
+        default=ScannerModel.HONEYWELL.value,
+        help="whose set-up commands the scanner answers: Honeywell menus or GM65 zone bits",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -63,6 +69,7 @@ def config_from(args: argparse.Namespace) -> SiteConfig:
             framing=ScannerFraming(suffix=_SUFFIXES[args.suffix], prefix=args.prefix),
             send_aim_id=args.aim_id,
             mode=ScanMode(args.scanner_mode),
+            model=ScannerModel(args.scanner_model),
         ),
         seed=args.seed,
     )

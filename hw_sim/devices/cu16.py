@@ -1,13 +1,19 @@
 """A simulated Kerong CU16-family bus: 1-10 boards of 16 locks and 16 IR sensors each.
 
 Speaks hardware.md §1 through the project's codec (protocols.boards.cu16): status 0x30, unlock
-0x31, query-all 0x32 on the broadcast address, and the less common 0x33 unlock-all, 0x37
-unlock time and 0x39 delayed unlock. A frame with a bad checksum, for an absent board or a
-board without power gets no reply, as on a real bus.
+0x31, query-all 0x32, and the less common 0x33 unlock-all, 0x37 unlock time and 0x39 delayed
+unlock. A frame with a bad checksum, for an absent board or a board without power gets no
+reply, as on a real bus.
 
-Choices where hardware.md leaves room (each an option):
-- unlock (0x31, 0x33, 0x39) gets no reply by default, as on most boards; `reply_to_unlock`
-  makes the board answer with its 9-byte status instead;
+Where the published drivers differ (docs/hardware.md §1: the majority is the default, each
+point an option):
+- unlock (0x31, 0x33, 0x39) gets no reply by default, as most sources read none;
+  `reply_to_unlock` makes the board answer with its 9-byte status (0x35) instead;
+- the reply to 0x32 carries the command byte 0x36 by default, as the two sources that name
+  it say; `query_all_reply` 0x35 for the other;
+- 0x32 is answered on the broadcast 0xF0 and, by default, at a board's own address too
+  (0x00: board 0), where three drivers send it; `query_all_at_board` off answers only 0xF0.
+Our choices where no source says:
 - 0x37 answers with a 0x37 frame carrying the hold time now in force (100 ms units), both
   when it sets it and when it is queried with 0;
 - query-all: every powered board answers with its status, lowest board id first, one after
@@ -17,6 +23,7 @@ Choices where hardware.md leaves room (each an option):
 from __future__ import annotations
 
 import argparse
+import enum
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,6 +54,15 @@ _UNLOCK_TIME_PAYLOAD = range(3, 4)
 class Cu16Options:
     polarity: LockPolarity = LockPolarity.ONE_IS_LOCKED
     reply_to_unlock: bool = False
+    query_all_reply: Command = Command.ALL_STATUS
+    query_all_at_board: bool = True
+
+    def __post_init__(self) -> None:
+        if self.query_all_reply not in cu16.STATUS_REPLIES:
+            raise ConfigError(
+                f"a CU16 board answers 0x32 with 0x35 or 0x36, not 0x{self.query_all_reply:02X}"
+            )
+
     reply_latency_s: float = REPLY_LATENCY_S
     coil_hold_s: float = COIL_HOLD_S
     baud: int = cu16.BAUD_RATE
@@ -126,14 +142,17 @@ class Cu16Bus:
                 self._handle(Frame.from_bytes(raw), end)
 
     def _handle(self, frame: Frame, at: float) -> None:
-        if frame.cmd == Command.QUERY_ALL:
-            if frame.addr == cu16.BROADCAST_ADDR:
-                for each in self.boards.values():
-                    if each.powered:
-                        self._reply_status(each, at)
+        if frame.cmd == Command.QUERY_ALL and frame.addr == cu16.BROADCAST_ADDR:
+            for each in self.boards.values():
+                if each.powered:
+                    self._reply_status(each, at, self.options.query_all_reply)
             return
         board = self.boards.get(frame.board)
         if board is None or not board.powered:
+            return
+        if frame.cmd == Command.QUERY_ALL:
+            if self.options.query_all_at_board:
+                self._reply_status(board, at, self.options.query_all_reply)
             return
         if frame.cmd == Command.QUERY_STATUS:
             self._reply_status(board, at)
@@ -159,9 +178,9 @@ class Cu16Bus:
         if self.options.reply_to_unlock:
             self._reply_status(board, at)
 
-    def _reply_status(self, board: Cu16Board, at: float) -> None:
+    def _reply_status(self, board: Cu16Board, at: float, cmd: Command = Command.STATUS) -> None:
         polarity = self.options.polarity
-        self._reply(board, at, lambda t: board.status(t).to_bytes(polarity), _STATUS_PAYLOAD)
+        self._reply(board, at, lambda t: board.status(t).to_bytes(polarity, cmd), _STATUS_PAYLOAD)
 
     def _reply(
         self, board: Cu16Board, at: float, make: Callable[[float], bytes], payload: range
@@ -176,19 +195,45 @@ class Cu16Bus:
         self.replies.push(ready, produce)
 
 
+class UnlockReply(enum.StrEnum):
+    """What a board answers an unlock with (`lockernet hwsim --unlock-reply`)."""
+
+    NONE = "none"
+    STATUS = "status"
+
+
+_QUERY_ALL_REPLIES = {"0x35": Command.STATUS, "0x36": Command.ALL_STATUS}
+
+
 def _add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--zero-is-locked", action="store_true", help="invert the lock bit (one vendor model)"
     )
     group.add_argument(
-        "--reply-to-unlock", action="store_true", help="answer an unlock with the status"
+        "--unlock-reply",
+        choices=[reply.value for reply in UnlockReply],
+        default=UnlockReply.NONE.value,
+        help="what an unlock is answered with (default none, as most boards)",
+    )
+    group.add_argument(
+        "--query-all-reply",
+        choices=sorted(_QUERY_ALL_REPLIES),
+        default="0x36",
+        help="the command byte of the reply to 0x32 (default 0x36)",
+    )
+    group.add_argument(
+        "--query-all-broadcast-only",
+        action="store_true",
+        help="answer 0x32 only on the broadcast 0xF0, not at a board's own address (0x00)",
     )
 
 
 def _options_from(args: argparse.Namespace) -> Cu16Options:
     return Cu16Options(
         polarity=LockPolarity.ZERO_IS_LOCKED if args.zero_is_locked else LockPolarity.ONE_IS_LOCKED,
-        reply_to_unlock=args.reply_to_unlock,
+        reply_to_unlock=UnlockReply(args.unlock_reply) is UnlockReply.STATUS,
+        query_all_reply=_QUERY_ALL_REPLIES[args.query_all_reply],
+        query_all_at_board=not args.query_all_broadcast_only,
     )
 
 

@@ -33,6 +33,9 @@ class Command(enum.IntEnum):
     QUERY_ALL = 0x32
     UNLOCK_ALL = 0x33
     STATUS = 0x35  # the board's status reply
+    # The reply to QUERY_ALL as two of the published drivers name it, one of them a capture;
+    # our first summary gave 0x35 (docs/hardware.md §1). The same four data bytes.
+    ALL_STATUS = 0x36
     UNLOCK_TIME = 0x37  # one data byte: hold time in 100 ms units; 0 queries the setting
     DELAYED_UNLOCK = 0x39  # one data byte: delay in seconds before the lock releases
 
@@ -44,9 +47,14 @@ _DATA_LENGTH: dict[int, int] = {
     Command.QUERY_ALL: 0,
     Command.UNLOCK_ALL: 0,
     Command.STATUS: 4,
+    Command.ALL_STATUS: 4,
     Command.UNLOCK_TIME: 1,
     Command.DELAYED_UNLOCK: 1,
 }
+
+
+# A board's status comes back under either command byte: read both alike.
+STATUS_REPLIES = frozenset((Command.STATUS, Command.ALL_STATUS))
 
 
 class LockPolarity(enum.Enum):
@@ -186,26 +194,37 @@ class BoardStatus:
         if len(self.locked) != LOCKS_PER_BOARD or len(self.occupied) != LOCKS_PER_BOARD:
             raise ValueError(f"a CU16 status has {LOCKS_PER_BOARD} locks and sensors")
 
-    def to_frame(self, polarity: LockPolarity = LockPolarity.ONE_IS_LOCKED) -> Frame:
+    def to_frame(
+        self,
+        polarity: LockPolarity = LockPolarity.ONE_IS_LOCKED,
+        cmd: Command = Command.STATUS,
+    ) -> Frame:
+        """The reply frame: `cmd` 0x35 (to 0x30) or 0x36 (to 0x32, docs/hardware.md §1)."""
+        if cmd not in STATUS_REPLIES:
+            raise ValueError(f"a CU16 status reply is 0x35 or 0x36, not 0x{cmd:02X}")
         lock_bits = tuple(
             locked == (polarity is LockPolarity.ONE_IS_LOCKED) for locked in self.locked
         )
         return Frame(
             address(self.board),
-            Command.STATUS,
+            cmd,
             bytes((*_bytes_of(lock_bits), *_bytes_of(self.occupied))),
         )
 
-    def to_bytes(self, polarity: LockPolarity = LockPolarity.ONE_IS_LOCKED) -> bytes:
-        return self.to_frame(polarity).to_bytes()
+    def to_bytes(
+        self,
+        polarity: LockPolarity = LockPolarity.ONE_IS_LOCKED,
+        cmd: Command = Command.STATUS,
+    ) -> bytes:
+        return self.to_frame(polarity, cmd).to_bytes()
 
     @classmethod
     def from_frame(
         cls, frame: Frame, polarity: LockPolarity = LockPolarity.ONE_IS_LOCKED
     ) -> BoardStatus:
-        if frame.cmd != Command.STATUS:
+        if frame.cmd not in STATUS_REPLIES:
             raise FrameError(
-                f"expected a CU16 status reply 0x35, got command 0x{frame.cmd:02X}",
+                f"expected a CU16 status reply 0x35 or 0x36, got command 0x{frame.cmd:02X}",
                 frame.to_bytes(),
             )
         bits = _bits(frame.data[0], frame.data[1])

@@ -66,10 +66,12 @@ def test_cu16_query_all_answers_every_board_in_turn(sim_factory) -> None:
     with port(sim.locks_path, 19200) as bus:
         bus.write(CU16_QUERY_ALL)
         replies = bus.read(27)
+    # Under 0x36, as the published drivers that name the reply to 0x32 give it (hardware.md
+    # §1); checksum 02+B0+36+FF+FF+03.
     assert replies == (
-        CU16_ALL_LOCKED_B0
-        + bytes.fromhex("02 10 35 FF FF 00 00 03 48")
-        + bytes.fromhex("02 20 35 FF FF 00 00 03 58")
+        bytes.fromhex("02 00 36 FF FF 00 00 03 39")
+        + bytes.fromhex("02 10 36 FF FF 00 00 03 49")
+        + bytes.fromhex("02 20 36 FF FF 00 00 03 59")
     )
 
 

@@ -66,7 +66,8 @@ def test_memory_and_pty_carry_the_same_bytes(tmp_path: Path) -> None:
     assert memory == pty
     # And the script did what it says: a noisy reply, a corrupted one, a code.
     assert len(memory[3]) == 12 and memory[3].endswith(memory[2])
-    assert memory[4][:9] == bytes.fromhex("02 00 35 FD FF 02 00 03 38")
+    # Board 0's answer to the query of all boards: under 0x36 (hardware.md §1).
+    assert memory[4][:9] == bytes.fromhex("02 00 36 FD FF 02 00 03 39")
     assert memory[6] == b"LNP:SAME-BYTES\r"
 
 

@@ -3,7 +3,7 @@
 The bus is half-duplex RS485 shared by every board on it: one transaction at a time, so a
 status poll never collides with an unlock. Each request waits for its own reply (matched by
 address and command), times out, and is retried with backoff. A port that disappears is
-reopened with capped backoff while callers get NoReply.
+reopened on the project's reopen backoff (protocols/backoff.py) while callers get NoReply.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from edge.drivers.echo import EchoCanceller, EchoMode
 from edge.drivers.links import ByteLink, Opener
 from edge.errors import LockDidNotRelease, NoReply, NotSent
 from edge.timing import within
+from protocols.backoff import REOPEN, Backoff
 from protocols.clock import Clock
 from protocols.reassembly import FrameReassembler
 
@@ -33,8 +34,6 @@ T = TypeVar("T")
 # How a caller runs the bus's reader under its supervisor: spawn(task name, coroutine function).
 Spawn = Callable[[str, Callable[[], Awaitable[None]]], None]
 
-REOPEN_MIN_S = 0.5
-REOPEN_MAX_S = 30.0
 RETRY_WAIT_MIN_S = 0.02
 RETRY_WAIT_MAX_S = 0.5
 # The coil holds a lock released ~500 ms (hardware.md §1): a confirming read within this
@@ -119,17 +118,17 @@ class Bus:
             self._link = None
 
     async def _read_forever(self) -> None:
-        backoff = REOPEN_MIN_S
+        reopen = Backoff(REOPEN)
         while True:
             try:
                 link = await self._opener()
             except OSError as exc:  # PortClosed, or a simulator's unplugged port
                 self.stats.port_errors += 1
-                log.warning("lock bus: %s; retrying in %.1f s", exc, backoff)
-                await self.clock.sleep(backoff)
-                backoff = min(REOPEN_MAX_S, backoff * 2)
+                wait_s = reopen.failed()
+                log.warning("lock bus: %s; retrying in %.1f s", exc, wait_s)
+                await self.clock.sleep(wait_s)
                 continue
-            backoff = REOPEN_MIN_S
+            reopen.succeeded()
             self.echo.reset()
             self._echo_misses = 0
             if self.echo_mode is EchoMode.AUTO:

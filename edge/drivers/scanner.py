@@ -14,6 +14,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from edge.drivers.links import Opener
 from protocols.backoff import REOPEN, Backoff
@@ -32,7 +33,9 @@ FaultHook = Callable[[ScannerFaultCode, bool, str], None]
 
 
 @dataclass
-class ScannerHealth:
+class ScannerStatus:
+    """The scanner's port as the reader last saw it."""
+
     connected: bool = False
     opens: int = 0
     failures: int = 0
@@ -54,7 +57,7 @@ class ScannerReader:
         self.clock = clock
         self._on_fault = on_fault
         self.codes: asyncio.Queue[ScannedCode] = asyncio.Queue()
-        self.health = ScannerHealth()
+        self.status = ScannerStatus()
         self._faulted = False
         self._garbled = False
 
@@ -68,8 +71,8 @@ class ScannerReader:
                 await self.clock.sleep(self._reopen.failed())
                 continue
             self._reopen.succeeded()
-            self.health.opens += 1
-            self.health.connected = True
+            self.status.opens += 1
+            self.status.connected = True
             self.splitter.reset()
             if self._faulted:
                 self._faulted = False
@@ -82,8 +85,22 @@ class ScannerReader:
             except OSError as exc:
                 self._fault(str(exc))
             finally:
-                self.health.connected = False
+                self.status.connected = False
                 link.close()
+
+    def health(self) -> dict[str, Any]:
+        """The scanner as the technician's report shows it: the port (connected, opens,
+        failures, the last error) and what its lines gave (codes, garbage, too long)."""
+        lines = self.splitter.stats
+        return {
+            "connected": self.status.connected,
+            "opens": self.status.opens,
+            "failures": self.status.failures,
+            "last_error": self.status.last_error,
+            "codes": lines.codes,
+            "garbage": lines.garbage,
+            "too_long": lines.too_long,
+        }
 
     def _check_readable(self) -> None:
         run = self.splitter.stats.unreadable_run
@@ -100,8 +117,8 @@ class ScannerReader:
             self._on_fault(ScannerFaultCode.GARBAGE, False, "the scanner reads again")
 
     def _fault(self, detail: str) -> None:
-        self.health.failures += 1
-        self.health.last_error = detail
+        self.status.failures += 1
+        self.status.last_error = detail
         if not self._faulted:
             self._faulted = True
             log.warning("scanner fault: %s", detail)

@@ -53,6 +53,23 @@ async def serve(agent: SiteAgent, path: Path) -> asyncio.AbstractServer:
         os.umask(old_umask)
 
 
+def site_parts(agent: SiteAgent) -> diagnostics.SiteParts:
+    """The parts of the running agent the technician's report asks for their health."""
+    return diagnostics.SiteParts(
+        site=agent.site,
+        kind=agent.config.kind,
+        clock=agent.clock,
+        store=agent.store,
+        link=agent.link,
+        tasks=agent.tasks,
+        scan_lockout=agent.scan_lockout,
+        faults=agent.faults.values(),
+        slot_at=agent.slot_at,
+        driver=agent.driver,
+        scanner=agent.scanner,
+    )
+
+
 async def _answer(agent: SiteAgent, line: bytes) -> dict[str, Any]:
     from edge.agent import CommandRefused
 
@@ -62,7 +79,7 @@ async def _answer(agent: SiteAgent, line: bytes) -> dict[str, Any]:
             raise ValueError("a request is a JSON object")
         op = request.get("op")
         if op == "diag":
-            return {"ok": True, "report": await diagnostics.report(agent)}
+            return {"ok": True, "report": await diagnostics.report(site_parts(agent))}
         if op == "slot":
             agent.set_service(
                 str(request["slot"]),

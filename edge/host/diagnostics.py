@@ -1,123 +1,109 @@
 """The technician's report: boards, locks, sensors, scanner, link and store, as one dict.
 
 The same report answers `lockernet edge diag` on the device and a RunDiagnostics command
-from central. It reads every board afresh, so it shows the hardware as it is now.
+from central. It reads every board afresh, so it shows the hardware as it is now. Each part
+says how it is (`health()` on the lock-bus driver, the scanner reader, the uplink, the store
+and the supervisor); the site's owner hands the parts in (`SiteParts`), so this module knows
+nothing of the agent.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from edge.drivers.lockboard import LockBoardDriver
+from edge.drivers.scanner import ScannerReader
 from edge.errors import NoReply
-from protocols.messages import SlotState
+from edge.host.supervisor import Supervisor
+from edge.site.lockout import ScanLockout
+from edge.store.sqlite import Store
+from edge.uplink.mqtt import SiteLink
+from protocols.clock import Clock
+from protocols.messages import Fault, SiteKind, SlotState
 
-if TYPE_CHECKING:
-    from edge.agent import SiteAgent
+
+@dataclass(frozen=True)
+class SiteParts:
+    """What the report asks: one site's parts, as its owner holds them."""
+
+    site: str
+    kind: SiteKind
+    clock: Clock
+    store: Store
+    link: SiteLink
+    tasks: Supervisor
+    scan_lockout: ScanLockout
+    faults: Iterable[Fault]
+    slot_at: Mapping[tuple[int, int], str]  # (board, lock) -> slot id
+    driver: LockBoardDriver | None = None
+    scanner: ScannerReader | None = None
 
 
-async def report(agent: SiteAgent) -> dict[str, Any]:
+async def report(parts: SiteParts) -> dict[str, Any]:
+    """The report as a JSON-ready dict: boards read now (present, reply time), each slot's
+    state beside its sensors, and each part's health."""
     boards: list[dict[str, Any]] = []
     slots: list[dict[str, Any]] = []
-    if agent.driver is not None:
-        records = {r.id: r for r in agent.store.read().slots()}
-        for board in agent.driver.boards:
+    serial: dict[str, Any] = {}
+    if parts.driver is not None:
+        records = {r.id: r for r in parts.store.read().slots()}
+        for board in parts.driver.boards:
             started = time.perf_counter()
             try:
-                reading = await agent.driver.read_board(board)
+                reading = await parts.driver.read_board(board)
             except NoReply as exc:
                 boards.append({"board": board, "present": False, "error": str(exc)})
                 continue
-            boards.append(
-                {
-                    "board": board,
-                    "present": True,
-                    "reply_ms": round((time.perf_counter() - started) * 1000, 2),
-                }
-            )
-            for (b, lock), slot_id in sorted(agent.slot_at.items()):
-                if b != board:
-                    continue
-                record = records[slot_id]
-                door_open = reading.door_open[lock - 1]
-                occupied = reading.occupied[lock - 1]
-                expect_parcel = record.state in (SlotState.OCCUPIED, SlotState.OPEN_FOR_PICKUP)
-                agrees = occupied is None or door_open or occupied == (record.parcel is not None)
-                slots.append(
-                    {
-                        "slot": slot_id,
-                        "board": board,
-                        "lock": lock,
-                        "state": record.state.value,
-                        "door_open": door_open,
-                        "occupied": occupied,
-                        "expected_parcel": expect_parcel,
-                        "agrees": agrees,
-                    }
-                )
-        bus = agent.driver.bus.stats
-        serial = {
-            "port_open": agent.driver.bus.port_open,
-            "transactions": bus.transactions,
-            "timeouts": bus.timeouts,
-            "retries": bus.retries,
-            "reopens": bus.reopens,
-            "port_errors": bus.port_errors,
-            "frames": agent.driver.bus.reassembler.stats.frames,
-            "bad_frames": agent.driver.bus.reassembler.stats.bad_frames,
-            "discarded_bytes": agent.driver.bus.reassembler.stats.discarded_bytes,
-            "echo": bus.echo,  # does the adapter echo? None: not known yet
-            "echoed_bytes": agent.driver.bus.echo.stats.echoed_bytes,
-        }
-    else:
-        serial = {}
-    scanner: dict[str, Any] = {"configured": agent.scanner is not None}
-    if agent.scanner is not None:
-        health = agent.scanner.health
-        stats = agent.scanner.splitter.stats
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            boards.append({"board": board, "present": True, "reply_ms": round(elapsed_ms, 2)})
+            for (b, lock), slot_id in sorted(parts.slot_at.items()):
+                if b == board:
+                    door_open = reading.door_open[lock - 1]
+                    occupied = reading.occupied[lock - 1]
+                    record = records[slot_id]
+                    line = _slot(
+                        slot_id, record.state, record.parcel is not None, door_open, occupied
+                    )
+                    slots.append({"board": board, "lock": lock, **line})
+        serial = parts.driver.health()
+    scanner: dict[str, Any] = {"configured": parts.scanner is not None}
+    if parts.scanner is not None:
+        lockout = parts.scan_lockout
         scanner.update(
-            connected=health.connected,
-            opens=health.opens,
-            failures=health.failures,
-            last_error=health.last_error,
-            codes=stats.codes,
-            garbage=stats.garbage,
-            too_long=stats.too_long,
-            locked_out=agent.scan_lockout.locked_out(agent.clock.monotonic()),
-            re_reads=agent.scan_lockout.stats.repeats + agent.scan_lockout.stats.retries,
+            parts.scanner.health(),
+            locked_out=lockout.locked_out(parts.clock.monotonic()),
+            re_reads=lockout.stats.repeats + lockout.stats.retries,
         )
-    link = agent.link.stats
     return {
-        "site": agent.site,
-        "kind": agent.config.kind.value,
-        "at": agent.clock.now(),
+        "site": parts.site,
+        "kind": parts.kind.value,
+        "at": parts.clock.now(),
         "boards": boards,
         "slots": slots,
         "serial": serial,
         "scanner": scanner,
-        "link": {
-            "connected": agent.link.connected,
-            "connects": link.connects,
-            "disconnects": link.disconnects,
-            "published": link.published,
-            "acked": link.acked,
-            "refused": link.refused,
-            "last_error": link.last_error,
-        },
-        "store": {
-            "bytes": agent.store.size_bytes(),
-            "pending_events": agent.store.pending_count(),
-            "last_seq": agent.store.last_seq(),
-            "write_failures": agent.store.write_failures,
-            "failure": agent.store.failure,
-        },
-        "tasks": {
-            r.name: {
-                "running": r.down_since is None,
-                "restarts": r.restarts,
-                "last_error": r.last_error,
-            }
-            for r in agent.tasks.records.values()
-        },
-        "faults": [f.model_dump(mode="json", exclude_none=True) for f in agent.faults.values()],
+        "link": parts.link.health(),
+        "store": parts.store.health(),
+        "tasks": parts.tasks.health(),
+        "faults": [f.model_dump(mode="json", exclude_none=True) for f in parts.faults],
+    }
+
+
+def _slot(
+    slot_id: str, state: SlotState, has_parcel: bool, door_open: bool, occupied: bool | None
+) -> dict[str, Any]:
+    """One slot's line: its recorded state beside what its sensors say now."""
+    expect_parcel = state in (SlotState.OCCUPIED, SlotState.OPEN_FOR_PICKUP)
+    # No occupancy sensor (None), or an open door, cannot disagree with the record.
+    agrees = occupied is None or door_open or occupied == has_parcel
+    return {
+        "slot": slot_id,
+        "state": state.value,
+        "door_open": door_open,
+        "occupied": occupied,
+        "expected_parcel": expect_parcel,
+        "agrees": agrees,
     }

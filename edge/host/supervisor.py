@@ -18,6 +18,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from protocols.backoff import RESTART, Backoff, BackoffPolicy
 from protocols.clock import Clock
@@ -85,6 +86,17 @@ class Supervisor:
     def down(self) -> list[str]:
         """The tasks not running now (dead, waiting for their restart)."""
         return [r.name for r in self.records.values() if r.down_since is not None]
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Each task by name: running now, restarts so far, why it last died."""
+        return {
+            r.name: {
+                "running": r.down_since is None,
+                "restarts": r.restarts,
+                "last_error": r.last_error,
+            }
+            for r in self.records.values()
+        }
 
     def alive(self) -> bool:
         return bool(self._keepers) and not self.down()

@@ -126,6 +126,10 @@ class SiteLink:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def health(self) -> dict[str, Any]:
+        """The uplink as the technician's report shows it: connected, and its counters."""
+        return {"connected": self.connected, **self.stats.counters()}
+
     def kick(self) -> None:
         """New events are in the outbox: drain now rather than at the next tick."""
         self._outbox.wake.set()

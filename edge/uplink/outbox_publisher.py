@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
@@ -32,6 +33,17 @@ class LinkStats:
     last_error: str | None = None
     connected_since: float | None = None
     inflight: dict[int, tuple[int, float]] = field(default_factory=dict)  # mid -> (seq, sent)
+
+    def counters(self) -> dict[str, Any]:
+        """The counts and the last error, as diagnostics show them."""
+        return {
+            "connects": self.connects,
+            "disconnects": self.disconnects,
+            "published": self.published,
+            "acked": self.acked,
+            "refused": self.refused,
+            "last_error": self.last_error,
+        }
 
 
 class OutboxPublisher:

@@ -58,7 +58,7 @@ def test_central_comes_back_after_the_broker_does(own_broker: PrivateBroker) -> 
     client.loop_start()
     try:
         eventually(client.is_connected, 10, "the first connection")
-        pacer = client.on_socket_close.__self__
+        pacer = getattr(client.on_socket_close, "__self__", None)
         assert isinstance(pacer, ReconnectPacer)
         own_broker.stop()
         eventually(lambda: not client.is_connected(), 10, "the loss")

@@ -246,9 +246,9 @@ def test_an_unplugged_scanner_is_a_fault_and_works_again_when_plugged_back(
     async def body(rig: SiteRig, agent: SiteAgent) -> None:
         _slot, lock = await _deposit(rig, agent, parcel)
         rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, True)
-        await eventually_async(lambda: not agent.scanner.health.connected, what="unplugged")
+        await eventually_async(lambda: not agent.scanner.status.connected, what="unplugged")
         rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False)
-        await eventually_async(lambda: agent.scanner.health.connected, 15, "plugged back")
+        await eventually_async(lambda: agent.scanner.status.connected, 15, "plugged back")
         report = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
         assert report.door == (0, lock)
 

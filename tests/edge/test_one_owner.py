@@ -168,7 +168,7 @@ def test_serial_ports_are_exclusive_and_a_held_scanner_port_is_a_fault(tmp_path,
                 await SerialLink.open(str(rig.devices_dir / "locks"), 9600)
             intruder.close()
             await eventually_async(lambda: key not in agent.faults, 10, "the scanner back")
-            assert agent.scanner is not None and agent.scanner.health.connected
+            assert agent.scanner is not None and agent.scanner.status.connected
         finally:
             if intruder.is_open:
                 intruder.close()

@@ -279,7 +279,9 @@ def test_a_lock_bus_reader_that_dies_is_restarted_and_doors_open_again(tmp_path,
             reassembler.feed = feed  # type: ignore[method-assign]
             key = (FaultComponent.AGENT.value, "lock bus", "task_died")
             await async_wait_until(lambda: key in agent.faults, 10, "the reader's fault")
-            # Restarted: the bus is heard again, and a courier's door opens.
+            # Restarted (after the supervisor's backoff): the bus is heard again, and a
+            # courier's door opens.
+            await async_wait_until(lambda: not agent.tasks.down(), 10, "the reader restarted")
             await rig.reserve(parcel, SizeClass.S)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in report.placed
@@ -351,7 +353,7 @@ def test_a_scanner_unplugged_on_a_full_disk_keeps_its_reader_and_comes_back(
         agent = await _start(rig)
         try:
             assert agent.scanner is not None
-            await async_wait_until(lambda: agent.scanner.health.connected, what="scanner")
+            await async_wait_until(lambda: agent.scanner.status.connected, what="scanner")
             disk = DiskFull(agent)
             disk.fill()
             _exhaust(agent)
@@ -362,7 +364,7 @@ def test_a_scanner_unplugged_on_a_full_disk_keeps_its_reader_and_comes_back(
             assert STORE_FAULT in agent.faults
             disk.free()
             rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False)
-            await async_wait_until(lambda: agent.scanner.health.connected, 15, "plugged back")
+            await async_wait_until(lambda: agent.scanner.status.connected, 15, "plugged back")
             await async_wait_until(lambda: key not in agent.faults, 10, "scanner fault cleared")
             await async_wait_until(lambda: STORE_FAULT not in agent.faults, 10, "store cleared")
             assert agent.tasks.records["scanner"].restarts == 0

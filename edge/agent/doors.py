@@ -9,7 +9,7 @@ from edge.agent.runner import Core, Decide
 from edge.drivers.lockboard import LockBoardDriver
 from edge.errors import LockDidNotRelease, NoReply
 from edge.site import doors, readings, reconcile
-from edge.site.actions import Action, Unlock
+from edge.site.actions import Action, Reading, Unlock
 from edge.site.records import SiteRecords
 from edge.site.state import BoardStatus
 from edge.store.sqlite import StoreUnavailable
@@ -79,22 +79,22 @@ class LockBus:
         self.check_doors_left_open()
 
     def apply_reading(self, reading: BoardStatus, taken_at: float) -> None:
-        """Move slots on one board's confirmed reading, taken at monotonic `taken_at`. If it
-        cannot be recorded, nothing of it is kept: the next poll sees the same change."""
-        now, now_m = self.clock.now(), self.clock.monotonic()
-        self.runner.run(
-            lambda records: readings.board_reading(
-                reading,
-                taken_at,
-                rules=self.rules,
-                state=self.state,
-                records=records,
-                now=now,
-                now_m=now_m,
-            ),
-            now,
-            atomic=False,
-        )
+        """Move slots on one board's confirmed reading, taken at monotonic `taken_at`: each
+        changed slot in its own transaction. If one cannot be recorded the reading is not
+        kept, so the next poll sees the same changes again (those recorded change nothing
+        the second time)."""
+        for seen in readings.changed_slots(reading, self.rules, self.state):
+            now, now_m = self.clock.now(), self.clock.monotonic()
+            self.runner.run(self._slot(seen, taken_at, now, now_m), now, atomic=False)
+        self.runner.apply([Reading(reading)], self.clock.now())
+
+    def _slot(self, seen: readings.SlotSeen, taken_at: float, now: float, now_m: float) -> Decide:
+        def decide(records: SiteRecords) -> list[Action]:
+            return readings.slot_reading(
+                seen, taken_at, state=self.state, records=records, now=now, now_m=now_m
+            )
+
+        return decide
 
     def check_doors_left_open(self) -> None:
         left = readings.doors_left_open(

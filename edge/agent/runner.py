@@ -83,11 +83,13 @@ class ActionRunner:
 
     def __init__(
         self,
+        rules: SiteRules,
         store: Store,
         state: SiteState,
         announce: Callable[[EventPayload], None],
         publish_state: Callable[[], None],
     ) -> None:
+        self.rules = rules
         self.store = store
         self.state = state
         self._announce = announce

@@ -20,6 +20,7 @@ from typing import Any
 
 from edge.agent.commands import CommandDesk
 from edge.agent.doors import LockBus
+from edge.agent.duties import Duties
 from edge.agent.runner import ActionRunner, Core
 from edge.agent.scanning import ScanDesk
 from edge.agent.screen import ScreenLine
@@ -30,19 +31,17 @@ from edge.drivers.lockboard import BoardReading, LockBoardDriver
 from edge.drivers.scanner import ScannerReader
 from edge.host import diagnostics
 from edge.host.supervisor import Supervisor
-from edge.site import faults, technician, timers
-from edge.site.actions import ForgetExpected
-from edge.site.clock_guard import PERSIST_EVERY_S, ClockGuard, save_witness, saved_witness
+from edge.site import technician
+from edge.site.clock_guard import ClockGuard, save_witness, saved_witness
 from edge.site.lockout import LockoutPolicy, ScanLockout
 from edge.site.state import CourierSession, OpenDoor, SiteRules, SiteState, SlotPlace
-from edge.store.sqlite import Store, StoreUnavailable
+from edge.store.sqlite import Store
 from edge.uplink.heartbeat import beat_forever, make_heartbeat
 from edge.uplink.mqtt import SiteLink
 from protocols.clock import Clock
 from protocols.messages import (
     EventPayload,
     Fault,
-    ScannerFaultCode,
     SlotFaultCode,
     StateSnapshot,
 )
@@ -102,7 +101,6 @@ class SiteAgent:
         self.clock_guard = ClockGuard(clock, saved_witness(self.store))
         self.clock: Clock = self.clock_guard
         save_witness(self.store, self.clock_guard)
-        self._clock_saved = clock.monotonic()
         self.store.ensure_slots([(s.id, s.size) for s in config.slots], self.clock.now())
         self.slots: dict[str, SlotConfig] = {s.id: s for s in config.slots}
         self.slot_at: dict[tuple[int, int], str] = {(s.board, s.lock): s.id for s in config.slots}
@@ -119,16 +117,19 @@ class SiteAgent:
             )
         )
         self._on_event = on_event
-        self.runner = ActionRunner(self.store, self.state, self._announce, self._publish_state)
+        self.runner = ActionRunner(
+            self.rules, self.store, self.state, self._announce, self._publish_state
+        )
+        self.duties = Duties(self.runner, self.clock_guard, timing.sent_retention_s)
         self.driver = driver
         if driver is None and config.lock_bus is not None and lock_opener is not None:
             self.driver = LockBoardDriver(config.lock_bus, lock_opener, clock)
-        core = Core(self.rules, self.state, self.runner, self.clock_guard, self._store_fault)
+        core = Core(self.rules, self.state, self.runner, self.clock_guard, self.duties.store_fault)
         self.bus = LockBus(core, self.driver) if self.driver is not None else None
         self.scanner: ScannerReader | None = None
         if config.scanner is not None and scanner_opener is not None:
             self.scanner = ScannerReader(
-                scanner_opener, config.scanner.framing, clock, self.scanner_fault
+                scanner_opener, config.scanner.framing, clock, self.duties.scanner_fault
             )
         self.desk = ScanDesk(core, verifier, self._unlock)
         self.commands = CommandDesk(core, verifier, self._unlock, self._reply)
@@ -148,7 +149,7 @@ class SiteAgent:
             agent_version=AGENT_VERSION,
         )
         # Every long-running task, restarted with backoff when it dies (edge/host/supervisor.py).
-        self.tasks = Supervisor(self.clock, self._task_fault)
+        self.tasks = Supervisor(self.clock, self.duties.task_fault)
         # The report asks each part for its health; the parts are read when it is asked for.
         self.commands.diagnostics = lambda: diagnostics.report(
             diagnostics.SiteParts(
@@ -166,25 +167,25 @@ class SiteAgent:
             )
         )
         self.ready = asyncio.Event()
-        self._last_prune = clock.monotonic()
-        self._removals_swept = False  # the first tick clears what an older agent left
 
     # ======================================================================== lifecycle
     async def start(self) -> None:
         """Start drivers, reconcile with the boards, then serve (returns once ready)."""
-        self._watch_clock()  # an unsure clock is in the first snapshot central sees
+        self.duties.watch_clock()  # an unsure clock is in the first snapshot central sees
         if self.driver is not None and self.bus is not None:
             await self.driver.start(self._spawn)  # the bus's reader is supervised too
             await self.bus.reconcile()
         self._spawn("link", self.link.run)
         if self.bus is not None and self.config.lock_bus is not None:
-            bus, interval = self.bus, self.config.lock_bus.poll_interval_s
-            self._spawn("poll", lambda: bus.poll_forever(interval))
+            bus, poll_s = self.bus, self.config.lock_bus.poll_interval_s
+            self._spawn("poll", lambda: bus.poll_forever(poll_s))
         if self.scanner is not None:
             scanner = self.scanner
             self._spawn("scanner", scanner.run)
             self._spawn("scan", lambda: self.desk.serve(scanner.codes))
-        self._spawn("timers", self._timers)
+        timer_s = self.timing.timer_interval_s
+        tick = lambda: self.tick()  # noqa: E731, PLW0108 -- looked up at each tick, not at start
+        self._spawn("timers", lambda: self.duties.run(timer_s, tick))
         beat = self.timing.heartbeat_interval_s
         self._spawn(
             "heartbeat",
@@ -219,7 +220,7 @@ class SiteAgent:
 
     def _spawn(self, name: str, start: Callable[[], Awaitable[None]]) -> None:
         """Run a long-lived task, restarted with backoff if it dies: pass the coroutine
-        function (`self._timers`), not a coroutine, so it can be started again."""
+        function, not a coroutine, so it can be started again."""
         self.tasks.start(name, start)
 
     def alive(self) -> bool:
@@ -241,27 +242,6 @@ class SiteAgent:
     async def _unlock(self, unlock: Any) -> bool:
         assert self.bus is not None, "a door to open needs a lock bus"
         return await self.bus.unlock(unlock)
-
-    def _task_fault(self, name: str, detail: str | None) -> None:
-        now = self.clock.now()
-        self.runner.apply(faults.task_fault(name, detail, self.state, now), now)
-
-    def _store_fault(self) -> None:
-        """Raise the store fault while writes fail; clear it once a write proves the store
-        works again (the FaultCleared event is that write, tried at each tick)."""
-        now = self.clock.now()
-        with contextlib.suppress(StoreUnavailable):  # still failing: the fault stays
-            self.runner.apply(faults.store_fault(self.store.failure, self.state, now), now)
-
-    def scanner_fault(self, code: ScannerFaultCode, faulty: bool, detail: str) -> None:
-        """The scanner reader's fault hook."""
-        now = self.clock.now()
-        try:
-            changes = faults.scanner_fault(code, faulty, detail, self.state, now)
-            self.runner.apply(changes, now, keep_state=True)
-        except StoreUnavailable:
-            # The reader goes on; the fault stands in the snapshot, and the store's says why.
-            self._store_fault()
 
     # ========================================================================= the inputs
     async def handle_scan(self, code: ScannedCode) -> None:
@@ -307,49 +287,9 @@ class SiteAgent:
         self.link.kick()
         return {"requeued": requeued}
 
-    # ============================================================================ timers
-    async def _timers(self) -> None:
-        while True:
-            await self.clock.sleep(self.timing.timer_interval_s)
-            try:
-                self.tick()
-            except StoreUnavailable as exc:  # the duties are tried again at the next tick
-                log.error("site %s: timers could not write: %s", self.site, exc)
-            self._store_fault()
-
     def tick(self) -> None:
         """Time-driven duties: lapsed reservations, doors left open, pruning."""
-        now, now_m = self.clock.now(), self.clock.monotonic()
-        # What lapses (reservations, remembered nonces, sent rows) goes by the time the site
-        # can prove: a wall clock stepped days ahead must not lapse what central still keeps.
-        proven = self.clock_guard.proven()
-        actions = self.runner.run(
-            lambda records: timers.tick(self.rules, self.state, records, proven, now_m),
-            now,
-            atomic=False,
-        )
-        pruning = now_m - self._last_prune > timers.PRUNE_EVERY_S
-        if pruning:
-            self._last_prune = now_m
-            self.store.prune(proven - self.timing.sent_retention_s)
-        lapsed = any(isinstance(a, ForgetExpected) for a in actions)
-        sweep = timers.sweep_due(lapsed, pruning, self._removals_swept)
-        if sweep:
-            self._removals_swept = True
-            self.runner.apply(sweep, now)
-        self._watch_clock()
-
-    def _watch_clock(self) -> None:
-        """Save the witnessed time now and then; say so while the wall clock is unsure."""
-        guard = self.clock_guard
-        if self.clock.monotonic() - self._clock_saved > PERSIST_EVERY_S:
-            self._clock_saved = self.clock.monotonic()
-            save_witness(self.store, guard)
-        now = self.clock.now()
-        changes = timers.clock_fault(guard.unsure, guard.offset(), self.state, now)
-        if changes and guard.unsure:
-            log.warning("site %s: wall clock %+.0f s from its evidence", self.site, guard.offset())
-        self.runner.apply(changes, now)
+        self.duties.tick()
 
     # ======================================================================== what it shows
     def snapshot(self) -> StateSnapshot:

@@ -8,6 +8,7 @@ decides for each slot that changed or is waiting on its door or its fault.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from edge.site.actions import (
     Action,
@@ -84,20 +85,23 @@ def board_trusted(board: int, state: SiteState) -> tuple[bool, list[Action]]:
     return True, actions
 
 
-def board_reading(
-    reading: BoardStatus,
-    taken_at: float,
-    *,
-    rules: SiteRules,
-    state: SiteState,
-    records: SiteRecords,
-    now: float,
-    now_m: float,
-) -> list[Action]:
-    """A trusted reading of one board, taken at monotonic `taken_at` (the poll's start):
-    what its slots' changes decide, then keep it as the board's latest."""
+@dataclass(frozen=True)
+class SlotSeen:
+    """What a reading shows of one slot, beside what the board's previous reading showed."""
+
+    slot: str
+    door_open: bool
+    was_open: bool
+    occupied: bool | None  # None: no occupancy sensor
+
+
+def changed_slots(reading: BoardStatus, rules: SiteRules, state: SiteState) -> list[SlotSeen]:
+    """The slots of a trusted reading that need a decision: those that changed since the
+    board's previous reading, or whose door or fault is being waited on. Each is decided
+    and recorded on its own (`slot_reading`): one slot's record that cannot be written
+    keeps no other slot's from being kept."""
     previous = state.boards.readings.get(reading.board)
-    actions: list[Action] = []
+    seen: list[SlotSeen] = []
     for index, door_open in enumerate(reading.door_open):
         slot_id = rules.slot_at(reading.board, index + 1)
         if slot_id is None:
@@ -114,34 +118,43 @@ def board_reading(
             and slot_id not in state.faults.slots
         )
         if not unchanged:
-            actions += slot_reading(
-                records.slot(slot_id),
-                door_open,
-                was_open=was_open,
-                occupied=occupied,
-                taken_at=taken_at,
-                state=state,
-                records=records,
-                now=now,
-                now_m=now_m,
-            )
-    actions.append(Reading(reading))
-    return actions
+            seen.append(SlotSeen(slot_id, door_open, was_open, occupied))
+    return seen
 
 
-def slot_reading(
-    slot: SlotRecord,
-    door_open: bool,
-    *,
-    was_open: bool,
-    occupied: bool | None,
+def board_reading(
+    reading: BoardStatus,
     taken_at: float,
+    *,
+    rules: SiteRules,
     state: SiteState,
     records: SiteRecords,
     now: float,
     now_m: float,
 ) -> list[Action]:
-    """One slot's reading that changed (or that its door or fault waits on)."""
+    """A trusted reading of one board, taken at monotonic `taken_at` (the poll's start):
+    what each changed slot decides, then keep it as the board's latest. (The shell records
+    each slot's decision on its own: see `changed_slots`.)"""
+    actions: list[Action] = []
+    for seen in changed_slots(reading, rules, state):
+        actions += slot_reading(seen, taken_at, state=state, records=records, now=now, now_m=now_m)
+    actions.append(Reading(reading))
+    return actions
+
+
+def slot_reading(
+    seen: SlotSeen,
+    taken_at: float,
+    *,
+    state: SiteState,
+    records: SiteRecords,
+    now: float,
+    now_m: float,
+) -> list[Action]:
+    """One slot's reading that changed (or that its door or fault waits on), taken at
+    monotonic `taken_at`."""
+    slot = records.slot(seen.slot)
+    door_open, was_open, occupied = seen.door_open, seen.was_open, seen.occupied
     if slot.id in state.doors.unsettled and slot.state in OPEN_STATES:
         return settle_interrupted(slot, door_open, occupied, records, now_m)
     opened = state.doors.open.get(slot.id)

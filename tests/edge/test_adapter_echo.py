@@ -27,15 +27,9 @@ from protocols.boards import BoardFamily, rs485
 from protocols.boards.rs485 import Feedback
 from protocols.clock import SystemClock
 from protocols.messages import SlotState
-from tests.edge.rig import (
-    BRISK,
-    DOUBTFUL,
-    Observer,
-    SiteRig,
-    async_wait_until,
-    labels,
-    wait_until,
-)
+from tests.edge.answers import scan_opens_nothing
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually, eventually_async
 
 # hardware.md §2a: the 0x8A unlock of board 1, channel 3, and the board's answer when the
 # door feedback reads 11: byte for byte the request.
@@ -110,8 +104,7 @@ async def _with_driver(
     await driver.start()
     try:
         async with asyncio.timeout(10):
-            while not driver.bus.port_open:
-                await asyncio.sleep(0.01)
+            await eventually_async(lambda: driver.bus.port_open, what="the port open")
             await test(site, driver, written)
     finally:
         await driver.stop()
@@ -255,33 +248,33 @@ def test_through_the_agent_an_echoing_adapter_found_at_run_time_changes_nothing_
         try:
             assert agent.driver is not None and agent.driver.bus.stats.echo is False
             rig.sim.set_fault(FaultKind.ADAPTER_ECHO, True)
-            await async_wait_until(lambda: agent.driver.bus.stats.echo is True, what="echo")
+            await eventually_async(lambda: agent.driver.bus.stats.echo is True, what="echo")
             slots = {p: await rig.reserve(p) for p in (good, stuck)}
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [good, stuck])
             assert sorted(report.placed) == sorted([good, stuck])
             for slot in slots.values():
-                await async_wait_until(
+                await eventually_async(
                     lambda s=slot: agent.store.read().slot(s).state is SlotState.OCCUPIED
                 )
             lock = agent.slots[slots[stuck]].lock
             rig.sim.set_fault(FaultKind.LOCK_STUCK, True, board=0, slot=lock)
-            assert (await Consumer(rig.sim, DOUBTFUL).pick_up(rig.pickup_code(stuck))).door is None
-            await async_wait_until(
+            await scan_opens_nothing(agent, rig.sim, rig.pickup_code(stuck))
+            await eventually_async(
                 lambda: agent.store.read().slot(slots[stuck]).state is SlotState.FAULT
             )
             taken = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(good))
             assert taken.taken == [good]
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().slot(slots[good]).state is SlotState.FREE
             )
-            await async_wait_until(lambda: agent.store.pending_count() == 0)
+            await eventually_async(lambda: agent.store.pending_count() == 0)
             assert agent.driver.bus.echo.stats.echoed_bytes > 0
         finally:
             await rig.stop()
 
     asyncio.run(scenario())
     try:
-        wait_until(lambda: len(observer.of_type("parcel_picked_up")) == 1, what="the pickup")
+        eventually(lambda: len(observer.of_type("parcel_picked_up")) == 1, what="the pickup")
         faults = observer.of_type("lock_fault")
         assert len(faults) == 1 and faults[0].payload.fault.value == "lock_wont_release"
         assert len(observer.of_type("parcel_deposited")) == 2

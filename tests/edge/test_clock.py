@@ -18,7 +18,7 @@ from edge.agent import SiteAgent
 from edge.drivers.links import serial_opener
 from edge.site.clock_guard import WALL_ACCEPT_S
 from hw_sim.field.wall_clock import WrongClock
-from hw_sim.people.people import Consumer, Courier
+from hw_sim.people.people import Courier
 from protocols.clock import SystemClock
 from protocols.commands import DOOR_COMMAND_FRESH_S
 from protocols.messages import (
@@ -34,7 +34,9 @@ from protocols.messages import (
     SlotState,
 )
 from protocols.tokens import TokenSigner
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
+from tests.edge.answers import scan_opens_nothing
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -97,7 +99,7 @@ def test_a_site_rebooted_at_1970_keeps_expiry_and_revocation_and_obeys_central(
                 await rig.reserve(parcel)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [expired, revoked])
             assert set(report.placed) == {expired, revoked}
-            await async_wait_until(lambda: _occupied(agent, expired) and _occupied(agent, revoked))
+            await eventually_async(lambda: _occupied(agent, expired) and _occupied(agent, revoked))
             revoked_code = rig.pickup_code(revoked)
             code_id = rig.signer.verifier().pickup_code(revoked_code, "L0001", time.time()).code_id
 
@@ -106,15 +108,12 @@ def test_a_site_rebooted_at_1970_keeps_expiry_and_revocation_and_obeys_central(
             rig.wall.boot_at_1970()
             agent = rig.agent = rig.new_agent()
             await agent.start()
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             assert agent.snapshot().clock_unsure and CLOCK_FAULT in agent.faults
             before = _openings(rig)
 
             # A code that expired an hour ago opens nothing.
-            late = await Consumer(rig.sim, DOUBTFUL).pick_up(
-                rig.pickup_code(expired, expires_in=-3600)
-            )
-            assert late.door is None
+            await scan_opens_nothing(agent, rig.sim, rig.pickup_code(expired, expires_in=-3600))
 
             # The operator revokes a code: central sends it until the site has accepted it.
             with central.transaction() as session:
@@ -129,7 +128,7 @@ def test_a_site_rebooted_at_1970_keeps_expiry_and_revocation_and_obeys_central(
             runner.run_due(now)  # lost on the way
             runner.run_due(now + ANSWER_WAIT_S + 1)  # no answer: sent again
             assert len(published) == 2
-            await async_wait_until(lambda: len(observer.replies) == 1, 10, "the site's answer")
+            await eventually_async(lambda: len(observer.replies) == 1, 10, "the site's answer")
             reply = observer.replies[0]
             assert reply.ok, reply
             with central.transaction() as session:
@@ -138,8 +137,7 @@ def test_a_site_rebooted_at_1970_keeps_expiry_and_revocation_and_obeys_central(
             assert len(published) == 2
             with central.transaction() as session:
                 assert session.open_tasks(TaskKind.SEND_COMMAND.value) == []
-            gone = await Consumer(rig.sim, DOUBTFUL).pick_up(revoked_code)
-            assert gone.door is None
+            await scan_opens_nothing(agent, rig.sim, revoked_code)
 
             # Central's reservation and a valid badge still work at 1970.
             slot = await rig.reserve(later)
@@ -147,7 +145,7 @@ def test_a_site_rebooted_at_1970_keeps_expiry_and_revocation_and_obeys_central(
             assert list(report.placed) == [later]
             opened = [k for k, v in _openings(rig).items() if v != before[k]]
             assert opened == [(0, {s.id: s.lock for s in rig.config.slots}[slot])]
-            await async_wait_until(
+            await eventually_async(
                 lambda: len(observer.of_type("parcel_deposited")) == 3, 10, "the last deposit"
             )
         finally:
@@ -182,7 +180,7 @@ def test_a_clock_four_days_ahead_for_seconds_lapses_no_reservation_and_forgets_n
         )
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             parcel, other = labels(2)
             slot = await rig.reserve(parcel)  # held for an hour
             second = rig.command(
@@ -195,19 +193,19 @@ def test_a_clock_four_days_ahead_for_seconds_lapses_no_reservation_and_forgets_n
 
             rig.wall.step(FOUR_DAYS_S)
             # The site says its clock is unsure: a tick has run with the clock ahead.
-            await async_wait_until(lambda: CLOCK_FAULT in agent.faults, 10, "the clock fault")
-            await async_wait_until(lambda: agent.snapshot().clock_unsure, 10, "the flag")
+            await eventually_async(lambda: CLOCK_FAULT in agent.faults, 10, "the clock fault")
+            await eventually_async(lambda: agent.snapshot().clock_unsure, 10, "the flag")
             assert agent.store.read().slot(slot).state is SlotState.RESERVED
             assert agent.store.read().expected(parcel) is not None
             rig.wall.reset()
-            await async_wait_until(lambda: CLOCK_FAULT not in agent.faults, 10, "clock sure")
+            await eventually_async(lambda: CLOCK_FAULT not in agent.faults, 10, "clock sure")
 
             # The courier is not refused, and the day-old command still cannot be replayed.
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert list(report.placed) == [parcel]
-            await async_wait_until(lambda: len(answers()) == 1, 10, "the first answer")
+            await eventually_async(lambda: len(answers()) == 1, 10, "the first answer")
             observer.send(rig.signed(second))
-            await async_wait_until(lambda: len(answers()) == 2, 10, "the replay's answer")
+            await eventually_async(lambda: len(answers()) == 2, 10, "the replay's answer")
             assert answers()[0].ok and answers()[1].reason is ReplyReason.REPLAYED
         finally:
             await rig.stop()
@@ -237,7 +235,7 @@ def test_a_late_door_command_is_refused_as_stale_and_alarms_central_a_fresh_one_
         rig = WrongClockRig(tmp_path, broker, topics, signer=signer)
         await rig.start()
         try:
-            await async_wait_until(lambda: rig.agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: rig.agent.link.connected, 10, "the site online")
             before = _openings(rig)
             # Issued half an hour ago with the old one-hour expiry, held by an outage.
             now = time.time()
@@ -258,7 +256,7 @@ def test_a_late_door_command_is_refused_as_stale_and_alarms_central_a_fresh_one_
             fresh = sender.send("L0001", OpenSlot(slot="A02", reason="support call"))
             assert fresh.expires_at - fresh.issued_at <= DOOR_COMMAND_FRESH_S
             assert expiries == [int(DOOR_COMMAND_FRESH_S)]
-            await async_wait_until(
+            await eventually_async(
                 lambda: observer.reply_to(fresh.id) and observer.reply_to(late.id), 10, "replies"
             )
             opened = [k for k, v in _openings(rig).items() if v != before[k]]

@@ -57,7 +57,9 @@ from protocols.messages import (
 )
 from protocols.scanner import ScanLineSplitter
 from protocols.tokens import TokenSigner
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
+from tests.edge.answers import scan_opens_nothing
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -119,12 +121,12 @@ def test_a_command_signed_by_a_central_a_day_ahead_neither_expires_codes_nor_lap
         rig = SiteRig(tmp_path, broker, topics, signer=signer)
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             waiting, reserved, from_future = labels(3, start=9100)
             await rig.reserve(waiting)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [waiting])
             assert list(report.placed) == [waiting]
-            await async_wait_until(lambda: _occupied(agent, waiting), what="the deposit")
+            await eventually_async(lambda: _occupied(agent, waiting), what="the deposit")
             slot = await rig.reserve(reserved)
             openings = {(c.board, c.slot): c.openings for c in rig.sim.compartments()}
 
@@ -137,7 +139,7 @@ def test_a_command_signed_by_a_central_a_day_ahead_neither_expires_codes_nor_lap
                     sender.send("L0001", OpenSlot(slot="A05", reason="support call")),
                 ]
             sent.extend(c.id for c in ahead)
-            await async_wait_until(
+            await eventually_async(
                 lambda: all(observer.reply_to(c.id) for c in ahead), 10, "the replies"
             )
             assert site_time_dragged(agent, time.time()) is None
@@ -147,7 +149,7 @@ def test_a_command_signed_by_a_central_a_day_ahead_neither_expires_codes_nor_lap
 
             pickup = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(waiting))
             assert pickup.taken == [waiting]
-            await async_wait_until(
+            await eventually_async(
                 lambda: len(observer.of_type("parcel_picked_up")) == 1, 10, "the pickup"
             )
             moved = [k for k, c in openings.items() if rig.sim.compartment(*k).openings != c]
@@ -183,34 +185,31 @@ def test_a_site_whose_clock_and_store_are_both_days_stale_is_put_right_by_confir
         rig.wall.step(-2 * DAY_S)
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             parcel = labels(1, start=9200)[0]
             # Reserved and deposited by central's clock, which the stale site accepts (its
             # trusted now is behind, never ahead, of these times: not yet valid only by skew).
             first = _issued_at(rig, ResendState(), time.time(), 60)
             await agent.handle_command_payload(rig.signed(first))
-            await async_wait_until(lambda: observer.reply_to(first.id) is not None, 10, "reply")
+            await eventually_async(lambda: observer.reply_to(first.id) is not None, 10, "reply")
             assert observer.reply_to(first.id).reason is ReplyReason.NOT_YET_VALID
             assert agent.clock_guard.proven() < time.time() - DAY_S  # not taken in alone
             await asyncio.sleep(0.6)  # central's next signed time comes later (a wait is
             # the input here: the confirmation is about monotonic time between two times)
             second = _issued_at(rig, ResendState(), time.time(), 60)
             await agent.handle_command_payload(rig.signed(second))
-            await async_wait_until(lambda: observer.reply_to(second.id) is not None, 10, "reply")
+            await eventually_async(lambda: observer.reply_to(second.id) is not None, 10, "reply")
             assert observer.reply_to(second.id).ok
             assert abs(agent.clock.now() - time.time()) < 5
 
             await rig.reserve(parcel)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert list(report.placed) == [parcel]
-            await async_wait_until(lambda: _occupied(agent, parcel), what="the deposit")
-            expired = await Consumer(rig.sim, DOUBTFUL).pick_up(
-                rig.pickup_code(parcel, expires_in=-DAY_S)
-            )
-            assert expired.door is None
+            await eventually_async(lambda: _occupied(agent, parcel), what="the deposit")
+            await scan_opens_nothing(agent, rig.sim, rig.pickup_code(parcel, expires_in=-DAY_S))
             good = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
             assert good.taken == [parcel]
-            await async_wait_until(
+            await eventually_async(
                 lambda: len(observer.of_type("parcel_picked_up")) == 1, 10, "the pickup"
             )
         finally:
@@ -241,7 +240,7 @@ def test_an_unexpected_label_read_between_a_couriers_others_locks_nobody_out(
         rig = SiteRig(tmp_path, broker, topics)
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             stray, *expected = labels(7, start=9300)
             for parcel in expected:
                 await rig.reserve(parcel)
@@ -249,10 +248,10 @@ def test_an_unexpected_label_read_between_a_couriers_others_locks_nobody_out(
             report = await courier.deposit_with_stray(rig.badge(), expected, stray)
             assert sorted(report.placed) == sorted(expected), report
             for parcel in expected:
-                await async_wait_until(lambda p=parcel: _occupied(agent, p), what="deposits")
+                await eventually_async(lambda p=parcel: _occupied(agent, p), what="deposits")
             pickup = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(expected[0]))
             assert pickup.taken == [expected[0]]
-            await async_wait_until(
+            await eventually_async(
                 lambda: len(observer.of_type("parcel_picked_up")) == 1, 10, "the pickup"
             )
             assert not agent.scan_lockout.locked_out(agent.clock.monotonic())
@@ -295,7 +294,7 @@ def test_a_task_cancelled_from_within_is_restarted_and_reported_not_left_for_dea
         agent.tasks.stable_s = 0.5
         await agent.start()
         try:
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             real_tick, calls = agent.tick, []
 
             def tick() -> None:
@@ -305,10 +304,10 @@ def test_a_task_cancelled_from_within_is_restarted_and_reported_not_left_for_dea
                 real_tick()
 
             agent.tick = tick  # type: ignore[method-assign]
-            await async_wait_until(
+            await eventually_async(
                 lambda: ("agent", "timers") in _snapshot_faults(observer), 10, "fault at central"
             )
-            await async_wait_until(
+            await eventually_async(
                 lambda: any(e.payload.ref == "timers" for e in observer.of_type("fault_cleared")),
                 10,
                 "the timers running again",
@@ -320,7 +319,7 @@ def test_a_task_cancelled_from_within_is_restarted_and_reported_not_left_for_dea
                 ReserveSlot(parcel=parcel, size=SizeClass.S, until=time.time() + 0.5)
             )
             await agent.handle_command_payload(rig.signed(command))
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().expected(parcel) is None, 10, "the lapse"
             )
         finally:
@@ -412,7 +411,7 @@ def test_a_lock_file_left_by_a_crashed_agent_naming_a_live_pid_does_not_keep_the
             await rig.reserve(parcel)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert list(report.placed) == [parcel]
-            await async_wait_until(
+            await eventually_async(
                 lambda: len(observer.of_type("parcel_deposited")) == 1, 10, "the deposit"
             )
         finally:
@@ -456,14 +455,14 @@ def test_a_pi_that_boots_with_its_clock_days_ahead_lapses_no_reservation(tmp_pat
             agent = rig.agent = rig.new_agent()
             await agent.start()
             ticks = _count_ticks(agent)
-            await async_wait_until(lambda: len(ticks) >= 3, 10, "the timers' ticks")
+            await eventually_async(lambda: len(ticks) >= 3, 10, "the timers' ticks")
             assert agent.snapshot().clock_unsure
             assert agent.store.read().expected(parcel) is not None
             rig.wall.reset()  # NTP answers
-            await async_wait_until(lambda: not agent.snapshot().clock_unsure, 10, "clock sure")
+            await eventually_async(lambda: not agent.snapshot().clock_unsure, 10, "clock sure")
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert list(report.placed) == [parcel]
-            await async_wait_until(lambda: _occupied(agent, parcel), what="the deposit")
+            await eventually_async(lambda: _occupied(agent, parcel), what="the deposit")
             assert agent.store.read().slot_holding(parcel).id == slot
         finally:
             await rig.stop()
@@ -509,17 +508,17 @@ def test_after_a_long_downtime_what_lapsed_meanwhile_lapses_once_central_confirm
             await agent.start()
             assert agent.snapshot().clock_unsure
             ticks = _count_ticks(agent)
-            await async_wait_until(lambda: len(ticks) >= 2, 10, "the timers' ticks")
+            await eventually_async(lambda: len(ticks) >= 2, 10, "the timers' ticks")
             assert agent.store.read().expected(parcel) is not None
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             signed_time = rig.command(ResendState())  # central answers an unsure clock
             await agent.handle_command_payload(rig.signed(signed_time))
-            await async_wait_until(
+            await eventually_async(
                 lambda: observer.reply_to(signed_time.id) is not None, 10, "the reply"
             )
             assert observer.reply_to(signed_time.id).ok
             assert not agent.snapshot().clock_unsure
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().expected(parcel) is None, 10, "the lapse"
             )
         finally:
@@ -548,7 +547,7 @@ def test_two_consumers_codes_re_read_in_turn_open_each_door_once_and_record_each
                 await rig.reserve(parcel)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [first, second])
             assert sorted(report.placed) == sorted([first, second])
-            await async_wait_until(lambda: _occupied(agent, first) and _occupied(agent, second))
+            await eventually_async(lambda: _occupied(agent, first) and _occupied(agent, second))
             codes = [rig.pickup_code(first), rig.pickup_code(second)]
             doors = []
             for code in codes:
@@ -568,7 +567,7 @@ def test_two_consumers_codes_re_read_in_turn_open_each_door_once_and_record_each
             assert [d.openings for d in doors] == opened
             for door in doors:
                 assert door.close_door()
-            await async_wait_until(
+            await eventually_async(
                 lambda: len(observer.of_type("parcel_picked_up")) == 2, 10, "both pickups"
             )
             await read_in_turn(3)  # both doors shut, both codes used
@@ -578,7 +577,7 @@ def test_two_consumers_codes_re_read_in_turn_open_each_door_once_and_record_each
             handled = agent.scans_handled
             rig.sim.scan(rig.pickup_code(first, expires_in=-60), QR_SYMBOLOGY)
             assert await agent.wait_scans_handled(handled, 5)
-            await async_wait_until(
+            await eventually_async(
                 lambda: any(
                     e.payload.reason is ScanRefusal.EXPIRED
                     for e in observer.of_type("scan_refused")
@@ -612,12 +611,12 @@ def test_the_heartbeat_goes_on_while_the_store_is_full(tmp_path, broker, topics)
         )
         agent = await rig.start()
         try:
-            await async_wait_until(lambda: agent.link.connected, 10, "the site online")
+            await eventually_async(lambda: agent.link.connected, 10, "the site online")
             disk = DiskFull(agent)
             disk.fill()
             for _ in range(5):  # five beats in a row, each a new one, on the full disk
                 seen = observer.retained.get("heartbeat")
-                await async_wait_until(
+                await eventually_async(
                     lambda seen=seen: observer.retained.get("heartbeat") not in (None, seen),
                     5,
                     "a heartbeat on the full disk",
@@ -685,8 +684,7 @@ def test_a_noise_byte_before_the_echo_does_not_pass_a_stuck_0x8a_lock_for_releas
         await driver.start()
         try:
             async with asyncio.timeout(10):
-                while not driver.bus.port_open:
-                    await asyncio.sleep(0.01)
+                await eventually_async(lambda: driver.bus.port_open, what="the port open")
                 await driver.read_board(1)
                 assert driver.bus.stats.echo is True
                 site.set_fault(FaultKind.LOCK_STUCK, True, board=1, slot=3)

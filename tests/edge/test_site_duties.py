@@ -26,14 +26,9 @@ from protocols.messages import (
     ScanRefusal,
     SlotState,
 )
-from tests.edge.rig import (
-    BRISK,
-    DOUBTFUL,
-    Observer,
-    SiteRig,
-    async_wait_until,
-    labels,
-)
+from tests.edge.answers import scan_opens_nothing
+from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -51,7 +46,7 @@ def test_expired_parcels_are_removed_by_a_courier_and_each_removal_reported(
             for parcel in parcels:
                 await rig.reserve(parcel)
             await Courier(rig.sim, BRISK).deposit(rig.badge(), parcels)
-            await async_wait_until(
+            await eventually_async(
                 lambda: (
                     sum(1 for s in agent.store.read().slots() if s.state is SlotState.OCCUPIED) == 3
                 )
@@ -69,13 +64,13 @@ def test_expired_parcels_are_removed_by_a_courier_and_each_removal_reported(
                 assert door is not None and door.take() == [parcel]
                 assert door.close_door()
             # The third is not expired: scanning it opens nothing.
-            assert await Courier(rig.sim, DOUBTFUL).scan_and_wait(parcels[2], None) is None
-            await async_wait_until(
+            await scan_opens_nothing(agent, rig.sim, parcels[2], None)
+            await eventually_async(
                 lambda: (
                     sum(1 for s in agent.store.read().slots() if s.state is SlotState.FREE) == 15
                 )
             )
-            await async_wait_until(lambda: agent.store.pending_count() == 0)
+            await eventually_async(lambda: agent.store.pending_count() == 0)
         finally:
             await rig.stop()
 
@@ -131,13 +126,13 @@ def test_a_counter_checks_parcels_in_up_to_its_shelves_and_hands_them_over(
             await courier.scan(rig.badge(), None)
             for parcel in parcels:
                 await courier.scan(parcel, None)
-            await async_wait_until(lambda: agent.store.read().shelved() == 2, what="check-in")
+            await eventually_async(lambda: agent.store.read().shelved() == 2, what="check-in")
             code = rig.pickup_code(parcels[0], site="C0001")
             await Consumer(rig.sim, DOUBTFUL).scan(code, None)
-            await async_wait_until(lambda: agent.store.read().shelved() == 1, what="handover")
+            await eventually_async(lambda: agent.store.read().shelved() == 1, what="handover")
             await Consumer(rig.sim, DOUBTFUL).scan(code, None)  # the same code again
-            await async_wait_until(lambda: agent.store.pending_count() == 0)
-            await async_wait_until(lambda: len(observer.of_type("scan_refused")) == 2)
+            await eventually_async(lambda: agent.store.pending_count() == 0)
+            await eventually_async(lambda: len(observer.of_type("scan_refused")) == 2)
         finally:
             await agent.stop()
             await rig.sim.aclose()
@@ -199,11 +194,11 @@ def test_diagnostics_on_the_device_and_by_remote_command(tmp_path, broker, topic
             bad = await control.ask(path, {"op": "slot", "slot": "Z99", "in_service": False})
             assert bad["ok"] is False and "unknown_slot" in bad["error"]
             # Remotely: central's RunDiagnostics gets the same report in the reply.
-            await async_wait_until(lambda: b'"online":true' in observer.retained.get("status", b""))
+            await eventually_async(lambda: b'"online":true' in observer.retained.get("status", b""))
             command = rig.command(RunDiagnostics())
             observer.send(rig.signed(command))
-            await async_wait_until(lambda: observer.reply_to(command.id) is not None)
-            await async_wait_until(lambda: agent.store.pending_count() == 0)
+            await eventually_async(lambda: observer.reply_to(command.id) is not None)
+            await eventually_async(lambda: agent.store.pending_count() == 0)
         finally:
             server.close()
             await rig.stop()
@@ -230,8 +225,8 @@ def test_start_up_reconciliation_reports_what_happened_while_the_agent_was_down(
         agent = await rig.start()
         slot = await rig.reserve(parcel)
         await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
-        await async_wait_until(lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED)
-        await async_wait_until(lambda: agent.store.pending_count() == 0)
+        await eventually_async(lambda: agent.store.read().slot(slot).state is SlotState.OCCUPIED)
+        await eventually_async(lambda: agent.store.pending_count() == 0)
         await agent.stop()
         # While the agent is down: A05's door is pried open, and the parcel is stolen.
         lock = rig.config.slots[[s.id for s in rig.config.slots].index(slot)].lock
@@ -244,7 +239,7 @@ def test_start_up_reconciliation_reports_what_happened_while_the_agent_was_down(
         await agent.start()
         try:
             assert agent.store.read().slot(slot).state is SlotState.FAULT
-            await async_wait_until(lambda: agent.store.pending_count() == 0)
+            await eventually_async(lambda: agent.store.pending_count() == 0)
         finally:
             await rig.stop()
 
@@ -301,7 +296,7 @@ def test_many_agents_share_one_event_loop_without_a_thread_each(tmp_path, broker
             agents.append(agent)
             sims.append(sim)
         try:
-            await async_wait_until(lambda: all(a.link.connected for a in agents), 20)
+            await eventually_async(lambda: all(a.link.connected for a in agents), 20)
             # The blocking TCP connects ran on the loop's small default executor; nothing
             # else made a thread, whatever the number of agents.
             assert threading.active_count() - threads_before <= 8

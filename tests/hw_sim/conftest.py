@@ -16,7 +16,7 @@ import serial
 from hw_sim.devices.reply_schedule import SerialDevice
 from hw_sim.devices.site import SimulatedSite, SiteConfig
 from protocols.clock import SystemClock
-from tests.eventually import describe, eventually, eventually_async
+from tests.eventually import describe, eventually
 
 T = TypeVar("T")
 # How long a host waits for a reply before calling it silence: far above the simulator's
@@ -132,11 +132,6 @@ async def read_bytes(link: Any, count: int, timeout: float = SILENCE_S) -> bytes
 async def exchange(link: Any, frame: bytes, count: int, timeout: float = SILENCE_S) -> bytes:
     link.write(frame)
     return await read_bytes(link, count, timeout)
-
-
-async def wait_until(check: Callable[[], Any], timeout: float = 5.0, step: float = 0.005) -> Any:
-    """Old name of `tests.eventually.eventually_async`, kept while its callers move."""
-    return await eventually_async(check, timeout, interval=step)
 
 
 def drain(device: SerialDevice, until: float = float("inf")) -> list[tuple[float, bytes]]:

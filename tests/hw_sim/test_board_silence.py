@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from hw_sim.field.board_silence import (
 from hw_sim.network.fleet import Fleet, SimOptions
 from protocols.clock import ScaledClock
 from protocols.messages import SiteKind
+from tests.eventually import eventually_async
 
 pytestmark = pytest.mark.broker
 
@@ -53,15 +52,6 @@ def _board_alarms(store: Path, site: str) -> list[tuple[str, bool]]:
     return [(str(ref), bool(open_)) for ref, open_ in rows]
 
 
-async def _until(check: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
 async def _a_silence_is_seen_then_cleared(
     fleet: Fleet, site_id: str, board: int, kind: FaultKind, earlier: list[tuple[str, bool]]
 ) -> None:
@@ -71,16 +61,24 @@ async def _a_silence_is_seen_then_cleared(
     silence = asyncio.ensure_future(play_board_silence(site.sim, fleet.clock, board, hours, kind))
     try:
         raised = [*earlier, (str(board), True)]
-        seen = await _until(lambda: _board_alarms(fleet.store_path, site_id) == raised, held_real_s)
-        # The operator sees it while the board is still silent, and for that board alone.
-        assert seen and not silence.done(), (kind, _board_alarms(fleet.store_path, site_id))
+        await eventually_async(
+            lambda: _board_alarms(fleet.store_path, site_id) == raised,
+            held_real_s,
+            f"central's board_fault for board {board} alone ({kind})",
+            interval=0.05,
+        )
+        # The operator sees it while the board is still silent.
+        assert not silence.done(), (kind, _board_alarms(fleet.store_path, site_id))
         await silence
     finally:
         silence.cancel()
     cleared = [*earlier, (str(board), False)]
-    assert await _until(
-        lambda: _board_alarms(fleet.store_path, site_id) == cleared, CLEAR_SLACK_S
-    ), (kind, _board_alarms(fleet.store_path, site_id))
+    await eventually_async(
+        lambda: _board_alarms(fleet.store_path, site_id) == cleared,
+        CLEAR_SLACK_S,
+        f"the board_fault for board {board} cleared ({kind})",
+        interval=0.05,
+    )
 
 
 def test_a_board_silent_in_the_days_timing_is_an_alarm_at_central_until_it_answers(tmp_path):

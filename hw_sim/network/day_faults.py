@@ -48,11 +48,13 @@ class DayFaults:
         # Held at least twice as long as the agent needs to call the board down under the
         # day's compression (hw_sim/field/board_silence.py), or a compressed silence goes unseen.
         held = silence_hours(site.agent.config.lock_bus, hours)
+        board = site.sim.board_ids[0]  # its first board: 0 on a Kerong bus, 1 on the generic
         fleet.tally.faults.append(
-            f"{fleet.hour():05.2f}h {site.spec.id} board 0 stops answering ({held * 60:.0f} min)"
+            f"{fleet.hour():05.2f}h {site.spec.id} board {board} stops answering "
+            f"({held * 60:.0f} min)"
         )
-        site.sim.set_fault(FaultKind.NO_REPLY, True, board=0)
-        fleet.later(held, lambda: site.sim.set_fault(FaultKind.NO_REPLY, False, board=0))
+        site.sim.set_fault(FaultKind.NO_REPLY, True, board=board)
+        fleet.later(held, lambda: site.sim.set_fault(FaultKind.NO_REPLY, False, board=board))
 
     async def _scanner_unplugged(self, site: SimSite, hours: float) -> None:
         fleet = self.fleet

@@ -48,7 +48,7 @@ from hw_sim.network.options import (
 )
 from hw_sim.network.people_day import PeopleDay
 from hw_sim.network.sim_site import SimSite
-from hw_sim.network.site_setup import central_config, start_site, trim
+from hw_sim.network.site_setup import central_config, family_of, start_site, trim
 from hw_sim.network.tally import Tally
 from protocols.clock import ScaledClock
 from protocols.messages import SiteKind
@@ -104,7 +104,7 @@ class Fleet:
         self.broker.start()
         (self.workdir / "central-signing-key.pem").write_bytes(self.signer.private_pem())
         (self.workdir / "central.pub").write_bytes(self.signer.verifier().public_pem())
-        # Lockers beyond what fits on ten boards are trimmed to ten boards' worth.
+        # Lockers beyond what fits on ten CU16 boards are trimmed to that, whatever their family.
         sites = [
             trim(spec, MAX_BOARDS * LOCKS_PER_BOARD) if spec.kind is SiteKind.LOCKER else spec
             for spec in self.network.sites
@@ -115,15 +115,19 @@ class Fleet:
         self.central = self._central_process(self._central_config())
         await asyncio.to_thread(self.central.start)
         pty_left = self.options.pty_sites
+        lockers = 0
         for spec in self.network.sites:
             seed = self.rng.randrange(1 << 30)
             over_pty = spec.kind is SiteKind.LOCKER and pty_left > 0
             if over_pty:
                 pty_left -= 1
+            family = family_of(lockers)
+            lockers += spec.kind is SiteKind.LOCKER
             self.sites[spec.id] = await start_site(
                 spec,
                 over_pty=over_pty,
                 seed=seed,
+                family=family,
                 clock=self.clock,
                 verifier=self.signer.verifier(),
                 options=self.options,

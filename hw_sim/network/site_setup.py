@@ -18,14 +18,15 @@ from central.sites.network import NetworkSite
 from edge.agent import SiteAgent
 from edge.config import parse_config as parse_site_config
 from edge.drivers.links import ByteLink, Opener, serial_opener
+from hw_sim.devices.families import device_family
 from hw_sim.devices.memory_transport import MemoryPort
+from hw_sim.devices.rs485_board import Rs485Options
 from hw_sim.devices.site import SimulatedSite
 from hw_sim.devices.site import SiteConfig as SimConfig
 from hw_sim.field.wall_clock import WrongClock
 from hw_sim.network.liveness_timing import central_sections, site_timing
 from hw_sim.network.options import (
     HOUR_S,
-    LOCKS_PER_BOARD,
     MAX_BOARDS,
     PICKUP_WINDOW_H,
     REAL_REPLY_TIMEOUT_S,
@@ -34,9 +35,26 @@ from hw_sim.network.options import (
     SimOptions,
 )
 from hw_sim.network.sim_site import SimSite
+from protocols.boards import BoardFamily
 from protocols.clock import ScaledClock
 from protocols.messages import SiteKind, SizeClass
 from protocols.tokens import TokenVerifier
+
+# The day's lockers by lock-board family, in turn in the network's order: most on the CU16,
+# a share on the generic RS485 board and on the CU48, so every family's codec, driver dialect
+# and simulated board runs through the day. The first locker (a CU16, over a pty with the
+# echoing adapter) and the second (over a pty too) keep the serial path busy for both Kerong
+# families.
+FAMILY_TURNS = (
+    BoardFamily.CU16,
+    BoardFamily.CU48,
+    BoardFamily.CU16,
+    BoardFamily.RS485_8A,
+    BoardFamily.CU16,
+)
+# A family's board options where its defaults do not suit a locker: the generic board is
+# sold with 8 to 50 channels; the day's have 16, as a CU16 has locks.
+FAMILY_OPTIONS: dict[BoardFamily, Any] = {BoardFamily.RS485_8A: Rs485Options(channels=16)}
 
 
 def central_config(
@@ -75,9 +93,13 @@ def site_config(
     options: SimOptions,
     broker: PrivateBroker,
     workdir: Path,
+    *,
+    hardware: SimConfig | None = None,
 ) -> dict[str, Any]:
     """A site agent's configuration: its lock bus on `ports[0]`, its scanner on `ports[1]`
-    (device paths, or "memory"), one slot per compartment, board by board."""
+    (device paths, or "memory"), one slot per compartment, board by board. A locker's bus
+    and slots follow its simulated `hardware` (its family, board ids and locks per board;
+    `locker_hardware(spec)` if None)."""
     c = options.compression
     base: dict[str, Any] = {
         "site_id": spec.id,
@@ -99,15 +121,16 @@ def site_config(
     if spec.kind is SiteKind.COUNTER:
         base["shelf_capacity"] = spec.shelf_capacity
         return base
+    hardware = hardware if hardware is not None else locker_hardware(spec)
     slots = []
     index = 0
     for size in SIZES:
         for _ in range(spec.compartments.get(size, 0)):
-            board, lock = divmod(index, LOCKS_PER_BOARD)
+            board, lock = divmod(index, hardware.locks_per_board)
             slots.append(
                 {
                     "id": f"{chr(65 + board)}{lock + 1:02d}",
-                    "board": board,
+                    "board": hardware.board_ids[board],
                     "lock": lock + 1,
                     "size": size.value,
                 }
@@ -115,7 +138,7 @@ def site_config(
             index += 1
     base["lock_bus"] = {
         "port": ports[0],
-        "boards": list(range(boards_for(spec))),
+        **hardware.lock_bus_keys(),
         "poll_interval_s": options.real_poll_s * c,
         "reply_timeout_s": REAL_REPLY_TIMEOUT_S * c,
     }
@@ -123,10 +146,21 @@ def site_config(
     return base
 
 
-def boards_for(spec: NetworkSite) -> int:
-    """How many lock boards a locker's compartments take (at least one, at most ten)."""
+def family_of(ordinal: int) -> BoardFamily:
+    """The lock-board family of the network's `ordinal`-th locker (0-based): FAMILY_TURNS."""
+    return FAMILY_TURNS[ordinal % len(FAMILY_TURNS)]
+
+
+def locker_hardware(
+    spec: NetworkSite, family: BoardFamily = BoardFamily.CU16, seed: int = 0
+) -> SimConfig:
+    """A locker's simulated boards: of `family`, as many as its compartments take (at
+    least one, at most ten)."""
+    device = device_family(family)
+    options = FAMILY_OPTIONS.get(family) or device.options()
     total = sum(spec.compartments.values())
-    return max(1, min(MAX_BOARDS, -(-total // LOCKS_PER_BOARD)))
+    boards = max(1, min(MAX_BOARDS, -(-total // device.locks_per_board(options))))
+    return SimConfig(profile=family, boards=boards, board_options=options, seed=seed)
 
 
 def trim(spec: NetworkSite, limit: int) -> NetworkSite:
@@ -147,32 +181,39 @@ async def start_site(
     *,
     over_pty: bool,
     seed: int,
+    family: BoardFamily,
     clock: ScaledClock,
     verifier: TokenVerifier,
     options: SimOptions,
     broker: PrivateBroker,
     workdir: Path,
 ) -> SimSite:
-    """Build `spec`'s simulated hardware, serve it over real ptys (`over_pty`, as on a Pi,
-    through pyserial) or in memory, and start its agent on a wall clock a fault can set
-    wrong. Raises edge's ConfigError for a configuration it refuses."""
-    boards = boards_for(spec) if spec.kind is SiteKind.LOCKER else 1
-    sim = SimulatedSite(clock, SimConfig(boards=boards, seed=seed))
+    """Build `spec`'s simulated hardware (a locker's boards of `family`), serve it over real
+    ptys (`over_pty`, as on a Pi, through pyserial) or in memory, and start its agent on a
+    wall clock a fault can set wrong. Raises edge's ConfigError for a configuration it
+    refuses."""
+    if spec.kind is SiteKind.LOCKER:
+        hardware = locker_hardware(spec, family, seed)
+    else:
+        hardware = SimConfig(boards=1, seed=seed)  # a counter has a scanner only
+    sim = SimulatedSite(clock, hardware)
     if over_pty:
         folder = workdir / "pty" / spec.id
         folder.mkdir(parents=True)
         sim.serve_pty(folder)
         bus_port, scan_port = str(folder / "locks"), str(folder / "scanner")
+        ports = (bus_port, scan_port)
         config = parse_site_config(
-            site_config(spec, (bus_port, scan_port), options, broker, workdir)
+            site_config(spec, ports, options, broker, workdir, hardware=hardware)
         )
         assert config.lock_bus is not None and config.scanner is not None
         lock_opener: Opener | None = serial_opener(bus_port, config.lock_bus.baud_rate)
         scan_opener: Opener = serial_opener(scan_port, config.scanner.baud)
     else:
         locks, scanner = sim.serve_memory()
+        ports = ("memory", "memory")
         config = parse_site_config(
-            site_config(spec, ("memory", "memory"), options, broker, workdir)
+            site_config(spec, ports, options, broker, workdir, hardware=hardware)
         )
         lock_opener = memory_opener(locks) if spec.kind is SiteKind.LOCKER else None
         scan_opener = memory_opener(scanner)

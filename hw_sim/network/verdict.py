@@ -84,6 +84,7 @@ def summary(fleet: Fleet) -> dict[str, Any]:
         "verdict": "clean" if clean else "failed",
         "sites": len(fleet.sites),
         "lockers": sum(s.spec.kind is SiteKind.LOCKER for s in sites),
+        "lockers_by_family": _families(fleet),
         "collection_points": sum(s.spec.kind is SiteKind.COUNTER for s in sites),
         "parcels": fleet.options.parcels,
         "deposited": agent_events["parcel_deposited"],
@@ -112,6 +113,16 @@ def summary(fleet: Fleet) -> dict[str, Any]:
         "parcel_states_at_central": central_counts,
         "alarms_at_central": fleet.central_records.alarms(),
     }
+
+
+def _families(fleet: Fleet) -> dict[str, int]:
+    """Lockers by lock-board family, most first."""
+    families = Counter(
+        str(site.sim.config.profile)
+        for site in fleet.sites.values()
+        if site.spec.kind is SiteKind.LOCKER
+    )
+    return dict(families.most_common())
 
 
 def _peak_memory(fleet: Fleet) -> dict[str, float | None]:

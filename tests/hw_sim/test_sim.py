@@ -11,6 +11,8 @@ from central.broker.launcher import free_port
 from central.sites.network import generate_network
 from hw_sim.network.central_process import CentralProcess, CentralProcessError, CentralSpec
 from hw_sim.network.fleet import SimOptions, simulate
+from hw_sim.network.site_setup import family_of
+from protocols.boards import BoardFamily
 from protocols.clock import ScaledClock
 from protocols.tokens import TokenSigner
 
@@ -18,8 +20,10 @@ pytestmark = pytest.mark.broker
 
 
 def test_a_small_day_with_a_broker_restart_and_a_site_outage_loses_nothing(tmp_path):
+    # Four lockers: two on the CU16 (one over a pty), one on the CU48 (over a pty), one on
+    # the generic RS485 board (site_setup.FAMILY_TURNS).
     options = SimOptions(
-        lockers=3, counters=4, couriers=6, parcels=120, seed=5, wall_s=30.0, pty_sites=1
+        lockers=4, counters=4, couriers=6, parcels=120, seed=5, wall_s=30.0, pty_sites=2
     )
     lines: list[str] = []
     summary = asyncio.run(simulate(options, lines.append, tmp_path))
@@ -32,6 +36,11 @@ def test_a_small_day_with_a_broker_restart_and_a_site_outage_loses_nothing(tmp_p
     assert summary["events_received"] == summary["events_sent"] > 0
     # Parcels really moved: deposited through doors and shelves, most collected.
     assert summary["deposited"] > 0 and summary["picked_up"] > summary["deposited"] // 2
+    assert summary["lockers_by_family"] == {"cu16": 2, "cu48": 1, "rs485-8a": 1}
+    # Couriers put parcels behind doors of every family (lockers L0001.. in the network's
+    # order, which is the order the families take turns in).
+    at = {place.split("/")[0] for place in tally.placed.values()}
+    assert {family_of(int(site.removeprefix("L")) - 1) for site in at} == set(BoardFamily), at
     assert summary["verdict"] == "clean"
 
 

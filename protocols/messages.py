@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
 )
 
+from protocols import limits
 from protocols.errors import LabelError, MessageError, UnsupportedSchemaVersion
 from protocols.labels import parse_label
 from protocols.topics import SITE_ID_PATTERN
@@ -39,10 +40,12 @@ def _label(value: str) -> str:
 
 SiteId = Annotated[str, StringConstraints(pattern=SITE_ID_PATTERN)]
 SlotId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,15}$")]
-LabelId = Annotated[str, StringConstraints(min_length=1, max_length=32), AfterValidator(_label)]
+LabelId = Annotated[
+    str, StringConstraints(min_length=1, max_length=limits.LABEL_MAX_CHARS), AfterValidator(_label)
+]
 Timestamp = Annotated[float, Field(ge=0, description="Unix time in seconds")]
-Text = Annotated[str, StringConstraints(max_length=500)]
-Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Text = Annotated[str, StringConstraints(max_length=limits.TEXT_MAX_CHARS)]
+Ident = Annotated[str, StringConstraints(pattern=limits.IDENT_PATTERN)]
 Nonce = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 
 
@@ -203,7 +206,7 @@ class Heartbeat(WireModel):
 
 class Fault(Payload):
     component: FaultComponent
-    code: str = Field(max_length=64)
+    code: str = Field(max_length=limits.CODE_MAX_CHARS)
     ref: Text | None = Field(default=None, description="board, slot or port the fault is on")
     since: Timestamp
     detail: Text | None = None
@@ -337,7 +340,7 @@ class FaultCleared(Payload):
     type: Literal["fault_cleared"] = "fault_cleared"
     component: FaultComponent
     ref: Text | None = None
-    code: str = Field(max_length=64)
+    code: str = Field(max_length=limits.CODE_MAX_CHARS)
 
 
 class ScanRefused(Payload):
@@ -460,7 +463,7 @@ class MarkForRemoval(Payload):
     """Central's list of parcels a courier must take out (expired, or to be returned)."""
 
     type: Literal["mark_for_removal"] = "mark_for_removal"
-    parcels: list[LabelId] = Field(min_length=1, max_length=500)
+    parcels: list[LabelId] = Field(min_length=1, max_length=limits.REMOVAL_MAX_PARCELS)
     reason: RemovalReason
 
 

@@ -30,13 +30,11 @@ from central.store import (
     StoreSession,
     TaskRecord,
 )
+from protocols.limits import REMOVAL_MAX_PARCELS
 from protocols.messages import MarkForRemoval, RemovalReason, RevokeCode
 from protocols.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
-
-# MarkForRemoval carries at most this many parcels (protocols.messages.MarkForRemoval).
-MAX_PARCELS_PER_REMOVAL = 500
 
 
 @dataclass(frozen=True)
@@ -261,8 +259,8 @@ class PickupFollowUps:
                 per_site[record.site].append(record.label)
                 session.finish_task(task.id, now)
             for site, labels in per_site.items():
-                for start in range(0, len(labels), MAX_PARCELS_PER_REMOVAL):
-                    chunk = labels[start : start + MAX_PARCELS_PER_REMOVAL]
+                for start in range(0, len(labels), REMOVAL_MAX_PARCELS):
+                    chunk = labels[start : start + REMOVAL_MAX_PARCELS]
                     queue_command(
                         session,
                         site,

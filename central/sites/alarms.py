@@ -12,6 +12,7 @@ import enum
 
 from central.errors import CentralError
 from central.store import AlarmRecord, StoreSession
+from protocols.limits import fit_text
 from protocols.messages import FaultComponent
 
 
@@ -80,7 +81,10 @@ def raise_alarm(
     detail: str | None = None,
     source: str | None = None,
 ) -> bool:
-    """Open an alarm; False if the same one is already open."""
+    """Open an alarm; False if the same one is already open. A long `detail` is cut at the
+    contract's text limit (protocols.limits.TEXT_MAX_CHARS), as a site's own details are."""
+    if detail is not None:
+        detail = fit_text(detail)
     record = AlarmRecord(site, kind.value, at, ref=ref, detail=detail, source=source)
     return session.open_alarm(record)
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from central.capacity.geo import KM_PER_DEG_LAT, KM_PER_DEG_LON, on_land
 from central.errors import CentralError
+from protocols.limits import IDENT_PATTERN
 from protocols.messages import SiteId, SiteKind, SizeClass
 
 # ------------------------------------------------------------------------- compartments
@@ -69,7 +70,7 @@ Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 PostalCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]{2,9}$")]
 PartnerId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
-CourierId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+CourierId = Annotated[str, Field(pattern=IDENT_PATTERN)]  # a badge's courier id is an Ident
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 
 

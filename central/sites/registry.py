@@ -204,7 +204,7 @@ def _raise_differences(
         detail=(
             f"after the {stream.cause} of its event stream the site's slots replaced central's; "
             f"{len(differing)} differed: {shown}" + (f" (and {more} more)" if more > 0 else "")
-        )[:500],
+        ),
         source=f"site {stream.site} state",
     )
 

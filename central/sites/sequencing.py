@@ -233,7 +233,7 @@ class Sequencer:
                 AlarmKind.EVENT_FAILED,
                 now,
                 ref=str(event.seq),
-                detail=f"{event.type} could not be applied: {exc}"[:500],
+                detail=f"{event.type} could not be applied: {exc}",
                 source=f"site {event.site} event {event.seq}",
             )
             return None

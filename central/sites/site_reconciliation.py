@@ -184,7 +184,7 @@ def _raise_unaccounted(
             + "; each is an exception until a person checks it"
             + (f"; out of service meanwhile: {', '.join(closed)}" if closed else "")
             + (f"; {len(plan.resend)} reservation(s) sent again" if plan.resend else "")
-        )[:500],
+        ),
         source=f"site {stream.site} state",
     )
     log.error("site %s: parcels unknown to its new stream: %s", stream.site, shown)

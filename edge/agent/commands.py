@@ -16,6 +16,7 @@ from edge.site.actions import CommandRefused, Unlock
 from edge.store.sqlite import StoreUnavailable
 from protocols.commands import verify_command
 from protocols.errors import MessageError, RefusalReason, TokenRefused, UnsupportedSchemaVersion
+from protocols.limits import IDENT_PATTERN, fit_text
 from protocols.messages import (
     Command,
     OpenSlot,
@@ -31,7 +32,7 @@ from protocols.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
-_IDENT = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # protocols.messages.Ident
+_IDENT = re.compile(IDENT_PATTERN)  # protocols.messages.Ident
 REPLY_FOR_TOKEN = {
     RefusalReason.MALFORMED: ReplyReason.MALFORMED,
     RefusalReason.BAD_SIGNATURE: ReplyReason.BAD_SIGNATURE,
@@ -166,7 +167,7 @@ class CommandDesk:
             at=self.clock.now(),
             ok=ok,
             reason=reason,
-            detail=detail[:500] if detail else None,
+            detail=fit_text(detail) if detail else None,
             result=result,
         )
         self._send_reply(encode(reply))

@@ -22,6 +22,7 @@ from typing import Any
 
 from protocols.backoff import RESTART, Backoff, BackoffPolicy
 from protocols.clock import Clock
+from protocols.limits import fit_text
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class Supervisor:
                 detail = f"{type(exc).__name__}: {exc}"
                 log.error("task %s died; restarting in %.1f s", record.name, wait_s, exc_info=exc)
             record.down_since = self.clock.monotonic()
-            record.last_error = detail[:500]
+            record.last_error = fit_text(detail)  # it goes out as a fault's detail
             record.restarts += 1
             if not record.faulted:
                 record.faulted = True

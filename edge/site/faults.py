@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from edge.site.actions import Action, ClearFault, Emit, PublishState, RaiseFault
 from edge.site.state import SiteState
+from protocols.limits import fit_text
 from protocols.messages import (
     Fault,
     FaultCleared,
@@ -65,5 +66,5 @@ def scanner_fault(
         return []
     return [
         RaiseFault(_fault(FaultComponent.SCANNER, "scanner", code.value, detail, now)),
-        Emit(ScannerFault(fault=code, detail=detail[:500])),
+        Emit(ScannerFault(fault=code, detail=fit_text(detail))),
     ]

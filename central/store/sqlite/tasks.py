@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from central.store.records import TaskRecord
 from central.store.sqlite.queries import Queries
+from protocols.limits import fit_text
 
 
 class TaskQueries(Queries):
@@ -47,7 +48,7 @@ class TaskQueries(Queries):
         self._db.execute(
             """UPDATE tasks SET due_at = ?, last_error = ?, claimed_by = NULL,
                 claimed_until = NULL WHERE id = ?""",
-            (due_at, error[:500], task_id),
+            (due_at, fit_text(error), task_id),
         )
 
     def open_tasks(self, kind: str | None = None) -> list[TaskRecord]:

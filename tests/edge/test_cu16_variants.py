@@ -19,6 +19,7 @@ from edge.drivers.lockboard import LockBoardDriver
 from hw_sim.devices.cu16 import Cu16Options
 from hw_sim.devices.site import SimulatedSite, SiteConfig
 from protocols.clock import SystemClock
+from tests.eventually import eventually_async
 
 UNLOCK_B0_L3 = bytes.fromhex("02 02 31 03 38")
 STATUS_B0 = bytes.fromhex("02 00 30 03 35")
@@ -66,8 +67,7 @@ async def _with_driver(
     await driver.start()
     try:
         async with asyncio.timeout(10):
-            while not driver.bus.port_open:
-                await asyncio.sleep(0.01)
+            await eventually_async(lambda: driver.bus.port_open, what="the port open")
             await test(site, driver, written)
     finally:
         await driver.stop()
@@ -137,8 +137,7 @@ def test_a_status_reply_with_command_byte_0x36_is_read_as_the_status() -> None:
         await driver.start()
         try:
             async with asyncio.timeout(10):
-                while not driver.bus.port_open:
-                    await asyncio.sleep(0.01)
+                await eventually_async(lambda: driver.bus.port_open, what="the port open")
                 reading = await driver.read_board(0)
         finally:
             await driver.stop()

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from edge.agent import STORE_REFUSAL, ScreenLine, SiteAgent
+from edge.agent import STORE_REFUSAL, SiteAgent
 from edge.host import control, service
 from edge.store.sqlite import BUSY_TIMEOUT_S, StoreUnavailable
 from hw_sim.devices.faults import FaultKind
@@ -30,7 +30,9 @@ from protocols.messages import (
     StateSnapshot,
     decode,
 )
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, async_wait_until, labels
+from tests.edge.answers import scan_answered
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -61,16 +63,6 @@ def _fail_once(agent: SiteAgent) -> None:
     agent.tick = tick  # type: ignore[method-assign]
 
 
-async def _answer(agent: SiteAgent, code: str, handled: int) -> ScreenLine:
-    """What the screen showed for `code`, scanned after `handled` scans were dealt with."""
-    await async_wait_until(
-        lambda: agent.screen_answer(code, after=handled) is not None, 5, f"an answer to {code}"
-    )
-    line = agent.screen_answer(code, after=handled)
-    assert line is not None
-    return line
-
-
 def _snapshot_faults(observer: Observer) -> set[tuple[str, str]]:
     raw = observer.retained.get("state")
     if raw is None:
@@ -87,12 +79,12 @@ def test_a_task_that_raises_is_restarted_and_its_fault_raised_then_cleared(
         rig = SiteRig(tmp_path, broker, topics)
         agent = await _start(rig)
         try:
-            await async_wait_until(lambda: agent.link.connected, what="connected")
+            await eventually_async(lambda: agent.link.connected, what="connected")
             _fail_once(agent)
-            await async_wait_until(
+            await eventually_async(
                 lambda: ("agent", "timers") in _snapshot_faults(observer), 10, "fault at central"
             )
-            await async_wait_until(
+            await eventually_async(
                 lambda: any(e.payload.ref == "timers" for e in observer.of_type("fault_cleared")),
                 10,
                 "the fault cleared once the timers ran again",
@@ -130,14 +122,14 @@ def test_the_watchdog_is_not_fed_while_a_task_is_dead(tmp_path, broker, topics, 
         loop.add_reader(receiver.fileno(), heard)
         dog = asyncio.ensure_future(service._watchdog(agent, interval))
         try:
-            await async_wait_until(lambda: len(pings) >= 3, 5, "the watchdog fed")
+            await eventually_async(lambda: len(pings) >= 3, 5, "the watchdog fed")
             _fail_once(agent)
-            await async_wait_until(lambda: "timers" in agent.tasks.down(), 5, "the task dead")
+            await eventually_async(lambda: "timers" in agent.tasks.down(), 5, "the task dead")
             died = time.monotonic()
-            await async_wait_until(lambda: not agent.tasks.down(), 5, "the task restarted")
+            await eventually_async(lambda: not agent.tasks.down(), 5, "the task restarted")
             back = time.monotonic()
             # Fed again once every task runs: the sentinel that pings would have been heard.
-            await async_wait_until(lambda: pings[-1] > back, 5, "the watchdog fed again")
+            await eventually_async(lambda: pings[-1] > back, 5, "the watchdog fed again")
             assert back - died > 0.5
             assert [t for t in pings if died + interval < t < back] == []
         finally:
@@ -163,25 +155,19 @@ def test_a_full_disk_opens_no_door_says_why_and_the_site_serves_again_when_space
                 await rig.reserve(parcel, SizeClass.S)
             disk = DiskFull(agent)
             disk.fill()
-            courier = Courier(rig.sim, DOUBTFUL)
-            await courier.scan(rig.badge(), QR_SYMBOLOGY)
+            await scan_answered(agent, rig.sim, rig.badge(), QR_SYMBOLOGY)
             refused = None
             for parcel in parcels:
                 # Writes that still fit in a page's spare room go through, as on a real
                 # card; the first that needs space is refused, and it must open nothing.
-                openings = {(c.board, c.slot): c.openings for c in rig.sim.compartments()}
-                handled = agent.scans_handled
-                door = await courier.scan_and_wait(parcel, LABEL_SYMBOLOGY)
-                line = await _answer(agent, parcel, handled)
-                if line.refusal is not None:
+                answer = await scan_answered(agent, rig.sim, parcel, LABEL_SYMBOLOGY)
+                if answer.refusal is not None:
                     refused = parcel
-                    assert line.refusal == STORE_REFUSAL and line.slot is None
-                    assert door is None
-                    assert openings == {
-                        (c.board, c.slot): c.openings for c in rig.sim.compartments()
-                    }
+                    assert answer.refusal == STORE_REFUSAL and answer.slot is None
+                    assert answer.opened == []
                     break
-                assert door is not None, "a door must open for a scan that was not refused"
+                assert answer.opened, "a door must open for a scan that was not refused"
+                door = rig.sim.compartment(*answer.opened[0])
                 door.place(parcel)
                 assert door.close_door()
             assert refused is not None, "the full disk never refused a write"
@@ -191,24 +177,24 @@ def test_a_full_disk_opens_no_door_says_why_and_the_site_serves_again_when_space
             assert STORE_FAULT in agent.faults
             assert "SQLITE_FULL" in (agent.faults[STORE_FAULT].detail or "")
             # Central hears of it although no event can be written: the snapshot says so.
-            await async_wait_until(
+            await eventually_async(
                 lambda: ("store", "store") in _snapshot_faults(observer), 10, "store fault"
             )
 
             disk.free()
-            await async_wait_until(
+            await eventually_async(
                 lambda: any(e.payload.ref == "store" for e in observer.of_type("fault_cleared")),
                 10,
                 "the store fault cleared",
             )
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [refused])
             assert refused in report.placed
-            await async_wait_until(
+            await eventually_async(
                 lambda: agent.store.read().slot(expected.slot).state is SlotState.OCCUPIED,
                 what="the refused parcel deposited once space returned",
             )
             # Every door that opened while the disk filled has its record, and reached central.
-            await async_wait_until(lambda: agent.store.pending_count() == 0, 10, "drained")
+            await eventually_async(lambda: agent.store.pending_count() == 0, 10, "drained")
             opened = {e.payload.slot for e in observer.of_type("door_opened")}
             moved = {rig.config.slots[c.slot - 1].id for c in rig.sim.compartments() if c.openings}
             assert moved == opened
@@ -229,16 +215,13 @@ def test_a_locked_database_refuses_the_scan_quickly_instead_of_freezing_the_site
         agent = await _start(rig)
         try:
             await rig.reserve(parcel, SizeClass.S)
-            courier = Courier(rig.sim, DOUBTFUL)
-            await courier.scan(rig.badge(), QR_SYMBOLOGY)
+            await scan_answered(agent, rig.sim, rig.badge(), QR_SYMBOLOGY)
             # A technician's sqlite3 shell (or a backup) holds the write lock.
             rival = sqlite3.connect(rig.config.store_path, isolation_level=None)
             rival.execute("BEGIN IMMEDIATE")
-            handled = agent.scans_handled
             started = time.monotonic()
-            door = await courier.scan_and_wait(parcel, LABEL_SYMBOLOGY)
-            line = await _answer(agent, parcel, handled)
-            assert door is None and line.refusal == STORE_REFUSAL
+            answer = await scan_answered(agent, rig.sim, parcel, LABEL_SYMBOLOGY)
+            assert answer.opened == [] and answer.refusal == STORE_REFUSAL
             # The scan waited for SQLite's lock a moment, not Python's default 5 s.
             assert agent.scan_latencies_ms[-1] < 20 * BUSY_TIMEOUT_S * 1000
             assert time.monotonic() - started < 3
@@ -247,8 +230,8 @@ def test_a_locked_database_refuses_the_scan_quickly_instead_of_freezing_the_site
             )
             rival.execute("ROLLBACK")
             rival.close()
-            await async_wait_until(lambda: STORE_FAULT not in agent.faults, 10, "cleared")
-            await courier.scan(other, LABEL_SYMBOLOGY)  # another code: not a re-read
+            await eventually_async(lambda: STORE_FAULT not in agent.faults, 10, "cleared")
+            await scan_answered(agent, rig.sim, other, LABEL_SYMBOLOGY)  # not a re-read
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in report.placed
         finally:
@@ -278,14 +261,14 @@ def test_a_lock_bus_reader_that_dies_is_restarted_and_doors_open_again(tmp_path,
 
             reassembler.feed = feed  # type: ignore[method-assign]
             key = (FaultComponent.AGENT.value, "lock bus", "task_died")
-            await async_wait_until(lambda: key in agent.faults, 10, "the reader's fault")
+            await eventually_async(lambda: key in agent.faults, 10, "the reader's fault")
             # Restarted (after the supervisor's backoff): the bus is heard again, and a
             # courier's door opens.
-            await async_wait_until(lambda: not agent.tasks.down(), 10, "the reader restarted")
+            await eventually_async(lambda: not agent.tasks.down(), 10, "the reader restarted")
             await rig.reserve(parcel, SizeClass.S)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in report.placed
-            await async_wait_until(lambda: key not in agent.faults, 10, "the fault cleared")
+            await eventually_async(lambda: key not in agent.faults, 10, "the fault cleared")
             assert agent.tasks.records["lock bus"].restarts == 1
         finally:
             await rig.stop()
@@ -304,7 +287,7 @@ def test_a_remote_open_and_a_technician_on_a_full_disk_are_refused_with_the_reas
         path = control.socket_path(rig.config.state_dir, "L0001")
         server = await control.serve(agent, path)
         try:
-            await async_wait_until(lambda: agent.link.connected, what="connected")
+            await eventually_async(lambda: agent.link.connected, what="connected")
             disk = DiskFull(agent)
             disk.fill()
             # Fill the pages' spare room the way a busy site would: until a write fails.
@@ -318,7 +301,7 @@ def test_a_remote_open_and_a_technician_on_a_full_disk_are_refused_with_the_reas
             openings = sum(c.openings for c in rig.sim.compartments())
             command = rig.command(OpenSlot(slot="A16", reason="support call"))
             observer.send(rig.signed(command))
-            await async_wait_until(lambda: observer.reply_to(command.id) is not None, 10)
+            await eventually_async(lambda: observer.reply_to(command.id) is not None, 10)
             reply = observer.reply_to(command.id)
             assert reply is not None and not reply.ok
             assert reply.reason is ReplyReason.HARDWARE_FAULT and "SQLITE_FULL" in (
@@ -353,20 +336,20 @@ def test_a_scanner_unplugged_on_a_full_disk_keeps_its_reader_and_comes_back(
         agent = await _start(rig)
         try:
             assert agent.scanner is not None
-            await async_wait_until(lambda: agent.scanner.status.connected, what="scanner")
+            await eventually_async(lambda: agent.scanner.status.connected, what="scanner")
             disk = DiskFull(agent)
             disk.fill()
             _exhaust(agent)
             rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, True)
             key = (FaultComponent.SCANNER.value, "scanner", ScannerFaultCode.UNPLUGGED.value)
             # Its event cannot be written; the fault stands, and the reader lives on.
-            await async_wait_until(lambda: key in agent.faults, 10, "the scanner fault")
+            await eventually_async(lambda: key in agent.faults, 10, "the scanner fault")
             assert STORE_FAULT in agent.faults
             disk.free()
             rig.sim.set_fault(FaultKind.SCANNER_UNPLUGGED, False)
-            await async_wait_until(lambda: agent.scanner.status.connected, 15, "plugged back")
-            await async_wait_until(lambda: key not in agent.faults, 10, "scanner fault cleared")
-            await async_wait_until(lambda: STORE_FAULT not in agent.faults, 10, "store cleared")
+            await eventually_async(lambda: agent.scanner.status.connected, 15, "plugged back")
+            await eventually_async(lambda: key not in agent.faults, 10, "scanner fault cleared")
+            await eventually_async(lambda: STORE_FAULT not in agent.faults, 10, "store cleared")
             assert agent.tasks.records["scanner"].restarts == 0
             assert agent.alive()
         finally:

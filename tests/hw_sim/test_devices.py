@@ -19,6 +19,7 @@ from hw_sim.errors import ConfigError, PhysicalError
 from protocols.boards import cu16, rs485
 from protocols.boards.cu16 import BoardStatus, LockPolarity
 from protocols.clock import ManualClock, ScaledClock
+from tests.eventually import eventually_async
 from tests.hw_sim.conftest import drain
 
 
@@ -179,8 +180,7 @@ def test_playing_a_plan_switches_faults_at_their_times() -> None:
         ]
         started = clock.monotonic()
         player = asyncio.ensure_future(play(plan, site, clock))
-        while not site.faults():
-            await asyncio.sleep(0.001)
+        await eventually_async(site.faults, what="the plan's first fault", interval=0.001)
         assert clock.monotonic() - started >= 10
         assert site.faults() == [{"kind": "lock_stuck", "board": 0, "slot": 3}]
         await player

@@ -41,6 +41,7 @@ from protocols.messages import (
 )
 from protocols.scanner import ScannedCode
 from protocols.tokens import CourierBadge, PickupCode, TokenSigner
+from tests.eventually import eventually
 
 SITE = "F0001"
 SLOTS = 8
@@ -255,7 +256,11 @@ def test_random_scanner_lines_open_nothing(harness: Harness):
         )
     )
     assert harness.replies[-1].ok, harness.replies[-1]
-    harness.run(asyncio.sleep(0.06))
+    agent = harness.agent
+    eventually(
+        lambda: not agent.scan_lockout.locked_out(agent.clock.monotonic()),
+        what="the scan lockout to run out",
+    )
     badge = harness.signer.courier_badge(
         CourierBadge("courier-1", "post", now - 60, now + 3600, os.urandom(8))
     )

@@ -8,13 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import serial
+
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.pty
 
@@ -154,9 +155,7 @@ def test_control_channel_plays_a_seeded_fault_plan(hwsim: Running) -> None:
     again = hwsim.command("plan 5 duration=60 gap=0.05 length=100 kinds=no_reply")
     assert first["ok"] and first["events"] == again["events"]  # the seed fixes the plan
     assert {e["kind"] for e in first["events"]} == {"no_reply"}
-    deadline = time.monotonic() + 5
-    while not hwsim.command("faults")["faults"]:
-        assert time.monotonic() < deadline, "the plan switched nothing on"
+    eventually(lambda: hwsim.command("faults")["faults"], 5, "the plan to switch a fault on")
     with serial.Serial(hwsim.ready["locks"], 19200, timeout=0.3) as bus:
         on = {f["board"] for f in hwsim.command("faults")["faults"]}
         bus.write(bytes.fromhex("02 00 30 03 35") if 0 in on else bytes.fromhex("02 10 30 03 45"))

@@ -20,7 +20,8 @@ from hw_sim.field.crash_points import crash_at_next_unlock, kill
 from hw_sim.people.people import Consumer, Courier, Pace
 from protocols.boards import BoardFamily
 from protocols.messages import MarkForRemoval, RemovalReason, SlotState
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.edge.answers import openings, scan_answered
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
 from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -98,9 +99,11 @@ def test_kill_9_between_a_pickups_commit_and_its_unlock_frame_leaves_the_parcel_
             )
             await eventually_async(lambda: b'"online":true' in status(), 20, "child online")
             code = rig.pickup_code(parcel)
-            first = await Consumer(rig.sim, DOUBTFUL).pick_up(code)
-            assert first.door is None  # the frame never left: no door opened
+            before = openings(rig.sim)
+            rig.sim.scan(code, QR_SYMBOLOGY)
+            # The sentinel: the agent dies at the unlock it was armed for...
             assert await asyncio.wait_for(child.wait(), 20) == -9
+            assert openings(rig.sim) == before  # ...and the frame never left: no door opened
             lock = agent.slots[slot].lock
             assert rig.sim.compartment(0, lock).contents == (parcel,)
 
@@ -128,6 +131,21 @@ def test_kill_9_between_a_pickups_commit_and_its_unlock_frame_leaves_the_parcel_
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     finally:
         observer.close()
+
+
+async def _scan_into_crash(
+    rig: SiteRig, agent: SiteAgent, badge: str, parcel: str, crash: asyncio.Future[SiteAgent | None]
+) -> SiteAgent:
+    """A courier's badge, then the parcel's label, with `agent` armed to die at its next
+    unlock. The sentinel is its death (`crash` returns the agent started in its place); by
+    then no door may have opened, as the unlock frame never left."""
+    before = openings(rig.sim)
+    await scan_answered(agent, rig.sim, badge)
+    rig.sim.scan(parcel, LABEL_SYMBOLOGY)
+    restarted = await crash
+    assert restarted is not None, "the agent never reached the unlock"
+    assert openings(rig.sim) == before, "a door opened, though the unlock frame never left"
+    return restarted
 
 
 async def _remove(rig: SiteRig, parcel: str, pace: Pace) -> bool:
@@ -166,14 +184,8 @@ def test_a_site_crashed_between_commit_and_unlock_in_the_sim_settles_deposits_an
                 await agent.handle_command_payload(rig.signed(command))
                 held_before = (parcel,)
             crash = asyncio.ensure_future(crash_at_next_unlock(agent, rig.new_agent, 20))
-            if visit == "deposit":
-                first = await Courier(rig.sim, DOUBTFUL).deposit(rig.badge(), [parcel])
-                assert first.no_door == [parcel]
-            else:
-                assert not await _remove(rig, parcel, DOUBTFUL)
-            restarted = await crash
-            assert restarted is not None
-            rig.agent = restarted
+            badge = rig.badge() if visit == "deposit" else rig.badge("returns-1")
+            restarted = rig.agent = await _scan_into_crash(rig, agent, badge, parcel, crash)
             lock = restarted.slots[slot].lock
             assert rig.sim.compartment(0, lock).contents == held_before
             record = restarted.store.read().slot(slot)
@@ -269,11 +281,7 @@ def test_a_crash_before_a_deposit_unlock_on_a_board_without_sensors_deposits_not
         try:
             slot = await rig.reserve(parcel)
             crash = asyncio.ensure_future(crash_at_next_unlock(agent, rig.new_agent, 20))
-            first = await Courier(rig.sim, DOUBTFUL).deposit(rig.badge(), [parcel])
-            assert first.no_door == [parcel]
-            restarted = await crash
-            assert restarted is not None
-            rig.agent = restarted
+            restarted = rig.agent = await _scan_into_crash(rig, agent, rig.badge(), parcel, crash)
             record = restarted.store.read().slot(slot)
             assert record.state is SlotState.RESERVED and record.parcel is None
             second = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])

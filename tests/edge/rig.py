@@ -37,17 +37,12 @@ from protocols.messages import (
 )
 from protocols.tokens import CourierBadge, PickupCode, TokenSigner
 from protocols.topics import SiteChannel, Topics
-from tests.eventually import eventually, eventually_async
+from tests.eventually import eventually
 
 BRISK = Pace(handling_s=0.05, glance_s=0.02, patience_s=4.0)
-# For scans that must open nothing: how long a person waits before giving up.
-DOUBTFUL = Pace(handling_s=0.05, glance_s=0.02, patience_s=0.8)
+# A scan that must open nothing is checked on the agent's answer to it (tests/edge/answers.py),
+# never on how long a person waits before giving up.
 SIZES = [SizeClass.S, SizeClass.M, SizeClass.L, SizeClass.XL]
-
-
-# Old names of tests.eventually's helpers, kept for callers not yet moved to it.
-wait_until = eventually
-async_wait_until = eventually_async
 
 
 class Observer:

@@ -15,7 +15,8 @@ from hw_sim.people.people import Consumer, Courier
 from protocols.boards import BoardFamily
 from protocols.clock import ManualClock
 from protocols.messages import SlotState
-from tests.edge.rig import BRISK, Observer, SiteRig, async_wait_until, labels
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
+from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker]
 
@@ -42,17 +43,17 @@ def test_a_cu48_site_takes_a_deposit_and_a_pickup(tmp_path, broker, topics):
                 reserved = await rig.reserve(parcel)
                 report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
                 assert parcel in report.placed, report
-                await async_wait_until(
+                await eventually_async(
                     lambda slot=reserved: agent.store.read().slot(slot).state is SlotState.OCCUPIED,
                     what=f"the deposit in {reserved} confirmed by the CU48's door and IR bits",
                 )
                 pickup = await Consumer(rig.sim, BRISK).pick_up(rig.pickup_code(parcel))
                 assert pickup.taken == [parcel]
-                await async_wait_until(
+                await eventually_async(
                     lambda slot=reserved: agent.store.read().slot(slot).state is SlotState.FREE,
                     what=f"the pickup from {reserved} confirmed",
                 )
-            await async_wait_until(lambda: agent.store.pending_count() == 0, what="outbox drain")
+            await eventually_async(lambda: agent.store.pending_count() == 0, what="outbox drain")
         finally:
             await rig.stop()
 

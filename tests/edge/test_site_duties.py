@@ -27,7 +27,7 @@ from protocols.messages import (
     SlotState,
 )
 from tests.edge.answers import scan_opens_nothing
-from tests.edge.rig import BRISK, DOUBTFUL, Observer, SiteRig, labels
+from tests.edge.rig import BRISK, Observer, SiteRig, labels
 from tests.eventually import eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
@@ -122,15 +122,15 @@ def test_a_counter_checks_parcels_in_up_to_its_shelves_and_hands_them_over(
             for parcel in parcels:
                 body = ReserveSlot(parcel=parcel, size="L", until=rig.clock.now() + 3600)
                 await agent.handle_command_payload(rig.signed(rig.command(body, site="C0001")))
-            courier = Courier(rig.sim, DOUBTFUL)
+            courier = Courier(rig.sim, BRISK)
             await courier.scan(rig.badge(), None)
             for parcel in parcels:
                 await courier.scan(parcel, None)
             await eventually_async(lambda: agent.store.read().shelved() == 2, what="check-in")
             code = rig.pickup_code(parcels[0], site="C0001")
-            await Consumer(rig.sim, DOUBTFUL).scan(code, None)
+            await Consumer(rig.sim, BRISK).scan(code, None)
             await eventually_async(lambda: agent.store.read().shelved() == 1, what="handover")
-            await Consumer(rig.sim, DOUBTFUL).scan(code, None)  # the same code again
+            await Consumer(rig.sim, BRISK).scan(code, None)  # the same code again
             await eventually_async(lambda: agent.store.pending_count() == 0)
             await eventually_async(lambda: len(observer.of_type("scan_refused")) == 2)
         finally:

@@ -32,9 +32,17 @@ from edge.drivers.scanner import ScannerReader
 from edge.host import diagnostics
 from edge.host.supervisor import Supervisor
 from edge.site import technician
+from edge.site.actions import Unlock
 from edge.site.clock_guard import ClockGuard, save_witness, saved_witness
 from edge.site.lockout import LockoutPolicy, ScanLockout
-from edge.site.state import CourierSession, OpenDoor, SiteRules, SiteState, SlotPlace
+from edge.site.state import (
+    BoardStatus,
+    CourierSession,
+    OpenDoor,
+    SiteRules,
+    SiteState,
+    SlotPlace,
+)
 from edge.store.sqlite import Store
 from edge.uplink.heartbeat import beat_forever, make_heartbeat
 from edge.uplink.mqtt import SiteLink
@@ -239,7 +247,7 @@ class SiteAgent:
     def _reply(self, reply: bytes) -> None:
         self.link.reply(reply)
 
-    async def _unlock(self, unlock: Any) -> bool:
+    async def _unlock(self, unlock: Unlock) -> bool:
         assert self.bus is not None, "a door to open needs a lock bus"
         return await self.bus.unlock(unlock)
 
@@ -335,7 +343,7 @@ class SiteAgent:
         return self.state.faults.slots
 
     @property
-    def readings(self) -> dict[int, Any]:
+    def readings(self) -> dict[int, BoardStatus]:
         return self.state.boards.readings
 
     @property

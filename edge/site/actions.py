@@ -15,7 +15,7 @@ returns anything, so nothing it read is changed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edge.site.slots import Trigger
 from protocols.messages import (
@@ -28,6 +28,9 @@ from protocols.messages import (
     SizeClass,
     SlotFaultCode,
 )
+
+if TYPE_CHECKING:  # state.py builds on these actions; only its reading's shape is named here
+    from edge.site.state import BoardStatus
 
 KEEP = False  # Move(parcel=KEEP): the slot keeps its parcel (edge.store.sqlite.Transaction.move)
 
@@ -228,7 +231,7 @@ class BoardUp:
 class Reading:
     """Keep the board's latest trusted reading (what the snapshot and slot choice use)."""
 
-    reading: Any  # edge.site.state.BoardStatus
+    reading: BoardStatus
 
 
 StateChange = (

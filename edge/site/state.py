@@ -76,17 +76,16 @@ class SiteRules:
     remote_open_window_s: float = 600.0
     maintenance_s: float = 1800.0
     sent_retention_s: float = 7 * 86400.0
+    # (board, lock) -> slot id: every poll looks each lock up
+    places: Mapping[tuple[int, int], str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        places = {(p.board, p.lock): p.id for p in self.slots.values()}
+        object.__setattr__(self, "places", places)  # frozen: set once, here
 
     def slot_at(self, board: int, lock: int) -> str | None:
         """The slot behind `lock` (1-based) of `board`, if one is configured."""
-        return self._by_place().get((board, lock))
-
-    def _by_place(self) -> dict[tuple[int, int], str]:
-        cached: dict[tuple[int, int], str] | None = self.__dict__.get("_places")
-        if cached is None:
-            cached = {(p.board, p.lock): p.id for p in self.slots.values()}
-            object.__setattr__(self, "_places", cached)
-        return cached
+        return self.places.get((board, lock))
 
 
 @dataclass

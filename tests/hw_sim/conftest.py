@@ -134,6 +134,47 @@ async def exchange(link: Any, frame: bytes, count: int, timeout: float = SILENCE
     return await read_bytes(link, count, timeout)
 
 
+# How long a sentinel's answer may take: generous, as a loaded machine is slow; an answer
+# that comes returns at once.
+SENTINEL_TIMEOUT_S = 5.0
+
+
+async def before_sentinel(
+    link: Any, sentinel: bytes, reply: bytes, timeout: float = SENTINEL_TIMEOUT_S
+) -> bytes:
+    """The sentinel for a device's silence: write `sentinel`, a request the device answers
+    with `reply`, and return every byte that reached `link` before that reply (b"" when the
+    requests written earlier got no answer: a bus answers in the order it was asked, so their
+    answers would have come first). Raises AssertionError if `reply` never comes."""
+    link.write(sentinel)
+    data = b""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not data.endswith(reply):
+        left = deadline - loop.time()
+        try:
+            data += await asyncio.wait_for(link.read(), max(left, 0.0))
+        except TimeoutError:
+            break
+    assert data.endswith(reply), f"no answer {reply.hex(' ')} to the sentinel: {data.hex(' ')}"
+    return data[: -len(reply)]
+
+
+def before_sentinel_on_port(
+    bus: serial.Serial, sentinel: bytes, reply: bytes, timeout: float = SENTINEL_TIMEOUT_S
+) -> bytes:
+    """`before_sentinel` on a real serial port (a pty): the bytes before `sentinel`'s `reply`."""
+    kept = bus.timeout
+    bus.timeout = timeout  # pyserial's read_until gives up after the port's timeout
+    try:
+        bus.write(sentinel)
+        data = bus.read_until(reply)
+    finally:
+        bus.timeout = kept
+    assert data.endswith(reply), f"no answer {reply.hex(' ')} to the sentinel: {data.hex(' ')}"
+    return data[: -len(reply)]
+
+
 def drain(device: SerialDevice, until: float = float("inf")) -> list[tuple[float, bytes]]:
     """Sans-I/O: produce every queued reply due by `until`, as (ready time, bytes)."""
     out = []

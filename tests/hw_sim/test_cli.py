@@ -16,6 +16,7 @@ import pytest
 import serial
 
 from tests.eventually import eventually
+from tests.hw_sim.conftest import before_sentinel_on_port
 
 pytestmark = pytest.mark.pty
 
@@ -102,7 +103,9 @@ def test_control_channel_switches_faults_and_refuses_bad_commands(hwsim: Running
     assert answer == {"ok": True, "faults": [{"kind": "no_reply", "board": 1}]}
     with serial.Serial(hwsim.ready["locks"], 19200, timeout=0.3) as bus:
         bus.write(bytes.fromhex("02 10 30 03 45"))
-        assert bus.read(9) == b""
+        # Board 0's answer, asked for next, is the first thing on the line.
+        all_locked_b0 = bytes.fromhex("02 00 35 FF FF 00 00 03 38")
+        assert before_sentinel_on_port(bus, bytes.fromhex("02 00 30 03 35"), all_locked_b0) == b""
         assert hwsim.command('{"cmd": "fault", "on": false, "kind": "no_reply", "board": 1}')["ok"]
         bus.write(bytes.fromhex("02 10 30 03 45"))
         assert len(bus.read(9)) == 9

@@ -19,10 +19,12 @@ from protocols.clock import SystemClock
 from protocols.errors import FrameError
 from protocols.scanner import ScanLineSplitter
 from tests.eventually import eventually_async
-from tests.hw_sim.conftest import SILENCE_S, SimThread, exchange, read_bytes
+from tests.hw_sim.conftest import SILENCE_S, SimThread, before_sentinel, exchange, read_bytes
 
 STATUS_B0 = bytes.fromhex("02 00 30 03 35")
 ALL_LOCKED_B0 = bytes.fromhex("02 00 35 FF FF 00 00 03 38")
+STATUS_B1 = bytes.fromhex("02 10 30 03 45")
+ALL_LOCKED_B1 = bytes.fromhex("02 10 35 FF FF 00 00 03 48")
 UNLOCK_B0_L1 = bytes.fromhex("02 00 31 03 36")
 SHORT_COIL = 0.05  # a quick coil keeps the tests short; the default is 500 ms
 
@@ -48,11 +50,13 @@ async def status(link: MemoryLink) -> BoardStatus:
 def test_no_reply_is_silence_until_switched_off() -> None:
     async def test(site: SimulatedSite, link: MemoryLink, _scanner: MemoryLink) -> None:
         site.set_fault(FaultKind.NO_REPLY, True, board=0)
-        assert await exchange(link, STATUS_B0, 9) == b""
+        link.write(STATUS_B0)
+        # Board 1's answer, asked for next, is the first thing on the line.
+        assert await before_sentinel(link, STATUS_B1, ALL_LOCKED_B1) == b""
         site.set_fault(FaultKind.NO_REPLY, False, board=0)
         assert await exchange(link, STATUS_B0, 9) == ALL_LOCKED_B0
 
-    run(SiteConfig(), test)
+    run(SiteConfig(boards=2), test)  # board 1 answers the sentinel
 
 
 def test_corrupt_reply_has_a_bad_checksum() -> None:
@@ -107,9 +111,10 @@ def test_slow_reply_misses_the_host_timeout_and_arrives_late() -> None:
 def test_power_loss_is_silence_and_unlocks_do_nothing_until_power_returns() -> None:
     async def test(site: SimulatedSite, link: MemoryLink, _scanner: MemoryLink) -> None:
         site.set_fault(FaultKind.POWER_LOSS, True, board=1)
-        assert await exchange(link, bytes.fromhex("02 10 30 03 45"), 9) == b""
-        assert await exchange(link, bytes.fromhex("02 10 31 03 46"), 9) == b""  # unlock 1/1
-        assert await exchange(link, STATUS_B0, 9) == ALL_LOCKED_B0  # board 0 still answers
+        link.write(STATUS_B1)
+        link.write(bytes.fromhex("02 10 31 03 46"))  # unlock 1/1
+        # Board 0 still answers, and its answer is the first thing on the line.
+        assert await before_sentinel(link, STATUS_B0, ALL_LOCKED_B0) == b""
         site.set_fault(FaultKind.POWER_LOSS, False, board=1)
         reply = await exchange(link, bytes.fromhex("02 10 30 03 45"), 9)
         assert reply == bytes.fromhex("02 10 35 FF FF 00 00 03 48")  # all still locked

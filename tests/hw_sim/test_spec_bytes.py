@@ -13,11 +13,11 @@ import serial
 
 from hw_sim.devices.rs485_board import Rs485Options
 from hw_sim.devices.scanner import ScanMode, ScannerOptions
-from hw_sim.devices.site import SiteConfig
+from hw_sim.devices.site import SimulatedSite, SiteConfig
 from protocols.boards import BoardFamily
 from protocols.boards.rs485 import Feedback
 from protocols.scanner import ScannerFraming, Suffix
-from tests.hw_sim.conftest import SILENCE_S, SimThread
+from tests.hw_sim.conftest import SILENCE_S, SimThread, before_sentinel_on_port
 
 pytestmark = pytest.mark.pty
 
@@ -31,6 +31,11 @@ CU16_ALL_LOCKED_B0 = bytes.fromhex("02 00 35 FF FF 00 00 03 38")
 
 def port(path, baud: int) -> serial.Serial:
     return serial.Serial(str(path), baud, timeout=SILENCE_S)
+
+
+def _wrong_baud_bytes(site: SimulatedSite) -> int:
+    assert site.ports is not None
+    return site.ports.locks.stats.wrong_baud_bytes
 
 
 def test_cu16_documented_status_reply_to_plain_pyserial(sim: SimThread) -> None:
@@ -53,10 +58,11 @@ def test_cu16_unlock_gets_no_reply_and_releases_that_lock_only(sim_factory) -> N
     sim = sim_factory(SiteConfig(boards=2))
     with port(sim.locks_path, 19200) as bus:
         bus.write(CU16_UNLOCK_B1_L3)
-        assert bus.read(1) == b""  # most boards do not answer an unlock
-        bus.write(bytes.fromhex("02 10 30 03 45"))  # status of board 1
-        # Lock 3 released: bit 2 of the first lock byte is 0 (FB); checksum 02+10+35+FB+FF+03.
-        assert bus.read(9) == bytes.fromhex("02 10 35 FB FF 00 00 03 44")
+        # Most boards do not answer an unlock: board 1's status, asked for next, is the first
+        # thing on the line. Lock 3 released: bit 2 of the first lock byte is 0 (FB);
+        # checksum 02+10+35+FB+FF+03.
+        released = bytes.fromhex("02 10 35 FB FF 00 00 03 44")
+        assert before_sentinel_on_port(bus, bytes.fromhex("02 10 30 03 45"), released) == b""
     assert sim.do(lambda site: site.compartment(1, 3).door_open())
     assert not sim.do(lambda site: site.compartment(0, 3).door_open())
 
@@ -93,27 +99,28 @@ def test_independent_cu16_driver_sees_lock_released_within_25_ms(sim: SimThread)
 def test_cu16_bad_checksum_gets_no_reply(sim: SimThread) -> None:
     with port(sim.locks_path, 19200) as bus:
         bus.write(bytes.fromhex("02 00 30 03 36"))  # checksum off by one
-        assert bus.read(9) == b""
         bus.write(bytes.fromhex("02 00 31 03 37"))  # an unlock with a bad checksum
-        bus.write(CU16_STATUS_BOARD0)
-        assert bus.read(9) == CU16_ALL_LOCKED_B0  # nothing was released
+        # Neither is answered (a good status is the first thing on the line) and nothing
+        # was released.
+        assert before_sentinel_on_port(bus, CU16_STATUS_BOARD0, CU16_ALL_LOCKED_B0) == b""
 
 
 def test_cu16_frame_at_the_wrong_baud_rate_gets_no_reply(sim: SimThread) -> None:
     with port(sim.locks_path, 9600) as bus:
         bus.write(CU16_UNLOCK_B0_L1)
         bus.write(CU16_STATUS_BOARD0)
-        assert bus.read(9) == b""
+        # The sentinel at 9600: the simulator has taken both frames in and dropped them.
+        sim.wait_for(lambda site: _wrong_baud_bytes(site) == 10, what="the frames dropped")
         bus.baudrate = 19200
-        bus.write(CU16_STATUS_BOARD0)
-        assert bus.read(9) == CU16_ALL_LOCKED_B0  # and the unlock at 9600 did nothing
+        # Nothing came at 9600, and the unlock at 9600 did nothing.
+        assert before_sentinel_on_port(bus, CU16_STATUS_BOARD0, CU16_ALL_LOCKED_B0) == b""
     assert not sim.do(lambda site: site.compartment(0, 1).door_open())
 
 
 def test_cu16_absent_board_is_silent(sim: SimThread) -> None:
     with port(sim.locks_path, 19200) as bus:
         bus.write(bytes.fromhex("02 30 30 03 65"))  # board 3 on a one-board bus
-        assert bus.read(9) == b""
+        assert before_sentinel_on_port(bus, CU16_STATUS_BOARD0, CU16_ALL_LOCKED_B0) == b""
 
 
 def test_rs485_documented_frames(sim_factory) -> None:
@@ -134,12 +141,16 @@ def test_rs485_documented_frames(sim_factory) -> None:
 
 def test_rs485_bad_check_byte_and_wrong_baud_get_no_reply(sim_factory) -> None:
     sim = sim_factory(SiteConfig(profile=BoardFamily.RS485_8A))
+    query, answer = bytes.fromhex("80 01 00 33 B2"), bytes.fromhex("80 01 00 00 00 33 B2")
     with port(sim.locks_path, 9600) as bus:
         bus.write(bytes.fromhex("80 01 00 33 B3"))
-        assert bus.read(7) == b""
+        assert before_sentinel_on_port(bus, query, answer) == b""
     with port(sim.locks_path, 19200) as bus:
-        bus.write(bytes.fromhex("80 01 00 33 B2"))
-        assert bus.read(7) == b""
+        bus.write(query)
+        # The sentinel at the wrong speed: the simulator has taken the frame in and dropped it.
+        sim.wait_for(lambda site: _wrong_baud_bytes(site) == 5, what="the frame dropped")
+        bus.baudrate = 9600
+        assert before_sentinel_on_port(bus, query, answer) == b""
 
 
 def test_rs485_open_level_low_inverts_the_feedback(sim_factory) -> None:
@@ -170,9 +181,9 @@ def test_scanner_host_triggered_mode_reads_only_when_triggered(sim_factory) -> N
         scanner.write(b"\x16T\r")  # SYN T CR
         assert scanner.read_until(b"\r") == b"LNP:CODE\r"
         sim.do(lambda site: site.scan("LNP:SECOND"))
-        assert scanner.read(1) == b""  # a good read ended the scan
-        scanner.write(b"\x16M\rTRGMOD3.")  # to presentation mode
-        assert scanner.read(9) == b"TRGMOD3\x06."
+        # A good read ended the scan: the answer to a menu command sent next (to
+        # presentation mode) is the first thing on the line.
+        assert before_sentinel_on_port(scanner, b"\x16M\rTRGMOD3.", b"TRGMOD3\x06.") == b""
         sim.do(lambda site: site.scan("LNP:THIRD"))
         assert scanner.read_until(b"\r") == b"LNP:THIRD\r"
 

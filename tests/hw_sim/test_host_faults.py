@@ -21,6 +21,7 @@ from protocols.commands import sign_command
 from protocols.labels import make_s10
 from protocols.messages import Command, DoorOpened, Event, ReserveSlot, SizeClass, decode, encode
 from protocols.tokens import CourierBadge, TokenSigner
+from tests.edge.answers import scan_answered
 from tests.eventually import eventually_async
 
 PACE = Pace(handling_s=0.02, glance_s=0.01, patience_s=0.6)
@@ -94,20 +95,17 @@ def test_the_sim_plays_a_full_disk_and_a_second_agent_and_the_guarantees_hold(tm
 
             disk = DiskFull(agent)
             disk.set(True)
-            courier = Courier(sim, PACE)
-            await courier.scan(badge, QR_SYMBOLOGY)
+            await scan_answered(agent, sim, badge, QR_SYMBOLOGY)
             refused = None
             for parcel in parcels:
-                handled = agent.scans_handled
-                door = await courier.scan_and_wait(parcel, LABEL_SYMBOLOGY)
-                await eventually_async(lambda p=parcel, h=handled: agent.screen_answer(p, h))
-                line = agent.screen_answer(parcel, handled)
-                assert line is not None
-                if line.refusal == STORE_REFUSAL:
-                    assert door is None
+                # Each scan is checked on the agent's answer to it: a refused one opened nothing.
+                answer = await scan_answered(agent, sim, parcel, LABEL_SYMBOLOGY)
+                if answer.refusal == STORE_REFUSAL:
+                    assert answer.opened == []
                     refused = parcel
                     break
-                assert door is not None
+                assert answer.opened, "a door must open for a scan that was not refused"
+                door = sim.compartment(*answer.opened[0])
                 door.place(parcel)
                 assert door.close_door()
             assert refused is not None, "the full disk never refused a write"

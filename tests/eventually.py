@@ -51,7 +51,7 @@ def _timed_out(
 
 
 def eventually(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = TIMEOUT_S,
     what: str = "",
     *,
@@ -75,7 +75,7 @@ def eventually(
 
 
 async def eventually_async(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = TIMEOUT_S,
     what: str = "",
     *,

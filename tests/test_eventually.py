@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.eventually import eventually, eventually_async
 
 def test_returns_the_first_truthy_value_as_soon_as_it_comes() -> None:
     tries = itertools.count()
-    values = iter([None, 0, [], "the reply", "later"])
+    values: Iterator[object] = iter([None, 0, [], "the reply", "later"])
     assert eventually(lambda: (next(tries), next(values))[1], 5, interval=0.001) == "the reply"
     assert next(tries) == 4  # tried four times, no more
 
@@ -53,7 +54,7 @@ def test_the_async_form_lets_the_loop_run_between_tries() -> None:
             box.append("published")
 
         task = asyncio.create_task(later())
-        got = await eventually_async(lambda: box and box[0], 5, "the publish")
+        got = await eventually_async(lambda: box[0] if box else None, 5, "the publish")
         await task
         with pytest.raises(AssertionError, match=r"waited 0\.03 s for nothing; last value: \[\]"):
             await eventually_async(lambda: [], 0.03, "nothing")

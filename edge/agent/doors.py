@@ -97,6 +97,7 @@ class LockBus:
         return decide
 
     def check_doors_left_open(self) -> None:
+        """Report the doors followed that stayed open too long (once each)."""
         left = readings.doors_left_open(
             self.rules, self.state, self.rules.door_left_open_s, self.clock.monotonic()
         )

@@ -207,6 +207,7 @@ class SiteAgent:
         self.ready.set()
 
     async def run(self) -> None:
+        """Start, then serve until a task gives up or the agent is cancelled; then stop."""
         await self.start()
         try:
             await self.tasks.wait()
@@ -214,6 +215,8 @@ class SiteAgent:
             await self.stop()
 
     async def stop(self, graceful: bool = True) -> None:
+        """Stop the tasks, the link (`graceful`: say goodbye to the broker) and the bus; save
+        the witnessed time and close the store (and the site's lock with it)."""
         for name in await self.tasks.stop(STOP_TIMEOUT_S):
             # never expected; a stop must not hang on one
             log.error("site %s: task %s ignored its cancellation", self.site, name)
@@ -301,6 +304,7 @@ class SiteAgent:
 
     # ======================================================================== what it shows
     def snapshot(self) -> StateSnapshot:
+        """The state snapshot central sees (edge/agent/snapshot.py)."""
         return snapshot(self.rules, self.state, self.store, self.boot_id, self.clock_guard)
 
     @property

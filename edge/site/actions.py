@@ -280,6 +280,7 @@ def store_changes(actions: list[Action]) -> list[StoreChange]:
 
 
 def state_changes(actions: list[Action]) -> list[StateChange]:
+    """The actions that change SiteState once the store committed, in order."""
     return [a for a in actions if isinstance(a, STATE_CHANGES)]
 
 

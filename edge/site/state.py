@@ -140,6 +140,7 @@ class SiteFaults:
     slots: dict[str, SlotFaultCode] = field(default_factory=dict)
 
     def has(self, component: str, ref: str, code: str) -> bool:
+        """Whether the fault (component value, ref, code) stands."""
         return (component, ref, code) in self.active
 
 
@@ -157,6 +158,7 @@ class MassOpenBreaker:
         return len(self.opens)
 
     def in_maintenance(self, now_m: float) -> bool:
+        """Whether a technician's maintenance session is open at monotonic `now_m`."""
         return now_m < self.maintenance_until
 
 
@@ -227,5 +229,6 @@ class SiteState:
                 boards.readings[reading.board] = reading
 
     def apply_all(self, changes: list[StateChange]) -> None:
+        """Apply `changes` in order (see `apply`)."""
         for change in changes:
             self.apply(change)

@@ -74,7 +74,7 @@ STABLE_CONNECTION_S = 10.0
 # A serial port that went away (an unplugged scanner or RS-485 adapter) and a supervised task
 # that died: the first retry comes quickly (a one-off error, a loose plug), later ones back off
 # so a port that stays gone or a task that fails on every start (a full disk) costs a log line
-# every half minute, not a busy loop.
+# every 15 s or so (the mean of the capped jitter), not a busy loop.
 REOPEN = BackoffPolicy(min_s=0.5, max_s=30.0)
 RESTART = BackoffPolicy(min_s=0.5, max_s=30.0)
 

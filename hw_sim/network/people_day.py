@@ -75,6 +75,14 @@ class PeopleDay:
         if ports is not None and not ports.scanner.plugged:
             tally.gave_up += 1  # a dead scanner: no light, no beep; the person leaves
             return None
+        if agent.scanner is not None and not agent.scanner.status.connected:
+            # Plugged back in, and the agent has not opened its port again yet (it does at
+            # its next try): a code scanned into that gap is lost, as on a port nobody
+            # reads, and the person leaves as at an unplugged scanner. Waiting at the screen
+            # instead, a courier held the site for a real minute (twelve simulated hours):
+            # the rounds passed it by and its parcels were never deposited.
+            tally.gave_up += 1
+            return None
         before = agent.scans_handled
         site.sim.scan(code, None)
         deadline = time.monotonic() + SCREEN_TIMEOUT_S

@@ -8,11 +8,11 @@ before it could, and central showed no board_fault (hw_sim/field/board_silence.p
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from central.store.read import StoreReader
 from edge.config import LockBusConfig
 from hw_sim.devices.faults import FaultKind
 from hw_sim.devices.site import SimulatedSite, SiteConfig
@@ -38,18 +38,13 @@ CLEAR_SLACK_S = 30.0
 
 def _board_alarms(store: Path, site: str) -> list[tuple[str, bool]]:
     """Central's board_fault alarms at `site`, as the operator's list shows them: (ref, open)."""
-    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=10)
     try:
-        rows = db.execute(
-            "SELECT ref, cleared_at IS NULL FROM alarms WHERE site = ? AND kind = 'board_fault'"
-            " ORDER BY id",
-            (site,),
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return []  # central has not made its tables yet
-    finally:
-        db.close()
-    return [(str(ref), bool(open_)) for ref, open_ in rows]
+        with StoreReader.open(store) as reader:
+            alarms = reader.view.list_alarms(include_cleared=True)
+    except StoreReader.errors:
+        return []  # central has not made its store yet
+    ours = [a for a in alarms if a.site == site and a.kind == "board_fault"]
+    return [(a.ref, a.cleared_at is None) for a in sorted(ours, key=lambda a: a.id or 0)]
 
 
 async def _a_silence_is_seen_then_cleared(

@@ -1,9 +1,11 @@
 """A simulated Kerong CU48 bus: 1-10 boards of 48 locks and 48 IR sensors each.
 
 Speaks hardware.md §6 through the project's codec (protocols.boards.cu48): a status
-query 0x60 is answered with the 18-byte 0x75 status, an unlock 0x61 releases the lock and is
-answered 02 ADDR LOCK 75 00 SUM. A frame with a bad checksum, for an absent board or a board
-without power gets no answer, as on a real bus.
+query 0x60 is answered with the 18-byte 0x75 status (02 BOARD 00 75, 12 data bytes, 03 SUM,
+as captured from a real board), an unlock 0x61 releases the lock and is answered
+02 BOARD LOCK 75 00 SUM (one driver's parser reads that answer; no capture shows one). A
+frame with a bad checksum, for an absent board or a board without power gets no answer, as
+on a real bus.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from protocols.reassembly import ReassemblyStats
 
 # The kit's documentation says only "less than 1 second"; far inside the driver's timeout.
 REPLY_LATENCY_S = 0.005
-_STATUS_PAYLOAD = range(5, 5 + cu48.STATUS_DATA_LENGTH)
+_STATUS_PAYLOAD = range(cu48.STATUS_DATA.start, cu48.STATUS_DATA.stop)
 _ACK_PAYLOAD = range(2, 3)
 
 

@@ -3,12 +3,13 @@
 hardware.md §6 gives the sources and where they disagree. Every frame starts STX 0x02
 and ends with SUM, the low byte of the sum of every byte before it.
 
-  host -> board   02 ADDR LOCK CMD 03 SUM         6 bytes; CMD 0x60 status, 0x61 unlock;
+  host -> board   02 BOARD LOCK CMD 03 SUM        6 bytes; CMD 0x60 status, 0x61 unlock;
                                                    LOCK 0-based (0x00 in a status query)
-  board -> host   02 ADDR LOCK 75 LEN DATA.. SUM  6 + LEN bytes; 0x75 = success
-                  unlock answer: LEN 0            02 ADDR LOCK 75 00 SUM
-                  status answer: LEN 12 (18 bytes) 6 lock bytes then 6 IR bytes; data byte
-                  k bit b (LSB first) is lock/sensor 8k+b+1; a lock bit 1 = locked (closed)
+  board -> host   status: 02 BOARD 00 75 D0..D11 03 SUM, 18 bytes (a published capture):
+                  D0-D5 the lock bits, D6-D11 the IR bits; data byte k bit b (LSB first)
+                  is lock/sensor 8k+b+1; a lock bit 1 = locked (closed)
+                  unlock answer: 02 BOARD LOCK 75 00 SUM, 6 bytes (one driver's parser
+                  only; no capture shows it)
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ LOCKS_PER_BOARD = 48
 MAX_BOARD = 9  # ids 0-9 are set on the board; up to 10 boards on one line
 MAX_BOARDS_ON_BUS = 10
 HOST_FRAME_LENGTH = 6
+ACK_FRAME_LENGTH = 6
 GROUP_BYTES = LOCKS_PER_BOARD // 8  # 6: one bit per lock, then one per sensor
 STATUS_DATA_LENGTH = 2 * GROUP_BYTES  # 12
-STATUS_FRAME_LENGTH = 6 + STATUS_DATA_LENGTH  # 18
+STATUS_DATA = slice(4, 4 + STATUS_DATA_LENGTH)  # where a status frame carries them
+STATUS_FRAME_LENGTH = 4 + STATUS_DATA_LENGTH + 2  # 18: STX BOARD 00 75, data, ETX SUM
 MAX_FRAME_LENGTH = STATUS_FRAME_LENGTH
 
 
@@ -115,7 +118,11 @@ def _bytes_of(bits: tuple[bool, ...]) -> bytes:
 
 @dataclass(frozen=True)
 class UnlockAck:
-    """02 ADDR LOCK 75 00 SUM: the board took the unlock of `lock` (1-based)."""
+    """02 BOARD LOCK 75 00 SUM: the board took the unlock of `lock` (1-based).
+
+    Only pirumu/node-pc's parser (and its commented-out test) gives this answer; no capture
+    shows a CU48 answering an unlock (hardware.md §6). The driver does not wait for it.
+    """
 
     board: int
     lock: int
@@ -142,9 +149,10 @@ class BoardStatus:
     def to_bytes(self) -> bytes:
         _check_board(self.board)
         body = (
-            bytes((STX, self.board, 0, Command.SUCCESS, STATUS_DATA_LENGTH))
+            bytes((STX, self.board, 0, Command.SUCCESS))
             + _bytes_of(self.locked)
             + _bytes_of(self.occupied)
+            + bytes((ETX,))
         )
         return body + bytes((checksum(body),))
 
@@ -153,36 +161,70 @@ BoardFrame = UnlockAck | BoardStatus
 
 
 def decode_board_frame(raw: bytes) -> BoardFrame:
-    """Decode a board's answer (the host's side); FrameError carrying the bytes otherwise."""
+    """Decode a board's answer (the host's side): an 18-byte status or a 6-byte unlock answer.
+
+    Raises FrameError carrying the bytes for anything else (a bad sum, no STX, not 0x75, a
+    length of neither, a status without ETX or naming a lock, a board id outside 0-9)."""
     raw = bytes(raw)
     _checked(raw)
     if raw[3] != Command.SUCCESS:
         raise FrameError(f"CU48 answer byte 0x{raw[3]:02X} is not success 0x75", raw)
-    if len(raw) != 6 + raw[4]:
-        raise FrameError(f"CU48 answer says {raw[4]} data bytes but is {len(raw)} long", raw)
     if raw[1] > MAX_BOARD:
         raise FrameError(f"CU48 board id {raw[1]} is outside 0-{MAX_BOARD}", raw)
-    if raw[4] == 0:
-        if raw[2] >= LOCKS_PER_BOARD:
-            raise FrameError(f"CU48 lock index {raw[2]} is outside 0-47", raw)
+    if len(raw) == ACK_FRAME_LENGTH:
+        if raw[4] != 0 or raw[2] >= LOCKS_PER_BOARD:
+            raise FrameError("a CU48 unlock answer is 02 BOARD LOCK(0-47) 75 00 SUM", raw)
         return UnlockAck(raw[1], raw[2] + 1)
-    if raw[4] != STATUS_DATA_LENGTH:
-        raise FrameError(f"a CU48 status carries {STATUS_DATA_LENGTH} bytes, not {raw[4]}", raw)
-    data = raw[5:-1]
+    if len(raw) != STATUS_FRAME_LENGTH:
+        raise FrameError(f"a CU48 answer is 6 or 18 bytes, not {len(raw)}", raw)
+    if raw[2] != 0 or raw[-2] != ETX:
+        raise FrameError("a CU48 status is 02 BOARD 00 75, 12 data bytes, ETX 0x03, SUM", raw)
+    data = raw[STATUS_DATA]
     return BoardStatus(raw[1], _bits(data[:GROUP_BYTES]), _bits(data[GROUP_BYTES:]))
+
+
+def _is_status(frame: bytes) -> bool:
+    return (
+        len(frame) == STATUS_FRAME_LENGTH
+        and frame[2] == 0
+        and frame[-2] == ETX
+        and checksum(frame[:-1]) == frame[-1]
+    )
+
+
+def _is_ack(frame: bytes) -> bool:
+    return (
+        len(frame) >= ACK_FRAME_LENGTH
+        and frame[4] == 0
+        and checksum(frame[: ACK_FRAME_LENGTH - 1]) == frame[ACK_FRAME_LENGTH - 1]
+    )
 
 
 def _measure(buffer: bytes) -> int | None:
     if len(buffer) < 5:
         return None
-    if buffer[3] == Command.SUCCESS:
-        return 6 + buffer[4] if buffer[4] in (0, STATUS_DATA_LENGTH) else 0
-    if buffer[3] in (Command.QUERY_STATUS, Command.UNLOCK) and buffer[4] == ETX:
-        return HOST_FRAME_LENGTH
-    return 0
+    if buffer[3] in (Command.QUERY_STATUS, Command.UNLOCK):
+        return HOST_FRAME_LENGTH if buffer[4] == ETX else 0
+    if buffer[3] != Command.SUCCESS:
+        return 0
+    if buffer[2] != 0:  # only an unlock answer names a lock
+        return ACK_FRAME_LENGTH if buffer[4] == 0 else 0
+    if buffer[4] != 0:  # a status whose locks 1-8 are not all open
+        return STATUS_FRAME_LENGTH
+    # 02 BOARD 00 75 00: lock 1's unlock answer, or a status with locks 1-8 open. A whole
+    # status (ETX and sum at its end) decides; else the unlock answer's sum; else wait.
+    if len(buffer) < ACK_FRAME_LENGTH:
+        return None
+    if not _is_ack(buffer):
+        return STATUS_FRAME_LENGTH
+    if len(buffer) < STATUS_FRAME_LENGTH:
+        return None  # an unlock answer nothing follows stays pending: nobody waits for it
+    return STATUS_FRAME_LENGTH if _is_status(buffer[:STATUS_FRAME_LENGTH]) else ACK_FRAME_LENGTH
 
 
 def _check(frame: bytes) -> bool:
+    if len(frame) == STATUS_FRAME_LENGTH:
+        return _is_status(frame)
     return checksum(frame[:-1]) == frame[-1]
 
 

@@ -22,7 +22,7 @@ def test_a_status_query_is_answered_with_the_18_byte_status() -> None:
     bus.receive(bytes.fromhex("02 04 00 60 03 69"), 0.0)
     ((ready, reply),) = drain(bus)
     assert ready > REPLY_LATENCY_S  # after the request's own bytes crossed the wire
-    assert len(reply) == 18 and reply[:5] == bytes.fromhex("02 04 00 75 0c")
+    assert len(reply) == 18 and reply[:4] == bytes.fromhex("02 04 00 75") and reply[16] == 0x03
     status = cu48.decode_board_frame(reply)
     assert isinstance(status, cu48.BoardStatus) and status.board == 4
     assert all(status.locked) and not any(status.occupied)

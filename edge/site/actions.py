@@ -30,6 +30,7 @@ from protocols.messages import (
 )
 
 if TYPE_CHECKING:  # state.py builds on these actions; only its reading's shape is named here
+    from edge.site.lockout import Decision
     from edge.site.state import BoardStatus
 
 KEEP = False  # Move(parcel=KEEP): the slot keeps its parcel (edge.store.sqlite.Transaction.move)
@@ -234,6 +235,18 @@ class Reading:
     reading: BoardStatus
 
 
+@dataclass(frozen=True)
+class CountRefusal:
+    """Count a refused scan toward the scan lockout (edge/site/lockout.py), once its
+    ScanRefused is recorded: a refusal the store could not write counts for nothing, so no
+    lockout ever stands without its ScannerLockedOut event."""
+
+    reason: ScanRefusal
+    now_m: float  # monotonic
+    guessing: bool | None
+    decision: Decision
+
+
 StateChange = (
     RaiseFault
     | ClearFault
@@ -248,6 +261,7 @@ StateChange = (
     | BoardDown
     | BoardUp
     | Reading
+    | CountRefusal
 )
 
 

@@ -27,6 +27,7 @@ Sans-I/O: texts, reasons and monotonic times in; decisions out. The agent emits 
 
 from __future__ import annotations
 
+import copy
 import enum
 from collections import deque
 from dataclasses import dataclass, field
@@ -179,6 +180,17 @@ class ScanLockout:
         """`slot` was seen shut: a new scan of the code that opened it is a new request."""
         if self._last is not None and self._last.slot == slot:
             self._last = None
+
+    def foresee_refused(
+        self,
+        reason: ScanRefusal,
+        now: float,
+        guessing: bool | None = None,
+        decision: Decision | None = None,
+    ) -> LockoutStarted | None:
+        """What `refused` with the same arguments would return, counting nothing: a decision
+        says whether a refusal starts a lockout before the refusal is recorded and counted."""
+        return copy.deepcopy(self).refused(reason, now, guessing, decision)
 
     def refused(
         self,

@@ -8,7 +8,7 @@ refusal writes (and whether it starts a lockout). The counter's shelf flow is in
 from __future__ import annotations
 
 from edge.site import counter
-from edge.site.actions import Action, Emit, Expect, Move, Refused, Unlock
+from edge.site.actions import Action, CountRefusal, Emit, Expect, Move, Refused, Unlock
 from edge.site.lockout import Decision
 from edge.site.records import SiteRecords
 from edge.site.reservations import deposit_slot, release
@@ -197,13 +197,16 @@ def refusal(
     refused: Refused, decision: Decision, state: SiteState, now: float, now_m: float
 ) -> list[Action]:
     """What a refused scan writes: the refusal (a re-read's same refusal is said once), and
-    a lockout if it was one guess too many (counted in the lockout's windows, in `state`)."""
+    a lockout if it was one guess too many. The refusal counts in the lockout's windows (in
+    `state`) only once recorded (`CountRefusal`): one the store could not write counts for
+    nothing, as no lockout may stand without its ScannerLockedOut event."""
     if decision.retry and refused.reason is decision.retry_of:
         return []
     actions: list[Action] = [
-        Emit(ScanRefused(kind=refused.kind, reason=refused.reason, detail=refused.detail))
+        Emit(ScanRefused(kind=refused.kind, reason=refused.reason, detail=refused.detail)),
+        CountRefusal(refused.reason, now_m, refused.guessing, decision),
     ]
-    started = state.lockout.refused(refused.reason, now_m, refused.guessing, decision)
+    started = state.lockout.foresee_refused(refused.reason, now_m, refused.guessing, decision)
     if started is not None:
         # Someone is trying codes: stop listening for a while and tell the operator.
         actions.append(

@@ -8,8 +8,9 @@ and the mass-open breaker. Lost on a restart by design: the start-up reconciliat
 (edge/site/reconcile.py) rebuilds them from the boards.
 
 Decisions read `SiteState` and return `StateChange` actions; `SiteState.apply` carries them
-out once the store committed. Two objects change as a scan is read, since a refused scan must
-still count: the scan lockout's windows and the courier session's deadline.
+out once the store committed. Two objects change as a scan is read: the scan lockout's record
+of the scan just read (edge/site/lockout.py `admit`) and the courier session's deadline; a
+refusal counts toward the lockout once its record is written (`CountRefusal`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from edge.site.actions import (
     BoardUp,
     ClearFault,
     ClearSlotFaults,
+    CountRefusal,
     DoorLeftOpenReported,
     DoorSeenOpen,
     ForgetDoor,
@@ -227,6 +229,8 @@ class SiteState:
                 boards.down.discard(board)
             case Reading(reading):
                 boards.readings[reading.board] = reading
+            case CountRefusal(reason, now_m, guessing, decision):
+                self.lockout.refused(reason, now_m, guessing, decision)
 
     def apply_all(self, changes: list[StateChange]) -> None:
         """Apply `changes` in order (see `apply`)."""

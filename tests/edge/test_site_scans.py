@@ -145,15 +145,17 @@ def test_guessed_codes_lock_the_scanner_out_and_valid_ones_never_count() -> None
         text = site.code(parcel, site="L0002")
         decision = site.state.lockout.admit(text, site.clock.monotonic())
         refusal = site.refused(text)
-        assert scans.refusal(refusal, decision, site.state, T0, site.clock.monotonic())
+        said = scans.refusal(refusal, decision, site.state, T0, site.clock.monotonic())
+        assert said
+        site.twin.carry_out(said, site.state, T0)  # counted (or not) once recorded
     assert not site.state.lockout.locked_out(site.clock.monotonic())
     written = []
     for i in range(3):  # the policy's limit: three guesses within the window
         text = f"LNP:guess{i}"
         decision = site.state.lockout.admit(text, site.clock.monotonic())
-        written += types_of(
-            scans.refusal(site.refused(text), decision, site.state, T0, site.clock.monotonic())
-        )
+        said = scans.refusal(site.refused(text), decision, site.state, T0, site.clock.monotonic())
+        site.twin.carry_out(said, site.state, T0)
+        written += types_of(said)
         site.clock.advance(1)
     assert written == ["scan_refused"] * 3 + ["scanner_locked_out"]
     admitted = site.state.lockout.admit(site.code(parcel), site.clock.monotonic())

@@ -15,7 +15,7 @@ from edge.site import scans
 from edge.site.actions import Action, Refused, Unlock
 from edge.site.lockout import Admission
 from edge.store.sqlite import StoreUnavailable
-from protocols.messages import ScanRefusal
+from protocols.messages import ScanKind, ScanRefusal
 from protocols.scanner import ScannedCode
 from protocols.tokens import TokenVerifier
 
@@ -82,6 +82,9 @@ class ScanDesk:
 
     async def _act(self, text: str) -> str | None:
         now, now_m = self.clock.now(), self.clock.monotonic()
+        # A badge reads and writes no record: it needs no transaction, so it is accepted
+        # even while another program holds the store's write lock.
+        badge = scans.scan_kind(text) is ScanKind.COURIER_BADGE
         actions = self.runner.run(
             lambda records: scans.decide(
                 text,
@@ -93,6 +96,7 @@ class ScanDesk:
                 now_m=now_m,
             ),
             now,
+            atomic=not badge,
         )
         return await self.unlock_all(actions)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,9 @@ from edge.site.slots import Trigger
 from edge.store.sqlite import StoreUnavailable
 from hw_sim.field.host_faults import DiskFull
 from protocols.clock import ManualClock
-from protocols.messages import DoorClosed
+from protocols.messages import DoorClosed, SizeClass
 from protocols.scanner import ScannedCode
-from protocols.tokens import PickupCode, TokenSigner
+from protocols.tokens import CourierBadge, PickupCode, TokenSigner
 from tests.edge.rig import labels
 from tests.edge.test_site_shell import LOCKS, FakeBoards
 
@@ -107,6 +108,38 @@ def test_refusals_the_full_store_could_not_record_start_no_lockout(tmp_path):
             await agent.handle_scan(ScannedCode(_pickup_code(signer, clock, parcel)))
             assert len(boards.seen_at_unlock) == 1 and "A02" in agent.open_doors
         finally:
+            await agent.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_courier_badge_is_accepted_while_another_program_holds_the_store(tmp_path):
+    """A badge writes nothing: it opens the courier's session even while another program
+    holds the store's write lock (a backup, a technician's sqlite3), as a label then needs
+    the store. The screen says nothing is wrong, and the badge is not read again as new."""
+    signer, clock = TokenSigner.generate(), ManualClock()
+    (parcel,) = labels(1, start=9200)
+
+    async def scenario() -> None:
+        agent, boards = _agent(tmp_path, signer, clock)
+        rival = sqlite3.connect(agent.store.path, isolation_level=None)
+        try:
+            await agent.reconcile()
+            with agent.store.transaction() as tx:
+                tx.expect(parcel, SizeClass.M, None, clock.now() + 3600)
+            now = int(clock.now())
+            badge = signer.courier_badge(
+                CourierBadge("courier-7", "post", now - 60, now + 3600, os.urandom(8))
+            )
+            rival.execute("BEGIN IMMEDIATE")
+            await agent.handle_scan(ScannedCode(badge))  # raised StoreUnavailable once
+            assert agent.courier is not None and agent.courier.courier == "courier-7"
+            rival.execute("ROLLBACK")
+            # The sentinel: the courier's label opens a door on that session.
+            await agent.handle_scan(ScannedCode(parcel))
+            assert len(boards.seen_at_unlock) == 1
+        finally:
+            rival.close()
             await agent.stop()
 
     asyncio.run(scenario())

@@ -9,23 +9,28 @@ needs no write, and an uplink whose reconnect cap is below its minimum still rec
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edge.agent import SiteAgent
-from edge.config import parse_config
+from edge.config import BrokerConfig, parse_config
 from edge.site.slots import Trigger
 from edge.store.sqlite import StoreUnavailable
+from edge.uplink.mqtt import SiteLink
 from hw_sim.field.host_faults import DiskFull
-from protocols.clock import ManualClock
-from protocols.messages import DoorClosed, SizeClass
+from protocols.clock import ManualClock, SystemClock
+from protocols.messages import DoorClosed, SizeClass, StateSnapshot
 from protocols.scanner import ScannedCode
 from protocols.tokens import CourierBadge, PickupCode, TokenSigner
 from tests.edge.rig import labels
 from tests.edge.test_site_shell import LOCKS, FakeBoards
+from tests.eventually import eventually_async
 
 SITE = "L0001"
 FAILURES = 3  # scan_failures_before_lockout in these tests
@@ -140,6 +145,59 @@ def test_a_courier_badge_is_accepted_while_another_program_holds_the_store(tmp_p
             assert len(boards.seen_at_unlock) == 1
         finally:
             rival.close()
+            await agent.stop()
+
+    asyncio.run(scenario())
+
+
+def _refused_port() -> int:
+    """A local TCP port nothing listens on (connects to it are refused at once)."""
+    with contextlib.closing(socket.socket()) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_uplink_whose_reconnect_cap_is_below_its_minimum_keeps_trying(tmp_path):
+    """reconnect_max_s below reconnect_min_s (each valid alone) waits the minimum between
+    attempts, as it always did: the link must not die before its first attempt and leave
+    the site never connecting."""
+    signer, clock = TokenSigner.generate(), ManualClock()
+
+    async def scenario() -> None:
+        agent, _boards = _agent(tmp_path, signer, clock)
+
+        async def ignore(_payload: bytes) -> None:
+            return None
+
+        def snapshot() -> StateSnapshot:
+            return agent.snapshot()
+
+        link = SiteLink(
+            site=SITE,
+            boot_id="b" * 16,
+            broker=BrokerConfig(host="127.0.0.1", port=_refused_port()),
+            store=agent.store,
+            clock=SystemClock(),
+            snapshot=snapshot,
+            on_command=ignore,
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.01,
+        )
+        task = asyncio.ensure_future(link.run())
+        try:
+
+            def attempted() -> Any:
+                return task.done() or link.stats.last_error is not None
+
+            await eventually_async(attempted, 10, "a first connect attempt")
+            assert not task.done(), task.exception()
+            link.stats.last_error = None
+            await eventually_async(attempted, 10, "a second connect attempt")
+            assert not task.done(), task.exception()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
             await agent.stop()
 
     asyncio.run(scenario())

@@ -27,9 +27,12 @@ BAUD_9600 = b"\x39\x01"
 # 0x00D0: AIM id before each code, 0x80 on, 0x00 off (GM812 manual).
 AIM_ADDRESS = 0x00D0
 AIM_ON = 0x80
-# 0x00D9: writing 0x55 restores the factory settings (GM60 driver).
+# 0x00D9: writing 0x55 restores the factory settings (GM60 driver; Tasmota's GM861 table
+# says "restore user-defined factory settings") and 0x50 resets the zone bytes to their
+# defaults (Tasmota's table). The simulator keeps no user-defined set: both restore its
+# factory table.
 RESET_ADDRESS = 0x00D9
-RESET_VALUE = 0x55
+RESET_VALUES = frozenset((0x50, 0x55))
 # 0x00E1-0x00E5: hardware version, software version, year-2000, month, day (read-only).
 VERSION_ADDRESS = 0x00E1
 SIM_VERSION = bytes((100, 100, 26, 1, 1))  # the simulator's own: "1.00", "1.00", 2026-01-01
@@ -86,7 +89,7 @@ class ZoneBits:
     def _write(self, address: int, value: int) -> None:
         if VERSION_ADDRESS <= address < VERSION_ADDRESS + len(SIM_VERSION):
             return  # read-only: the engine's own identity
-        if address == RESET_ADDRESS and value == RESET_VALUE:
+        if address == RESET_ADDRESS and value in RESET_VALUES:
             self.table[:] = self._factory
             self._effects.on_mode(EngineMode(self.table[MODE_ADDRESS] & MODE_MASK))
             self._effects.on_aim(self.table[AIM_ADDRESS] == AIM_ON)

@@ -38,6 +38,29 @@ def test_ab_cd_in_place_of_the_crc_is_taken_unchecked() -> None:
     assert SetupCommand.from_bytes(raw) == SetupCommand(SetupType.WRITE, 0x0002, b"\x01")
 
 
+# Engine replies and commands printed in Tasmota's GM861 driver (xsns_107_gm861.ino), seen
+# on a real engine: each CRC is ours.
+TASMOTA_REPLIES = [
+    ("02 00 00 02 39 01 C1 4C", b"\x39\x01"),  # the baud rate read: 9600
+    ("02 00 00 01 01 23 10", b"\x01"),  # zone byte 0x60 read
+]
+
+
+@pytest.mark.parametrize(("raw", "data"), TASMOTA_REPLIES)
+def test_replies_a_real_engine_sent_decode(raw: str, data: bytes) -> None:
+    assert SetupReply.from_bytes(hx(raw)) == SetupReply(data)
+    assert SetupReply(data).to_bytes() == hx(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["7E 00 08 01 00 D9 50 81 D3", "7E 00 08 01 00 D9 55 D1 76", "7E 00 08 01 00 D9 00 DB 26"],
+)
+def test_tasmota_s_zone_d9_commands_carry_our_crc(raw: str) -> None:
+    command = SetupCommand.from_bytes(hx(raw))
+    assert command.to_bytes() == hx(raw)
+
+
 def test_the_documented_write_reply() -> None:
     assert gm65.WRITE_DONE.to_bytes() == hx("02 00 00 01 00 33 31")
     assert SetupReply.from_bytes(hx("02 00 00 01 00 33 31")) == gm65.WRITE_DONE

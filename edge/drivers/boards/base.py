@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from edge.drivers.lockboard import Bus
 
 
+# The [lock_bus] keys only some families read (edge/config.py's LockBusConfig); a dialect
+# names those it reads in `reads`. Any other one set away from its default is refused: a
+# CU16 setting on a CU48 bus, or a second family's boards, would otherwise pass unread.
+FAMILY_KEYS = frozenset(("boards", "polarity", "unlock_reply", "rs485_boards"))
+
+
 @dataclass(frozen=True)
 class BoardReading:
     """One board's sensors: per lock (index 0 = lock 1), door open? and parcel seen?"""
@@ -33,6 +39,7 @@ class Dialect(ABC):
     """One family's side of the conversation with a board, for one configured bus."""
 
     facts: ClassVar[FamilyFacts]
+    reads: ClassVar[frozenset[str]]  # which of FAMILY_KEYS this family's bus reads
     # How long after an unlock the confirming reading is taken, when the dialect asks for one
     # (unlock returns None). Seconds.
     confirm_delay_s: ClassVar[float] = 0.0
@@ -42,12 +49,37 @@ class Dialect(ABC):
         self.layout = self.board_layout(config)
 
     @classmethod
-    @abstractmethod
     def board_layout(cls, config: LockBusConfig) -> dict[int, int]:
         """The boards a bus configuration names: board id -> how many locks it drives, in the
         order they are polled. Raises ValueError, naming the key, if the configuration does
-        not fit the family (run by the configuration's validation, so a bad file is refused
-        at start-up)."""
+        not fit the family or sets another family's key (run by the configuration's
+        validation, so a bad file is refused at start-up)."""
+        defaults = type(config).model_fields
+        for key in sorted(FAMILY_KEYS - cls.reads):
+            if getattr(config, key) != defaults[key].get_default(call_default_factory=True):
+                known = ", ".join(sorted(cls.reads))
+                raise ValueError(
+                    f"lock_bus.{key} is not read on a {cls.facts.family} bus "
+                    f"({cls.facts.title}: {known})"
+                )
+        return cls.layout_of(config)
+
+    @classmethod
+    @abstractmethod
+    def layout_of(cls, config: LockBusConfig) -> dict[int, int]:
+        """board_layout's family part, once no other family's key is set."""
+
+    @classmethod
+    def listed_boards(cls, config: LockBusConfig) -> dict[int, int]:
+        """`config.boards` as a layout, each with the family's locks per board: for a family
+        whose boards are known by their ids alone. ValueError if an id repeats or is not
+        one the family's boards can be set to."""
+        title, ids = cls.facts.title, cls.facts.board_ids
+        if not config.boards or len(set(config.boards)) != len(config.boards):
+            raise ValueError(f"boards must list each {title} board id once")
+        if any(b not in ids for b in config.boards):
+            raise ValueError(f"{title} board ids are {ids.start}-{ids.stop - 1}")
+        return dict.fromkeys(config.boards, cls.facts.locks_per_board)
 
     @abstractmethod
     def reassembler(self) -> FrameReassembler:

@@ -28,16 +28,13 @@ if TYPE_CHECKING:
 
 class Cu16Dialect(Dialect):
     facts = cu16.FACTS
+    reads = frozenset(("boards", "polarity", "unlock_reply"))
     # Most CU16 boards do not answer an unlock: drivers wait ~25 ms and query (hardware.md §1).
     confirm_delay_s = 0.025
 
     @classmethod
-    def board_layout(cls, config: LockBusConfig) -> dict[int, int]:
-        if not config.boards or len(set(config.boards)) != len(config.boards):
-            raise ValueError("boards must list each CU16 board id once")
-        if any(b not in cls.facts.board_ids for b in config.boards):
-            raise ValueError(f"CU16 board ids are 0-{cu16.MAX_BOARD}")
-        return dict.fromkeys(config.boards, cu16.LOCKS_PER_BOARD)
+    def layout_of(cls, config: LockBusConfig) -> dict[int, int]:
+        return cls.listed_boards(config)
 
     def reassembler(self) -> FrameReassembler:
         return cu16.reassembler()

@@ -26,15 +26,12 @@ if TYPE_CHECKING:
 
 class Cu48Dialect(Dialect):
     facts = cu48.FACTS
+    reads = frozenset(("boards",))
     confirm_delay_s = 0.025  # the coil's ~25 ms, as for the CU16; no CU48 source gives one
 
     @classmethod
-    def board_layout(cls, config: LockBusConfig) -> dict[int, int]:
-        if not config.boards or len(set(config.boards)) != len(config.boards):
-            raise ValueError("boards must list each CU48 board id once")
-        if any(b not in cls.facts.board_ids for b in config.boards):
-            raise ValueError(f"CU48 board ids are 0-{cu48.MAX_BOARD}")
-        return dict.fromkeys(config.boards, cu48.LOCKS_PER_BOARD)
+    def layout_of(cls, config: LockBusConfig) -> dict[int, int]:
+        return cls.listed_boards(config)
 
     def reassembler(self) -> FrameReassembler:
         return cu48.reassembler()

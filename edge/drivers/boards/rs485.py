@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 class Rs485Dialect(Dialect):
     facts = rs485.FACTS
+    reads = frozenset(("rs485_boards",))
 
     def __init__(self, config: LockBusConfig) -> None:
         super().__init__(config)
@@ -29,7 +30,7 @@ class Rs485Dialect(Dialect):
         self._replies = rs485.ReplyReassembler(max(self._status_bytes(b) for b in self._boards))
 
     @classmethod
-    def board_layout(cls, config: LockBusConfig) -> dict[int, int]:
+    def layout_of(cls, config: LockBusConfig) -> dict[int, int]:
         if not config.rs485_boards:
             raise ValueError("an rs485-8a bus needs rs485_boards")
         return {b.address: b.channels for b in config.rs485_boards}

@@ -62,6 +62,8 @@ class SetupCommand:
             raise ValueError(f"zone address {self.address} is not 16 bits")
         if not 1 <= len(self.data) <= MAX_DATA:
             raise ValueError(f"a set-up command carries 1-{MAX_DATA} data bytes")
+        if self.type is SetupType.READ and (len(self.data) != 1 or not self.data[0]):
+            raise ValueError("a read carries one data byte: how many zone bytes, 1-255")
 
     def to_bytes(self, checked: bool = True) -> bytes:
         """The command's bytes; `checked=False` sends AB CD in place of the CRC."""
@@ -84,6 +86,9 @@ class SetupCommand:
             raise FrameError(f"unknown GM65 command type 0x{raw[2]:02X}", raw) from None
         if kind is SetupType.READ and raw[3] != 1:
             raise FrameError("a GM65 read carries one data byte (the count)", raw)
+        if kind is SetupType.READ and raw[6] == 0:
+            # No reply could carry none (a reply's LENS is 1-255): nothing to answer.
+            raise FrameError("a GM65 read asks for 1-255 zone bytes, not 0", raw)
         return cls(kind, int.from_bytes(raw[4:6], "big"), raw[6:-2])
 
 

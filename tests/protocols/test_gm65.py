@@ -80,6 +80,7 @@ def test_crc_is_xmodem_over_type_to_data() -> None:
         ("7E 00 07 02 00 2A 02 01 AB CD", "count"),
         ("7E 00 09 01 00 00", "7E 00"),
         ("7E 00 09 02 00 00 00 AB CD", "must be"),
+        ("7E 00 07 01 00 00 00 AB CD", "not 0"),  # a read of no bytes: no reply could say it
     ],
 )
 def test_bad_commands_raise_frame_error_with_their_bytes(raw: str, why: str) -> None:
@@ -101,6 +102,8 @@ def test_out_of_range_commands_are_refused_before_sending() -> None:
         gm65.read(0x0000, 0)
     with pytest.raises(ValueError, match="1-255"):
         SetupReply(b"").to_bytes()
+    with pytest.raises(ValueError, match="1-255"):
+        SetupCommand(SetupType.READ, 0x0000, b"\x00")
 
 
 def test_reassembly_one_byte_at_a_time_through_noise() -> None:
@@ -135,7 +138,7 @@ def test_any_bytes_decode_or_raise_frame_error(data: bytes) -> None:
 )
 def test_round_trip(kind: SetupType, address: int, data: bytes, checked: bool) -> None:
     if kind is SetupType.READ:
-        data = data[:1]
+        data = bytes((data[0] or 1,))  # how many zone bytes: 1-255
     command = SetupCommand(kind, address, data)
     assert SetupCommand.from_bytes(command.to_bytes(checked)) == command
     assert SetupReply.from_bytes(SetupReply(data).to_bytes()) == SetupReply(data)

@@ -24,20 +24,17 @@ from __future__ import annotations
 
 import argparse
 import enum
-import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hw_sim.devices.compartment import COIL_HOLD_S, Compartment
-from hw_sim.devices.faults import LineFaults
+from hw_sim.devices.board_bus import BoardBus, SimulatedBoard, checked_board_ids
+from hw_sim.devices.compartment import COIL_HOLD_S
 from hw_sim.devices.lock_bus import DeviceFamily
-from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
 from hw_sim.errors import ConfigError
 from protocols.boards import cu16
 from protocols.boards.cu16 import BoardStatus, Command, Frame, LockPolarity
 from protocols.clock import Clock
-from protocols.reassembly import ReassemblyStats
 
 # hardware.md §1 says only that a board answers within 1 s; published drivers wait ~25 ms
 # after an unlock and then query, so a board answers well inside that. An assumption.
@@ -68,39 +65,29 @@ class Cu16Options:
     baud: int = cu16.BAUD_RATE
 
 
-class Cu16Board:
+class Cu16Board(SimulatedBoard):
     """One board: 16 compartments, its own faults and its own power."""
 
     def __init__(self, board_id: int, clock: Clock, options: Cu16Options) -> None:
         if not 0 <= board_id <= cu16.MAX_BOARD:
             raise ConfigError(f"a CU16 board id is 0-{cu16.MAX_BOARD}, not {board_id}")
-        self.id = board_id
+        super().__init__(board_id, clock, cu16.LOCKS_PER_BOARD)
         self.options = options
-        self.compartments = [
-            Compartment(clock, board_id, slot) for slot in range(1, cu16.LOCKS_PER_BOARD + 1)
-        ]
-        self.faults = LineFaults()
-        self.powered = True
         self.hold_s = options.coil_hold_s
 
     def status(self, at: float) -> BoardStatus:
-        return BoardStatus(
-            self.id,
-            tuple(c.locked(at) for c in self.compartments),
-            tuple(c.occupied(at) for c in self.compartments),
-        )
+        return BoardStatus(self.id, *self.sensors(at))
 
     def set_power(self, on: bool, at: float) -> None:
-        if not on:
-            for compartment in self.compartments:
-                compartment.cut_power(at)
-        elif not self.powered:
+        if on and not self.powered:
             self.hold_s = self.options.coil_hold_s  # a settings change in RAM is lost
-        self.powered = on
+        super().set_power(on, at)
 
 
-class Cu16Bus:
+class Cu16Bus(BoardBus[Cu16Board, Frame]):
     """The boards on one RS485 line, as one serial device."""
+
+    name = "CU16"
 
     def __init__(
         self,
@@ -110,36 +97,12 @@ class Cu16Bus:
         seed: int = 0,
     ) -> None:
         self.options = options or Cu16Options()
-        ids = sorted(set(board_ids))
-        if not 1 <= len(ids) <= MAX_BOARDS:
-            raise ConfigError(f"a CU16 bus has 1-{MAX_BOARDS} boards, not {len(ids)}")
-        self.boards = {board_id: Cu16Board(board_id, clock, self.options) for board_id in ids}
-        self.replies = ReplySchedule()
-        self._rx = RxLine(self.options.baud)
-        self._reassembler = cu16.reassembler()
-        self._rng = random.Random(seed)  # noqa: S311 - seeded for replay, not secrecy
+        ids = checked_board_ids(board_ids, self.name, MAX_BOARDS)
+        boards = (Cu16Board(board_id, clock, self.options) for board_id in ids)
+        super().__init__(boards, self.options.baud, cu16.reassembler(), seed)
 
-    @property
-    def baud(self) -> int:
-        return self.options.baud
-
-    @property
-    def rx_stats(self) -> ReassemblyStats:
-        """What the bus heard: whole frames, bad frames and bytes thrown away."""
-        return self._reassembler.stats
-
-    def compartment(self, board: int, slot: int) -> Compartment:
-        if board not in self.boards:
-            raise ConfigError(f"there is no CU16 board {board} on this bus")
-        if not 1 <= slot <= cu16.LOCKS_PER_BOARD:
-            raise ConfigError(f"a CU16 lock is 1-{cu16.LOCKS_PER_BOARD}, not {slot}")
-        return self.boards[board].compartments[slot - 1]
-
-    def receive(self, data: bytes, seen_at: float) -> None:
-        # One byte at a time, so each frame is acted on when its own last byte arrived.
-        for byte, end in zip(data, self._rx.byte_end_times(len(data), seen_at), strict=True):
-            for raw in self._reassembler.feed(bytes((byte,))):
-                self._handle(Frame.from_bytes(raw), end)
+    def _decode(self, raw: bytes) -> Frame:
+        return Frame.from_bytes(raw)
 
     def _handle(self, frame: Frame, at: float) -> None:
         if frame.cmd == Command.QUERY_ALL and frame.addr == cu16.BROADCAST_ADDR:
@@ -171,7 +134,8 @@ class Cu16Bus:
                 board.hold_s = frame.data[0] / TENTHS_PER_S
             tenths = round(board.hold_s * TENTHS_PER_S)
             reply = Frame(cu16.address(board.id), Command.UNLOCK_TIME, bytes((tenths,)))
-            self._reply(board, at, lambda _t: reply.to_bytes(), _UNLOCK_TIME_PAYLOAD)
+            ready = at + self.options.reply_latency_s
+            self._reply(board, ready, lambda _t: reply.to_bytes(), _UNLOCK_TIME_PAYLOAD)
         # 0x35 is a board's own reply: another board's answer on the bus, not for us.
 
     def _after_unlock(self, board: Cu16Board, at: float) -> None:
@@ -180,19 +144,12 @@ class Cu16Bus:
 
     def _reply_status(self, board: Cu16Board, at: float, cmd: Command = Command.STATUS) -> None:
         polarity = self.options.polarity
-        self._reply(board, at, lambda t: board.status(t).to_bytes(polarity, cmd), _STATUS_PAYLOAD)
-
-    def _reply(
-        self, board: Cu16Board, at: float, make: Callable[[float], bytes], payload: range
-    ) -> None:
-        ready = at + self.options.reply_latency_s + board.faults.slow_reply_s
-
-        def produce(when: float) -> bytes:
-            if not board.powered:
-                return b""
-            return board.faults.mangle(make(when), self._rng, payload)
-
-        self.replies.push(ready, produce)
+        self._reply(
+            board,
+            at + self.options.reply_latency_s,
+            lambda t: board.status(t).to_bytes(polarity, cmd),
+            _STATUS_PAYLOAD,
+        )
 
 
 class UnlockReply(enum.StrEnum):

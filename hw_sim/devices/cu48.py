@@ -11,20 +11,16 @@ on a real bus.
 from __future__ import annotations
 
 import argparse
-import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hw_sim.devices.compartment import COIL_HOLD_S, Compartment
-from hw_sim.devices.faults import LineFaults
+from hw_sim.devices.board_bus import BoardBus, SimulatedBoard, checked_board_ids
+from hw_sim.devices.compartment import COIL_HOLD_S
 from hw_sim.devices.lock_bus import DeviceFamily
-from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
 from hw_sim.errors import ConfigError
 from protocols.boards import cu48
 from protocols.clock import Clock
-from protocols.errors import FrameError
-from protocols.reassembly import ReassemblyStats
 
 # The kit's documentation says only "less than 1 second"; far inside the driver's timeout.
 REPLY_LATENCY_S = 0.005
@@ -39,35 +35,22 @@ class Cu48Options:
     baud: int = cu48.BAUD_RATE
 
 
-class Cu48Board:
+class Cu48Board(SimulatedBoard):
     """One board: 48 compartments, its own faults and its own power."""
 
     def __init__(self, board_id: int, clock: Clock, options: Cu48Options) -> None:
         if not 0 <= board_id <= cu48.MAX_BOARD:
             raise ConfigError(f"a CU48 board id is 0-{cu48.MAX_BOARD}, not {board_id}")
-        self.id = board_id
-        self.compartments = [
-            Compartment(clock, board_id, lock) for lock in range(1, cu48.LOCKS_PER_BOARD + 1)
-        ]
-        self.faults = LineFaults()
-        self.powered = True
+        super().__init__(board_id, clock, cu48.LOCKS_PER_BOARD)
 
     def status(self, at: float) -> cu48.BoardStatus:
-        return cu48.BoardStatus(
-            self.id,
-            tuple(c.locked(at) for c in self.compartments),
-            tuple(c.occupied(at) for c in self.compartments),
-        )
-
-    def set_power(self, on: bool, at: float) -> None:
-        if not on:
-            for compartment in self.compartments:
-                compartment.cut_power(at)
-        self.powered = on
+        return cu48.BoardStatus(self.id, *self.sensors(at))
 
 
-class Cu48Bus:
+class Cu48Bus(BoardBus[Cu48Board, cu48.Request]):
     """The boards on one RS485 line, as one serial device."""
+
+    name = "CU48"
 
     def __init__(
         self,
@@ -77,61 +60,24 @@ class Cu48Bus:
         seed: int = 0,
     ) -> None:
         self.options = options or Cu48Options()
-        ids = sorted(set(board_ids))
-        if not 1 <= len(ids) <= cu48.MAX_BOARDS_ON_BUS:
-            raise ConfigError(f"a CU48 bus has 1-{cu48.MAX_BOARDS_ON_BUS} boards, not {len(ids)}")
-        self.boards = {board_id: Cu48Board(board_id, clock, self.options) for board_id in ids}
-        self.replies = ReplySchedule()
-        self._rx = RxLine(self.options.baud)
-        self._reassembler = cu48.reassembler()
-        self._rng = random.Random(seed)  # noqa: S311 - seeded for replay, not secrecy
+        ids = checked_board_ids(board_ids, self.name, cu48.MAX_BOARDS_ON_BUS)
+        boards = (Cu48Board(board_id, clock, self.options) for board_id in ids)
+        super().__init__(boards, self.options.baud, cu48.reassembler(), seed)
 
-    @property
-    def baud(self) -> int:
-        return self.options.baud
-
-    @property
-    def rx_stats(self) -> ReassemblyStats:
-        return self._reassembler.stats
-
-    def compartment(self, board: int, slot: int) -> Compartment:
-        if board not in self.boards:
-            raise ConfigError(f"there is no CU48 board {board} on this bus")
-        if not 1 <= slot <= cu48.LOCKS_PER_BOARD:
-            raise ConfigError(f"a CU48 lock is 1-{cu48.LOCKS_PER_BOARD}, not {slot}")
-        return self.boards[board].compartments[slot - 1]
-
-    def receive(self, data: bytes, seen_at: float) -> None:
-        for byte, end in zip(data, self._rx.byte_end_times(len(data), seen_at), strict=True):
-            for raw in self._reassembler.feed(bytes((byte,))):
-                try:
-                    request = cu48.Request.from_bytes(raw)
-                except FrameError:
-                    continue  # another board's answer on the line, or nothing we know
-                self._handle(request, end)
+    def _decode(self, raw: bytes) -> cu48.Request:
+        return cu48.Request.from_bytes(raw)  # a board's answer on the line raises FrameError
 
     def _handle(self, request: cu48.Request, at: float) -> None:
         board = self.boards.get(request.board)
         if board is None or not board.powered:
             return
+        ready = at + self.options.reply_latency_s
         if request.cmd == cu48.Command.QUERY_STATUS:
-            self._reply(board, at, lambda t: board.status(t).to_bytes(), _STATUS_PAYLOAD)
+            self._reply(board, ready, lambda t: board.status(t).to_bytes(), _STATUS_PAYLOAD)
         else:
             board.compartments[request.lock - 1].release(at, self.options.coil_hold_s)
             ack = cu48.UnlockAck(board.id, request.lock).to_bytes()
-            self._reply(board, at, lambda _t: ack, _ACK_PAYLOAD)
-
-    def _reply(
-        self, board: Cu48Board, at: float, make: Callable[[float], bytes], payload: range
-    ) -> None:
-        ready = at + self.options.reply_latency_s + board.faults.slow_reply_s
-
-        def produce(when: float) -> bytes:
-            if not board.powered:
-                return b""
-            return board.faults.mangle(make(when), self._rng, payload)
-
-        self.replies.push(ready, produce)
+            self._reply(board, ready, lambda _t: ack, _ACK_PAYLOAD)
 
 
 def _add_arguments(_group: argparse._ArgumentGroup) -> None:

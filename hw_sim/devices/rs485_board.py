@@ -19,15 +19,13 @@ Choices where hardware.md leaves room (each an option or documented here):
 from __future__ import annotations
 
 import argparse
-import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hw_sim.devices.compartment import COIL_HOLD_S, Compartment
-from hw_sim.devices.faults import LineFaults
+from hw_sim.devices.board_bus import BoardBus, SimulatedBoard, checked_board_ids
+from hw_sim.devices.compartment import COIL_HOLD_S
 from hw_sim.devices.lock_bus import DeviceFamily
-from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
 from hw_sim.errors import ConfigError
 from protocols.boards import rs485
 from protocols.boards.rs485 import (
@@ -39,8 +37,6 @@ from protocols.boards.rs485 import (
     Unlock,
 )
 from protocols.clock import Clock
-from protocols.errors import FrameError
-from protocols.reassembly import ReassemblyStats
 
 # hardware.md §2: "Reply about 500 ms later".
 UNLOCK_REPLY_DELAY_S = 0.5
@@ -77,19 +73,14 @@ class Rs485Options:
         return rs485.status_byte_count(self.channels)
 
 
-class Rs485Board:
+class Rs485Board(SimulatedBoard):
     def __init__(self, address: int, clock: Clock, options: Rs485Options) -> None:
         if not rs485.MIN_BOARD <= address <= rs485.MAX_BOARD:
             raise ConfigError(
                 f"an RS485 board address is {rs485.MIN_BOARD}-{rs485.MAX_BOARD}, not {address}"
             )
-        self.id = address
+        super().__init__(address, clock, options.channels)
         self.options = options
-        self.compartments = [
-            Compartment(clock, address, channel) for channel in range(1, options.channels + 1)
-        ]
-        self.faults = LineFaults()
-        self.powered = True
 
     def level_high(self, channel: int, at: float) -> bool:
         door_open = self.compartments[channel - 1].door_open(at)
@@ -98,15 +89,12 @@ class Rs485Board:
     def feedback(self, channel: int, at: float) -> int:
         return Feedback.HIGH if self.level_high(channel, at) else Feedback.LOW
 
-    def set_power(self, on: bool, at: float) -> None:
-        if not on:
-            for compartment in self.compartments:
-                compartment.cut_power(at)
-        self.powered = on
 
-
-class Rs485Bus:
+class Rs485Bus(BoardBus[Rs485Board, rs485.HostFrame]):
     """The boards on one RS485 line, as one serial device."""
+
+    name = "RS485"
+    lock_noun = "channel"
 
     def __init__(
         self,
@@ -116,38 +104,13 @@ class Rs485Bus:
         seed: int = 0,
     ) -> None:
         self.options = options or Rs485Options()
-        ids = sorted(set(addresses))
-        if not ids:
-            raise ConfigError("an RS485 bus needs at least one board")
-        self.boards = {address: Rs485Board(address, clock, self.options) for address in ids}
-        self.replies = ReplySchedule()
-        self._rx = RxLine(self.options.baud)
-        self._reassembler = rs485.host_reassembler()
-        self._rng = random.Random(seed)  # noqa: S311 - seeded for replay, not secrecy
+        ids = checked_board_ids(addresses, self.name, rs485.FACTS.max_boards)
+        boards = (Rs485Board(address, clock, self.options) for address in ids)
+        super().__init__(boards, self.options.baud, rs485.host_reassembler(), seed)
 
-    @property
-    def baud(self) -> int:
-        return self.options.baud
-
-    @property
-    def rx_stats(self) -> ReassemblyStats:
-        return self._reassembler.stats
-
-    def compartment(self, board: int, slot: int) -> Compartment:
-        if board not in self.boards:
-            raise ConfigError(f"there is no RS485 board {board} on this bus")
-        if not 1 <= slot <= self.options.channels:
-            raise ConfigError(f"an RS485 channel is 1-{self.options.channels}, not {slot}")
-        return self.boards[board].compartments[slot - 1]
-
-    def receive(self, data: bytes, seen_at: float) -> None:
-        for byte, end in zip(data, self._rx.byte_end_times(len(data), seen_at), strict=True):
-            for raw in self._reassembler.feed(bytes((byte,))):
-                try:
-                    frame = rs485.decode_host_frame(raw)
-                except FrameError:
-                    continue  # a well-checked frame of no known command: a board ignores it
-                self._handle(frame, end)
+    def _decode(self, raw: bytes) -> rs485.HostFrame:
+        # A well-checked frame of no known command raises FrameError: a board ignores it.
+        return rs485.decode_host_frame(raw)
 
     def _handle(self, frame: rs485.HostFrame, at: float) -> None:
         board = self.boards.get(frame.board)
@@ -193,18 +156,6 @@ class Rs485Bus:
                 return AllStatus(board.id, bits + padding).to_bytes()
 
             self._reply(board, ready, all_status, range(2, 2 + count))
-
-    def _reply(
-        self, board: Rs485Board, ready: float, make: Callable[[float], bytes], payload: range
-    ) -> None:
-        ready += board.faults.slow_reply_s
-
-        def produce(when: float) -> bytes:
-            if not board.powered:
-                return b""
-            return board.faults.mangle(make(when), self._rng, payload)
-
-        self.replies.push(ready, produce)
 
 
 def _add_arguments(group: argparse._ArgumentGroup) -> None:

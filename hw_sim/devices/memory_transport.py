@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import errno
 
-from hw_sim.devices.port import DeviceLine, PortStats
+from hw_sim.devices.port import LinePort
 from hw_sim.devices.reply_schedule import SerialDevice
 from protocols.clock import Clock
 
@@ -75,24 +75,20 @@ class MemoryLink:
         self._ready.set()
 
 
-class MemoryPort:
+class MemoryPort(LinePort):
     """The device's end of in-memory links: one host end open at a time, like a tty."""
 
     def __init__(self, device: SerialDevice, clock: Clock) -> None:
-        self.device = device
-        self.stats = PortStats()
-        self._line = DeviceLine(device, clock, self._emit, self._host_baud, self.stats)
         self._link: MemoryLink | None = None
         self._plugged = True
-        self._task: asyncio.Task[None] | None = None
+        super().__init__(device, clock)
 
     @property
     def plugged(self) -> bool:
         return self._plugged
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._line.run())
+        self._serve(asyncio.get_running_loop())
 
     def open(self, baudrate: int | None = None) -> MemoryLink:
         """A host end; `baudrate` defaults to the device's own speed."""
@@ -111,17 +107,6 @@ class MemoryPort:
 
     def plug(self) -> None:
         self._plugged = True
-
-    def set_echo(self, on: bool) -> None:
-        """Make the adapter echo every byte the host writes (hardware.md §2a), or stop."""
-        self._line.echo = on
-
-    async def aclose(self) -> None:
-        self.unplug()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     def _host_baud(self) -> int | None:
         return None if self._link is None else self._link.baudrate

@@ -8,6 +8,7 @@ board either, so bytes are dropped both ways while the speeds differ (counted in
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -119,3 +120,44 @@ class DeviceLine:
                 self._emit(data)
         finally:
             replies.listener = None
+
+
+class LinePort(ABC):
+    """What both transports do around their DeviceLine: serve it in a task, echo like an
+    adapter, and close. A transport says how bytes reach the host (`_emit`), at which speed
+    the host listens (`_host_baud`) and what pulling the cable does (`unplug`)."""
+
+    def __init__(self, device: SerialDevice, clock: Clock) -> None:
+        self.device = device
+        self.stats = PortStats()
+        self._line = DeviceLine(device, clock, self._emit, self._host_baud, self.stats)
+        self._task: asyncio.Task[None] | None = None
+
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Play the device's replies in a task of `loop`, once."""
+        if self._task is None:
+            self._task = loop.create_task(self._line.run())
+
+    @abstractmethod
+    def unplug(self) -> None:
+        """Pull the cable."""
+
+    def set_echo(self, on: bool) -> None:
+        """Make the adapter echo every byte the host writes (hardware.md §2a), or stop."""
+        self._line.echo = on
+
+    async def aclose(self) -> None:
+        """Unplug and stop playing replies."""
+        self.unplug()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    @abstractmethod
+    def _host_baud(self) -> int | None:
+        """The host's speed now; None while no host is there."""
+
+    @abstractmethod
+    def _emit(self, data: bytes) -> None:
+        """Put `data` on the line to the host (counted in `stats`)."""

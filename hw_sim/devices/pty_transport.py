@@ -20,7 +20,7 @@ import termios
 import tty
 from pathlib import Path
 
-from hw_sim.devices.port import DeviceLine, PortStats
+from hw_sim.devices.port import LinePort
 from hw_sim.devices.reply_schedule import SerialDevice
 from protocols.clock import Clock
 
@@ -33,18 +33,15 @@ _SPEEDS: dict[int, int] = {
 _ISPEED, _OSPEED = 4, 5  # indices in termios.tcgetattr's list
 
 
-class PtyPort:
+class PtyPort(LinePort):
     """One device behind one pty whose slave is reachable at `path`."""
 
     def __init__(self, device: SerialDevice, clock: Clock, path: Path) -> None:
-        self.device = device
         self.path = Path(path)
-        self.stats = PortStats()
-        self._line = DeviceLine(device, clock, self._emit, self._host_baud, self.stats)
         self._master: int | None = None
         self._slave: int | None = None
-        self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(device, clock)
 
     @property
     def plugged(self) -> bool:
@@ -58,8 +55,7 @@ class PtyPort:
         """Create the pty and begin serving (inside the running event loop)."""
         self._loop = asyncio.get_running_loop()
         self.plug()
-        if self._task is None:
-            self._task = self._loop.create_task(self._line.run())
+        self._serve(self._loop)
 
     def plug(self) -> None:
         if self._master is not None:
@@ -98,17 +94,6 @@ class PtyPort:
             os.close(slave)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-
-    def set_echo(self, on: bool) -> None:
-        """Make the adapter echo every byte the host writes (hardware.md §2a), or stop."""
-        self._line.echo = on
-
-    async def aclose(self) -> None:
-        self.unplug()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     def _host_baud(self) -> int | None:
         if self._slave is None:

@@ -141,10 +141,9 @@ class SiteLink:
     async def run(self) -> None:
         """Connect, stay connected, drain the outbox, until cancelled."""
         self._pump.bind()
-        # Capped exponential with full jitter (protocols/backoff.py says why the cap is 30 s),
-        # so 2,100 sites that lost the broker together do not all come back in one second.
-        # A cap below the minimum (each valid alone in the configuration) waits the minimum,
-        # as it always has: the policy refuses such a pair, and the link must still connect.
+        # Capped exponential with full jitter (protocols/backoff.py), so 2,100 sites that lost
+        # the broker together do not all come back in one second. A cap below the minimum
+        # (each valid alone in the configuration) waits the minimum: the link still connects.
         cap_s = max(self.reconnect_min_s, self.reconnect_max_s)
         backoff = Backoff(BackoffPolicy(self.reconnect_min_s, cap_s), self._rng)
         try:

@@ -265,6 +265,9 @@ def test_a_lock_bus_reader_that_dies_is_restarted_and_doors_open_again(tmp_path,
             # Restarted (after the supervisor's backoff): the bus is heard again, and a
             # courier's door opens.
             await eventually_async(lambda: not agent.tasks.down(), 10, "the reader restarted")
+            # A poll that went unheard while the reader was dead may have called the board
+            # down; the first reading after the restart brings it back (and its slots with it).
+            await eventually_async(lambda: not agent.boards_down, 10, "the board heard again")
             await rig.reserve(parcel, SizeClass.S)
             report = await Courier(rig.sim, BRISK).deposit(rig.badge(), [parcel])
             assert parcel in report.placed

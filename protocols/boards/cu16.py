@@ -10,12 +10,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from protocols.boards import kerong
+from protocols.boards.bits import pack_bits, unpack_bits
 from protocols.boards.family import BoardFamily, FamilyFacts
+from protocols.boards.kerong import ETX, STX
 from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler
 
-STX = 0x02
-ETX = 0x03
 BROADCAST_ADDR = 0xF0
 BAUD_RATE = 19200  # hardware.md §1: 19200 baud, 8N1
 LOCKS_PER_BOARD = 16
@@ -64,11 +65,6 @@ class LockPolarity(enum.Enum):
     ZERO_IS_LOCKED = 0
 
 
-def checksum(data: bytes) -> int:
-    """The low byte of the sum of `data`."""
-    return sum(data) & 0xFF
-
-
 def frame_length(cmd: int) -> int | None:
     """The whole frame's length for a CMD byte, or None for a CMD this family does not use."""
     data = _DATA_LENGTH.get(cmd)
@@ -107,17 +103,13 @@ class Frame:
             raise ValueError(f"CMD 0x{self.cmd:02X} does not carry {len(self.data)} data bytes")
         if not 0 <= self.addr <= 0xFF:
             raise ValueError(f"ADDR {self.addr} is not a byte")
-        body = bytes((STX, self.addr, self.cmd, *self.data, ETX))
-        return body + bytes((checksum(body),))
+        return kerong.sealed(bytes((STX, self.addr, self.cmd, *self.data, ETX)))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Frame:
         """Decode one whole frame; any fault raises FrameError carrying the bytes."""
         raw = bytes(raw)
-        if len(raw) < 5:
-            raise FrameError("CU16 frame shorter than 5 bytes", raw)
-        if raw[0] != STX:
-            raise FrameError("CU16 frame does not start with STX 0x02", raw)
+        kerong.check_start(raw, "CU16", 5)
         expected = frame_length(raw[2])
         if expected is None:
             raise FrameError(f"unknown CU16 command 0x{raw[2]:02X}", raw)
@@ -128,10 +120,7 @@ class Frame:
             )
         if raw[-2] != ETX:
             raise FrameError("CU16 frame has no ETX 0x03 before its checksum", raw)
-        if checksum(raw[:-1]) != raw[-1]:
-            raise FrameError(
-                f"CU16 checksum 0x{raw[-1]:02X} should be 0x{checksum(raw[:-1]):02X}", raw
-            )
+        kerong.check_sum(raw, "CU16")
         return cls(addr=raw[1], cmd=raw[2], data=raw[3:-2])
 
 
@@ -169,16 +158,6 @@ def delayed_unlock(board: int, lock: int, seconds: int) -> Frame:
     return Frame(address(board, lock), Command.DELAYED_UNLOCK, bytes((seconds,)))
 
 
-def _bits(low: int, high: int) -> tuple[bool, ...]:
-    word = low | (high << 8)
-    return tuple(bool(word >> i & 1) for i in range(LOCKS_PER_BOARD))
-
-
-def _bytes_of(bits: tuple[bool, ...]) -> tuple[int, int]:
-    word = sum(1 << i for i, bit in enumerate(bits) if bit)
-    return word & 0xFF, word >> 8
-
-
 @dataclass(frozen=True)
 class BoardStatus:
     """A decoded 0x35 status reply: per lock, locked or not; per compartment, occupied or not.
@@ -208,7 +187,7 @@ class BoardStatus:
         return Frame(
             address(self.board),
             cmd,
-            bytes((*_bytes_of(lock_bits), *_bytes_of(self.occupied))),
+            pack_bits(lock_bits) + pack_bits(self.occupied),
         )
 
     def to_bytes(
@@ -227,9 +206,9 @@ class BoardStatus:
                 f"expected a CU16 status reply 0x35 or 0x36, got command 0x{frame.cmd:02X}",
                 frame.to_bytes(),
             )
-        bits = _bits(frame.data[0], frame.data[1])
+        bits = unpack_bits(frame.data[0:2])
         locked = tuple(bit == (polarity is LockPolarity.ONE_IS_LOCKED) for bit in bits)
-        return cls(frame.board, locked, _bits(frame.data[2], frame.data[3]))
+        return cls(frame.board, locked, unpack_bits(frame.data[2:4]))
 
     @classmethod
     def from_bytes(
@@ -244,13 +223,9 @@ def _measure(buffer: bytes) -> int | None:
     return frame_length(buffer[2]) or 0
 
 
-def _check(frame: bytes) -> bool:
-    return frame[-2] == ETX and checksum(frame[:-1]) == frame[-1]
-
-
 def reassembler() -> FrameReassembler:
     """A stream reassembler for CU16 frames in either direction."""
-    return FrameReassembler(frozenset((STX,)), _measure, _check, MAX_FRAME_LENGTH)
+    return kerong.reassembler(_measure, kerong.ends_well, MAX_FRAME_LENGTH)
 
 
 FACTS = FamilyFacts(

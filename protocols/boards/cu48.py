@@ -17,12 +17,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from protocols.boards import kerong
+from protocols.boards.bits import pack_bits, unpack_bits
 from protocols.boards.family import BoardFamily, FamilyFacts
+from protocols.boards.kerong import ETX, STX, checksum
 from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler
 
-STX = 0x02
-ETX = 0x03
 BAUD_RATE = 19200  # hardware.md §6: the one open driver opens the port at 19200 8N1
 LOCKS_PER_BOARD = 48
 MAX_BOARD = 9  # ids 0-9 are set on the board; up to 10 boards on one line
@@ -42,11 +43,6 @@ class Command(enum.IntEnum):
     QUERY_STATUS = 0x60
     UNLOCK = 0x61
     SUCCESS = 0x75  # the board's answer to either
-
-
-def checksum(data: bytes) -> int:
-    """The low byte of the sum of `data`."""
-    return sum(data) & 0xFF
 
 
 def _check_board(board: int) -> None:
@@ -72,8 +68,7 @@ class Request:
         _check_lock(self.lock)
         if self.cmd not in (Command.QUERY_STATUS, Command.UNLOCK):
             raise ValueError(f"CMD 0x{self.cmd:02X} is not a CU48 host command")
-        body = bytes((STX, self.board, self.lock - 1, self.cmd, ETX))
-        return body + bytes((checksum(body),))
+        return kerong.sealed(bytes((STX, self.board, self.lock - 1, self.cmd, ETX)))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Request:
@@ -100,20 +95,8 @@ def unlock(board: int, lock: int) -> Request:
 
 
 def _checked(raw: bytes) -> None:
-    if len(raw) < HOST_FRAME_LENGTH:
-        raise FrameError("CU48 frame shorter than 6 bytes", raw)
-    if raw[0] != STX:
-        raise FrameError("CU48 frame does not start with STX 0x02", raw)
-    if checksum(raw[:-1]) != raw[-1]:
-        raise FrameError(f"CU48 checksum 0x{raw[-1]:02X} should be 0x{checksum(raw[:-1]):02X}", raw)
-
-
-def _bits(data: bytes) -> tuple[bool, ...]:
-    return tuple(bool(data[i // 8] >> (i % 8) & 1) for i in range(8 * len(data)))
-
-
-def _bytes_of(bits: tuple[bool, ...]) -> bytes:
-    return bytes(sum(1 << b for b in range(8) if bits[8 * k + b]) for k in range(len(bits) // 8))
+    kerong.check_start(raw, "CU48", HOST_FRAME_LENGTH)
+    kerong.check_sum(raw, "CU48")
 
 
 @dataclass(frozen=True)
@@ -130,8 +113,7 @@ class UnlockAck:
     def to_bytes(self) -> bytes:
         _check_board(self.board)
         _check_lock(self.lock)
-        body = bytes((STX, self.board, self.lock - 1, Command.SUCCESS, 0))
-        return body + bytes((checksum(body),))
+        return kerong.sealed(bytes((STX, self.board, self.lock - 1, Command.SUCCESS, 0)))
 
 
 @dataclass(frozen=True)
@@ -148,13 +130,12 @@ class BoardStatus:
 
     def to_bytes(self) -> bytes:
         _check_board(self.board)
-        body = (
+        return kerong.sealed(
             bytes((STX, self.board, 0, Command.SUCCESS))
-            + _bytes_of(self.locked)
-            + _bytes_of(self.occupied)
+            + pack_bits(self.locked)
+            + pack_bits(self.occupied)
             + bytes((ETX,))
         )
-        return body + bytes((checksum(body),))
 
 
 BoardFrame = UnlockAck | BoardStatus
@@ -180,16 +161,11 @@ def decode_board_frame(raw: bytes) -> BoardFrame:
     if raw[2] != 0 or raw[-2] != ETX:
         raise FrameError("a CU48 status is 02 BOARD 00 75, 12 data bytes, ETX 0x03, SUM", raw)
     data = raw[STATUS_DATA]
-    return BoardStatus(raw[1], _bits(data[:GROUP_BYTES]), _bits(data[GROUP_BYTES:]))
+    return BoardStatus(raw[1], unpack_bits(data[:GROUP_BYTES]), unpack_bits(data[GROUP_BYTES:]))
 
 
 def _is_status(frame: bytes) -> bool:
-    return (
-        len(frame) == STATUS_FRAME_LENGTH
-        and frame[2] == 0
-        and frame[-2] == ETX
-        and checksum(frame[:-1]) == frame[-1]
-    )
+    return len(frame) == STATUS_FRAME_LENGTH and frame[2] == 0 and kerong.ends_well(frame)
 
 
 def _is_ack(frame: bytes) -> bool:
@@ -230,7 +206,7 @@ def _check(frame: bytes) -> bool:
 
 def reassembler() -> FrameReassembler:
     """A stream reassembler for CU48 frames in either direction."""
-    return FrameReassembler(frozenset((STX,)), _measure, _check, MAX_FRAME_LENGTH)
+    return kerong.reassembler(_measure, _check, MAX_FRAME_LENGTH)
 
 
 FACTS = FamilyFacts(

@@ -15,6 +15,7 @@ import enum
 from dataclasses import dataclass
 from functools import reduce
 
+from protocols.boards.bits import pack_bits, unpack_bits
 from protocols.boards.family import BoardFamily, FamilyFacts
 from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler
@@ -149,8 +150,7 @@ class AllStatus:
                 f"a query-all reply needs at least {_MIN_ALL_STATUS_BYTES} status bytes: "
                 "with one it reads as a channel reply"
             )
-        word = sum(1 << i for i, bit in enumerate(self.channels) if bit)
-        groups = word.to_bytes(count, "big")  # highest channel group first
+        groups = pack_bits(self.channels)[::-1]  # highest channel group first
         return _frame(QUERY_HEAD, self.board, bytes((*groups, QUERY_OP)))
 
 
@@ -200,8 +200,7 @@ def decode_board_frame(raw: bytes) -> BoardFrame:
     groups = raw[2:-2]
     if len(groups) > MAX_STATUS_BYTES:
         raise FrameError(f"RS485 query-all reply has {len(groups)} status bytes", raw)
-    word = int.from_bytes(groups, "big")
-    return AllStatus(board, tuple(bool(word >> i & 1) for i in range(8 * len(groups))))
+    return AllStatus(board, unpack_bits(groups[::-1]))
 
 
 def _check(frame: bytes) -> bool:

@@ -9,10 +9,13 @@ rate and which boards and locks a bus configuration names.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
+from edge.errors import NoReply
 from protocols.boards import FamilyFacts
+from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler
 
 if TYPE_CHECKING:
@@ -33,6 +36,36 @@ class BoardReading:
     board: int
     door_open: tuple[bool, ...]
     occupied: tuple[bool | None, ...]  # None: this board has no occupancy sensor
+
+    @classmethod
+    def of_locks(cls, board: int, locked: Sequence[bool], occupied: Sequence[bool]) -> BoardReading:
+        """The reading of a board that reports its locks (a door is open where its lock is
+        not locked) and an IR sensor per compartment."""
+        return cls(board, tuple(not lock for lock in locked), tuple(occupied))
+
+
+AnswerT = TypeVar("AnswerT")
+
+
+def decoded(
+    raw: bytes | None,
+    decode: Callable[[bytes], object],
+    want: type[AnswerT],
+    board: int,
+    asked: str,
+) -> AnswerT:
+    """`raw`, `board`'s answer to what was `asked` ("a status query"), decoded to a `want`.
+
+    Raises NoReply when it does not decode (with the codec's reason) or is another answer:
+    an answer that is not the one asked for is no answer."""
+    assert raw is not None, "Bus.transact returns the answer it waited for"
+    try:
+        answer = decode(raw)
+    except FrameError as exc:
+        raise NoReply(str(exc)) from exc
+    if not isinstance(answer, want):
+        raise NoReply(f"board {board} answered {asked} with {answer}")
+    return answer
 
 
 class Dialect(ABC):
@@ -65,9 +98,10 @@ class Dialect(ABC):
         return cls.layout_of(config)
 
     @classmethod
-    @abstractmethod
     def layout_of(cls, config: LockBusConfig) -> dict[int, int]:
-        """board_layout's family part, once no other family's key is set."""
+        """board_layout's family part, once no other family's key is set: by default the
+        `boards` listed (listed_boards)."""
+        return cls.listed_boards(config)
 
     @classmethod
     def listed_boards(cls, config: LockBusConfig) -> dict[int, int]:

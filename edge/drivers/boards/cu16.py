@@ -22,7 +22,6 @@ from protocols.boards import cu16
 from protocols.reassembly import FrameReassembler
 
 if TYPE_CHECKING:
-    from edge.config import LockBusConfig
     from edge.drivers.lockboard import Bus
 
 
@@ -31,10 +30,6 @@ class Cu16Dialect(Dialect):
     reads = frozenset(("boards", "polarity", "unlock_reply"))
     # Most CU16 boards do not answer an unlock: drivers wait ~25 ms and query (hardware.md §1).
     confirm_delay_s = 0.025
-
-    @classmethod
-    def layout_of(cls, config: LockBusConfig) -> dict[int, int]:
-        return cls.listed_boards(config)
 
     def reassembler(self) -> FrameReassembler:
         return cu16.reassembler()
@@ -48,9 +43,7 @@ class Cu16Dialect(Dialect):
         )
         assert raw is not None
         status = cu16.BoardStatus.from_bytes(raw, self.config.lock_polarity)
-        return BoardReading(
-            board, tuple(not locked for locked in status.locked), tuple(status.occupied)
-        )
+        return BoardReading.of_locks(board, status.locked, status.occupied)
 
     async def unlock(self, bus: Bus, board: int, lock: int) -> bool | None:
         addr = cu16.address(board)

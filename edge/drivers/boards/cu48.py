@@ -13,14 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edge.drivers.boards.base import BoardReading, Dialect
-from edge.errors import NoReply
+from edge.drivers.boards.base import BoardReading, Dialect, decoded
 from protocols.boards import cu48
-from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler
 
 if TYPE_CHECKING:
-    from edge.config import LockBusConfig
     from edge.drivers.lockboard import Bus
 
 
@@ -28,10 +25,6 @@ class Cu48Dialect(Dialect):
     facts = cu48.FACTS
     reads = frozenset(("boards",))
     confirm_delay_s = 0.025  # the coil's ~25 ms, as for the CU16; no CU48 source gives one
-
-    @classmethod
-    def layout_of(cls, config: LockBusConfig) -> dict[int, int]:
-        return cls.listed_boards(config)
 
     def reassembler(self) -> FrameReassembler:
         return cu48.reassembler()
@@ -42,16 +35,8 @@ class Cu48Dialect(Dialect):
             lambda f: len(f) == cu48.STATUS_FRAME_LENGTH and f[1] == board,
             reveals_echo=True,
         )
-        assert raw is not None
-        try:
-            status = cu48.decode_board_frame(raw)
-        except FrameError as exc:
-            raise NoReply(str(exc)) from exc
-        if not isinstance(status, cu48.BoardStatus):
-            raise NoReply(f"board {board} answered a status query with {status}")
-        return BoardReading(
-            board, tuple(not locked for locked in status.locked), tuple(status.occupied)
-        )
+        status = decoded(raw, cu48.decode_board_frame, cu48.BoardStatus, board, "a status query")
+        return BoardReading.of_locks(board, status.locked, status.occupied)
 
     async def unlock(self, bus: Bus, board: int, lock: int) -> bool | None:
         # Not waited for: on a board that stays silent every unlock would cost a reply

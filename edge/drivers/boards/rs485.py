@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from edge.drivers.boards.base import BoardReading, Dialect
-from edge.errors import NoReply
+from edge.drivers.boards.base import BoardReading, Dialect, decoded
 from protocols.boards import rs485
-from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler
 
 if TYPE_CHECKING:
@@ -56,13 +54,7 @@ class Rs485Dialect(Dialect):
             )
         finally:
             self._replies.expect_all_status = False
-        assert raw is not None
-        try:
-            frame = rs485.decode_board_frame(raw)
-        except FrameError as exc:
-            raise NoReply(str(exc)) from exc
-        if not isinstance(frame, rs485.AllStatus):
-            raise NoReply(f"board {board} answered a query-all with {frame}")
+        frame = decoded(raw, rs485.decode_board_frame, rs485.AllStatus, board, "a query-all")
         high_is_open = spec.open_level == "high"
         bits = frame.channels[: spec.channels]
         return BoardReading(

@@ -81,17 +81,22 @@ class Courier(Person):
         report = DepositReport()
         await self.scan(badge, QR_SYMBOLOGY)
         for parcel in parcels:
-            door = await self.scan_and_wait(parcel, LABEL_SYMBOLOGY)
-            if door is None:
-                report.no_door.append(parcel)
-                continue
-            await self.clock.sleep(self.pace.handling_s)
-            door.place(parcel)
-            if not door.close_door():
-                report.left_open.append((door.board, door.slot))
-            else:
-                report.placed[parcel] = (door.board, door.slot)
+            await self.deposit_one(parcel, report)
         return report
+
+    async def deposit_one(self, parcel: str, report: DepositReport) -> None:
+        """Scan `parcel`'s label, put it in the door that opens and shut that door; what
+        became of it goes into `report`."""
+        door = await self.scan_and_wait(parcel, LABEL_SYMBOLOGY)
+        if door is None:
+            report.no_door.append(parcel)
+            return
+        await self.clock.sleep(self.pace.handling_s)
+        door.place(parcel)
+        if door.close_door():
+            report.placed[parcel] = (door.board, door.slot)
+        else:
+            report.left_open.append((door.board, door.slot))
 
 
 @dataclass

@@ -33,14 +33,5 @@ class StackCourier(Courier):
         await self.scan(badge, QR_SYMBOLOGY)
         for parcel in parcels:
             self.site.scan(stray, LABEL_SYMBOLOGY)
-            door = await self.scan_and_wait(parcel, LABEL_SYMBOLOGY)
-            if door is None:
-                report.no_door.append(parcel)
-                continue
-            await self.clock.sleep(self.pace.handling_s)
-            door.place(parcel)
-            if door.close_door():
-                report.placed[parcel] = (door.board, door.slot)
-            else:
-                report.left_open.append((door.board, door.slot))
+            await self.deposit_one(parcel, report)
         return report

@@ -49,6 +49,17 @@ def _with_crc(body: bytes) -> bytes:
     return body + crc16(body).to_bytes(2, "big")
 
 
+def _framed(raw: bytes, head: bytes, overhead: int, what: str) -> bytes:
+    """`raw` as bytes if it starts with `head` and is as long as its LENS (byte 3) and the
+    `overhead` say; FrameError naming `what` ("command", "reply") otherwise."""
+    raw = bytes(raw)
+    if len(raw) < overhead + 1 or raw[:2] != head:
+        raise FrameError(f"not a GM65 set-up {what} ({head.hex(' ').upper()} ...)", raw)
+    if len(raw) != overhead + raw[3]:
+        raise FrameError(f"GM65 {what} with LENS {raw[3]} must be {overhead + raw[3]} bytes", raw)
+    return raw
+
+
 @dataclass(frozen=True)
 class SetupCommand:
     """One host-to-engine set-up command. `data` for READ is one byte: how many to read."""
@@ -73,11 +84,7 @@ class SetupCommand:
     @classmethod
     def from_bytes(cls, raw: bytes) -> SetupCommand:
         """Decode one whole command; FrameError (carrying the bytes) for any fault."""
-        raw = bytes(raw)
-        if len(raw) < _COMMAND_OVERHEAD + 1 or raw[:2] != COMMAND_HEAD:
-            raise FrameError("not a GM65 set-up command (7E 00 ...)", raw)
-        if len(raw) != _COMMAND_OVERHEAD + raw[3]:
-            raise FrameError(f"GM65 command with LENS {raw[3]} must be {8 + raw[3]} bytes", raw)
+        raw = _framed(raw, COMMAND_HEAD, _COMMAND_OVERHEAD, "command")
         if raw[-2:] != NO_CRC and crc16(raw[2:-2]) != int.from_bytes(raw[-2:], "big"):
             raise FrameError(f"GM65 command CRC should be {crc16(raw[2:-2]):04X}", raw)
         try:
@@ -122,11 +129,7 @@ class SetupReply:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> SetupReply:
-        raw = bytes(raw)
-        if len(raw) < _REPLY_OVERHEAD + 1 or raw[:2] != REPLY_HEAD:
-            raise FrameError("not a GM65 set-up reply (02 00 ...)", raw)
-        if len(raw) != _REPLY_OVERHEAD + raw[3]:
-            raise FrameError(f"GM65 reply with LENS {raw[3]} must be {6 + raw[3]} bytes", raw)
+        raw = _framed(raw, REPLY_HEAD, _REPLY_OVERHEAD, "reply")
         if raw[2] != REPLY_OK:
             raise FrameError(f"GM65 reply type 0x{raw[2]:02X} is not success", raw)
         if crc16(raw[2:-2]) != int.from_bytes(raw[-2:], "big"):

@@ -12,21 +12,28 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from hw_sim.devices.compartment import Compartment
 from hw_sim.devices.faults import LineFaults
 from hw_sim.devices.reply_schedule import ReplySchedule, RxLine
 from hw_sim.errors import ConfigError
+from protocols.boards import FamilyFacts
 from protocols.clock import Clock
 from protocols.errors import FrameError
 from protocols.reassembly import FrameReassembler, ReassemblyStats
 
 
 class SimulatedBoard:
-    """One board: `locks` compartments (1-based), its own line faults and its own power."""
+    """One board of a family (`facts`): `locks` compartments (1-based), its own line faults
+    and its own power. ConfigError if `board_id` is not one the family's boards take."""
 
-    def __init__(self, board_id: int, clock: Clock, locks: int) -> None:
+    def __init__(self, facts: FamilyFacts, board_id: int, clock: Clock, locks: int) -> None:
+        ids = facts.board_ids
+        if board_id not in ids:
+            raise ConfigError(
+                f"a {facts.family} board id is {ids.start}-{ids.stop - 1}, not {board_id}"
+            )
         self.id = board_id
         self.compartments = [Compartment(clock, board_id, lock) for lock in range(1, locks + 1)]
         self.faults = LineFaults()
@@ -54,16 +61,25 @@ FrameT = TypeVar("FrameT")
 class BoardBus(ABC, Generic[BoardT, FrameT]):
     """The boards on one RS485 line, as one serial device (reply_schedule.SerialDevice).
 
-    `name` is how errors name the family ("CU16"); `lock_noun` what it calls one output.
+    `make_board(id)` builds each of `board_ids` (1 to the family's `max_boards` of them, else
+    ConfigError); the bus hears the line at `baud` and cuts frames with `reassembler`.
     """
 
-    name: str
-    lock_noun: str = "lock"
+    facts: ClassVar[FamilyFacts]
 
     def __init__(
-        self, boards: Iterable[BoardT], baud: int, reassembler: FrameReassembler, seed: int
+        self,
+        board_ids: Iterable[int],
+        make_board: Callable[[int], BoardT],
+        baud: int,
+        reassembler: FrameReassembler,
+        seed: int,
     ) -> None:
-        self.boards: dict[int, BoardT] = {board.id: board for board in boards}
+        ids = sorted(set(board_ids))
+        family, most = self.facts.family, self.facts.max_boards
+        if not 1 <= len(ids) <= most:
+            raise ConfigError(f"a {family} bus has 1-{most} boards, not {len(ids)}")
+        self.boards: dict[int, BoardT] = {board_id: make_board(board_id) for board_id in ids}
         self.replies = ReplySchedule()
         self._baud = baud
         self._rx = RxLine(baud)
@@ -82,12 +98,11 @@ class BoardBus(ABC, Generic[BoardT, FrameT]):
     def compartment(self, board: int, slot: int) -> Compartment:
         """A board's compartment by 1-based lock; ConfigError if there is none."""
         if board not in self.boards:
-            raise ConfigError(f"there is no {self.name} board {board} on this bus")
+            raise ConfigError(f"there is no {self.facts.family} board {board} on this bus")
         compartments = self.boards[board].compartments
         if not 1 <= slot <= len(compartments):
-            raise ConfigError(
-                f"{self.name} {self.lock_noun}s are 1-{len(compartments)}, not {slot}"
-            )
+            noun = self.facts.lock_noun
+            raise ConfigError(f"a {self.facts.family} {noun} is 1-{len(compartments)}, not {slot}")
         return compartments[slot - 1]
 
     def receive(self, data: bytes, seen_at: float) -> None:
@@ -123,11 +138,3 @@ class BoardBus(ABC, Generic[BoardT, FrameT]):
             return board.faults.mangle(make(when), self._rng, payload)
 
         self.replies.push(ready, produce)
-
-
-def checked_board_ids(ids: Iterable[int], name: str, max_boards: int) -> list[int]:
-    """`ids` sorted, once each; ConfigError unless there are 1 to `max_boards` of them."""
-    unique = sorted(set(ids))
-    if not 1 <= len(unique) <= max_boards:
-        raise ConfigError(f"one {name} bus has 1-{max_boards} boards, not {len(unique)}")
-    return unique

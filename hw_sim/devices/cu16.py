@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hw_sim.devices.board_bus import BoardBus, SimulatedBoard, checked_board_ids
+from hw_sim.devices.board_bus import BoardBus, SimulatedBoard
 from hw_sim.devices.compartment import COIL_HOLD_S
 from hw_sim.devices.lock_bus import DeviceFamily
 from hw_sim.errors import ConfigError
@@ -39,7 +39,6 @@ from protocols.clock import Clock
 # hardware.md §1 says only that a board answers within 1 s; published drivers wait ~25 ms
 # after an unlock and then query, so a board answers well inside that. An assumption.
 REPLY_LATENCY_S = 0.005
-MAX_BOARDS = cu16.MAX_BOARDS_ON_BUS  # hardware.md §1: up to 10 chained boards
 TENTHS_PER_S = 10  # 0x37 counts the hold time in 100 ms units
 # Indices of a status reply's four data bytes: flipping one leaves STX..ETX intact, so the
 # host sees exactly a bad checksum.
@@ -69,9 +68,7 @@ class Cu16Board(SimulatedBoard):
     """One board: 16 compartments, its own faults and its own power."""
 
     def __init__(self, board_id: int, clock: Clock, options: Cu16Options) -> None:
-        if not 0 <= board_id <= cu16.MAX_BOARD:
-            raise ConfigError(f"a CU16 board id is 0-{cu16.MAX_BOARD}, not {board_id}")
-        super().__init__(board_id, clock, cu16.LOCKS_PER_BOARD)
+        super().__init__(cu16.FACTS, board_id, clock, cu16.LOCKS_PER_BOARD)
         self.options = options
         self.hold_s = options.coil_hold_s
 
@@ -87,7 +84,7 @@ class Cu16Board(SimulatedBoard):
 class Cu16Bus(BoardBus[Cu16Board, Frame]):
     """The boards on one RS485 line, as one serial device."""
 
-    name = "CU16"
+    facts = cu16.FACTS
 
     def __init__(
         self,
@@ -97,9 +94,13 @@ class Cu16Bus(BoardBus[Cu16Board, Frame]):
         seed: int = 0,
     ) -> None:
         self.options = options or Cu16Options()
-        ids = checked_board_ids(board_ids, self.name, MAX_BOARDS)
-        boards = (Cu16Board(board_id, clock, self.options) for board_id in ids)
-        super().__init__(boards, self.options.baud, cu16.reassembler(), seed)
+        super().__init__(
+            board_ids,
+            lambda board_id: Cu16Board(board_id, clock, self.options),
+            self.options.baud,
+            cu16.reassembler(),
+            seed,
+        )
 
     def _decode(self, raw: bytes) -> Frame:
         return Frame.from_bytes(raw)

@@ -15,10 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hw_sim.devices.board_bus import BoardBus, SimulatedBoard, checked_board_ids
+from hw_sim.devices.board_bus import BoardBus, SimulatedBoard
 from hw_sim.devices.compartment import COIL_HOLD_S
 from hw_sim.devices.lock_bus import DeviceFamily
-from hw_sim.errors import ConfigError
 from protocols.boards import cu48
 from protocols.clock import Clock
 
@@ -39,9 +38,7 @@ class Cu48Board(SimulatedBoard):
     """One board: 48 compartments, its own faults and its own power."""
 
     def __init__(self, board_id: int, clock: Clock, options: Cu48Options) -> None:
-        if not 0 <= board_id <= cu48.MAX_BOARD:
-            raise ConfigError(f"a CU48 board id is 0-{cu48.MAX_BOARD}, not {board_id}")
-        super().__init__(board_id, clock, cu48.LOCKS_PER_BOARD)
+        super().__init__(cu48.FACTS, board_id, clock, cu48.LOCKS_PER_BOARD)
 
     def status(self, at: float) -> cu48.BoardStatus:
         return cu48.BoardStatus(self.id, *self.sensors(at))
@@ -50,7 +47,7 @@ class Cu48Board(SimulatedBoard):
 class Cu48Bus(BoardBus[Cu48Board, cu48.Request]):
     """The boards on one RS485 line, as one serial device."""
 
-    name = "CU48"
+    facts = cu48.FACTS
 
     def __init__(
         self,
@@ -60,9 +57,13 @@ class Cu48Bus(BoardBus[Cu48Board, cu48.Request]):
         seed: int = 0,
     ) -> None:
         self.options = options or Cu48Options()
-        ids = checked_board_ids(board_ids, self.name, cu48.MAX_BOARDS_ON_BUS)
-        boards = (Cu48Board(board_id, clock, self.options) for board_id in ids)
-        super().__init__(boards, self.options.baud, cu48.reassembler(), seed)
+        super().__init__(
+            board_ids,
+            lambda board_id: Cu48Board(board_id, clock, self.options),
+            self.options.baud,
+            cu48.reassembler(),
+            seed,
+        )
 
     def _decode(self, raw: bytes) -> cu48.Request:
         return cu48.Request.from_bytes(raw)  # a board's answer on the line raises FrameError

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hw_sim.devices.board_bus import BoardBus, SimulatedBoard, checked_board_ids
+from hw_sim.devices.board_bus import BoardBus, SimulatedBoard
 from hw_sim.devices.compartment import COIL_HOLD_S
 from hw_sim.devices.lock_bus import DeviceFamily
 from hw_sim.errors import ConfigError
@@ -75,11 +75,7 @@ class Rs485Options:
 
 class Rs485Board(SimulatedBoard):
     def __init__(self, address: int, clock: Clock, options: Rs485Options) -> None:
-        if not rs485.MIN_BOARD <= address <= rs485.MAX_BOARD:
-            raise ConfigError(
-                f"an RS485 board address is {rs485.MIN_BOARD}-{rs485.MAX_BOARD}, not {address}"
-            )
-        super().__init__(address, clock, options.channels)
+        super().__init__(rs485.FACTS, address, clock, options.channels)
         self.options = options
 
     def level_high(self, channel: int, at: float) -> bool:
@@ -93,8 +89,7 @@ class Rs485Board(SimulatedBoard):
 class Rs485Bus(BoardBus[Rs485Board, rs485.HostFrame]):
     """The boards on one RS485 line, as one serial device."""
 
-    name = "RS485"
-    lock_noun = "channel"
+    facts = rs485.FACTS
 
     def __init__(
         self,
@@ -104,9 +99,13 @@ class Rs485Bus(BoardBus[Rs485Board, rs485.HostFrame]):
         seed: int = 0,
     ) -> None:
         self.options = options or Rs485Options()
-        ids = checked_board_ids(addresses, self.name, rs485.FACTS.max_boards)
-        boards = (Rs485Board(address, clock, self.options) for address in ids)
-        super().__init__(boards, self.options.baud, rs485.host_reassembler(), seed)
+        super().__init__(
+            addresses,
+            lambda address: Rs485Board(address, clock, self.options),
+            self.options.baud,
+            rs485.host_reassembler(),
+            seed,
+        )
 
     def _decode(self, raw: bytes) -> rs485.HostFrame:
         # A well-checked frame of no known command raises FrameError: a board ignores it.

@@ -3,6 +3,8 @@
 Each family's device module (hw_sim/devices/cu16.py, rs485_board.py, ...) ends with a
 `DEVICE = DeviceFamily(...)`; hw_sim/devices/families.py collects them by `BoardFamily`. The
 site (site.py) and `lockernet hwsim` (cli.py) look the family up and never branch on it.
+A family's bus and boards build on board_bus.py's BoardBus and SimulatedBoard, so the module
+keeps only the family's protocol.
 """
 
 from __future__ import annotations

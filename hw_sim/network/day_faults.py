@@ -14,15 +14,15 @@ from hw_sim.network.sim_site import SimSite
 from protocols.messages import SiteKind
 
 if TYPE_CHECKING:
-    from hw_sim.network.fleet import Fleet
+    from hw_sim.network.world import World
 
 Step = tuple[float, str, Callable[[], Awaitable[None]]]
 
 
 class DayFaults:
-    """Plans and plays the day's device and network faults on a `Fleet`."""
+    """Plans and plays the day's device and network faults on a `World`."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: World) -> None:
         self.fleet = fleet
 
     def plan(self) -> list[Step]:

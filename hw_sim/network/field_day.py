@@ -28,7 +28,8 @@ from hw_sim.field.store_faults import lose_store
 from protocols.messages import SiteKind
 
 if TYPE_CHECKING:
-    from hw_sim.network.fleet import Fleet, SimSite
+    from hw_sim.network.sim_site import SimSite
+    from hw_sim.network.world import World
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,9 @@ Step = tuple[float, str, Callable[[], Awaitable[None]]]
 
 
 class FieldFaults:
-    """Plans and plays the field's faults on a `Fleet` (its sites, broker, clock, tally)."""
+    """Plans and plays the field's faults on a `World` (its sites, broker, clock, tally)."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: World) -> None:
         self.fleet = fleet
         self.rng = fleet.rng
         self._disk: DiskFull | None = None

@@ -23,7 +23,7 @@ from rich.text import Text
 from protocols.messages import SiteKind, SlotState
 
 if TYPE_CHECKING:
-    from hw_sim.network.fleet import Fleet
+    from hw_sim.network.world import World
 
 SAMPLE_EVERY_S = 10 * 60.0  # simulated seconds between two samples
 SAMPLES_PER_VIEW = 6  # the live view: once a simulated hour
@@ -103,7 +103,7 @@ class LiveView:
         return table
 
 
-async def watch(fleet: Fleet, view: LiveView) -> None:
+async def watch(fleet: World, view: LiveView) -> None:
     """Sample `fleet` every ten simulated minutes into its tally, and show the live view
     once a simulated hour, until cancelled. A site whose agent is being replaced (its store
     is closed) is left out."""

@@ -27,7 +27,7 @@ from protocols.messages import SiteKind, SlotState
 from protocols.tokens import CourierBadge
 
 if TYPE_CHECKING:
-    from hw_sim.network.fleet import Fleet
+    from hw_sim.network.world import World
 
 # Of the consumers sent a code, by a seeded roll: below NEVER_COMES never come (the parcel
 # expires and is removed), below COMES_SOON come within hours, the rest late in the day.
@@ -37,9 +37,9 @@ LEFT_OPEN_S = 15 * 60.0  # a door a consumer left open is shut by a passer-by th
 
 
 class PeopleDay:
-    """The couriers, consumers and returns couriers of one `Fleet`'s day."""
+    """The couriers, consumers and returns couriers of one `World`'s day."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: World) -> None:
         self.fleet = fleet
 
     # ----------------------------------------------------------------------- couriers

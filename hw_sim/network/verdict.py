@@ -22,12 +22,12 @@ from hw_sim.network.options import HOUR_S
 from protocols.messages import SiteKind, SlotState
 
 if TYPE_CHECKING:
-    from hw_sim.network.fleet import Fleet
+    from hw_sim.network.world import World
 
 SETTLE_LOOK_S = 3.0  # real seconds between two looks at central while settling
 
 
-async def settle(fleet: Fleet, timeout_s: float = 90.0) -> None:
+async def settle(fleet: World, timeout_s: float = 90.0) -> None:
     """Let the last events reach central before counting. Nothing is nudged: a site
     whose newest events central lacks is found by central itself (each heartbeat carries
     the site's newest seq, and central asks for a resend), so an event the broker took
@@ -40,7 +40,7 @@ async def settle(fleet: Fleet, timeout_s: float = 90.0) -> None:
     fleet.progress(f"settle: {len(_behind(fleet))} site(s) still behind at central")
 
 
-def _behind(fleet: Fleet) -> list[str]:
+def _behind(fleet: World) -> list[str]:
     # The sites' counts first: an event written after them cannot make a site look
     # caught up. When none is behind, these counts are what the verdict checks: the
     # agents keep running (polls, timers) and an event written after this moment is in
@@ -55,7 +55,7 @@ def _behind(fleet: Fleet) -> list[str]:
     return behind
 
 
-def summary(fleet: Fleet) -> dict[str, Any]:
+def summary(fleet: World) -> dict[str, Any]:
     """The day in figures and its verdict ("clean" or "failed"), as `lockernet sim` prints
     it and writes it to summary.json. Read after central has stopped."""
     tally = fleet.tally
@@ -115,7 +115,7 @@ def summary(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def _families(fleet: Fleet) -> dict[str, int]:
+def _families(fleet: World) -> dict[str, int]:
     """Lockers by lock-board family, most first."""
     families = Counter(
         str(site.sim.config.profile)
@@ -125,7 +125,7 @@ def _families(fleet: Fleet) -> dict[str, int]:
     return dict(families.most_common())
 
 
-def _peak_memory(fleet: Fleet) -> dict[str, float | None]:
+def _peak_memory(fleet: World) -> dict[str, float | None]:
     """Each process's peak resident memory, MiB (the broker's since its last restart)."""
     sites = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     central = fleet.central.peak_rss_mib if fleet.central is not None else None
@@ -139,7 +139,7 @@ def _peak_memory(fleet: Fleet) -> dict[str, float | None]:
     }
 
 
-def _agent_events(fleet: Fleet) -> Counter[str]:
+def _agent_events(fleet: World) -> Counter[str]:
     counts: Counter[str] = Counter()
     for site in fleet.sites.values():
         for payload in site.payloads():
@@ -147,7 +147,7 @@ def _agent_events(fleet: Fleet) -> Counter[str]:
     return counts
 
 
-def _invariants(fleet: Fleet) -> list[str]:
+def _invariants(fleet: World) -> list[str]:
     """A parcel in two places, or a door that opened with no reason on record."""
     problems: list[str] = list(fleet.tally.broken)
     where: dict[str, str] = {}

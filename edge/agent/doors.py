@@ -86,7 +86,10 @@ class LockBus:
         for seen in readings.changed_slots(reading, self.rules, self.state):
             now, now_m = self.clock.now(), self.clock.monotonic()
             self.runner.run(self._slot(seen, taken_at, now, now_m), now, atomic=False)
-        self.runner.apply([Reading(reading)], self.clock.now())
+        if self.state.boards.readings.get(reading.board) is not reading:
+            # The driver gives the very reading it gave last time when the board's answer
+            # did not change (edge/drivers/boards/base.py): then it is kept already.
+            self.runner.apply([Reading(reading)], self.clock.now())
 
     def _slot(self, seen: readings.SlotSeen, taken_at: float, now: float, now_m: float) -> Decide:
         def decide(records: SiteRecords) -> list[Action]:

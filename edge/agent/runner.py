@@ -107,32 +107,44 @@ class ActionRunner:
         hold even if the store fails (a fault that must stand while the store cannot say so).
         Raises StoreUnavailable (nothing recorded) and whatever `decide` raises (nothing done).
         """
+        if not atomic:
+            return self.apply(decide(self.store.read()), now, keep_state)
         actions: list[Action] = []
         try:
-            if atomic:
-                with self.store.transaction() as tx:
-                    actions = decide(tx)
-                    record(tx, store_changes(actions), now)
-            else:
-                actions = decide(self.store.read())
-                changes = store_changes(actions)
-                if changes:
-                    with self.store.transaction() as tx:
-                        record(tx, changes, now)
+            with self.store.transaction() as tx:
+                actions = decide(tx)
+                record(tx, store_changes(actions), now)
         except StoreUnavailable:
             if keep_state:
                 self.state.apply_all(state_changes(actions))
             raise
+        return self._carry_out(actions)
+
+    def apply(self, actions: list[Action], now: float, keep_state: bool = False) -> list[Action]:
+        """Carry out actions already decided (no reads needed): a transaction opens only if
+        they change the store; see `run`."""
+        if not actions:
+            return actions  # most polls: nothing decided, nothing to do
+        changes = store_changes(actions)
+        if changes:
+            try:
+                with self.store.transaction() as tx:
+                    record(tx, changes, now)
+            except StoreUnavailable:
+                if keep_state:
+                    self.state.apply_all(state_changes(actions))
+                raise
+        return self._carry_out(actions)
+
+    def _carry_out(self, actions: list[Action]) -> list[Action]:
+        """After the records committed: the state changes, the events announced, the state
+        published if asked."""
         self.state.apply_all(state_changes(actions))
         for event in events(actions):
             self._announce(event)
         if any(isinstance(a, PublishState) for a in actions):
             self._publish_state()
         return actions
-
-    def apply(self, actions: list[Action], now: float, keep_state: bool = False) -> list[Action]:
-        """Carry out actions already decided (no reads needed); see `run`."""
-        return self.run(lambda _records: actions, now, atomic=False, keep_state=keep_state)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,14 @@ def changed_slots(reading: BoardStatus, rules: SiteRules, state: SiteState) -> l
     and recorded on its own (`slot_reading`): one slot's record that cannot be written
     keeps no other slot's from being kept."""
     previous = state.boards.readings.get(reading.board)
+    if (
+        previous is not None
+        and previous.door_open == reading.door_open
+        and previous.occupied == reading.occupied
+    ):
+        # The usual poll: the board shows what it showed last time (one tuple comparison,
+        # not one per lock). Only the slots waited on, if any is on this board, need a look.
+        return waited_on(reading, rules, state)
     seen: list[SlotSeen] = []
     for index, door_open in enumerate(reading.door_open):
         slot_id = rules.slot_at(reading.board, index + 1)
@@ -119,6 +127,26 @@ def changed_slots(reading: BoardStatus, rules: SiteRules, state: SiteState) -> l
         )
         if not unchanged:
             seen.append(SlotSeen(slot_id, door_open, was_open, occupied))
+    return seen
+
+
+def waited_on(reading: BoardStatus, rules: SiteRules, state: SiteState) -> list[SlotSeen]:
+    """The slots of `reading`'s board whose door or fault is being waited on, in lock order,
+    as a reading that changed nothing shows them (`changed_slots` when nothing changed)."""
+    if not state.doors.open and not state.faults.slots:
+        return []
+    board = reading.board
+    waiting = {
+        place.lock: slot_id
+        for slot_id in (*state.doors.open, *state.faults.slots)
+        if (place := rules.slots.get(slot_id)) is not None and place.board == board
+    }
+    seen: list[SlotSeen] = []
+    for lock in sorted(waiting):
+        if lock > len(reading.door_open):
+            continue
+        door_open = reading.door_open[lock - 1]
+        seen.append(SlotSeen(waiting[lock], door_open, door_open, reading.occupied[lock - 1]))
     return seen
 
 

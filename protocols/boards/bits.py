@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# Each byte's 8 bits, LSB first: every poll of every board unpacks its status bytes.
+_BYTE_BITS = tuple(tuple(bool(byte >> b & 1) for b in range(8)) for byte in range(256))
+
 
 def unpack_bits(data: bytes) -> tuple[bool, ...]:
     """8 bits a byte, LSB first: bit b of byte k is index 8k+b."""
-    return tuple(bool(data[i // 8] >> (i % 8) & 1) for i in range(8 * len(data)))
+    bits: tuple[bool, ...] = ()
+    for byte in data:
+        bits += _BYTE_BITS[byte]
+    return bits
 
 
 def pack_bits(bits: Sequence[bool]) -> bytes:

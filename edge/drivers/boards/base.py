@@ -80,6 +80,30 @@ class Dialect(ABC):
     def __init__(self, config: LockBusConfig) -> None:
         self.config = config
         self.layout = self.board_layout(config)
+        self._queries: dict[int, bytes] = {}
+        self._answers: dict[int, tuple[bytes, BoardReading]] = {}
+
+    def status_query(self, board: int, build: Callable[[], bytes]) -> bytes:
+        """`board`'s status query, `build()` the first time: a query's bytes never change,
+        and every poll of every board sends one."""
+        query = self._queries.get(board)
+        if query is None:
+            query = self._queries[board] = build()
+        return query
+
+    def remembered(
+        self, board: int, raw: bytes | None, decode: Callable[[bytes], BoardReading]
+    ) -> BoardReading:
+        """The reading `board`'s answer `raw` gives, `decode(raw)` (NoReply if it is none):
+        the same bytes as its last answer give the same reading without decoding them again
+        (most polls, nothing changed). A frame that did not decode is never remembered."""
+        assert raw is not None, "Bus.transact returns the answer it waited for"
+        last = self._answers.get(board)
+        if last is not None and last[0] == raw:
+            return last[1]
+        reading = decode(raw)
+        self._answers[board] = (bytes(raw), reading)
+        return reading
 
     @classmethod
     def board_layout(cls, config: LockBusConfig) -> dict[int, int]:

@@ -37,11 +37,13 @@ class Cu16Dialect(Dialect):
     async def read(self, bus: Bus, board: int) -> BoardReading:
         addr = cu16.address(board)
         raw = await bus.transact(
-            cu16.query_status(board).to_bytes(),
+            self.status_query(board, lambda: cu16.query_status(board).to_bytes()),
             lambda f: f[2] in cu16.STATUS_REPLIES and f[1] == addr,
             reveals_echo=True,
         )
-        assert raw is not None
+        return self.remembered(board, raw, lambda raw: self._decode(board, raw))
+
+    def _decode(self, board: int, raw: bytes) -> BoardReading:
         status = cu16.BoardStatus.from_bytes(raw, self.config.lock_polarity)
         return BoardReading.of_locks(board, status.locked, status.occupied)
 

@@ -31,10 +31,13 @@ class Cu48Dialect(Dialect):
 
     async def read(self, bus: Bus, board: int) -> BoardReading:
         raw = await bus.transact(
-            cu48.query_status(board).to_bytes(),
+            self.status_query(board, lambda: cu48.query_status(board).to_bytes()),
             lambda f: len(f) == cu48.STATUS_FRAME_LENGTH and f[1] == board,
             reveals_echo=True,
         )
+        return self.remembered(board, raw, lambda raw: self._decode(board, raw))
+
+    def _decode(self, board: int, raw: bytes) -> BoardReading:
         status = decoded(raw, cu48.decode_board_frame, cu48.BoardStatus, board, "a status query")
         return BoardReading.of_locks(board, status.locked, status.occupied)
 

@@ -73,7 +73,7 @@ class LockBus:
                 self.runner.apply(readings.board_down(board, str(exc), self.state, now), now)
                 continue
             trusted, changes = readings.board_trusted(board, self.state)
-            self.runner.apply(changes, self.clock.now())
+            self.runner.apply(changes, self.clock.now)
             if trusted:
                 self.apply_reading(reading, started)
         self.check_doors_left_open()
@@ -89,7 +89,7 @@ class LockBus:
         if self.state.boards.readings.get(reading.board) is not reading:
             # The driver gives the very reading it gave last time when the board's answer
             # did not change (edge/drivers/boards/base.py): then it is kept already.
-            self.runner.apply([Reading(reading)], self.clock.now())
+            self.runner.apply([Reading(reading)], self.clock.now)
 
     def _slot(self, seen: readings.SlotSeen, taken_at: float, now: float, now_m: float) -> Decide:
         def decide(records: SiteRecords) -> list[Action]:

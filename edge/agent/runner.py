@@ -120,16 +120,19 @@ class ActionRunner:
             raise
         return self._carry_out(actions)
 
-    def apply(self, actions: list[Action], now: float, keep_state: bool = False) -> list[Action]:
+    def apply(
+        self, actions: list[Action], now: float | Callable[[], float], keep_state: bool = False
+    ) -> list[Action]:
         """Carry out actions already decided (no reads needed): a transaction opens only if
-        they change the store; see `run`."""
+        they change the store; see `run`. `now` may be the clock's `now`, asked only when
+        something is recorded (most polls record nothing)."""
         if not actions:
             return actions  # most polls: nothing decided, nothing to do
         changes = store_changes(actions)
         if changes:
             try:
                 with self.store.transaction() as tx:
-                    record(tx, changes, now)
+                    record(tx, changes, now() if callable(now) else now)
             except StoreUnavailable:
                 if keep_state:
                     self.state.apply_all(state_changes(actions))

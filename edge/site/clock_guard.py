@@ -102,8 +102,10 @@ class ClockGuard:
     def now(self) -> float:
         """Trusted wall time, Unix seconds: max(wall clock, witnessed time)."""
         wall = self.raw.now()
-        self._take_wall(wall)
-        return max(wall, self.proven())
+        proven = self.proven()
+        if self._take_wall(wall, proven):
+            return wall  # the witnessed time is the wall clock's from now
+        return max(wall, proven)
 
     def monotonic(self) -> float:
         return self.raw.monotonic()
@@ -171,13 +173,15 @@ class ClockGuard:
         """Wall clock minus witnessed time, seconds (negative: the wall clock is behind)."""
         return self.raw.now() - self.proven()
 
-    def _take_wall(self, wall: float) -> None:
+    def _take_wall(self, wall: float, proven: float) -> bool:
         # A wall clock a little ahead of the evidence is most likely right (the witnessed time
         # lags across a reboot, and drifts with the crystal): take it in. Far ahead, it is a
         # step no evidence confirms: keep it out of what lapses, and call the clock unsure.
-        ahead = wall - self.proven()
+        ahead = wall - proven
         if 0 < ahead <= WALL_ACCEPT_S:
             self._floor, self._floor_at = wall, self.raw.monotonic()
+            return True
+        return False
 
 
 class WitnessStore(Protocol):

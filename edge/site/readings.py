@@ -109,9 +109,10 @@ def changed_slots(reading: BoardStatus, rules: SiteRules, state: SiteState) -> l
         # The usual poll: the board shows what it showed last time (one tuple comparison,
         # not one per lock). Only the slots waited on, if any is on this board, need a look.
         return waited_on(reading, rules, state)
+    ids = rules.board_slots.get(reading.board, ())
     seen: list[SlotSeen] = []
-    for index, door_open in enumerate(reading.door_open):
-        slot_id = rules.slot_at(reading.board, index + 1)
+    # A board with more locks than slots configured: the locks past the last one are none's.
+    for index, (slot_id, door_open) in enumerate(zip(ids, reading.door_open, strict=False)):
         if slot_id is None:
             continue
         occupied = reading.occupied[index]

@@ -78,12 +78,22 @@ class SiteRules:
     remote_open_window_s: float = 600.0
     maintenance_s: float = 1800.0
     sent_retention_s: float = 7 * 86400.0
-    # (board, lock) -> slot id: every poll looks each lock up
+    # (board, lock) -> slot id; and per board, the slot id behind each lock (index 0 = lock
+    # 1, None where no slot is configured): every poll that changed looks its locks up
     places: Mapping[tuple[int, int], str] = field(init=False, repr=False, compare=False)
+    board_slots: Mapping[int, tuple[str | None, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         places = {(p.board, p.lock): p.id for p in self.slots.values()}
+        locks: dict[int, int] = {}
+        for board, lock in places:
+            locks[board] = max(locks.get(board, 0), lock)
+        board_slots = {
+            board: tuple(places.get((board, lock)) for lock in range(1, last + 1))
+            for board, last in locks.items()
+        }
         object.__setattr__(self, "places", places)  # frozen: set once, here
+        object.__setattr__(self, "board_slots", board_slots)
 
     def slot_at(self, board: int, lock: int) -> str | None:
         """The slot behind `lock` (1-based) of `board`, if one is configured."""
@@ -186,6 +196,11 @@ class SiteState:
         """Carry out one state change (after the store committed the decision's records)."""
         doors, faults, boards = self.doors, self.faults, self.boards
         match change:
+            # Every poll of every board brings these two (the cases are tried in order).
+            case GoodReading(board):
+                boards.good_readings[board] = boards.good_readings.get(board, 0) + 1
+            case Reading(reading):
+                boards.readings[reading.board] = reading
             case RaiseFault(fault, slot_fault):
                 key = (fault.component.value, fault.ref or "", fault.code)
                 faults.active.setdefault(key, fault)
@@ -220,15 +235,11 @@ class SiteState:
                 doors.unsettled.discard(slot)
             case Unsettled(slot):
                 doors.unsettled.add(slot)
-            case GoodReading(board):
-                boards.good_readings[board] = boards.good_readings.get(board, 0) + 1
             case BoardDown(board):
                 boards.good_readings[board] = 0
                 boards.down.add(board)
             case BoardUp(board):
                 boards.down.discard(board)
-            case Reading(reading):
-                boards.readings[reading.board] = reading
             case CountRefusal(reason, now_m, guessing, decision):
                 self.lockout.refused(reason, now_m, guessing, decision)
 

@@ -9,9 +9,8 @@ from edge.agent.runner import Core, Decide
 from edge.drivers.lockboard import LockBoardDriver
 from edge.errors import LockDidNotRelease, NoReply
 from edge.site import doors, readings, reconcile
-from edge.site.actions import Action, Reading, Unlock
+from edge.site.actions import Action, BoardStatus, Reading, Unlock
 from edge.site.records import SiteRecords
-from edge.site.state import BoardStatus
 from edge.store.sqlite import StoreUnavailable
 
 log = logging.getLogger(__name__)

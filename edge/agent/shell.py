@@ -32,11 +32,10 @@ from edge.drivers.scanner import ScannerReader
 from edge.host import diagnostics
 from edge.host.supervisor import Supervisor
 from edge.site import technician
-from edge.site.actions import Unlock
+from edge.site.actions import BoardStatus, Unlock
 from edge.site.clock_guard import ClockGuard, save_witness, saved_witness
 from edge.site.lockout import LockoutPolicy, ScanLockout
 from edge.site.state import (
-    BoardStatus,
     CourierSession,
     OpenDoor,
     SiteRules,

@@ -14,8 +14,9 @@ returns anything, so nothing it read is changed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from edge.site.slots import Trigger
 from protocols.messages import (
@@ -29,11 +30,25 @@ from protocols.messages import (
     SlotFaultCode,
 )
 
-if TYPE_CHECKING:  # state.py builds on these actions; only its reading's shape is named here
+if TYPE_CHECKING:
     from edge.site.lockout import Decision
-    from edge.site.state import BoardStatus
 
 KEEP = False  # Move(parcel=KEEP): the slot keeps its parcel (edge.store.sqlite.Transaction.move)
+
+
+class BoardStatus(Protocol):
+    """One board's sensors (edge.drivers.lockboard.BoardReading): per lock, index 0 = lock 1.
+
+    Named here, with the actions that carry it, so state.py builds on the actions and the
+    actions never on the state.
+    """
+
+    @property
+    def board(self) -> int: ...
+    @property
+    def door_open(self) -> Sequence[bool]: ...
+    @property
+    def occupied(self) -> Sequence[bool | None]: ...  # None: no occupancy sensor
 
 
 # ===================================================================== store changes

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from edge.site.actions import (
     Action,
     BoardDown,
+    BoardStatus,
     BoardUp,
     ClearFault,
     DoorLeftOpenReported,
@@ -30,7 +31,7 @@ from edge.site.crash_recovery import HELD_BEFORE, Outcome, settle
 from edge.site.doors import JAM_SUSPECT_S, door_closed
 from edge.site.records import SiteRecords, SlotRecord
 from edge.site.slots import OPEN_STATES, Trigger
-from edge.site.state import BoardStatus, SiteRules, SiteState
+from edge.site.state import SiteRules, SiteState
 from protocols.messages import (
     BoardFault,
     BoardFaultCode,

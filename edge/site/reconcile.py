@@ -7,11 +7,11 @@ store. A board that does not answer leaves its open slots unsettled until its fi
 
 from __future__ import annotations
 
-from edge.site.actions import Action, Emit, Reading, TrackDoor, Unsettled
+from edge.site.actions import Action, BoardStatus, Emit, Reading, TrackDoor, Unsettled
 from edge.site.readings import board_down, check_contents, settle_interrupted
 from edge.site.records import SiteRecords
 from edge.site.slots import OPEN_STATES
-from edge.site.state import BoardStatus, SiteRules, SiteState
+from edge.site.state import SiteRules, SiteState
 from protocols.messages import DoorForced
 
 

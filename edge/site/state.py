@@ -16,12 +16,12 @@ refusal counts toward the lockout once its record is written (`CountRefusal`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from edge.site.actions import (
     BoardDown,
+    BoardStatus,
     BoardUp,
     ClearFault,
     ClearSlotFaults,
@@ -41,17 +41,6 @@ from edge.site.lockout import ScanLockout
 from protocols.messages import Fault, SiteKind, SizeClass, SlotFaultCode
 
 FaultKey = tuple[str, str, str]  # (component, ref, code)
-
-
-class BoardStatus(Protocol):
-    """One board's sensors (edge.drivers.lockboard.BoardReading): per lock, index 0 = lock 1."""
-
-    @property
-    def board(self) -> int: ...
-    @property
-    def door_open(self) -> Sequence[bool]: ...
-    @property
-    def occupied(self) -> Sequence[bool | None]: ...  # None: no occupancy sensor
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,9 @@ REOPEN = BackoffPolicy(min_s=0.5, max_s=30.0)
 RESTART = BackoffPolicy(min_s=0.5, max_s=30.0)
 
 
+_JITTER = random.Random()  # noqa: S311 - jitter, not a secret
+
+
 class Backoff:
     """One retry loop's count of failures in a row under a policy.
 
@@ -91,7 +94,9 @@ class Backoff:
         self.policy = policy
         self.failures = 0
         # Jitter spreads a crowd out; it need not be unpredictable (the simulator seeds it).
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        # One shared generator unless a caller brings its own: an agent has a dozen retry
+        # loops, and a thousand agents in one simulator process would hold 12,000 generators.
+        self._rng = rng or _JITTER
 
     def failed(self) -> float:
         """Count one more failure; the seconds to wait before trying again."""

@@ -30,8 +30,8 @@ from typing import Self
 from central.errors import StoreError
 from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.store.base import StoreView
-from central.store.migrations import LATEST_VERSION
-from central.store.sqlite import SqliteSession
+from central.store.queries.session import SqlSession
+from central.store.sqlite.migrations import LATEST_VERSION
 
 # Only WAL recovery or a checkpoint resetting the log can make a WAL reader wait, and only
 # for moments; a writer's transaction never does.
@@ -53,7 +53,7 @@ class StoreReader:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._db = conn
         self.path = path
-        self._session = SqliteSession(conn)
+        self._session = SqlSession(conn)
 
     @classmethod
     def open(cls, path: Path | str) -> StoreReader:

@@ -26,6 +26,8 @@ class SiteRecord:
     # Compartments per size class from the network file, as JSON: capacity before the
     # site's first state snapshot says which slots exist and which are free.
     compartments_json: str = "{}"
+    # The broker (by its name in central's configuration) the site was last heard on.
+    broker: str | None = None
 
 
 @dataclass(frozen=True)

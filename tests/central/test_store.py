@@ -11,7 +11,7 @@ import pytest
 
 from central.errors import StoreConflict, StoreError
 from central.store import AlarmRecord, ReservationRecord, SqliteStore, TaskRecord
-from central.store.migrations import LATEST_VERSION
+from central.store.sqlite.migrations import LATEST_VERSION
 from central.store.sqlite import WriterTurns
 
 

@@ -20,7 +20,7 @@ from central.store import (
     StoredEvent,
     StreamCursor,
 )
-from central.store.migrations import LATEST_VERSION
+from central.store.sqlite.migrations import LATEST_VERSION
 from central.store.read import StoreReader
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from central.operator.fleet import fleet
 from central.sites.ingest import Delivery, Ingest
 from central.store import SqliteStore
-from central.store.migrations import MIGRATIONS
+from central.store.sqlite.migrations import MIGRATIONS
 from protocols.messages import Event, SizeClass, SlotState, StateSnapshot, encode
 from protocols.topics import SiteChannel
 from tests.central.central_rig import SiteEvents, label, snapshot

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from central.errors import StoreError
 from central.store.base import CentralStore
-from central.store.migrations import LATEST_VERSION, MIGRATIONS
-from central.store.sqlite.session import SqliteSession
+from central.store.queries.session import SqlSession
+from central.store.sqlite.migrations import LATEST_VERSION, MIGRATIONS
 
 # A writer waits this long for another process's transaction before giving up.
 BUSY_TIMEOUT_MS = 30_000
@@ -78,13 +78,13 @@ class SqliteStore:
         return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
 
     @contextmanager
-    def transaction(self) -> Iterator[SqliteSession]:
+    def transaction(self) -> Iterator[SqlSession]:
         """One atomic unit of work: committed on normal exit, rolled back on any error."""
         conn = self._connection()
         with self._turns:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield SqliteSession(conn)
+                yield SqlSession(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from central.store.queries.base import Queries, optional_bool
 from central.store.records import (
     LivenessRecord,
     SiteRecord,
     SlotRecord,
 )
-from central.store.sqlite.queries import Queries, optional_bool
 
 
 class SiteQueries(Queries):
@@ -27,8 +27,8 @@ class SiteQueries(Queries):
         self._db.execute(
             """INSERT OR REPLACE INTO sites (site, kind, name, lat, lon, shelf_capacity,
                 shelf_used, online, status_at, boot_id, agent_version, snapshot_at,
-                snapshot_seq, faults_json, compartments_json)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                snapshot_seq, faults_json, compartments_json, broker)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             (
                 record.site,
                 record.kind,
@@ -45,6 +45,7 @@ class SiteQueries(Queries):
                 record.snapshot_seq,
                 record.faults_json,
                 record.compartments_json,
+                record.broker,
             ),
         )
 
@@ -166,6 +167,7 @@ def _site(row: Sequence[Any]) -> SiteRecord:
         snapshot_seq=row[12],
         faults_json=row[13],
         compartments_json=row[14],
+        broker=row[15],
     )
 
 

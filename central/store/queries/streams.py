@@ -6,11 +6,11 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from central.store.queries.base import Queries
 from central.store.records import (
     StoredEvent,
     StreamCursor,
 )
-from central.store.sqlite.queries import Queries
 
 
 class StreamQueries(Queries):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from central.store.queries.base import Queries
 from central.store.records import (
     ParcelRecord,
     StepRecord,
 )
-from central.store.sqlite.queries import Queries
 
 
 class ParcelQueries(Queries):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from central.errors import StoreConflict
+from central.store.queries.base import Queries
 from central.store.records import ReservationRecord
-from central.store.sqlite.queries import Queries
 
 
 class ReservationQueries(Queries):

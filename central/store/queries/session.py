@@ -11,18 +11,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from central.store.base import StoreSession
-from central.store.sqlite.alarms import AlarmQueries
-from central.store.sqlite.codes import CodeQueries
-from central.store.sqlite.commands import CommandQueries
-from central.store.sqlite.parcels import ParcelQueries
-from central.store.sqlite.removals import RemovalQueries
-from central.store.sqlite.reservations import ReservationQueries
-from central.store.sqlite.sites import SiteQueries
-from central.store.sqlite.streams import StreamQueries
-from central.store.sqlite.tasks import TaskQueries
+from central.store.queries.alarms import AlarmQueries
+from central.store.queries.codes import CodeQueries
+from central.store.queries.commands import CommandQueries
+from central.store.queries.parcels import ParcelQueries
+from central.store.queries.removals import RemovalQueries
+from central.store.queries.reservations import ReservationQueries
+from central.store.queries.sites import SiteQueries
+from central.store.queries.streams import StreamQueries
+from central.store.queries.tasks import TaskQueries
 
 
-class SqliteSession(
+class SqlSession(
     SiteQueries,
     StreamQueries,
     ParcelQueries,
@@ -52,6 +52,6 @@ class SqliteSession(
         every writer here; a PostgreSQL store takes a row lock (SELECT ... FOR UPDATE)."""
 
 
-def _conforms(session: SqliteSession) -> StoreSession:
-    """Never called: makes mypy prove SqliteSession fills the StoreSession interface."""
+def _conforms(session: SqlSession) -> StoreSession:
+    """Never called: makes mypy prove SqlSession fills the StoreSession interface."""
     return session

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from central.store.queries.base import Queries
 from central.store.records import RemovalRecord
-from central.store.sqlite.queries import Queries
 
 
 class RemovalQueries(Queries):

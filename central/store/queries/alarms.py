@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from central.store.queries.base import Queries
 from central.store.records import AlarmRecord
-from central.store.sqlite.queries import Queries
 
 
 class AlarmQueries(Queries):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from central.store.queries.base import Queries, optional_bool
 from central.store.records import CommandRecord
-from central.store.sqlite.queries import Queries, optional_bool
 
 
 class CommandQueries(Queries):

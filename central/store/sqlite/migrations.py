@@ -277,6 +277,31 @@ MIGRATIONS: tuple[Migration, ...] = (
         "when central last sent a site whose clock is off a signed time (sites/site_clock.py)",
         ("ALTER TABLE site_liveness ADD COLUMN time_sent_at REAL",),
     ),
+    Migration(
+        5,
+        "several central processes and several brokers: each process's heartbeat, and the "
+        "broker each site is heard on",
+        (
+            # One row per central process that ever ran on this store: what `lockernet central
+            # status` shows. A process writes its own row every tick; a row not written for a
+            # few ticks is a process that is gone (stopped_at says it stopped in order).
+            """CREATE TABLE central_processes (
+                process TEXT PRIMARY KEY,
+                client_id TEXT NOT NULL,
+                host TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                started_at REAL NOT NULL,
+                heard_at REAL NOT NULL,
+                stopped_at REAL,
+                brokers TEXT NOT NULL DEFAULT '',
+                received INTEGER NOT NULL DEFAULT 0,
+                applied INTEGER NOT NULL DEFAULT 0
+            )""",
+            # The broker (its name in central.toml's [[brokers]]) a site was last heard on:
+            # where central sends the site's commands.
+            "ALTER TABLE sites ADD COLUMN broker TEXT",
+        ),
+    ),
 )
 # Numbers were handed out to parallel work (2: stream epochs, 3: liveness, 4: clock sends):
 # apply in order of number whatever order the entries above were written in.

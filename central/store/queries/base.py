@@ -1,0 +1,45 @@
+"""What every aggregate's queries share: the session's connection, and column helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+
+class SqlCursor(Protocol):
+    """The part of a DB-API cursor the queries use (sqlite3's and psycopg's both have it)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class SqlConnection(Protocol):
+    """A connection inside one transaction, taking `?` placeholders (PEP 249 qmark style).
+
+    sqlite3.Connection is one as it is; a PostgreSQL store wraps psycopg's connection to
+    translate the placeholders (central.store.postgres.connection)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> SqlCursor: ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
+
+
+class Queries:
+    """Base of the aggregates' query classes: all run on the one connection of a transaction."""
+
+    def __init__(self, conn: SqlConnection) -> None:
+        self._db = conn
+
+
+def optional_bool(value: Any) -> bool | None:
+    """An INTEGER column holding a flag that may be unknown (NULL)."""
+    return None if value is None else bool(value)

@@ -11,8 +11,8 @@ import pytest
 
 from central.errors import StoreConflict, StoreError
 from central.store import AlarmRecord, ReservationRecord, SqliteStore, TaskRecord
-from central.store.sqlite.migrations import LATEST_VERSION
 from central.store.sqlite import WriterTurns
+from central.store.sqlite.migrations import LATEST_VERSION
 
 
 def test_a_new_store_is_migrated_to_the_latest_schema_in_wal_mode(tmp_path: Path) -> None:

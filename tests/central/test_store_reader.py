@@ -20,8 +20,8 @@ from central.store import (
     StoredEvent,
     StreamCursor,
 )
-from central.store.sqlite.migrations import LATEST_VERSION
 from central.store.read import StoreReader
+from central.store.sqlite.migrations import LATEST_VERSION
 
 
 def parcel(label: str, state: str | None, mode: str | None = None) -> ParcelRecord:

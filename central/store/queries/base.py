@@ -12,9 +12,6 @@ class SqlCursor(Protocol):
     @property
     def rowcount(self) -> int: ...
 
-    @property
-    def lastrowid(self) -> int | None: ...
-
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
@@ -43,3 +40,15 @@ class Queries:
 def optional_bool(value: Any) -> bool | None:
     """An INTEGER column holding a flag that may be unknown (NULL)."""
     return None if value is None else bool(value)
+
+
+def upsert(table: str, columns: str, key: tuple[str, ...]) -> str:
+    """An INSERT of `columns` (comma-separated names) that updates every other column of the
+    row already stored under `key`: what SQLite's INSERT OR REPLACE did, in the ON CONFLICT
+    form both SQLite and PostgreSQL run."""
+    names = [name.strip() for name in columns.split(",")]
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({','.join('?' * len(names))}) "  # noqa: S608 - names only
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+    )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from central.store.queries.base import Queries, optional_bool
 from central.store.records import CommandRecord
 
@@ -35,16 +38,35 @@ class CommandQueries(Queries):
         return cursor.rowcount > 0
 
     def get_command(self, command_id: str) -> CommandRecord | None:
-        row = self._db.execute("SELECT * FROM commands WHERE id = ?", (command_id,)).fetchone()
-        if row is None:
-            return None
-        return CommandRecord(
-            row[0], row[1], row[2], row[3], row[4], row[5], optional_bool(row[6]), *row[7:]
-        )
+        row = self._db.execute(
+            f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE id = ?",  # noqa: S608
+            (command_id,),
+        ).fetchone()
+        return _command(row) if row else None
 
     def commands_to(self, site: str) -> list[CommandRecord]:
         rows = self._db.execute(
-            "SELECT id FROM commands WHERE site = ? ORDER BY issued_at", (site,)
+            f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE site = ? ORDER BY issued_at, id",  # noqa: S608
+            (site,),
         )
-        found = [self.get_command(r[0]) for r in rows.fetchall()]
-        return [c for c in found if c is not None]
+        return [_command(r) for r in rows]
+
+
+_COMMAND_COLUMNS = (
+    "id, site, type, issued_at, expires_at, body, reply_ok, reply_reason, reply_at, reply_detail"
+)
+
+
+def _command(row: Sequence[Any]) -> CommandRecord:
+    return CommandRecord(
+        id=row[0],
+        site=row[1],
+        type=row[2],
+        issued_at=row[3],
+        expires_at=row[4],
+        body=row[5],
+        reply_ok=optional_bool(row[6]),
+        reply_reason=row[7],
+        reply_at=row[8],
+        reply_detail=row[9],
+    )

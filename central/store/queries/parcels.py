@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from central.store.queries.base import Queries
+from central.store.queries.base import Queries, upsert
 from central.store.records import (
     ParcelRecord,
     StepRecord,
@@ -16,15 +16,15 @@ class ParcelQueries(Queries):
     """Parcels, and each recorded step of one."""
 
     def get_parcel(self, label: str) -> ParcelRecord | None:
-        row = self._db.execute("SELECT * FROM parcels WHERE label = ?", (label,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE label = ?",  # noqa: S608
+            (label,),
+        ).fetchone()
         return _parcel(row) if row else None
 
     def save_parcel(self, record: ParcelRecord) -> None:
         self._db.execute(
-            """INSERT OR REPLACE INTO parcels (label, state, size, weight_kg, postal_code, lat,
-                lon, delivery_mode, preferred_site, contact_json, site, slot, partner, courier,
-                announced_at, dispatched_at, updated_at, pickup_expires_at)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            upsert("parcels", _PARCEL_COLUMNS, ("label",)),
             (
                 record.label,
                 record.state,
@@ -49,9 +49,12 @@ class ParcelQueries(Queries):
 
     def parcels_in_state(self, states: Iterable[str], limit: int = 100_000) -> list[ParcelRecord]:
         wanted = list(states)
+        if not wanted:
+            return []  # PostgreSQL refuses an empty IN ()
         marks = ",".join("?" * len(wanted))
         rows = self._db.execute(
-            f"SELECT * FROM parcels WHERE state IN ({marks}) ORDER BY label LIMIT ?",  # noqa: S608 - only placeholders are interpolated
+            f"""SELECT {_PARCEL_COLUMNS} FROM parcels WHERE state IN ({marks})
+                ORDER BY label LIMIT ?""",  # noqa: S608 - only placeholders are interpolated
             (*wanted, limit),
         )
         return [_parcel(r) for r in rows]
@@ -59,6 +62,8 @@ class ParcelQueries(Queries):
     def courier_loads(self, states: Iterable[str]) -> list[tuple[str, str, int]]:
         """(partner, courier, parcels) of parcels in `states` that have a courier."""
         wanted = list(states)
+        if not wanted:
+            return []
         marks = ",".join("?" * len(wanted))
         rows = self._db.execute(
             f"""SELECT partner, courier, count(*) FROM parcels WHERE state IN ({marks})
@@ -87,6 +92,24 @@ class ParcelQueries(Queries):
             ),
         )
 
+    def claim_parcel(self, label: str, states: Iterable[str]) -> ParcelRecord | None:
+        """The parcel, if it is in one of `states`, held by this transaction until it ends;
+        None if it is not (any more). A no-op update takes the row: a second process that
+        claims the same parcel waits for the first to finish, then finds it moved on (on
+        PostgreSQL an UPDATE re-checks its condition on the row as committed)."""
+        wanted = list(states)
+        if not wanted:
+            return None
+        marks = ",".join("?" * len(wanted))
+        cursor = self._db.execute(
+            f"UPDATE parcels SET state = state WHERE label = ? AND state IN ({marks})",  # noqa: S608 - only placeholders are interpolated
+            (label, *wanted),
+        )
+        if cursor.rowcount != 1:
+            return None
+        record = self.get_parcel(label)
+        return record if record is not None and record.state in wanted else None
+
     def steps(self, label: str) -> list[StepRecord]:
         rows = self._db.execute(
             """SELECT label, step, before, after, at, source, detail, recorded_at
@@ -94,6 +117,13 @@ class ParcelQueries(Queries):
             (label,),
         )
         return [StepRecord(*r) for r in rows]
+
+
+_PARCEL_COLUMNS = (
+    "label, state, size, weight_kg, postal_code, lat, lon, delivery_mode, preferred_site, "
+    "contact_json, site, slot, partner, courier, announced_at, dispatched_at, updated_at, "
+    "pickup_expires_at"
+)
 
 
 def _parcel(row: Sequence[Any]) -> ParcelRecord:

@@ -11,8 +11,8 @@ class RemovalQueries(Queries):
 
     def add_removal(self, record: RemovalRecord) -> None:
         self._db.execute(
-            """INSERT OR IGNORE INTO removals (label, site, slot, reason, created_at, done_at)
-                VALUES (?,?,?,?,?,?)""",
+            """INSERT INTO removals (label, site, slot, reason, created_at, done_at)
+                VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING""",
             (
                 record.label,
                 record.site,

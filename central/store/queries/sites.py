@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from central.store.queries.base import Queries, optional_bool
+from central.store.queries.base import Queries, optional_bool, upsert
 from central.store.records import (
     LivenessRecord,
     SiteRecord,
@@ -17,18 +17,19 @@ class SiteQueries(Queries):
     """Sites, their liveness and their slots."""
 
     def get_site(self, site: str) -> SiteRecord | None:
-        row = self._db.execute("SELECT * FROM sites WHERE site = ?", (site,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {_SITE_COLUMNS} FROM sites WHERE site = ?",  # noqa: S608 - column names only
+            (site,),
+        ).fetchone()
         return _site(row) if row else None
 
     def list_sites(self) -> list[SiteRecord]:
-        return [_site(r) for r in self._db.execute("SELECT * FROM sites ORDER BY site")]
+        rows = self._db.execute(f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY site")  # noqa: S608
+        return [_site(r) for r in rows]
 
     def save_site(self, record: SiteRecord) -> None:
         self._db.execute(
-            """INSERT OR REPLACE INTO sites (site, kind, name, lat, lon, shelf_capacity,
-                shelf_used, online, status_at, boot_id, agent_version, snapshot_at,
-                snapshot_seq, faults_json, compartments_json, broker)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            upsert("sites", _SITE_COLUMNS, ("site",)),
             (
                 record.site,
                 record.kind,
@@ -50,13 +51,15 @@ class SiteQueries(Queries):
         )
 
     def get_liveness(self, site: str) -> LivenessRecord | None:
-        row = self._db.execute("SELECT * FROM site_liveness WHERE site = ?", (site,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {_LIVENESS_COLUMNS} FROM site_liveness WHERE site = ?",  # noqa: S608
+            (site,),
+        ).fetchone()
         return _liveness(row) if row else None
 
     def save_liveness(self, record: LivenessRecord) -> None:
         self._db.execute(
-            """INSERT OR REPLACE INTO site_liveness (site, heard_at, beat_at, beat_interval_s,
-                clock_offset_s, stale, time_sent_at) VALUES (?,?,?,?,?,?,?)""",
+            upsert("site_liveness", _LIVENESS_COLUMNS, ("site",)),
             (
                 record.site,
                 record.heard_at,
@@ -69,23 +72,28 @@ class SiteQueries(Queries):
         )
 
     def list_liveness(self) -> list[LivenessRecord]:
-        rows = self._db.execute("SELECT * FROM site_liveness ORDER BY site")
+        rows = self._db.execute(
+            f"SELECT {_LIVENESS_COLUMNS} FROM site_liveness ORDER BY site"  # noqa: S608
+        )
         return [_liveness(r) for r in rows]
 
     def list_slots(self, site: str) -> list[SlotRecord]:
-        rows = self._db.execute("SELECT * FROM slots WHERE site = ? ORDER BY slot", (site,))
+        rows = self._db.execute(
+            f"SELECT {_SLOT_COLUMNS} FROM slots WHERE site = ? ORDER BY slot",  # noqa: S608
+            (site,),
+        )
         return [_slot(r) for r in rows]
 
     def get_slot(self, site: str, slot: str) -> SlotRecord | None:
         row = self._db.execute(
-            "SELECT * FROM slots WHERE site = ? AND slot = ?", (site, slot)
+            f"SELECT {_SLOT_COLUMNS} FROM slots WHERE site = ? AND slot = ?",  # noqa: S608
+            (site, slot),
         ).fetchone()
         return _slot(row) if row else None
 
     def save_slot(self, record: SlotRecord) -> None:
         self._db.execute(
-            """INSERT OR REPLACE INTO slots (site, slot, size, state, parcel, reserved_for,
-                occupied, door, updated_at) VALUES (?,?,?,?,?,?,?,?,?)""",
+            upsert("slots", _SLOT_COLUMNS, ("site", "slot")),
             (
                 record.site,
                 record.slot,
@@ -148,6 +156,14 @@ class SiteQueries(Queries):
         """(site, slot state, count) across the fleet."""
         rows = self._db.execute("SELECT site, state, count(*) FROM slots GROUP BY site, state")
         return [(r[0], r[1], r[2]) for r in rows]
+
+
+_SITE_COLUMNS = (
+    "site, kind, name, lat, lon, shelf_capacity, shelf_used, online, status_at, boot_id, "
+    "agent_version, snapshot_at, snapshot_seq, faults_json, compartments_json, broker"
+)
+_LIVENESS_COLUMNS = "site, heard_at, beat_at, beat_interval_s, clock_offset_s, stale, time_sent_at"
+_SLOT_COLUMNS = "site, slot, size, state, parcel, reserved_for, occupied, door, updated_at"
 
 
 def _site(row: Sequence[Any]) -> SiteRecord:

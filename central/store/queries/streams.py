@@ -55,11 +55,12 @@ class StreamQueries(Queries):
             cursor.lost,
         )
         if cursor.id is None:
-            inserted = self._db.execute(
-                f"INSERT INTO streams ({_STREAM_FIELDS}) VALUES ({','.join('?' * len(values))})",  # noqa: S608
+            row = self._db.execute(
+                f"""INSERT INTO streams ({_STREAM_FIELDS})
+                    VALUES ({",".join("?" * len(values))}) RETURNING id""",  # noqa: S608
                 values,
-            )
-            return dataclasses.replace(cursor, id=inserted.lastrowid)
+            ).fetchone()
+            return dataclasses.replace(cursor, id=int(row[0]))
         assignments = ", ".join(f"{name} = ?" for name in _STREAM_FIELDS.split(", "))
         self._db.execute(
             f"UPDATE streams SET {assignments} WHERE id = ?",  # noqa: S608 - column names only
@@ -84,7 +85,8 @@ class StreamQueries(Queries):
     def add_events(self, events: Sequence[StoredEvent]) -> None:
         """Store received events; one already stored under its (stream, seq) is left as is."""
         self._db.executemany(
-            f"INSERT OR IGNORE INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",  # noqa: S608
+            f"""INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)
+                ON CONFLICT DO NOTHING""",  # noqa: S608
             [
                 (
                     e.site,

@@ -11,9 +11,9 @@ class TaskQueries(Queries):
     """Tasks: added, claimed under a lease, finished or retried."""
 
     def add_task(self, task: TaskRecord) -> int:
-        cursor = self._db.execute(
+        row = self._db.execute(
             """INSERT INTO tasks (kind, label, site, payload, due_at, attempts, last_error)
-                VALUES (?,?,?,?,?,?,?)""",
+                VALUES (?,?,?,?,?,?,?) RETURNING id""",
             (
                 task.kind,
                 task.label,
@@ -23,8 +23,8 @@ class TaskQueries(Queries):
                 task.attempts,
                 task.last_error,
             ),
-        )
-        return int(cursor.lastrowid or 0)
+        ).fetchone()
+        return int(row[0])
 
     def claim_tasks(
         self, now: float, owner: str, lease_until: float, limit: int = 200

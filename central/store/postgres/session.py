@@ -1,0 +1,110 @@
+"""One PostgreSQL transaction's data access: the shared queries, and what READ COMMITTED
+needs on top of them.
+
+At READ COMMITTED every statement sees what was committed when it began, so a read followed
+by a write based on it (the next seq of a site's stream, a parcel's state, the last free
+slot) can race another process doing the same. SQLite never had the race: BEGIN IMMEDIATE
+lets one writer in at a time. Here each such read takes a lock first, held to the end of
+the transaction:
+
+- a site's rows (stream, record, liveness, capacity): the site's advisory lock
+  (`lock_site`), which ingest, placement and reconciliation all take, so one process at a
+  time decides about one site; `stream` and `get_site` take it themselves;
+- a parcel: its row (SELECT ... FOR UPDATE), since a parcel moves between sites;
+- due tasks: claimed with FOR UPDATE SKIP LOCKED, so two processes never take one task
+  and neither waits for the other.
+
+What remains guarded by the schema alone: the partial unique indexes (one held reservation
+per slot and per parcel, one open alarm per cause) and the primary keys (an event stored
+once per (stream, seq)).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from central.store.queries.session import SqlSession
+from central.store.records import LivenessRecord, ParcelRecord, SiteRecord, StreamCursor, TaskRecord
+
+# Advisory lock keys are one 64-bit space per database; ours are hashed under a prefix so
+# another application's keys (or our schema lock) are never taken by accident.
+SITE_LOCK_PREFIX = "lockernet.site:"
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit advisory lock key for `name` (the same in every process and
+    every Python: never `hash()`, which is salted per process)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def site_lock_key(site: str) -> int:
+    """The advisory lock key of one site."""
+    return lock_key(SITE_LOCK_PREFIX + site)
+
+
+class PostgresSession(SqlSession):
+    """Data access inside one READ COMMITTED transaction on a PostgreSQL connection."""
+
+    def lock_site(self, site: str) -> None:
+        """Serialise decisions on one site across every process: a transaction-scoped
+        advisory lock (waits for the holder; released at commit or rollback; taking it
+        again in the same transaction is free)."""
+        self._db.execute("SELECT pg_advisory_xact_lock(?)", (site_lock_key(site),)).fetchone()
+
+    def stream(self, site: str, epoch: str | None = None) -> StreamCursor:
+        """The site's stream, read under the site's lock: ingest reads the cursor and then
+        writes it, and two processes must not both take the same next event."""
+        self.lock_site(site)
+        return super().stream(site, epoch)
+
+    def get_site(self, site: str) -> SiteRecord | None:
+        """The site's record under the site's lock: callers update it from what they read
+        (a status, a snapshot, the shelf's use)."""
+        self.lock_site(site)
+        return super().get_site(site)
+
+    def get_liveness(self, site: str) -> LivenessRecord | None:
+        """The site's liveness under the site's lock: every process writes it from what
+        it read (heard, stale, time sent)."""
+        self.lock_site(site)
+        return super().get_liveness(site)
+
+    def get_parcel(self, label: str) -> ParcelRecord | None:
+        """The parcel, its row locked until the transaction ends: every lifecycle step reads
+        the parcel's state and writes the next one."""
+        self._db.execute("SELECT 1 FROM parcels WHERE label = ? FOR UPDATE", (label,)).fetchall()
+        return super().get_parcel(label)
+
+    def claim_tasks(
+        self, now: float, owner: str, lease_until: float, limit: int = 200
+    ) -> list[TaskRecord]:
+        """Take due tasks no live process holds. Rows another process is claiming right now
+        are skipped, not waited for (SKIP LOCKED); the lease lets another take over after a
+        crash. The CTE locks its rows once, before the UPDATE reads them."""
+        rows = self._db.execute(
+            """WITH due AS (
+                    SELECT id FROM tasks WHERE done_at IS NULL AND due_at <= ?
+                        AND (claimed_until IS NULL OR claimed_until < ?)
+                    ORDER BY due_at LIMIT ? FOR UPDATE SKIP LOCKED)
+                UPDATE tasks t SET claimed_by = ?, claimed_until = ?,
+                    attempts = t.attempts + 1
+                FROM due WHERE t.id = due.id
+                RETURNING t.kind, t.due_at, t.label, t.site, t.payload, t.attempts,
+                    t.last_error, t.id""",
+            (now, now, limit, owner, lease_until),
+        ).fetchall()
+        claimed = [
+            TaskRecord(
+                kind=r[0],
+                due_at=r[1],
+                label=r[2],
+                site=r[3],
+                payload=r[4],
+                attempts=r[5],
+                last_error=r[6],
+                id=r[7],
+            )
+            for r in rows
+        ]
+        return sorted(claimed, key=lambda t: (t.due_at, t.id or 0))

@@ -1,0 +1,143 @@
+"""Central's store on PostgreSQL: for several central processes on several machines.
+
+A pool of connections (psycopg_pool), one per transaction running at once; each transaction
+is READ COMMITTED, and what a writer reads to decide is locked first (the site's advisory
+lock, a parcel's row: central.store.postgres.session). Commits are durable by PostgreSQL's
+defaults (synchronous_commit on): a committed event is acknowledged to the broker right
+after, and the broker then forgets it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import IsolationLevel
+from psycopg_pool import ConnectionPool
+
+from central.errors import StoreError
+from central.store.base import CentralStore
+from central.store.postgres.connection import PgConnection
+from central.store.postgres.migrations import LATEST_VERSION, MIGRATIONS
+from central.store.postgres.session import PostgresSession, lock_key
+from central.store.postgres.url import redact
+
+# One transaction at a time per thread; a central process runs a handful of threads that
+# write (ingest, timers, the broker session's replies).
+DEFAULT_POOL_MAX = 8
+# A transaction waits this long for a free connection before giving up (a caller retries).
+POOL_TIMEOUT_S = 30.0
+# Connecting to the server at start-up: past this, the store is called unreachable.
+CONNECT_TIMEOUT_S = 10
+# Every process starting at once migrates under this advisory lock: one of them does it.
+SCHEMA_LOCK_KEY = lock_key("lockernet.schema")
+
+
+class PostgresStore:
+    """A PostgreSQL database shared by threads (a pool of connections) and processes.
+
+    `url` is a libpq url (postgresql://user[:password]@host:port/dbname?...); a password in
+    it never reaches a message or a log (`location` is the url without it).
+    """
+
+    # psycopg.Error covers what a caller retries the whole transaction on: a serialization
+    # failure, a deadlock detected, a lost connection, a pool that had no connection in time.
+    errors: tuple[type[Exception], ...] = (psycopg.Error, StoreError)
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = DEFAULT_POOL_MAX) -> None:
+        self.url = url
+        self.location = redact(url)
+        self._local = threading.local()
+        self._migrate()
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            configure=_configure,
+            # A connection the server dropped while idle (a restart, a failover) is
+            # replaced before a transaction gets it, not discovered by the transaction.
+            check=ConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT_S,
+            name="lockernet-central",
+            open=False,
+        )
+        self._pool.open()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.location!r})"
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+        except psycopg.OperationalError as exc:
+            # libpq's message names host, port and user, never the password.
+            raise StoreError(f"cannot reach central store {self.location}: {exc}") from None
+
+    def _migrate(self) -> None:
+        with self._connect() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_version (
+                    version INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"""
+            )
+            version = _version(conn)
+            if version > LATEST_VERSION:
+                raise StoreError(
+                    f"store {self.location} has schema version {version}, newer than this "
+                    f"build's {LATEST_VERSION}: upgrade lockernet central"
+                )
+            for migration in MIGRATIONS:
+                if migration.version > version:
+                    for statement in migration.statements:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_version (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+
+    @property
+    def schema_version(self) -> int:
+        """The newest migration applied to the database."""
+        with self._pool.connection() as conn:
+            return _version(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresSession]:
+        """One atomic unit of work (READ COMMITTED): committed on normal exit, rolled back on
+        any error. Raises StoreError inside another transaction of the same thread (it would
+        take a second connection and could wait on the first's locks for ever)."""
+        if getattr(self._local, "active", False):
+            raise StoreError("a store transaction cannot begin inside another")
+        self._local.active = True
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield PostgresSession(PgConnection(conn))
+        finally:
+            self._local.active = False
+
+    def close(self) -> None:
+        """Close every connection of the pool (a transaction still running keeps its own
+        until it ends)."""
+        self._pool.close()
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    # Explicit, not the server's default_transaction_isolation: the session's locks are
+    # designed for READ COMMITTED (a SERIALIZABLE server default would add retries).
+    conn.isolation_level = IsolationLevel.READ_COMMITTED
+
+
+def _version(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _conforms(store: PostgresStore) -> CentralStore:
+    """Never called: makes mypy prove PostgresStore fills the CentralStore interface."""
+    return store

@@ -165,12 +165,12 @@ def _import(args: argparse.Namespace) -> int:
     from central.service.config import load_config
     from central.service.loading import load_configured_network
     from central.sites import registry
-    from central.store import SqliteStore
+    from central.store.open import open_store
 
     config = load_config(args.config)
     parcels = read_manifest(args.manifest)  # all validated before anything is written
     network = load_configured_network(config)
-    store = SqliteStore(config.store.path)
+    store = open_store(config.store)
     out = console()
     try:
         now = time.time()
@@ -202,18 +202,18 @@ def _import(args: argparse.Namespace) -> int:
 
 def _open_store(args: argparse.Namespace) -> Any:
     from central.service.config import load_config
-    from central.store import SqliteStore
+    from central.store.open import open_store
 
     config = load_config(args.config)
-    return config, SqliteStore(config.store.path)
+    return config, open_store(config.store)
 
 
 def _open_reader(args: argparse.Namespace) -> StoreReader:
     """A read-only snapshot of the store: a report never waits for (or holds up) ingest."""
     from central.service.config import load_config
-    from central.store.read import StoreReader
+    from central.store.open import open_reader, store_location
 
-    return StoreReader.open(load_config(args.config).store.path)
+    return open_reader(store_location(load_config(args.config).store))
 
 
 def _track(args: argparse.Namespace) -> int:

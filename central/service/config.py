@@ -74,7 +74,41 @@ class TopicsConfig(Section):
 
 
 class StoreConfig(Section):
+    """Where central keeps its state: a SQLite file (`path`, or `url = "sqlite:..."`) or a
+    PostgreSQL database (`url = "postgresql://user@host:port/dbname"`; a password is better
+    left to PGPASSWORD or ~/.pgpass than written here)."""
+
     path: Path = Path("central.sqlite")
+    url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sqlite_url_is_a_path(cls, data: Any) -> Any:
+        # A sqlite: url becomes `path` here, so a relative one is read against the config
+        # file's folder like any path; only a PostgreSQL url stays a url.
+        if not isinstance(data, Mapping) or data.get("url") is None:
+            return data
+        url = str(data["url"])
+        if url.startswith(("postgresql://", "postgres://")):
+            return data
+        if not url.startswith("sqlite:"):
+            raise ValueError(
+                f"store.url {url.split(':', 1)[0]!r}... is neither sqlite: (sqlite:///abs/path, "
+                "sqlite:relative/path) nor postgresql:// (postgresql://user@host:port/dbname)"
+            )
+        if "path" in data:
+            raise ValueError("give store.path or a sqlite: store.url, not both")
+        rest = url.removeprefix("sqlite:")
+        if rest.startswith("//"):
+            rest = rest[2:]
+            if not rest.startswith("/"):
+                raise ValueError(
+                    f"store.url {url!r}: a sqlite url names no host; sqlite:///abs/path or "
+                    "sqlite:relative/path"
+                )
+        if not rest:
+            raise ValueError("store.url 'sqlite:' names no file: sqlite:///abs/path")
+        return {k: v for k, v in data.items() if k != "url"} | {"path": rest}
 
 
 class KeysConfig(Section):

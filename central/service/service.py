@@ -39,7 +39,8 @@ from central.sites.commands import CommandSender
 from central.sites.ingest import Delivery, Ingest
 from central.sites.network import Network
 from central.sites.site_events import EventEffects
-from central.store import AlarmRecord, CentralStore, CommandRecord, SqliteStore
+from central.store import AlarmRecord, CentralStore, CommandRecord
+from central.store.open import open_store
 from protocols.clock import Clock, SystemClock
 from protocols.messages import CentralStatus, encode
 from protocols.tokens import TokenSigner
@@ -73,7 +74,7 @@ class CentralService:
         self.clock: Clock = clock or SystemClock()
         self.signer = signer or load_signer(config)
         self.network = network if network is not None else load_configured_network(config)
-        self.store: CentralStore = store or SqliteStore(config.store.path)
+        self.store: CentralStore = store or open_store(config.store)
         self.topics = Topics(config.topics.root)
         self.boot_id = uuid.uuid4().hex[:16]
         self.ingest = Ingest(

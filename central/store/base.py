@@ -1,9 +1,11 @@
 """The store interface: what central needs from a database, and nothing of how.
 
-`SqliteStore` fills it for one machine; a PostgreSQL store can fill it for a region (its
-`transaction` a SERIALIZABLE or READ COMMITTED transaction, `stream` and `lock_site` taking
-row locks with SELECT ... FOR UPDATE). Business rules never write SQL: they call these
-methods inside one `transaction()`, which commits on normal exit and rolls back on error.
+`SqliteStore` fills it for one machine (every writer serialised by BEGIN IMMEDIATE);
+`PostgresStore` (central.store.postgres) for several central processes on several machines
+(READ COMMITTED transactions; `lock_site`, and `stream` and `get_site` with it, take the
+site's advisory lock; `get_parcel` locks the parcel's row). `central.store.open.open_store`
+picks one from `store.url`. Business rules never write SQL: they call these methods inside
+one `transaction()`, which commits on normal exit and rolls back on error.
 """
 
 from __future__ import annotations
@@ -123,8 +125,8 @@ class StoreSession(StoreView, Protocol):
         """A nested unit inside the transaction: on error only its own writes are undone."""
 
     def lock_site(self, site: str) -> None:
-        """Serialise capacity decisions on one site. BEGIN IMMEDIATE already serialises
-        every writer here; a PostgreSQL store takes a row lock (SELECT ... FOR UPDATE)."""
+        """Serialise decisions on one site until the transaction ends: SQLite's BEGIN
+        IMMEDIATE already serialises every writer; PostgreSQL takes the site's advisory lock."""
 
     def save_slot(self, record: SlotRecord) -> None: ...
 

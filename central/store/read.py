@@ -1,12 +1,17 @@
 """Reading central's store without writing it: the operator's commands and the simulator.
 
-A `StoreReader` holds its own read-only connection (`mode=ro`) to the SQLite file. The store
-runs in WAL mode, where a reader sees the last commit before its snapshot began and never
-waits for a writer, so a report or a live view cannot queue behind ingest's transactions (nor
-hold them up). Each call reads one fresh snapshot; inside `with reader:` every call reads the
-same one, taken at the first read, and the connection is closed at the end of the block:
+A reader holds its own read-only connection and reads snapshots that never wait for a
+writer (nor hold one up), so a report or a live view cannot queue behind ingest:
 
-    with StoreReader.open(path) as reader:
+- SQLite (`SqliteReader`): a `mode=ro` connection to the file in WAL mode, where a reader
+  sees the last commit before its snapshot began;
+- PostgreSQL (`central.store.postgres.reader.PostgresReader`): a connection of its own,
+  each snapshot a REPEATABLE READ READ ONLY transaction (MVCC).
+
+Each call reads one fresh snapshot; inside `with reader:` every call reads the same one,
+taken when the block begins, and the connection is given back at its end:
+
+    with open_reader(location) as reader:      # central.store.open; or StoreReader.open
         states = reader.parcel_states()
         alarms = reader.alarm_counts()
 
@@ -14,7 +19,7 @@ same one, taken at the first read, and the connection is closed at the end of th
 against the store's interface (the fleet table, a parcel's timeline).
 
 Keep a `with` block short: while a snapshot is open, SQLite cannot fold the log it still
-needs back into the database file, and the WAL file grows.
+needs back into the database file, and PostgreSQL cannot vacuum what the snapshot may see.
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import psycopg
+
 from central.errors import StoreError
 from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.store.base import StoreView
+from central.store.queries.base import SqlConnection
 from central.store.queries.session import SqlSession
 from central.store.sqlite.migrations import LATEST_VERSION
 
@@ -44,58 +52,47 @@ _LIFECYCLE_ORDER = {state.value: i for i, state in enumerate(ParcelState)}
 
 
 class StoreReader:
-    """A read-only snapshot of central's store: one per call, or one per `with` block."""
+    """A read-only snapshot of central's store: one per call, or one per `with` block.
 
-    # What a read can raise for the store's own trouble (a missing or foreign file, the disk):
-    # a caller that polls shows nothing this time and tries again.
-    errors: tuple[type[Exception], ...] = (sqlite3.Error, StoreError)
+    The reports are written once here, in SQL both engines run; a store's reader says how
+    a snapshot begins and ends (`_begin`, `_end`) and how its connection is let go."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self._db = conn
-        self.path = path
+    # What a read can raise for the store's own trouble (a missing or foreign store, the
+    # disk, the network): a caller that polls shows nothing this time and tries again.
+    errors: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, StoreError)
+
+    def __init__(self, conn: SqlConnection, location: str) -> None:
+        self._conn = conn
+        self.location = location
         self._session = SqlSession(conn)
+        self._held = False
 
     @classmethod
-    def open(cls, path: Path | str) -> StoreReader:
-        """Open central's store at `path` for reading.
+    def open(cls, location: Path | str) -> StoreReader:
+        """Open central's store at `location` (a SQLite path or sqlite: url, or a
+        postgresql:// url) for reading: `central.store.open.open_reader`.
 
-        Raises StoreError if there is no store at `path`, if it is not in WAL mode (a reader
-        would then wait for writers), or if its schema version is not this build's.
-        """
-        path = Path(path)
-        if not path.is_file():
-            raise StoreError(f"no central store at {path}: has lockernet central run there?")
-        conn = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro",
-            uri=True,
-            isolation_level=None,
-            check_same_thread=False,
-            timeout=READ_BUSY_TIMEOUT_S,
-        )
-        try:
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except BaseException:
-            conn.close()
-            raise
-        problem = None
-        if str(mode).lower() != "wal":
-            problem = f"is in {mode} mode, not WAL: open it once with lockernet central"
-        elif version != LATEST_VERSION:
-            problem = (
-                f"has schema version {version}, this build reads {LATEST_VERSION}: run the "
-                "lockernet central that matches it"
-            )
-        if problem is not None:
-            conn.close()
-            raise StoreError(f"central store {path} {problem}")
-        return cls(conn, path)
+        Raises StoreError if there is no store there or its schema is not this build's."""
+        from central.store.open import open_reader
+
+        return open_reader(location)
+
+    def _begin(self) -> None:
+        """Begin a snapshot, taken at once (not at the first read)."""
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        """End the snapshot (nothing to commit: a reader never writes)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """End any snapshot and let the connection go."""
+        raise NotImplementedError
 
     def __enter__(self) -> Self:
-        # The snapshot begins at the first read inside the transaction: take it now, so the
-        # whole block reads one moment.
-        self._db.execute("BEGIN")
-        self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        # The whole block reads one moment: the snapshot is taken now.
+        self._begin()
+        self._held = True
         return self
 
     def __exit__(
@@ -106,28 +103,22 @@ class StoreReader:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
-        """End the snapshot (nothing to commit: the connection cannot write) and close."""
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
-        self._db.close()
-
     @property
     def view(self) -> StoreView:
         """Everything a session reads, over this reader's snapshot."""
         return self._session
 
     @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+    def _snapshot(self) -> Iterator[SqlConnection]:
         """The `with` block's snapshot, or a fresh one for this call's queries."""
-        if self._db.in_transaction:
-            yield self._db
+        if self._held:
+            yield self._conn
             return
-        self._db.execute("BEGIN")
+        self._begin()
         try:
-            yield self._db
+            yield self._conn
         finally:
-            self._db.execute("ROLLBACK")
+            self._end()
 
     # ----------------------------------------------------------------------- parcels
 
@@ -143,7 +134,7 @@ class StoreReader:
     def parcel_count(self, delivery_mode: str | None = None, state: str | None = None) -> int:
         """Parcels central knows (of one delivery mode: "locker", "counter", "home"; in one
         state)."""
-        query = "SELECT count(*) FROM parcels WHERE 1"
+        query = "SELECT count(*) FROM parcels WHERE 1 = 1"
         params: list[str] = []
         if delivery_mode is not None:
             query += " AND delivery_mode = ?"
@@ -184,7 +175,7 @@ class StoreReader:
         with self._snapshot() as db:
             row = db.execute(
                 f"""SELECT count(*) FROM (SELECT 1 FROM parcel_steps WHERE step IN ({marks})
-                    GROUP BY label, step HAVING count(*) > 1)""",  # noqa: S608 - placeholders only
+                    GROUP BY label, step HAVING count(*) > 1) AS repeated""",  # noqa: S608 - placeholders only
                 wanted,
             ).fetchone()
         return int(row[0])
@@ -195,7 +186,8 @@ class StoreReader:
         """Alarms by kind: (raised ever, still open)."""
         with self._snapshot() as db:
             rows = db.execute(
-                "SELECT kind, count(*), sum(cleared_at IS NULL) FROM alarms GROUP BY kind"
+                """SELECT kind, count(*), sum(CASE WHEN cleared_at IS NULL THEN 1 ELSE 0 END)
+                    FROM alarms GROUP BY kind"""
             ).fetchall()
         return {str(kind): (int(raised), int(still_open)) for kind, raised, still_open in rows}
 
@@ -214,3 +206,63 @@ class StoreReader:
             for each, event_id in db.execute(query, params):
                 found[str(each)].add(str(event_id))
         return dict(found)
+
+
+class SqliteReader(StoreReader):
+    """The reader of a SQLite store: a `mode=ro` connection to the WAL file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        super().__init__(conn, str(path))
+        self._db = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, location: Path | str) -> SqliteReader:
+        """Open central's SQLite store at `location` (a path) for reading.
+
+        Raises StoreError if there is no store at `location`, if it is not in WAL mode (a
+        reader would then wait for writers), or if its schema version is not this build's.
+        """
+        path = Path(location)
+        if not path.is_file():
+            raise StoreError(f"no central store at {path}: has lockernet central run there?")
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=READ_BUSY_TIMEOUT_S,
+        )
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except BaseException:
+            conn.close()
+            raise
+        problem = None
+        if str(mode).lower() != "wal":
+            problem = f"is in {mode} mode, not WAL: open it once with lockernet central"
+        elif version != LATEST_VERSION:
+            problem = (
+                f"has schema version {version}, this build reads {LATEST_VERSION}: run the "
+                "lockernet central that matches it"
+            )
+        if problem is not None:
+            conn.close()
+            raise StoreError(f"central store {path} {problem}")
+        return cls(conn, path)
+
+    def _begin(self) -> None:
+        # SQLite takes the snapshot at the first read of a transaction: read at once.
+        self._db.execute("BEGIN")
+        self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+    def _end(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def close(self) -> None:
+        """End the snapshot (nothing to commit: the connection cannot write) and close."""
+        self._held = False
+        self._end()
+        self._db.close()

@@ -45,9 +45,13 @@ class StoreCapacity:
     """A placement CapacityView over the store, valid inside one transaction.
 
     What it reads is kept for the rest of the transaction and kept current by its own
-    reservations: the transaction holds the write lock, so no one else changes capacity
-    meanwhile. Without this a full locker was asked again for every parcel near it, and a
-    wave that had filled the lockers took minutes to place (seconds with it).
+    reservations. Without this a full locker was asked again for every parcel near it, and a
+    wave that had filled the lockers took minutes to place (seconds with it). A site's
+    figures are final only once read after `lock_site(site)` in this transaction: every
+    writer of a site's capacity (ingest, placement, lapses) takes that lock first, so from
+    then on no one else changes them. Before it (on a store where writers do not all queue
+    for one database lock) they are a hint for choosing between sites, read again when the
+    site is locked to reserve there.
     """
 
     def __init__(self, session: StoreSession, now: float, hold_s: float) -> None:
@@ -58,7 +62,20 @@ class StoreCapacity:
         self._free: dict[tuple[str, str], int] = {}
         self._free_slots: dict[tuple[str, str], list[str]] = {}
         self._room: dict[str, int] = {}
+        self._locked: set[str] = set()
         self.made: dict[str, ReservationRecord] = {}
+
+    def lock(self, site: str) -> None:
+        """Take the site's lock for this transaction; what was read of it before is dropped,
+        to be read again under the lock."""
+        if site in self._locked:
+            return
+        self._session.lock_site(site)
+        self._locked.add(site)
+        for key in [k for k in self._free if k[0] == site]:
+            del self._free[key]
+            self._free_slots.pop(key, None)
+        self._room.pop(site, None)
 
     def _declared(self, site: str) -> dict[str, int]:
         if site not in self._compartments:
@@ -95,7 +112,7 @@ class StoreCapacity:
         return self._room[site]
 
     def reserve_compartment(self, site: str, size: SizeClass, parcel: str) -> bool:
-        self._session.lock_site(site)
+        self.lock(site)
         if self.free_compartments(site, size) <= 0:
             return False
         slots = self._free_slots[(site, size.value)]
@@ -109,7 +126,7 @@ class StoreCapacity:
         return True
 
     def reserve_shelf(self, site: str, parcel: str) -> bool:
-        self._session.lock_site(site)
+        self.lock(site)
         if self.counter_room(site) <= 0:
             return False
         if not self._hold(site, "shelf", parcel, None):
@@ -213,8 +230,10 @@ class Reservations:
             records: dict[str, ParcelRecord] = {}
             placements: list[tuple[Placement, _Placeable]] = []
             for label in labels:
-                record = session.get_parcel(label)
-                if record is None or record.state != ParcelState.ANNOUNCED.value:
+                # Another process's timer may be placing the same waiting parcels: each is
+                # taken for this transaction first and placed only if still announced.
+                record = session.claim_parcel(label, [ParcelState.ANNOUNCED.value])
+                if record is None:
                     continue
                 parcel = _placeable(record)
                 records[label] = record
@@ -272,10 +291,16 @@ class Reservations:
         """Lapse every held reservation past its time; returns the parcels affected."""
         lapsed: list[str] = []
         with self.store.transaction() as session:
-            for reservation in session.held_reservations_until(now):
-                assert reservation.id is not None
-                _lapse(session, reservation, now, "no parcel came before the reservation lapsed")
-                lapsed.append(reservation.label)
+            due = session.held_reservations_until(now)
+            # The sites' locks (sorted, as ingest takes them) before the parcels are read: a
+            # deposit applied meanwhile fulfils the reservation instead, and another
+            # process lapsing the same ones finds them no longer held.
+            for site in sorted({r.site for r in due}):
+                session.lock_site(site)
+            for reservation in due:
+                why = "no parcel came before the reservation lapsed"
+                if _lapse(session, reservation, now, why):
+                    lapsed.append(reservation.label)
         return lapsed
 
 
@@ -310,9 +335,12 @@ def reserved_size(reservation: ReservationRecord, parcel: ParcelRecord | None) -
         return SizeClass((parcel.size if parcel else None) or SizeClass.M.value)
 
 
-def _lapse(session: StoreSession, reservation: ReservationRecord, now: float, why: str) -> None:
+def _lapse(session: StoreSession, reservation: ReservationRecord, now: float, why: str) -> bool:
+    """Lapse a held reservation and step its parcel back; False (nothing done) if it was no
+    longer held: ended meanwhile by a deposit, a refusal or another process's lapse."""
     assert reservation.id is not None
-    session.set_reservation(reservation.id, "lapsed", None)
+    if not session.end_held_reservation(reservation.id, "lapsed"):
+        return False
     record = session.get_parcel(reservation.label)
     if record is not None and record.state in IN_HAND:
         take_step(
@@ -326,6 +354,7 @@ def _lapse(session: StoreSession, reservation: ReservationRecord, now: float, wh
             site=None,
             slot=None,
         )
+    return True
 
 
 def refused_reservation(session: StoreSession, reply: Reply, now: float) -> bool:
@@ -339,7 +368,8 @@ def refused_reservation(session: StoreSession, reply: Reply, now: float) -> bool
     if reservation is None or reservation.site != reply.site:
         return False
     why = f"site refused the reservation ({reply.reason.value if reply.reason else 'refused'})"
-    _lapse(session, reservation, now, why)
+    if not _lapse(session, reservation, now, why):
+        return False
     # Central's picture of the site was wrong: ask for its state before placing again.
     queue_command(session, reply.site, ResendState(), now)
     return True

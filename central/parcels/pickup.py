@@ -211,8 +211,12 @@ class PickupFollowUps:
                 )
             )
             with self.store.transaction() as session:
-                current = get(session, task.label)
-                if current.state == ParcelState.READY_FOR_PICKUP.value:
+                # Under the site's lock and the parcel's claim: a pickup applied meanwhile,
+                # or another process's run of the same reminder, is seen, not overwritten.
+                if task.site is not None:
+                    session.lock_site(task.site)
+                current = session.claim_parcel(task.label, [ParcelState.READY_FOR_PICKUP.value])
+                if current is not None:
                     take_step(
                         session,
                         current,
@@ -230,10 +234,15 @@ class PickupFollowUps:
         """The EXPIRE task handler: expired parcels are marked for removal, one command per
         site, and each gets a removal task for a courier."""
         with self.store.transaction() as session:
+            # The sites' locks in sorted order (as ingest takes them), then each parcel
+            # claimed while still waiting: a pickup applied meanwhile, or another process
+            # expiring the same parcel, is seen; a parcel is expired once.
+            for site in sorted({t.site for t in tasks if t.site is not None}):
+                session.lock_site(site)
             per_site: dict[str, list[str]] = defaultdict(list)
             for task in tasks:
                 assert task.id is not None and task.label is not None
-                record = session.get_parcel(task.label)
+                record = session.claim_parcel(task.label, [s.value for s in WAITING_FOR_CONSUMER])
                 due = record is not None and (record.pickup_expires_at or 0) <= now
                 if record is None or not _waiting(record) or not due or record.site is None:
                     session.finish_task(task.id, now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 RETRY_FIRST_S = 5.0
 RETRY_MAX_S = 3600.0
 CLAIM_BATCH = 200
+# The share of a claim's lease in which this process still starts a kind's tasks.
+LEASE_USABLE = 0.5
 
 
 class TaskKind(enum.StrEnum):
@@ -54,12 +57,21 @@ class TaskRunner:
     handlers: Mapping[str, Handler]
 
     def run_due(self, now: float) -> int:
+        """Claim up to CLAIM_BATCH due tasks and run them; returns how many were claimed."""
         with self.store.transaction() as session:
             claimed = session.claim_tasks(now, self.owner, now + self.lease_s, CLAIM_BATCH)
+        # Past this the lease is too near its end to start more: another process may take
+        # the rest over as soon as it runs out, and a task must never run in two at once.
+        deadline = time.monotonic() + self.lease_s * LEASE_USABLE
         by_kind: dict[str, list[TaskRecord]] = {}
         for task in claimed:
             by_kind.setdefault(task.kind, []).append(task)
         for kind, tasks in by_kind.items():
+            if time.monotonic() > deadline:
+                log.warning(
+                    "lease nearly over: %s %s task(s) left to a later claim", len(tasks), kind
+                )
+                continue
             handler = self.handlers.get(kind)
             if handler is None:
                 self._retry(tasks, now, f"no handler for task kind {kind!r} in this process")

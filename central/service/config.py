@@ -176,6 +176,9 @@ class ServiceConfig(Section):
     status_interval_s: float = Field(default=60.0, gt=0)
     # A task claimed by a process that then died is taken over after this long.
     task_lease_s: float = Field(default=60.0, gt=0)
+    # A parcel left announced (never placed, or its reservation lapsed or was refused) is
+    # placed again by the timer after this long (central/service/timers.py).
+    replace_after_s: float = Field(default=30.0, ge=0)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
 

@@ -33,7 +33,7 @@ from central.service.config import CentralConfig
 from central.service.ingest_worker import AckToken, IngestWorker
 from central.service.link import publish_and_wait
 from central.service.loading import load_configured_network, load_signer
-from central.service.timers import REPLACE_AFTER_S, Timers
+from central.service.timers import REPLACE_AFTER_S, ProcessHeartbeat, Timers
 from central.sites import registry
 from central.sites.commands import CommandSender
 from central.sites.ingest import Delivery, Ingest
@@ -141,6 +141,14 @@ class CentralService:
             generation=lambda: self.mqtt.generation,
             stopping=self._stopping,
         )
+        self.process = ProcessHeartbeat(
+            self.store,
+            client_id=config.broker.client_id,
+            boot_id=self.boot_id,
+            started_at=self.clock.now(),
+            totals=self.ingest.totals,
+            brokers=self._connected_brokers,
+        )
         self.timers = Timers(
             config=config,
             clock=self.clock,
@@ -153,6 +161,7 @@ class CentralService:
             status=lambda: self._status(online=True),
             listening_since=lambda: self.mqtt.listening_since,
             stopping=self._stopping,
+            process=self.process,
         )
 
     # ------------------------------------------------------------------- life cycle
@@ -168,6 +177,7 @@ class CentralService:
             target=self.ingest_worker.run, name="central-ingest", daemon=True
         )
         self._worker.start()
+        self.process.write(self.clock.now())
         self._timer = threading.Thread(target=self.timers.run, name="central-timer", daemon=True)
         self._timer.start()
         self.mqtt.connect(wait_connected_s)
@@ -179,6 +189,7 @@ class CentralService:
             if thread is not None:
                 thread.join()
         self.mqtt.close()
+        self.process.write(self.clock.now(), stopped=True)
         self.store.close()
         totals = self.ingest.totals
         log.info(
@@ -243,6 +254,10 @@ class CentralService:
 
     def _status(self, online: bool) -> bytes:
         return encode(CentralStatus(online=online, boot_id=self.boot_id, at=time.time()))
+
+    def _connected_brokers(self) -> list[str]:
+        """Names of the brokers this process is connected to now (its status row)."""
+        return ["main"] if self.connected else []
 
     @property
     def connected(self) -> bool:

@@ -5,18 +5,22 @@ of waiting parcels, due tasks, and central's retained status."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
 from central.capacity.reservations import PLACEMENT_CHUNK, Reservations
 from central.parcels.tasks import TaskRunner
-from central.service.config import CentralConfig
+from central.service.config import CentralConfig, ServiceConfig
 from central.sites import liveness
 from central.sites.ingest import Ingest
-from central.store import CentralStore
+from central.store import CentralStore, ProcessRecord
 from protocols.clock import Clock
 from protocols.topics import Topics
 
@@ -24,8 +28,44 @@ log = logging.getLogger(__name__)
 
 # A parcel left announced (never placed, or its reservation lapsed or was refused) is placed
 # again by the timer after this long: `parcels import` places its own at once, and a site
-# that refuses a reservation gets time to send its state before central tries again.
-REPLACE_AFTER_S = 30.0
+# that refuses a reservation gets time to send its state before central tries again. The
+# default of `service.replace_after_s`.
+REPLACE_AFTER_S = ServiceConfig().replace_after_s
+
+
+@dataclass
+class ProcessHeartbeat:
+    """This process's row in the store's `central_processes`: written at start, on every
+    tick and at a clean stop, so `lockernet central status` shows who is working."""
+
+    store: CentralStore
+    client_id: str
+    boot_id: str
+    started_at: float
+    totals: Counter[str]  # the ingest's running totals (received, applied)
+    brokers: Callable[[], list[str]]  # names of the brokers connected now
+
+    @property
+    def process(self) -> str:
+        """Unique per start: a restart under the same client id is a new row."""
+        return f"{self.client_id}/{self.boot_id}"
+
+    def write(self, now: float, *, stopped: bool = False) -> None:
+        """Write the row as of `now` (wall clock, seconds since the epoch)."""
+        record = ProcessRecord(
+            process=self.process,
+            client_id=self.client_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=self.started_at,
+            heard_at=now,
+            stopped_at=now if stopped else None,
+            brokers=() if stopped else tuple(self.brokers()),
+            received=self.totals["received"],
+            applied=self.totals["applied"],
+        )
+        with self.store.transaction() as session:
+            session.save_process(record)
 
 
 class Timers:
@@ -45,8 +85,10 @@ class Timers:
         status: Callable[[], bytes],
         listening_since: Callable[[], float | None],
         stopping: threading.Event,
+        process: ProcessHeartbeat | None = None,
     ) -> None:
         self.config = config
+        self.process = process
         self.clock = clock
         self.store = store
         self.ingest = ingest
@@ -83,6 +125,8 @@ class Timers:
     def tick(self) -> None:
         """Timer work: gaps, reservation lapses, placement of waiting parcels, due tasks."""
         now = self.clock.now()
+        if self.process is not None:
+            self.process.write(now)
         self.ingest.check_gaps(now)
         listening_since = self._listening_since()
         if self.client.is_connected() and listening_since is not None:
@@ -96,7 +140,7 @@ class Timers:
                 waiting = [
                     p.label
                     for p in session.parcels_in_state(["announced"], PLACEMENT_CHUNK)
-                    if p.updated_at <= now - REPLACE_AFTER_S
+                    if p.updated_at <= now - self.config.service.replace_after_s
                 ]
             if waiting:
                 self.reservations.place(waiting, now)

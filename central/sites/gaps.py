@@ -30,8 +30,19 @@ class GapCheck:
         give up on what has been missing past the last limit. Returns (site, from_seq) of
         the resend requests queued."""
         requested: list[tuple[str, int]] = []
+        since = now - self.config.gap_timeout_s
         with self.store.transaction() as session:
-            for cursor in session.streams_waiting_since(now - self.config.gap_timeout_s):
+            # Another process may check the same streams at the same moment, or apply the
+            # missing event meanwhile: each stream is judged as read after its site's lock,
+            # so a resend is asked for once and a give-up applies what waited once. The
+            # sites are locked in sorted order, as ingest locks them.
+            sites = sorted({c.site for c in session.streams_waiting_since(since)})
+            for site in sites:
+                session.lock_site(site)
+            locked = set(sites)
+            for cursor in session.streams_waiting_since(since):
+                if cursor.site not in locked:
+                    continue  # began to wait a moment ago: the next check has it
                 assert cursor.gap_since is not None
                 # A closed stream's site has moved on to a new one and cannot resend it.
                 if now - cursor.gap_since >= self.config.gap_give_up_s or not cursor.current:

@@ -95,6 +95,13 @@ class Ingest:
     def _store(self, parsed: ParsedBatch, now: float, careful: bool) -> IngestResult:
         result = IngestResult(rejected=parsed.rejected, replies=list(parsed.replies))
         with self.store.transaction() as session:
+            # Every site this batch writes about is locked before anything of it is read:
+            # another process may hold the same sites' other events (the shared subscription
+            # splits a stream), and on a store without a whole-database write lock two
+            # batches would both read a stream's cursor and both apply from it. Sorted, so
+            # two processes locking overlapping sets never wait for each other in a cycle.
+            for site in _sites_of(parsed):
+                session.lock_site(site)
             # Liveness first: a last will later in the same batch still has the last word.
             for beat, received_at in parsed.heartbeats:
                 self._guarded(
@@ -198,6 +205,16 @@ class Ingest:
             raise
         except Exception:
             log.exception("could not apply the %s; it is set aside", what)
+
+
+def _sites_of(parsed: ParsedBatch) -> list[str]:
+    """Every site a batch's messages write about, in the one order all processes lock in."""
+    sites = set(parsed.events) | parsed.heard
+    sites.update(beat.site for beat, _ in parsed.heartbeats)
+    sites.update(status.site for status, _ in parsed.statuses)
+    sites.update(snapshot.site for snapshot, _ in parsed.snapshots)
+    sites.update(reply.site for reply in parsed.replies)
+    return sorted(sites)
 
 
 def stream_of(store: CentralStore, site: str, epoch: str | None = None) -> StreamCursor:

@@ -178,14 +178,17 @@ def check_stale(
     the sites newly called offline."""
     called: list[str] = []
     records = {r.site: r for r in session.list_liveness()}
-    for site in session.list_sites():
-        record = records.get(site.site)
-        if site.online is not True or (record is not None and record.stale):
+    for listed in session.list_sites():
+        if _silent_for(listed, records.get(listed.site), now, listening_since, config) is None:
             continue
-        last = max(record.heard_at if record is not None else 0.0, listening_since)
-        silent = now - last
-        if silent < stale_limit_s(record, config):
+        # Every central process runs this check: judged again under the site's lock, so a
+        # site heard meanwhile, or called offline by another process, is left alone.
+        session.lock_site(listed.site)
+        site, record = session.get_site(listed.site), session.get_liveness(listed.site)
+        silent = _silent_for(site, record, now, listening_since, config)
+        if site is None or silent is None:
             continue
+        last = now - silent
         session.save_site(dataclasses.replace(site, online=False))
         session.save_liveness(
             dataclasses.replace(record, stale=True)
@@ -204,6 +207,20 @@ def check_stale(
         log.warning("site %s: nothing heard for %.0f s; called offline", site.site, silent)
         called.append(site.site)
     return called
+
+
+def _silent_for(
+    site: SiteRecord | None,
+    record: LivenessRecord | None,
+    now: float,
+    listening_since: float,
+    config: LivenessConfig,
+) -> float | None:
+    """How long an online site not yet called stale has been silent, if past its limit."""
+    if site is None or site.online is not True or (record is not None and record.stale):
+        return None
+    silent = now - max(record.heard_at if record is not None else 0.0, listening_since)
+    return silent if silent >= stale_limit_s(record, config) else None
 
 
 def _span(seconds: float) -> str:

@@ -20,6 +20,7 @@ from central.store.records import (
     CommandRecord,
     LivenessRecord,
     ParcelRecord,
+    ProcessRecord,
     RemovalRecord,
     ReservationRecord,
     SiteRecord,
@@ -113,6 +114,9 @@ class StoreView(Protocol):
 
     def open_removals(self, site: str | None = None) -> list[RemovalRecord]: ...
 
+    def list_processes(self) -> list[ProcessRecord]:
+        """Every central process that ran on this store, the most recently heard first."""
+
 
 class StoreSession(StoreView, Protocol):
     """Data access inside one transaction: everything a view reads, and the writes."""
@@ -143,12 +147,19 @@ class StoreSession(StoreView, Protocol):
 
     def save_parcel(self, record: ParcelRecord) -> None: ...
 
+    def claim_parcel(self, label: str, states: Iterable[str]) -> ParcelRecord | None:
+        """The parcel if it is in one of `states`, its row held by this transaction (another
+        claimant waits, then finds it moved on); None if not."""
+
     def add_step(self, step: StepRecord) -> None: ...
 
     def add_reservation(self, record: ReservationRecord) -> ReservationRecord:
         """Hold capacity. StoreConflict if the slot or the parcel already holds one."""
 
     def set_reservation(self, reservation_id: int, status: str, command_id: str | None) -> None: ...
+
+    def end_held_reservation(self, reservation_id: int, status: str) -> bool:
+        """Move a held reservation to `status`; False if it is no longer held."""
 
     def add_code(self, record: CodeRecord) -> None: ...
 
@@ -184,6 +195,9 @@ class StoreSession(StoreView, Protocol):
     def add_removal(self, record: RemovalRecord) -> None: ...
 
     def finish_removals(self, label: str, at: float) -> int: ...
+
+    def save_process(self, record: ProcessRecord) -> None:
+        """Write a central process's row (at start, every tick, at a clean stop)."""
 
 
 class CentralStore(Protocol):

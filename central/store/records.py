@@ -219,3 +219,23 @@ class RemovalRecord:
     created_at: float
     slot: str | None = None
     done_at: float | None = None
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """One `lockernet central run` process on this store: its heartbeat and its work.
+
+    `process` is unique per start (client id and a boot id): a process restarted under the
+    same client id is a new row, the old one left as it ended. Times are central's clock
+    (seconds since the epoch); `received` and `applied` count events since it started."""
+
+    process: str
+    client_id: str
+    host: str
+    pid: int
+    started_at: float
+    heard_at: float
+    stopped_at: float | None = None
+    brokers: tuple[str, ...] = ()  # the brokers (by name) it is connected to now
+    received: int = 0
+    applied: int = 0

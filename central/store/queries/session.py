@@ -15,6 +15,7 @@ from central.store.queries.alarms import AlarmQueries
 from central.store.queries.codes import CodeQueries
 from central.store.queries.commands import CommandQueries
 from central.store.queries.parcels import ParcelQueries
+from central.store.queries.processes import ProcessQueries
 from central.store.queries.removals import RemovalQueries
 from central.store.queries.reservations import ReservationQueries
 from central.store.queries.sites import SiteQueries
@@ -32,6 +33,7 @@ class SqlSession(
     CommandQueries,
     AlarmQueries,
     RemovalQueries,
+    ProcessQueries,
 ):
     """Data access inside one transaction, on the connection that holds it."""
 

@@ -280,8 +280,12 @@ def _diag(args: argparse.Namespace) -> int:
     try:
         site = check_site_id(args.site)
         with store.transaction() as session:
-            if session.get_site(site) is None:
+            known = session.get_site(site)
+            if known is None:
                 raise UnknownSite(site)
+        # The site hears commands on its own broker only (docs/brokers.md).
+        brokers = config.broker_list
+        broker = next((b for b in brokers if b.name == known.broker), brokers[0])
         signer = load_signer(config)
         topics = Topics(config.topics.root)
         timeout = args.timeout or config.commands.reply_timeout_s
@@ -294,7 +298,7 @@ def _diag(args: argparse.Namespace) -> int:
                 return
             holder[0].waiters.resolve(reply)
 
-        with OperatorLink(config.broker, [topics.site(site, SiteChannel.REPLIES)], heard) as link:
+        with OperatorLink(broker, [topics.site(site, SiteChannel.REPLIES)], heard) as link:
             sender = CommandSender(
                 store, signer, topics, SystemClock(), link.publish, config.commands.expiry_s
             )

@@ -1,8 +1,11 @@
-"""Central's one MQTT session: persistent, subscribed again on every connect, each message
-handed to the ingest worker with what acknowledging it later takes.
+"""Central's MQTT sessions, one per broker: persistent, subscribed again on every connect,
+each message handed to the ingest worker with what acknowledging it later takes.
 
-The session is persistent (clean_start False) and acknowledged by hand (paho manual_ack):
-what central has not committed the broker keeps, and resends after a reconnect.
+Each session is persistent (clean_start False) and acknowledged by hand (paho manual_ack):
+what central has not committed the broker keeps, and resends after a reconnect. With several
+brokers (`[[brokers]]`, docs/brokers.md) each has its own client and session; a message is
+acknowledged on the session it came on, and a site's commands go out on the broker it is
+heard on (`BrokerSessions`).
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
@@ -18,10 +22,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from central.service import systemd
-from central.service.config import CentralConfig
+from central.service.config import BrokerConfig, CentralConfig
 from central.service.ingest_worker import AckToken
 from central.service.link import LinkError, Will, make_client, publish_and_wait
 from central.sites.ingest import Delivery
+from central.sites.liveness import BrokerHearing
 from protocols.clock import Clock
 from protocols.errors import ProtocolError
 from protocols.messages import Reply, decode
@@ -34,11 +39,12 @@ OFFLINE_STATUS_TIMEOUT_S = 2.0
 
 
 class BrokerSession:
-    """The MQTT client and its callbacks (called on paho's network thread)."""
+    """One broker's MQTT client and its callbacks (called on paho's network thread)."""
 
     def __init__(
         self,
         config: CentralConfig,
+        broker: BrokerConfig,
         *,
         topics: Topics,
         clock: Clock,
@@ -51,6 +57,8 @@ class BrokerSession:
         message for the ingest worker; `reply_heard` gets a site's reply the moment it comes
         (whoever waits for it), before it is stored with the next batch."""
         self.config = config
+        self.broker = broker
+        self.name = broker.name
         self.topics = topics
         self.clock = clock
         self._status = status
@@ -62,10 +70,13 @@ class BrokerSession:
         # When this process last began to hear the sites (a connect): a site's silence is
         # counted from here at the earliest (central/sites/liveness.py).
         self.listening_since: float | None = None
+        # Since when this process has had no connection to the broker (None: connected).
+        # Counted from the first attempt, so a broker down at start-up is noticed too.
+        self.unreachable_since: float | None = None
         self.connected = threading.Event()
         will = Will(topics.central_status(), status(False))
         self.client, self._connect_properties = make_client(
-            config.broker, config.broker.client_id, persistent=True, manual_ack=True, will=will
+            broker, broker.client_id, persistent=True, manual_ack=True, will=will
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -75,7 +86,8 @@ class BrokerSession:
     def connect(self, wait_connected_s: float | None) -> None:
         """Connect in the background (paho reconnects on its own); wait up to
         `wait_connected_s` for the first connection, and only log if it is not there yet."""
-        broker = self.config.broker
+        broker = self.broker
+        self.unreachable_since = self.clock.now()
         self.client.connect_async(
             broker.host,
             broker.port,
@@ -86,7 +98,9 @@ class BrokerSession:
         self.client.loop_start()
         if wait_connected_s is not None and not self.connected.wait(wait_connected_s):
             log.warning(
-                "not connected to %s:%s yet; retrying in the background", broker.host, broker.port
+                "not connected to broker %s (%s) yet; retrying in the background",
+                self.name,
+                broker.address,
             )
 
     def close(self) -> None:
@@ -101,7 +115,12 @@ class BrokerSession:
                     timeout_s=OFFLINE_STATUS_TIMEOUT_S,
                 )
             except LinkError as exc:
-                log.warning("could not publish central's offline status: %s", exc)
+                log.warning(
+                    "could not publish central's offline status on broker %s (%s): %s",
+                    self.name,
+                    self.broker.address,
+                    exc,
+                )
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -114,10 +133,16 @@ class BrokerSession:
         _properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.error("broker refused central's connection: %s", reason)
+            log.error(
+                "broker %s (%s) refused central's connection: %s",
+                self.name,
+                self.broker.address,
+                reason,
+            )
             return
         self.generation += 1
         self.listening_since = self.clock.now()
+        self.unreachable_since = None
         options = SubscribeOptions(qos=1)
         # Subscribed on every connect, whatever session_present says: Mosquitto 2.0 does not
         # restore a shared subscription across its own restart, though it says the session
@@ -133,7 +158,9 @@ class BrokerSession:
         )
         client.publish(self.topics.central_status(), self._status(True), qos=1, retain=True)
         log.info(
-            "connected to the broker (session %s)",
+            "connected to broker %s (%s, session %s)",
+            self.name,
+            self.broker.address,
             "resumed" if flags.session_present else "new",
         )
         self.connected.set()
@@ -149,10 +176,16 @@ class BrokerSession:
     ) -> None:
         refused = [str(r) for r in reasons if r.is_failure]
         if refused:
-            log.error("broker refused central's subscriptions: %s", ", ".join(refused))
+            log.error(
+                "broker %s (%s) refused central's subscriptions: %s",
+                self.name,
+                self.broker.address,
+                ", ".join(refused),
+            )
         else:
             log.info(
-                "subscribed to the sites (events shared in group %s)",
+                "subscribed to the sites on broker %s (events shared in group %s)",
+                self.name,
                 self.config.topics.share_group,
             )
 
@@ -165,10 +198,13 @@ class BrokerSession:
         _properties: Properties | None,
     ) -> None:
         self.connected.clear()
+        # Silence from here on says nothing about the sites: the broker is what went quiet.
+        self.listening_since = None
+        if self.unreachable_since is None:
+            self.unreachable_since = self.clock.now()
         if not self._stopping.is_set():
-            broker = self.config.broker
             log.warning(
-                "lost the broker %s:%s (%s); reconnecting", broker.host, broker.port, reason
+                "lost broker %s (%s): %s; reconnecting", self.name, self.broker.address, reason
             )
 
     def _on_message(
@@ -176,7 +212,7 @@ class BrokerSession:
     ) -> None:
         if self._stopping.is_set():
             return  # not acknowledged: the broker gives it to whoever runs next
-        token = AckToken(self.generation, message.mid, message.qos)
+        token = AckToken(self.generation, message.mid, message.qos, self.name)
         topic = message.topic
         if topic.endswith("/" + SiteChannel.REPLIES.value):
             # Whoever waits for this reply hears it now; it is stored with the next batch.
@@ -190,3 +226,94 @@ class BrokerSession:
             received_at=self.clock.now(),
         )
         self._deliver(delivery, token)
+
+
+class BrokerSessions:
+    """Central's sessions, one per configured broker (`config.broker_list`): what the service,
+    its ingest worker and its timers do on "the broker" is done here on the right one."""
+
+    def __init__(self, sessions: list[BrokerSession]) -> None:
+        """`sessions`: one per broker, each with its own name."""
+        self.by_name = {s.name: s for s in sessions}
+
+    def __iter__(self) -> Iterator[BrokerSession]:
+        return iter(self.by_name.values())
+
+    def connect(self, wait_connected_s: float | None) -> None:
+        """Connect every session in the background; wait up to `wait_connected_s` (in all)
+        for each one's first connection. A broker that is down does not hold up the others:
+        its sites wait for it, the rest are served."""
+        for session in self:
+            session.connect(None)
+        if wait_connected_s is None:
+            return
+        deadline = time.monotonic() + wait_connected_s
+        for session in self:
+            if not session.connected.wait(max(0.0, deadline - time.monotonic())):
+                log.warning(
+                    "not connected to broker %s (%s) yet; retrying in the background",
+                    session.name,
+                    session.broker.address,
+                )
+
+    def close(self) -> None:
+        """Say offline on every broker and disconnect (the sessions stay at the brokers)."""
+        for session in self:
+            session.close()
+
+    def is_connected(self) -> bool:
+        """True while at least one broker is connected."""
+        return any(s.client.is_connected() for s in self)
+
+    def all_connected(self) -> bool:
+        return all(s.client.is_connected() for s in self)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Publish on every connected broker without waiting (central's retained status:
+        the sites of every shard read it)."""
+        for session in self:
+            if session.client.is_connected():
+                session.client.publish(topic, payload, qos=qos, retain=retain)
+
+    def hearing(self) -> list[BrokerHearing]:
+        """How this process hears each broker now (for the liveness check)."""
+        return [
+            BrokerHearing(
+                name=s.name,
+                address=s.broker.address,
+                client_id=s.broker.client_id,
+                listening_since=s.listening_since if s.client.is_connected() else None,
+                unreachable_since=s.unreachable_since,
+            )
+            for s in self
+        ]
+
+    def connected_names(self) -> list[str]:
+        """Names of the brokers connected now."""
+        return [s.name for s in self if s.client.is_connected()]
+
+    def ack(self, token: AckToken) -> None:
+        """Acknowledge a committed message on the session it came on, if that connection is
+        still the one it came on: after a reconnect the broker sends the message again, and
+        its old packet id on the new connection would acknowledge a different message."""
+        session = self.by_name.get(token.broker)
+        if session is not None and token.generation == session.generation and token.qos > 0:
+            session.client.ack(token.mid, token.qos)
+
+    def publish_to_site(
+        self, topic: str, payload: bytes, expiry_s: int, broker: str | None = None
+    ) -> None:
+        """Publish a command for a site at QoS 1 on `broker` (where the site was last heard)
+        and wait for the broker to take it. Unknown or unheard-of `broker`: on every
+        connected broker; a site subscribes on its own broker only, so at most one of them
+        delivers it. LinkError if no broker took it."""
+        session = self.by_name.get(broker) if broker is not None else None
+        targets = [session] if session is not None else list(self)
+        failures = []
+        for target in targets:
+            try:
+                publish_and_wait(target.client, topic, payload, expiry_s=expiry_s)
+            except LinkError as exc:
+                failures.append(f"broker {target.name} ({target.broker.address}): {exc}")
+        if len(failures) == len(targets):
+            raise LinkError("; ".join(failures))

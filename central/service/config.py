@@ -36,7 +36,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# A broker's name in central.toml: what `sites.broker` stores and log lines and alarms show.
+BROKER_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+# The name the single `[broker]` section's broker goes by.
+SINGLE_BROKER_NAME = "main"
+
+
 class BrokerConfig(Section):
+    # Which shard this is, as sites.broker records it (the single [broker] is "main").
+    name: str = Field(default=SINGLE_BROKER_NAME, pattern=BROKER_NAME_PATTERN)
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     # Stable across restarts: the broker keeps this session's queued events while we are down.
@@ -66,6 +74,11 @@ class BrokerConfig(Section):
         if self.cert_file is not None and self.ca_file is None:
             raise ValueError("broker.cert_file needs broker.ca_file (the CA of the broker)")
         return self
+
+    @property
+    def address(self) -> str:
+        """host:port, as every error and log line about this broker names it."""
+        return f"{self.host}:{self.port}"
 
 
 class TopicsConfig(Section):
@@ -187,7 +200,12 @@ class CentralConfig(ProgramSettings):
 
     program: ClassVar[str] = "central"
 
+    # One broker ([broker], named "main") or several ([[brokers]], each named): never both,
+    # except that a [broker] table beside [[brokers]] may set client_id alone, for every
+    # broker (LOCKERNET_CENTRAL__BROKER__CLIENT_ID gives a second process its own sessions).
+    # `broker_list` is the brokers central consumes from, whichever form was given.
     broker: BrokerConfig = BrokerConfig()
+    brokers: list[BrokerConfig] = Field(default_factory=list)
     topics: TopicsConfig = TopicsConfig()
     store: StoreConfig = StoreConfig()
     keys: KeysConfig = KeysConfig()
@@ -200,18 +218,75 @@ class CentralConfig(ProgramSettings):
     service: ServiceConfig = ServiceConfig()
 
     @model_validator(mode="after")
-    def _batch_fits_in_flight(self) -> CentralConfig:
-        if self.ingest.batch_size > self.broker.receive_maximum:
-            raise ValueError(
-                f"ingest.batch_size ({self.ingest.batch_size}) must not exceed "
-                f"broker.receive_maximum ({self.broker.receive_maximum}): a batch could never fill"
-            )
+    def _one_broker_form(self) -> CentralConfig:
+        if not self.brokers:
+            return self
+        if "broker" in self.model_fields_set:
+            given = sorted(self.broker.model_fields_set - {"client_id"})
+            if given:
+                raise ValueError(
+                    "[broker] and [[brokers]] are both given (broker."
+                    + ", broker.".join(given)
+                    + f"; brokers at {', '.join(b.address for b in self.brokers)}): "
+                    "move the settings into [[brokers]] (beside it, [broker] may set only "
+                    "client_id)"
+                )
+        problems = []
+        names: dict[str, int] = {}
+        addresses: dict[str, int] = {}
+        for index, broker in enumerate(self.brokers):
+            if broker.name in names:
+                problems.append(
+                    f"brokers[{index}].name {broker.name!r} ({broker.address}) is already "
+                    f"brokers[{names[broker.name]}]'s: each broker needs a name of its own"
+                )
+            if broker.address in addresses:
+                problems.append(
+                    f"brokers[{index}] ({broker.name}) has the host:port {broker.address} of "
+                    f"brokers[{addresses[broker.address]}]: central would consume it twice"
+                )
+            names.setdefault(broker.name, index)
+            addresses.setdefault(broker.address, index)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="after")
+    def _batch_fits_in_flight(self) -> CentralConfig:
+        single = not self.brokers
+        for index, broker in enumerate(self.broker_list):
+            if self.ingest.batch_size > broker.receive_maximum:
+                key = "broker" if single else f"brokers[{index}]"
+                raise ValueError(
+                    f"ingest.batch_size ({self.ingest.batch_size}) must not exceed "
+                    f"{key}.receive_maximum ({broker.receive_maximum}, {broker.address}): "
+                    "a batch could never fill"
+                )
+        return self
+
+    @property
+    def broker_list(self) -> tuple[BrokerConfig, ...]:
+        """Every broker central consumes from: the [[brokers]] (with a [broker] client_id
+        laid over each, if one was given), or the single [broker] as "main"."""
+        if not self.brokers:
+            return (self.broker,)
+        if "client_id" in self.broker.model_fields_set:
+            client_id = self.broker.client_id
+            return tuple(b.model_copy(update={"client_id": client_id}) for b in self.brokers)
+        return tuple(self.brokers)
 
     def resolve_paths(self, base: Path) -> CentralConfig:
         """Relative paths are relative to the config file's folder, not the working dir."""
         resolved: CentralConfig = resolve_paths(self, base)
-        return resolved
+        return _resolve_broker_paths(resolved, base)
+
+
+def _resolve_broker_paths(config: CentralConfig, base: Path) -> CentralConfig:
+    # The shared resolve_paths walks sections, not lists of them: [[brokers]]' files here.
+    if not config.brokers:
+        return config
+    brokers = [resolve_paths(b, base) for b in config.brokers]
+    return config.model_copy(update={"brokers": brokers})
 
 
 def parse_config(
@@ -232,6 +307,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Central
     given); relative paths in it are relative to its folder. ConfigError names the file
     and every bad key."""
     try:
-        return load_settings(CentralConfig, Path(path), environ)
+        config = load_settings(CentralConfig, Path(path), environ)
     except SettingsError as exc:
         raise ConfigError(str(exc)) from None
+    return _resolve_broker_paths(config, Path(path).resolve().parent)

@@ -1,8 +1,10 @@
 """The ingest worker: messages from the inbox in batches, each committed, then acknowledged.
 
-    paho network thread --on_message--> inbox --> worker thread
-                                                    | commit batch (one transaction)
-                                                    | acknowledge its messages
+    paho network threads --on_message--> inbox --> worker thread
+      (one per broker)                               | commit batch (one transaction)
+                                                     | acknowledge its messages, each on
+                                                     |   the session it came on
+                                                     | note which broker each site is on
 
 Events are acknowledged to the broker (MQTT 5 PUBACK, paho manual_ack) only after the batch
 holding them is committed, so a crash at any point loses nothing: the broker resends what
@@ -11,18 +13,20 @@ was not acknowledged, and the store's (site, seq) key makes the resend a no-op.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import paho.mqtt.client as mqtt
 
 from central.service.config import IngestConfig
 from central.sites.ingest import Delivery, Ingest
+from central.store import CentralStore
 from protocols.clock import Clock
+from protocols.errors import ProtocolError
+from protocols.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +41,62 @@ IDLE_WAKE_S = 0.5
 class AckToken:
     """What acknowledging a message takes: its packet id on the connection it came on."""
 
-    generation: int  # which connection of this process (counted up on every connect)
+    generation: int  # which connection of its session (counted up on every connect)
     mid: int
     qos: int
+    broker: str = "main"  # the session it came on (its broker's name in the config)
+
+
+class SiteBrokers:
+    """Which broker each site is heard on (`sites.broker`), written only when it changes.
+
+    Commands to a site go out on this broker. Only messages the site published live count:
+    a retained message replayed by a broker the site has left says where it once was.
+    """
+
+    def __init__(self, store: CentralStore, topics: Topics) -> None:
+        self.store = store
+        self.topics = topics
+        self._known: dict[str, str] = {}  # what this process knows the store holds
+
+    def note(self, batch: Sequence[tuple[Delivery, AckToken]]) -> dict[str, str]:
+        """Record the broker of every site heard live in a committed batch, where it differs
+        from what this process last saw stored (a read and a write per site and change, not
+        per message). Returns {site: broker} written."""
+        heard: dict[str, str] = {}
+        for delivery, token in batch:
+            if delivery.retained:
+                continue
+            try:
+                site, _channel = self.topics.parse_site_topic(delivery.topic)
+            except ProtocolError:
+                continue  # counted as rejected by the commit
+            heard[site] = token.broker
+        changed = {site: b for site, b in heard.items() if self._known.get(site) != b}
+        if not changed:
+            return {}
+        written: dict[str, str] = {}
+        stored: dict[str, str] = {}
+        with self.store.transaction() as session:
+            for site in sorted(changed):  # locks in one order: no deadlock between processes
+                session.lock_site(site)
+            for site, broker in sorted(changed.items()):
+                record = session.get_site(site)
+                if record is None:
+                    continue  # nothing of it was stored (a rejected message): not known yet
+                stored[site] = broker
+                if record.broker != broker:
+                    session.save_site(dataclasses.replace(record, broker=broker))
+                    written[site] = broker
+        self._known.update(stored)  # only once committed
+        for site, broker in written.items():
+            log.info("site %s is heard on broker %s", site, broker)
+        return written
 
 
 class IngestWorker:
-    """Batches of deliveries committed through `Ingest`, then acknowledged on `client`."""
+    """Batches of deliveries committed through `Ingest`, then each acknowledged on its own
+    broker's session (`ack`)."""
 
     def __init__(
         self,
@@ -51,16 +104,17 @@ class IngestWorker:
         *,
         config: IngestConfig,
         clock: Clock,
-        client: mqtt.Client,
-        generation: Callable[[], int],
+        ack: Callable[[AckToken], None],
         stopping: threading.Event,
     ) -> None:
+        """`ack(token)` acknowledges one committed message on the session it came on (and
+        does nothing if that connection is gone: the broker sends the message again)."""
         self.ingest = ingest
         self.config = config
         self.clock = clock
-        self.client = client
-        self._generation = generation
+        self._ack = ack
         self._stopping = stopping
+        self.site_brokers = SiteBrokers(ingest.store, ingest.topics)
         self.inbox: queue.Queue[tuple[Delivery, AckToken]] = queue.Queue()
         # When the loop last went round (time.monotonic()): the systemd watchdog's evidence.
         self.heartbeat = time.monotonic()
@@ -120,13 +174,13 @@ class IngestWorker:
         except Exception:
             log.exception("commit of %s messages failed; retrying", len(batch))
             return False
-        generation = self._generation()
         for _, token in batch:
-            # A message from an earlier connection is already on its way again from the
-            # broker (unacknowledged messages are resent on reconnect): acking its old
-            # packet id on the new connection would acknowledge a different message.
-            if token.generation == generation and token.qos > 0:
-                self.client.ack(token.mid, token.qos)
+            self._ack(token)
+        try:
+            self.site_brokers.note(batch)
+        except Exception:
+            # Only where the site's commands go is late: noted again with its next message.
+            log.exception("could not record which broker %s message(s) came on", len(batch))
         self.committed_batches += 1
         if result.rejected:
             log.warning("batch: %s message(s) rejected", result.rejected)

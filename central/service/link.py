@@ -229,7 +229,9 @@ class OperatorLink:
             raise LinkError(self._failure or "broker did not accept the connection in time")
         return self
 
-    def publish(self, topic: str, payload: bytes, expiry_s: int) -> None:
+    def publish(self, topic: str, payload: bytes, expiry_s: int, broker: str | None = None) -> None:
+        """Publish at QoS 1 and wait for the broker (this link's one broker: `broker`, the
+        site's broker name, is for publishers that have several)."""
         publish_and_wait(self._client, topic, payload, expiry_s=expiry_s)
 
     def __exit__(self, *_exc: object) -> None:

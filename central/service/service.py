@@ -1,6 +1,7 @@
-"""The central service: one MQTT session, one ingest worker, one timer thread, the store.
+"""The central service: one MQTT session per broker, one ingest worker, one timer thread,
+the store.
 
-    paho network thread --on_message--> inbox --> ingest worker thread
+    paho network threads --on_message--> inbox --> ingest worker thread
       (broker_session.py)                          | commit batch (one transaction)
                                                    | acknowledge its messages
                                                    (ingest_worker.py)
@@ -28,10 +29,9 @@ from central.parcels.pickup import FolderReminders, PickupFollowUps, ReminderSen
 from central.parcels.pickup_codes import FolderNotifier, Notifier
 from central.parcels.tasks import TaskKind, TaskRunner
 from central.service import systemd
-from central.service.broker_session import BrokerSession
+from central.service.broker_session import BrokerSession, BrokerSessions
 from central.service.config import CentralConfig
 from central.service.ingest_worker import AckToken, IngestWorker
-from central.service.link import publish_and_wait
 from central.service.loading import load_configured_network, load_signer
 from central.service.timers import REPLACE_AFTER_S, ProcessHeartbeat, Timers
 from central.sites import registry
@@ -111,7 +111,7 @@ class CentralService:
         )
         self.tasks = TaskRunner(
             self.store,
-            owner=f"{config.broker.client_id}/{self.boot_id}",
+            owner=f"{config.broker_list[0].client_id}/{self.boot_id}",
             lease_s=config.service.task_lease_s,
             handlers={
                 TaskKind.ISSUE_CODE.value: self.followups.issue_codes,
@@ -123,27 +123,32 @@ class CentralService:
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
         self._timer: threading.Thread | None = None
-        self.mqtt = BrokerSession(
-            config,
-            topics=self.topics,
-            clock=self.clock,
-            status=lambda online: self._status(online=online),
-            stopping=self._stopping,
-            deliver=self._deliver,
-            reply_heard=self.sender.waiters.resolve,
+        # One session per broker (docs/brokers.md): each its own client and connection.
+        self.mqtt = BrokerSessions(
+            [
+                BrokerSession(
+                    config,
+                    broker,
+                    topics=self.topics,
+                    clock=self.clock,
+                    status=lambda online: self._status(online=online),
+                    stopping=self._stopping,
+                    deliver=self._deliver,
+                    reply_heard=self.sender.waiters.resolve,
+                )
+                for broker in config.broker_list
+            ]
         )
-        self.client = self.mqtt.client
         self.ingest_worker = IngestWorker(
             self.ingest,
             config=config.ingest,
             clock=self.clock,
-            client=self.client,
-            generation=lambda: self.mqtt.generation,
+            ack=self.mqtt.ack,
             stopping=self._stopping,
         )
         self.process = ProcessHeartbeat(
             self.store,
-            client_id=config.broker.client_id,
+            client_id=config.broker_list[0].client_id,
             boot_id=self.boot_id,
             started_at=self.clock.now(),
             totals=self.ingest.totals,
@@ -156,10 +161,10 @@ class CentralService:
             ingest=self.ingest,
             reservations=self.reservations,
             tasks=self.tasks,
-            client=self.client,
+            client=self.mqtt,
             topics=self.topics,
             status=lambda: self._status(online=True),
-            listening_since=lambda: self.mqtt.listening_since,
+            listening_since=self.mqtt.hearing,
             stopping=self._stopping,
             process=self.process,
         )
@@ -246,8 +251,11 @@ class CentralService:
 
     # ----------------------------------------------------------------------- helpers
 
-    def _publish_command(self, topic: str, payload: bytes, expiry_s: int) -> None:
-        publish_and_wait(self.client, topic, payload, expiry_s=expiry_s)
+    def _publish_command(
+        self, topic: str, payload: bytes, expiry_s: int, broker: str | None = None
+    ) -> None:
+        # On the site's own broker; unknown yet: on every one (the site hears it on its own).
+        self.mqtt.publish_to_site(topic, payload, expiry_s, broker)
 
     def _deliver(self, delivery: Delivery, token: AckToken) -> None:
         self.ingest_worker.put(delivery, token)
@@ -257,11 +265,12 @@ class CentralService:
 
     def _connected_brokers(self) -> list[str]:
         """Names of the brokers this process is connected to now (its status row)."""
-        return ["main"] if self.connected else []
+        return self.mqtt.connected_names()
 
     @property
     def connected(self) -> bool:
-        return self.mqtt.connected.is_set()
+        """True once every configured broker is connected."""
+        return self.mqtt.all_connected()
 
     def store_commands(self, site: str) -> list[CommandRecord]:
         """Commands sent to a site, with their replies (for tests and the operator shell)."""

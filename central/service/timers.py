@@ -10,13 +10,12 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import paho.mqtt.client as mqtt
 
 from central.capacity.reservations import PLACEMENT_CHUNK, Reservations
 from central.parcels.tasks import TaskRunner
+from central.service.broker_session import BrokerSessions
 from central.service.config import CentralConfig, ServiceConfig
 from central.sites import liveness
 from central.sites.ingest import Ingest
@@ -80,10 +79,10 @@ class Timers:
         ingest: Ingest,
         reservations: Reservations | None,
         tasks: TaskRunner,
-        client: mqtt.Client,
+        client: BrokerSessions,
         topics: Topics,
         status: Callable[[], bytes],
-        listening_since: Callable[[], float | None],
+        listening_since: Callable[[], Sequence[liveness.BrokerHearing]],
         stopping: threading.Event,
         process: ProcessHeartbeat | None = None,
     ) -> None:
@@ -128,12 +127,14 @@ class Timers:
         if self.process is not None:
             self.process.write(now)
         self.ingest.check_gaps(now)
-        listening_since = self._listening_since()
-        if self.client.is_connected() and listening_since is not None:
-            # Only while connected: with the broker gone central hears nobody, and that
-            # says nothing about the sites.
+        hearing = self._listening_since()
+        if hearing:
+            # A site is judged only while its broker is connected: with the broker gone
+            # central hears nobody there, and that says nothing about the sites on it.
+            since = {b.name: b.listening_since for b in hearing}
             with self.store.transaction() as session:
-                liveness.check_stale(session, now, listening_since, self.config.liveness)
+                liveness.check_brokers(session, now, hearing, self.config.liveness)
+                liveness.check_stale(session, now, since, self.config.liveness)
         if self.reservations is not None:
             self.reservations.lapse_due(now)
             with self.store.transaction() as session:

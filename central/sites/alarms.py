@@ -39,6 +39,9 @@ class AlarmKind(enum.StrEnum):
     PARCELS_UNACCOUNTED = "parcels_unaccounted"
     CLOCK_OFFSET = "clock_offset"
     SITE_FAULT = "site_fault"  # the site's store refuses writes, or one of its tasks died
+    # A central process cannot reach one of its brokers: one alarm for all the sites on it
+    # (its `site` is "broker:<name>", its ref the process's client id there).
+    BROKER_UNREACHABLE = "broker_unreachable"
 
 
 # Kinds whose end the site reports; the rest (a forced door, events lost) end when acked.
@@ -51,6 +54,7 @@ SELF_CLEARING = frozenset(
         AlarmKind.SCANNER_FAULT,
         AlarmKind.CLOCK_OFFSET,
         AlarmKind.SITE_FAULT,
+        AlarmKind.BROKER_UNREACHABLE,
     }
 )
 

@@ -56,8 +56,10 @@ ALARMING_REFUSALS = frozenset(
 MUST_ANSWER = frozenset({"revoke_code", "mark_for_removal"})
 ANSWER_WAIT_S = 60.0
 
-# publish(topic, payload, expiry_s): returns once the broker has the message (QoS 1).
-Publish = Callable[[str, bytes, int], None]
+# publish(topic, payload, expiry_s, broker): returns once the broker has the message (QoS 1).
+# `broker` is the name of the broker the site was last heard on (sites.broker), None if it
+# was never heard: the publisher sends it on that broker, or on every one it has.
+Publish = Callable[[str, bytes, int, str | None], None]
 
 
 def body_json(body: CommandBody) -> str:
@@ -77,7 +79,7 @@ def queue_command(
     payload = {"body": json.loads(body_json(body)), "expires_at": expires_at}
     return session.add_task(
         TaskRecord(
-            TaskKind.SEND_COMMAND.value,
+            TaskKind.SEND_COMMAND,
             now,
             label=label,
             site=site,
@@ -160,8 +162,8 @@ class CommandSender:
         """Sign, record and publish one command; returns it (its id correlates the reply).
         `hold_s`: how long the broker keeps it for the site, if shorter than its life."""
         command = self.build(site, body, expires_at)
-        self._record(command)
-        self._publish(command, hold_s)
+        broker = self._record(command)
+        self._publish(command, broker, hold_s)
         return command
 
     def request(
@@ -170,8 +172,8 @@ class CommandSender:
         """Send a command and wait for the site's reply; CommandFailed if none comes in time."""
         command = self.build(site, body, expires_at)
         self.waiters.expect(command.id)
-        self._record(command)
-        self._publish(command)
+        broker = self._record(command)
+        self._publish(command, broker)
         reply = self.waiters.wait(command.id, timeout_s)
         if reply is None:
             raise CommandFailed(
@@ -180,7 +182,8 @@ class CommandSender:
             )
         return reply
 
-    def _record(self, command: Command) -> None:
+    def _record(self, command: Command) -> str | None:
+        """Store the command; returns the broker its site was last heard on."""
         with self.store.transaction() as session:
             session.add_command(
                 CommandRecord(
@@ -192,12 +195,15 @@ class CommandSender:
                     body=body_json(command.body),
                 )
             )
+            known = session.get_site(command.site)
+        return known.broker if known is not None else None
 
-    def _publish(self, command: Command, hold_s: float | None = None) -> None:
+    def _publish(self, command: Command, broker: str | None, hold_s: float | None = None) -> None:
         signed = sign_command(self.signer, command)
         life = command.expires_at - command.issued_at
         expiry = max(1, int(life if hold_s is None else min(life, hold_s)))
-        self.publish(self.topics.site(command.site, SiteChannel.COMMANDS), encode(signed), expiry)
+        topic = self.topics.site(command.site, SiteChannel.COMMANDS)
+        self.publish(topic, encode(signed), expiry, broker)
 
     # ----------------------------------------------------------------- durable tasks
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from central.service.config import LivenessConfig
 from central.sites import registry, site_clock
@@ -171,21 +173,27 @@ def apply_status(
 
 
 def check_stale(
-    session: StoreSession, now: float, listening_since: float, config: LivenessConfig
+    session: StoreSession,
+    now: float,
+    listening_since: float | Mapping[str, float | None],
+    config: LivenessConfig,
 ) -> list[str]:
     """Call offline, with an alarm, every site silent past its limit. Silence counts from
-    `listening_since` at the earliest (when this process began to hear the sites). Returns
-    the sites newly called offline."""
+    when this process began to hear the site's broker at the earliest: `listening_since`,
+    one time for every site (one broker), or a broker's name -> that time, None while this
+    process is not connected to it (its sites are not judged: the broker went quiet, not
+    they). Returns the sites newly called offline."""
     called: list[str] = []
     records = {r.site: r for r in session.list_liveness()}
     for listed in session.list_sites():
-        if _silent_for(listed, records.get(listed.site), now, listening_since, config) is None:
+        since = _listening_for(listed, listening_since)
+        if _silent_for(listed, records.get(listed.site), now, since, config) is None:
             continue
         # Every central process runs this check: judged again under the site's lock, so a
         # site heard meanwhile, or called offline by another process, is left alone.
         session.lock_site(listed.site)
         site, record = session.get_site(listed.site), session.get_liveness(listed.site)
-        silent = _silent_for(site, record, now, listening_since, config)
+        silent = _silent_for(site, record, now, since, config)
         if site is None or silent is None:
             continue
         last = now - silent
@@ -209,18 +217,102 @@ def check_stale(
     return called
 
 
+def _listening_for(
+    site: SiteRecord, listening_since: float | Mapping[str, float | None]
+) -> float | None:
+    """Since when this process hears the broker `site` is on; None: not now, or unsure."""
+    if not isinstance(listening_since, Mapping):
+        return listening_since
+    if site.broker is not None and site.broker in listening_since:
+        return listening_since[site.broker]
+    # Not heard on any broker this process knows: it could be on any of them, so it is
+    # judged only while all are heard, from the latest (re)connection among them.
+    times = list(listening_since.values())
+    if not times or any(t is None for t in times):
+        return None
+    return max(t for t in times if t is not None)
+
+
 def _silent_for(
     site: SiteRecord | None,
     record: LivenessRecord | None,
     now: float,
-    listening_since: float,
+    listening_since: float | None,
     config: LivenessConfig,
 ) -> float | None:
-    """How long an online site not yet called stale has been silent, if past its limit."""
-    if site is None or site.online is not True or (record is not None and record.stale):
+    """How long an online site not yet called stale has been silent, if past its limit. A
+    site whose broker central could not reach is neither online nor offline (None): it is
+    judged again once heard before (it has a liveness record)."""
+    if site is None or listening_since is None or (record is not None and record.stale):
+        return None
+    if site.online is False or (site.online is None and record is None):
         return None
     silent = now - max(record.heard_at if record is not None else 0.0, listening_since)
     return silent if silent >= stale_limit_s(record, config) else None
+
+
+@dataclass(frozen=True)
+class BrokerHearing:
+    """How this central process hears one broker now (central/service/broker_session.py)."""
+
+    name: str
+    address: str  # host:port
+    client_id: str  # this process's session there: who cannot reach it
+    listening_since: float | None  # since this connection; None while not connected
+    unreachable_since: float | None  # since when not connected; None while connected
+
+
+def broker_alarm_site(name: str) -> str:
+    """The alarm's `site` for a broker's own alarm: no site id has a colon."""
+    return f"broker:{name}"
+
+
+def check_brokers(
+    session: StoreSession, now: float, brokers: Sequence[BrokerHearing], config: LivenessConfig
+) -> list[str]:
+    """A broker this process has not reached for `stale_after_s` raises one
+    `broker_unreachable` alarm (per broker and per process's client id, cleared when it
+    connects again) instead of one `site_offline` per site on it: what the operator must
+    fix is the broker or the way to it, and the sites themselves may be working (offline,
+    keeping their events). Its sites are then shown as unknown (online None), not online:
+    central cannot say. Returns the names of brokers newly alarmed."""
+    alarmed = []
+    for broker in brokers:
+        alarm_site = broker_alarm_site(broker.name)
+        if broker.unreachable_since is None:
+            clear_alarm(session, alarm_site, AlarmKind.BROKER_UNREACHABLE, now, broker.client_id)
+            continue
+        away = now - broker.unreachable_since
+        if away < config.stale_after_s:
+            continue
+        on_it = [s for s in session.list_sites() if s.broker == broker.name]
+        if not raise_alarm(
+            session,
+            alarm_site,
+            AlarmKind.BROKER_UNREACHABLE,
+            now,
+            ref=broker.client_id,
+            detail=f"broker {broker.name} ({broker.address}) unreachable from central "
+            f"{broker.client_id} for {_span(away)}: its {len(on_it)} site(s) are not "
+            "judged for silence until it is back",
+            source="central liveness check",
+        ):
+            continue
+        for site in on_it:
+            if site.online is True:
+                session.lock_site(site.site)
+                current = session.get_site(site.site)
+                if current is not None and current.online is True:
+                    session.save_site(dataclasses.replace(current, online=None))
+        log.warning(
+            "broker %s (%s) unreachable for %.0f s: %s site(s) on it now unknown",
+            broker.name,
+            broker.address,
+            away,
+            len(on_it),
+        )
+        alarmed.append(broker.name)
+    return alarmed
 
 
 def _span(seconds: float) -> str:

@@ -311,7 +311,7 @@ def test_a_revocation_for_a_site_offline_for_days_does_not_pile_up_at_the_broker
     clock = ManualClock(T0)
     sent: list[tuple[float, int]] = []  # (published at, held by the broker for s)
 
-    def publish(topic: str, payload: bytes, expiry_s: int) -> None:
+    def publish(topic: str, payload: bytes, expiry_s: int, _broker: str | None = None) -> None:
         sent.append((clock.now(), expiry_s))
 
     sender = CommandSender(store, TokenSigner.generate(), TOPICS, clock, publish, 3600)

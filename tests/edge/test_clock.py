@@ -79,7 +79,7 @@ def test_a_site_rebooted_at_1970_keeps_expiry_and_revocation_and_obeys_central(
     central = SqliteStore(tmp_path / "central.sqlite")
     published: list[str] = []
 
-    def publish(topic: str, payload: bytes, expiry_s: int) -> None:
+    def publish(topic: str, payload: bytes, expiry_s: int, _broker: str | None = None) -> None:
         # The first send of the revocation is lost (the site's link was down): central must
         # send it again until the site answers.
         published.append(topic)
@@ -224,7 +224,7 @@ def test_a_late_door_command_is_refused_as_stale_and_alarms_central_a_fresh_one_
     central = SqliteStore(tmp_path / "central.sqlite")
     signer = TokenSigner.generate()
 
-    def publish(topic: str, payload: bytes, expiry_s: int) -> None:
+    def publish(topic: str, payload: bytes, expiry_s: int, _broker: str | None = None) -> None:
         expiries.append(expiry_s)
         observer.client.publish(topic, payload, qos=1)
 

@@ -112,7 +112,7 @@ def test_a_command_signed_by_a_central_a_day_ahead_neither_expires_codes_nor_lap
     signer = TokenSigner.generate()
     central_wall = WrongClock(SystemClock())
 
-    def publish(topic: str, payload: bytes, expiry_s: int) -> None:
+    def publish(topic: str, payload: bytes, expiry_s: int, _broker: str | None = None) -> None:
         observer.client.publish(topic, payload, qos=1)
 
     sender = CommandSender(central, signer, topics, central_wall, publish, 3600)

@@ -2,6 +2,7 @@
 
     lockernet central run --config central.toml      the service (systemd runs this)
     lockernet central keygen --out central-signing-key.pem
+    lockernet central status                          every central process: alive or gone
     lockernet parcels import manifest.csv|json       announce, place, reserve, assign
     lockernet track LABEL                             a parcel's timeline (no contact details)
     lockernet qr LABEL -o code.png                    reissue a pickup code, revoking the old
@@ -33,6 +34,8 @@ CONFIG_ENV = "LOCKERNET_CENTRAL_CONFIG"
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 ANNOUNCE_CHUNK = 2000
+# `central status` waits this long for the broker's retained central status, by default.
+STATUS_BROKER_WAIT_S = 2.0
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -47,6 +50,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     keygen.add_argument("--out", type=Path, required=True, help="private key file (PEM)")
     keygen.add_argument("--public", type=Path, help="also write the public key for sites")
     keygen.set_defaults(handler=_guarded(_keygen))
+    status = sub.add_parser("status", help="every central process on the store, alive or gone")
+    status.add_argument(
+        "--broker-wait",
+        type=float,
+        default=STATUS_BROKER_WAIT_S,
+        metavar="S",
+        help="seconds to wait for the broker's retained central status (0: do not ask)",
+    )
+    _config_option(status)
+    status.set_defaults(handler=_guarded(_central_status))
 
     parcels = commands.add_parser("parcels", help="parcel manifests")
     parcel_sub = parcels.add_subparsers(dest="parcels_command", metavar="ACTION", required=True)
@@ -353,3 +366,51 @@ def _alarms(args: argparse.Namespace) -> int:
         lines = open_alarms(reader.view)
     console().print(render_alarms(lines))
     return 0
+
+
+def _central_status(args: argparse.Namespace) -> int:
+    from central.operator.console import console
+    from central.operator.processes import process_lines, render_processes
+    from central.service.config import load_config
+    from central.store.open import open_reader, store_location
+
+    config = load_config(args.config)
+    with open_reader(store_location(config.store)) as reader:
+        lines = process_lines(reader.view, time.time(), config.service.tick_interval_s)
+    retained: Any = None
+    note: str | None = "not asked"
+    if args.broker_wait > 0:
+        retained, note = _retained_central_status(config, args.broker_wait)
+    console().print(render_processes(lines, retained, note))
+    return 0
+
+
+def _retained_central_status(config: Any, wait_s: float) -> tuple[Any, str | None]:
+    """Central's status as the first broker retains it: (CentralStatus or None, why none)."""
+    import threading
+
+    from central.service.link import LinkError, OperatorLink
+    from protocols.errors import ProtocolError
+    from protocols.messages import CentralStatus, decode
+    from protocols.topics import Topics
+
+    heard: list[CentralStatus] = []
+    arrived = threading.Event()
+
+    def on_message(message: Any) -> None:
+        try:
+            heard.append(decode(CentralStatus, bytes(message.payload)))
+        except ProtocolError:
+            return
+        arrived.set()
+
+    broker = config.broker_list[0]
+    topic = Topics(config.topics.root).central_status()
+    try:
+        with OperatorLink(broker, [topic], on_message):
+            arrived.wait(wait_s)
+    except LinkError as exc:
+        return None, f"broker {broker.address} not reached ({exc})"
+    if not heard:
+        return None, f"none retained on {broker.address}"
+    return heard[-1], None

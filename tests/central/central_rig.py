@@ -152,10 +152,13 @@ def config_toml(config: CentralConfig) -> str:
     """The config as a TOML file's text (for the `lockernet` subprocesses)."""
     lines = []
     for section, values in config.model_dump(mode="json").items():
-        lines.append(f"[{section}]")
-        for key, value in values.items():
-            if value is not None:
-                lines.append(f"{key} = {json.dumps(value)}")
+        # A list of tables ([[brokers]]) is written one table at a time; none, not at all.
+        tables = values if isinstance(values, list) else [values]
+        for table in tables:
+            lines.append(f"[[{section}]]" if isinstance(values, list) else f"[{section}]")
+            for key, value in table.items():
+                if value is not None:
+                    lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n"
 
 

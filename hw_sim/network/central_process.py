@@ -31,6 +31,7 @@ from central.parcels.steps import announce
 from central.service.config import parse_config
 from central.service.service import CentralService
 from central.sites.network import Network
+from central.store.open import open_store
 from protocols.clock import ScaledClock
 from protocols.tokens import TokenSigner
 
@@ -104,8 +105,10 @@ def _serve(spec: CentralSpec, requests: Any, replies: Any) -> None:
     logging.basicConfig(level=spec.log_level, format="%(levelname)s central %(name)s %(message)s")
     try:
         clock = ScaledClock(*spec.clock_anchor)
+        config = parse_config(spec.config)
         central = CentralService(
-            parse_config(spec.config),
+            config,
+            store=open_store(config.store),
             clock=clock,
             signer=TokenSigner.from_pem(spec.signing_key_pem),
             network=spec.network,
@@ -157,14 +160,16 @@ class CentralProcess:
         spec: CentralSpec,
         on_code: Callable[[str, str, str], None],
         progress: Callable[[str], None],
+        name: str = "central",
     ) -> None:
+        self.name = name
         context = multiprocessing.get_context("spawn")  # no fork of a process with threads
         self._requests = context.Queue()
         # A wave still in the pipe when central is gone must not hold this process's exit.
         self._requests.cancel_join_thread()
         self._replies = context.Queue()
         self._process: SpawnProcess = context.Process(
-            target=_serve, args=(spec, self._requests, self._replies), name="central"
+            target=_serve, args=(spec, self._requests, self._replies), name=name
         )
         self._on_code = on_code
         self._progress = progress
@@ -172,6 +177,7 @@ class CentralProcess:
         self._stopped = threading.Event()
         self._reader = threading.Thread(target=self._read, name="central-replies", daemon=True)
         self.failure: str | None = None
+        self.killed = False  # by `kill`: gone on purpose, not a failure
         self.peak_rss_mib: float | None = None
         self.totals: dict[str, int] = {}
 
@@ -182,9 +188,11 @@ class CentralProcess:
         while not self._ready.wait(0.2):
             if self.failure is not None or not self._process.is_alive():
                 self._stopped.wait(5.0)  # the reader takes in what the child said last
-                raise CentralProcessError(f"central did not start:\n{self.failure or 'it died'}")
+                raise CentralProcessError(
+                    f"{self.name} did not start:\n{self.failure or 'it died'}"
+                )
             if time.monotonic() > deadline:
-                raise CentralProcessError(f"central did not start within {timeout_s:.0f}s")
+                raise CentralProcessError(f"{self.name} did not start within {timeout_s:.0f}s")
 
     def announce(self, wave: list[ParcelAnnouncement]) -> None:
         self._requests.put(("wave", wave))
@@ -197,7 +205,7 @@ class CentralProcess:
             self._stopped.wait(STOP_TIMEOUT_S)
         self._process.join(10.0)
         if self._process.is_alive():
-            log.warning("central did not stop in time: killed")
+            log.warning("%s did not stop in time: killed", self.name)
             self._process.kill()
             self._process.join()
         if self._reader.is_alive():
@@ -207,6 +215,7 @@ class CentralProcess:
         """SIGKILL, as an OOM kill or a pulled plug ends it: no goodbye, nothing flushed,
         its broker session left to expire. Not a failure of the run: the field fault
         "a central member gone for good" (hw_sim/network/field_day.py)."""
+        self.killed = True
         self._stopped.set()
         if self._process.is_alive():
             self._process.kill()
@@ -220,7 +229,7 @@ class CentralProcess:
                 if not self._process.is_alive() and self._process.exitcode is not None:
                     self._drain()  # what it said just before it went
                     if not self._stopped.is_set():
-                        self.failure = self.failure or f"central exited ({self._process.exitcode})"
+                        self.failure = self.failure or f"exited ({self._process.exitcode})"
                         self._stopped.set()
                 continue
             self._handle(reply)
@@ -243,7 +252,7 @@ class CentralProcess:
             self._ready.set()
         elif kind == "failed":
             self.failure = reply[1]
-            self._progress(f"central failed: {reply[1].strip().splitlines()[-1]}")
+            self._progress(f"{self.name} failed: {reply[1].strip().splitlines()[-1]}")
         elif kind == "stopped":
             self.peak_rss_mib, self.totals = reply[1], reply[2]
             self._stopped.set()

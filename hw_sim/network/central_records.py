@@ -1,7 +1,7 @@
-"""What central holds, read through central's own read path (central/store/read.py), never
-its tables: the events it stored for each site, its parcels by state, the steps it counted
-twice, its alarms. The verdict compares these with what the sites wrote; the live view shows
-a few of them once a simulated hour."""
+"""What central holds, read through central's own read path (`open_reader`: SQLite or
+PostgreSQL, whichever the day's store is), never its tables: the events it stored for each
+site, its parcels by state, the steps it counted twice, its alarms. The verdict compares these
+with what the sites wrote; the live view shows a few of them once a simulated hour."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from central.capacity.placement import DeliveryMode
 from central.parcels.lifecycle import ParcelState
+from central.store.open import open_reader
 from central.store.read import StoreReader
 from hw_sim.network.options import HOUR_S
 
@@ -25,19 +26,20 @@ class ParcelCounts:
 
 
 class CentralRecords:
-    """Central's store at `path`, read one snapshot per call."""
+    """Central's store at `location` (a SQLite path, a sqlite: or postgresql:// url), read
+    one snapshot per call."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, location: str | Path) -> None:
+        self.location = location
 
     def event_ids(self) -> defaultdict[str, set[str]]:
         """The id of every event central has stored, by site (a site it has none of: empty)."""
-        with StoreReader.open(self.path) as reader:
+        with open_reader(self.location) as reader:
             return defaultdict(set, reader.event_ids())
 
     def has_all(self, site: str, written: set[str]) -> bool:
         """Whether central has stored every event id in `written`, from `site`."""
-        with StoreReader.open(self.path) as reader:
+        with open_reader(self.location) as reader:
             have = reader.event_ids(site).get(site, set())
         return written <= have
 
@@ -46,7 +48,7 @@ class CentralRecords:
         "stuck_before_a_site" (placed at a locker or a collection point and still assigned
         at the day's end, when the last courier round is long past: a hollow day, whatever
         the events say; home deliveries have no round in the simulator yet)."""
-        with StoreReader.open(self.path) as reader:
+        with open_reader(self.location) as reader:
             states = reader.parcel_states()
             home = reader.parcel_count(delivery_mode=DeliveryMode.HOME)
             assigned = reader.delivery_modes(state=ParcelState.ASSIGNED)
@@ -61,7 +63,7 @@ class CentralRecords:
 
     def alarms(self) -> dict[str, dict[str, int]]:
         """Alarms central raised through the day, by kind: how many, and how many are open."""
-        with StoreReader.open(self.path) as reader:
+        with open_reader(self.location) as reader:
             counts = reader.alarm_counts()
         return {kind: {"raised": raised, "open": still} for kind, (raised, still) in counts.items()}
 
@@ -70,7 +72,7 @@ class CentralRecords:
         and alarms still open by kind. Empty while central's store is busy or not there
         yet: the next look shows it."""
         try:
-            with StoreReader.open(self.path) as reader:
+            with open_reader(self.location) as reader:
                 states = reader.parcel_states()
                 alarms = reader.alarm_counts()
         except StoreReader.errors:

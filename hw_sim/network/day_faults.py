@@ -69,6 +69,9 @@ class DayFaults:
         fleet.later(hours, site.agent.link.bring_up)
 
     async def _broker_restart(self) -> None:
+        # The first broker (the field's kill takes the last): with several, only its
+        # sites lose their link.
         fleet = self.fleet
-        fleet.tally.faults.append(f"{fleet.hour():05.2f}h broker restart")
-        await asyncio.to_thread(fleet.broker.restart)
+        which = "" if len(fleet.brokers) == 1 else f" (the first of {len(fleet.brokers)})"
+        fleet.tally.faults.append(f"{fleet.hour():05.2f}h broker restart{which}")
+        await asyncio.to_thread(fleet.brokers[0].restart)

@@ -57,6 +57,16 @@ MEMBER_ALIVE_H = 1.0  # simulated hours the lost member takes its share before i
 Step = tuple[float, str, Callable[[], Awaitable[None]]]
 
 
+def member_session_s(number: int, centrals: int, faults: bool) -> int | None:
+    """The broker session expiry of the day's `number`-th (1-based) of `centrals` central
+    processes: the one the field's fault will kill (the last, when there are several) gets
+    the lost member's short session, so its queued share is dropped in seconds rather than
+    the production five minutes, longer than a compressed day; the others central's default
+    (None)."""
+    doomed = faults and centrals > 1 and number == centrals
+    return LOST_MEMBER_SESSION_S if doomed else None
+
+
 class FieldFaults:
     """Plans and plays the field's faults on a `World` (its sites, broker, clock, tally)."""
 
@@ -199,10 +209,18 @@ class FieldFaults:
         fleet.later(hours, lambda: disk.set(False))
 
     async def _central_member_gone(self) -> None:
+        fleet = self.fleet
+        if len(fleet.centrals) > 1:
+            # Several central processes share the day: the last of them, which has taken its
+            # share since the morning, dies (its broker session was made short, as the lost
+            # member's: `member_session_s`).
+            doomed = fleet.centrals[-1]
+            fleet.tally.faults.append(f"{fleet.hour():05.2f}h {doomed.name} killed (-9)")
+            await asyncio.to_thread(doomed.kill)
+            return
         # A central process of the sim's own kind (hw_sim/network/central_process.py), on the day's
         # scaled clock: `lockernet central run` (hw_sim.field.broker_faults.LostCentralMember, used
         # by the tests in real time) would read the real clock, hours behind the day's.
-        fleet = self.fleet
         fleet.tally.faults.append(f"{fleet.hour():05.2f}h a second central joins, then dies (-9)")
         member = await asyncio.to_thread(
             fleet.start_central_member, "sim-central-lost", LOST_MEMBER_SESSION_S
@@ -236,9 +254,12 @@ class FieldFaults:
         fleet.background(crash())
 
     async def _broker_killed(self) -> None:
+        # The last broker (the day's restart takes the first): with several, only its sites
+        # lose their link, and the others' events keep flowing.
         fleet = self.fleet
-        fleet.tally.faults.append(f"{fleet.hour():05.2f}h broker killed (-9)")
-        await kill_broker(fleet.broker)
+        which = "" if len(fleet.brokers) == 1 else f" (the last of {len(fleet.brokers)})"
+        fleet.tally.faults.append(f"{fleet.hour():05.2f}h broker killed (-9){which}")
+        await kill_broker(fleet.brokers[-1])
 
 
 async def _until(predicate: Callable[[], bool], timeout_s: float, every_s: float = 0.05) -> bool:

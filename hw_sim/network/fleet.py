@@ -35,7 +35,8 @@ from hw_sim.network import verdict
 from hw_sim.network.central_process import CentralProcess, CentralSpec
 from hw_sim.network.central_records import CentralRecords
 from hw_sim.network.day_faults import DayFaults
-from hw_sim.network.field_day import FieldFaults
+from hw_sim.network.day_store import DayStore
+from hw_sim.network.field_day import FieldFaults, member_session_s
 from hw_sim.network.live_view import LiveView, watch
 from hw_sim.network.options import (
     HOUR_S,
@@ -48,7 +49,13 @@ from hw_sim.network.options import (
 )
 from hw_sim.network.people_day import PeopleDay
 from hw_sim.network.sim_site import SimSite
-from hw_sim.network.site_setup import central_config, family_of, start_site, trim
+from hw_sim.network.site_setup import (
+    CENTRAL_CLIENT_ID,
+    central_config,
+    family_of,
+    start_site,
+    trim,
+)
 from hw_sim.network.tally import Tally
 from protocols.clock import ScaledClock
 from protocols.messages import SiteKind
@@ -80,16 +87,20 @@ class Fleet:
         self.signer = TokenSigner.generate()
         self.tally = Tally()
         self.sites: dict[str, SimSite] = {}
-        self.broker = PrivateBroker(workdir / "broker")
+        # Site i on broker i mod M (`broker_of`); central is configured with all of them.
+        self.brokers = [
+            PrivateBroker(workdir / ("broker" if options.brokers == 1 else f"broker-{i + 1}"))
+            for i in range(options.brokers)
+        ]
         self.network: Network = generate_network(
             options.seed,
             lockers=options.lockers,
             counters=options.counters,
             couriers=options.couriers,
         )
-        self.central: CentralProcess | None = None
-        self.store_path = workdir / "central.sqlite"
-        self.central_records = CentralRecords(self.store_path)
+        self.centrals: list[CentralProcess] = []
+        self.store = DayStore.plan(options.store, workdir)
+        self.central_records = CentralRecords(self.store.location)
         self.people = PeopleDay(self)
         self.settled: dict[str, set[str]] | None = None  # each site's event ids, all at central
         self._background: list[asyncio.Task[None]] = []
@@ -101,7 +112,9 @@ class Fleet:
     async def build(self) -> None:
         """Start the broker, central and every site's hardware and agent; return once every
         agent is connected (or after a minute)."""
-        self.broker.start()
+        for broker in self.brokers:
+            broker.start()
+        await asyncio.to_thread(self.store.create)
         (self.workdir / "central-signing-key.pem").write_bytes(self.signer.private_pem())
         (self.workdir / "central.pub").write_bytes(self.signer.verifier().public_pem())
         # Lockers beyond what fits on ten CU16 boards are trimmed to that, whatever their family.
@@ -112,8 +125,16 @@ class Fleet:
         self.network = Network(
             sites=sites, partners=self.network.partners, couriers=self.network.couriers
         )
-        self.central = self._central_process(self._central_config())
-        await asyncio.to_thread(self.central.start)
+        # One after another: each loads the network into the store as it starts, and the
+        # first creates the schema.
+        for number in range(1, self.options.centrals + 1):
+            expiry = member_session_s(number, self.options.centrals, self.options.faults)
+            central = self._central_process(
+                self._central_config(f"{CENTRAL_CLIENT_ID}-{number}", expiry),
+                f"central {number}",
+            )
+            self.centrals.append(central)
+            await asyncio.to_thread(central.start)
         pty_left = self.options.pty_sites
         lockers = 0
         for spec in self.network.sites:
@@ -131,35 +152,56 @@ class Fleet:
                 clock=self.clock,
                 verifier=self.signer.verifier(),
                 options=self.options,
-                broker=self.broker,
+                broker=self.broker_of(len(self.sites)),
                 workdir=self.workdir,
             )
         await _until(
             lambda: all(s.agent.link.connected for s in self.sites.values()), CONNECT_TIMEOUT_S
         )
 
-    def _central_config(self) -> dict[str, Any]:
-        return central_config(self.options, self.broker, self.workdir, self.store_path)
+    @property
+    def broker(self) -> PrivateBroker:
+        """The day's first broker (the only one, unless the day spreads its sites)."""
+        return self.brokers[0]
 
-    def _central_process(self, config: dict[str, Any]) -> CentralProcess:
+    @property
+    def central(self) -> CentralProcess | None:
+        """The first central process, which the day's first wave goes to."""
+        return self.centrals[0] if self.centrals else None
+
+    def broker_of(self, ordinal: int) -> PrivateBroker:
+        """The broker of the network's `ordinal`-th site (0-based): i mod M."""
+        return self.brokers[ordinal % len(self.brokers)]
+
+    def _central_config(
+        self, client_id: str, session_expiry_s: int | None = None
+    ) -> dict[str, Any]:
+        return central_config(
+            self.options,
+            self.brokers,
+            self.workdir,
+            self.store.section,
+            client_id=client_id,
+            session_expiry_s=session_expiry_s,
+        )
+
+    def _central_process(self, config: dict[str, Any], name: str) -> CentralProcess:
         spec = CentralSpec(
             config=config,
             network=self.network,
             signing_key_pem=self.signer.private_pem(),
             clock_anchor=self.clock.anchor,
         )
-        return CentralProcess(spec, on_code=self.people.code_issued, progress=self.progress)
+        return CentralProcess(
+            spec, on_code=self.people.code_issued, progress=self.progress, name=name
+        )
 
     def start_central_member(self, client_id: str, session_expiry_s: int) -> CentralProcess:
-        """Another central process on the day's broker, store and shared subscription, on
+        """Another central process on the day's brokers, store and shared subscription, on
         the day's clock, with its own broker client id and session expiry. Started."""
-        config = self._central_config()
-        config["broker"] = {
-            **config["broker"],
-            "client_id": client_id,
-            "session_expiry_s": session_expiry_s,
-        }
-        member = self._central_process(config)
+        member = self._central_process(
+            self._central_config(client_id, session_expiry_s), f"central {client_id}"
+        )
         member.start()
         return member
 
@@ -168,7 +210,7 @@ class Fleet:
         """Play the day's plan: the waves of parcels announced to central, the courier and
         removal rounds, the faults (unless switched off), with the live view beside it.
         A visit or fault that crashed is written in the tally as an invariant broken."""
-        assert self.central is not None
+        assert self.centrals
         manifest = generate_manifest(
             self.network, self.options.parcels, self.options.seed, self.day_start
         )
@@ -176,6 +218,7 @@ class Fleet:
         plan: list[tuple[float, str, Any]] = []
         for hour, wave in zip(WAVE_HOURS, waves, strict=True):
             plan.append((hour, "wave", wave))
+        handed = 0
         for hour in ROUND_HOURS:
             plan.append((hour + 0.5, "round", None))
         for hour in REMOVAL_HOURS:
@@ -189,8 +232,10 @@ class Fleet:
             for hour, kind, payload in plan:
                 await self._until_hour(hour)
                 if kind == "wave":
-                    # Central places it in the background; the day's couriers do not wait.
-                    self.central.announce(payload)
+                    # To one central process, in turn (a live one: the field's faults kill
+                    # one); it places the wave in the background, the couriers do not wait.
+                    self._wave_taker(handed).announce(payload)
+                    handed += 1
                 elif kind == "round":
                     self.people.courier_round()
                 elif kind == "removals":
@@ -257,12 +302,18 @@ class Fleet:
                 await site.sim.aclose()
             await self.stop_central()
         finally:
-            self.broker.stop()
+            for broker in self.brokers:
+                broker.stop()
+            await asyncio.to_thread(self.store.close)
 
     async def stop_central(self) -> None:
-        """Central commits what it received and reports its own peak memory."""
-        if self.central is not None:
-            await asyncio.to_thread(self.central.stop)
+        """Every central process commits what it received and reports its own peak memory;
+        all at once, as a deployment's are stopped."""
+        await asyncio.gather(*(asyncio.to_thread(c.stop) for c in self.centrals))
+
+    def _wave_taker(self, turn: int) -> CentralProcess:
+        live = [c for c in self.centrals if not c.killed] or self.centrals
+        return live[turn % len(live)]
 
     # ------------------------------------------------------------------------ the loop
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hw_sim.network.day_store import is_postgres
 from hw_sim.people.people import Pace
 from protocols.messages import SizeClass
 
@@ -43,7 +44,11 @@ WALK_AWAY_SHARE = 0.01  # consumers who leave the door open
 class SimOptions:
     """The network's size (`lockers`, `counters`, `couriers`, `parcels`), the seed, the
     day's length in simulated seconds (`day_s`) and in real seconds (`wall_s`), how many
-    sites talk to their devices over real ptys, and whether the day plays faults."""
+    sites talk to their devices over real ptys, whether the day plays faults, and central's
+    shape: its store (`store`: a `postgresql://` url of a server the user runs, a SQLite
+    path or `sqlite:` url; None for a SQLite file in the day's work folder), how many
+    central processes share the work (`centrals`) and how many brokers the sites are spread
+    over (`brokers`)."""
 
     lockers: int = 50
     counters: int = 160
@@ -54,6 +59,18 @@ class SimOptions:
     wall_s: float = 120.0  # how long the day takes in real time
     pty_sites: int = 2
     faults: bool = True
+    store: str | None = None
+    centrals: int = 1
+    brokers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.centrals < 1 or self.brokers < 1:
+            raise ValueError("a day needs at least one central process and one broker")
+
+    @property
+    def store_kind(self) -> str:
+        """ "postgresql" or "sqlite", for the summary."""
+        return "postgresql" if self.store is not None and is_postgres(self.store) else "sqlite"
 
     @property
     def compression(self) -> float:

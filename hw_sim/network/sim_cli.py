@@ -40,6 +40,26 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     parser.add_argument("--pty-sites", type=int, default=2, help="sites served over real ptys")
     parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="central's store: postgresql://user@host/db (a server you run; the day gets a "
+        "database of its own beside db, dropped at the end: the role needs CREATEDB), or a "
+        "SQLite path or sqlite: url (default: a SQLite file in the day's work folder)",
+    )
+    parser.add_argument(
+        "--centrals",
+        type=int,
+        default=1,
+        help="central processes sharing the work (default 1); with several, the field's "
+        "kill -9 takes one of them",
+    )
+    parser.add_argument(
+        "--brokers",
+        type=int,
+        default=1,
+        help="private brokers, site i on broker i mod M, central on all (default 1)",
+    )
     parser.add_argument("--report", type=Path, help="write summary.json and PNG charts here")
     parser.set_defaults(handler=_handler)
 
@@ -47,6 +67,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _handler(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from hw_sim.errors import ConfigError
     from hw_sim.network.fleet import SimOptions, simulate
     from hw_sim.network.summary_table import print_summary
 
@@ -58,6 +79,9 @@ def _handler(args: argparse.Namespace) -> int:
     minutes = args.minutes if args.minutes is not None else (FULL_MINUTES if args.full else 2.0)
     if minutes <= 0 or args.day_hours <= 0 or min(sizes.values()) < 0:
         print("lockernet sim: sizes and durations must be positive", file=sys.stderr)
+        return 2
+    if args.centrals < 1 or args.brokers < 1:
+        print("lockernet sim: --centrals and --brokers must be at least 1", file=sys.stderr)
         return 2
     _raise_file_limit()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
@@ -71,6 +95,9 @@ def _handler(args: argparse.Namespace) -> int:
         wall_s=minutes * 60,
         pty_sites=args.pty_sites,
         faults=not args.no_faults,
+        store=args.store,
+        centrals=args.centrals,
+        brokers=args.brokers,
     )
     started = time.monotonic()
 
@@ -95,6 +122,9 @@ def _handler(args: argparse.Namespace) -> int:
 
     try:
         summary = asyncio.run(run())
+    except ConfigError as exc:
+        print(f"lockernet sim: {exc}", file=sys.stderr)
+        return 2
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("lockernet sim: stopped before the end of the day", file=sys.stderr)
         return 143 if stopped_by_sigterm else 130

@@ -55,21 +55,28 @@ FAMILY_TURNS = (
 # A family's board options where its defaults do not suit a locker: the generic board is
 # sold with 8 to 50 channels; the day's have 16, as a CU16 has locks.
 FAMILY_OPTIONS: dict[BoardFamily, Any] = {BoardFamily.RS485_8A: Rs485Options(channels=16)}
+# Central's client id at the broker; each of the day's central processes adds its number.
+CENTRAL_CLIENT_ID = "sim-central"
 
 
 def central_config(
-    options: SimOptions, broker: PrivateBroker, workdir: Path, store_path: Path
+    options: SimOptions,
+    brokers: list[PrivateBroker],
+    workdir: Path,
+    store: dict[str, str],
+    *,
+    client_id: str = CENTRAL_CLIENT_ID,
+    session_expiry_s: int | None = None,
 ) -> dict[str, Any]:
-    """Central's configuration for the day (sections of scalars, as TOML would give them).
-    Raises central's ConfigError here, in this process, for a bad value."""
+    """Central's configuration for the day (sections of scalars, as TOML would give them):
+    every one of `brokers` (one: `[broker]`; several: `[[brokers]]`, named by
+    `broker_name`), `store` as its `[store]`, `client_id` and `session_expiry_s` (None:
+    central's default) at each broker. Raises central's ConfigError here, in this process,
+    for a bad value."""
     compression = options.compression
     config: dict[str, Any] = {
-        "broker": {
-            "host": broker.host,
-            "port": broker.port,
-            "client_id": "sim-central",
-        },
-        "store": {"path": str(store_path)},
+        **broker_sections(brokers, client_id, session_expiry_s),
+        "store": dict(store),
         "keys": {"signing_key": str(workdir / "central-signing-key.pem")},
         "pickup": {
             "window_s": PICKUP_WINDOW_H * HOUR_S,
@@ -85,6 +92,29 @@ def central_config(
     config.update(central_sections(compression))
     parse_central_config(config)  # a bad configuration fails here, not in the child
     return config
+
+
+def broker_name(index: int, brokers: int) -> str:
+    """The name of the day's `index`-th broker of `brokers` in central's configuration: the
+    one broker is "main", as central calls a lone `[broker]`; several are b1, b2, ..."""
+    return "main" if brokers == 1 else f"b{index + 1}"
+
+
+def broker_sections(
+    brokers: list[PrivateBroker], client_id: str, session_expiry_s: int | None = None
+) -> dict[str, Any]:
+    """Central's broker sections: `[broker]` for one, `[[brokers]]` for several, each with
+    central's `client_id` (a process has one id, the same at every broker) and, if given,
+    its session expiry."""
+    sections = []
+    for index, broker in enumerate(brokers):
+        section: dict[str, Any] = {"host": broker.host, "port": broker.port, "client_id": client_id}
+        if session_expiry_s is not None:
+            section["session_expiry_s"] = session_expiry_s
+        if len(brokers) > 1:
+            section["name"] = broker_name(index, len(brokers))
+        sections.append(section)
+    return {"broker": sections[0]} if len(sections) == 1 else {"brokers": sections}
 
 
 def site_config(

@@ -76,13 +76,17 @@ def summary(fleet: World) -> dict[str, Any]:
             "reached it (still assigned at the day's end)"
         )
     lost = sent - received
-    if fleet.central is not None and fleet.central.failure is not None:
-        broken.append(f"central failed: {fleet.central.failure.strip().splitlines()[-1]}")
+    for central in fleet.centrals:
+        if central.failure is not None and not central.killed:
+            broken.append(f"{central.name} failed: {central.failure.strip().splitlines()[-1]}")
     clean = lost == 0 and duplicate_effects == 0 and not broken and tally.taken_twice == 0
     sites = fleet.sites.values()
     return {
         "verdict": "clean" if clean else "failed",
         "sites": len(fleet.sites),
+        "central_processes": len(fleet.centrals),
+        "brokers": len(fleet.brokers),
+        "store": fleet.options.store_kind,
         "lockers": sum(s.spec.kind is SiteKind.LOCKER for s in sites),
         "lockers_by_family": _families(fleet),
         "collection_points": sum(s.spec.kind is SiteKind.COUNTER for s in sites),
@@ -128,8 +132,11 @@ def _families(fleet: World) -> dict[str, int]:
 def _peak_memory(fleet: World) -> dict[str, float | None]:
     """Each process's peak resident memory, MiB (the broker's since its last restart)."""
     sites = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    central = fleet.central.peak_rss_mib if fleet.central is not None else None
-    broker = _vm_hwm_mib(fleet.broker.pid) if fleet.broker.pid is not None else None
+    # Summed over the day's central processes (those killed -9 report nothing) and brokers.
+    centrals = [c.peak_rss_mib for c in fleet.centrals if c.peak_rss_mib is not None]
+    central = round(sum(centrals), 1) if centrals else None
+    brokers = [_vm_hwm_mib(b.pid) for b in fleet.brokers if b.pid is not None]
+    broker = round(sum(b for b in brokers if b is not None), 1) if brokers else None
     total = sum(v for v in (sites, central, broker) if v is not None)
     return {
         "sites_and_people": round(sites, 1),

@@ -24,7 +24,8 @@ from protocols.tokens import TokenSigner
 
 
 class World(Protocol):
-    """The simulated network during its day: sites, central, broker, clock, and what was seen."""
+    """The simulated network during its day: sites, central's processes, the brokers, clock,
+    and what was seen."""
 
     options: SimOptions
     clock: ScaledClock
@@ -32,8 +33,8 @@ class World(Protocol):
     signer: TokenSigner
     tally: Tally
     sites: dict[str, SimSite]
-    broker: PrivateBroker
-    central: CentralProcess | None
+    brokers: list[PrivateBroker]  # site i on broker i mod M
+    centrals: list[CentralProcess]  # the day's central processes, the killed ones too
     central_records: CentralRecords
     settled: dict[str, set[str]] | None  # each site's event ids, all at central
     started: float  # time.perf_counter() when the world was made

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from central.store.open import open_reader
 from central.store.read import StoreReader
 from edge.config import LockBusConfig
 from hw_sim.devices.faults import FaultKind
@@ -36,10 +37,10 @@ DAY_SILENCE_H = 0.75  # the day's fault plan: "board 0 stops answering" for 45 m
 CLEAR_SLACK_S = 30.0
 
 
-def _board_alarms(store: Path, site: str) -> list[tuple[str, bool]]:
+def _board_alarms(store: str | Path, site: str) -> list[tuple[str, bool]]:
     """Central's board_fault alarms at `site`, as the operator's list shows them: (ref, open)."""
     try:
-        with StoreReader.open(store) as reader:
+        with open_reader(store) as reader:
             alarms = reader.view.list_alarms(include_cleared=True)
     except StoreReader.errors:
         return []  # central has not made its store yet
@@ -57,19 +58,19 @@ async def _a_silence_is_seen_then_cleared(
     try:
         raised = [*earlier, (str(board), True)]
         await eventually_async(
-            lambda: _board_alarms(fleet.store_path, site_id) == raised,
+            lambda: _board_alarms(fleet.store.location, site_id) == raised,
             held_real_s,
             f"central's board_fault for board {board} alone ({kind})",
             interval=0.05,
         )
         # The operator sees it while the board is still silent.
-        assert not silence.done(), (kind, _board_alarms(fleet.store_path, site_id))
+        assert not silence.done(), (kind, _board_alarms(fleet.store.location, site_id))
         await silence
     finally:
         silence.cancel()
     cleared = [*earlier, (str(board), False)]
     await eventually_async(
-        lambda: _board_alarms(fleet.store_path, site_id) == cleared,
+        lambda: _board_alarms(fleet.store.location, site_id) == cleared,
         CLEAR_SLACK_S,
         f"the board_fault for board {board} cleared ({kind})",
         interval=0.05,

@@ -36,6 +36,9 @@ def _pool(url: str) -> ConnectionPool[psycopg.Connection[Any]]:
     with _pools_lock:
         pool = _pools.get(url)
         if pool is None:
+            # Fail fast, with libpq's own reason (refused, unknown host, auth): a pool would
+            # keep retrying in the background until its timeout and then say only that.
+            psycopg.connect(url, connect_timeout=int(READER_TIMEOUT_S)).close()
             pool = ConnectionPool(
                 url,
                 min_size=1,

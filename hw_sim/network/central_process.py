@@ -22,8 +22,9 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing.context import SpawnProcess
-from typing import Any
+from typing import Any, TypeVar
 
 from central.parcels.manifest import ParcelAnnouncement
 from central.parcels.pickup_codes import Notification, PickupNotice
@@ -37,9 +38,13 @@ from protocols.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # Announced per transaction: central's ingest thread commits between chunks.
 ANNOUNCE_CHUNK = 500
 STOP_TIMEOUT_S = 60.0
+# Attempts at one of a wave's transactions that met a retryable store error.
+WAVE_ATTEMPTS = 5
 
 
 class CentralProcessError(RuntimeError):
@@ -78,16 +83,22 @@ def _place_wave(
     central: CentralService, clock: ScaledClock, wave: list[ParcelAnnouncement], replies: Any
 ) -> None:
     """A wave of manifests reaches central: announced, then placed and reserved."""
-    assert central.reservations is not None
+    reservations = central.reservations
+    assert reservations is not None
     started = time.perf_counter()
     now = clock.now()
-    labels = []
-    for start in range(0, len(wave), ANNOUNCE_CHUNK):
+    labels: list[str] = []
+
+    def announce_chunk(chunk: list[ParcelAnnouncement]) -> list[str]:
         with central.store.transaction() as session:
-            for parcel in wave[start : start + ANNOUNCE_CHUNK]:
-                if announce(session, parcel, now) is not None:
-                    labels.append(parcel.label)
-    result = central.reservations.place(labels, now)
+            return [p.label for p in chunk if announce(session, p, now) is not None]
+
+    for start in range(0, len(wave), ANNOUNCE_CHUNK):
+        chunk = wave[start : start + ANNOUNCE_CHUNK]
+        labels += _retried(central, partial(announce_chunk, chunk))
+    # Placing again after a failed attempt is safe: a parcel is claimed while still
+    # announced, so one placed by the first attempt is skipped.
+    result = _retried(central, lambda: reservations.place(labels, now))
     replies.put(
         (
             "progress",
@@ -95,6 +106,20 @@ def _place_wave(
             f"{result.lockers} lockers, {result.counters} collection points, {result.home} home",
         )
     )
+
+
+def _retried(central: CentralService, work: Callable[[], T]) -> T:
+    """`work` (whole transactions), again on the store's retryable errors (`store.errors`: a
+    deadlock or a serialization failure when another central process writes the same sites),
+    as every caller of the store does; the last attempt's error goes up."""
+    for attempt in range(1, WAVE_ATTEMPTS + 1):
+        try:
+            return work()
+        except central.store.errors as exc:
+            if attempt == WAVE_ATTEMPTS:
+                raise
+            log.warning("a wave's transaction failed (%s); attempt %s", exc, attempt + 1)
+    raise AssertionError("unreachable")
 
 
 def _serve(spec: CentralSpec, requests: Any, replies: Any) -> None:

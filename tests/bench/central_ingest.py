@@ -1,46 +1,70 @@
-"""Benchmark: events per second central ingests AND commits, beside a raw paho subscriber's
-messages per second on the same broker, in the same run.
+"""Benchmark: events per second central ingests AND commits, with 1 and 2 central processes,
+on SQLite and on PostgreSQL, each beside a raw paho subscriber's messages per second on the
+same broker in the same run; and the latency of a fleet read taken while ingest runs.
 
-    .venv/bin/python tests/bench/central_ingest.py [--sites 200] [--events-per-site 500]
+    .venv/bin/python tests/bench/central_ingest.py [--sites 100] [--events-per-site 250]
+        [--stores sqlite,postgresql] [--centrals 1,2] [--batch-size 500]
 
-Both consumers are measured the same way: their persistent MQTT 5 session is subscribed
-first and then disconnected, the sites' events are published and queued by the broker, and
-the consumer reconnects and drains the queue. So the publishers' speed is not measured,
-only the consumer's: the raw subscriber receives and acknowledges (QoS 1, shared
-subscription); central receives, stores each event under its (site, seq) key, applies it in
-sequence order (parcel lifecycle, slots, tallies, alarms, follow-up tasks) and commits
-(fsynced, WAL) before it acknowledges. Follow-up tasks (pickup codes) are left for after the
-run. Prints one JSON object on its last line.
+Every consumer is measured the same way: its persistent MQTT 5 session is subscribed first
+and then disconnected, the sites' events are published and queued by the broker, and the
+consumer reconnects and drains the queue. So the publishers' speed is not measured, only
+the consumer's. The raw subscriber receives and acknowledges (QoS 1, shared subscription).
+Central, in one process per member (as `lockernet central run`), receives, stores each event
+under its (site, seq) key, applies it in sequence order (parcel lifecycle, slots, tallies,
+alarms, follow-up tasks) and commits before it acknowledges; with two processes each drains
+its share of the shared subscription and either applies what the other stored out of order.
+Follow-up tasks (pickup codes) are left for after the run (no timer ticks).
+
+Each scenario (a store and a number of central processes) gets a fresh topic root and a
+fresh store, and its own raw measurement just before it, so each ratio compares consumers
+on the same broker and the same machine load. While central drains, this process reads
+`lockernet fleet`'s view through central's read path (`open_reader`, then
+`central.operator.fleet.fleet`), every `--read-interval-s`, and reports the p50/p99.
+
+PostgreSQL is a private server in a temporary folder on a free port (tests/postgres.py,
+fsync off as the tests run it), never the machine's own. Prints one JSON object on its last
+line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import multiprocessing
+import queue
+import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 
-from central.broker import PrivateBroker
-from central.parcels.manifest import ParcelAnnouncement
-from central.parcels.pickup_codes import Notification, PickupNotice
-from central.parcels.steps import announce
-from central.service.config import parse_config
-from central.service.service import CentralService
-from central.sites import registry
-from central.sites.network import Network, NetworkSite
-from central.store import SqliteStore
-from protocols.clock import SystemClock
-from protocols.labels import make_s10
-from protocols.messages import (
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+
+from central.broker import PrivateBroker  # noqa: E402
+from central.operator.fleet import fleet  # noqa: E402
+from central.parcels.manifest import ParcelAnnouncement  # noqa: E402
+from central.parcels.pickup_codes import Notification, PickupNotice  # noqa: E402
+from central.parcels.steps import announce  # noqa: E402
+from central.service.config import parse_config  # noqa: E402
+from central.service.service import CentralService  # noqa: E402
+from central.sites import registry  # noqa: E402
+from central.sites.network import Network, NetworkSite  # noqa: E402
+from central.store.open import open_reader, open_store  # noqa: E402
+from protocols.clock import SystemClock  # noqa: E402
+from protocols.labels import make_s10  # noqa: E402
+from protocols.messages import (  # noqa: E402
     DoorClosed,
     DoorOpened,
     DoorOpenReason,
@@ -51,11 +75,16 @@ from protocols.messages import (
     SizeClass,
     encode,
 )
-from protocols.tokens import TokenSigner
-from protocols.topics import SiteChannel, Topics
+from protocols.tokens import TokenSigner  # noqa: E402
+from protocols.topics import SiteChannel, Topics  # noqa: E402
 
 PUBLISHERS = 4
 DRAIN_TIMEOUT_S = 600.0
+CHILD_TIMEOUT_S = 120.0  # a central process to build itself, subscribe, or stop
+# What central logs once a broker granted its subscriptions (central/service/broker_session.py).
+SUBSCRIBED_LINE = "subscribed to the sites"
+SESSION_EXPIRY_S = 3600  # the raw subscriber's and central's: the queue outlives the gap
+STORES = ("sqlite", "postgresql")
 
 
 class NoNotifier:
@@ -99,17 +128,39 @@ def announced(label: str) -> ParcelAnnouncement:
     )
 
 
-def session_client(broker: PrivateBroker, client_id: str) -> tuple[mqtt.Client, Properties]:
+def bench_network(sites: int) -> Network:
+    return Network(
+        sites=[
+            NetworkSite(
+                id=f"L{i:04d}",
+                kind=SiteKind.LOCKER,
+                name=f"Locker {i}",
+                lat=1.35,
+                lon=103.8,
+                postal_code="520001",
+                compartments={SizeClass.S: 40},
+            )
+            for i in range(1, sites + 1)
+        ],
+        partners=[],
+        couriers=[],
+    )
+
+
+# --------------------------------------------------------------------- the raw subscriber
+
+
+def session_client(client_id: str) -> tuple[mqtt.Client, Properties]:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 3600
+    props.SessionExpiryInterval = SESSION_EXPIRY_S
     return client, props
 
 
 def prime_raw(broker: PrivateBroker, topics: Topics, client_id: str) -> None:
     """Create the raw subscriber's persistent session and subscription, then leave."""
     done = threading.Event()
-    client, props = session_client(broker, client_id)
+    client, props = session_client(client_id)
     client.on_subscribe = lambda *_a: done.set()
     client.on_connect = lambda c, *_a: c.subscribe(topics.shared_events("raw"), qos=1)
     client.connect(broker.host, broker.port, clean_start=False, properties=props)
@@ -122,7 +173,7 @@ def prime_raw(broker: PrivateBroker, topics: Topics, client_id: str) -> None:
 def drain_raw(broker: PrivateBroker, client_id: str, expected: int) -> float:
     received = 0
     done = threading.Event()
-    client, props = session_client(broker, client_id)
+    client, props = session_client(client_id)
 
     def on_message(*_args: object) -> None:
         nonlocal received
@@ -173,129 +224,287 @@ def publish_all(broker: PrivateBroker, topics: Topics, events: list[Event]) -> f
     return time.perf_counter() - start
 
 
-def bench_network(sites: int) -> Network:
-    return Network(
-        sites=[
-            NetworkSite(
-                id=f"L{i:04d}",
-                kind=SiteKind.LOCKER,
-                name=f"Locker {i}",
-                lat=1.35,
-                lon=103.8,
-                postal_code="520001",
-                compartments={SizeClass.S: 40},
-            )
-            for i in range(1, sites + 1)
-        ],
-        partners=[],
-        couriers=[],
+# ----------------------------------------------------------------- central's processes
+
+
+class _Subscribed(logging.Handler):
+    """Tells the parent once central's broker session logged its granted subscriptions."""
+
+    def __init__(self, replies: Any) -> None:
+        super().__init__(logging.INFO)
+        self._replies = replies
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(SUBSCRIBED_LINE):
+            self._replies.put(("subscribed",))
+
+
+def central_member(
+    config: dict[str, Any], network: Network, signing_pem: bytes, requests: Any, replies: Any
+) -> None:
+    """A central process (spawned): built, then started on "start", stopped on "stop";
+    reports each committed batch's size."""
+    logging.basicConfig(level=logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.WARNING)  # the session's INFO lines reach _Subscribed only
+    session_log = logging.getLogger("central.service.broker_session")
+    session_log.setLevel(logging.INFO)
+    session_log.addHandler(_Subscribed(replies))
+    parsed = parse_config(config, environ={})
+    service = CentralService(
+        parsed,
+        clock=SystemClock(),
+        signer=TokenSigner.from_pem(signing_pem),
+        network=network,
+        notifier=NoNotifier(),
+        store=open_store(parsed.store),
     )
+    service.on_commit = lambda count: replies.put(("commit", count))
+    replies.put(("built",))
+    if requests.get() != "start":
+        return
+    service.start()
+    requests.get()  # "stop"
+    service.stop()
+    replies.put(("stopped", service.committed_batches))
+
+
+class Members:
+    """N central processes on one config (each its own client id), driven over queues."""
+
+    def __init__(self, configs: list[dict[str, Any]], network: Network, pem: bytes) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.replies: Any = context.Queue()
+        self._requests = [context.Queue() for _ in configs]
+        self._processes = [
+            context.Process(
+                target=central_member,
+                args=(config, network, pem, requests, self.replies),
+                name=f"central-{i + 1}",
+            )
+            for i, (config, requests) in enumerate(zip(configs, self._requests, strict=True))
+        ]
+        for process in self._processes:
+            process.start()
+        self.wait_for("built")
+
+    def wait_for(self, kind: str) -> list[tuple[Any, ...]]:
+        """One `kind` reply from every member (commits meanwhile are not expected)."""
+        got: list[tuple[Any, ...]] = []
+        while len(got) < len(self._processes):
+            try:
+                reply = self.replies.get(timeout=CHILD_TIMEOUT_S)
+            except queue.Empty:
+                raise SystemExit(
+                    f"central processes: no {kind!r} within {CHILD_TIMEOUT_S}s"
+                ) from None
+            if reply[0] == kind:
+                got.append(reply)
+        return got
+
+    def tell(self, request: str) -> None:
+        for requests in self._requests:
+            requests.put(request)
+
+    def stop(self) -> int:
+        """Stop every member; the batches they committed, together."""
+        self.tell("stop")
+        batches = sum(reply[1] for reply in self.wait_for("stopped"))
+        for process in self._processes:
+            process.join(CHILD_TIMEOUT_S)
+        return batches
+
+
+# ------------------------------------------------------------------------ fleet reads
+
+
+def read_fleet_until(location: str, done: threading.Event, interval_s: float) -> list[float]:
+    """`lockernet fleet`'s read (open the reader, build the fleet view) every `interval_s`
+    until `done` is set; each one's seconds."""
+    took: list[float] = []
+    while not done.is_set():
+        start = time.perf_counter()
+        with open_reader(location) as reader:
+            fleet(reader.view)
+        took.append(time.perf_counter() - start)
+        done.wait(interval_s)
+    return took
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round((len(ordered) - 1) * pct / 100))]
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@contextmanager
+def private_postgres(wanted: bool) -> Iterator[Any]:
+    if not wanted:
+        yield None
+        return
+    from tests.postgres import PrivatePostgres
+
+    with PrivatePostgres() as server:
+        yield server
+
+
+def fresh_store(kind: str, folder: Path, server: Any) -> str:
+    """A new, empty store's location (a SQLite path or a PostgreSQL url)."""
+    if kind == "postgresql":
+        url: str = server.create_database()
+        return url
+    return str(folder / f"central-{uuid.uuid4().hex[:8]}.sqlite")
+
+
+def store_section(location: str) -> dict[str, str]:
+    return {"url": location} if location.startswith("postgresql") else {"path": location}
+
+
+def run_scenario(  # noqa: PLR0917 - one scenario's whole setting
+    broker: PrivateBroker,
+    location: str,
+    centrals: int,
+    events: list[Event],
+    network: Network,
+    args: argparse.Namespace,
+    folder: Path,
+) -> dict[str, Any]:
+    total = len(events)
+    parcels = {e.payload.parcel for e in events if isinstance(e.payload, ParcelDeposited)}
+
+    # --- the raw subscriber, on the same broker, just before
+    raw_topics = Topics(f"bench-{uuid.uuid4().hex[:8]}/v1")
+    raw_id = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    prime_raw(broker, raw_topics, raw_id)
+    publish_all(broker, raw_topics, events)
+    raw_s = drain_raw(broker, raw_id, total)
+
+    # --- central
+    topics = Topics(f"bench-{uuid.uuid4().hex[:8]}/v1")
+    base = {
+        "topics": {"root": topics.root},
+        "store": store_section(location),
+        "pickup": {"notify_folder": str(folder / "outbox")},
+        "ingest": {"batch_size": args.batch_size},
+        "service": {"tick_interval_s": 60},
+    }
+    configs = [
+        {
+            **base,
+            "broker": {
+                "host": broker.host,
+                "port": broker.port,
+                "client_id": f"bench-central-{i + 1}",
+                "session_expiry_s": SESSION_EXPIRY_S,
+            },
+        }
+        for i in range(centrals)
+    ]
+    store = open_store(parse_config(configs[0], environ={}).store)
+    with store.transaction() as session:
+        registry.load_network(session, network)
+    with store.transaction() as session:
+        for label in parcels:
+            announce(session, announced(label), 0.0)
+    store.close()
+    pem = TokenSigner.generate().private_pem()
+
+    primers = Members(configs, network, pem)  # create the sessions and the shared subscription
+    primers.tell("start")
+    primers.wait_for("subscribed")
+    primers.stop()
+    publish_all(broker, topics, events)
+
+    members = Members(configs, network, pem)
+    drained = threading.Event()
+    reads: list[float] = []
+    reader = threading.Thread(
+        target=lambda: reads.extend(read_fleet_until(location, drained, args.read_interval_s))
+    )
+    committed = 0
+    start = time.perf_counter()
+    members.tell("start")
+    reader.start()
+    try:
+        while committed < total:
+            try:
+                reply = members.replies.get(timeout=DRAIN_TIMEOUT_S)
+            except queue.Empty:
+                raise SystemExit(f"central committed {committed} of {total} events") from None
+            if reply[0] == "commit":
+                committed += reply[1]
+        central_s = time.perf_counter() - start
+    finally:
+        drained.set()
+        reader.join()
+    batches = members.stop()
+
+    with open_reader(location) as check:
+        applied = sum(s.applied_seq for s in check.view.list_streams())
+        collected = check.parcel_states().get("collected", 0)
+    if applied != total or collected != len(parcels):
+        raise SystemExit(f"central applied {applied}/{total}, collected {collected}")
+    raw_rate, central_rate = total / raw_s, total / central_s
+    return {
+        "store": "postgresql" if location.startswith("postgresql") else "sqlite",
+        "centrals": centrals,
+        "raw_paho_msgs_per_s": round(raw_rate),
+        "central_events_per_s": round(central_rate),
+        "central_to_raw_ratio": round(central_rate / raw_rate, 3),
+        "raw_paho_seconds": round(raw_s, 3),
+        "central_seconds": round(central_s, 3),
+        "central_batches": batches,
+        "fleet_reads": len(reads),
+        "fleet_read_p50_ms": round(statistics.median(reads) * 1000, 1) if reads else None,
+        "fleet_read_p99_ms": round(percentile(reads, 99) * 1000, 1) if reads else None,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", type=int, default=200)
-    parser.add_argument("--events-per-site", type=int, default=500)
+    parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--events-per-site", type=int, default=250)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--stores", default=",".join(STORES), help="sqlite,postgresql")
+    parser.add_argument("--centrals", default="1,2", help="central processes per scenario")
+    parser.add_argument(
+        "--read-interval-s", type=float, default=0.1, help="between two fleet reads"
+    )
     args = parser.parse_args()
-    total = args.sites * args.events_per_site
+    stores = [s for s in args.stores.split(",") if s]
+    if not set(stores) <= set(STORES):
+        parser.error(f"--stores: choose from {', '.join(STORES)}")
+    counts = [int(n) for n in args.centrals.split(",") if n]
 
-    with tempfile.TemporaryDirectory() as tmp, PrivateBroker(Path(tmp) / "broker") as broker:
-        network = bench_network(args.sites)
-        streams = [
-            site_events(site.id, args.events_per_site, 1 + i * args.events_per_site)
-            for i, site in enumerate(network.sites)
-        ]
-        # Interleave sites as the broker would see them arriving from a fleet.
-        events = [e for batch in zip(*streams, strict=True) for e in batch]
-        parcels = {e.payload.parcel for e in events if isinstance(e.payload, ParcelDeposited)}
-
-        # --- raw paho subscriber
-        raw_topics = Topics(f"bench-{uuid.uuid4().hex[:8]}/v1")
-        raw_id = f"bench-raw-{uuid.uuid4().hex[:8]}"
-        prime_raw(broker, raw_topics, raw_id)
-        raw_events = [e for e in events]
-        publish_raw_s = publish_all(broker, raw_topics, raw_events)
-        raw_s = drain_raw(broker, raw_id, total)
-
-        # --- central
-        topics = Topics(f"bench-{uuid.uuid4().hex[:8]}/v1")
-        config = parse_config(
-            {
-                "broker": {"host": broker.host, "port": broker.port, "client_id": "bench-central"},
-                "topics": {"root": topics.root},
-                "store": {"path": str(Path(tmp) / "central.sqlite")},
-                "pickup": {"notify_folder": str(Path(tmp) / "outbox")},
-                "ingest": {"batch_size": args.batch_size},
-                "service": {"tick_interval_s": 60},
-            },
-            environ={},
-        )
-        store = SqliteStore(config.store.path)
-        with store.transaction() as session:
-            registry.load_network(session, network)
-        with store.transaction() as session:
-            for label in parcels:
-                announce(session, announced(label), 0.0)
-        store.close()
-        signer = TokenSigner.generate()
-
-        def service() -> CentralService:
-            return CentralService(
-                config,
-                clock=SystemClock(),
-                signer=signer,
-                network=network,
-                notifier=NoNotifier(),
-            )
-
-        primer = service()
-        primer.start()  # creates the session and the shared subscription
-        time.sleep(0.5)  # the SUBACK: no wait-hook on it from outside the service
-        primer.stop()
-        publish_central_s = publish_all(broker, topics, events)
-
-        committed = 0
-        done = threading.Event()
-
-        def on_commit(count: int) -> None:
-            nonlocal committed
-            committed += count
-            if committed >= total:
-                done.set()
-
-        central = service()
-        central.on_commit = on_commit
-        start = time.perf_counter()
-        central.start()
-        if not done.wait(DRAIN_TIMEOUT_S):
-            raise SystemExit(f"central committed {committed} of {total} events")
-        central_s = time.perf_counter() - start
-        batches = central.committed_batches
-        central.stop()
-        check = SqliteStore(config.store.path)
-        with check.transaction() as session:
-            streams_done = session.list_streams()
-            collected = session.parcel_state_counts().get("collected", 0)
-        applied = sum(s.applied_seq for s in streams_done)
-        if applied != total or collected != len(parcels):
-            raise SystemExit(f"central applied {applied}/{total}, collected {collected}")
-
-    raw_rate = total / raw_s
-    central_rate = total / central_s
+    network = bench_network(args.sites)
+    streams = [
+        site_events(site.id, args.events_per_site, 1 + i * args.events_per_site)
+        for i, site in enumerate(network.sites)
+    ]
+    # Interleave sites as the broker would see them arriving from a fleet.
+    events = [e for batch in zip(*streams, strict=True) for e in batch]
+    scenarios = []
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        PrivateBroker(Path(tmp) / "broker") as broker,
+        private_postgres("postgresql" in stores) as server,
+    ):
+        for kind in stores:
+            for centrals in counts:
+                location = fresh_store(kind, Path(tmp), server)
+                result = run_scenario(broker, location, centrals, events, network, args, Path(tmp))
+                print(json.dumps(result), file=sys.stderr, flush=True)
+                scenarios.append(result)
     report = {
         "benchmark": "central_ingest",
         "sites": args.sites,
-        "events": total,
+        "events": len(events),
         "batch_size": args.batch_size,
-        "raw_paho_msgs_per_s": round(raw_rate),
-        "raw_paho_seconds": round(raw_s, 3),
-        "central_events_per_s": round(central_rate),
-        "central_seconds": round(central_s, 3),
-        "central_batches": batches,
-        "central_to_raw_ratio": round(central_rate / raw_rate, 3),
-        "publish_seconds_raw_run": round(publish_raw_s, 3),
-        "publish_seconds_central_run": round(publish_central_s, 3),
+        "scenarios": scenarios,
+        "wall_seconds": round(time.perf_counter() - started, 1),
         "network_day_events_per_s_needed": round(200_000 * 4 / 86_400, 1),
     }
     print(json.dumps(report))

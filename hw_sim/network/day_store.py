@@ -53,7 +53,7 @@ class DayStore:
         if is_postgres(given):
             parts = urlsplit(given)
             name = f"{_database_of(given) or 'lockernet'}_sim_{secrets.token_hex(4)}"
-            url = urlunsplit(parts._replace(path=f"/{name}"))
+            url = urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
             return cls(url, {"url": url}, server=given)
         if given.startswith(SQLITE_PREFIX):
             return cls(given, {"url": given})

@@ -2,8 +2,8 @@
 
 `SqliteStore` fills it for one machine (every writer serialised by BEGIN IMMEDIATE);
 `PostgresStore` (central.store.postgres) for several central processes on several machines
-(READ COMMITTED transactions; `lock_site`, and `stream` and `get_site` with it, take the
-site's advisory lock; `get_parcel` locks the parcel's row). `central.store.open.open_store`
+(READ COMMITTED transactions; `lock_site`, and `stream` with it, take the site's
+advisory lock; `get_parcel` locks the parcel's row). `central.store.open.open_store`
 picks one from `store.url`. Business rules never write SQL: they call these methods inside
 one `transaction()`, which commits on normal exit and rolls back on error.
 """

@@ -8,8 +8,12 @@ lets one writer in at a time. Here each such read takes a lock first, held to th
 the transaction:
 
 - a site's rows (stream, record, liveness, capacity): the site's advisory lock
-  (`lock_site`), which ingest, placement and reconciliation all take, so one process at a
-  time decides about one site; `stream` and `get_site` take it themselves;
+  (`lock_site`), which ingest (every site of a batch, sorted, before anything else),
+  placement, the timers' checks and reconciliation take, so one process at a time decides
+  about one site; `stream` takes it itself. Reading a site's record or liveness does not:
+  placement reads many candidate sites, and a lock taken per read, in the order of reading,
+  would deadlock with ingest's sorted locks (and fill PostgreSQL's lock table when the
+  network is loaded: one lock per site in one transaction);
 - a parcel: its row (SELECT ... FOR UPDATE), since a parcel moves between sites;
 - due tasks: claimed with FOR UPDATE SKIP LOCKED, so two processes never take one task
   and neither waits for the other.
@@ -24,7 +28,7 @@ from __future__ import annotations
 import hashlib
 
 from central.store.queries.session import SqlSession
-from central.store.records import LivenessRecord, ParcelRecord, SiteRecord, StreamCursor, TaskRecord
+from central.store.records import ParcelRecord, StreamCursor, TaskRecord
 
 # Advisory lock keys are one 64-bit space per database; ours are hashed under a prefix so
 # another application's keys (or our schema lock) are never taken by accident.
@@ -57,18 +61,6 @@ class PostgresSession(SqlSession):
         writes it, and two processes must not both take the same next event."""
         self.lock_site(site)
         return super().stream(site, epoch)
-
-    def get_site(self, site: str) -> SiteRecord | None:
-        """The site's record under the site's lock: callers update it from what they read
-        (a status, a snapshot, the shelf's use)."""
-        self.lock_site(site)
-        return super().get_site(site)
-
-    def get_liveness(self, site: str) -> LivenessRecord | None:
-        """The site's liveness under the site's lock: every process writes it from what
-        it read (heard, stale, time sent)."""
-        self.lock_site(site)
-        return super().get_liveness(site)
 
     def get_parcel(self, label: str) -> ParcelRecord | None:
         """The parcel, its row locked until the transaction ends: every lifecycle step reads

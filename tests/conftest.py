@@ -1,4 +1,5 @@
-"""Shared fixtures: a private Mosquitto with the project's configuration, unique topic roots."""
+"""Shared fixtures: a private Mosquitto with the project's configuration, unique topic roots,
+a private PostgreSQL server with a fresh database per test."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from central.broker import PrivateBroker
 from protocols.topics import Topics
+from tests.postgres import PrivatePostgres, find_postgres_bin
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +36,27 @@ def own_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
 def topics() -> Topics:
     """A topic root unique to this test, so tests sharing a broker never see each other."""
     return Topics(root=f"lockernet-test/{uuid.uuid4().hex[:12]}/v1")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PrivatePostgres]:
+    """One private PostgreSQL server for the session (never the system one on 5432).
+
+    Skipped only when no PostgreSQL server binaries exist at all; .ci/setup installs them,
+    so CI never skips.
+    """
+    if find_postgres_bin() is None:
+        pytest.skip(
+            "no PostgreSQL server binaries (/usr/lib/postgresql/*/bin or pg_ctl on PATH): "
+            "bash .ci/setup installs them"
+        )
+    with PrivatePostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: PrivatePostgres) -> Iterator[str]:
+    """The url of a fresh, empty database for this test alone; dropped afterwards."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)

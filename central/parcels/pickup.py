@@ -100,7 +100,6 @@ class PickupFollowUps:
         for task in tasks:
             assert task.id is not None and task.label is not None
             with self.store.transaction() as session:
-                _lock_site_of(session, task)
                 record = session.get_parcel(task.label)
                 site = session.get_site(record.site) if record and record.site else None
                 if record is None or not _waiting(record) or record.site != task.site:
@@ -118,7 +117,6 @@ class PickupFollowUps:
                 )
             )
             with self.store.transaction() as session:
-                _lock_site_of(session, task)
                 self._record(session, issued, now)
                 current = get(session, task.label)
                 if _waiting(current):
@@ -194,7 +192,6 @@ class PickupFollowUps:
         for task in tasks:
             assert task.id is not None and task.label is not None
             with self.store.transaction() as session:
-                _lock_site_of(session, task)
                 record = session.get_parcel(task.label)
                 if record is None or record.state != ParcelState.READY_FOR_PICKUP.value:
                     session.finish_task(task.id, now)
@@ -216,7 +213,8 @@ class PickupFollowUps:
             with self.store.transaction() as session:
                 # Under the site's lock and the parcel's claim: a pickup applied meanwhile,
                 # or another process's run of the same reminder, is seen, not overwritten.
-                _lock_site_of(session, task)
+                if task.site is not None:
+                    session.lock_site(task.site)
                 current = session.claim_parcel(task.label, [ParcelState.READY_FOR_PICKUP.value])
                 if current is not None:
                     take_step(
@@ -279,13 +277,6 @@ class PickupFollowUps:
                         now,
                     )
                 log.info("site %s: %s parcel(s) expired and marked for removal", site, len(labels))
-
-
-def _lock_site_of(session: StoreSession, task: TaskRecord) -> None:
-    # The task's site is locked before its parcel is read: ingest takes a site's lock and
-    # then its parcels, and the other order would let the two wait for each other.
-    if task.site is not None:
-        session.lock_site(task.site)
 
 
 def _waiting(record: ParcelRecord) -> bool:

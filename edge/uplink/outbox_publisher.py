@@ -19,6 +19,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.store.sqlite import Store
 from protocols.clock import Clock
 
+# MQTT 5 PUBACK reason 0x10 "No matching subscribers" (MQTT 5.0 §3.4.2.1): the broker took
+# the event and handed it to nobody. Central's subscription is not in place: a broker that
+# restarted and lost it (Mosquitto keeps a session's shared subscription only until its own
+# restart), or central never yet subscribed there. Dropped, the event would come back only
+# through central's resend request; kept, it goes again with the next drain.
+NO_MATCHING_SUBSCRIBERS = 0x10
+
 
 @dataclass
 class LinkStats:
@@ -29,6 +36,7 @@ class LinkStats:
     published: int = 0
     acked: int = 0
     refused: int = 0
+    unheard: int = 0  # PUBACKs that said no one subscribes: the row stays for later
     taken_over: int = 0  # sessions the broker gave to another client with our id
     last_error: str | None = None
     connected_since: float | None = None
@@ -42,6 +50,7 @@ class LinkStats:
             "published": self.published,
             "acked": self.acked,
             "refused": self.refused,
+            "unheard": self.unheard,
             "last_error": self.last_error,
         }
 
@@ -129,6 +138,10 @@ class OutboxPublisher:
             # the refusal is counted so diagnostics show it.
             self.stats.refused += 1
             self.stats.last_error = f"event {entry[0]} refused by the broker: {reason}"
+            return
+        if reason.value == NO_MATCHING_SUBSCRIBERS:
+            self.stats.unheard += 1
+            self.stats.last_error = f"event {entry[0]}: the broker has no subscriber for it yet"
             return
         self.stats.acked += 1
         self.store.acknowledge([entry[0]], self.clock.now())

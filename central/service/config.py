@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from central.errors import ConfigError
 from protocols.settings import (
@@ -263,6 +271,21 @@ class CentralConfig(ProgramSettings):
                     "a batch could never fill"
                 )
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump_one_broker_form(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> dict[str, Any]:
+        # A dump parses back to the same brokers (a child process's config, a written file):
+        # only the form in use, with a [broker] client_id already laid over [[brokers]].
+        data: dict[str, Any] = handler(self)
+        if not self.brokers:
+            data.pop("brokers", None)
+            return data
+        data.pop("broker", None)
+        if "brokers" in data:
+            data["brokers"] = [b.model_dump(mode=info.mode) for b in self.broker_list]
+        return data
 
     @property
     def broker_list(self) -> tuple[BrokerConfig, ...]:

@@ -96,6 +96,16 @@ def test_a_process_client_id_from_the_environment_applies_to_every_broker(
     assert {b.client_id for b in config.broker_list} == {"central-2"}
 
 
+def test_a_dumped_config_parses_back_to_the_same_brokers(tmp_path: Path) -> None:
+    """A child process is given its config as a dump: one form only, overrides applied."""
+    for environ in ({}, {"LOCKERNET_CENTRAL__BROKER__CLIENT_ID": "central-2"}):
+        config = load_config(write(tmp_path, TWO), environ=environ)
+        again = parse_config(config.model_dump(mode="json"), environ={})
+        assert again.broker_list == config.broker_list
+    single = parse_config({"broker": {"port": 1884}}, environ={})
+    assert parse_config(single.model_dump(mode="json")).broker_list == single.broker_list
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [

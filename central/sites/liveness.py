@@ -285,7 +285,6 @@ def check_brokers(
         away = now - broker.unreachable_since
         if away < config.stale_after_s:
             continue
-        on_it = [s for s in session.list_sites() if s.broker == broker.name]
         if not raise_alarm(
             session,
             alarm_site,
@@ -293,11 +292,12 @@ def check_brokers(
             now,
             ref=broker.client_id,
             detail=f"broker {broker.name} ({broker.address}) unreachable from central "
-            f"{broker.client_id} for {_span(away)}: its {len(on_it)} site(s) are not "
-            "judged for silence until it is back",
+            f"{broker.client_id} for {_span(away)}: its sites are shown as unknown, not "
+            "judged for silence, until it is back",
             source="central liveness check",
         ):
-            continue
+            continue  # already open: the sites were marked when it was raised
+        on_it = [s for s in session.list_sites() if s.broker == broker.name]
         for site in on_it:
             if site.online is True:
                 session.lock_site(site.site)

@@ -28,6 +28,7 @@ from central.store import (
     CentralStore,
     ParcelRecord,
     ReservationRecord,
+    ReservationStatus,
     StoreSession,
 )
 from protocols.messages import Reply, ResendState, ReserveSlot, SizeClass
@@ -80,7 +81,7 @@ class StoreCapacity:
     def _declared(self, site: str) -> dict[str, int]:
         if site not in self._compartments:
             record = self._session.get_site(site)
-            self._compartments[site] = json.loads(record.compartments_json) if record else {}
+            self._compartments[site] = dict(record.compartments) if record else {}
         return self._compartments[site]
 
     def free_compartments(self, site: str, size: SizeClass) -> int:
@@ -339,7 +340,7 @@ def _lapse(session: StoreSession, reservation: ReservationRecord, now: float, wh
     """Lapse a held reservation and step its parcel back; False (nothing done) if it was no
     longer held: ended meanwhile by a deposit, a refusal or another process's lapse."""
     assert reservation.id is not None
-    if not session.end_held_reservation(reservation.id, "lapsed"):
+    if not session.end_held_reservation(reservation.id, ReservationStatus.LAPSED):
         return False
     record = session.get_parcel(reservation.label)
     if record is not None and record.state in IN_HAND:

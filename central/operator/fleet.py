@@ -7,7 +7,6 @@ snapshot (central/store/read.py) as well as inside a transaction.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -81,7 +80,7 @@ def fleet(view: StoreView) -> FleetView:
         views.append(
             SiteView(
                 site=record.site,
-                kind=record.kind,
+                kind=record.kind or "unknown",  # heard from, not in the network file
                 online=record.online,
                 slots=sum(counts.values()),
                 occupied=counts[SlotState.OCCUPIED.value],
@@ -91,7 +90,7 @@ def fleet(view: StoreView) -> FleetView:
                 + counts[SlotState.FAULT.value],
                 shelf_capacity=record.shelf_capacity,
                 shelf_used=record.shelf_used,
-                faults=len(json.loads(record.faults_json)),
+                faults=len(record.faults),
                 open_alarms=alarms[record.site],
                 applied_seq=stream.applied_seq if stream else 0,
                 deposits=stream.deposits if stream else 0,

@@ -8,7 +8,6 @@ none (the consumer may get two messages; both open the door until the expiry).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import defaultdict
@@ -25,6 +24,8 @@ from central.sites.commands import queue_command
 from central.store import (
     CentralStore,
     CodeRecord,
+    CodeStatus,
+    Contact,
     ParcelRecord,
     RemovalRecord,
     StoreSession,
@@ -75,11 +76,8 @@ class FolderReminders:
         os.replace(temporary, path)
 
 
-def _contact(record: ParcelRecord) -> dict[str, str | None]:
-    if not record.contact_json:
-        return {}
-    data = json.loads(record.contact_json)
-    return data if isinstance(data, dict) else {}
+def _contact(record: ParcelRecord) -> Contact:
+    return record.contact or Contact()
 
 
 class NotWaiting(CentralError):
@@ -100,6 +98,7 @@ class PickupFollowUps:
         for task in tasks:
             assert task.id is not None and task.label is not None
             with self.store.transaction() as session:
+                _lock_site_of(session, task)
                 record = session.get_parcel(task.label)
                 site = session.get_site(record.site) if record and record.site else None
                 if record is None or not _waiting(record) or record.site != task.site:
@@ -111,12 +110,13 @@ class PickupFollowUps:
                 PickupNotice(
                     issued=issued,
                     site_name=(site.name if site and site.name else issued.site),
-                    consumer_name=contact.get("name"),
-                    consumer_email=contact.get("email"),
-                    consumer_phone=contact.get("phone"),
+                    consumer_name=contact.name,
+                    consumer_email=contact.email,
+                    consumer_phone=contact.phone,
                 )
             )
             with self.store.transaction() as session:
+                _lock_site_of(session, task)
                 self._record(session, issued, now)
                 current = get(session, task.label)
                 if _waiting(current):
@@ -143,9 +143,9 @@ class PickupFollowUps:
             issued = self._issue(record)
             revoked = 0
             for code in session.codes(label):
-                if code.status != "active":
+                if code.status != CodeStatus.ACTIVE:
                     continue
-                session.set_code_status(code.code_id, "revoked")
+                session.set_code_status(code.code_id, CodeStatus.REVOKED)
                 queue_command(
                     session,
                     code.site,
@@ -192,6 +192,7 @@ class PickupFollowUps:
         for task in tasks:
             assert task.id is not None and task.label is not None
             with self.store.transaction() as session:
+                _lock_site_of(session, task)
                 record = session.get_parcel(task.label)
                 if record is None or record.state != ParcelState.READY_FOR_PICKUP.value:
                     session.finish_task(task.id, now)
@@ -205,16 +206,15 @@ class PickupFollowUps:
                     site=record.site,
                     site_name=site.name if site and site.name else record.site,
                     expires_at=record.pickup_expires_at,
-                    consumer_name=contact.get("name"),
-                    consumer_email=contact.get("email"),
-                    consumer_phone=contact.get("phone"),
+                    consumer_name=contact.name,
+                    consumer_email=contact.email,
+                    consumer_phone=contact.phone,
                 )
             )
             with self.store.transaction() as session:
                 # Under the site's lock and the parcel's claim: a pickup applied meanwhile,
                 # or another process's run of the same reminder, is seen, not overwritten.
-                if task.site is not None:
-                    session.lock_site(task.site)
+                _lock_site_of(session, task)
                 current = session.claim_parcel(task.label, [ParcelState.READY_FOR_PICKUP.value])
                 if current is not None:
                     take_step(
@@ -277,6 +277,13 @@ class PickupFollowUps:
                         now,
                     )
                 log.info("site %s: %s parcel(s) expired and marked for removal", site, len(labels))
+
+
+def _lock_site_of(session: StoreSession, task: TaskRecord) -> None:
+    # The task's site is locked before its parcel is read: ingest takes a site's lock and
+    # then its parcels, and the other order would let the two wait for each other.
+    if task.site is not None:
+        session.lock_site(task.site)
 
 
 def _waiting(record: ParcelRecord) -> bool:

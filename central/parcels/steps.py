@@ -3,18 +3,17 @@
 Every change of state goes through `take_step`, which asks the lifecycle table and writes
 the step with the time it happened and who said so. The timeline that `lockernet track`
 prints is built here, and it is built from fields that never include the consumer's name,
-phone or e-mail: those stay in `contact_json`, which only the notifier reads.
+phone or e-mail: those stay in the record's `contact`, which only the notifier reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from central.errors import IllegalTransition, UnknownParcel
 from central.parcels.lifecycle import ParcelState, ParcelStep, advance
 from central.parcels.manifest import ParcelAnnouncement
-from central.store import ParcelRecord, StepRecord, StoreSession
+from central.store import Contact, ParcelRecord, StepRecord, StoreSession
 
 MANIFEST = "manifest"
 CENTRAL = "central"
@@ -33,14 +32,11 @@ def state_of(record: ParcelRecord) -> ParcelState | None:
     return ParcelState(record.state) if record.state else None
 
 
-def contact_of(announcement: ParcelAnnouncement) -> str:
-    return json.dumps(
-        {
-            "name": announcement.consumer_name,
-            "phone": announcement.consumer_phone,
-            "email": announcement.consumer_email,
-        },
-        separators=(",", ":"),
+def contact_of(announcement: ParcelAnnouncement) -> Contact:
+    return Contact(
+        name=announcement.consumer_name,
+        phone=announcement.consumer_phone,
+        email=announcement.consumer_email,
     )
 
 
@@ -60,7 +56,7 @@ def announce(
         lon=parcel.dest_lon,
         delivery_mode=parcel.preferred_mode,
         preferred_site=parcel.preferred_site,
-        contact_json=contact_of(parcel),
+        contact=contact_of(parcel),
         announced_at=now,
         dispatched_at=parcel.dispatched_at,
         updated_at=now,
@@ -83,7 +79,7 @@ def take_step(
     transition = advance(record.label, state_of(record), step)
     updated = dataclasses.replace(
         record,
-        state=transition.after.value,
+        state=transition.after,
         updated_at=now,
         **changes,  # type: ignore[arg-type]
     )
@@ -91,9 +87,9 @@ def take_step(
     session.add_step(
         StepRecord(
             label=record.label,
-            step=step.value,
-            before=transition.before.value if transition.before else None,
-            after=transition.after.value,
+            step=step,
+            before=transition.before,
+            after=transition.after,
             at=at,
             source=source,
             detail=detail,

@@ -8,7 +8,6 @@ lease runs out (a task may therefore run twice: every handler is safe to repeat)
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 
 from central.errors import CentralError
 from central.store import CentralStore, TaskRecord
+from central.store.records import TaskKind as TaskKind  # noqa: PLC0414 - re-exported: callers know it here
 from protocols.errors import ProtocolError
 
 log = logging.getLogger(__name__)
@@ -26,13 +26,6 @@ RETRY_MAX_S = 3600.0
 CLAIM_BATCH = 200
 # The share of a claim's lease in which this process still starts a kind's tasks.
 LEASE_USABLE = 0.5
-
-
-class TaskKind(enum.StrEnum):
-    ISSUE_CODE = "issue_code"  # a parcel is ready: issue and send the consumer's pickup code
-    REMIND = "remind"  # the pickup window is nearly over
-    EXPIRE = "expire"  # the pickup window is over: mark for removal
-    SEND_COMMAND = "send_command"  # a signed command to a site
 
 
 class TaskFailed(CentralError):

@@ -66,7 +66,7 @@ def heard(session: StoreSession, site: str, now: float) -> LivenessRecord:
     session.save_liveness(updated)
     known = session.get_site(site)
     if known is None or known.online is not True:
-        known = known or SiteRecord(site=site, kind=registry.UNKNOWN_KIND)
+        known = known or SiteRecord(site=site, kind=None)
         session.save_site(dataclasses.replace(known, online=True))
         clear_alarm(session, site, AlarmKind.SITE_OFFLINE, now)
     return updated

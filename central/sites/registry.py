@@ -8,7 +8,6 @@ them; applying one is idempotent and an older message never overwrites a newer o
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import defaultdict
 
 from central.sites import site_reconciliation, streams
@@ -17,23 +16,21 @@ from central.sites.network import Network
 from central.store import SiteRecord, SlotRecord, StoreSession, StreamCursor
 from protocols.messages import SiteStatus, StateSnapshot
 
-UNKNOWN_KIND = "unknown"
-
 
 def load_network(session: StoreSession, network: Network) -> int:
     """Register the network's sites (what the site itself reported is kept). Returns the
     number of sites new to the registry."""
     added = 0
     for site in network.sites:
-        compartments = json.dumps({size.value: n for size, n in site.compartments.items()})
+        compartments = {size.value: n for size, n in site.compartments.items()}
         known = session.get_site(site.id)
         if known is None:
             added += 1
-            known = SiteRecord(site=site.id, kind=site.kind.value)
+            known = SiteRecord(site=site.id, kind=site.kind)
         session.save_site(
             dataclasses.replace(
                 known,
-                kind=site.kind.value,
+                kind=site.kind,
                 name=site.name,
                 lat=site.lat,
                 lon=site.lon,
@@ -43,7 +40,7 @@ def load_network(session: StoreSession, network: Network) -> int:
                     if known.snapshot_at is not None
                     else (site.shelf_capacity or None)
                 ),
-                compartments_json=compartments,
+                compartments=compartments,
             )
         )
     return added
@@ -55,7 +52,7 @@ def apply_status(session: StoreSession, status: SiteStatus, now: float, source: 
     Not ordered by `at`: a last will carries the time its connection was made, which is
     before the "online" that connection then published, yet it comes after it.
     """
-    known = session.get_site(status.site) or SiteRecord(site=status.site, kind=UNKNOWN_KIND)
+    known = session.get_site(status.site) or SiteRecord(site=status.site, kind=None)
     session.save_site(
         dataclasses.replace(
             known,
@@ -105,11 +102,11 @@ def apply_snapshot(
     stream = streams.stream_for(session, snapshot.site, snapshot.epoch, now, source, resumes=live)
     if not stream.current:
         return False
-    known = session.get_site(snapshot.site) or SiteRecord(snapshot.site, snapshot.kind.value)
+    known = session.get_site(snapshot.site) or SiteRecord(snapshot.site, snapshot.kind)
     session.save_site(
         dataclasses.replace(
             known,
-            kind=snapshot.kind.value,
+            kind=snapshot.kind,
             shelf_capacity=snapshot.shelf_capacity
             if snapshot.shelf_capacity is not None
             else known.shelf_capacity,
@@ -118,7 +115,7 @@ def apply_snapshot(
             snapshot_seq=snapshot.last_seq,
             boot_id=snapshot.boot_id,
             agent_version=snapshot.versions.get("agent", known.agent_version),
-            faults_json=json.dumps([f.model_dump(mode="json") for f in snapshot.faults]),
+            faults=tuple(snapshot.faults),
         )
     )
     if snapshot.last_seq >= stream.applied_seq:
@@ -127,7 +124,7 @@ def apply_snapshot(
                 site=snapshot.site,
                 slot=slot.slot,
                 size=slot.size.value,
-                state=slot.state.value,
+                state=slot.state,
                 parcel=slot.parcel,
                 reserved_for=slot.reserved_for,
                 occupied=slot.occupied,

@@ -17,7 +17,7 @@ from central.parcels.tasks import TaskKind
 from central.service.config import PickupConfig
 from central.sites.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm
 from central.sites.commands import queue_command
-from central.store import ParcelRecord, StoreSession, TaskRecord
+from central.store import CodeStatus, ParcelRecord, ReservationStatus, StoreSession, TaskRecord
 from protocols.messages import (
     BoardFault,
     CancelReservation,
@@ -164,7 +164,7 @@ class EventEffects:
             session.save_slot(
                 dataclasses.replace(
                     slot,
-                    state=SlotState.OCCUPIED.value,
+                    state=SlotState.OCCUPIED,
                     parcel=label,
                     reserved_for=None,
                     occupied=True,
@@ -175,7 +175,7 @@ class EventEffects:
         detail = f"slot {payload.slot} by courier {payload.courier}"
         reservation = session.held_reservation(label)
         if reservation is not None and reservation.id is not None:
-            session.set_reservation(reservation.id, "fulfilled", None)
+            session.set_reservation(reservation.id, ReservationStatus.FULFILLED, None)
             if reservation.site != site:
                 detail += f" (it was reserved at {reservation.site})"
                 queue_command(
@@ -216,11 +216,11 @@ class EventEffects:
         )
         if updated.state != ParcelState.READY_FOR_PICKUP.value:
             return
-        session.add_task(TaskRecord(TaskKind.ISSUE_CODE.value, now, label=label, site=site))
+        session.add_task(TaskRecord(TaskKind.ISSUE_CODE, now, label=label, site=site))
         remind_at = expires_at - self.pickup.reminder_before_s
         if self.pickup.reminder_before_s > 0 and remind_at > now:
-            session.add_task(TaskRecord(TaskKind.REMIND.value, remind_at, label=label, site=site))
-        session.add_task(TaskRecord(TaskKind.EXPIRE.value, expires_at, label=label, site=site))
+            session.add_task(TaskRecord(TaskKind.REMIND, remind_at, label=label, site=site))
+        session.add_task(TaskRecord(TaskKind.EXPIRE, expires_at, label=label, site=site))
 
     def _picked_up(
         self,
@@ -232,7 +232,7 @@ class EventEffects:
     ) -> None:
         _empty_slot(session, event.site, payload.slot, event.at)
         _adjust_shelf(session, event.site, -1)
-        session.set_code_status(payload.code_id, "used")
+        session.set_code_status(payload.code_id, CodeStatus.USED)
         session.finish_removals(payload.parcel, now)
         record = session.get_parcel(payload.parcel) or ParcelRecord(
             label=payload.parcel, state=None, updated_at=now
@@ -260,8 +260,8 @@ class EventEffects:
         _adjust_shelf(session, event.site, -1)
         session.finish_removals(payload.parcel, now)
         for code in session.codes(payload.parcel):
-            if code.status == "active":
-                session.set_code_status(code.code_id, "revoked")
+            if code.status == CodeStatus.ACTIVE:
+                session.set_code_status(code.code_id, CodeStatus.REVOKED)
         record = session.get_parcel(payload.parcel) or ParcelRecord(
             label=payload.parcel, state=None, updated_at=now
         )
@@ -291,14 +291,14 @@ def _set_slot(session: StoreSession, site: str, slot_id: str, state: SlotState, 
     # size, and would make the site look like it has only the slots events mentioned.
     slot = session.get_slot(site, slot_id)
     if slot is not None:
-        session.save_slot(dataclasses.replace(slot, state=state.value, updated_at=at))
+        session.save_slot(dataclasses.replace(slot, state=state, updated_at=at))
 
 
 def _slot_back(session: StoreSession, site: str, slot_id: str, at: float) -> None:
     slot = session.get_slot(site, slot_id)
     if slot is not None:
         state = SlotState.OCCUPIED if slot.parcel else SlotState.FREE
-        session.save_slot(dataclasses.replace(slot, state=state.value, updated_at=at))
+        session.save_slot(dataclasses.replace(slot, state=state, updated_at=at))
 
 
 def _pickup_already_applied(session: StoreSession, payload: ParcelPickedUp) -> bool:
@@ -318,7 +318,7 @@ def _empty_slot(session: StoreSession, site: str, slot_id: str, at: float) -> No
     if slot is not None:
         session.save_slot(
             dataclasses.replace(
-                slot, state=SlotState.FREE.value, parcel=None, occupied=False, updated_at=at
+                slot, state=SlotState.FREE, parcel=None, occupied=False, updated_at=at
             )
         )
 

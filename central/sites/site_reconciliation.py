@@ -131,7 +131,7 @@ def reconcile_stream(
                 session.save_slot(
                     dataclasses.replace(
                         slot,
-                        state=SlotState.OUT_OF_SERVICE.value,
+                        state=SlotState.OUT_OF_SERVICE,
                         reserved_for=None,
                         updated_at=now,
                     )

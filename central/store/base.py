@@ -17,12 +17,14 @@ from typing import Protocol
 from central.store.records import (
     AlarmRecord,
     CodeRecord,
+    CodeStatus,
     CommandRecord,
     LivenessRecord,
     ParcelRecord,
     ProcessRecord,
     RemovalRecord,
     ReservationRecord,
+    ReservationStatus,
     SiteRecord,
     SlotRecord,
     StepRecord,
@@ -156,14 +158,16 @@ class StoreSession(StoreView, Protocol):
     def add_reservation(self, record: ReservationRecord) -> ReservationRecord:
         """Hold capacity. StoreConflict if the slot or the parcel already holds one."""
 
-    def set_reservation(self, reservation_id: int, status: str, command_id: str | None) -> None: ...
+    def set_reservation(
+        self, reservation_id: int, status: ReservationStatus, command_id: str | None
+    ) -> None: ...
 
-    def end_held_reservation(self, reservation_id: int, status: str) -> bool:
+    def end_held_reservation(self, reservation_id: int, status: ReservationStatus) -> bool:
         """Move a held reservation to `status`; False if it is no longer held."""
 
     def add_code(self, record: CodeRecord) -> None: ...
 
-    def set_code_status(self, code_id: str, status: str) -> None: ...
+    def set_code_status(self, code_id: str, status: CodeStatus) -> None: ...
 
     def add_task(self, task: TaskRecord) -> int: ...
 

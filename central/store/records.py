@@ -1,8 +1,84 @@
-"""The rows central keeps, as plain immutable records. Stores speak only these."""
+"""The rows central keeps, as plain immutable records. Stores speak only these.
+
+Statuses and states are enums (`StrEnum`: each member equals the string stored and sent on
+the wire), and what a column keeps as JSON text comes out parsed (a site's faults and
+compartments, a parcel's contact): the queries (de)serialise, callers never parse a field.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from central.parcels.lifecycle import ParcelState, ParcelStep
+from protocols.messages import Fault, SiteKind, SlotState
+
+__all__ = [
+    "AlarmRecord",
+    "CodeRecord",
+    "CodeStatus",
+    "CommandRecord",
+    "Contact",
+    "Fault",
+    "LivenessRecord",
+    "ParcelRecord",
+    "ParcelState",
+    "ParcelStep",
+    "ProcessRecord",
+    "RemovalRecord",
+    "ReservationRecord",
+    "ReservationStatus",
+    "SiteKind",
+    "SiteRecord",
+    "SlotRecord",
+    "SlotState",
+    "StepRecord",
+    "StoredEvent",
+    "StreamCursor",
+    "TaskKind",
+    "TaskRecord",
+]
+
+
+class ReservationStatus(enum.StrEnum):
+    """Where a reservation stands; only HELD holds capacity (the schema's unique indexes)."""
+
+    HELD = "held"
+    FULFILLED = "fulfilled"  # the parcel was deposited
+    LAPSED = "lapsed"  # no parcel came in time, or the site refused it
+    CANCELLED = "cancelled"
+
+
+class CodeStatus(enum.StrEnum):
+    """A pickup code's status."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"  # replaced by a newer code, or the parcel left another way
+    USED = "used"
+
+
+class TaskKind(enum.StrEnum):
+    """What a durable task does (central.parcels.tasks runs them; defined here so the store's
+    records need nothing that needs the store)."""
+
+    ISSUE_CODE = "issue_code"  # a parcel is ready: issue and send the consumer's pickup code
+    REMIND = "remind"  # the pickup window is nearly over
+    EXPIRE = "expire"  # the pickup window is over: mark for removal
+    SEND_COMMAND = "send_command"  # a signed command to a site
+
+
+@dataclass(frozen=True, repr=False)
+class Contact:
+    """How to reach a parcel's consumer. Only the notifier reads it; tracking never shows
+    it, and neither does a record's repr (so a log line cannot leak it)."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+    def __repr__(self) -> str:
+        return "Contact(<withheld>)"
 
 
 @dataclass(frozen=True)
@@ -10,7 +86,7 @@ class SiteRecord:
     """A locker bank or collection point: from the network file, then from the site itself."""
 
     site: str
-    kind: str
+    kind: SiteKind | None  # None: heard from before the network file named it
     name: str | None = None
     lat: float | None = None
     lon: float | None = None
@@ -22,10 +98,11 @@ class SiteRecord:
     agent_version: str | None = None
     snapshot_at: float | None = None
     snapshot_seq: int | None = None
-    faults_json: str = "[]"
-    # Compartments per size class from the network file, as JSON: capacity before the
-    # site's first state snapshot says which slots exist and which are free.
-    compartments_json: str = "{}"
+    # The faults the site's newest state snapshot reported.
+    faults: tuple[Fault, ...] = ()
+    # Compartments per size class (SizeClass values) from the network file: capacity before
+    # the site's first state snapshot says which slots exist and which are free.
+    compartments: Mapping[str, int] = field(default_factory=dict)
     # The broker (by its name in central's configuration) the site was last heard on.
     broker: str | None = None
 
@@ -35,7 +112,7 @@ class SlotRecord:
     site: str
     slot: str
     size: str
-    state: str
+    state: SlotState
     parcel: str | None = None
     reserved_for: str | None = None
     occupied: bool | None = None
@@ -107,7 +184,7 @@ class StoredEvent:
 @dataclass(frozen=True)
 class ParcelRecord:
     label: str
-    state: str | None
+    state: ParcelState | None  # None: not yet announced (a deposit central never heard of)
     size: str | None = None
     weight_kg: float | None = None
     postal_code: str | None = None
@@ -115,8 +192,8 @@ class ParcelRecord:
     lon: float | None = None
     delivery_mode: str | None = None
     preferred_site: str | None = None
-    # The consumer's contact, as JSON. Only the notifier reads it; tracking never shows it.
-    contact_json: str | None = None
+    # Only the notifier reads it; tracking never shows it.
+    contact: Contact | None = None
     site: str | None = None
     slot: str | None = None
     partner: str | None = None
@@ -132,9 +209,9 @@ class StepRecord:
     """One step of a parcel's timeline: what, when it happened, who said so."""
 
     label: str
-    step: str
-    before: str | None
-    after: str
+    step: ParcelStep
+    before: ParcelState | None
+    after: ParcelState
     at: float
     source: str
     detail: str | None = None
@@ -149,7 +226,7 @@ class ReservationRecord:
     created_at: float
     until: float
     slot: str | None = None
-    status: str = "held"  # held | fulfilled | lapsed | cancelled
+    status: ReservationStatus = ReservationStatus.HELD
     command_id: str | None = None
     id: int | None = None
 
@@ -164,14 +241,14 @@ class CodeRecord:
     short_form: str
     issued_at: float
     expires_at: float
-    status: str = "active"  # active | revoked | used
+    status: CodeStatus = CodeStatus.ACTIVE
 
 
 @dataclass(frozen=True)
 class TaskRecord:
     """A durable piece of work with an effect outside the store (notify, command a site)."""
 
-    kind: str
+    kind: TaskKind
     due_at: float
     label: str | None = None
     site: str | None = None

@@ -11,6 +11,7 @@ import pytest
 
 from central.errors import StoreConflict, StoreError
 from central.store import AlarmRecord, ReservationRecord, SqliteStore, TaskRecord
+from central.store.records import TaskKind
 from central.store.sqlite import WriterTurns
 from central.store.sqlite.migrations import LATEST_VERSION
 
@@ -87,7 +88,7 @@ def test_an_alarm_is_raised_once_while_open_and_again_after_it_cleared(tmp_path:
 def test_a_claimed_task_is_not_run_twice_until_its_lease_runs_out(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "c.sqlite")
     with store.transaction() as session:
-        session.add_task(TaskRecord("remind", due_at=100.0, label="RR000000015CN"))
+        session.add_task(TaskRecord(TaskKind.REMIND, due_at=100.0, label="RR000000015CN"))
         assert session.claim_tasks(50.0, "a", 1000.0) == []  # not due yet
         assert len(session.claim_tasks(100.0, "a", 160.0)) == 1
         assert session.claim_tasks(120.0, "b", 180.0) == []  # a holds the lease

@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from central.errors import StoreError
+from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.store import (
     AlarmRecord,
     ParcelRecord,
@@ -25,11 +26,12 @@ from central.store.sqlite.migrations import LATEST_VERSION
 
 
 def parcel(label: str, state: str | None, mode: str | None = None) -> ParcelRecord:
-    return ParcelRecord(label, state, size="S", delivery_mode=mode)
+    return ParcelRecord(label, ParcelState(state) if state else None, size="S", delivery_mode=mode)
 
 
 def step(label: str, name: str, at: float) -> StepRecord:
-    return StepRecord(label, name, None, "x", at, "test")
+    # Only the step and its time matter to the reads tested here, not the state it led to.
+    return StepRecord(label, ParcelStep(name), None, ParcelState.EXCEPTION, at, "test")
 
 
 @pytest.fixture

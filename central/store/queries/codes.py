@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from central.store.queries.base import Queries
-from central.store.records import CodeRecord
+from central.store.records import CodeRecord, CodeStatus
 
 
 class CodeQueries(Queries):
@@ -30,7 +33,19 @@ class CodeQueries(Queries):
                 FROM pickup_codes WHERE label = ? ORDER BY issued_at""",
             (label,),
         )
-        return [CodeRecord(*r) for r in rows]
+        return [_code(r) for r in rows]
 
-    def set_code_status(self, code_id: str, status: str) -> None:
+    def set_code_status(self, code_id: str, status: CodeStatus) -> None:
         self._db.execute("UPDATE pickup_codes SET status = ? WHERE code_id = ?", (status, code_id))
+
+
+def _code(row: Sequence[Any]) -> CodeRecord:
+    return CodeRecord(
+        code_id=row[0],
+        label=row[1],
+        site=row[2],
+        short_form=row[3],
+        issued_at=row[4],
+        expires_at=row[5],
+        status=CodeStatus(row[6]),
+    )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from central.store.queries.base import Queries, upsert
 from central.store.records import (
+    Contact,
     ParcelRecord,
+    ParcelState,
+    ParcelStep,
     StepRecord,
 )
 
@@ -35,7 +39,7 @@ class ParcelQueries(Queries):
                 record.lon,
                 record.delivery_mode,
                 record.preferred_site,
-                record.contact_json,
+                _contact_json(record.contact),
                 record.site,
                 record.slot,
                 record.partner,
@@ -116,7 +120,7 @@ class ParcelQueries(Queries):
                 FROM parcel_steps WHERE label = ? ORDER BY id""",
             (label,),
         )
-        return [StepRecord(*r) for r in rows]
+        return [_step(r) for r in rows]
 
 
 _PARCEL_COLUMNS = (
@@ -127,4 +131,52 @@ _PARCEL_COLUMNS = (
 
 
 def _parcel(row: Sequence[Any]) -> ParcelRecord:
-    return ParcelRecord(*row)
+    return ParcelRecord(
+        label=row[0],
+        state=None if row[1] is None else ParcelState(row[1]),
+        size=row[2],
+        weight_kg=row[3],
+        postal_code=row[4],
+        lat=row[5],
+        lon=row[6],
+        delivery_mode=row[7],
+        preferred_site=row[8],
+        contact=_contact(row[9]),
+        site=row[10],
+        slot=row[11],
+        partner=row[12],
+        courier=row[13],
+        announced_at=row[14],
+        dispatched_at=row[15],
+        updated_at=row[16],
+        pickup_expires_at=row[17],
+    )
+
+
+def _contact_json(contact: Contact | None) -> str | None:
+    if contact is None:
+        return None
+    return json.dumps(
+        {"name": contact.name, "phone": contact.phone, "email": contact.email},
+        separators=(",", ":"),
+    )
+
+
+def _contact(text: str | None) -> Contact | None:
+    data = json.loads(text) if text else None
+    if not isinstance(data, dict):
+        return None
+    return Contact(name=data.get("name"), phone=data.get("phone"), email=data.get("email"))
+
+
+def _step(row: Sequence[Any]) -> StepRecord:
+    return StepRecord(
+        label=row[0],
+        step=ParcelStep(row[1]),
+        before=None if row[2] is None else ParcelState(row[2]),
+        after=ParcelState(row[3]),
+        at=row[4],
+        source=row[5],
+        detail=row[6],
+        recorded_at=row[7],
+    )

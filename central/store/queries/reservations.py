@@ -8,7 +8,7 @@ from typing import Any
 
 from central.errors import StoreConflict
 from central.store.queries.base import Queries
-from central.store.records import ReservationRecord
+from central.store.records import ReservationRecord, ReservationStatus
 
 
 class ReservationQueries(Queries):
@@ -69,7 +69,9 @@ class ReservationQueries(Queries):
         )
         return [_reservation(r) for r in rows]
 
-    def set_reservation(self, reservation_id: int, status: str, command_id: str | None) -> None:
+    def set_reservation(
+        self, reservation_id: int, status: ReservationStatus, command_id: str | None
+    ) -> None:
         self._db.execute(
             "UPDATE reservations SET status = ?, command_id = coalesce(?, command_id) WHERE id = ?",
             (status, command_id, reservation_id),
@@ -96,7 +98,7 @@ def _reservation(row: Sequence[Any]) -> ReservationRecord:
         size=row[4],
         created_at=row[5],
         until=row[6],
-        status=row[7],
+        status=ReservationStatus(row[7]),
         command_id=row[8],
         id=row[0],
     )

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from central.store.queries.base import Queries, optional_bool, upsert
 from central.store.records import (
+    Fault,
     LivenessRecord,
+    SiteKind,
     SiteRecord,
     SlotRecord,
+    SlotState,
 )
+
+# What the NOT NULL kind column holds for a site heard from before the network file named it
+# (SiteRecord.kind None).
+UNKNOWN_KIND = "unknown"
 
 
 class SiteQueries(Queries):
@@ -32,7 +40,7 @@ class SiteQueries(Queries):
             upsert("sites", _SITE_COLUMNS, ("site",)),
             (
                 record.site,
-                record.kind,
+                UNKNOWN_KIND if record.kind is None else record.kind,
                 record.name,
                 record.lat,
                 record.lon,
@@ -44,8 +52,8 @@ class SiteQueries(Queries):
                 record.agent_version,
                 record.snapshot_at,
                 record.snapshot_seq,
-                record.faults_json,
-                record.compartments_json,
+                json.dumps([f.model_dump(mode="json") for f in record.faults]),
+                json.dumps(dict(record.compartments)),
                 record.broker,
             ),
         )
@@ -169,7 +177,7 @@ _SLOT_COLUMNS = "site, slot, size, state, parcel, reserved_for, occupied, door, 
 def _site(row: Sequence[Any]) -> SiteRecord:
     return SiteRecord(
         site=row[0],
-        kind=row[1],
+        kind=None if row[1] == UNKNOWN_KIND else SiteKind(row[1]),
         name=row[2],
         lat=row[3],
         lon=row[4],
@@ -181,8 +189,8 @@ def _site(row: Sequence[Any]) -> SiteRecord:
         agent_version=row[10],
         snapshot_at=row[11],
         snapshot_seq=row[12],
-        faults_json=row[13],
-        compartments_json=row[14],
+        faults=tuple(Fault.model_validate(f) for f in json.loads(row[13])),
+        compartments={str(size): int(n) for size, n in json.loads(row[14]).items()},
         broker=row[15],
     )
 
@@ -193,5 +201,13 @@ def _liveness(row: Sequence[Any]) -> LivenessRecord:
 
 def _slot(row: Sequence[Any]) -> SlotRecord:
     return SlotRecord(
-        row[0], row[1], row[2], row[3], row[4], row[5], optional_bool(row[6]), row[7], row[8]
+        site=row[0],
+        slot=row[1],
+        size=row[2],
+        state=SlotState(row[3]),
+        parcel=row[4],
+        reserved_for=row[5],
+        occupied=optional_bool(row[6]),
+        door=row[7],
+        updated_at=row[8],
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from central.store.queries.base import Queries
-from central.store.records import TaskRecord
+from central.store.records import TaskKind, TaskRecord
 from protocols.limits import fit_text
 
 
@@ -37,7 +40,7 @@ class TaskQueries(Queries):
                 RETURNING kind, due_at, label, site, payload, attempts, last_error, id""",
             (owner, lease_until, now, now, limit),
         ).fetchall()
-        return sorted((TaskRecord(*r) for r in rows), key=lambda t: (t.due_at, t.id or 0))
+        return sorted((_task(r) for r in rows), key=lambda t: (t.due_at, t.id or 0))
 
     def finish_task(self, task_id: int, at: float) -> None:
         self._db.execute(
@@ -58,4 +61,18 @@ class TaskQueries(Queries):
         if kind is not None:
             query += " AND kind = ?"
             params = (kind,)
-        return [TaskRecord(*r) for r in self._db.execute(query + " ORDER BY due_at", params)]
+        return [_task(r) for r in self._db.execute(query + " ORDER BY due_at, id", params)]
+
+
+def _task(row: Sequence[Any]) -> TaskRecord:
+    # The column order of the RETURNING and SELECT lists above.
+    return TaskRecord(
+        kind=TaskKind(row[0]),
+        due_at=float(row[1]),  # SQLite's RETURNING gives a whole REAL as an int
+        label=row[2],
+        site=row[3],
+        payload=row[4],
+        attempts=row[5],
+        last_error=row[6],
+        id=row[7],
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from central.errors import StoreConflict
+from central.errors import StoreConflict, StoreError
 from central.store.base import CentralStore
-from central.store.records import AlarmRecord, ReservationStatus
+from central.store.records import AlarmRecord, ReservationStatus, StreamCursor
 from tests.central.central_rig import label
 from tests.central.store_contract.samples import SITE, T0, parcel, reservation, site, slot
 
@@ -35,6 +35,22 @@ def test_a_committed_transaction_is_seen_by_the_next(any_store: CentralStore) ->
         assert session.get_parcel(label(1)) == parcel(1)
 
 
+def test_a_transaction_inside_another_is_refused_and_the_store_stays_usable(
+    any_store: CentralStore,
+) -> None:
+    # It would wait for a second connection, or for a lock its own outer transaction holds.
+    with (
+        any_store.transaction(),
+        pytest.raises(StoreError, match="inside another"),
+        any_store.transaction(),
+    ):
+        pass
+    with any_store.transaction() as session:  # nothing left taken: the next one goes in
+        session.save_parcel(parcel(1))
+    with any_store.transaction() as session:
+        assert session.get_parcel(label(1)) is not None
+
+
 def test_a_savepoint_undoes_only_its_own_writes(any_store: CentralStore) -> None:
     with any_store.transaction() as session:
         session.add_reservation(reservation(1, "A"))
@@ -56,8 +72,6 @@ def test_a_store_error_inside_a_savepoint_leaves_the_transaction_usable(
 ) -> None:
     # A statement the database refuses (here a second current stream of a site) inside a
     # savepoint: on PostgreSQL it aborts the transaction unless rolled back to the savepoint.
-    from central.store.records import StreamCursor
-
     with any_store.transaction() as session:
         session.save_stream(StreamCursor(SITE, epoch="a"))
         with pytest.raises(any_store.errors), session.savepoint():

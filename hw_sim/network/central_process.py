@@ -44,7 +44,7 @@ T = TypeVar("T")
 ANNOUNCE_CHUNK = 500
 STOP_TIMEOUT_S = 60.0
 # Attempts at one of a wave's transactions that met a retryable store error.
-WAVE_ATTEMPTS = 5
+WAVE_ATTEMPTS = 10
 
 
 class CentralProcessError(RuntimeError):

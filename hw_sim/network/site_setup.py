@@ -55,6 +55,11 @@ FAMILY_TURNS = (
 # A family's board options where its defaults do not suit a locker: the generic board is
 # sold with 8 to 50 channels; the day's have 16, as a CU16 has locks.
 FAMILY_OPTIONS: dict[BoardFamily, Any] = {BoardFamily.RS485_8A: Rs485Options(channels=16)}
+# Real seconds a parcel stays announced before central's timer places it again. Central's
+# 30 s is a fraction of a real second under the day's compression: every process's timer
+# would place a wave's parcels while the process given the wave is still placing them, and on
+# PostgreSQL the two lock the same sites in different orders.
+REAL_REPLACE_AFTER_S = 10.0
 # Central's client id at the broker; each of the day's central processes adds its number.
 CENTRAL_CLIENT_ID = "sim-central"
 
@@ -87,7 +92,11 @@ def central_config(
         # that lost central's shared subscription) is asked for again after ~3 s.
         "ingest": {"gap_timeout_s": 3 * compression},
         "commands": {"expiry_s": int(max(3600, 120 * compression))},
-        "service": {"tick_interval_s": 0.5, "status_interval_s": 60.0},
+        "service": {
+            "tick_interval_s": 0.5,
+            "status_interval_s": 60.0,
+            "replace_after_s": REAL_REPLACE_AFTER_S * compression,
+        },
     }
     config.update(central_sections(compression))
     parse_central_config(config)  # a bad configuration fails here, not in the child

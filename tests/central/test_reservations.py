@@ -1,11 +1,9 @@
-"""Reservations: the placement rule against the store, never over-booked under races,
-told to the site as a signed command, and lapsing when no parcel comes."""
+"""Reservations: the placement rule against the store, told to the site as a signed command,
+and lapsing when no parcel comes. (Never over-booked by racing threads or processes, on every
+store: tests/central/store_contract/test_concurrency.py.)"""
 
 from __future__ import annotations
 
-import multiprocessing
-import threading
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,21 +46,6 @@ def prepared_store(path: Path, parcels: int, with_snapshot: bool = True) -> Sqli
     return store
 
 
-def place(path: Path, labels: list[str]) -> None:
-    """One racer: its own connection, placing its parcels one transaction each."""
-    store = SqliteStore(path)
-    reservations = Reservations(store, small_network(), HOLD_S)
-    for one in labels:
-        reservations.place([one], NOW)
-    store.close()
-
-
-def held_by_site(path: Path) -> tuple[Counter[str], list[tuple[str, str | None]]]:
-    with SqliteStore(path).transaction() as session:
-        held = session.held_reservations()
-    return Counter(r.site for r in held), [(r.site, r.slot) for r in held]
-
-
 def test_the_chosen_locker_gets_the_best_fitting_free_slot(tmp_path: Path) -> None:
     store = prepared_store(tmp_path / "c.sqlite", 0)
     with store.transaction() as session:
@@ -80,45 +63,6 @@ def test_the_chosen_locker_gets_the_best_fitting_free_slot(tmp_path: Path) -> No
         steps = session.steps(label(1))
     assert [s.step for s in steps] == ["announce", "assign"]
     assert "chosen_locker: L0001 slot C M" in (steps[-1].detail or "")
-
-
-@pytest.mark.parametrize("with_snapshot", [True, False])
-def test_threads_racing_for_one_locker_never_over_book_it(
-    tmp_path: Path, with_snapshot: bool
-) -> None:
-    path = tmp_path / "c.sqlite"
-    prepared_store(path, 40, with_snapshot).close()
-    labels = [label(n) for n in range(1, 41)]
-    racers = [threading.Thread(target=place, args=(path, labels[i::8])) for i in range(8)]
-    for racer in racers:
-        racer.start()
-    for racer in racers:
-        racer.join()
-    per_site, slots = held_by_site(path)
-    assert per_site["L0001"] == 5  # its five compartments: each S parcel fits every one
-    assert per_site["L0002"] == 3  # next nearest locker, its three M compartments
-    assert per_site["C0001"] == 3  # then the counter's shelf
-    named = [slot or "" for site, slot in slots if site == "L0001"]
-    if with_snapshot:
-        assert sorted(named) == ["A", "B", "C", "D", "E"]  # no slot twice
-    with SqliteStore(path).transaction() as session:
-        states = Counter(session.get_parcel(one).delivery_mode for one in labels)  # type: ignore[union-attr]
-    assert states == {"locker": 8, "counter": 3, "home": 29}
-
-
-def test_processes_racing_for_one_locker_never_over_book_it(tmp_path: Path) -> None:
-    path = tmp_path / "c.sqlite"
-    prepared_store(path, 24).close()
-    labels = [label(n) for n in range(1, 25)]
-    spawn = multiprocessing.get_context("spawn")
-    racers = [spawn.Process(target=place, args=(path, labels[i::3])) for i in range(3)]
-    for racer in racers:
-        racer.start()
-    for racer in racers:
-        racer.join(60)
-        assert racer.exitcode == 0
-    per_site, _ = held_by_site(path)
-    assert (per_site["L0001"], per_site["L0002"], per_site["C0001"]) == (5, 3, 3)
 
 
 def test_a_reservation_lapses_and_the_parcel_is_placed_again(tmp_path: Path) -> None:

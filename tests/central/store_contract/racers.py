@@ -52,16 +52,18 @@ def retried(store: CentralStore, attempt: Callable[[], T]) -> T:
     return attempt()
 
 
-def prepare_placement(location: str, parcels: int) -> None:
-    """The small network, L0001's snapshot (all free) and `parcels` S parcels preferring it."""
+def prepare_placement(location: str, parcels: int, with_snapshot: bool = True) -> None:
+    """The small network, L0001's snapshot (all free) unless not `with_snapshot` (then its
+    capacity is the network file's compartments), and `parcels` S parcels preferring it."""
     store = open_location(location)
     with store.transaction() as session:
         registry.load_network(session, small_network())
-        registry.apply_snapshot(
-            session,
-            snapshot("L0001", [(s, size, SlotState.FREE, None) for s, size in L0001_SLOTS]),
-            NOW,
-        )
+        if with_snapshot:
+            registry.apply_snapshot(
+                session,
+                snapshot("L0001", [(s, size, SlotState.FREE, None) for s, size in L0001_SLOTS]),
+                NOW,
+            )
         for n in range(1, parcels + 1):
             announce(session, announcement(n, preferred_site="L0001"), NOW)
     store.close()

@@ -9,6 +9,8 @@ import threading
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from central.store.base import CentralStore
 from central.store.records import TaskKind, TaskRecord
 from tests.central.central_rig import label
@@ -106,24 +108,38 @@ def test_two_processes_never_claim_the_same_task(store_location: str) -> None:
     assert Counter(i for claim in claims for i in claim) == Counter(ids)
 
 
-def test_processes_placing_at_once_never_over_book(store_location: str) -> None:
-    racers.prepare_placement(store_location, 32)
+def run_threads(target: Any, args: list[tuple[Any, ...]]) -> None:
+    """One thread per argument tuple, all at once, each with its own store object."""
+    threads = [threading.Thread(target=target, args=a) for a in args]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(JOIN_TIMEOUT_S)
+    assert not any(t.is_alive() for t in threads)
+
+
+@pytest.mark.parametrize("racing", ["threads", "processes"])
+@pytest.mark.parametrize("with_snapshot", [True, False], ids=["snapshot", "network-file"])
+def test_racers_placing_at_once_never_over_book(
+    store_location: str, racing: str, with_snapshot: bool
+) -> None:
+    racers.prepare_placement(store_location, 32, with_snapshot)
     labels = [label(n) for n in range(1, 33)]
-    run_processes(racers.place, [(store_location, labels[i::4]) for i in range(4)])
+    run = run_processes if racing == "processes" else run_threads
+    run(racers.place, [(store_location, labels[i::4]) for i in range(4)])
     store = open_location(store_location)
     with store.transaction() as session:
         held = session.held_reservations()
         modes = Counter(session.get_parcel(one).delivery_mode for one in labels)  # type: ignore[union-attr]
     store.close()
     per_site = Counter(r.site for r in held)
-    # L0001's five compartments, then the next locker's three M ones, then the counter's
-    # shelf of three: each full, none beyond.
+    # L0001's five compartments (an S parcel fits every one), then the next locker's three
+    # M ones, then the counter's shelf of three: each full, none beyond.
     assert (per_site["L0001"], per_site["L0002"], per_site["C0001"]) == (5, 3, 3)
-    # L0001's snapshot named its slots: each held once. (L0002 sent none: its
-    # reservations count against the network file's compartments.)
-    slots = [r.slot for r in held if r.site == "L0001"]
-    assert sorted(slots) == ["A", "B", "C", "D", "E"]  # type: ignore[type-var]
     assert modes == {"locker": 8, "counter": 3, "home": 21}
+    if with_snapshot:  # its slots are known: each held once
+        slots = [r.slot for r in held if r.site == "L0001"]
+        assert sorted(slots) == ["A", "B", "C", "D", "E"]  # type: ignore[type-var]
 
 
 def test_processes_reserving_by_hand_under_the_site_lock_never_over_book(

@@ -7,7 +7,6 @@ commit them at the same time."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from protocols.messages import Event
 from tests.central.central_rig import label
 from tests.central.store_contract import racers
 from tests.central.store_contract.conftest import open_location
-from tests.central.store_contract.test_concurrency import JOIN_TIMEOUT_S, run_processes
+from tests.central.store_contract.test_concurrency import run_processes, run_threads
 from tests.central.test_ingest import a_day, state
 
 
@@ -66,16 +65,8 @@ def test_a_replayed_day_counts_each_deposit_and_pickup_once(
 
     # The whole day again, twice over: two members each given every event, shuffled and cut
     # into batches differently, committing at the same time.
-    args = [(store_location, day, seed) for seed in (1, 2)]
-    if racing == "processes":
-        run_processes(racers.replay, args)
-    else:
-        threads = [threading.Thread(target=racers.replay, args=a) for a in args]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(JOIN_TIMEOUT_S)
-        assert not any(t.is_alive() for t in threads)
+    run = run_processes if racing == "processes" else run_threads
+    run(racers.replay, [(store_location, day, seed) for seed in (1, 2)])
 
     assert outcome(store_location) == first
     assert duplicates(store_location) == 2 * len(day)

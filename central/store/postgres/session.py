@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 
 from central.store.queries.session import SqlSession
+from central.store.queries.tasks import task_from_row
 from central.store.records import ParcelRecord, StreamCursor, TaskRecord
 
 # Advisory lock keys are one 64-bit space per database; ours are hashed under a prefix so
@@ -86,17 +87,5 @@ class PostgresSession(SqlSession):
                     t.last_error, t.id""",
             (now, now, limit, owner, lease_until),
         ).fetchall()
-        claimed = [
-            TaskRecord(
-                kind=r[0],
-                due_at=r[1],
-                label=r[2],
-                site=r[3],
-                payload=r[4],
-                attempts=r[5],
-                last_error=r[6],
-                id=r[7],
-            )
-            for r in rows
-        ]
+        claimed = [task_from_row(r) for r in rows]
         return sorted(claimed, key=lambda t: (t.due_at, t.id or 0))

@@ -34,13 +34,13 @@ class TaskQueries(Queries):
     ) -> list[TaskRecord]:
         """Take due tasks no live process holds; a lease lets another take over after a crash."""
         rows = self._db.execute(
-            """UPDATE tasks SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
+            f"""UPDATE tasks SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
                 WHERE id IN (SELECT id FROM tasks WHERE done_at IS NULL AND due_at <= ?
                     AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY due_at LIMIT ?)
-                RETURNING kind, due_at, label, site, payload, attempts, last_error, id""",
+                RETURNING {TASK_COLUMNS}""",  # noqa: S608 - column names only
             (owner, lease_until, now, now, limit),
         ).fetchall()
-        return sorted((_task(r) for r in rows), key=lambda t: (t.due_at, t.id or 0))
+        return sorted((task_from_row(r) for r in rows), key=lambda t: (t.due_at, t.id or 0))
 
     def finish_task(self, task_id: int, at: float) -> None:
         self._db.execute(
@@ -55,17 +55,21 @@ class TaskQueries(Queries):
         )
 
     def open_tasks(self, kind: str | None = None) -> list[TaskRecord]:
-        query = """SELECT kind, due_at, label, site, payload, attempts, last_error, id
-            FROM tasks WHERE done_at IS NULL"""
+        query = f"SELECT {TASK_COLUMNS} FROM tasks WHERE done_at IS NULL"  # noqa: S608
         params: tuple[str, ...] = ()
         if kind is not None:
             query += " AND kind = ?"
             params = (kind,)
-        return [_task(r) for r in self._db.execute(query + " ORDER BY due_at, id", params)]
+        return [task_from_row(r) for r in self._db.execute(query + " ORDER BY due_at, id", params)]
 
 
-def _task(row: Sequence[Any]) -> TaskRecord:
-    # The column order of the RETURNING and SELECT lists above.
+TASK_COLUMNS = "kind, due_at, label, site, payload, attempts, last_error, id"
+
+
+def task_from_row(row: Sequence[Any]) -> TaskRecord:
+    """A task from a row of TASK_COLUMNS (a store's own claim query returns those too).
+
+    Raises ValueError for a kind this build does not know."""
     return TaskRecord(
         kind=TaskKind(row[0]),
         due_at=float(row[1]),  # SQLite's RETURNING gives a whole REAL as an int

@@ -1,4 +1,4 @@
-"""The stores the contract runs over, and how a test (or a child process) opens one."""
+"""The stores the contract runs over: a fresh, empty one of each kind for every test."""
 
 from __future__ import annotations
 
@@ -7,22 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from central.service.config import StoreConfig
 from central.store.base import CentralStore
-from central.store.open import open_store
+from tests.central.store_contract.stores import open_location
 
 STORES = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
 ]
-
-
-def open_location(location: str) -> CentralStore:
-    """The store at `location`: a postgresql:// url, else a SQLite file's path. Importable
-    by a spawned process, which gets only the location string."""
-    if location.startswith("postgresql://"):
-        return open_store(StoreConfig(url=location))
-    return open_store(StoreConfig(path=Path(location)))
 
 
 @pytest.fixture(params=STORES)

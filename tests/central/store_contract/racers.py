@@ -25,7 +25,7 @@ from central.store.records import ReservationRecord
 from protocols.messages import Event, SizeClass, SlotState, encode
 from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import announcement, label, small_network, snapshot
-from tests.central.store_contract.conftest import open_location
+from tests.central.store_contract.stores import open_location
 
 T = TypeVar("T")
 NOW = 1_800_000_100.0

@@ -15,8 +15,8 @@ from central.store.base import CentralStore
 from central.store.records import TaskKind, TaskRecord
 from tests.central.central_rig import label
 from tests.central.store_contract import racers
-from tests.central.store_contract.conftest import open_location
 from tests.central.store_contract.samples import T0
+from tests.central.store_contract.stores import open_location
 
 SPAWN = multiprocessing.get_context("spawn")
 JOIN_TIMEOUT_S = 90.0

@@ -15,7 +15,7 @@ from central.store.base import CentralStore
 from protocols.messages import Event
 from tests.central.central_rig import label
 from tests.central.store_contract import racers
-from tests.central.store_contract.conftest import open_location
+from tests.central.store_contract.stores import open_location
 from tests.central.store_contract.test_concurrency import run_processes, run_threads
 from tests.central.test_ingest import a_day, state
 

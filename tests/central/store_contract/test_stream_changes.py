@@ -20,7 +20,7 @@ from protocols.messages import Event, SizeClass, SlotState, StateSnapshot, encod
 from protocols.topics import SiteChannel
 from tests.central.central_rig import SiteEvents, label, snapshot
 from tests.central.store_contract import racers
-from tests.central.store_contract.conftest import open_location
+from tests.central.store_contract.stores import open_location
 from tests.central.test_ingest import NOW, TOPICS, delivery, make_ingest
 
 OLD, NEW = "0a0a0a0a0a0a0a0a", "0b0b0b0b0b0b0b0b"

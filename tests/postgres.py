@@ -186,7 +186,13 @@ class PrivatePostgres:
 
     def _as_server_user(self, argv: list[str]) -> list[str]:
         """`argv` run as the unprivileged user when we are root, and killed if we die."""
-        prefix = ["setpriv", "--pdeathsig", "KILL"]
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise PostgresError(
+                f"setpriv (util-linux) is not on PATH: it starts {argv[0]} so that it dies "
+                "with the test process (and, as root, as the postgres user)"
+            )
+        prefix = [setpriv, "--pdeathsig", "KILL"]
         if os.geteuid() == 0:
             prefix += [
                 f"--reuid={UNPRIVILEGED_USER}",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from central.service.config import StoreConfig
 from central.store.postgres.url import is_postgres_url, redact
 from hw_sim.errors import ConfigError
 
@@ -61,9 +62,18 @@ class DayStore:
         return cls(path, {"path": str(path)})
 
     def create(self) -> None:
-        """Create the day's database on the server (nothing to do for SQLite: central
-        creates its file). Raises ConfigError, naming the url and the server's reason."""
-        if self.server is None or self._created:
+        """Create the day's database on the server (for SQLite central creates its file).
+        Raises ConfigError naming the url and the server's reason, or a SQLite file that is
+        already there (an earlier day's rows would be counted in this one's verdict)."""
+        if self.server is None:
+            path = self._sqlite_path()
+            if path.exists():
+                raise ConfigError(
+                    f"--store {path}: the file exists; a day needs a store of its own "
+                    "(remove it or name another)"
+                )
+            return
+        if self._created:
             return
         import psycopg
         from psycopg import sql
@@ -99,6 +109,14 @@ class DayStore:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+    def _sqlite_path(self) -> Path:
+        if isinstance(self.location, Path):
+            return self.location
+        try:
+            return StoreConfig(url=self.location).path  # central's reading of a sqlite: url
+        except ValueError as exc:
+            raise ConfigError(f"--store {self.location}: {exc}") from None
 
 
 def _database_of(url: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from central.broker.launcher import free_port
 from central.service.config import parse_config
+from hw_sim.errors import ConfigError
 from hw_sim.network.day_store import DayStore
 from hw_sim.network.field_day import LOST_MEMBER_SESSION_S, member_session_s
 from hw_sim.network.fleet import Fleet, SimOptions, simulate
@@ -72,6 +73,16 @@ def test_the_days_store_is_planned_without_touching_anything(tmp_path):
     assert name.startswith("ops_sim_") and name.endswith("?sslmode=require")
     assert on_server.section == {"url": on_server.location}
     on_server.close()  # never created: nothing to drop, no connection tried
+
+
+def test_a_sqlite_store_already_there_is_refused_not_counted_in(tmp_path):
+    old = tmp_path / "yesterday.sqlite"
+    old.write_bytes(b"an earlier day's store")
+    for given in (str(old), f"sqlite:///{old}"):
+        with pytest.raises(ConfigError, match="the file exists"):
+            DayStore.plan(given, tmp_path).create()
+    DayStore.plan(str(tmp_path / "new.sqlite"), tmp_path).create()  # central makes it
+    assert not (tmp_path / "new.sqlite").exists()
 
 
 def test_options_refuse_a_day_without_central_or_broker():

@@ -42,6 +42,14 @@ PLACEMENT_CHUNK = 500
 IN_HAND = (ParcelState.ASSIGNED.value, ParcelState.OUT_FOR_DELIVERY.value)
 
 
+class SiteBusy(Exception):
+    """A site another transaction holds, met by placement while holding other sites."""
+
+    def __init__(self, site: str) -> None:
+        super().__init__(site)
+        self.site = site
+
+
 class StoreCapacity:
     """A placement CapacityView over the store, valid inside one transaction.
 
@@ -68,10 +76,34 @@ class StoreCapacity:
 
     def lock(self, site: str) -> None:
         """Take the site's lock for this transaction; what was read of it before is dropped,
-        to be read again under the lock."""
+        to be read again under the lock.
+
+        Placement meets sites in order of distance, not in the sorted order every other
+        writer locks in; waiting for one while holding another could close a cycle with
+        ingest. So it waits only while it holds no site's lock, and otherwise takes a lock
+        only if it is free: SiteBusy if not, and the caller commits what it placed and goes
+        on in a new transaction that takes the busy site first (`prelock`).
+        """
         if site in self._locked:
             return
-        self._session.lock_site(site)
+        if not self._locked:
+            self._session.lock_site(site)
+        elif not self._session.try_lock_site(site):
+            raise SiteBusy(site)
+        self._mark_locked(site)
+
+    def prelock(self, sites: set[str]) -> None:
+        """Lock `sites` first, in the sorted order (at the start of a transaction)."""
+        self._session.lock_sites(sites)
+        for site in sites:
+            self._mark_locked(site)
+
+    @property
+    def locked(self) -> set[str]:
+        """The sites this transaction holds the lock of."""
+        return set(self._locked)
+
+    def _mark_locked(self, site: str) -> None:
         self._locked.add(site)
         for key in [k for k in self._free if k[0] == site]:
             del self._free[key]
@@ -204,8 +236,12 @@ class Reservations:
         (committed in chunks). Labels not in the announced state are skipped."""
         result = WaveResult()
         remaining = self._remaining_capacity()
-        for start in range(0, len(labels), PLACEMENT_CHUNK):
-            self._place_chunk(labels[start : start + PLACEMENT_CHUNK], now, remaining, result)
+        pending = list(labels)
+        prelock: set[str] = set()
+        while pending:
+            chunk, pending = pending[:PLACEMENT_CHUNK], pending[PLACEMENT_CHUNK:]
+            left, prelock = self._place_chunk(chunk, now, remaining, result, prelock)
+            pending = left + pending
         return result
 
     def _remaining_capacity(self) -> HandlingCapacity:
@@ -225,20 +261,37 @@ class Reservations:
         now: float,
         remaining: HandlingCapacity,
         result: WaveResult,
-    ) -> None:
+        prelock: set[str],
+    ) -> tuple[list[str], set[str]]:
+        """Place what of `labels` this transaction can; returns the labels it did not reach
+        (a site was busy: see StoreCapacity.lock) and the sites the next transaction must
+        lock first."""
+        left: list[str] = []
+        next_prelock: set[str] = set()
         with self.store.transaction() as session:
             capacity = StoreCapacity(session, now, self.hold_s)
+            capacity.prelock(prelock)
             records: dict[str, ParcelRecord] = {}
             placements: list[tuple[Placement, _Placeable]] = []
-            for label in labels:
+            for index, label in enumerate(labels):
                 # Another process's timer may be placing the same waiting parcels: each is
                 # taken for this transaction first and placed only if still announced.
                 record = session.claim_parcel(label, [ParcelState.ANNOUNCED.value])
                 if record is None:
                     continue
                 parcel = _placeable(record)
+                try:
+                    placement = self.placer.place(parcel, capacity)
+                except SiteBusy as busy:
+                    # Not placed (a placement holds nothing until its one reservation).
+                    # With nothing placed yet, the next try locks this one's sites first
+                    # and so cannot meet a busy site before it holds one.
+                    left = list(labels[index:])
+                    if not placements:
+                        next_prelock = capacity.locked | {busy.site}
+                    break
                 records[label] = record
-                placements.append((self.placer.place(parcel, capacity), parcel))
+                placements.append((placement, parcel))
             wave = [
                 DispatchParcel(
                     placement.parcel,
@@ -285,6 +338,7 @@ class Reservations:
                     result.counters += 1
                 else:
                     result.home += 1
+        return left, next_prelock
 
     # -------------------------------------------------------------------------- lapse
 
@@ -296,8 +350,7 @@ class Reservations:
             # The sites' locks (sorted, as ingest takes them) before the parcels are read: a
             # deposit applied meanwhile fulfils the reservation instead, and another
             # process lapsing the same ones finds them no longer held.
-            for site in sorted({r.site for r in due}):
-                session.lock_site(site)
+            session.lock_sites({r.site for r in due})
             for reservation in due:
                 why = "no parcel came before the reservation lapsed"
                 if _lapse(session, reservation, now, why):

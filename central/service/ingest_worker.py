@@ -78,8 +78,7 @@ class SiteBrokers:
         written: dict[str, str] = {}
         stored: dict[str, str] = {}
         with self.store.transaction() as session:
-            for site in sorted(changed):  # locks in one order: no deadlock between processes
-                session.lock_site(site)
+            session.lock_sites(changed)  # one order for every process: no deadlock
             for site, broker in sorted(changed.items()):
                 record = session.get_site(site)
                 if record is None:

@@ -37,8 +37,7 @@ class GapCheck:
             # so a resend is asked for once and a give-up applies what waited once. The
             # sites are locked in sorted order, as ingest locks them.
             sites = sorted({c.site for c in session.streams_waiting_since(since)})
-            for site in sites:
-                session.lock_site(site)
+            session.lock_sites(sites)
             locked = set(sites)
             for cursor in session.streams_waiting_since(since):
                 if cursor.site not in locked:

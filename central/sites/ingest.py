@@ -100,8 +100,7 @@ class Ingest:
             # splits a stream), and on a store without a whole-database write lock two
             # batches would both read a stream's cursor and both apply from it. Sorted, so
             # two processes locking overlapping sets never wait for each other in a cycle.
-            for site in _sites_of(parsed):
-                session.lock_site(site)
+            session.lock_sites(_sites_of(parsed))
             # Liveness first: a last will later in the same batch still has the last word.
             for beat, received_at in parsed.heartbeats:
                 self._guarded(

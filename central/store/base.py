@@ -134,6 +134,14 @@ class StoreSession(StoreView, Protocol):
         """Serialise decisions on one site until the transaction ends: SQLite's BEGIN
         IMMEDIATE already serialises every writer; PostgreSQL takes the site's advisory lock."""
 
+    def lock_sites(self, sites: Iterable[str]) -> None:
+        """`lock_site` for each of `sites`, in the one order every process locks in (sorted
+        by site id), so two transactions locking overlapping sets never wait in a cycle."""
+
+    def try_lock_site(self, site: str) -> bool:
+        """Take the site's lock if no other transaction holds it (True), without waiting
+        (False): for a writer that already holds other sites' locks out of sorted order."""
+
     def save_slot(self, record: SlotRecord) -> None: ...
 
     def replace_slots(self, site: str, slots: Iterable[SlotRecord]) -> None: ...

@@ -26,6 +26,7 @@ once per (stream, seq)).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from central.store.queries.session import SqlSession
 from central.store.queries.tasks import task_from_row
@@ -57,6 +58,26 @@ class PostgresSession(SqlSession):
         again in the same transaction is free)."""
         self._db.execute("SELECT pg_advisory_xact_lock(?)", (site_lock_key(site),)).fetchone()
 
+    def lock_sites(self, sites: Iterable[str]) -> None:
+        """Every one of `sites` locked in one round trip, in sorted site order (the order
+        ingest, gaps, lapses and liveness all take them in). The ordered subquery makes the
+        server take them in that order: a projection's function calls run after the sort."""
+        ordered = sorted(set(sites))
+        if not ordered:
+            return
+        self._db.execute(
+            """SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest(?::bigint[])
+                WITH ORDINALITY AS t(k, i) ORDER BY i) AS ordered""",
+            ([site_lock_key(site) for site in ordered],),
+        ).fetchone()
+
+    def try_lock_site(self, site: str) -> bool:
+        """The site's advisory lock if free now (True), else False at once."""
+        row = self._db.execute(
+            "SELECT pg_try_advisory_xact_lock(?)", (site_lock_key(site),)
+        ).fetchone()
+        return bool(row[0])
+
     def stream(self, site: str, epoch: str | None = None) -> StreamCursor:
         """The site's stream, read under the site's lock: ingest reads the cursor and then
         writes it, and two processes must not both take the same next event."""
@@ -66,8 +87,7 @@ class PostgresSession(SqlSession):
     def get_parcel(self, label: str) -> ParcelRecord | None:
         """The parcel, its row locked until the transaction ends: every lifecycle step reads
         the parcel's state and writes the next one."""
-        self._db.execute("SELECT 1 FROM parcels WHERE label = ? FOR UPDATE", (label,)).fetchall()
-        return super().get_parcel(label)
+        return self._read_parcel(label, lock=True)
 
     def claim_tasks(
         self, now: float, owner: str, lease_until: float, limit: int = 200

@@ -20,8 +20,14 @@ class ParcelQueries(Queries):
     """Parcels, and each recorded step of one."""
 
     def get_parcel(self, label: str) -> ParcelRecord | None:
+        return self._read_parcel(label, lock=False)
+
+    def _read_parcel(self, label: str, *, lock: bool) -> ParcelRecord | None:
+        """The parcel's row; with `lock`, locked to the transaction's end in the same round
+        trip (FOR UPDATE: a store with row locks; SQLite has none and never asks)."""
         row = self._db.execute(
-            f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE label = ?",  # noqa: S608
+            f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE label = ?"  # noqa: S608
+            + (" FOR UPDATE" if lock else ""),
             (label,),
         ).fetchone()
         return _parcel(row) if row else None

@@ -7,7 +7,7 @@ them (a savepoint, the site lock).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from central.store.base import StoreSession
@@ -50,8 +50,18 @@ class SqlSession(
         self._db.execute("RELEASE unit")
 
     def lock_site(self, site: str) -> None:
-        """Serialise capacity decisions on one site. BEGIN IMMEDIATE already serialises
-        every writer here; a PostgreSQL store takes a row lock (SELECT ... FOR UPDATE)."""
+        """Serialise decisions on one site. Here nothing to do: SQLite's BEGIN IMMEDIATE
+        already serialises every writer; a PostgreSQL session takes an advisory lock."""
+
+    def lock_sites(self, sites: Iterable[str]) -> None:
+        """`lock_site` for each of `sites`, sorted (the one order every process locks in)."""
+        for site in sorted(set(sites)):
+            self.lock_site(site)
+
+    def try_lock_site(self, site: str) -> bool:
+        """Take the site's lock without waiting; always True where the transaction already
+        holds the whole database (SQLite)."""
+        return True
 
 
 def _conforms(session: SqlSession) -> StoreSession:

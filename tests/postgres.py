@@ -48,14 +48,18 @@ HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0  # initdb is done before this runs; a server is up in ~1 s
 STOP_TIMEOUT_S = 10.0
 PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and the server binding it
-# Server settings for throwaway test data: no durability, room for several processes' pools.
+# Server settings: room for several processes' pools.
 SERVER_SETTINGS = {
     "listen_addresses": HOST,
+    "max_connections": "300",
+    "log_min_messages": "warning",
+}
+# For throwaway test data: no durability (a benchmark asks for a durable server, to compare
+# with SQLite's fsynced commits like for like).
+NOT_DURABLE = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
-    "max_connections": "300",
-    "log_min_messages": "warning",
 }
 
 
@@ -89,7 +93,7 @@ class PrivatePostgres:
     Stop it with `stop()` or by leaving the `with` block; it is killed if this process dies.
     """
 
-    def __init__(self, bin_dir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, *, durable: bool = False) -> None:
         found = bin_dir or find_postgres_bin()
         if found is None:
             raise PostgresError(
@@ -97,6 +101,7 @@ class PrivatePostgres:
                 "PATH: apt-get install postgresql (bash .ci/setup does)"
             )
         self.bin_dir = found
+        self.durable = durable
         self.host = HOST
         self.port = 0
         self.folder: Path | None = None
@@ -225,7 +230,8 @@ class PrivatePostgres:
     def _serve(self) -> None:
         postgres = str(self.bin_dir / "postgres")
         argv = [postgres, "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.folder)]
-        for key, value in SERVER_SETTINGS.items():
+        settings = SERVER_SETTINGS if self.durable else {**SERVER_SETTINGS, **NOT_DURABLE}
+        for key, value in settings.items():
             argv += ["-c", f"{key}={value}"]
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(

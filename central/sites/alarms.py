@@ -95,9 +95,9 @@ def raise_alarm(
 
 def clear_alarm(
     session: StoreSession, site: str, kind: AlarmKind, at: float, ref: str | None = ""
-) -> int:
+) -> None:
     """Close open alarms of `kind` at `site` (one ref; every ref when `ref` is None)."""
-    return session.clear_alarms(site, kind.value, ref, at)
+    session.clear_alarms(site, kind.value, ref, at)
 
 
 def acknowledge(session: StoreSession, alarm_id: int, by: str, at: float) -> AlarmRecord:

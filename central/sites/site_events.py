@@ -216,11 +216,12 @@ class EventEffects:
         )
         if updated.state != ParcelState.READY_FOR_PICKUP.value:
             return
-        session.add_task(TaskRecord(TaskKind.ISSUE_CODE, now, label=label, site=site))
+        follow_ups = [TaskRecord(TaskKind.ISSUE_CODE, now, label=label, site=site)]
         remind_at = expires_at - self.pickup.reminder_before_s
         if self.pickup.reminder_before_s > 0 and remind_at > now:
-            session.add_task(TaskRecord(TaskKind.REMIND, remind_at, label=label, site=site))
-        session.add_task(TaskRecord(TaskKind.EXPIRE, expires_at, label=label, site=site))
+            follow_ups.append(TaskRecord(TaskKind.REMIND, remind_at, label=label, site=site))
+        follow_ups.append(TaskRecord(TaskKind.EXPIRE, expires_at, label=label, site=site))
+        session.add_tasks(follow_ups)
 
     def _picked_up(
         self,

@@ -179,6 +179,9 @@ class StoreSession(StoreView, Protocol):
 
     def add_task(self, task: TaskRecord) -> int: ...
 
+    def add_tasks(self, tasks: Sequence[TaskRecord]) -> None:
+        """Add several tasks at once (no ids returned: one round trip on a server store)."""
+
     def claim_tasks(
         self, now: float, owner: str, lease_until: float, limit: int = 200
     ) -> list[TaskRecord]:
@@ -198,15 +201,18 @@ class StoreSession(StoreView, Protocol):
     def open_alarm(self, record: AlarmRecord) -> bool:
         """Raise an alarm; False if the same one (site, kind, ref) is already open."""
 
-    def clear_alarms(self, site: str, kind: str, ref: str | None, at: float) -> int:
-        """Close open alarms of a kind at a site (one ref, or all refs when ref is None)."""
+    def clear_alarms(self, site: str, kind: str, ref: str | None, at: float) -> None:
+        """Close open alarms of a kind at a site (one ref, or all refs when ref is None).
+        Nothing is returned: a write no one waits for (one round trip per transaction, not
+        per call, on a server store)."""
 
     def ack_alarm(self, alarm_id: int, by: str, at: float, clear: bool) -> bool:
         """Acknowledge an alarm (and close it, if `clear`); False if unknown or acked."""
 
     def add_removal(self, record: RemovalRecord) -> None: ...
 
-    def finish_removals(self, label: str, at: float) -> int: ...
+    def finish_removals(self, label: str, at: float) -> None:
+        """Mark the parcel's open removals done (nothing returned: a write no one waits for)."""
 
     def save_process(self, record: ProcessRecord) -> None:
         """Write a central process's row (at start, every tick, at a clean stop)."""

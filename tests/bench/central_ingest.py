@@ -309,7 +309,7 @@ class Members:
     def stop(self) -> int:
         """Stop every member; the batches they committed, together."""
         self.tell("stop")
-        batches = sum(reply[1] for reply in self.wait_for("stopped"))
+        batches = int(sum(reply[1] for reply in self.wait_for("stopped")))
         for process in self._processes:
             process.join(CHILD_TIMEOUT_S)
         return batches
@@ -346,7 +346,8 @@ def private_postgres(wanted: bool) -> Iterator[Any]:
         return
     from tests.postgres import PrivatePostgres
 
-    with PrivatePostgres() as server:
+    # Durable (fsync, synchronous commit), as SQLite's commits here are: like for like.
+    with PrivatePostgres(durable=True) as server:
         yield server
 
 

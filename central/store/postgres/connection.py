@@ -8,6 +8,7 @@ translated text must be the same string every time: translations are cached per 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -45,13 +46,20 @@ class PgCursor:
 
     PostgreSQL reports no row id for an INSERT: the queries ask with `RETURNING id`, and
     reading `lastrowid` raises rather than hand back a None to be stored as an id.
+    In pipeline mode a statement's row count is known only once the pipeline is synced:
+    asking for it syncs (fetching rows syncs by itself).
     """
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(
+        self, cursor: psycopg.Cursor[Any], pipeline: psycopg.Pipeline | None = None
+    ) -> None:
         self._cursor = cursor
+        self._pipeline = pipeline
 
     @property
     def rowcount(self) -> int:
+        if self._cursor.rowcount < 0 and self._pipeline is not None:
+            self._pipeline.sync()
         return self._cursor.rowcount
 
     @property
@@ -69,19 +77,42 @@ class PgCursor:
 
 
 class PgConnection:
-    """One psycopg connection, inside a transaction its store opened, as `SqlConnection`."""
+    """One psycopg connection, inside a transaction its store opened, as `SqlConnection`.
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    With a `pipeline` (psycopg's pipeline mode) a statement whose result nobody reads is sent
+    without waiting for the server's answer: a transaction's writes cost one round trip
+    together instead of one each. The server still runs them in order, so a read sees every
+    write sent before it; an error surfaces at the next read or `sync()` (a savepoint syncs
+    before it is released, so the error is still inside it).
+    """
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline | None = None
+    ) -> None:
         self.raw = conn
+        self._pipeline = pipeline
+
+    def sync(self) -> None:
+        """Wait for every statement sent so far; raises the first one's error (psycopg.Error)."""
+        if self._pipeline is not None:
+            self._pipeline.sync()
+
+    def settle(self) -> None:
+        """After an error: end the pipeline's aborted stretch (the server skips everything
+        up to the next sync point), so the next statement (a ROLLBACK TO) runs. The error
+        itself is already being raised by the caller; a repeat of it here is not news."""
+        if self._pipeline is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._pipeline.sync()
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> PgCursor:
         """Run one statement; psycopg errors (psycopg.Error) pass through."""
         # Always hand psycopg a parameter sequence, even empty: without one it sends the text
         # as is, and a doubled `%%` would reach the server doubled.
-        return PgCursor(self.raw.execute(translate(sql), tuple(parameters)))
+        return PgCursor(self.raw.execute(translate(sql), tuple(parameters)), self._pipeline)
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> PgCursor:
         """Run one statement per parameter row (psycopg pipelines them: one round trip)."""
         cursor = self.raw.cursor()
         cursor.executemany(translate(sql), [tuple(p) for p in parameters])
-        return PgCursor(cursor)
+        return PgCursor(cursor, self._pipeline)

@@ -26,8 +26,10 @@ once per (stream, seq)).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
+from central.store.postgres.connection import PgConnection
 from central.store.queries.session import SqlSession
 from central.store.queries.tasks import task_from_row
 from central.store.records import ParcelRecord, StreamCursor, TaskRecord
@@ -52,10 +54,30 @@ def site_lock_key(site: str) -> int:
 class PostgresSession(SqlSession):
     """Data access inside one READ COMMITTED transaction on a PostgreSQL connection."""
 
+    _db: PgConnection
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside the transaction: on error only its own writes are undone.
+        The unit's writes are synced before it is released, so an error of one of them is
+        raised inside the unit (pipeline mode would raise it at some later read)."""
+        self._db.execute("SAVEPOINT unit")
+        try:
+            yield
+            self._db.sync()
+        except BaseException:
+            self._db.settle()
+            self._db.execute("ROLLBACK TO unit")
+            self._db.execute("RELEASE unit")
+            raise
+        self._db.execute("RELEASE unit")
+
     def lock_site(self, site: str) -> None:
         """Serialise decisions on one site across every process: a transaction-scoped
         advisory lock (waits for the holder; released at commit or rollback; taking it
-        again in the same transaction is free)."""
+        again in the same transaction is free). What this transaction read of the site
+        before is read again after it: another writer may have changed it meanwhile."""
+        self._site_cache.pop(site, None)
         self._db.execute("SELECT pg_advisory_xact_lock(?)", (site_lock_key(site),)).fetchone()
 
     def lock_sites(self, sites: Iterable[str]) -> None:
@@ -65,6 +87,8 @@ class PostgresSession(SqlSession):
         ordered = sorted(set(sites))
         if not ordered:
             return
+        for site in ordered:
+            self._site_cache.pop(site, None)
         self._db.execute(
             """SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest(?::bigint[])
                 WITH ORDINALITY AS t(k, i) ORDER BY i) AS ordered""",
@@ -73,6 +97,7 @@ class PostgresSession(SqlSession):
 
     def try_lock_site(self, site: str) -> bool:
         """The site's advisory lock if free now (True), else False at once."""
+        self._site_cache.pop(site, None)
         row = self._db.execute(
             "SELECT pg_try_advisory_xact_lock(?)", (site_lock_key(site),)
         ).fetchone()

@@ -116,8 +116,12 @@ class PostgresStore:
             raise StoreError("a store transaction cannot begin inside another")
         self._local.active = True
         try:
-            with self._pool.connection() as conn, conn.transaction():
-                yield PostgresSession(PgConnection(conn))
+            with (
+                self._pool.connection() as conn,
+                conn.pipeline() as pipeline,
+                conn.transaction(),
+            ):
+                yield PostgresSession(PgConnection(conn, pipeline))
         finally:
             self._local.active = False
 

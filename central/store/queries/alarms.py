@@ -23,21 +23,20 @@ class AlarmQueries(Queries):
         ).fetchone()
         return row is not None
 
-    def clear_alarms(self, site: str, kind: str, ref: str | None, at: float) -> int:
+    def clear_alarms(self, site: str, kind: str, ref: str | None, at: float) -> None:
         """Close open alarms of a kind at a site (one ref, or all refs when ref is None)."""
         if ref is None:
-            cursor = self._db.execute(
+            self._db.execute(
                 """UPDATE alarms SET cleared_at = ? WHERE site = ? AND kind = ?
                     AND cleared_at IS NULL""",
                 (at, site, kind),
             )
         else:
-            cursor = self._db.execute(
+            self._db.execute(
                 """UPDATE alarms SET cleared_at = ? WHERE site = ? AND kind = ? AND ref = ?
                     AND cleared_at IS NULL""",
                 (at, site, kind, ref),
             )
-        return cursor.rowcount
 
     def list_alarms(self, include_cleared: bool = False) -> list[AlarmRecord]:
         query = f"SELECT {_ALARM_COLUMNS} FROM alarms"  # noqa: S608 - column names only

@@ -35,6 +35,11 @@ class Queries:
 
     def __init__(self, conn: SqlConnection) -> None:
         self._db = conn
+        # Sites read in this transaction (None: not stored). Ingest reads a site's record
+        # for nearly every parcel event of it (is it a counter, what its shelf holds): read
+        # once per transaction. Kept current by save_site; a store where another writer can
+        # change a site mid-transaction drops a site's entry when it takes the site's lock.
+        self._site_cache: dict[str, Any] = {}
 
 
 def optional_bool(value: Any) -> bool | None:

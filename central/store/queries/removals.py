@@ -23,11 +23,10 @@ class RemovalQueries(Queries):
             ),
         )
 
-    def finish_removals(self, label: str, at: float) -> int:
-        cursor = self._db.execute(
+    def finish_removals(self, label: str, at: float) -> None:
+        self._db.execute(
             "UPDATE removals SET done_at = ? WHERE label = ? AND done_at IS NULL", (at, label)
         )
-        return cursor.rowcount
 
     def open_removals(self, site: str | None = None) -> list[RemovalRecord]:
         query = "SELECT label, site, reason, created_at, slot, done_at FROM removals "

@@ -25,17 +25,23 @@ class SiteQueries(Queries):
     """Sites, their liveness and their slots."""
 
     def get_site(self, site: str) -> SiteRecord | None:
+        if site in self._site_cache:
+            cached: SiteRecord | None = self._site_cache[site]
+            return cached
         row = self._db.execute(
             f"SELECT {_SITE_COLUMNS} FROM sites WHERE site = ?",  # noqa: S608 - column names only
             (site,),
         ).fetchone()
-        return _site(row) if row else None
+        record = _site(row) if row else None
+        self._site_cache[site] = record
+        return record
 
     def list_sites(self) -> list[SiteRecord]:
         rows = self._db.execute(f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY site")  # noqa: S608
         return [_site(r) for r in rows]
 
     def save_site(self, record: SiteRecord) -> None:
+        self._site_cache[record.site] = record
         self._db.execute(
             upsert("sites", _SITE_COLUMNS, ("site",)),
             (

@@ -29,6 +29,19 @@ class TaskQueries(Queries):
         ).fetchone()
         return int(row[0])
 
+    def add_tasks(self, tasks: Sequence[TaskRecord]) -> None:
+        """Add several tasks at once (no ids returned: one round trip on a server store)."""
+        if not tasks:
+            return
+        self._db.executemany(
+            """INSERT INTO tasks (kind, label, site, payload, due_at, attempts, last_error)
+                VALUES (?,?,?,?,?,?,?)""",
+            [
+                (t.kind, t.label, t.site, t.payload, t.due_at, t.attempts, t.last_error)
+                for t in tasks
+            ],
+        )
+
     def claim_tasks(
         self, now: float, owner: str, lease_until: float, limit: int = 200
     ) -> list[TaskRecord]:

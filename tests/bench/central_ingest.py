@@ -3,7 +3,8 @@ on SQLite and on PostgreSQL, each beside a raw paho subscriber's messages per se
 same broker in the same run; and the latency of a fleet read taken while ingest runs.
 
     .venv/bin/python tests/bench/central_ingest.py [--sites 100] [--events-per-site 250]
-        [--stores sqlite,postgresql] [--centrals 1,2] [--batch-size 500]
+        [--stores sqlite,postgresql] [--centrals 1,2] [--sharded postgresql]
+        [--batch-size 500]
 
 Every consumer is measured the same way: its persistent MQTT 5 session is subscribed first
 and then disconnected, the sites' events are published and queued by the broker, and the
@@ -15,6 +16,13 @@ alarms, follow-up tasks) and commits before it acknowledges; with two processes 
 its share of the shared subscription and either applies what the other stored out of order.
 Follow-up tasks (pickup codes) are left for after the run (no timer ticks).
 
+The sharded scenario (`--sharded`, per store; "" for none) splits the sites over two
+private brokers, half each, and runs two central processes, each consuming only its own
+broker (its `[[brokers]]` lists that one): docs/central.md's claim that sharding by broker
+lets a second process share ingest. Its raw baseline is a raw subscriber per broker,
+draining together; its time runs from the first one's connect to the last one's end.
+Every raw subscriber drains in a process of its own, as each central member does.
+
 Each scenario (a store and a number of central processes) gets a fresh topic root and a
 fresh store, and its own raw measurement just before it, so each ratio compares consumers
 on the same broker and the same machine load. While central drains, this process reads
@@ -22,7 +30,7 @@ on the same broker and the same machine load. While central drains, this process
 `central.operator.fleet.fleet`), every `--read-interval-s`, and reports the p50/p99.
 
 PostgreSQL is a private server in a temporary folder on a free port (tests/postgres.py,
-fsync off as the tests run it), never the machine's own. Prints one JSON object on its last
+durable like SQLite's commits), never the machine's own. Prints one JSON object on its last
 line.
 """
 
@@ -85,6 +93,7 @@ CHILD_TIMEOUT_S = 120.0  # a central process to build itself, subscribe, or stop
 SUBSCRIBED_LINE = "subscribed to the sites"
 SESSION_EXPIRY_S = 3600  # the raw subscriber's and central's: the queue outlives the gap
 STORES = ("sqlite", "postgresql")
+SHARDS = 2  # the sharded scenario's brokers, and its central processes (one on each)
 
 
 class NoNotifier:
@@ -170,7 +179,9 @@ def prime_raw(broker: PrivateBroker, topics: Topics, client_id: str) -> None:
     client.loop_stop()
 
 
-def drain_raw(broker: PrivateBroker, client_id: str, expected: int) -> float:
+def drain_raw(host: str, port: int, client_id: str, expected: int, replies: Any) -> None:
+    """Drain a primed session's `expected` messages (spawned); reply (start, end) on the
+    monotonic clock, which every process shares."""
     received = 0
     done = threading.Event()
     client, props = session_client(client_id)
@@ -182,15 +193,36 @@ def drain_raw(broker: PrivateBroker, client_id: str, expected: int) -> float:
             done.set()
 
     client.on_message = on_message
-    start = time.perf_counter()
-    client.connect(broker.host, broker.port, clean_start=False, properties=props)
+    start = time.monotonic()
+    client.connect(host, port, clean_start=False, properties=props)
     client.loop_start()
     if not done.wait(DRAIN_TIMEOUT_S):
-        raise SystemExit(f"raw subscriber got {received} of {expected} messages")
-    elapsed = time.perf_counter() - start
+        replies.put(f"raw subscriber got {received} of {expected} messages")
+        return
+    end = time.monotonic()
     client.disconnect()
     client.loop_stop()
-    return elapsed
+    replies.put((start, end))
+
+
+def drain_raw_together(drains: list[tuple[PrivateBroker, str, int]]) -> float:
+    """Drain each (broker, client id, expected) in a process of its own, at once: seconds
+    from the first connect to the last message."""
+    context = multiprocessing.get_context("spawn")
+    replies: Any = context.Queue()
+    processes = [
+        context.Process(target=drain_raw, args=(b.host, b.port, client_id, n, replies))
+        for b, client_id, n in drains
+    ]
+    for process in processes:
+        process.start()
+    spans = [replies.get(timeout=DRAIN_TIMEOUT_S + CHILD_TIMEOUT_S) for _ in processes]
+    for process in processes:
+        process.join(CHILD_TIMEOUT_S)
+    for span in spans:
+        if isinstance(span, str):
+            raise SystemExit(span)
+    return max(end for _, end in spans) - min(start for start, _ in spans)
 
 
 def publish_all(broker: PrivateBroker, topics: Topics, events: list[Event]) -> float:
@@ -363,8 +395,34 @@ def store_section(location: str) -> dict[str, str]:
     return {"url": location} if location.startswith("postgresql") else {"path": location}
 
 
+def broker_sections(brokers: list[PrivateBroker], centrals: int) -> list[dict[str, Any]]:
+    """Each central process's broker settings: one broker as the deployed `[broker]`, or,
+    sharded, the process's own broker alone as its `[[brokers]]` (process i on broker
+    i mod the number of brokers)."""
+    sections: list[dict[str, Any]] = []
+    for i in range(centrals):
+        broker = brokers[i % len(brokers)]
+        section = {
+            "host": broker.host,
+            "port": broker.port,
+            "client_id": f"bench-central-{i + 1}",
+            "session_expiry_s": SESSION_EXPIRY_S,
+        }
+        if len(brokers) == 1:
+            sections.append({"broker": section})
+        else:
+            sections.append({"brokers": [{"name": f"shard{i % len(brokers) + 1}", **section}]})
+    return sections
+
+
+def shard_events(events: list[Event], sites: list[str], shards: int) -> list[list[Event]]:
+    """The events each broker carries: the sites split in order, an equal share each."""
+    shard_of = {site: i * shards // len(sites) for i, site in enumerate(sites)}
+    return [[e for e in events if shard_of[e.site] == n] for n in range(shards)]
+
+
 def run_scenario(  # noqa: PLR0917 - one scenario's whole setting
-    broker: PrivateBroker,
+    brokers: list[PrivateBroker],
     location: str,
     centrals: int,
     events: list[Event],
@@ -377,13 +435,17 @@ def run_scenario(  # noqa: PLR0917 - one scenario's whole setting
     # A site's stream may end between a deposit and its pickup (--events-per-site not a
     # multiple of 4): those parcels stay deposited.
     picked = sum(isinstance(e.payload, ParcelPickedUp) for e in events)
+    shards = shard_events(events, [s.id for s in network.sites], len(brokers))
 
-    # --- the raw subscriber, on the same broker, just before
+    # --- the raw subscribers, one per broker, on the same brokers, just before
     raw_topics = Topics(f"bench-{uuid.uuid4().hex[:8]}/v1")
-    raw_id = f"bench-raw-{uuid.uuid4().hex[:8]}"
-    prime_raw(broker, raw_topics, raw_id)
-    publish_all(broker, raw_topics, events)
-    raw_s = drain_raw(broker, raw_id, total)
+    drains = []
+    for broker, share in zip(brokers, shards, strict=True):
+        raw_id = f"bench-raw-{uuid.uuid4().hex[:8]}"
+        prime_raw(broker, raw_topics, raw_id)
+        publish_all(broker, raw_topics, share)
+        drains.append((broker, raw_id, len(share)))
+    raw_s = drain_raw_together(drains)
 
     # --- central
     topics = Topics(f"bench-{uuid.uuid4().hex[:8]}/v1")
@@ -394,18 +456,7 @@ def run_scenario(  # noqa: PLR0917 - one scenario's whole setting
         "ingest": {"batch_size": args.batch_size},
         "service": {"tick_interval_s": 60},
     }
-    configs = [
-        {
-            **base,
-            "broker": {
-                "host": broker.host,
-                "port": broker.port,
-                "client_id": f"bench-central-{i + 1}",
-                "session_expiry_s": SESSION_EXPIRY_S,
-            },
-        }
-        for i in range(centrals)
-    ]
+    configs = [{**base, **section} for section in broker_sections(brokers, centrals)]
     store = open_store(parse_config(configs[0], environ={}).store)
     with store.transaction() as session:
         registry.load_network(session, network)
@@ -419,7 +470,8 @@ def run_scenario(  # noqa: PLR0917 - one scenario's whole setting
     primers.tell("start")
     primers.wait_for("subscribed")
     primers.stop()
-    publish_all(broker, topics, events)
+    for broker, share in zip(brokers, shards, strict=True):
+        publish_all(broker, topics, share)
 
     members = Members(configs, network, pem)
     drained = threading.Event()
@@ -454,6 +506,7 @@ def run_scenario(  # noqa: PLR0917 - one scenario's whole setting
     return {
         "store": "postgresql" if location.startswith("postgresql") else "sqlite",
         "centrals": centrals,
+        "brokers": len(brokers),
         "raw_paho_msgs_per_s": round(raw_rate),
         "central_events_per_s": round(central_rate),
         "central_to_raw_ratio": round(central_rate / raw_rate, 3),
@@ -474,13 +527,22 @@ def main() -> int:
     parser.add_argument("--stores", default=",".join(STORES), help="sqlite,postgresql")
     parser.add_argument("--centrals", default="1,2", help="central processes per scenario")
     parser.add_argument(
+        "--sharded",
+        default="postgresql",
+        help="stores for 2 centrals on 2 brokers, each its own ('' for none)",
+    )
+    parser.add_argument(
         "--read-interval-s", type=float, default=0.1, help="between two fleet reads"
     )
     args = parser.parse_args()
     stores = [s for s in args.stores.split(",") if s]
-    if not set(stores) <= set(STORES):
-        parser.error(f"--stores: choose from {', '.join(STORES)}")
+    sharded = [s for s in args.sharded.split(",") if s]
+    if not set(stores) | set(sharded) <= set(STORES):
+        parser.error(f"--stores, --sharded: choose from {', '.join(STORES)}")
     counts = [int(n) for n in args.centrals.split(",") if n]
+    # (store, central processes, brokers)
+    plan = [(kind, n, 1) for kind in stores for n in counts]
+    plan += [(kind, SHARDS, SHARDS) for kind in sharded]
 
     network = bench_network(args.sites)
     streams = [
@@ -494,14 +556,15 @@ def main() -> int:
     with (
         tempfile.TemporaryDirectory() as tmp,
         PrivateBroker(Path(tmp) / "broker") as broker,
-        private_postgres("postgresql" in stores) as server,
+        PrivateBroker(Path(tmp) / "broker-2") as second,
+        private_postgres(any(kind == "postgresql" for kind, _, _ in plan)) as server,
     ):
-        for kind in stores:
-            for centrals in counts:
-                location = fresh_store(kind, Path(tmp), server)
-                result = run_scenario(broker, location, centrals, events, network, args, Path(tmp))
-                print(json.dumps(result), file=sys.stderr, flush=True)
-                scenarios.append(result)
+        for kind, centrals, shards in plan:
+            location = fresh_store(kind, Path(tmp), server)
+            brokers = [broker, second][:shards]
+            result = run_scenario(brokers, location, centrals, events, network, args, Path(tmp))
+            print(json.dumps(result), file=sys.stderr, flush=True)
+            scenarios.append(result)
     report = {
         "benchmark": "central_ingest",
         "sites": args.sites,

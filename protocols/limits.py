@@ -17,6 +17,9 @@ IDENT_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 LABEL_MAX_CHARS = 32
 # Parcels in one MarkForRemoval: a courier's one visit; central splits longer lists.
 REMOVAL_MAX_PARCELS = 500
+# An event sequence number: what a 64-bit signed column holds (SQLite's INTEGER, PostgreSQL's
+# BIGINT). Larger, central's store refuses the row on every retry of its batch.
+SEQ_MAX = 2**63 - 1
 
 
 def fit_text(text: str) -> str:

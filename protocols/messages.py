@@ -200,7 +200,9 @@ class Heartbeat(WireModel):
     boot_id: Ident
     epoch: Ident | None = Field(default=None, description="the event stream's identity")
     at: Timestamp
-    last_seq: int = Field(ge=0, description="the newest event sequence number written")
+    last_seq: int = Field(
+        ge=0, le=limits.SEQ_MAX, description="the newest event sequence number written"
+    )
     interval_s: float = Field(gt=0, le=3600, description="seconds until the next beat")
 
 
@@ -230,7 +232,9 @@ class StateSnapshot(WireModel):
     kind: SiteKind
     boot_id: Ident
     at: Timestamp
-    last_seq: int = Field(ge=0, description="the newest event sequence number written")
+    last_seq: int = Field(
+        ge=0, le=limits.SEQ_MAX, description="the newest event sequence number written"
+    )
     epoch: Ident | None = Field(
         default=None, description="the event stream's identity: created with the site's store"
     )
@@ -399,7 +403,7 @@ class Event(WireModel):
     """
 
     site: SiteId
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=limits.SEQ_MAX)
     id: Ident
     at: Timestamp
     payload: EventPayload
@@ -456,7 +460,9 @@ class RunDiagnostics(Payload):
 
 class ResendState(Payload):
     type: Literal["resend_state"] = "resend_state"
-    from_seq: int | None = Field(default=None, ge=1, description="also resend events from here")
+    from_seq: int | None = Field(
+        default=None, ge=1, le=limits.SEQ_MAX, description="also resend events from here"
+    )
 
 
 class MarkForRemoval(Payload):

@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from protocols import limits
 from protocols import messages as m
 from protocols.labels import make_s10
 
@@ -128,7 +129,7 @@ command_bodies: st.SearchStrategy[Any] = st.one_of(
     st.builds(m.SetSlotService, slot=slot_ids, in_service=st.booleans(), reason=texts),
     st.builds(m.RevokeCode, parcel=labels, code_id=nonces),
     st.builds(m.RunDiagnostics),
-    st.builds(m.ResendState, from_seq=_opt(st.integers(min_value=1))),
+    st.builds(m.ResendState, from_seq=_opt(st.integers(min_value=1, max_value=limits.SEQ_MAX))),
     st.builds(
         m.MarkForRemoval,
         parcels=st.lists(labels, min_size=1, max_size=5),
@@ -184,7 +185,7 @@ messages: dict[str, st.SearchStrategy[Any]] = {
         kind=st.sampled_from(m.SiteKind),
         boot_id=idents,
         at=timestamps,
-        last_seq=st.integers(min_value=0),
+        last_seq=st.integers(min_value=0, max_value=limits.SEQ_MAX),
         slots=st.lists(slot_snapshots, max_size=4),
         shelf_capacity=_opt(st.integers(min_value=0)),
         shelf_used=_opt(st.integers(min_value=0)),
@@ -194,7 +195,7 @@ messages: dict[str, st.SearchStrategy[Any]] = {
     "event": st.builds(
         m.Event,
         site=site_ids,
-        seq=st.integers(min_value=1),
+        seq=st.integers(min_value=1, max_value=limits.SEQ_MAX),
         id=idents,
         at=timestamps,
         payload=event_payloads,
@@ -223,7 +224,7 @@ messages: dict[str, st.SearchStrategy[Any]] = {
         boot_id=idents,
         epoch=_opt(idents),
         at=timestamps,
-        last_seq=st.integers(min_value=0),
+        last_seq=st.integers(min_value=0, max_value=limits.SEQ_MAX),
         interval_s=st.floats(min_value=0.001, max_value=3600, allow_nan=False),
     ),
 }

@@ -43,9 +43,20 @@ class PostgresStore:
     it never reaches a message or a log (`location` is the url without it).
     """
 
-    # psycopg.Error covers what a caller retries the whole transaction on: a serialization
-    # failure, a deadlock detected, a lost connection, a pool that had no connection in time.
-    errors: tuple[type[Exception], ...] = (psycopg.Error, StoreError)
+    # What a caller retries the whole transaction on: faults that pass. OperationalError is
+    # a lost connection, a server shutting down, a deadlock detected, a serialization
+    # failure, a pool that had no connection in time; IntegrityError a row another process
+    # inserted first; InternalError a transaction aborted under it. Not DataError (a value
+    # the column cannot hold, a NUL in a text), ProgrammingError or NotSupportedError: the
+    # same data fails the same way on every retry, so ingest sets the message aside instead
+    # of retrying its batch for ever while every other site's messages wait behind it.
+    errors: tuple[type[Exception], ...] = (
+        psycopg.OperationalError,
+        psycopg.IntegrityError,
+        psycopg.InternalError,
+        psycopg.InterfaceError,
+        StoreError,
+    )
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = DEFAULT_POOL_MAX) -> None:
         self.url = url

@@ -1,0 +1,99 @@
+"""Hostile input and faults against central on PostgreSQL: what SQLite takes in its stride
+(64-bit integers in every column) must not jam ingest on PostgreSQL either.
+
+A batch that fails to commit is retried for ever by the ingest worker (its messages stay
+unacknowledged, so nothing is lost to a transient fault). That is right only for faults that
+pass: a message whose data the database refuses must be rejected or set aside, never retried,
+or one site's bad message stops every site's ingest on that process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from central.parcels.steps import announce
+from central.sites import registry
+from central.sites.ingest import Delivery
+from central.store.postgres import PostgresStore
+from protocols.messages import SizeClass, SlotState, encode
+from protocols.topics import SiteChannel
+from tests.central.central_rig import SiteEvents, announcement, label, small_network, snapshot
+from tests.central.test_ingest import NOW, TOPICS, delivery, make_ingest
+
+pytestmark = pytest.mark.postgres
+
+# One past the largest value of PostgreSQL's BIGINT (and SQLite's INTEGER).
+BEYOND_BIGINT = 2**63
+# One past the largest value of PostgreSQL's INTEGER (sites.shelf_capacity).
+BEYOND_INTEGER = 2**31
+
+
+@pytest.fixture
+def store(pg_url: str) -> Iterator[PostgresStore]:
+    store = PostgresStore(pg_url)
+    with store.transaction() as session:
+        registry.load_network(session, small_network())
+        for site, slots in (("L0001", "ABCDE"), ("L0002", "FGH")):
+            registry.apply_snapshot(
+                session,
+                snapshot(site, [(s, SizeClass.S, SlotState.FREE, None) for s in slots]),
+                NOW,
+            )
+        for n in range(1, 5):
+            announce(session, announcement(n), NOW)
+    yield store
+    store.close()
+
+
+def applied_seq(store: PostgresStore, site: str) -> int:
+    with store.transaction() as session:
+        return session.stream(site).applied_seq
+
+
+def test_an_event_seq_beyond_64_bits_is_rejected_and_the_batch_commits(
+    store: PostgresStore,
+) -> None:
+    # Without a bound on seq the INSERT fails (bigint out of range) on every retry of the
+    # batch: the process's ingest stops for every site.
+    ingest = make_ingest(store)
+    good = SiteEvents("L0002").deposit(label(2), "F")
+    bad = SiteEvents("L0001").deposit(label(1), "A")
+    raw = encode(bad).replace(b'"seq":1', b'"seq":%d' % BEYOND_BIGINT)
+    assert raw != encode(bad)
+    result = ingest.commit(
+        [delivery(good), Delivery(TOPICS.site("L0001", SiteChannel.EVENTS), raw)],
+        NOW,
+    )
+    assert result.rejected == 1
+    assert result.applied == 1
+    assert applied_seq(store, "L0002") == 1
+    assert applied_seq(store, "L0001") == 0
+
+
+def test_a_snapshot_the_columns_cannot_hold_is_set_aside_and_the_rest_applied(
+    store: PostgresStore,
+) -> None:
+    # shelf_capacity fits the wire (ge=0, no upper bound) but not PostgreSQL's INTEGER: a
+    # DataError, which comes back the same on every retry; it must be set aside like any
+    # other message central cannot apply, not retried as a passing fault.
+    ingest = make_ingest(store)
+    state = snapshot("L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in "ABCDE"])
+    state = state.model_copy(update={"shelf_capacity": BEYOND_INTEGER})
+    good = SiteEvents("L0002").deposit(label(2), "F")
+    result = ingest.commit(
+        [Delivery(TOPICS.site("L0001", SiteChannel.STATE), encode(state)), delivery(good)], NOW
+    )
+    assert result.applied == 1
+    assert applied_seq(store, "L0002") == 1
+
+
+def test_only_faults_that_pass_are_retried(store: PostgresStore) -> None:
+    # What a caller retries the whole transaction on: a lost connection, a deadlock, a
+    # serialization failure, no connection in time; never data the server refuses.
+    assert issubclass(psycopg.errors.DeadlockDetected, store.errors)
+    assert issubclass(psycopg.errors.AdminShutdown, store.errors)
+    assert not issubclass(psycopg.errors.NumericValueOutOfRange, store.errors)
+    assert not issubclass(psycopg.errors.UndefinedColumn, store.errors)

@@ -9,6 +9,7 @@ or one site's bad message stops every site's ingest on that process.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -22,6 +23,8 @@ from protocols.messages import SizeClass, SlotState, encode
 from protocols.topics import SiteChannel
 from tests.central.central_rig import SiteEvents, announcement, label, small_network, snapshot
 from tests.central.test_ingest import NOW, TOPICS, delivery, make_ingest
+from tests.eventually import eventually
+from tests.postgres import PostgresError, PrivatePostgres
 
 pytestmark = pytest.mark.postgres
 
@@ -29,6 +32,13 @@ pytestmark = pytest.mark.postgres
 BEYOND_BIGINT = 2**63
 # One past the largest value of PostgreSQL's INTEGER (sites.shelf_capacity).
 BEYOND_INTEGER = 2**31
+# A server outage longer than psycopg_pool's own backoff reaches in four attempts (1, 2, 4
+# and 8 s apart): left to it, the next attempt would come some 16 s after the server is back.
+OUTAGE_S = 16.0
+# After the server is back, central's transactions work again within this.
+RECOVERY_S = 5.0
+# How long a transaction waits for a connection in these tests (the product waits longer).
+POOL_WAIT_S = 2.0
 
 
 @pytest.fixture
@@ -97,3 +107,49 @@ def test_only_faults_that_pass_are_retried(store: PostgresStore) -> None:
     assert issubclass(psycopg.errors.AdminShutdown, store.errors)
     assert not issubclass(psycopg.errors.NumericValueOutOfRange, store.errors)
     assert not issubclass(psycopg.errors.UndefinedColumn, store.errors)
+
+
+def _answers(store: PostgresStore) -> bool:
+    """One transaction: True if it committed, False on an error the caller would retry."""
+    try:
+        with store.transaction() as session:
+            session.lock_site("L0001")
+        return True
+    except store.errors:
+        return False
+
+
+def _kill(server: PrivatePostgres) -> None:
+    """kill -9 of the server's postmaster; its folder and port stay for a restart."""
+    process = server._process
+    assert process is not None
+    process.kill()
+    process.wait()
+
+
+def _restart(server: PrivatePostgres) -> bool:
+    """The same server again (same folder and port): False while the killed one's backends
+    still hold its shared memory."""
+    try:
+        server._serve()
+    except PostgresError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(120)
+def test_after_a_long_outage_the_pool_connects_as_soon_as_the_server_is_back() -> None:
+    with PrivatePostgres() as server:
+        store = PostgresStore(server.create_database(), timeout=POOL_WAIT_S)
+        try:
+            assert _answers(store)
+            _kill(server)
+            started = time.monotonic()
+            assert not _answers(store)  # an error a caller retries, within the pool's wait
+            assert time.monotonic() - started < POOL_WAIT_S + 1
+            # The outage's length is the fault under test, not a wait for a condition.
+            time.sleep(OUTAGE_S)
+            eventually(lambda: _restart(server), timeout=30, what="the server restarted")
+            eventually(lambda: _answers(store), timeout=RECOVERY_S, what="a transaction")
+        finally:
+            store.close()

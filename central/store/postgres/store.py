@@ -9,6 +9,7 @@ after, and the broker then forgets it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,15 +33,25 @@ DEFAULT_POOL_MAX = 8
 POOL_TIMEOUT_S = 30.0
 # Connecting to the server at start-up: past this, the store is called unreachable.
 CONNECT_TIMEOUT_S = 10
+# A pool that cannot reach the server retries with a backoff that doubles (1, 2, 4... s) for
+# as long as this, then gives up, and the next transaction starts a fresh attempt at once.
+# psycopg_pool's default (300 s) lets the backoff grow with the outage: after a 2-minute
+# outage the next attempt came up to 2 minutes after the server was back, and central
+# stood still all that while.
+RECONNECT_GIVE_UP_S = 5.0
 # Every process starting at once migrates under this advisory lock: one of them does it.
 SCHEMA_LOCK_KEY = lock_key("lockernet.schema")
+
+log = logging.getLogger(__name__)
 
 
 class PostgresStore:
     """A PostgreSQL database shared by threads (a pool of connections) and processes.
 
     `url` is a libpq url (postgresql://user[:password]@host:port/dbname?...); a password in
-    it never reaches a message or a log (`location` is the url without it).
+    it never reaches a message or a log (`location` is the url without it). `timeout`:
+    seconds a transaction waits for a connection before psycopg_pool.PoolTimeout (one of
+    `errors`).
     """
 
     # What a caller retries the whole transaction on: faults that pass. OperationalError is
@@ -58,7 +69,14 @@ class PostgresStore:
         StoreError,
     )
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = DEFAULT_POOL_MAX) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = DEFAULT_POOL_MAX,
+        timeout: float = POOL_TIMEOUT_S,
+    ) -> None:
         self.url = url
         self.location = redact(url)
         self._local = threading.local()
@@ -72,7 +90,9 @@ class PostgresStore:
             # A connection the server dropped while idle (a restart, a failover) is
             # replaced before a transaction gets it, not discovered by the transaction.
             check=ConnectionPool.check_connection,
-            timeout=POOL_TIMEOUT_S,
+            timeout=timeout,
+            reconnect_timeout=RECONNECT_GIVE_UP_S,
+            reconnect_failed=self._unreachable,
             name="lockernet-central",
             open=False,
         )
@@ -80,6 +100,15 @@ class PostgresStore:
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.location!r})"
+
+    def _unreachable(self, pool: ConnectionPool[Any]) -> None:
+        # psycopg_pool logs each failed attempt with libpq's reason (host and port, never the
+        # password); this says what it means for central.
+        log.error(
+            "central store %s unreachable for %g s; the next transaction tries again",
+            self.location,
+            RECONNECT_GIVE_UP_S,
+        )
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:

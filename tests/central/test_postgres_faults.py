@@ -10,14 +10,19 @@ or one site's bad message stops every site's ingest on that process.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
+from central.errors import StoreError
 from central.parcels.steps import announce
+from central.service.config import StoreConfig
 from central.sites import registry
 from central.sites.ingest import Delivery
+from central.store.open import open_reader, open_store
 from central.store.postgres import PostgresStore
 from protocols.messages import SizeClass, SlotState, encode
 from protocols.topics import SiteChannel
@@ -153,3 +158,48 @@ def test_after_a_long_outage_the_pool_connects_as_soon_as_the_server_is_back() -
             eventually(lambda: _answers(store), timeout=RECOVERY_S, what="a transaction")
         finally:
             store.close()
+
+
+# A password libpq cannot parse (an unencoded space): it quotes it back in its error.
+UNPARSABLE_PASSWORD = "Sec r3t%zz"
+
+
+@pytest.mark.parametrize("opening", ["store", "reader"])
+def test_a_url_libpq_cannot_parse_is_a_store_error_that_never_shows_the_password(
+    pg_server: PrivatePostgres, opening: str
+) -> None:
+    url = f"postgresql://lockernet:{UNPARSABLE_PASSWORD}@{pg_server.host}:{pg_server.port}/x"
+    with pytest.raises(StoreError) as raised:
+        if opening == "store":
+            open_store(StoreConfig(url=url))
+        else:
+            open_reader(url)
+    message = str(raised.value)
+    assert f"{pg_server.host}:{pg_server.port}" in message
+    assert "Sec" not in message and "r3t" not in message
+
+
+def test_a_role_that_may_not_create_central_s_tables_is_a_store_error_naming_the_store(
+    pg_server: PrivatePostgres, pg_url: str
+) -> None:
+    # Since PostgreSQL 15 a role that does not own the database may not create tables in
+    # its public schema: the migration's first CREATE TABLE is refused.
+    role = f"r_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(pg_url.rsplit("/", 1)[-1]), sql.Identifier(role)
+            )
+        )
+    url = pg_url.replace("//postgres@", f"//{role}:pw@")
+    try:
+        with pytest.raises(StoreError) as raised:
+            PostgresStore(url)
+        message = str(raised.value)
+        assert f"{role}:***@{pg_server.host}:{pg_server.port}" in message
+        assert "permission denied" in message and "schema version" in message
+    finally:
+        pg_server.drop_database(pg_url)
+        with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

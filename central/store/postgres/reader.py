@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool
 from central.errors import StoreError
 from central.store.postgres.connection import PgConnection
 from central.store.postgres.migrations import LATEST_VERSION
-from central.store.postgres.url import redact
+from central.store.postgres.url import redact, scrub
 from central.store.read import StoreReader
 
 # Readers open at once in one process (a live view, a verdict, an operator's command).
@@ -83,7 +83,7 @@ class PostgresReader(StoreReader):
         try:
             reader = cls(_pool(url), url)
         except psycopg.Error as exc:
-            raise StoreError(f"cannot read central store {shown}: {exc}") from None
+            raise StoreError(f"cannot read central store {shown}: {scrub(str(exc), url)}") from None
         try:
             version = reader._schema_version()
         except BaseException:

@@ -24,7 +24,7 @@ from central.store.base import CentralStore
 from central.store.postgres.connection import PgConnection
 from central.store.postgres.migrations import LATEST_VERSION, MIGRATIONS
 from central.store.postgres.session import PostgresSession, lock_key
-from central.store.postgres.url import redact
+from central.store.postgres.url import redact, scrub
 
 # One transaction at a time per thread; a central process runs a handful of threads that
 # write (ingest, timers, the broker session's replies).
@@ -113,12 +113,27 @@ class PostgresStore:
     def _connect(self) -> psycopg.Connection[Any]:
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
-        except psycopg.OperationalError as exc:
-            # libpq's message names host, port and user, never the password.
-            raise StoreError(f"cannot reach central store {self.location}: {exc}") from None
+        except psycopg.Error as exc:
+            # libpq's message names host, port and user; a url it cannot parse
+            # (ProgrammingError) it quotes, and the quoted part can be the password.
+            raise StoreError(
+                f"cannot reach central store {self.location}: {scrub(str(exc), self.url)}"
+            ) from None
 
     def _migrate(self) -> None:
-        with self._connect() as conn, conn.transaction():
+        with self._connect() as conn:
+            try:
+                self._migrate_on(conn)
+            except psycopg.Error as exc:
+                # A role that may not create tables, a schema half made by hand: the
+                # operator's to fix, said in one line rather than a traceback.
+                raise StoreError(
+                    f"cannot migrate central store {self.location} to schema version "
+                    f"{LATEST_VERSION}: {scrub(str(exc), self.url)}"
+                ) from None
+
+    def _migrate_on(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
             conn.execute(
                 """CREATE TABLE IF NOT EXISTS schema_version (

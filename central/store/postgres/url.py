@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 # libpq takes both spellings of the scheme.
 SCHEMES = ("postgresql", "postgres")
@@ -36,3 +36,25 @@ def redact(url: str) -> str:
         return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     except ValueError:
         return "postgresql://(url hidden: it does not parse)"
+
+
+def scrub(message: str, url: str) -> str:
+    """`message` (an error's text, libpq's or psycopg's) with the password of `url` in any
+    of its spellings replaced by ***: libpq quotes a part of the url it cannot parse, and
+    that part can be the password. Raises nothing."""
+    secrets: set[str] = set()
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            secrets.add(parts.password)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        secrets.update(v for k, v in pairs if _QUERY_PASSWORD.match(k))
+        raw = [p.split("=", 1) for p in parts.query.split("&") if "=" in p]
+        secrets.update(v for k, v in raw if _QUERY_PASSWORD.match(unquote(k)))
+    except ValueError:
+        return "(message hidden: the url it is about does not parse)"
+    secrets.update({unquote(s) for s in secrets})
+    # Longest first, so a password that contains another spelling of itself goes whole.
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        message = message.replace(secret, HIDDEN)
+    return message

@@ -40,6 +40,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import os
 import queue
 import statistics
 import sys
@@ -216,13 +217,13 @@ def drain_raw_together(drains: list[tuple[PrivateBroker, str, int]]) -> float:
     ]
     for process in processes:
         process.start()
-    spans = [replies.get(timeout=DRAIN_TIMEOUT_S + CHILD_TIMEOUT_S) for _ in processes]
+    spans: list[Any] = [replies.get(timeout=DRAIN_TIMEOUT_S + CHILD_TIMEOUT_S) for _ in processes]
     for process in processes:
         process.join(CHILD_TIMEOUT_S)
     for span in spans:
         if isinstance(span, str):
             raise SystemExit(span)
-    return max(end for _, end in spans) - min(start for start, _ in spans)
+    return float(max(end for _, end in spans) - min(start for start, _ in spans))
 
 
 def publish_all(broker: PrivateBroker, topics: Topics, events: list[Event]) -> float:
@@ -431,6 +432,8 @@ def run_scenario(  # noqa: PLR0917 - one scenario's whole setting
     folder: Path,
 ) -> dict[str, Any]:
     total = len(events)
+    # Other work on the machine moves every figure: the 1-minute load as the scenario starts.
+    load = os.getloadavg()[0]
     parcels = {e.payload.parcel for e in events if isinstance(e.payload, ParcelDeposited)}
     # A site's stream may end between a deposit and its pickup (--events-per-site not a
     # multiple of 4): those parcels stay deposited.
@@ -507,6 +510,7 @@ def run_scenario(  # noqa: PLR0917 - one scenario's whole setting
         "store": "postgresql" if location.startswith("postgresql") else "sqlite",
         "centrals": centrals,
         "brokers": len(brokers),
+        "load_1m_at_start": round(load, 2),
         "raw_paho_msgs_per_s": round(raw_rate),
         "central_events_per_s": round(central_rate),
         "central_to_raw_ratio": round(central_rate / raw_rate, 3),

@@ -142,6 +142,10 @@ class OutboxPublisher:
         if reason.value == NO_MATCHING_SUBSCRIBERS:
             self.stats.unheard += 1
             self.stats.last_error = f"event {entry[0]}: the broker has no subscriber for it yet"
+            # Kept as in flight since it was sent: it goes again once `republish_after_s` has
+            # passed, not with every drain (central may be away for longer than its session,
+            # and each site resending its backlog on every new event would flood the broker).
+            self.stats.inflight[mid] = entry
             return
         self.stats.acked += 1
         self.store.acknowledge([entry[0]], self.clock.now())

@@ -10,11 +10,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -232,9 +233,26 @@ def test_a_site_keeps_an_event_its_broker_took_for_no_subscriber(tmp_path: Path)
         store, ManualClock(T0), LinkStats(), inflight_limit=10, republish_after_s=30.0
     )
     [row] = store.pending()
-    publisher.stats.inflight[7] = (row.seq, T0)
+    clock = publisher.clock
+    assert isinstance(clock, ManualClock)
+    publisher.stats.inflight[7] = (row.seq, clock.monotonic())
     publisher.acknowledged(7, ReasonCode(PacketTypes.PUBACK, identifier=NO_MATCHING_SUBSCRIBERS))
     assert store.pending_count() == 1 and publisher.stats.unheard == 1
+    # Sent again only once republish_after_s has passed, not with every drain: a site whose
+    # central is away must not resend its backlog on each new event.
+    sent: list[bytes] = []
+
+    class Client:
+        def publish(self, topic: str, payload: bytes, qos: int) -> SimpleNamespace:
+            sent.append(payload)
+            return SimpleNamespace(rc=MQTTErrorCode.MQTT_ERR_SUCCESS, mid=100 + len(sent))
+
+    publisher.drain(cast(mqtt.Client, Client()), "t")
+    assert sent == []
+    clock.advance(31.0)
+    publisher.drain(cast(mqtt.Client, Client()), "t")
+    assert sent == [row.message]
+    publisher.stats.inflight.clear()
     publisher.stats.inflight[8] = (row.seq, T0)
     publisher.acknowledged(8, ReasonCode(PacketTypes.PUBACK, identifier=0))
     assert store.pending_count() == 0

@@ -24,6 +24,8 @@ from central.sites import registry
 from central.sites.ingest import Delivery
 from central.store.open import open_reader, open_store
 from central.store.postgres import PostgresStore
+from central.store.postgres.reader import close_reader_pools
+from central.store.read import StoreReader
 from protocols.messages import SizeClass, SlotState, encode
 from protocols.topics import SiteChannel
 from tests.central.central_rig import SiteEvents, announcement, label, small_network, snapshot
@@ -37,9 +39,10 @@ pytestmark = pytest.mark.postgres
 BEYOND_BIGINT = 2**63
 # One past the largest value of PostgreSQL's INTEGER (sites.shelf_capacity).
 BEYOND_INTEGER = 2**31
-# A server outage longer than psycopg_pool's own backoff reaches in four attempts (1, 2, 4
-# and 8 s apart): left to it, the next attempt would come some 16 s after the server is back.
-OUTAGE_S = 16.0
+# A server outage that ends between psycopg_pool's own reconnection attempts, which come 1, 3,
+# 7, 15, 31 s (each +-10%) after the first failure: left to it, the store's pool (failing
+# from the kill) and the reader's (from 2 s later) next try some 11 s after the server is back.
+OUTAGE_S = 20.0
 # After the server is back, central's transactions work again within this.
 RECOVERY_S = 5.0
 # How long a transaction waits for a connection in these tests (the product waits longer).
@@ -124,6 +127,16 @@ def _answers(store: PostgresStore) -> bool:
         return False
 
 
+def _reads(url: str) -> bool:
+    """A reader opened and read: True if it read, False on an error a poller retries."""
+    try:
+        with open_reader(url) as reader:
+            reader.parcel_states()
+        return True
+    except StoreReader.errors:
+        return False
+
+
 def _kill(server: PrivatePostgres) -> None:
     """kill -9 of the server's postmaster; its folder and port stay for a restart."""
     process = server._process
@@ -144,20 +157,31 @@ def _restart(server: PrivatePostgres) -> bool:
 
 @pytest.mark.timeout(120)
 def test_after_a_long_outage_the_pool_connects_as_soon_as_the_server_is_back() -> None:
-    with PrivatePostgres() as server:
-        store = PostgresStore(server.create_database(), timeout=POOL_WAIT_S)
+    # Durable: the test server's asynchronous commits would lose the schema to the kill -9.
+    with PrivatePostgres(durable=True) as server:
+        url = server.create_database()
+        store = PostgresStore(url, timeout=POOL_WAIT_S)
         try:
             assert _answers(store)
+            assert _reads(url)  # the reader pool of this url is made now, before the outage
             _kill(server)
             started = time.monotonic()
             assert not _answers(store)  # an error a caller retries, within the pool's wait
             assert time.monotonic() - started < POOL_WAIT_S + 1
+            assert not _reads(url)  # a poller's reader during the outage: an error it retries
             # The outage's length is the fault under test, not a wait for a condition.
-            time.sleep(OUTAGE_S)
+            time.sleep(max(0.0, started + OUTAGE_S - time.monotonic()))
             eventually(lambda: _restart(server), timeout=30, what="the server restarted")
+            started = time.monotonic()
             eventually(lambda: _answers(store), timeout=RECOVERY_S, what="a transaction")
+            eventually(
+                lambda: _reads(url),
+                timeout=RECOVERY_S - (time.monotonic() - started),
+                what="a reader",
+            )
         finally:
             store.close()
+            close_reader_pools()
 
 
 # A password libpq cannot parse (an unencoded space): it quotes it back in its error.

@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 from central.errors import StoreError
 from central.store.postgres.connection import PgConnection
 from central.store.postgres.migrations import LATEST_VERSION
+from central.store.postgres.store import RECONNECT_GIVE_UP_S
 from central.store.postgres.url import redact, scrub
 from central.store.read import StoreReader
 
@@ -46,6 +47,9 @@ def _pool(url: str) -> ConnectionPool[psycopg.Connection[Any]]:
                 kwargs={"autocommit": True, "connect_timeout": int(READER_TIMEOUT_S)},
                 check=ConnectionPool.check_connection,
                 timeout=READER_TIMEOUT_S,
+                # As the store's pool: a reader opened after an outage connects at once,
+                # not at the next step of a backoff that grew all through the outage.
+                reconnect_timeout=RECONNECT_GIVE_UP_S,
                 name="lockernet-reader",
                 open=True,
             )

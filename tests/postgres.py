@@ -282,6 +282,16 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> int:
     """Start a server, print its url, and keep it until Ctrl-C (or SIGTERM)."""
+    import argparse
+
+    # No options; parsing still answers --help (and refuses a stray argument) instead of
+    # starting a server someone then has to find and stop.
+    argparse.ArgumentParser(
+        prog="python -m tests.postgres",
+        description="Start a private PostgreSQL server on a free loopback port in a temporary "
+        "folder, print its url (database postgres, superuser postgres, no password) and keep "
+        "it until Ctrl-C or SIGTERM; the folder is removed at the end.",
+    ).parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop cleans up as Ctrl-C does
     with PrivatePostgres() as server:
         print(server.url(), flush=True)

@@ -81,7 +81,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     diag = commands.add_parser("diag", help="run a site's diagnostics remotely and print them")
     diag.add_argument("site", help="site id")
-    diag.add_argument("--timeout", type=float, default=None, help="seconds to wait for a reply")
+    diag.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for a reply (default: commands.reply_timeout_s, 30)",
+    )
     diag.add_argument("--json", action="store_true", help="print the raw report as JSON")
     _config_option(diag)
     diag.set_defaults(handler=_guarded(_diag))

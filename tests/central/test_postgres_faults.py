@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -22,14 +24,42 @@ from central.parcels.steps import announce
 from central.service.config import StoreConfig
 from central.sites import registry
 from central.sites.ingest import Delivery
-from central.store.open import open_reader, open_store
+from central.sites.network import save_network
+from central.store.open import open_reader, open_store, store_location
 from central.store.postgres import PostgresStore
 from central.store.postgres.reader import close_reader_pools
 from central.store.read import StoreReader
 from protocols.messages import SizeClass, SlotState, encode
-from protocols.topics import SiteChannel
-from tests.central.central_rig import SiteEvents, announcement, label, small_network, snapshot
+from protocols.tokens import TokenSigner
+from protocols.topics import SiteChannel, Topics
+from tests.central.central_rig import (
+    Site,
+    SiteEvents,
+    announcement,
+    central_config,
+    config_toml,
+    label,
+    small_network,
+    snapshot,
+)
 from tests.central.test_ingest import NOW, TOPICS, delivery, make_ingest
+from tests.central.test_two_centrals import (
+    CENTRALS,
+    HOLD_S,
+    PARCELS_PER_SITE,
+    REMIND_BEFORE_S,
+    REPLACE_AFTER_S,
+    SITES,
+    WINDOW_S,
+    CentralProcess,
+    announce_wave,
+    checks,
+    final_state,
+    prepare,
+    reference,
+    site_day,
+    wave_network,
+)
 from tests.eventually import eventually
 from tests.postgres import PostgresError, PrivatePostgres
 
@@ -227,3 +257,80 @@ def test_a_role_that_may_not_create_central_s_tables_is_a_store_error_naming_the
         pg_server.drop_database(pg_url)
         with psycopg.connect(pg_server.url(), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+@pytest.mark.broker
+@pytest.mark.timeout(300)
+def test_central_processes_ride_out_a_killed_database_server_and_apply_every_event_once(
+    *,
+    tmp_path: Path,
+    broker: Any,
+    topics: Topics,
+    signer: TokenSigner,
+    make_site: Callable[..., Site],
+) -> None:
+    # The scenario of test_two_centrals, but what dies in the middle of the burst and the
+    # placement wave is the PostgreSQL server (kill -9, then started again on its folder and
+    # port): every central process keeps running, retries, and they end where one process
+    # given the same input ends.
+    with PrivatePostgres(durable=True) as server:
+        store_config = StoreConfig(url=server.create_database())
+        (tmp_path / "central-key.pem").write_bytes(signer.private_pem())
+        save_network(wave_network(), tmp_path / "network.json")
+        config = central_config(
+            tmp_path,
+            broker,
+            topics,
+            network={"file": str(tmp_path / "network.json")},
+            pickup={"window_s": WINDOW_S, "reminder_before_s": REMIND_BEFORE_S},
+            service={"replace_after_s": REPLACE_AFTER_S},
+            reservations={"hold_s": HOLD_S},
+            liveness={"stale_after_s": 3600},
+        ).model_copy(update={"store": store_config})
+        config_path = tmp_path / "central.toml"
+        config_path.write_text(config_toml(config))
+        store = open_store(store_config)
+        prepare(store, time.time())
+        store.close()
+        days = {site: site_day(site, 1 + i * PARCELS_PER_SITE) for i, site in enumerate(SITES)}
+        reference(tmp_path, config, signer, topics, days).close()
+        expected = final_state(str(tmp_path / "reference.sqlite"))
+        location = store_location(store_config)
+
+        processes = [CentralProcess(config_path, c, tmp_path / f"{c}.log") for c in CENTRALS[:2]]
+        try:
+            for process in processes:
+                process.start()
+            sites = {site: make_site(site) for site in SITES}
+            half = {site: len(events) // 2 for site, events in days.items()}
+            for site, events in days.items():
+                sites[site].send(*events[: half[site]])
+            store = open_store(store_config)
+            announce_wave(store, time.time())
+            store.close()
+            _kill(server)
+            for site, events in days.items():
+                sites[site].send(*events[half[site] :])
+            eventually(lambda: _restart(server), timeout=30, what="the server restarted")
+
+            def settled() -> bool:
+                checks(location)
+                return final_state(location) == expected
+
+            try:
+                eventually(settled, timeout=WINDOW_S + 90, what="the processes to settle")
+            except AssertionError as exc:
+                if not str(exc).startswith("waited"):
+                    raise
+                actual = final_state(location)
+                for key in expected:
+                    assert actual[key] == expected[key], key
+                raise
+            assert all(p.process is not None and p.process.poll() is None for p in processes)
+            assert all(p.stop() == 0 for p in processes)
+        finally:
+            for process in processes:
+                process.kill()
+            close_reader_pools()
+        logs = "".join(p.log() for p in processes)
+        assert f"{server.host}" in logs and str(server.port) in logs  # the outage, by host:port

@@ -121,15 +121,23 @@ def test_an_event_seq_beyond_64_bits_is_rejected_and_the_batch_commits(
     assert applied_seq(store, "L0001") == 0
 
 
+@pytest.mark.parametrize(
+    "unstorable",
+    [
+        pytest.param({"shelf_capacity": BEYOND_INTEGER}, id="integer-overflow"),
+        pytest.param({"versions": {"agent": "1.0\x00"}}, id="nul-in-text"),
+    ],
+)
 def test_a_snapshot_the_columns_cannot_hold_is_set_aside_and_the_rest_applied(
-    store: PostgresStore,
+    store: PostgresStore, unstorable: dict[str, Any]
 ) -> None:
-    # shelf_capacity fits the wire (ge=0, no upper bound) but not PostgreSQL's INTEGER: a
-    # DataError, which comes back the same on every retry; it must be set aside like any
-    # other message central cannot apply, not retried as a passing fault.
+    # Both fit the wire (shelf_capacity ge=0 with no upper bound; a text may hold U+0000)
+    # but not PostgreSQL (INTEGER; a text with NUL): a DataError, which comes back the same
+    # on every retry; it must be set aside like any other message central cannot apply, not
+    # retried as a passing fault.
     ingest = make_ingest(store)
     state = snapshot("L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in "ABCDE"])
-    state = state.model_copy(update={"shelf_capacity": BEYOND_INTEGER})
+    state = state.model_copy(update=unstorable)
     good = SiteEvents("L0002").deposit(label(2), "F")
     result = ingest.commit(
         [Delivery(TOPICS.site("L0001", SiteChannel.STATE), encode(state)), delivery(good)], NOW

@@ -74,12 +74,17 @@ class BrokerSession:
         # Counted from the first attempt, so a broker down at start-up is noticed too.
         self.unreachable_since: float | None = None
         self.connected = threading.Event()
+        # A broker that cannot be reached is logged once per outage, not on every retry.
+        self._said_unreachable = False
         will = Will(topics.central_status(), status(False))
         self.client, self._connect_properties = make_client(
             broker, broker.client_id, persistent=True, manual_ack=True, will=will
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        # The reconnect pacer (make_client) already listens for failed connects: chained.
+        self._pace_connect_fail = self.client.on_connect_fail
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
 
@@ -141,6 +146,7 @@ class BrokerSession:
             )
             return
         self.generation += 1
+        self._said_unreachable = False
         self.listening_since = self.clock.now()
         self.unreachable_since = None
         options = SubscribeOptions(qos=1)
@@ -205,6 +211,19 @@ class BrokerSession:
         if not self._stopping.is_set():
             log.warning(
                 "lost broker %s (%s): %s; reconnecting", self.name, self.broker.address, reason
+            )
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        if self._pace_connect_fail is not None:
+            self._pace_connect_fail(client, userdata)
+        # paho retries on its own and says nothing: without this, a broker down at start-up
+        # (a wrong host or port in central.toml) shows in the log only as its alarm, later.
+        if not self._said_unreachable and not self._stopping.is_set():
+            self._said_unreachable = True
+            log.warning(
+                "cannot reach broker %s (%s); retrying in the background",
+                self.name,
+                self.broker.address,
             )
 
     def _on_message(

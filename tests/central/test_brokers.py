@@ -5,6 +5,7 @@ sites out of sight and loses none of their events (docs/brokers.md)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 import uuid
@@ -549,3 +550,44 @@ def test_a_broker_killed_takes_only_its_own_sites_and_loses_none_of_their_events
             sharded.site.close()
         for service in running:
             service.stop()
+
+
+def test_a_broker_that_cannot_be_reached_is_logged_once_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from central.broker.launcher import free_port
+    from central.service.broker_session import BrokerSession
+
+    port = free_port()  # nothing listens there
+    config = load_config(
+        write(tmp_path, f'[[brokers]]\nname = "far"\nhost = "127.0.0.1"\nport = {port}\n'),
+        environ={},
+    )
+    [broker] = config.broker_list
+    session = BrokerSession(
+        config,
+        broker,
+        topics=Topics(config.topics.root),
+        clock=ManualClock(T0),
+        status=lambda online: b"{}",
+        stopping=threading.Event(),
+        deliver=lambda delivery, token: None,
+        reply_heard=lambda reply: None,
+    )
+    attempts: list[float] = []
+    logged = session.client.on_connect_fail
+
+    def counted(client: mqtt.Client, userdata: object) -> None:
+        logged(client, userdata)
+        attempts.append(time.monotonic())
+
+    session.client.on_connect_fail = counted
+    caplog.set_level(logging.WARNING, logger="central.service.broker_session")
+    session.connect(None)
+    try:
+        eventually(lambda: len(attempts) >= 2, what="a second failed connect (paced)")
+    finally:
+        session.client.loop_stop()
+    said = [r.getMessage() for r in caplog.records if "cannot reach broker" in r.getMessage()]
+    assert said == [f"cannot reach broker far (127.0.0.1:{port}); retrying in the background"]
+    assert attempts[1] - attempts[0] > 0.5  # paced, not a busy loop

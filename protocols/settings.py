@@ -153,9 +153,16 @@ def _describe(
     for error in exc.errors(include_url=False):
         loc = tuple(str(part) for part in error["loc"])
         key = ".".join(loc) or "(top level)"
-        # The variable that set this key (or the section above it), if one did.
+        # The variable that set this key (or the section above it), if one did; or one that
+        # set a key inside it (LOCKERNET_CENTRAL__BROKERS__PORT made `brokers` a table, not
+        # the list it is).
         source = next(
-            (name for path, name in overrides.items() if loc[: len(path)] == path and loc), None
+            (
+                name
+                for path, name in overrides.items()
+                if loc and (loc[: len(path)] == path or path[: len(loc)] == loc)
+            ),
+            None,
         )
         where = f" (set by {source})" if source else ""
         # pydantic's "Extra inputs are not permitted" does not say what to do about it.

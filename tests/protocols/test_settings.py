@@ -33,6 +33,7 @@ class Demo(ProgramSettings):
     key_file: Path | None = None
     middle: Middle = Middle()
     optional: Middle | None = None
+    items: list[Deep] = Field(default_factory=list)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -77,6 +78,8 @@ def test_relative_paths_at_any_depth_are_read_against_the_file(tmp_path: Path) -
         ("", {"LOCKERNET_DEMO__MIDDLE__DEPE__LIMIT_S": "1"}, "middle has no setting 'depe'"),
         ("", {"LOCKERNET_DEMO__TOPP": "1"}, "LOCKERNET_DEMO__TOPP: demo has no setting 'topp'"),
         ("", {"LOCKERNET_DEMO__TOP__X": "1"}, "top has no setting 'x'"),
+        # A key inside a list of tables cannot be set alone: the variable is named.
+        ("", {"LOCKERNET_DEMO__ITEMS__LIMIT_S": "1"}, "(set by LOCKERNET_DEMO__ITEMS__LIMIT_S)"),
     ],
 )
 def test_a_bad_or_unknown_key_is_refused_naming_it_and_where_it_came_from(

@@ -342,3 +342,32 @@ def test_central_processes_ride_out_a_killed_database_server_and_apply_every_eve
             close_reader_pools()
         logs = "".join(p.log() for p in processes)
         assert f"{server.host}" in logs and str(server.port) in logs  # the outage, by host:port
+
+
+# How long a frozen holder keeps its site locks in the test below (the product allows more).
+IDLE_HOLD_S = 2.0
+
+
+def test_a_frozen_process_holding_a_site_lock_loses_it_and_the_others_go_on(
+    pg_url: str,
+) -> None:
+    # A process stopped in the middle of a transaction (SIGSTOP, a VM paused, a long GC)
+    # keeps its TCP connection, so the server keeps its session and its advisory locks: every
+    # other process's ingest of those sites would wait for as long as it stays frozen.
+    frozen = PostgresStore(pg_url, idle_in_transaction_s=IDLE_HOLD_S)
+    other = PostgresStore(pg_url)
+    holding = frozen.transaction()
+    session = holding.__enter__()
+    session.lock_site("L0001")
+    try:
+        started = time.monotonic()
+        with other.transaction() as mine:
+            mine.lock_site("L0001")  # waits until the server ends the frozen session
+        assert time.monotonic() - started < IDLE_HOLD_S + 3
+        # The frozen process, woken, finds its transaction gone: an error it retries.
+        with pytest.raises(frozen.errors):
+            session.lock_site("L0002")
+            holding.__exit__(None, None, None)
+    finally:
+        other.close()
+        frozen.close()

@@ -55,6 +55,17 @@ class PgCursor:
     ) -> None:
         self._cursor = cursor
         self._pipeline = pipeline
+        self._synced = pipeline is None
+
+    def _results(self) -> None:
+        # A read waits for its rows anyway: end the pipeline's stretch with a Sync instead of
+        # the flush psycopg would send, at no extra round trip. Until a Sync the server
+        # counts the session as running a statement ("active"), and
+        # idle_in_transaction_session_timeout never ends the session of a process frozen
+        # while it holds site locks (central.store.postgres.store.IDLE_IN_TRANSACTION_S).
+        if not self._synced and self._pipeline is not None:
+            self._synced = True
+            self._pipeline.sync()
 
     @property
     def rowcount(self) -> int:
@@ -67,12 +78,15 @@ class PgCursor:
         raise NotImplementedError("PostgreSQL has no lastrowid: add RETURNING id to the INSERT")
 
     def fetchone(self) -> Any:
+        self._results()
         return self._cursor.fetchone()
 
     def fetchall(self) -> list[Any]:
+        self._results()
         return self._cursor.fetchall()
 
     def __iter__(self) -> Iterator[Any]:
+        self._results()
         return iter(self._cursor)
 
 

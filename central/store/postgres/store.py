@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -39,6 +40,12 @@ CONNECT_TIMEOUT_S = 10
 # outage the next attempt came up to 2 minutes after the server was back, and central
 # stood still all that while.
 RECONNECT_GIVE_UP_S = 5.0
+# A transaction that sends nothing for this long has its session ended by the server,
+# releasing its site locks. A process frozen mid-transaction (SIGSTOP, a paused VM, a swap
+# storm) keeps its TCP connection open, so without this its locks held every other
+# process's ingest of those sites for as long as it stayed frozen. Central's transactions
+# send a statement every few milliseconds; a minute of silence is a process not running.
+IDLE_IN_TRANSACTION_S = 60.0
 # Every process starting at once migrates under this advisory lock: one of them does it.
 SCHEMA_LOCK_KEY = lock_key("lockernet.schema")
 
@@ -51,7 +58,8 @@ class PostgresStore:
     `url` is a libpq url (postgresql://user[:password]@host:port/dbname?...); a password in
     it never reaches a message or a log (`location` is the url without it). `timeout`:
     seconds a transaction waits for a connection before psycopg_pool.PoolTimeout (one of
-    `errors`).
+    `errors`). `idle_in_transaction_s`: how long a transaction may send nothing before the
+    server ends its session (and its locks).
     """
 
     # What a caller retries the whole transaction on: faults that pass. OperationalError is
@@ -76,6 +84,7 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = DEFAULT_POOL_MAX,
         timeout: float = POOL_TIMEOUT_S,
+        idle_in_transaction_s: float = IDLE_IN_TRANSACTION_S,
     ) -> None:
         self.url = url
         self.location = redact(url)
@@ -86,7 +95,7 @@ class PostgresStore:
             min_size=min_size,
             max_size=max_size,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-            configure=_configure,
+            configure=partial(_configure, idle_in_transaction_s=idle_in_transaction_s),
             # A connection the server dropped while idle (a restart, a failover) is
             # replaced before a transaction gets it, not discovered by the transaction.
             check=ConnectionPool.check_connection,
@@ -186,10 +195,15 @@ class PostgresStore:
         self._pool.close()
 
 
-def _configure(conn: psycopg.Connection[Any]) -> None:
+def _configure(conn: psycopg.Connection[Any], *, idle_in_transaction_s: float) -> None:
     # Explicit, not the server's default_transaction_isolation: the session's locks are
     # designed for READ COMMITTED (a SERIALIZABLE server default would add retries).
     conn.isolation_level = IsolationLevel.READ_COMMITTED
+    # A session setting, not a url option: a url's own ?options= stays as the operator set it.
+    conn.execute(
+        "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+        (f"{round(idle_in_transaction_s * 1000)}ms",),
+    )
 
 
 def _version(conn: psycopg.Connection[Any]) -> int:

@@ -365,9 +365,13 @@ def test_a_frozen_process_holding_a_site_lock_loses_it_and_the_others_go_on(
             mine.lock_site("L0001")  # waits until the server ends the frozen session
         assert time.monotonic() - started < IDLE_HOLD_S + 3
         # The frozen process, woken, finds its transaction gone: an error it retries.
-        with pytest.raises(frozen.errors):
+        with pytest.raises(frozen.errors) as woken:
             session.lock_site("L0002")
-            holding.__exit__(None, None, None)
+        # Its transaction ends as any failed one does (rolled back, the connection dropped),
+        # the error going up to the caller that retries.
+        assert not holding.__exit__(type(woken.value), woken.value, woken.tb)  # not swallowed
+        with frozen.transaction() as again:  # and the retry gets a working connection
+            again.lock_site("L0001")
     finally:
         other.close()
         frozen.close()

@@ -46,6 +46,9 @@ LabelId = Annotated[
 Timestamp = Annotated[float, Field(ge=0, description="Unix time in seconds")]
 Text = Annotated[str, StringConstraints(max_length=limits.TEXT_MAX_CHARS)]
 Ident = Annotated[str, StringConstraints(pattern=limits.IDENT_PATTERN)]
+LastSeq = Annotated[
+    int, Field(ge=0, le=limits.SEQ_MAX, description="the newest event sequence number written")
+]
 Nonce = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
 
 
@@ -200,9 +203,7 @@ class Heartbeat(WireModel):
     boot_id: Ident
     epoch: Ident | None = Field(default=None, description="the event stream's identity")
     at: Timestamp
-    last_seq: int = Field(
-        ge=0, le=limits.SEQ_MAX, description="the newest event sequence number written"
-    )
+    last_seq: LastSeq
     interval_s: float = Field(gt=0, le=3600, description="seconds until the next beat")
 
 
@@ -232,9 +233,7 @@ class StateSnapshot(WireModel):
     kind: SiteKind
     boot_id: Ident
     at: Timestamp
-    last_seq: int = Field(
-        ge=0, le=limits.SEQ_MAX, description="the newest event sequence number written"
-    )
+    last_seq: LastSeq
     epoch: Ident | None = Field(
         default=None, description="the event stream's identity: created with the site's store"
     )

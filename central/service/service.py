@@ -25,6 +25,8 @@ from types import FrameType
 
 from central.capacity.placement import PlacementPolicy
 from central.capacity.reservations import Reservations
+from central.errors import CentralError
+from central.operator.processes import alive_within_s
 from central.parcels.pickup import FolderReminders, PickupFollowUps, ReminderSender
 from central.parcels.pickup_codes import FolderNotifier, Notifier
 from central.parcels.tasks import TaskKind, TaskRunner
@@ -172,6 +174,18 @@ class CentralService:
     # ------------------------------------------------------------------- life cycle
 
     def start(self, wait_connected_s: float | None = 10.0) -> None:
+        """Load the network file, start the threads, connect. CentralError if another
+        process on this host runs under the same broker.client_id (it would take the
+        broker session from this one, and this one from it, every few seconds)."""
+        twin = self.process.live_twin(
+            self.clock.now(), alive_within_s(self.config.service.tick_interval_s)
+        )
+        if twin is not None:
+            raise CentralError(
+                f"central process {twin.process} (pid {twin.pid}) already runs here under "
+                f"broker.client_id {twin.client_id!r}: stop it, or give this one its own "
+                "(LOCKERNET_CENTRAL__BROKER__CLIENT_ID=...) - this one changed nothing"
+            )
         if self.network is not None:
             with self.store.transaction() as session:
                 added = registry.load_network(session, self.network)

@@ -66,6 +66,47 @@ class ProcessHeartbeat:
         with self.store.transaction() as session:
             session.save_process(record)
 
+    def live_twin(self, now: float, alive_s: float) -> ProcessRecord | None:
+        """Another process running under this client id: its row written within `alive_s`
+        and not stopped, on this host with its pid alive (elsewhere a pid says nothing, and
+        a row left by a process killed -9 and restarted at once must not block the restart).
+        Two processes with one client id take the broker session from each other."""
+        host = socket.gethostname()
+        with self.store.transaction() as session:
+            rows = session.list_processes()
+        for row in rows:
+            if (
+                row.client_id != self.client_id
+                or row.process == self.process
+                or row.stopped_at is not None
+                or now - row.heard_at > alive_s
+            ):
+                continue
+            if row.host != host:
+                log.warning(
+                    "central process %s on %s (pid %s) also uses client id %s and was heard "
+                    "%.0f s ago: give each process its own broker.client_id",
+                    row.process,
+                    row.host,
+                    row.pid,
+                    self.client_id,
+                    now - row.heard_at,
+                )
+                continue
+            if row.pid != os.getpid() and _pid_alive(row.pid):
+                return row
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
 
 class Timers:
     """The timer thread's loop (`run`) and one round of its work (`tick`)."""

@@ -4,6 +4,9 @@ alive, who stopped in order and who went silent."""
 from __future__ import annotations
 
 import random
+import re
+import socket
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -14,6 +17,7 @@ from typing import TypeVar
 import pytest
 
 from central.capacity.reservations import Reservations
+from central.errors import CentralError
 from central.operator.processes import (
     ALIVE_MIN_S,
     ProcessState,
@@ -299,4 +303,43 @@ def test_one_sites_events_split_between_processes_are_applied_once_in_order(
         for n in (1, 30, 60):
             kinds = [str(s.step) for s in session.steps(label(n))]
             assert kinds == ["announce", "deposit", "pick_up"], kinds
+    store.close()
+
+
+def test_a_second_process_under_the_same_client_id_on_this_host_is_refused(
+    config: CentralConfig,
+    start_central: Callable[..., CentralService],
+) -> None:
+    """Two processes with one client id would take the broker session from each other every
+    few seconds; the second is refused at start, naming the first, and writes nothing. A row
+    whose process is dead (killed -9, restarted at once by systemd) does not block."""
+    clock = SystemClock()
+    client_id = config.broker_list[0].client_id
+    store = SqliteStore(config.store.path)
+    other = subprocess.Popen(["sleep", "60"])  # a live pid standing in for the first process
+    try:
+        first = ProcessRecord(
+            process=f"{client_id}/first",
+            client_id=client_id,
+            host=socket.gethostname(),
+            pid=other.pid,
+            started_at=clock.now() - 60,
+            heard_at=clock.now(),
+        )
+        with store.transaction() as session:
+            session.save_process(first)
+        with pytest.raises(CentralError, match=rf"\(pid {other.pid}\).*'{re.escape(client_id)}'"):
+            start_central(clock=clock)
+        with store.transaction() as session:
+            assert [p.process for p in session.list_processes()] == [first.process]
+    finally:
+        other.kill()
+        other.wait()
+    # The same row, its process gone: the restart goes ahead.
+    central = start_central(clock=clock)
+    with store.transaction() as session:
+        assert {p.process for p in session.list_processes()} == {
+            first.process,
+            f"{client_id}/{central.boot_id}",
+        }
     store.close()

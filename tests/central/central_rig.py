@@ -22,6 +22,7 @@ from central.capacity.geo import KM_PER_DEG_LON
 from central.parcels.manifest import ParcelAnnouncement
 from central.service.config import CentralConfig, parse_config
 from central.sites.network import Courier, Network, NetworkSite, Partner
+from central.store import CentralStore
 from protocols.commands import verify_command
 from protocols.labels import make_s10
 from protocols.messages import (
@@ -329,3 +330,22 @@ class Site:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def stock_store(store: CentralStore, now: float, parcels: int = 30) -> None:
+    """The ingest tests' starting point: small_network's sites, L0001's five and L0002's three
+    S slots free (as their snapshots say), parcels 1..`parcels` announced."""
+    # Imported here: the rig is also used by tests that never touch a store.
+    from central.parcels.steps import announce
+    from central.sites import registry
+
+    with store.transaction() as session:
+        registry.load_network(session, small_network())
+        for site, slots in (("L0001", "ABCDE"), ("L0002", "FGH")):
+            registry.apply_snapshot(
+                session,
+                snapshot(site, [(s, SizeClass.S, SlotState.FREE, None) for s in slots]),
+                now,
+            )
+        for n in range(1, parcels + 1):
+            announce(session, announcement(n), now)

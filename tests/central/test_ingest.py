@@ -14,15 +14,17 @@ from typing import Any
 
 import pytest
 
-from central.parcels.steps import announce
 from central.service.config import IngestConfig, PickupConfig
-from central.sites import registry
 from central.sites.ingest import Delivery, Ingest
 from central.sites.site_events import EventEffects
-from central.store import SqliteStore
-from protocols.messages import Event, SizeClass, SlotState, encode
+from central.store import CentralStore, SqliteStore
+from protocols.messages import Event, encode
 from protocols.topics import SiteChannel, Topics
-from tests.central.central_rig import SiteEvents, announcement, label, small_network, snapshot
+from tests.central.central_rig import (
+    SiteEvents,
+    label,
+    stock_store,
+)
 
 TOPICS = Topics("lockernet-test/ingest/v1")
 NOW = 1_800_000_100.0
@@ -30,20 +32,11 @@ NOW = 1_800_000_100.0
 
 def open_store(path: Path) -> SqliteStore:
     store = SqliteStore(path)
-    with store.transaction() as session:
-        registry.load_network(session, small_network())
-        for site, slots in (("L0001", "ABCDE"), ("L0002", "FGH")):
-            registry.apply_snapshot(
-                session,
-                snapshot(site, [(s, SizeClass.S, SlotState.FREE, None) for s in slots]),
-                NOW,
-            )
-        for n in range(1, 31):
-            announce(session, announcement(n), NOW)
+    stock_store(store, NOW, 30)
     return store
 
 
-def make_ingest(store: SqliteStore, **config: Any) -> Ingest:
+def make_ingest(store: CentralStore, **config: Any) -> Ingest:
     return Ingest(store, TOPICS, EventEffects(PickupConfig()), IngestConfig(**config))
 
 

@@ -20,9 +20,7 @@ import pytest
 from psycopg import sql
 
 from central.errors import StoreError
-from central.parcels.steps import announce
 from central.service.config import StoreConfig
-from central.sites import registry
 from central.sites.ingest import Delivery
 from central.sites.network import save_network
 from central.store.open import open_reader, open_store, store_location
@@ -35,12 +33,11 @@ from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import (
     Site,
     SiteEvents,
-    announcement,
     central_config,
     config_toml,
     label,
-    small_network,
     snapshot,
+    stock_store,
 )
 from tests.central.test_ingest import NOW, TOPICS, delivery, make_ingest
 from tests.central.test_two_centrals import (
@@ -82,16 +79,7 @@ POOL_WAIT_S = 2.0
 @pytest.fixture
 def store(pg_url: str) -> Iterator[PostgresStore]:
     store = PostgresStore(pg_url)
-    with store.transaction() as session:
-        registry.load_network(session, small_network())
-        for site, slots in (("L0001", "ABCDE"), ("L0002", "FGH")):
-            registry.apply_snapshot(
-                session,
-                snapshot(site, [(s, SizeClass.S, SlotState.FREE, None) for s in slots]),
-                NOW,
-            )
-        for n in range(1, 5):
-            announce(session, announcement(n), NOW)
+    stock_store(store, NOW, 4)
     yield store
     store.close()
 

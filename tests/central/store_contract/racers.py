@@ -24,7 +24,7 @@ from central.store.base import CentralStore
 from central.store.records import ReservationRecord
 from protocols.messages import Event, SizeClass, SlotState, encode
 from protocols.topics import SiteChannel, Topics
-from tests.central.central_rig import announcement, label, small_network, snapshot
+from tests.central.central_rig import announcement, label, small_network, snapshot, stock_store
 from tests.central.store_contract.stores import open_location
 
 T = TypeVar("T")
@@ -140,16 +140,7 @@ def claim_all(location: str, owner: str, results: object) -> None:
 def prepare_day(location: str) -> None:
     """Two lockers with their slots free, 30 parcels announced (tests/central/test_ingest)."""
     store = open_location(location)
-    with store.transaction() as session:
-        registry.load_network(session, small_network())
-        for site, slots in (("L0001", "ABCDE"), ("L0002", "FGH")):
-            registry.apply_snapshot(
-                session,
-                snapshot(site, [(s, SizeClass.S, SlotState.FREE, None) for s in slots]),
-                NOW,
-            )
-        for n in range(1, 31):
-            announce(session, announcement(n), NOW)
+    stock_store(store, NOW, 30)
     store.close()
 
 

@@ -69,6 +69,7 @@ class PostgresSession(SqlSession):
             self._db.settle()
             self._db.execute("ROLLBACK TO unit")
             self._db.execute("RELEASE unit")
+            self._site_cache.clear()  # it may hold a site the unit saved and is now undone
             raise
         self._db.execute("RELEASE unit")
 

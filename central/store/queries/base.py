@@ -37,8 +37,9 @@ class Queries:
         self._db = conn
         # Sites read in this transaction (None: not stored). Ingest reads a site's record
         # for nearly every parcel event of it (is it a counter, what its shelf holds): read
-        # once per transaction. Kept current by save_site; a store where another writer can
-        # change a site mid-transaction drops a site's entry when it takes the site's lock.
+        # once per transaction. Kept current by save_site, emptied when a savepoint rolls
+        # back; a store where another writer can change a site mid-transaction drops a
+        # site's entry when it takes the site's lock.
         self._site_cache: dict[str, Any] = {}
 
 

@@ -46,6 +46,7 @@ class SqlSession(
         except BaseException:
             self._db.execute("ROLLBACK TO unit")
             self._db.execute("RELEASE unit")
+            self._site_cache.clear()  # it may hold a site the unit saved and is now undone
             raise
         self._db.execute("RELEASE unit")
 

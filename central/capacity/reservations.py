@@ -79,21 +79,22 @@ class StoreCapacity:
         to be read again under the lock.
 
         Placement meets sites in order of distance, not in the sorted order every other
-        writer locks in; waiting for one while holding another could close a cycle with
-        ingest. So it waits only while it holds no site's lock, and otherwise takes a lock
-        only if it is free: SiteBusy if not, and the caller commits what it placed and goes
-        on in a new transaction that takes the busy site first (`prelock`).
+        writer locks in, and by then it holds the row of the parcel it claimed: waiting
+        here could close a cycle with ingest (which holds its sites and then wants a
+        parcel's row) or with another process placing the same parcels. So it never waits
+        here: a lock is taken only if it is free, SiteBusy if not, and the caller commits
+        what it placed and goes on in a new transaction that waits for the busy site
+        first, before it claims anything (`prelock`).
         """
         if site in self._locked:
             return
-        if not self._locked:
-            self._session.lock_site(site)
-        elif not self._session.try_lock_site(site):
+        if not self._session.try_lock_site(site):
             raise SiteBusy(site)
         self._mark_locked(site)
 
     def prelock(self, sites: set[str]) -> None:
-        """Lock `sites` first, in the sorted order (at the start of a transaction)."""
+        """Lock `sites` first, in the sorted order, waiting for them (at the start of a
+        transaction, while it holds nothing)."""
         self._session.lock_sites(sites)
         for site in sites:
             self._mark_locked(site)
@@ -284,11 +285,11 @@ class Reservations:
                     placement = self.placer.place(parcel, capacity)
                 except SiteBusy as busy:
                     # Not placed (a placement holds nothing until its one reservation).
-                    # With nothing placed yet, the next try locks this one's sites first
-                    # and so cannot meet a busy site before it holds one.
+                    # The next transaction waits for the busy site first; with nothing
+                    # placed in this one, for every site this parcel met too, so each such
+                    # retry locks more and the wave always moves on.
                     left = list(labels[index:])
-                    if not placements:
-                        next_prelock = capacity.locked | {busy.site}
+                    next_prelock = {busy.site} | (set() if placements else capacity.locked)
                     break
                 records[label] = record
                 placements.append((placement, parcel))

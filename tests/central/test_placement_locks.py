@@ -1,9 +1,9 @@
 """Placement and ingest on PostgreSQL never wait for each other in a cycle.
 
 Ingest locks the sites of a batch in sorted order; placement meets sites in order of
-distance. Placement waits for a site only while it holds no other site, and otherwise takes
-a lock only if it is free, committing what it placed and going on in a new transaction that
-locks the busy site first (central/capacity/reservations.py, StoreCapacity.lock).
+distance. Placement takes a site's lock only if it is free, committing what it placed and
+going on in a new transaction that waits for the busy site first, before it claims a parcel
+(central/capacity/reservations.py, StoreCapacity.lock).
 """
 
 from __future__ import annotations

@@ -4,25 +4,34 @@
   transaction's site cache (central/store/queries/sites.py): a message set aside left its
   change in the cache, and the next message of the batch about the same site read it (and
   wrote it, or failed on it too).
+- Placement waited for a site's lock while it held the row of the parcel it had claimed:
+  ingest holding that site and wanting that parcel's row (its deposit) closed a cycle, and
+  so did another process's placement of the same waiting parcels. It now waits for sites
+  only at the start of a transaction, before it claims anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from central.capacity.reservations import Reservations
+from central.parcels.steps import announce
 from central.sites import registry
 from central.sites.ingest import Delivery
 from central.store.base import CentralStore
 from central.store.postgres import PostgresStore
 from protocols.messages import SiteStatus, encode
 from protocols.topics import SiteChannel
-from tests.central.central_rig import small_network, stock_store
+from tests.central.central_rig import announcement, label, small_network, stock_store
 from tests.central.store_contract.stores import open_location
 from tests.central.test_ingest import NOW, TOPICS, make_ingest
+from tests.central.test_placement_locks import HOLD_S, _waiting_on_a_lock
+from tests.eventually import eventually
 
 
 @pytest.fixture(
@@ -76,3 +85,42 @@ def test_a_status_set_aside_does_not_spoil_the_next_one_of_its_site(pg_url: str)
     assert site.online is False
     assert site.agent_version is None
     store.close()
+
+
+@pytest.mark.postgres
+def test_placement_never_waits_for_a_site_while_it_holds_a_parcel(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    probe = PostgresStore(pg_url)
+    network = small_network()
+    with store.transaction() as session:
+        registry.load_network(session, network)
+        announce(session, announcement(1), NOW)
+    holds_locker = threading.Event()
+    errors: list[BaseException] = []
+
+    def ingest_like() -> None:
+        # A batch about L0001 (the parcel's nearest locker) with a deposit of the parcel
+        # in it: the site's lock first, then, once placement waits, the parcel's row.
+        try:
+            with store.transaction() as session:
+                session.lock_site("L0001")
+                holds_locker.set()
+                eventually(lambda: _waiting_on_a_lock(probe), timeout=30, what="placement to wait")
+                session.get_parcel(label(1))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            errors.append(exc)
+
+    holder = threading.Thread(target=ingest_like)
+    holder.start()
+    assert holds_locker.wait(10)
+    try:
+        result = Reservations(store, network, HOLD_S).place([label(1)], NOW)
+    finally:
+        holder.join(60)
+    assert errors == []
+    assert result.placed == 1
+    with store.transaction() as session:
+        held = session.held_reservation(label(1))
+    assert held is not None and held.site == "L0001"
+    store.close()
+    probe.close()

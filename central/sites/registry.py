@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from central.sites import site_reconciliation, streams
 from central.sites.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm
-from central.sites.network import Network
+from central.sites.network import Network, NetworkSite
 from central.store import SiteRecord, SlotRecord, StoreSession, StreamCursor
 from protocols.messages import SiteStatus, StateSnapshot
 
@@ -21,29 +21,37 @@ def load_network(session: StoreSession, network: Network) -> int:
     """Register the network's sites (what the site itself reported is kept). Returns the
     number of sites new to the registry."""
     added = 0
-    for site in network.sites:
-        compartments = {size.value: n for size, n in site.compartments.items()}
+    # Sorted, as every writer takes sites' locks; a site whose record already says what the
+    # plan says is left alone (at a restart, nearly all: no lock, no write).
+    for site in sorted(network.sites, key=lambda s: s.id):
+        seen = session.get_site(site.id)
+        if seen is not None and _planned(seen, site) == seen:
+            continue
+        # Changed or new: under the site's lock, read again and write, so what ingest wrote
+        # to it meanwhile (its shelf, online) is kept, not overwritten by the read above.
+        session.lock_site(site.id)
         known = session.get_site(site.id)
         if known is None:
             added += 1
-            known = SiteRecord(site=site.id, kind=site.kind)
-        session.save_site(
-            dataclasses.replace(
-                known,
-                kind=site.kind,
-                name=site.name,
-                lat=site.lat,
-                lon=site.lon,
-                # A counter's snapshot reports its shelf capacity; until then, the plan's.
-                shelf_capacity=(
-                    known.shelf_capacity
-                    if known.snapshot_at is not None
-                    else (site.shelf_capacity or None)
-                ),
-                compartments=compartments,
-            )
-        )
+        session.save_site(_planned(known, site))
     return added
+
+
+def _planned(known: SiteRecord | None, site: NetworkSite) -> SiteRecord:
+    """The site's record with the network plan's fields (what the site reported is kept)."""
+    known = known or SiteRecord(site=site.id, kind=site.kind)
+    return dataclasses.replace(
+        known,
+        kind=site.kind,
+        name=site.name,
+        lat=site.lat,
+        lon=site.lon,
+        # A counter's snapshot reports its shelf capacity; until then, the plan's.
+        shelf_capacity=(
+            known.shelf_capacity if known.snapshot_at is not None else (site.shelf_capacity or None)
+        ),
+        compartments={size.value: n for size, n in site.compartments.items()},
+    )
 
 
 def apply_status(session: StoreSession, status: SiteStatus, now: float, source: str) -> None:

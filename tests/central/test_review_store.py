@@ -8,6 +8,9 @@
   ingest holding that site and wanting that parcel's row (its deposit) closed a cycle, and
   so did another process's placement of the same waiting parcels. It now waits for sites
   only at the start of a transaction, before it claims anything.
+- Loading the network file (every central start, every `parcels import`) read each site's
+  record without its lock and wrote it whole: on PostgreSQL what ingest wrote to a site
+  meanwhile (a counter's shelf_used, online) was lost.
 """
 
 from __future__ import annotations
@@ -122,5 +125,54 @@ def test_placement_never_waits_for_a_site_while_it_holds_a_parcel(pg_url: str) -
     with store.transaction() as session:
         held = session.held_reservation(label(1))
     assert held is not None and held.site == "L0001"
+    store.close()
+    probe.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("renamed", [False, True], ids=["same-plan", "renamed"])
+def test_loading_the_network_keeps_what_ingest_wrote_meanwhile(pg_url: str, renamed: bool) -> None:
+    store = PostgresStore(pg_url)
+    probe = PostgresStore(pg_url)
+    network = small_network()
+    with store.transaction() as session:
+        registry.load_network(session, network)
+    if renamed:
+        sites = [
+            s.model_copy(update={"name": "Tampines Mart Counter"}) if s.id == "C0001" else s
+            for s in network.sites
+        ]
+        network = network.model_copy(update={"sites": sites})
+    loaded = threading.Event()
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            with store.transaction() as session:
+                registry.load_network(session, network)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            errors.append(exc)
+        loaded.set()
+
+    loader = threading.Thread(target=load)
+    with store.transaction() as session:
+        # Ingest applying a deposit at the counter: its lock, then its record.
+        session.lock_site("C0001")
+        counter = session.get_site("C0001")
+        assert counter is not None
+        session.save_site(dataclasses.replace(counter, shelf_used=5, online=True))
+        loader.start()
+        eventually(
+            lambda: loaded.is_set() or _waiting_on_a_lock(probe),
+            timeout=30,
+            what="the network load to end or wait",
+        )
+    loader.join(30)
+    assert errors == []
+    with store.transaction() as session:
+        counter = session.get_site("C0001")
+    assert counter is not None
+    assert (counter.shelf_used, counter.online) == (5, True)
+    assert counter.name == ("Tampines Mart Counter" if renamed else "Tampines Mart")
     store.close()
     probe.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from central.capacity.reservations import PLACEMENT_CHUNK, Reservations
 from central.parcels.tasks import TaskRunner
 from central.service.broker_session import BrokerSessions
-from central.service.config import CentralConfig, ServiceConfig
+from central.service.config import CentralConfig, LivenessConfig, ServiceConfig
 from central.sites import liveness
 from central.sites.ingest import Ingest
 from central.store import CentralStore, ProcessRecord
@@ -98,6 +98,28 @@ class ProcessHeartbeat:
         return None
 
 
+def judge_liveness(
+    store: CentralStore,
+    now: float,
+    hearing: Sequence[liveness.BrokerHearing],
+    config: LivenessConfig,
+) -> None:
+    """The brokers this process cannot reach, then the sites silent past their limit. A site
+    is judged only while its broker is connected: with the broker gone central hears nobody
+    there, and that says nothing about the sites on it.
+
+    Each broker, and then the silent sites, in a transaction of its own: each locks its
+    sites in sorted order, as ingest does, and together they would not (an unreachable
+    broker's sites, then a silent site before them), which let one wait for ingest while
+    ingest waited for it."""
+    for broker in hearing:
+        with store.transaction() as session:
+            liveness.check_brokers(session, now, [broker], config)
+    since = {b.name: b.listening_since for b in hearing}
+    with store.transaction() as session:
+        liveness.check_stale(session, now, since, config)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -170,12 +192,7 @@ class Timers:
         self.ingest.check_gaps(now)
         hearing = self._listening_since()
         if hearing:
-            # A site is judged only while its broker is connected: with the broker gone
-            # central hears nobody there, and that says nothing about the sites on it.
-            since = {b.name: b.listening_since for b in hearing}
-            with self.store.transaction() as session:
-                liveness.check_brokers(session, now, hearing, self.config.liveness)
-                liveness.check_stale(session, now, since, self.config.liveness)
+            judge_liveness(self.store, now, hearing, self.config.liveness)
         if self.reservations is not None:
             self.reservations.lapse_due(now)
             with self.store.transaction() as session:

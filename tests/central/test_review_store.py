@@ -11,6 +11,8 @@
 - Loading the network file (every central start, every `parcels import`) read each site's
   record without its lock and wrote it whole: on PostgreSQL what ingest wrote to a site
   meanwhile (a counter's shelf_used, online) was lost.
+- The timers judged brokers and silent sites in one transaction: the sites of an unreachable
+  broker locked first, then each silent site, out of the sorted order ingest locks in.
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ import pytest
 
 from central.capacity.reservations import Reservations
 from central.parcels.steps import announce
+from central.service.config import LivenessConfig
+from central.service.timers import judge_liveness
 from central.sites import registry
 from central.sites.ingest import Delivery
+from central.sites.liveness import BrokerHearing
+from central.store import LivenessRecord
 from central.store.base import CentralStore
 from central.store.postgres import PostgresStore
 from protocols.messages import SiteStatus, encode
@@ -174,5 +180,58 @@ def test_loading_the_network_keeps_what_ingest_wrote_meanwhile(pg_url: str, rena
     assert counter is not None
     assert (counter.shelf_used, counter.online) == (5, True)
     assert counter.name == ("Tampines Mart Counter" if renamed else "Tampines Mart")
+    store.close()
+    probe.close()
+
+
+@pytest.mark.postgres
+def test_judging_brokers_and_silent_sites_never_waits_in_a_cycle_with_ingest(
+    pg_url: str,
+) -> None:
+    store = PostgresStore(pg_url)
+    probe = PostgresStore(pg_url)
+    long_ago = NOW - 1000
+    with store.transaction() as session:
+        registry.load_network(session, small_network())
+        # L0001 on the broker this process hears, silent; L0002 on one it cannot reach.
+        for site, broker in (("L0001", "main"), ("L0002", "b")):
+            record = session.get_site(site)
+            assert record is not None
+            session.save_site(dataclasses.replace(record, broker=broker, online=True))
+            session.save_liveness(LivenessRecord(site, heard_at=long_ago))
+    hearing = [
+        BrokerHearing("main", "10.0.0.1:1883", "central-1", long_ago, None),
+        BrokerHearing("b", "10.0.0.2:1883", "central-1", None, long_ago),
+    ]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def judge() -> None:
+        try:
+            judge_liveness(store, NOW, hearing, LivenessConfig(stale_after_s=60.0))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            errors.append(exc)
+        done.set()
+
+    judging = threading.Thread(target=judge)
+    try:
+        with store.transaction() as session:
+            # A batch about L0001 and L0002, locked in sorted order as ingest does.
+            session.lock_site("L0001")
+            judging.start()
+            eventually(
+                lambda: done.is_set() or _waiting_on_a_lock(probe),
+                timeout=30,
+                what="the liveness check to wait for L0001",
+            )
+            session.lock_site("L0002")
+    except BaseException as exc:  # noqa: BLE001 - the deadlock may fail this side
+        errors.append(exc)
+    judging.join(30)
+    assert errors == []
+    with store.transaction() as session:
+        one, two = session.get_site("L0001"), session.get_site("L0002")
+    assert one is not None and one.online is False  # silent: called offline
+    assert two is not None and two.online is None  # its broker unreachable: unknown
     store.close()
     probe.close()

@@ -174,13 +174,18 @@ class EventEffects:
         _adjust_shelf(session, site, +1)
         detail = f"slot {payload.slot} by courier {payload.courier}"
         reservation = session.held_reservation(label)
-        if reservation is not None and reservation.id is not None:
-            session.set_reservation(reservation.id, ReservationStatus.FULFILLED, None)
-            if reservation.site != site:
-                detail += f" (it was reserved at {reservation.site})"
-                queue_command(
-                    session, reservation.site, CancelReservation(parcel=label), now, label=label
-                )
+        # Ended only if still held: at another site the reservation's own site lock (not
+        # this one's) guards it, and a lapse committed meanwhile must not be overwritten.
+        ended = (
+            reservation is not None
+            and reservation.id is not None
+            and session.end_held_reservation(reservation.id, ReservationStatus.FULFILLED)
+        )
+        if ended and reservation is not None and reservation.site != site:
+            detail += f" (it was reserved at {reservation.site})"
+            queue_command(
+                session, reservation.site, CancelReservation(parcel=label), now, label=label
+            )
         record = session.get_parcel(label)
         if record is None:
             unknown = ParcelRecord(label=label, state=None, updated_at=now)

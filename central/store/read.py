@@ -11,7 +11,7 @@ writer (nor hold one up), so a report or a live view cannot queue behind ingest:
 Each call reads one fresh snapshot; inside `with reader:` every call reads the same one,
 taken when the block begins, and the connection is given back at its end:
 
-    with open_reader(location) as reader:      # central.store.open; or StoreReader.open
+    with open_reader(location) as reader:      # central.store.open
         states = reader.parcel_states()
         alarms = reader.alarm_counts()
 
@@ -66,16 +66,6 @@ class StoreReader:
         self.location = location
         self._session = SqlSession(conn)
         self._held = False
-
-    @classmethod
-    def open(cls, location: Path | str) -> StoreReader:
-        """Open central's store at `location` (a SQLite path or sqlite: url, or a
-        postgresql:// url) for reading: `central.store.open.open_reader`.
-
-        Raises StoreError if there is no store there or its schema is not this build's."""
-        from central.store.open import open_reader
-
-        return open_reader(location)
 
     def _begin(self) -> None:
         """Begin a snapshot, taken at once (not at the first read)."""

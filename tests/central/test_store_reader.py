@@ -21,7 +21,7 @@ from central.store import (
     StoredEvent,
     StreamCursor,
 )
-from central.store.read import StoreReader
+from central.store.open import open_reader
 from central.store.sqlite.migrations import LATEST_VERSION
 
 
@@ -69,7 +69,7 @@ def store(tmp_path: Path) -> SqliteStore:
 
 
 def test_the_reader_sees_what_the_store_wrote(store: SqliteStore) -> None:
-    with StoreReader.open(store.path) as reader:
+    with open_reader(store.path) as reader:
         # The lifecycle's order, not the alphabet's.
         assert list(reader.parcel_states().items()) == [
             ("announced", 1),
@@ -115,7 +115,7 @@ def test_a_read_while_a_writer_holds_its_transaction_returns_at_once(store: Sqli
             probe.execute("BEGIN IMMEDIATE")
         probe.close()
         started = time.monotonic()
-        with StoreReader.open(store.path) as reader:
+        with open_reader(store.path) as reader:
             states = reader.parcel_states()
             alarms = reader.alarm_counts()
         took = time.monotonic() - started
@@ -125,14 +125,14 @@ def test_a_read_while_a_writer_holds_its_transaction_returns_at_once(store: Sqli
     assert took < 1.0, f"a read waited {took:.2f}s behind a writer"
     # It read the last commit, not the writer's uncommitted parcel.
     assert states["announced"] == 1 and alarms["door_forced"] == (2, 1)
-    with StoreReader.open(store.path) as reader:
+    with open_reader(store.path) as reader:
         assert reader.parcel_states()["announced"] == 2
 
 
 def test_a_with_block_reads_one_snapshot_and_each_call_outside_a_fresh_one(
     store: SqliteStore,
 ) -> None:
-    reader = StoreReader.open(store.path)
+    reader = open_reader(store.path)
     try:
         assert reader.parcel_count() == 6
         with store.transaction() as session:
@@ -140,29 +140,29 @@ def test_a_with_block_reads_one_snapshot_and_each_call_outside_a_fresh_one(
         assert reader.parcel_count() == 7  # a call outside a block: the newest commit
     finally:
         reader.close()
-    with StoreReader.open(store.path) as reader:
+    with open_reader(store.path) as reader:
         assert reader.parcel_count() == 7
         with store.transaction() as session:
             session.save_parcel(parcel("P8", "announced"))
         assert reader.parcel_count() == 7  # the block's snapshot
         assert reader.view.get_parcel("P8") is None
-    with StoreReader.open(store.path) as reader:
+    with open_reader(store.path) as reader:
         assert reader.parcel_count() == 8
 
 
 def test_the_reader_cannot_write(store: SqliteStore) -> None:
-    with StoreReader.open(store.path) as reader:
+    with open_reader(store.path) as reader:
         writes = cast(Any, reader.view)  # a StoreView has no writes; the connection none either
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             writes.save_parcel(parcel("P9", "announced"))
-    with StoreReader.open(store.path) as reader:
+    with open_reader(store.path) as reader:
         assert reader.view.get_parcel("P9") is None
 
 
 def test_a_missing_or_foreign_store_is_refused_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.sqlite"
     with pytest.raises(StoreError, match=re.escape(str(missing))):
-        StoreReader.open(missing)
+        open_reader(missing)
     assert not missing.exists()  # opening to read created nothing
 
     newer = tmp_path / "newer.sqlite"
@@ -173,9 +173,9 @@ def test_a_missing_or_foreign_store_is_refused_naming_the_file(tmp_path: Path) -
     with pytest.raises(
         StoreError, match=re.escape(f"{newer} has schema version {LATEST_VERSION + 1}")
     ):
-        StoreReader.open(newer)
+        open_reader(newer)
 
     plain = tmp_path / "plain.sqlite"
     sqlite3.connect(plain).execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(StoreError, match=re.escape(f"{plain} is in delete mode, not WAL")):
-        StoreReader.open(plain)
+        open_reader(plain)

@@ -22,7 +22,6 @@ from psycopg import sql
 from central.errors import StoreError
 from central.service.config import StoreConfig
 from central.sites.ingest import Delivery
-from central.sites.network import save_network
 from central.store.open import open_reader, open_store, store_location
 from central.store.postgres import PostgresStore
 from central.store.postgres.reader import close_reader_pools
@@ -33,8 +32,6 @@ from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import (
     Site,
     SiteEvents,
-    central_config,
-    config_toml,
     label,
     snapshot,
     stock_store,
@@ -42,10 +39,7 @@ from tests.central.central_rig import (
 from tests.central.test_ingest import NOW, TOPICS, delivery, make_ingest
 from tests.central.test_two_centrals import (
     CENTRALS,
-    HOLD_S,
     PARCELS_PER_SITE,
-    REMIND_BEFORE_S,
-    REPLACE_AFTER_S,
     SITES,
     WINDOW_S,
     CentralProcess,
@@ -55,7 +49,7 @@ from tests.central.test_two_centrals import (
     prepare,
     reference,
     site_day,
-    wave_network,
+    wave_config,
 )
 from tests.eventually import eventually
 from tests.postgres import PostgresError, PrivatePostgres
@@ -271,20 +265,7 @@ def test_central_processes_ride_out_a_killed_database_server_and_apply_every_eve
     # given the same input ends.
     with PrivatePostgres(durable=True) as server:
         store_config = StoreConfig(url=server.create_database())
-        (tmp_path / "central-key.pem").write_bytes(signer.private_pem())
-        save_network(wave_network(), tmp_path / "network.json")
-        config = central_config(
-            tmp_path,
-            broker,
-            topics,
-            network={"file": str(tmp_path / "network.json")},
-            pickup={"window_s": WINDOW_S, "reminder_before_s": REMIND_BEFORE_S},
-            service={"replace_after_s": REPLACE_AFTER_S},
-            reservations={"hold_s": HOLD_S},
-            liveness={"stale_after_s": 3600},
-        ).model_copy(update={"store": store_config})
-        config_path = tmp_path / "central.toml"
-        config_path.write_text(config_toml(config))
+        config, config_path = wave_config(tmp_path, broker, topics, signer, store_config)
         store = open_store(store_config)
         prepare(store, time.time())
         store.close()

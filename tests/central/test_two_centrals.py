@@ -294,16 +294,11 @@ def centrals(tmp_path: Path) -> Iterator[Callable[[Path], list[CentralProcess]]]
         process.kill()
 
 
-def test_three_central_processes_one_killed_reach_the_state_of_one(
-    *,
-    tmp_path: Path,
-    broker: Any,
-    topics: Topics,
-    signer: TokenSigner,
-    store_config: StoreConfig,
-    make_site: Callable[..., Site],
-    centrals: Callable[[Path], list[CentralProcess]],
-) -> None:
+def wave_config(
+    tmp_path: Path, broker: Any, topics: Topics, signer: TokenSigner, store_config: StoreConfig
+) -> tuple[CentralConfig, Path]:
+    """Central's config for the wave day (short pickup window and holds, timers that place
+    only the wave), its signing key and network file written beside it; (config, its toml)."""
     (tmp_path / "central-key.pem").write_bytes(signer.private_pem())
     save_network(wave_network(), tmp_path / "network.json")
     config = central_config(
@@ -315,10 +310,23 @@ def test_three_central_processes_one_killed_reach_the_state_of_one(
         service={"replace_after_s": REPLACE_AFTER_S},
         reservations={"hold_s": HOLD_S},
         liveness={"stale_after_s": 3600},
-    )
-    config = config.model_copy(update={"store": store_config})
+    ).model_copy(update={"store": store_config})
     config_path = tmp_path / "central.toml"
     config_path.write_text(config_toml(config))
+    return config, config_path
+
+
+def test_three_central_processes_one_killed_reach_the_state_of_one(
+    *,
+    tmp_path: Path,
+    broker: Any,
+    topics: Topics,
+    signer: TokenSigner,
+    store_config: StoreConfig,
+    make_site: Callable[..., Site],
+    centrals: Callable[[Path], list[CentralProcess]],
+) -> None:
+    config, config_path = wave_config(tmp_path, broker, topics, signer, store_config)
     store = open_store(store_config)
     prepare(store, time.time())
 

@@ -56,10 +56,12 @@ FAMILY_TURNS = (
 # sold with 8 to 50 channels; the day's have 16, as a CU16 has locks.
 FAMILY_OPTIONS: dict[BoardFamily, Any] = {BoardFamily.RS485_8A: Rs485Options(channels=16)}
 # Real seconds a parcel stays announced before central's timer places it again. Central's
-# 30 s is a fraction of a real second under the day's compression: every process's timer
-# would place a wave's parcels while the process given the wave is still placing them, and on
-# PostgreSQL the two lock the same sites in different orders.
-REAL_REPLACE_AFTER_S = 10.0
+# 30 s is a fraction of a real second under the day's compression, and every process's timer
+# then raced the wave's own placement for the same parcels (safe since placement claims each
+# parcel and never waits for a site while holding one, but wasted work). Not much longer:
+# a parcel whose reservation a site refused waits this long to be placed again, and at x2880
+# ten real seconds were eight simulated hours, past the day's last courier round.
+REAL_REPLACE_AFTER_S = 1.0
 # Central's client id at the broker; each of the day's central processes adds its number.
 CENTRAL_CLIENT_ID = "sim-central"
 

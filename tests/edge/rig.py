@@ -91,19 +91,25 @@ class Observer:
 
     def unique_seqs(self) -> list[int]:
         """Sequence numbers in order of first arrival, each once (what central applies)."""
+        return [e.seq for e in self.applied()]
+
+    def applied(self) -> list[Event]:
+        """Events in order of first arrival, each sequence number once.
+
+        Delivery is at least once: an agent restarted before the broker acknowledged an event
+        sends it again, and central counts the second copy as a duplicate. Assertions about
+        what happened at the site count each event once, as central does."""
         with self._lock:
-            seen: dict[int, None] = {}
+            seen: dict[int, Event] = {}
             for event in self.events:
-                seen.setdefault(event.seq, None)
-            return list(seen)
+                seen.setdefault(event.seq, event)
+            return list(seen.values())
 
     def types(self) -> list[str]:
-        with self._lock:
-            return [e.type for e in self.events]
+        return [e.type for e in self.applied()]
 
     def of_type(self, kind: str) -> list[Event]:
-        with self._lock:
-            return [e for e in self.events if e.type == kind]
+        return [e for e in self.applied() if e.type == kind]
 
     def reply_to(self, command_id: str) -> Reply | None:
         with self._lock:

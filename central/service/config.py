@@ -201,6 +201,25 @@ class ServiceConfig(Section):
     # placed again by the timer after this long (central/service/timers.py).
     replace_after_s: float = Field(default=30.0, ge=0)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    # "text" for a person at a terminal or journalctl; "json" (one object per line) for a
+    # log collector.
+    log_format: str = Field(default="text", pattern=r"^(text|json)$")
+
+
+class ApiConfig(Section):
+    """[api]: central's HTTP API, the operator console and /metrics (docs/operator.md)."""
+
+    # "HOST:PORT" that `lockernet central run` serves on, in a thread of its own; None: not
+    # served by the service (`lockernet central api` serves it beside, in its own process).
+    listen: str | None = Field(default=None, pattern=r"^[^:\s]+:[0-9]{1,5}$")
+    # The key that signs console login cookies: made (0600) on first use if missing.
+    session_secret_file: Path = Path("console-session.key")
+    session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    # Webhooks (Standard Webhooks): one POST's timeout, the retry schedule's first wait and
+    # the attempts before a delivery is given up (and shown as failed).
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_first_s: float = Field(default=5.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
 
 
 class CentralConfig(ProgramSettings):
@@ -224,6 +243,7 @@ class CentralConfig(ProgramSettings):
     reservations: ReservationConfig = ReservationConfig()
     commands: CommandConfig = CommandConfig()
     service: ServiceConfig = ServiceConfig()
+    api: ApiConfig = ApiConfig()
 
     @model_validator(mode="after")
     def _one_broker_form(self) -> CentralConfig:

@@ -14,6 +14,20 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from central.store.operating import (
+    AuditSession,
+    AuditView,
+    BadgeSession,
+    BadgeView,
+    PartnerSession,
+    PartnerView,
+    RefusalSession,
+    RefusalView,
+    UserSession,
+    UserView,
+    WebhookSession,
+    WebhookView,
+)
 from central.store.records import (
     AlarmRecord,
     CodeRecord,
@@ -34,7 +48,7 @@ from central.store.records import (
 )
 
 
-class StoreView(Protocol):
+class StoreView(AuditView, BadgeView, PartnerView, WebhookView, UserView, RefusalView, Protocol):
     """What can be read of central's state: the read half of a session, and all a read-only
     snapshot (central.store.read) offers."""
 
@@ -120,7 +134,16 @@ class StoreView(Protocol):
         """Every central process that ran on this store, the most recently heard first."""
 
 
-class StoreSession(StoreView, Protocol):
+class StoreSession(
+    StoreView,
+    AuditSession,
+    BadgeSession,
+    PartnerSession,
+    WebhookSession,
+    UserSession,
+    RefusalSession,
+    Protocol,
+):
     """Data access inside one transaction: everything a view reads, and the writes."""
 
     def save_site(self, record: SiteRecord) -> None: ...

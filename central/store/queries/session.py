@@ -12,15 +12,21 @@ from contextlib import contextmanager
 
 from central.store.base import StoreSession
 from central.store.queries.alarms import AlarmQueries
+from central.store.queries.audit import AuditQueries
+from central.store.queries.badges import BadgeQueries
 from central.store.queries.codes import CodeQueries
 from central.store.queries.commands import CommandQueries
 from central.store.queries.parcels import ParcelQueries
+from central.store.queries.partners import PartnerQueries
 from central.store.queries.processes import ProcessQueries
+from central.store.queries.refusals import RefusalQueries
 from central.store.queries.removals import RemovalQueries
 from central.store.queries.reservations import ReservationQueries
 from central.store.queries.sites import SiteQueries
 from central.store.queries.streams import StreamQueries
 from central.store.queries.tasks import TaskQueries
+from central.store.queries.users import UserQueries
+from central.store.queries.webhooks import WebhookQueries
 
 
 class SqlSession(
@@ -34,6 +40,12 @@ class SqlSession(
     AlarmQueries,
     RemovalQueries,
     ProcessQueries,
+    AuditQueries,
+    BadgeQueries,
+    PartnerQueries,
+    WebhookQueries,
+    UserQueries,
+    RefusalQueries,
 ):
     """Data access inside one transaction, on the connection that holds it."""
 

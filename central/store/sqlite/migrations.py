@@ -302,6 +302,104 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE sites ADD COLUMN broker TEXT",
         ),
     ),
+    Migration(
+        6,
+        "operating the network: operator logins and the audit log, courier badges, partners "
+        "and their API keys, webhooks and their deliveries, scan refusals by reason, the "
+        "partner that announced each parcel",
+        (
+            # Console logins. The password is kept as a scrypt hash (hashlib), never in clear.
+            """CREATE TABLE operator_users (
+                name TEXT PRIMARY KEY,
+                role TEXT NOT NULL,
+                password_hash TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                disabled_at REAL
+            )""",
+            # Every door-moving or state-changing call from an operator: who, when, why.
+            """CREATE TABLE audit_log (
+                id INTEGER PRIMARY KEY,
+                at REAL NOT NULL,
+                actor TEXT NOT NULL,
+                role TEXT NOT NULL,
+                action TEXT NOT NULL,
+                site TEXT,
+                target TEXT,
+                reason TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                command_id TEXT
+            )""",
+            "CREATE INDEX audit_log_at ON audit_log (at)",
+            # Courier badges central signed: a badge is verified offline at the site, so the
+            # register is what lets an operator list and revoke them.
+            """CREATE TABLE badges (
+                badge_id TEXT PRIMARY KEY,
+                courier TEXT NOT NULL,
+                partner TEXT NOT NULL,
+                valid_from REAL NOT NULL,
+                valid_until REAL NOT NULL,
+                issued_at REAL NOT NULL,
+                issued_by TEXT NOT NULL,
+                revoked_at REAL,
+                revoked_by TEXT
+            )""",
+            "CREATE INDEX badges_courier ON badges (courier)",
+            """CREATE TABLE partners (
+                partner TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                created_at REAL NOT NULL
+            )""",
+            # A partner's API keys: the secret kept only as its SHA-256 (it is random, long).
+            """CREATE TABLE partner_keys (
+                key_id TEXT PRIMARY KEY,
+                partner TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                revoked_at REAL,
+                last_used_at REAL
+            )""",
+            """CREATE TABLE webhook_endpoints (
+                id INTEGER PRIMARY KEY,
+                partner TEXT NOT NULL,
+                url TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                event_types TEXT NOT NULL DEFAULT '',
+                created_at REAL NOT NULL,
+                disabled_at REAL
+            )""",
+            # The webhooks' outbox: written in the transaction that records the parcel's step,
+            # delivered (and retried) by central's timer; one row per endpoint and message.
+            """CREATE TABLE webhook_deliveries (
+                id INTEGER PRIMARY KEY,
+                endpoint INTEGER NOT NULL,
+                message_id TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at REAL NOT NULL,
+                delivered_at REAL,
+                failed_at REAL,
+                last_error TEXT,
+                UNIQUE (endpoint, message_id)
+            )""",
+            """CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
+                WHERE delivered_at IS NULL AND failed_at IS NULL""",
+            # Refused scans by site and reason (the site's scan_refused events, counted).
+            """CREATE TABLE scan_refusals (
+                site TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                count INTEGER NOT NULL DEFAULT 0,
+                last_at REAL NOT NULL,
+                last_detail TEXT,
+                PRIMARY KEY (site, reason)
+            )""",
+            # The partner whose manifest announced the parcel (NULL: the operator's import).
+            "ALTER TABLE parcels ADD COLUMN owner TEXT",
+            "CREATE INDEX parcels_owner ON parcels (owner) WHERE owner IS NOT NULL",
+        ),
+    ),
 )
 # Numbers were handed out to parallel work (2: stream epochs, 3: liveness, 4: clock sends):
 # apply in order of number whatever order the entries above were written in.

@@ -1,0 +1,1 @@
+"""Delivery partners: API keys with scopes, the partner API, webhooks."""

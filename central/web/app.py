@@ -1,0 +1,36 @@
+"""The ASGI app: every router of central's HTTP surface, mounted once."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from central.web.context import WebContext
+
+API_TITLE = "lockernet central"
+API_VERSION = "1"
+
+
+def create_app(ctx: WebContext) -> FastAPI:
+    """The app for one central deployment. Routers, each in its own module:
+
+    - /api/...           operator API (central/web/operator_api.py), logins and roles (auth.py)
+    - /api/partner/...   partner API and webhooks (central/partners/api.py)
+    - /track/...         the consumers' public tracking page (central/web/public.py)
+    - /console/...       the operator console's pages and live updates (central/web/console/)
+    - /metrics           Prometheus exposition (central/web/metrics_route.py)
+    """
+    from central.partners import api as partner_api
+    from central.web import metrics_route, operator_api, public
+    from central.web.console import pages
+
+    app = FastAPI(
+        title=API_TITLE,
+        version=API_VERSION,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    for module in (operator_api, partner_api, public, pages, metrics_route):
+        app.include_router(module.router(ctx))
+    return app

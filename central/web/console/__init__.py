@@ -1,0 +1,1 @@
+"""The operator console: server-rendered pages, a little JavaScript, live updates."""

@@ -7,7 +7,12 @@ matching module of central.store.queries.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from central.store.queries.audit import AuditEntry
+    from central.store.queries.users import UserRecord
 
 # ---- audit: the audit log: every door-moving or state-changing operator call (who, when, why)
 
@@ -15,9 +20,18 @@ from typing import Protocol
 class AuditView(Protocol):
     """What a snapshot reads."""
 
+    def audit_entries(self, limit: int = 200, site: str | None = None) -> list[AuditEntry]:
+        """The newest `limit` entries (of one site, if given), newest first."""
+
+    def audit_count(self, site: str, actions: Sequence[str], outcome: str, since: float) -> int:
+        """How many entries of `actions` with `outcome` the site has had at `since` or later."""
+
 
 class AuditSession(AuditView, Protocol):
     """What a transaction writes."""
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        """Append an entry; returns its id."""
 
 
 # ---- badges: courier badges central signed: issued, listed, revoked
@@ -59,9 +73,21 @@ class WebhookSession(WebhookView, Protocol):
 class UserView(Protocol):
     """What a snapshot reads."""
 
+    def get_user(self, name: str) -> UserRecord | None:
+        """The login called `name` (disabled or not), None if there is none."""
+
+    def list_users(self) -> list[UserRecord]:
+        """Every login, by name."""
+
 
 class UserSession(UserView, Protocol):
     """What a transaction writes."""
+
+    def add_user(self, record: UserRecord) -> bool:
+        """Add a login; False (nothing written) if the name is taken."""
+
+    def disable_user(self, name: str, at: float) -> bool:
+        """Disable a login (it can no longer sign in); False if unknown or already disabled."""
 
 
 # ---- refusals: refused scans counted by site and reason

@@ -2,8 +2,90 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 from central.store.queries.base import Queries
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One operator call and what came of it. `target` is the slot for a slot's calls;
+    `outcome` "queued" (the command is on its way), "refused" (central's guard) or "done"
+    (a change central made itself); `command_id` the queued task's id, if any."""
+
+    at: float
+    actor: str
+    role: str
+    action: str
+    reason: str
+    outcome: str
+    site: str | None = None
+    target: str | None = None
+    command_id: str | None = None
+    id: int | None = None
 
 
 class AuditQueries(Queries):
     """The SQL of the audit log."""
+
+    def add_audit(self, entry: AuditEntry) -> int:
+        """Append an entry; returns its id."""
+        row = self._db.execute(
+            """INSERT INTO audit_log
+                (at, actor, role, action, site, target, reason, outcome, command_id)
+                VALUES (?,?,?,?,?,?,?,?,?) RETURNING id""",
+            (
+                entry.at,
+                entry.actor,
+                entry.role,
+                entry.action,
+                entry.site,
+                entry.target,
+                entry.reason,
+                entry.outcome,
+                entry.command_id,
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    def audit_entries(self, limit: int = 200, site: str | None = None) -> list[AuditEntry]:
+        """The newest `limit` entries (of one site, if given), newest first."""
+        query = f"SELECT {_AUDIT_COLUMNS} FROM audit_log"  # noqa: S608 - column names only
+        params: tuple[Any, ...] = ()
+        if site is not None:
+            query += " WHERE site = ?"
+            params = (site,)
+        rows = self._db.execute(query + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit))
+        return [_entry(r) for r in rows]
+
+    def audit_count(self, site: str, actions: Sequence[str], outcome: str, since: float) -> int:
+        """How many entries of `actions` with `outcome` the site has had at `since` or later."""
+        if not actions:
+            return 0
+        marks = ",".join("?" * len(actions))
+        row = self._db.execute(
+            f"""SELECT count(*) FROM audit_log WHERE site = ? AND outcome = ?
+                AND at >= ? AND action IN ({marks})""",  # noqa: S608 - placeholders only
+            (site, outcome, since, *actions),
+        ).fetchone()
+        return int(row[0])
+
+
+_AUDIT_COLUMNS = "id, at, actor, role, action, site, target, reason, outcome, command_id"
+
+
+def _entry(row: Sequence[Any]) -> AuditEntry:
+    return AuditEntry(
+        id=row[0],
+        at=row[1],
+        actor=row[2],
+        role=row[3],
+        action=row[4],
+        site=row[5],
+        target=row[6],
+        reason=row[7],
+        outcome=row[8],
+        command_id=row[9],
+    )

@@ -103,6 +103,16 @@ class StoreView(AuditView, BadgeView, PartnerView, WebhookView, UserView, Refusa
         self, states: Iterable[str], limit: int = 100_000
     ) -> list[ParcelRecord]: ...
 
+    def search_parcels(
+        self,
+        prefix: str = "",
+        state: str | None = None,
+        site: str | None = None,
+        limit: int = 100,
+    ) -> list[ParcelRecord]:
+        """Parcels whose label starts with `prefix` (letters and digits only: the caller
+        checks), in `state` and at `site` if given, by label, at most `limit`."""
+
     def courier_loads(self, states: Iterable[str]) -> list[tuple[str, str, int]]:
         """(partner, courier, parcels) of parcels in `states` that have a courier."""
 

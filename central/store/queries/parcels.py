@@ -54,6 +54,7 @@ class ParcelQueries(Queries):
                 record.dispatched_at,
                 record.updated_at,
                 record.pickup_expires_at,
+                record.owner,
             ),
         )
 
@@ -67,6 +68,26 @@ class ParcelQueries(Queries):
                 ORDER BY label LIMIT ?""",  # noqa: S608 - only placeholders are interpolated
             (*wanted, limit),
         )
+        return [_parcel(r) for r in rows]
+
+    def search_parcels(
+        self,
+        prefix: str = "",
+        state: str | None = None,
+        site: str | None = None,
+        limit: int = 100,
+    ) -> list[ParcelRecord]:
+        """Parcels whose label starts with `prefix` (letters and digits only: the caller
+        checks), in `state` and at `site` if given, by label, at most `limit`."""
+        query = f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE label LIKE ?"  # noqa: S608
+        params: list[Any] = [prefix + "%"]
+        if state is not None:
+            query += " AND state = ?"
+            params.append(state)
+        if site is not None:
+            query += " AND site = ?"
+            params.append(site)
+        rows = self._db.execute(query + " ORDER BY label LIMIT ?", (*params, limit))
         return [_parcel(r) for r in rows]
 
     def courier_loads(self, states: Iterable[str]) -> list[tuple[str, str, int]]:
@@ -132,7 +153,7 @@ class ParcelQueries(Queries):
 _PARCEL_COLUMNS = (
     "label, state, size, weight_kg, postal_code, lat, lon, delivery_mode, preferred_site, "
     "contact_json, site, slot, partner, courier, announced_at, dispatched_at, updated_at, "
-    "pickup_expires_at"
+    "pickup_expires_at, owner"
 )
 
 
@@ -156,6 +177,7 @@ def _parcel(row: Sequence[Any]) -> ParcelRecord:
         dispatched_at=row[15],
         updated_at=row[16],
         pickup_expires_at=row[17],
+        owner=row[18],
     )
 
 

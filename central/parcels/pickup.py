@@ -9,16 +9,22 @@ none (the consumer may get two messages; both open the door until the expiry).
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from central.errors import CentralError
 from central.parcels.lifecycle import WAITING_FOR_CONSUMER, ParcelState, ParcelStep
-from central.parcels.pickup_codes import IssuedCode, Notifier, PickupNotice, issue_code
+from central.parcels.pickup_codes import (
+    IssuedCode,
+    Notifier,
+    PickupNotice,
+    issue_code,
+    make_private_folder,
+    pickup_place,
+    write_private,
+)
 from central.parcels.steps import CENTRAL, get, take_step
 from central.sites.commands import queue_command
 from central.store import (
@@ -28,11 +34,13 @@ from central.store import (
     Contact,
     ParcelRecord,
     RemovalRecord,
+    SiteRecord,
     StoreSession,
     TaskRecord,
 )
 from protocols.limits import REMOVAL_MAX_PARCELS
-from protocols.messages import MarkForRemoval, RemovalReason, RevokeCode
+from protocols.localtime import day_and_time
+from protocols.messages import MarkForRemoval, RemovalReason, RevokeCode, SiteKind
 from protocols.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,7 @@ class Reminder:
     consumer_name: str | None
     consumer_email: str | None
     consumer_phone: str | None
+    site_kind: SiteKind = SiteKind.LOCKER
 
 
 class ReminderSender(Protocol):
@@ -56,28 +65,32 @@ class ReminderSender(Protocol):
 
 
 class FolderReminders:
-    """The default: writes `<label>.reminder.txt` next to the folder notifier's messages."""
+    """The default: writes `<label>.reminder.txt` next to the folder notifier's messages
+    (0600, like them: the message names the consumer)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def remind(self, reminder: Reminder) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        until = datetime.fromtimestamp(reminder.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        make_private_folder(self.folder)
+        until = day_and_time(reminder.expires_at)
         greeting = f"Hello {reminder.consumer_name}," if reminder.consumer_name else "Hello,"
+        place = pickup_place(reminder.site_kind, reminder.site_name, reminder.site)
         text = (
-            f"{greeting}\n\nYour parcel {reminder.parcel} is still waiting at "
-            f"{reminder.site_name} ({reminder.site}).\nPlease collect it before {until} with "
-            "the code we sent you. After that it is sent back.\n"
+            f"{greeting}\n\nYour parcel {reminder.parcel} is still waiting at {place}.\n"
+            f"Please collect it before {until} with the code we sent you. After that it is "
+            "sent back.\n"
         )
-        path = self.folder / f"{reminder.parcel}.reminder.txt"
-        temporary = path.with_name(f".{path.name}.tmp")
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
+        write_private(self.folder / f"{reminder.parcel}.reminder.txt", text.encode("utf-8"))
 
 
 def _contact(record: ParcelRecord) -> Contact:
     return record.contact or Contact()
+
+
+def _kind(site: SiteRecord | None) -> SiteKind:
+    # A site heard from before the network file named it has no kind yet: most are lockers.
+    return site.kind if site is not None and site.kind is not None else SiteKind.LOCKER
 
 
 class NotWaiting(CentralError):
@@ -110,6 +123,7 @@ class PickupFollowUps:
                 PickupNotice(
                     issued=issued,
                     site_name=(site.name if site and site.name else issued.site),
+                    site_kind=_kind(site),
                     consumer_name=contact.name,
                     consumer_email=contact.email,
                     consumer_phone=contact.phone,
@@ -205,6 +219,7 @@ class PickupFollowUps:
                     parcel=record.label,
                     site=record.site,
                     site_name=site.name if site and site.name else record.site,
+                    site_kind=_kind(site),
                     expires_at=record.pickup_expires_at,
                     consumer_name=contact.name,
                     consumer_email=contact.email,

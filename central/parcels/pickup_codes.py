@@ -14,7 +14,6 @@ import math
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +22,8 @@ import qrcode.constants
 from PIL import Image, ImageDraw, ImageFont
 
 from protocols.labels import parse_label
+from protocols.localtime import day_and_time
+from protocols.messages import SiteKind
 from protocols.tokens import NONCE_LENGTH, PickupCode, TokenSigner, short_form
 from protocols.topics import check_site_id
 
@@ -34,6 +35,10 @@ CAPTION_FONT_PIXELS = 36
 CAPTION_MARGIN_PIXELS = 12
 # A token's expiry is a 32-bit Unix time (protocols.tokens packs it as u32).
 MAX_EXPIRY = 2**32 - 1
+# A consumer's code opens a door: only the service's user may read the files that carry it,
+# whatever the umask of the shell that started the service.
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_FOLDER_MODE = 0o700
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,8 @@ class PickupNotice:
     consumer_name: str | None = None
     consumer_email: str | None = None
     consumer_phone: str | None = None
+    # A locker's scanner opens a door; at a counter, staff hand the parcel over.
+    site_kind: SiteKind = SiteKind.LOCKER
 
 
 @dataclass(frozen=True)
@@ -149,16 +156,36 @@ class Notifier(Protocol):
     def notify(self, notice: PickupNotice) -> Notification: ...
 
 
+def pickup_place(kind: SiteKind, site_name: str, site: str) -> str:
+    """Where the consumer goes, in the words that fit the site: "locker NAME (ID)" or "the
+    counter of NAME (ID)"."""
+    if kind is SiteKind.COUNTER:
+        return f"the counter of {site_name} ({site})"
+    return f"locker {site_name} ({site})"
+
+
 def notice_text(notice: PickupNotice) -> str:
-    """The message to the consumer, in plain words."""
+    """The message to the consumer, in plain words: where to go, what to do there (a
+    locker's scanner or a counter's staff), and the deadline in the network's local time
+    ("Mon 30 Nov 18:00 SGT")."""
     issued = notice.issued
-    until = datetime.fromtimestamp(issued.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    until = day_and_time(issued.expires_at)
     greeting = f"Hello {notice.consumer_name}," if notice.consumer_name else "Hello,"
+    place = pickup_place(notice.site_kind, notice.site_name, issued.site)
+    if notice.site_kind is SiteKind.COUNTER:
+        how = (
+            f"Show the attached QR code at {place}; staff will scan it and hand you the "
+            "parcel. If it will not scan, they can type this code:"
+        )
+    else:
+        how = (
+            f"Scan the attached QR code at the scanner of {place}; the door of your parcel's "
+            "compartment opens. If it will not scan, ask support with this code:"
+        )
     return (
         f"{greeting}\n\n"
-        f"Your parcel {issued.parcel} is ready for pickup at {notice.site_name} "
-        f"({issued.site}).\n"
-        "Show the attached QR code to the scanner, or give this code at the counter:\n\n"
+        f"Your parcel {issued.parcel} is ready for pickup at {place}.\n"
+        f"{how}\n\n"
         f"    {issued.short_form}\n\n"
         f"Please collect it before {until}. After that it is sent back.\n"
     )
@@ -169,25 +196,44 @@ class FolderNotifier:
 
     Files are written whole or not at all (a temporary file renamed into place), so a mail
     gateway polling the folder never picks up half an image. A reissue overwrites the old.
+    Files are 0600 and a folder created here is 0700: a code in them opens a door.
     """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
     def notify(self, notice: PickupNotice) -> Notification:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self.folder)
         rendered = render_qr(notice.issued)
         label = notice.issued.parcel
         image_path = self.folder / f"{label}.png"
         message_path = self.folder / f"{label}.txt"
-        _write_atomically(image_path, rendered.png)
-        _write_atomically(message_path, notice_text(notice).encode("utf-8"))
+        write_private(image_path, rendered.png)
+        write_private(message_path, notice_text(notice).encode("utf-8"))
         return Notification(label, rendered.version, image_path, message_path)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def make_private_folder(folder: Path) -> None:
+    """Create `folder` (and its parents) if missing, the folder itself 0700. A folder that
+    exists keeps its mode: the operator may have shared it with a mail gateway's group."""
+    if folder.is_dir():
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=PRIVATE_FOLDER_MODE)
+    except FileExistsError:  # another process made it meanwhile
+        return
+    os.chmod(folder, PRIVATE_FOLDER_MODE)  # mkdir's mode is masked by the umask
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all, the file 0600 whatever the umask: a
+    temporary file opened with that mode, synced and renamed into place."""
     temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        # A temporary file left by a crash keeps its old mode through O_CREAT: set it.
+        os.fchmod(handle.fileno(), PRIVATE_FILE_MODE)
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

@@ -148,7 +148,8 @@ def test_the_folder_notifier_writes_the_image_and_the_message(
     assert "Siti Rahman" in message
     assert "Tampines Mart 7" in message
     assert issued.short_form in message
-    assert "2025-06-18" in message  # three days after 2025-06-15, when it must be collected
+    # Three days after Sun 15 Jun 23:06 in Singapore, when it must be collected.
+    assert "Wed 18 Jun 23:06 SGT" in message
     assert issued.text not in message  # the full token travels only as the image
     assert sorted(p.name for p in (tmp_path / "outbox").iterdir()) == [
         "RR123456785CN.png",

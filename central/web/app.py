@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
 
+from central.web.auth import session_middleware_options
 from central.web.context import WebContext
 
 API_TITLE = "lockernet central"
@@ -31,6 +33,12 @@ def create_app(ctx: WebContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.ctx = ctx
+    # Signed cookie sessions for the console and the operator API (central/web/auth.py).
+    api = ctx.config.api
+    app.add_middleware(
+        SessionMiddleware,
+        **session_middleware_options(api.session_secret_file, api.session_max_age_s),
+    )
     for module in (operator_api, partner_api, public, pages, metrics_route):
         app.include_router(module.router(ctx))
     return app

@@ -1,0 +1,201 @@
+"""Console and API logins: who is calling, and whether their role may.
+
+A login is a row of `operator_users` (name, role, scrypt hash of the password with a salt of
+its own). Signing in puts the name in a signed session cookie (Starlette's
+SessionMiddleware, keyed from `[api] session_secret_file`, valid `session_max_age_s`); each
+request then reads the login again, so a login disabled with `lockernet users disable` is
+out at its next request, not when its cookie runs out.
+
+Roles, each including the one before: viewer reads; technician also runs diagnostics, takes
+slots out of service and opens doors remotely; operator does everything (acknowledges
+alarms, issues and revokes badges).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+
+from central.errors import ConfigError
+from central.store import CentralStore
+from central.store.queries.users import UserRecord
+
+# scrypt's cost (RFC 7914): n=2**14, r=8 is the interactive-login setting the RFC and
+# OWASP name; about 16 MiB and 50 ms a check on a server core.
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SALT_BYTES = 16
+HASH_BYTES = 32
+SECRET_BYTES = 32  # the session key: 256 bits
+SESSION_COOKIE = "lockernet_session"
+
+
+class Role(enum.StrEnum):
+    """What a login may do; each role can do what the ones below it can."""
+
+    OPERATOR = "operator"
+    TECHNICIAN = "technician"
+    VIEWER = "viewer"
+
+
+_RANK = {Role.VIEWER: 0, Role.TECHNICIAN: 1, Role.OPERATOR: 2}
+
+
+@dataclass(frozen=True)
+class User:
+    """A signed-in login."""
+
+    name: str
+    role: Role
+
+
+def hash_password(password: str) -> str:
+    """The stored form of a password: "scrypt$N$r$p$salt_hex$hash_hex"."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def check_password(stored: str, password: str) -> bool:
+    """Whether `password` is the one `stored` (from hash_password) was made from."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = bytes.fromhex(digest)
+        actual = _scrypt(password, bytes.fromhex(salt), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected, actual)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r, dklen=HASH_BYTES
+    )
+
+
+def verify_login(store: CentralStore, name: str, password: str) -> User | None:
+    """The login if `name` exists, is not disabled and `password` is its password; None
+    otherwise (one answer for every failure: a caller cannot learn which names exist)."""
+    with store.transaction() as session:
+        record = session.get_user(name)
+    if record is None or record.disabled_at is not None:
+        # Checked all the same, so an unknown name costs what a wrong password does and
+        # the time taken tells nobody which names exist.
+        check_password(_decoy_hash(), password)
+        return None
+    if not check_password(record.password_hash, password):
+        return None
+    return _user(record)
+
+
+@functools.cache
+def _decoy_hash() -> str:
+    return hash_password(secrets.token_hex(8))
+
+
+def _user(record: UserRecord) -> User | None:
+    try:
+        return User(record.name, Role(record.role))
+    except ValueError:
+        return None  # a role this build does not know gets nothing
+
+
+def start_session(request: Request, user: User) -> None:
+    """Sign `user` in: their name goes in the session cookie set with the response."""
+    request.session.clear()
+    request.session["user"] = user.name
+
+
+def end_session(request: Request) -> None:
+    """Sign out: the session cookie is emptied with the response."""
+    request.session.clear()
+
+
+def current_user_or_none(request: Request) -> User | None:
+    """The signed-in login of this request, read again from the store (a disabled login,
+    or one removed, is signed out); None if nobody is signed in."""
+    name = request.session.get("user") if "session" in request.scope else None
+    if not isinstance(name, str):
+        return None
+    from central.store.open import open_reader
+
+    ctx = request.app.state.ctx
+    with open_reader(ctx.reader_location) as reader:
+        record = reader.view.get_user(name)
+    if record is None or record.disabled_at is not None:
+        request.session.clear()
+        return None
+    return _user(record)
+
+
+def require_role(*roles: Role) -> Callable[[Request], User]:
+    """A FastAPI dependency: the signed-in login if its role is one of `roles` or above the
+    lowest of them; 401 if nobody is signed in, 403 naming the role needed otherwise."""
+    if not roles:
+        raise ValueError("require_role needs at least one role")
+    lowest = min(roles, key=lambda r: _RANK[r])
+
+    def dependency(request: Request) -> User:
+        user = current_user_or_none(request)
+        if user is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail="not signed in: POST /api/login with your name and password",
+            )
+        if _RANK[user.role] < _RANK[lowest]:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this needs the {lowest.value} role or above; {user.name} is "
+                f"{user.role.value}",
+            )
+        return user
+
+    return dependency
+
+
+def session_secret(path: Path) -> str:
+    """The key that signs session cookies, read from `path`; made (0600, 256 random bits)
+    if the file is missing. ConfigError naming the file if it cannot be read or made."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"api.session_secret_file {path}: cannot create it ({exc})") from None
+    else:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(SECRET_BYTES) + "\n")
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"api.session_secret_file {path}: cannot read it ({exc})") from None
+    if len(secret) < SECRET_BYTES:
+        raise ConfigError(
+            f"api.session_secret_file {path}: holds {len(secret)} characters, needs at least "
+            f"{SECRET_BYTES} (delete it and a new one is made)"
+        )
+    return secret
+
+
+def session_middleware_options(secret_file: Path, max_age_s: int) -> dict[str, Any]:
+    """SessionMiddleware's keyword arguments for central's cookie."""
+    return {
+        "secret_key": session_secret(secret_file),
+        "session_cookie": SESSION_COOKIE,
+        "max_age": max_age_s,
+        # Not sent on cross-site POSTs: another site's form cannot act as a signed-in operator.
+        "same_site": "strict",
+    }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -220,6 +221,8 @@ class WaveResult:
     couriers_assigned: int = 0
     without_courier: int = 0
     placements: list[Placement] = field(default_factory=list)
+    seconds: float = 0.0  # the whole wave's wall time
+    dispatch_s: float = 0.0  # of which assigning partners and couriers (dispatch_wave)
 
 
 @dataclass
@@ -235,6 +238,7 @@ class Reservations:
     def place(self, labels: Sequence[str], now: float) -> WaveResult:
         """Place, reserve and assign partner and courier for announced parcels, as one wave
         (committed in chunks). Labels not in the announced state are skipped."""
+        started = time.perf_counter()
         result = WaveResult()
         remaining = self._remaining_capacity()
         pending = list(labels)
@@ -243,6 +247,20 @@ class Reservations:
             chunk, pending = pending[:PLACEMENT_CHUNK], pending[PLACEMENT_CHUNK:]
             left, prelock = self._place_chunk(chunk, now, remaining, result, prelock)
             pending = left + pending
+        result.seconds = time.perf_counter() - started
+        if result.placed:
+            log.info(
+                "wave placed: %s of %s parcels (%s lockers, %s counters, %s home; %s without a "
+                "courier) in %.2f s, dispatch %.2f s",
+                result.placed,
+                len(labels),
+                result.lockers,
+                result.counters,
+                result.home,
+                result.without_courier,
+                result.seconds,
+                result.dispatch_s,
+            )
         return result
 
     def _remaining_capacity(self) -> HandlingCapacity:
@@ -301,7 +319,9 @@ class Reservations:
                 )
                 for placement, parcel in placements
             ]
+            dispatch_started = time.perf_counter()
             dispatched = dispatch_wave(wave, self.network, remaining) if wave else None
+            result.dispatch_s += time.perf_counter() - dispatch_started
             couriers = {a.parcel: a for a in dispatched.assignments} if dispatched else {}
             for placement, _ in placements:
                 record = records[placement.parcel]

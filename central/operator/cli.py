@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import logging
 import os
 import sys
 import time
@@ -146,12 +145,10 @@ def _operator() -> str:
 def _run(args: argparse.Namespace) -> int:
     from central.service.config import load_config
     from central.service.service import CentralService
+    from protocols.logs import configure_logging
 
     config = load_config(args.config)
-    logging.basicConfig(
-        level=config.service.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.service.log_level, config.service.log_format)
     return CentralService(config).run_forever()
 
 

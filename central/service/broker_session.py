@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 
 # How long a stopping central waits for the broker to take its offline status.
 OFFLINE_STATUS_TIMEOUT_S = 2.0
+# A broker that stays unreachable is logged again at these failed attempts (the waits between
+# attempts already follow the reconnect backoff), then every REPEAT_EVERY_ATTEMPTS: an
+# outage is never silent, and a night of it is a few dozen lines, not thousands.
+REPEAT_AT_ATTEMPTS = frozenset({2, 4, 8, 16, 32})
+REPEAT_EVERY_ATTEMPTS = 64
 
 
 class BrokerSession:
@@ -74,8 +80,8 @@ class BrokerSession:
         # Counted from the first attempt, so a broker down at start-up is noticed too.
         self.unreachable_since: float | None = None
         self.connected = threading.Event()
-        # A broker that cannot be reached is logged once per outage, not on every retry.
-        self._said_unreachable = False
+        # Failed connects in this outage: the first is logged, then fewer and fewer.
+        self._failed_attempts = 0
         will = Will(topics.central_status(), status(False))
         self.client, self._connect_properties = make_client(
             broker, broker.client_id, persistent=True, manual_ack=True, will=will
@@ -93,6 +99,7 @@ class BrokerSession:
         `wait_connected_s` for the first connection, and only log if it is not there yet."""
         broker = self.broker
         self.unreachable_since = self.clock.now()
+        log.info("connecting to broker %s (%s)", self.name, broker.address)
         self.client.connect_async(
             broker.host,
             broker.port,
@@ -146,7 +153,7 @@ class BrokerSession:
             )
             return
         self.generation += 1
-        self._said_unreachable = False
+        self._failed_attempts = 0
         self.listening_since = self.clock.now()
         self.unreachable_since = None
         options = SubscribeOptions(qos=1)
@@ -218,12 +225,26 @@ class BrokerSession:
             self._pace_connect_fail(client, userdata)
         # paho retries on its own and says nothing: without this, a broker down at start-up
         # (a wrong host or port in central.toml) shows in the log only as its alarm, later.
-        if not self._said_unreachable and not self._stopping.is_set():
-            self._said_unreachable = True
+        # paho calls this from inside its `except OSError`: that error is the reason.
+        self._failed_attempts += 1
+        attempt = self._failed_attempts
+        if self._stopping.is_set():
+            return
+        reason = _current_error()
+        if attempt == 1:
             log.warning(
-                "cannot reach broker %s (%s); retrying in the background",
+                "cannot reach broker %s (%s): %s; retrying in the background",
                 self.name,
                 self.broker.address,
+                reason,
+            )
+        elif attempt in REPEAT_AT_ATTEMPTS or attempt % REPEAT_EVERY_ATTEMPTS == 0:
+            log.warning(
+                "broker %s (%s) still unreachable after %s attempts: %s; retrying",
+                self.name,
+                self.broker.address,
+                attempt,
+                reason,
             )
 
     def _on_message(
@@ -245,6 +266,15 @@ class BrokerSession:
             received_at=self.clock.now(),
         )
         self._deliver(delivery, token)
+
+
+def _current_error() -> str:
+    """The exception being handled now, as one short line ("ConnectionRefusedError: [Errno
+    111] Connection refused"), or "unknown reason" outside an except block."""
+    exc = sys.exc_info()[1]
+    if exc is None:
+        return "unknown reason"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class BrokerSessions:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from central.service.config import IngestConfig
+from central.service.metrics import CentralMetrics
 from central.sites.ingest import Delivery, Ingest
 from central.store import CentralStore
 from protocols.clock import Clock
@@ -105,14 +106,17 @@ class IngestWorker:
         clock: Clock,
         ack: Callable[[AckToken], None],
         stopping: threading.Event,
+        metrics: CentralMetrics | None = None,
     ) -> None:
         """`ack(token)` acknowledges one committed message on the session it came on (and
-        does nothing if that connection is gone: the broker sends the message again)."""
+        does nothing if that connection is gone: the broker sends the message again);
+        `metrics` counts each committed batch (none: not counted)."""
         self.ingest = ingest
         self.config = config
         self.clock = clock
         self._ack = ack
         self._stopping = stopping
+        self.metrics = metrics
         self.site_brokers = SiteBrokers(ingest.store, ingest.topics)
         self.inbox: queue.Queue[tuple[Delivery, AckToken]] = queue.Queue()
         # When the loop last went round (time.monotonic()): the systemd watchdog's evidence.
@@ -168,11 +172,13 @@ class IngestWorker:
         return False
 
     def _commit(self, batch: list[tuple[Delivery, AckToken]]) -> bool:
+        started = time.perf_counter()
         try:
             result = self.ingest.commit([d for d, _ in batch], self.clock.now())
         except Exception:
             log.exception("commit of %s messages failed; retrying", len(batch))
             return False
+        committed_in = time.perf_counter() - started
         for _, token in batch:
             self._ack(token)
         try:
@@ -181,6 +187,8 @@ class IngestWorker:
             # Only where the site's commands go is late: noted again with its next message.
             log.exception("could not record which broker %s message(s) came on", len(batch))
         self.committed_batches += 1
+        if self.metrics is not None:
+            self.metrics.batch_committed(len(batch), result, committed_in, self.clock.now())
         if result.rejected:
             log.warning("batch: %s message(s) rejected", result.rejected)
         if self.on_commit is not None:

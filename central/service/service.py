@@ -35,6 +35,8 @@ from central.service.broker_session import BrokerSession, BrokerSessions
 from central.service.config import CentralConfig
 from central.service.ingest_worker import AckToken, IngestWorker
 from central.service.loading import load_configured_network, load_signer
+from central.service.metrics import CentralMetrics
+from central.service.startup_checks import check_files
 from central.service.timers import REPLACE_AFTER_S, ProcessHeartbeat, Timers
 from central.sites import registry
 from central.sites.commands import CommandSender
@@ -42,7 +44,7 @@ from central.sites.ingest import Delivery, Ingest
 from central.sites.network import Network
 from central.sites.site_events import EventEffects
 from central.store import AlarmRecord, CentralStore, CommandRecord
-from central.store.open import open_store
+from central.store.open import open_reader, open_store, store_location
 from protocols.clock import Clock, SystemClock
 from protocols.messages import CentralStatus, encode
 from protocols.tokens import TokenSigner
@@ -73,10 +75,14 @@ class CentralService:
         reminders: ReminderSender | None = None,
     ) -> None:
         self.config = config
+        check_files(config)  # a missing TLS file is named now, not as a failed connect later
         self.clock: Clock = clock or SystemClock()
         self.signer = signer or load_signer(config)
         self.network = network if network is not None else load_configured_network(config)
         self.store: CentralStore = store or open_store(config.store)
+        # This process's metrics, in a registry of its own (served at /metrics by the app).
+        self.metrics = CentralMetrics()
+        self.metrics.watch_store(lambda: open_reader(store_location(config.store)))
         self.topics = Topics(config.topics.root)
         self.boot_id = uuid.uuid4().hex[:16]
         self.ingest = Ingest(
@@ -147,6 +153,7 @@ class CentralService:
             clock=self.clock,
             ack=self.mqtt.ack,
             stopping=self._stopping,
+            metrics=self.metrics,
         )
         self.process = ProcessHeartbeat(
             self.store,
@@ -169,6 +176,7 @@ class CentralService:
             listening_since=self.mqtt.hearing,
             stopping=self._stopping,
             process=self.process,
+            metrics=self.metrics,
         )
 
     # ------------------------------------------------------------------- life cycle

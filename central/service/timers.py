@@ -17,6 +17,7 @@ from central.capacity.reservations import PLACEMENT_CHUNK, Reservations
 from central.parcels.tasks import TaskRunner
 from central.service.broker_session import BrokerSessions
 from central.service.config import CentralConfig, LivenessConfig, ServiceConfig
+from central.service.metrics import CentralMetrics
 from central.sites import liveness
 from central.sites.ingest import Ingest
 from central.store import CentralStore, ProcessRecord
@@ -148,8 +149,10 @@ class Timers:
         listening_since: Callable[[], Sequence[liveness.BrokerHearing]],
         stopping: threading.Event,
         process: ProcessHeartbeat | None = None,
+        metrics: CentralMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics
         self.process = process
         self.clock = clock
         self.store = store
@@ -202,7 +205,9 @@ class Timers:
                     if p.updated_at <= now - self.config.service.replace_after_s
                 ]
             if waiting:
-                self.reservations.place(waiting, now)
+                wave = self.reservations.place(waiting, now)
+                if self.metrics is not None:
+                    self.metrics.wave_placed(wave)
         if self.client.is_connected():
             while self.tasks.run_due(now) > 0 and not self._stopping.is_set():
                 now = self.clock.now()

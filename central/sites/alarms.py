@@ -9,11 +9,14 @@ closes, the fault clears); the others stay until an operator acknowledges them.
 from __future__ import annotations
 
 import enum
+import logging
 
 from central.errors import CentralError
 from central.store import AlarmRecord, StoreSession
 from protocols.limits import fit_text
 from protocols.messages import FaultComponent
+
+log = logging.getLogger(__name__)
 
 
 class AlarmKind(enum.StrEnum):
@@ -90,7 +93,14 @@ def raise_alarm(
     if detail is not None:
         detail = fit_text(detail)
     record = AlarmRecord(site, kind.value, at, ref=ref, detail=detail, source=source)
-    return session.open_alarm(record)
+    opened = session.open_alarm(record)
+    if opened:
+        # Logged as the transaction raises it: one line per alarm, not per repeat of its cause.
+        if kind is AlarmKind.SITE_OFFLINE:
+            log.info("site %s went offline: %s", site, detail or "its last will")
+        else:
+            log.info("alarm %s at %s%s: %s", kind.value, site, f" ({ref})" if ref else "", detail)
+    return opened
 
 
 def clear_alarm(
@@ -98,6 +108,10 @@ def clear_alarm(
 ) -> None:
     """Close open alarms of `kind` at `site` (one ref; every ref when `ref` is None)."""
     session.clear_alarms(site, kind.value, ref, at)
+    if kind is AlarmKind.SITE_OFFLINE:
+        # Cleared only when the site is heard after central called it offline, or says it
+        # is online (a connect): the moment an operator follows in the log.
+        log.info("site %s is online", site)
 
 
 def acknowledge(session: StoreSession, alarm_id: int, by: str, at: float) -> AlarmRecord:

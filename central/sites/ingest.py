@@ -45,6 +45,10 @@ class IngestResult:
     rejected: int = 0
     other: int = 0  # status, state snapshots, replies
     replies: list[Reply] = field(default_factory=list)
+    # For metrics and the periodic summary: received events by type, and each one's `at`
+    # (the site's clock), from which its lag to the commit is measured.
+    types: Counter[str] = field(default_factory=Counter)
+    event_at: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -178,6 +182,10 @@ class Ingest:
             + len(parsed.heartbeats)
         )
         result.received = sum(len(v) for v in parsed.events.values())
+        for events in parsed.events.values():
+            for event, _json in events:
+                result.types[event.payload.type] += 1
+                result.event_at.append(event.at)
         return result
 
     @staticmethod

@@ -3,6 +3,8 @@
     lockernet central run --config central.toml      the service (systemd runs this)
     lockernet central keygen --out central-signing-key.pem
     lockernet central status                          every central process: alive or gone
+    lockernet central api [--listen HOST:PORT]        the HTTP API and console, beside central
+    lockernet central openapi --out FILE              the HTTP API's OpenAPI document
     lockernet parcels import manifest.csv|json       announce, place, reserve, assign
     lockernet track LABEL                             a parcel's timeline (no contact details)
     lockernet qr LABEL -o code.png                    reissue a pickup code, revoking the old
@@ -49,6 +51,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     keygen.add_argument("--out", type=Path, required=True, help="private key file (PEM)")
     keygen.add_argument("--public", type=Path, help="also write the public key for sites")
     keygen.set_defaults(handler=_guarded(_keygen))
+    api = sub.add_parser("api", help="serve the operator API, console and tracking alone")
+    api.add_argument("--listen", help="HOST:PORT (default: [api] listen, else 127.0.0.1:8080)")
+    _config_option(api)
+    api.set_defaults(handler=_guarded(_api))
+    openapi = sub.add_parser("openapi", help="write the HTTP API's OpenAPI document")
+    openapi.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    openapi.set_defaults(handler=_guarded(_openapi))
     status = sub.add_parser("status", help="every central process on the store, alive or gone")
     status.add_argument(
         "--broker-wait",
@@ -150,6 +159,44 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     configure_logging(config.service.log_level, config.service.log_format)
     return CentralService(config).run_forever()
+
+
+def _api(args: argparse.Namespace) -> int:
+    import logging
+
+    from central.service.config import load_config
+    from central.service.loading import load_signer
+    from central.store.open import open_store
+    from central.web.app import create_app
+    from central.web.serve import ApiServer, linked_request, web_context
+    from protocols.clock import SystemClock
+
+    config = load_config(args.config)
+    logging.basicConfig(
+        level=config.service.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    listen = args.listen or config.api.listen or "127.0.0.1:8080"
+    signer = load_signer(config)
+    store = open_store(config.store)
+    try:
+        ctx = web_context(
+            config, store, signer, SystemClock(), linked_request(config, store, signer)
+        )
+        server = ApiServer(create_app(ctx), listen)
+        print(f"serving the operator API on http://{listen}/api (Ctrl-C stops)", flush=True)
+        server.run()
+    finally:
+        store.close()
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from central.web.openapi import write_openapi
+
+    write_openapi(args.out)
+    print(f"wrote {args.out}")
+    return 0
 
 
 def _keygen(args: argparse.Namespace) -> int:

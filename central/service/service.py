@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from central.capacity.placement import PlacementPolicy
 from central.capacity.reservations import Reservations
@@ -49,6 +50,9 @@ from protocols.clock import Clock, SystemClock
 from protocols.messages import CentralStatus, encode
 from protocols.tokens import TokenSigner
 from protocols.topics import Topics
+
+if TYPE_CHECKING:
+    from central.web.serve import ApiServer
 
 __all__ = [
     "REPLACE_AFTER_S",
@@ -129,6 +133,7 @@ class CentralService:
             },
         )
         self._stopping = threading.Event()
+        self.api_server: ApiServer | None = None
         self._worker: threading.Thread | None = None
         self._timer: threading.Thread | None = None
         # One session per broker (docs/brokers.md): each its own client and connection.
@@ -194,6 +199,8 @@ class CentralService:
                 f"broker.client_id {twin.client_id!r}: stop it, or give this one its own "
                 "(LOCKERNET_CENTRAL__BROKER__CLIENT_ID=...) - this one changed nothing"
             )
+        # Bound before anything starts: a port in use stops the start with its host:port.
+        self.api_server = self._api_server()
         if self.network is not None:
             with self.store.transaction() as session:
                 added = registry.load_network(session, self.network)
@@ -208,9 +215,13 @@ class CentralService:
         self._timer = threading.Thread(target=self.timers.run, name="central-timer", daemon=True)
         self._timer.start()
         self.mqtt.connect(wait_connected_s)
+        if self.api_server is not None:
+            self.api_server.start()
 
     def stop(self) -> None:
         """Commit what was received, say offline, disconnect (the session stays at the broker)."""
+        if self.api_server is not None:
+            self.api_server.stop()  # first: no request may write to a store being closed
         self._stopping.set()
         for thread in (self._timer, self._worker):
             if thread is not None:
@@ -272,6 +283,16 @@ class CentralService:
         self.ingest_worker.on_commit = watcher
 
     # ----------------------------------------------------------------------- helpers
+
+    def _api_server(self) -> ApiServer | None:
+        """The HTTP app on `[api] listen`, asking sites through this process's sender."""
+        if self.config.api.listen is None:
+            return None
+        from central.web.app import create_app
+        from central.web.serve import ApiServer, web_context
+
+        ctx = web_context(self.config, self.store, self.signer, self.clock, self.sender.request)
+        return ApiServer(create_app(ctx), self.config.api.listen)
 
     def _publish_command(
         self, topic: str, payload: bytes, expiry_s: int, broker: str | None = None

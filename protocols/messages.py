@@ -453,6 +453,12 @@ class RevokeCode(Payload):
     code_id: Nonce
 
 
+class RevokeBadge(Payload):
+    type: Literal["revoke_badge"] = "revoke_badge"
+    badge_id: Nonce = Field(description="a revoked courier badge's nonce, hex")
+    until: Timestamp = Field(description="the badge's valid_until: refused until then")
+
+
 class RunDiagnostics(Payload):
     type: Literal["run_diagnostics"] = "run_diagnostics"
 
@@ -478,6 +484,7 @@ CommandBody = Annotated[
     | OpenSlot
     | SetSlotService
     | RevokeCode
+    | RevokeBadge
     | RunDiagnostics
     | ResendState
     | MarkForRemoval,
@@ -560,13 +567,8 @@ def decode(model: type[M], payload: bytes | str) -> M:
         raise MessageError(f"{model.__name__} payload must be a JSON object")
     if "v" not in data:
         raise MessageError(f"{model.__name__} payload has no schema version 'v'")
-    version = data["v"]
-    if (
-        isinstance(version, bool)
-        or not isinstance(version, int)
-        or version not in SUPPORTED_VERSIONS
-    ):
-        raise UnsupportedSchemaVersion(version, SUPPORTED_VERSIONS)
+    if type(data["v"]) is not int or data["v"] not in SUPPORTED_VERSIONS:  # True is no version
+        raise UnsupportedSchemaVersion(data["v"], SUPPORTED_VERSIONS)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -574,17 +576,15 @@ def decode(model: type[M], payload: bytes | str) -> M:
 
 
 def _not_json(constant: str) -> float:
-    # Python's json reads NaN and Infinity, which JSON has not: a time of Infinity would be
-    # accepted here and sent on as null.
+    # Python's json reads NaN and Infinity, not JSON: an Infinity time would go on as null.
     raise ValueError(f"{constant} is not a JSON value")
 
 
 def _summary(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False)[:5]:
-        where = ".".join(str(p) for p in error["loc"]) or "message"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+    return "; ".join(
+        f"{'.'.join(str(p) for p in error['loc']) or 'message'}: {error['msg']}"
+        for error in exc.errors(include_url=False)[:5]
+    )
 
 
 # Every top-level message, by the name its JSON Schema file and AsyncAPI message carry.

@@ -79,6 +79,11 @@ class CourierBadge:
     valid_until: int
     nonce: bytes
 
+    @property
+    def badge_id(self) -> str:
+        """A stable id for this badge (for revocation), without the secret."""
+        return self.nonce.hex()
+
 
 def _pack_text(value: str) -> bytes:
     raw = value.encode("utf-8")

@@ -53,7 +53,8 @@ ALARMING_REFUSALS = frozenset(
 # first resend comes after this long, then twice as long each time up to the task retry cap.
 # A removal order likewise: without it the returns courier is refused at the door, and its
 # answer is how central learns which parcels are no longer there (central/parcels/removals.py).
-MUST_ANSWER = frozenset({"revoke_code", "mark_for_removal"})
+# A badge revocation too: until the site has it, the revoked badge still opens its doors.
+MUST_ANSWER = frozenset({"revoke_code", "revoke_badge", "mark_for_removal"})
 ANSWER_WAIT_S = 60.0
 
 # publish(topic, payload, expiry_s, broker): returns once the broker has the message (QoS 1).

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from central.store.queries.audit import AuditEntry
+    from central.store.queries.badges import BadgeRecord
+    from central.store.queries.partners import PartnerKeyRecord, PartnerRecord
+    from central.store.queries.refusals import RefusalRecord
     from central.store.queries.users import UserRecord
+    from central.store.queries.webhooks import (
+        ClaimedDelivery,
+        WebhookDeliveryRecord,
+        WebhookEndpointRecord,
+    )
+    from central.store.records import ParcelRecord
 
 # ---- audit: the audit log: every door-moving or state-changing operator call (who, when, why)
 
@@ -40,9 +49,28 @@ class AuditSession(AuditView, Protocol):
 class BadgeView(Protocol):
     """What a snapshot reads."""
 
+    def get_badge(self, badge_id: str) -> BadgeRecord | None:
+        """One badge by its id (the signed badge's nonce, hex); None if central never
+        issued it."""
+        ...
+
+    def list_badges(
+        self, *, include_revoked: bool = False, courier: str | None = None
+    ) -> list[BadgeRecord]:
+        """Badges oldest issue first: the unrevoked ones (or all), of one courier or all."""
+        ...
+
 
 class BadgeSession(BadgeView, Protocol):
     """What a transaction writes."""
+
+    def add_badge(self, record: BadgeRecord) -> None:
+        """Record an issued badge (its id must be new)."""
+        ...
+
+    def revoke_badge(self, badge_id: str, by: str, at: float) -> bool:
+        """Mark a badge revoked; False if it is unknown or was revoked already."""
+        ...
 
 
 # ---- partners: delivery partners and their API keys (hashed secrets, scopes)
@@ -51,9 +79,43 @@ class BadgeSession(BadgeView, Protocol):
 class PartnerView(Protocol):
     """What a snapshot reads."""
 
+    def get_partner(self, partner: str) -> PartnerRecord | None: ...
+
+    def list_partners(self) -> list[PartnerRecord]: ...
+
+    def get_partner_key(self, key_id: str) -> PartnerKeyRecord | None: ...
+
+    def partner_keys(self, partner: str) -> list[PartnerKeyRecord]:
+        """The partner's keys, revoked ones included, oldest first."""
+
+    def partner_parcel(self, partner: str, label: str) -> ParcelRecord | None:
+        """The parcel if `partner` owns it; None for another's (no existence leak)."""
+
+    def partner_parcels(
+        self,
+        partner: str,
+        *,
+        state: str | None = None,
+        since: float | None = None,
+        limit: int = 1000,
+    ) -> list[ParcelRecord]:
+        """The partner's parcels (in `state`, changed at `since` or later), oldest change
+        first, at most `limit`."""
+
 
 class PartnerSession(PartnerView, Protocol):
     """What a transaction writes."""
+
+    def add_partner(self, record: PartnerRecord) -> bool:
+        """Add a partner; False (nothing changed) if its id is taken."""
+
+    def add_partner_key(self, record: PartnerKeyRecord) -> None: ...
+
+    def revoke_partner_key(self, key_id: str, at: float) -> bool:
+        """Revoke a key; False if it is unknown or already revoked."""
+
+    def touch_partner_key(self, key_id: str, at: float, older_than: float) -> None:
+        """Note the key's use, if its last noted use is before `older_than`."""
 
 
 # ---- webhooks: webhook endpoints and the deliveries' outbox (Standard Webhooks)
@@ -62,9 +124,51 @@ class PartnerSession(PartnerView, Protocol):
 class WebhookView(Protocol):
     """What a snapshot reads."""
 
+    def get_webhook_endpoint(self, endpoint: int) -> WebhookEndpointRecord | None: ...
+
+    def webhook_endpoints(
+        self, partner: str, include_disabled: bool = False
+    ) -> list[WebhookEndpointRecord]:
+        """The partner's endpoints, oldest first (the active ones only, by default)."""
+
+    def webhook_deliveries(
+        self, endpoints: Sequence[int], limit: int = 200
+    ) -> list[WebhookDeliveryRecord]:
+        """The newest `limit` deliveries to `endpoints`, newest first."""
+
 
 class WebhookSession(WebhookView, Protocol):
     """What a transaction writes."""
+
+    def add_webhook_endpoint(
+        self, partner: str, url: str, secret: str, event_types: Sequence[str], at: float
+    ) -> int:
+        """Add an endpoint; returns its id."""
+
+    def disable_webhook_endpoint(self, endpoint: int, at: float) -> bool:
+        """Stop an endpoint and give up what was pending for it; False if unknown or
+        already disabled."""
+
+    def enqueue_webhook(
+        self, partner: str, message_id: str, event_type: str, payload: str, at: float
+    ) -> None:
+        """One delivery per active endpoint of `partner` that wants `event_type`; a message
+        id an endpoint already has is left as it is."""
+
+    def claim_webhook_deliveries(
+        self, now: float, lease_until: float, limit: int
+    ) -> list[ClaimedDelivery]:
+        """Take up to `limit` due deliveries until `lease_until` (no other claimant gets
+        them before the lease runs out)."""
+
+    def webhook_delivered(self, delivery: int, at: float) -> None: ...
+
+    def webhook_retry(self, delivery: int, next_attempt_at: float, error: str) -> None: ...
+
+    def webhook_failed(self, delivery: int, at: float, error: str) -> None: ...
+
+    def webhook_release(self, delivery: int, due_at: float) -> None:
+        """A claimed delivery not tried after all: due again, no attempt counted."""
 
 
 # ---- users: console logins: operator, technician, viewer
@@ -96,6 +200,14 @@ class UserSession(UserView, Protocol):
 class RefusalView(Protocol):
     """What a snapshot reads."""
 
+    def scan_refusals(self, site: str | None = None) -> list[RefusalRecord]:
+        """Refused scans by site and reason (one site's, or every site's), most first."""
+        ...
+
 
 class RefusalSession(RefusalView, Protocol):
     """What a transaction writes."""
+
+    def count_refusal(self, site: str, reason: str, at: float, detail: str | None) -> None:
+        """Count one refused scan at `site` for `reason` (a ScanRefusal value) at `at`."""
+        ...

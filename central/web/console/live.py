@@ -1,0 +1,135 @@
+"""Live updates for the console: server-sent events (GET /console/events).
+
+Each connection reads the store through the read path about once a second and sends, as one
+JSON event, only what changed since its last event: the state of every site that changed
+(map colours), the counts by state, the number of open alarms, and, for the site a page
+watches (?site=), its slots' colours and hover texts, its state and its open alarms. The
+first event of a connection carries everything. A reader never waits for ingest (WAL or
+MVCC snapshots), so a thousand open pages cost reads, not writers' time.
+
+Server-sent events rather than websockets: the updates only flow one way, the browser's
+EventSource reconnects by itself, and the response is plain HTTP a proxy passes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+
+from central.operator.alarms import open_alarms
+from central.operator.fleet import fleet
+from central.store.open import open_reader
+from central.store.read import StoreReader
+from central.web.auth import current_user_or_none
+from central.web.console.island import SiteState, site_state
+from central.web.console.render import PREFIX, local_time
+from central.web.console.slot_grid import slot_cells
+from central.web.context import WebContext
+
+# Seconds between two reads of a connection: what "live" means on the console.
+LIVE_INTERVAL_S = 1.0
+# Seconds without a change after which a comment line is sent anyway, so a proxy or the
+# browser does not call an idle stream dead (many proxies cut at 30-60 s).
+KEEPALIVE_S = 15.0
+# What the browser waits before reconnecting a dropped stream (the SSE `retry` field), ms.
+RECONNECT_MS = 3000
+
+Live = dict[str, Any]
+
+
+def read_live(location: str, site: str | None) -> Live:
+    """Everything a page may show live (of the site `site`, if given), read from one
+    snapshot of the store at `location` (central.store.open.open_reader)."""
+    with open_reader(location) as reader:
+        view = reader.view
+        sites = fleet(view).sites
+        states = {s.site: site_state(s).value for s in sites}
+        live: Live = {
+            "sites": states,
+            "counts": _counts(states),
+            "alarms": sum(s.open_alarms for s in sites),
+        }
+        if site is not None:
+            record = view.get_site(site)
+            if record is not None:
+                live["slots"] = {c.slot: [c.css, c.title] for c in slot_cells(view, record)}
+                live["site_state"] = states.get(site, "unknown")
+                live["site_alarms"] = [
+                    [a.id, a.kind, a.ref, local_time(a.opened_at), a.detail or ""]
+                    for a in open_alarms(view)
+                    if a.site == site
+                ]
+    return live
+
+
+def changes(before: Live, now: Live) -> Live:
+    """What of `now` differs from `before`: for the per-site and per-slot maps only their
+    changed entries; for the rest the whole value. Empty if nothing changed."""
+    changed: Live = {}
+    for key, value in now.items():
+        old = before.get(key)
+        if key in ("sites", "slots") and isinstance(old, dict):
+            delta = {k: v for k, v in value.items() if old.get(k) != v}
+            if delta:
+                changed[key] = delta
+        elif old != value:
+            changed[key] = value
+    return changed
+
+
+def event(data: Live) -> str:
+    """One server-sent event carrying `data` as compact JSON."""
+    return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def live_events(
+    request: Request, location: str, site: str | None, interval_s: float = LIVE_INTERVAL_S
+) -> AsyncIterator[str]:
+    """The event stream of one connection, until the browser goes away."""
+    yield f"retry: {RECONNECT_MS}\n\n"
+    before: Live = {}
+    quiet_since = time.monotonic()
+    while not await request.is_disconnected():
+        try:
+            # The reads block: in a worker thread, so the server's loop serves other pages.
+            now = await asyncio.to_thread(read_live, location, site)
+        except StoreReader.errors:
+            now = None  # the store is busy or not there yet: try again at the next tick
+        delta = changes(before, now) if now is not None else {}
+        if delta:
+            assert now is not None
+            yield event(delta)
+            before = now
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= KEEPALIVE_S:
+            yield ": still here\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(interval_s)
+
+
+def add_routes(routes: APIRouter, ctx: WebContext) -> None:
+    """GET /console/events[?site=SITE]: the live updates of the map and of a site page."""
+
+    @routes.get(f"{PREFIX}/events", include_in_schema=False)
+    async def events(request: Request, site: str | None = None) -> Response:
+        if current_user_or_none(request) is None:
+            return PlainTextResponse("log in first", status_code=401)
+        return StreamingResponse(
+            live_events(request, ctx.reader_location, site),
+            media_type="text/event-stream",
+            # No proxy buffering or caching: each event must reach the page as it is sent.
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+def _counts(states: dict[str, str]) -> dict[str, int]:
+    counts = dict.fromkeys((s.value for s in SiteState), 0)
+    for state in states.values():
+        counts[state] += 1
+    return counts

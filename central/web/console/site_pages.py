@@ -1,0 +1,162 @@
+"""The site page (its slot grid, faults, alarms and refused scans), the remote open and the
+service switch of a slot behind a confirmation, and the site's diagnostics as a page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from central.errors import CentralError
+from central.operator import remote
+from central.store.open import open_reader
+from central.store.queries.audit import AuditEntry
+from central.web.console.render import (
+    DOOR_ROLES,
+    PREFIX,
+    back_to,
+    check_csrf,
+    flash,
+    guarded,
+    page,
+    require,
+    user_of,
+)
+from central.web.console.slot_grid import site_page
+from central.web.context import WebContext
+from protocols.messages import RunDiagnostics
+
+# Above this a reason is cut: it is stored in the audit log and shown in lists.
+REASON_MAX_CHARS = 500
+
+
+def add_routes(routes: APIRouter, ctx: WebContext) -> None:
+    """GET /console/sites/{site}, POST .../slots/{slot}/open and .../service, GET
+    .../diagnostics."""
+
+    @routes.get(f"{PREFIX}/sites/{{site}}")
+    @guarded
+    def site(request: Request, site: str) -> Response:
+        user = user_of(request)
+        with open_reader(ctx.reader_location) as reader:
+            record = reader.view.get_site(site)
+            model = site_page(reader.view, record) if record is not None else None
+        if model is None:
+            return page(request, "missing.html", user, status_code=404, what=f"site {site!r}")
+        return page(request, "site.html", user, site=model)
+
+    @routes.post(f"{PREFIX}/sites/{{site}}/slots/{{slot}}/open")
+    @guarded
+    def open_slot(
+        request: Request, site: str, slot: str, reason: str = Form(""), csrf: str = Form("")
+    ) -> Response:
+        user = user_of(request)
+        check_csrf(request, csrf)
+        require(user, DOOR_ROLES)
+        reason = reason.strip()[:REASON_MAX_CHARS]
+        if not reason:
+            flash(request, f"slot {slot} was not opened: say why it must open", error=True)
+            return back_to(f"{PREFIX}/sites/{site}")
+        try:
+            entry = remote.remote_open(
+                ctx.store, actor=user, site=site, slot=slot, reason=reason, now=ctx.clock.now()
+            )
+        except CentralError as exc:
+            flash(request, f"slot {slot} was not opened: {exc}", error=True)
+            return back_to(f"{PREFIX}/sites/{site}")
+        flash(request, _outcome_text(entry, f"remote open of {slot}"))
+        return back_to(f"{PREFIX}/sites/{site}")
+
+    @routes.post(f"{PREFIX}/sites/{{site}}/slots/{{slot}}/service")
+    @guarded
+    def slot_service(
+        request: Request,
+        *,
+        site: str,
+        slot: str,
+        in_service: str = Form(""),
+        reason: str = Form(""),
+        csrf: str = Form(""),
+    ) -> Response:
+        user = user_of(request)
+        check_csrf(request, csrf)
+        require(user, DOOR_ROLES)
+        back = f"{PREFIX}/sites/{site}"
+        wanted = in_service == "true"
+        what = "back into service" if wanted else "out of service"
+        reason = reason.strip()[:REASON_MAX_CHARS]
+        if not reason:
+            flash(request, f"slot {slot} was not taken {what}: say why", error=True)
+            return back_to(back)
+        try:
+            entry = remote.set_slot_service(
+                ctx.store,
+                actor=user,
+                site=site,
+                slot=slot,
+                in_service=wanted,
+                reason=reason,
+                now=ctx.clock.now(),
+            )
+        except CentralError as exc:
+            flash(request, f"slot {slot} was not taken {what}: {exc}", error=True)
+            return back_to(back)
+        flash(request, _outcome_text(entry, f"taking {slot} {what}"))
+        return back_to(back)
+
+    @routes.get(f"{PREFIX}/sites/{{site}}/diagnostics")
+    @guarded
+    def diagnostics(request: Request, site: str) -> Response:
+        user = user_of(request)
+        require(user, DOOR_ROLES)
+        with open_reader(ctx.reader_location) as reader:
+            known = reader.view.get_site(site) is not None
+        if not known:
+            return page(request, "missing.html", user, status_code=404, what=f"site {site!r}")
+        if ctx.request_command is None:
+            return page(
+                request,
+                "diagnostics.html",
+                user,
+                site=site,
+                problem="this console has no link to the sites (it serves a store, not a "
+                "running central): run lockernet diag SITE beside central",
+                reply=None,
+            )
+        timeout = ctx.config.commands.reply_timeout_s
+        try:
+            reply = ctx.request_command(site, RunDiagnostics(), timeout)
+        except CentralError as exc:
+            return page(request, "diagnostics.html", user, site=site, problem=str(exc), reply=None)
+        return page(
+            request,
+            "diagnostics.html",
+            user,
+            site=site,
+            problem=None,
+            reply=reply,
+            report=report_tree(reply.result or {}),
+        )
+
+
+def report_tree(value: Any) -> list[tuple[str, Any]]:
+    """A diagnostics report (JSON) as nested (label, value-or-children) pairs for the page:
+    a dict's keys in the site's order, a list's items numbered from 1."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = [(f"{i}", item) for i, item in enumerate(value, start=1)]
+    else:
+        return []
+    return [
+        (str(key), report_tree(item) if isinstance(item, dict | list) and item else item)
+        for key, item in items
+    ]
+
+
+def _outcome_text(entry: AuditEntry, what: str) -> str:
+    """The line the page shows after a door-moving call: what central did with it."""
+    if entry.outcome == "queued":
+        return f"{what} sent to the site (command {entry.command_id}); it is in the audit log"
+    return f"{what}: {entry.outcome}; it is in the audit log"

@@ -202,6 +202,9 @@ class ParcelRecord:
     dispatched_at: float | None = None  # overseas dispatch: the 72-hour promise runs from it
     updated_at: float = 0.0
     pickup_expires_at: float | None = None
+    # The partner whose manifest (the partner API) announced it; None: the operator's import.
+    # Only that partner reads it through the API and gets its webhooks.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

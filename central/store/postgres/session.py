@@ -135,3 +135,19 @@ class PostgresSession(SqlSession):
         ).fetchall()
         claimed = [task_from_row(r) for r in rows]
         return sorted(claimed, key=lambda t: (t.due_at, t.id or 0))
+
+    def _claim_due_deliveries(self, now: float, lease_until: float, limit: int) -> list[int]:
+        """Due webhook deliveries, claimed as due tasks are: rows another process is
+        claiming right now are skipped, not waited for (SKIP LOCKED), so two processes never
+        send one delivery at once."""
+        rows = self._db.execute(
+            """WITH due AS (
+                    SELECT id FROM webhook_deliveries WHERE delivered_at IS NULL
+                        AND failed_at IS NULL AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED)
+                UPDATE webhook_deliveries d SET next_attempt_at = ?
+                FROM due WHERE d.id = due.id
+                RETURNING d.id""",
+            (now, limit, lease_until),
+        ).fetchall()
+        return [int(r[0]) for r in rows]

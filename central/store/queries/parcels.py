@@ -155,6 +155,8 @@ _PARCEL_COLUMNS = (
     "contact_json, site, slot, partner, courier, announced_at, dispatched_at, updated_at, "
     "pickup_expires_at, owner"
 )
+# For other aggregates' queries that read parcels (a partner's own parcels).
+PARCEL_COLUMNS = _PARCEL_COLUMNS
 
 
 def _parcel(row: Sequence[Any]) -> ParcelRecord:
@@ -179,6 +181,9 @@ def _parcel(row: Sequence[Any]) -> ParcelRecord:
         pickup_expires_at=row[17],
         owner=row[18],
     )
+
+
+parcel_from_row = _parcel
 
 
 def _contact_json(contact: Contact | None) -> str | None:

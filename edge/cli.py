@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,12 +49,13 @@ def _load(path: Path) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from edge.host import service
+    from protocols.logs import configure_logging
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     try:
-        asyncio.run(service.run(_load(args.config)))
+        config = _load(args.config)
+        # The level from the command line (systemd's unit sets it), the form from site.toml.
+        configure_logging(args.log_level, config.log_format)
+        asyncio.run(service.run(config))
     except EdgeError as exc:
         print(f"lockernet edge: {exc}", file=sys.stderr)
         return 2

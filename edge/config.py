@@ -158,6 +158,31 @@ class TimingConfig(Section):
     heartbeat_interval_s: float = Field(default=15.0, gt=0, le=3600)
 
 
+class MetricsConfig(Section):
+    """[metrics]: Prometheus exposition from the agent (docs/metrics.md). Off by default."""
+
+    # "HOST:PORT" to serve /metrics on (e.g. "127.0.0.1:9101"); None: not served.
+    listen: str | None = Field(default=None, pattern=r"^[^:\s]+:[0-9]{1,5}$")
+    # How often the gauges read from the store (outbox depth) and the site's state are
+    # brought up to date: the scans' own counters are counted as they happen.
+    refresh_s: float = Field(default=5.0, gt=0, le=300)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) of `listen`; ValueError if it is not set."""
+        if self.listen is None:
+            raise ValueError("metrics.listen is not set")
+        host, _, port = self.listen.rpartition(":")
+        return host, int(port)
+
+    @field_validator("listen")
+    @classmethod
+    def _port_in_range(cls, listen: str | None) -> str | None:
+        if listen is not None and not 1 <= int(listen.rpartition(":")[2]) <= 65535:
+            raise ValueError(f"{listen!r}: the port must be 1-65535")
+        return listen
+
+
 class SiteConfig(ProgramSettings):
     """Everything one site agent needs to know."""
 
@@ -173,6 +198,9 @@ class SiteConfig(ProgramSettings):
     slots: list[SlotConfig] = Field(default_factory=list)
     shelf_capacity: int = Field(default=0, ge=0)
     timing: TimingConfig = TimingConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    # "text" for a person (journalctl); "json": one object per line for a log collector.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("slots")
     @classmethod

@@ -22,6 +22,9 @@ from protocols.tokens import TokenVerifier
 log = logging.getLogger(__name__)
 
 Unlocker = Callable[[Unlock], Awaitable[bool]]
+# Told how each scan ended: "opened", "accepted", "refused" (with the reason), "reread" or
+# "failed" (the host counts them for its metrics; one call per scan, nothing read).
+ScanCounter = Callable[[str, ScanRefusal | None], None]
 
 
 class ScanDesk:
@@ -37,6 +40,7 @@ class ScanDesk:
         self._unlock = unlock
         self._store_failed = core.store_failed
         self._lock = asyncio.Lock()
+        self.on_scan: ScanCounter | None = None
 
     async def serve(self, codes: asyncio.Queue[ScannedCode]) -> None:
         """Deal with every code the scanner reads (a supervised task)."""
@@ -48,11 +52,13 @@ class ScanDesk:
                 opened = await self.handle(code)
             except HardwareError as exc:
                 log.warning("site %s: scan could not be served: %s", self.rules.site, exc)
+                self._count("failed")
             except StoreUnavailable as exc:
                 # Its record could not be written, so no door moved: say why, and go on.
                 log.error("site %s: scan refused, the store failed: %s", self.rules.site, exc)
                 refusal = STORE_REFUSAL
                 self._store_failed()
+                self._count("failed")
             latency_ms = (time.perf_counter() - started) * 1000
             self.screen.show(ScreenLine(code.text, opened, refusal), latency_ms)
 
@@ -63,6 +69,7 @@ class ScanDesk:
             kind = scans.scan_kind(text)
             decision = lockout.admit(text, self.clock.monotonic())
             if decision.admission is Admission.REPEAT:
+                self._count("reread")
                 return decision.slot  # a re-read: the screen still says the same
             opened: str | None = None
             refused = None
@@ -78,7 +85,15 @@ class ScanDesk:
                 )
             served = scans.served(kind, self.rules, opened, refused is not None)
             lockout.handled(text, self.clock.monotonic(), opened, refused, served)
+            if refused is not None:
+                self._count("refused", refused)
+            else:
+                self._count("opened" if opened is not None else "accepted")
             return opened
+
+    def _count(self, result: str, refusal: ScanRefusal | None = None) -> None:
+        if self.on_scan is not None:
+            self.on_scan(result, refusal)
 
     async def _act(self, text: str) -> str | None:
         now, now_m = self.clock.now(), self.clock.monotonic()

@@ -174,6 +174,8 @@ class SiteAgent:
             )
         )
         self.ready = asyncio.Event()
+        # Told whether each unlock the agent tried worked (the host's metrics count them).
+        self.on_unlock: Callable[[bool], None] | None = None
 
     # ======================================================================== lifecycle
     async def start(self) -> None:
@@ -251,7 +253,13 @@ class SiteAgent:
 
     async def _unlock(self, unlock: Unlock) -> bool:
         assert self.bus is not None, "a door to open needs a lock bus"
-        return await self.bus.unlock(unlock)
+        opened = False
+        try:
+            opened = await self.bus.unlock(unlock)
+        finally:  # a bus that raised counts as a failed unlock too
+            if self.on_unlock is not None:
+                self.on_unlock(opened)
+        return opened
 
     # ========================================================================= the inputs
     async def handle_scan(self, code: ScannedCode) -> None:

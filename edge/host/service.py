@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sqlite3
 from pathlib import Path
@@ -14,10 +15,39 @@ from edge.config import SiteConfig
 from edge.drivers.links import serial_opener
 from edge.errors import ConfigError
 from edge.host import control, systemd
+from edge.host.metrics import MetricsEndpoint
 from protocols.clock import SystemClock
 from protocols.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
+
+
+# The [broker] keys that name a file the agent reads when it connects.
+BROKER_FILE_KEYS = ("ca_file", "cert_file", "key_file")
+
+
+def check_files(config: SiteConfig) -> None:
+    """ConfigError naming the first broker file (`broker.ca_file`, ...) that does not exist,
+    is not a file or cannot be read, with its path and the broker's host:port: said at start,
+    before the agent runs, rather than as "No such file or directory" at every reconnect."""
+    broker = config.broker
+    for key in BROKER_FILE_KEYS:
+        path = getattr(broker, key)
+        if path is None:
+            continue
+        path = Path(path)
+        if not path.exists():
+            problem = "does not exist"
+        elif not path.is_file():
+            problem = "is not a file"
+        elif not os.access(path, os.R_OK):
+            problem = "cannot be read by this user (permission denied)"
+        else:
+            continue
+        raise ConfigError(
+            f"broker.{key}: {path} {problem} (broker at {broker.host}:{broker.port}); "
+            "the agent did not start"
+        )
 
 
 def load_verifier(path: Path) -> TokenVerifier:
@@ -44,8 +74,11 @@ async def run(config: SiteConfig) -> None:
     """Serve one site until SIGTERM/SIGINT.
 
     Raises SiteOwned (an EdgeError: `lockernet edge run` exits 2) at once, before any port,
-    the store or the broker is touched, when another agent runs this site.
+    the store or the broker is touched, when another agent runs this site; ConfigError the
+    same way for a broker TLS file that is missing (check_files), and for a metrics.listen
+    that cannot be served.
     """
+    check_files(config)
     agent = build_agent(config)  # its store takes the site's lock first (edge/host/ownership.py)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,8 +87,11 @@ async def run(config: SiteConfig) -> None:
     path = control.socket_path(config.state_dir, config.site_id)
     server: asyncio.AbstractServer | None = None
     watchdog: asyncio.Future[None] | None = None
+    metrics = MetricsEndpoint(agent, config.metrics) if config.metrics.listen else None
     try:
         await agent.start()
+        if metrics is not None:
+            metrics.start()
         server = await control.serve(agent, path)
         systemd.notify("READY=1")
         log.info("site %s serving", config.site_id)
@@ -65,6 +101,8 @@ async def run(config: SiteConfig) -> None:
         systemd.notify("STOPPING=1")
         if watchdog is not None:
             watchdog.cancel()
+        if metrics is not None:
+            await metrics.stop()
         if server is not None:
             server.close()
             # Ours to remove: we hold the site's lock, and no other agent could have bound it.

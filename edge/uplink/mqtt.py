@@ -146,14 +146,19 @@ class SiteLink:
         # (each valid alone in the configuration) waits the minimum: the link still connects.
         cap_s = max(self.reconnect_min_s, self.reconnect_max_s)
         backoff = Backoff(BackoffPolicy(self.reconnect_min_s, cap_s), self._rng)
+        said_connecting = False  # "connecting" is said once per outage, each failure always
         try:
             while True:
                 await self._up.wait()
                 where = f"{self.broker.host}:{self.broker.port}"  # this attempt's broker
+                if not said_connecting:
+                    said_connecting = True
+                    log.info("site %s: connecting to broker %s", self.site, where)
                 taken_over = self.stats.taken_over
                 connected_at: float | None = None
                 try:
                     await self._connect()
+                    said_connecting = False
                     connected_at = self.clock.monotonic()
                     await self._serve()
                 except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
@@ -290,6 +295,13 @@ class SiteLink:
             return
         self.stats.connects += 1
         self.stats.connected_since = self.clock.now()
+        log.info(
+            "site %s: connected to broker %s:%s (session %s)",
+            self.site,
+            self.broker.host,
+            self.broker.port,
+            "resumed" if flags.session_present else "new",
+        )
         # Whatever was in flight on the old connection is published again from the outbox.
         self._outbox.forget_inflight()
         client.subscribe(self.topics.site(self.site, SiteChannel.COMMANDS), qos=1)

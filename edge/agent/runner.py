@@ -22,6 +22,7 @@ from edge.site.actions import (
     Move,
     PublishState,
     Removed,
+    RevokeBadge,
     RevokeCode,
     SetReservedFor,
     Shelve,
@@ -60,6 +61,8 @@ def record(tx: Transaction, changes: list[StoreChange], now: float) -> None:
                 tx.use_code(code_id, parcel, now)
             case RevokeCode(code_id, parcel):
                 tx.revoke_code(code_id, parcel, now)
+            case RevokeBadge(badge_id, until):
+                tx.revoke_badge(badge_id, until, now)
             case MarkForRemoval(parcel, reason):
                 tx.mark_for_removal(parcel, reason, now)
             case Removed(parcel):

@@ -97,6 +97,15 @@ class RevokeCode:
 
 
 @dataclass(frozen=True)
+class RevokeBadge:
+    """Refuse the courier badge `badge_id` (its nonce, hex) until `until` (its valid_until,
+    Unix seconds): after that it is refused as expired anyway, and the entry may go."""
+
+    badge_id: str
+    until: float
+
+
+@dataclass(frozen=True)
 class MarkForRemoval:
     parcel: str
     reason: str
@@ -146,6 +155,7 @@ StoreChange = (
     | ForgetExpected
     | UseCode
     | RevokeCode
+    | RevokeBadge
     | MarkForRemoval
     | Removed
     | Shelve

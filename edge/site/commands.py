@@ -18,6 +18,7 @@ from edge.site.actions import (
     ForgetExpected,
     MarkForRemoval,
     Move,
+    RevokeBadge,
     RevokeCode,
     SetReservedFor,
     Unlock,
@@ -42,6 +43,7 @@ from protocols.messages import (
     SlotState,
 )
 from protocols.messages import MarkForRemoval as MarkForRemovalCommand
+from protocols.messages import RevokeBadge as RevokeBadgeCommand
 from protocols.messages import RevokeCode as RevokeCodeCommand
 
 Result = dict[str, Any] | None
@@ -95,6 +97,8 @@ def decide(
         return actions, None
     if isinstance(body, RevokeCodeCommand):
         return [RevokeCode(body.code_id, body.parcel)], None
+    if isinstance(body, RevokeBadgeCommand):
+        return [RevokeBadge(body.badge_id, body.until)], None
     if isinstance(body, MarkForRemovalCommand):
         # A parcel already gone (collected offline, removed, never came) gets no entry that
         # nothing would ever clear; central learns which from the reply.

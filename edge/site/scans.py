@@ -65,7 +65,9 @@ def decide(
     if kind is ScanKind.PICKUP_CODE:
         return pickup(text, rules=rules, state=state, records=records, verifier=verifier, now=now)
     if kind is ScanKind.COURIER_BADGE:
-        badge(text, rules=rules, state=state, verifier=verifier, now=now, now_m=now_m)
+        badge(
+            text, rules=rules, state=state, records=records, verifier=verifier, now=now, now_m=now_m
+        )
         return []
     session = courier(rules, state, now_m)
     try:
@@ -82,15 +84,19 @@ def badge(
     *,
     rules: SiteRules,
     state: SiteState,
+    records: SiteRecords,
     verifier: TokenVerifier,
     now: float,
     now_m: float,
 ) -> None:
-    """A courier badge: a valid one opens the courier's session for `courier_session_s`."""
+    """A courier badge: a valid one opens the courier's session for `courier_session_s`;
+    one central revoked (RevokeBadge, remembered in the store) is refused as REVOKED."""
     try:
         found = verifier.courier_badge(text, now)
     except TokenRefused as exc:
         raise Refused(ScanKind.COURIER_BADGE, REFUSAL_FOR_TOKEN[exc.reason], exc.detail) from None
+    if records.badge_revoked(found.badge_id):
+        raise Refused(ScanKind.COURIER_BADGE, ScanRefusal.REVOKED, f"badge {found.badge_id}")
     state.courier = CourierSession(found.courier, found.partner, now_m + rules.courier_session_s)
 
 

@@ -1,10 +1,10 @@
 """The site's durable store: SQLite in WAL mode, one file per site.
 
 It holds the slots, the parcels the site expects (reservations), the parcels marked for
-removal, used and revoked codes, seen command nonces, and the outbox of events with the
-site's sequence number. Every decision and the event it produces are written in one
-transaction, and the transaction is on disk (synchronous=FULL: the WAL is fsynced at every
-commit) before the door moves or the event is published.
+removal, used and revoked codes, revoked courier badges, seen command nonces, and the outbox
+of events with the site's sequence number. Every decision and the event it produces are
+written in one transaction, and the transaction is on disk (synchronous=FULL: the WAL is
+fsynced at every commit) before the door moves or the event is published.
 """
 
 from __future__ import annotations
@@ -73,6 +73,11 @@ SCHEMA: list[str] = [
     # left (edge/site/crash_recovery.py)
     """
     ALTER TABLE slots ADD COLUMN released_at REAL;
+    """,
+    # 5: courier badges central revoked, each until its valid_until: a badge is verified
+    # offline, so the site must remember the revocation (it may be offline when next scanned)
+    """
+    CREATE TABLE revoked_badges (badge_id TEXT PRIMARY KEY, until REAL NOT NULL, at REAL NOT NULL);
     """,
 ]
 
@@ -281,6 +286,18 @@ class Transaction:
         self._db.execute(
             "INSERT OR IGNORE INTO revoked_codes (code_id, parcel, at) VALUES (?, ?, ?)",
             (code_id, parcel, now),
+        )
+
+    def badge_revoked(self, badge_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM revoked_badges WHERE badge_id = ?", (badge_id,))
+        return row.fetchone() is not None
+
+    def revoke_badge(self, badge_id: str, until: float, now: float) -> None:
+        """Refuse `badge_id` until `until` (Unix seconds); a repeat keeps the later until."""
+        self._db.execute(
+            "INSERT INTO revoked_badges (badge_id, until, at) VALUES (?, ?, ?)"
+            " ON CONFLICT (badge_id) DO UPDATE SET until = MAX(until, excluded.until)",
+            (badge_id, until, now),
         )
 
     # --------------------------------------------------------------------------- commands
@@ -496,6 +513,8 @@ class Store:
                 (before,),
             )
             self._db.execute("DELETE FROM seen_commands WHERE expires_at < ?", (before,))
+            # A badge past its valid_until is refused as expired: its revocation may go.
+            self._db.execute("DELETE FROM revoked_badges WHERE until < ?", (before,))
 
     def latest_record_time(self) -> float | None:
         """The newest event's time in the outbox (Unix seconds), or None if it has none:

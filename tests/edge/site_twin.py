@@ -20,6 +20,7 @@ from edge.site.actions import (
     MarkReleased,
     Move,
     Removed,
+    RevokeBadge,
     RevokeCode,
     SetReservedFor,
     Shelve,
@@ -65,6 +66,7 @@ class SiteTwin:
     removals: dict[str, str] = field(default_factory=dict)
     used: dict[str, tuple[str, float]] = field(default_factory=dict)
     revoked: set[str] = field(default_factory=set)
+    revoked_badges: dict[str, float] = field(default_factory=dict)
     shelf: dict[str, str] = field(default_factory=dict)
     written: list[EventPayload] = field(default_factory=list)
 
@@ -109,6 +111,9 @@ class SiteTwin:
     def code_revoked(self, code_id: str) -> bool:
         return code_id in self.revoked
 
+    def badge_revoked(self, badge_id: str) -> bool:
+        return badge_id in self.revoked_badges
+
     def picked_up_at(self, parcel: str) -> float | None:
         times = [at for p, at in self.used.values() if p == parcel]
         return max(times) if times else None
@@ -151,6 +156,8 @@ class SiteTwin:
                     self.used[code_id] = (parcel, now)
                 case RevokeCode(code_id, _parcel):
                     self.revoked.add(code_id)
+                case RevokeBadge(badge_id, until):
+                    self.revoked_badges[badge_id] = until
                 case MarkForRemoval(parcel, reason):
                     self.removals[parcel] = reason
                 case Removed(parcel):

@@ -12,6 +12,8 @@ import io
 import json
 import os
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -132,26 +134,56 @@ def read_manifest(path: str | Path) -> list[ParcelAnnouncement]:
     rows = _csv_rows(path, text) if suffix == ".csv" else _json_rows(path, text)
     if len(rows) > MAX_MANIFEST_PARCELS:
         raise ManifestError(f"{path}: {len(rows)} parcels; at most {MAX_MANIFEST_PARCELS}")
+    parcels, errors = check_rows(rows, first_only=True)
+    if errors:
+        raise ManifestError(f"{path}: {errors[0]}")
+    return parcels
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One bad field of one manifest row: `row` counts from 1, `field` is the field's name
+    ("(row)" for the row as a whole), `message` says what is wrong (and what was given)."""
+
+    row: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, field {self.field}: {self.message}"
+
+
+def check_rows(
+    rows: Sequence[Any], *, first_only: bool = False
+) -> tuple[list[ParcelAnnouncement], list[RowError]]:
+    """Validate manifest rows (dicts of FIELDS) as `lockernet parcels import` does: each
+    row's fields, and no label twice. Returns the good rows' parcels and every bad field of
+    every bad row (only the first, with `first_only`). The same rules for a file and for
+    the partner API's JSON."""
     parcels: list[ParcelAnnouncement] = []
+    errors: list[RowError] = []
     first_row: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
-        try:
-            parcel = ParcelAnnouncement.model_validate(row)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(part) for part in error["loc"]) or "(row)"
-            shown = _shown_value(row, field)
-            raise ManifestError(
-                f"{path}: row {number}, field {field}: {error['msg']}{shown}"
-            ) from None
-        if parcel.label in first_row:
-            raise ManifestError(
-                f"{path}: row {number}, field label: {parcel.label} is already on "
-                f"row {first_row[parcel.label]}"
-            )
-        first_row[parcel.label] = number
-        parcels.append(parcel)
-    return parcels
+        if not isinstance(row, dict):
+            errors.append(RowError(number, "(row)", "a parcel is an object"))
+        else:
+            try:
+                parcel = ParcelAnnouncement.model_validate(row)
+            except ValidationError as exc:
+                for error in exc.errors():
+                    field = ".".join(str(part) for part in error["loc"]) or "(row)"
+                    message = f"{error['msg']}{_shown_value(row, field)}"
+                    errors.append(RowError(number, field, message))
+            else:
+                if parcel.label in first_row:
+                    message = f"{parcel.label} is already on row {first_row[parcel.label]}"
+                    errors.append(RowError(number, "label", message))
+                else:
+                    first_row[parcel.label] = number
+                    parcels.append(parcel)
+        if errors and first_only:
+            break
+    return parcels, errors
 
 
 def _shown_value(row: dict[str, Any], field: str) -> str:

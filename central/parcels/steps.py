@@ -13,6 +13,7 @@ import dataclasses
 from central.errors import IllegalTransition, UnknownParcel
 from central.parcels.lifecycle import ParcelState, ParcelStep, advance
 from central.parcels.manifest import ParcelAnnouncement
+from central.partners.outbox import enqueue_step
 from central.store import Contact, ParcelRecord, StepRecord, StoreSession
 
 MANIFEST = "manifest"
@@ -41,9 +42,14 @@ def contact_of(announcement: ParcelAnnouncement) -> Contact:
 
 
 def announce(
-    session: StoreSession, parcel: ParcelAnnouncement, now: float, source: str = MANIFEST
+    session: StoreSession,
+    parcel: ParcelAnnouncement,
+    now: float,
+    source: str = MANIFEST,
+    owner: str | None = None,
 ) -> ParcelRecord | None:
-    """Record an announced parcel; None if central already knows the label (re-import)."""
+    """Record an announced parcel; None if central already knows the label (re-import).
+    `owner` is the partner whose manifest announced it (the partner API), else None."""
     if session.get_parcel(parcel.label) is not None:
         return None
     record = ParcelRecord(
@@ -60,6 +66,7 @@ def announce(
         announced_at=now,
         dispatched_at=parcel.dispatched_at,
         updated_at=now,
+        owner=owner,
     )
     return take_step(session, record, ParcelStep.ANNOUNCE, at=now, source=source, now=now)
 
@@ -75,7 +82,8 @@ def take_step(
     detail: str | None = None,
     **changes: object,
 ) -> ParcelRecord:
-    """Move a parcel by one step of the table and record it; IllegalTransition if not allowed."""
+    """Move a parcel by one step of the table and record it; IllegalTransition if not allowed.
+    A parcel a partner owns gets the step's webhook messages queued in the same transaction."""
     transition = advance(record.label, state_of(record), step)
     updated = dataclasses.replace(
         record,
@@ -84,18 +92,19 @@ def take_step(
         **changes,  # type: ignore[arg-type]
     )
     session.save_parcel(updated)
-    session.add_step(
-        StepRecord(
-            label=record.label,
-            step=step,
-            before=transition.before,
-            after=transition.after,
-            at=at,
-            source=source,
-            detail=detail,
-            recorded_at=now,
-        )
+    recorded = StepRecord(
+        label=record.label,
+        step=step,
+        before=transition.before,
+        after=transition.after,
+        at=at,
+        source=source,
+        detail=detail,
+        recorded_at=now,
     )
+    session.add_step(recorded)
+    if updated.owner is not None:
+        enqueue_step(session, updated, recorded)
     return updated
 
 

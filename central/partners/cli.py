@@ -1,9 +1,271 @@
-"""(being written)"""
+"""`lockernet partner`: delivery partners, their API keys and webhook endpoints.
+
+    lockernet partner add ID --name NAME
+    lockernet partner key ID --scopes parcels:write,parcels:read,webhooks:manage
+    lockernet partner keys ID
+    lockernet partner revoke-key KEY_ID
+    lockernet partner webhook add ID URL [--events parcel.ready_for_pickup,...]
+    lockernet partner webhook list ID
+    lockernet partner webhook remove ID ENDPOINT
+    lockernet partner webhook deliveries ID
+
+A key and a webhook's signing secret are printed once, when made, and never again (the
+store keeps only the key's hash). Every command reads central's config (--config, else
+$LOCKERNET_CENTRAL_CONFIG, else ./central.toml) for the store; the listings read through
+the read path. Exit status: 0 done, 2 bad input (nothing written).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from central.store import CentralStore
+    from central.store.read import StoreReader
+
+CONFIG_ENV = "LOCKERNET_CENTRAL_CONFIG"
+EXIT_BAD_INPUT = 2
+DELIVERIES_SHOWN = 50
+
+Handler = Callable[[argparse.Namespace], int]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register this module's subcommands (none yet)."""
+    """Register `lockernet partner` and its actions."""
+    partner = commands.add_parser("partner", help="delivery partners: API keys and webhooks")
+    sub = partner.add_subparsers(dest="partner_command", metavar="ACTION", required=True)
+    add = sub.add_parser("add", help="add a partner")
+    add.add_argument("partner", metavar="ID")
+    add.add_argument("--name", required=True, help="the partner's name, for people")
+    _action(add, _add)
+    key = sub.add_parser("key", help="make an API key (printed once)")
+    key.add_argument("partner", metavar="ID")
+    key.add_argument(
+        "--scopes",
+        required=True,
+        help="comma-separated: parcels:write, parcels:read, webhooks:manage",
+    )
+    _action(key, _key)
+    keys = sub.add_parser("keys", help="a partner's API keys (never their secrets)")
+    keys.add_argument("partner", metavar="ID")
+    _action(keys, _keys)
+    revoke = sub.add_parser("revoke-key", help="revoke an API key at once")
+    revoke.add_argument("key_id", metavar="KEY_ID")
+    _action(revoke, _revoke)
+    webhook = sub.add_parser("webhook", help="a partner's webhook endpoints")
+    hooks = webhook.add_subparsers(dest="webhook_command", metavar="ACTION", required=True)
+    hook_add = hooks.add_parser("add", help="add an endpoint (its signing secret printed once)")
+    hook_add.add_argument("partner", metavar="ID")
+    hook_add.add_argument("url", metavar="URL")
+    hook_add.add_argument("--events", default="", help="comma-separated types (default: all)")
+    _action(hook_add, _webhook_add)
+    hook_list = hooks.add_parser("list", help="the partner's endpoints")
+    hook_list.add_argument("partner", metavar="ID")
+    _action(hook_list, _webhook_list)
+    hook_remove = hooks.add_parser("remove", help="remove an endpoint; its pending deliveries end")
+    hook_remove.add_argument("partner", metavar="ID")
+    hook_remove.add_argument("endpoint", metavar="ENDPOINT", type=int)
+    _action(hook_remove, _webhook_remove)
+    hook_deliveries = hooks.add_parser(
+        "deliveries", help="the newest deliveries: pending, delivered or failed"
+    )
+    hook_deliveries.add_argument("partner", metavar="ID")
+    hook_deliveries.add_argument("--limit", type=int, default=DELIVERIES_SHOWN)
+    _action(hook_deliveries, _webhook_deliveries)
+
+
+def _action(parser: argparse.ArgumentParser, handler: Handler) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ.get(CONFIG_ENV, "central.toml")),
+        help=f"central's config file (default: ${CONFIG_ENV} or ./central.toml)",
+    )
+    parser.set_defaults(handler=_guarded(handler))
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Errors a user can act on become one line on stderr and exit status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from central.errors import CentralError
+
+        try:
+            return handler(args)
+        except CentralError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
+    return run
+
+
+def _store(args: argparse.Namespace) -> CentralStore:
+    from central.service.config import load_config
+    from central.store.open import open_store
+
+    return open_store(load_config(args.config).store)
+
+
+def _reader(args: argparse.Namespace) -> StoreReader:
+    from central.service.config import load_config
+    from central.store.open import open_reader, store_location
+
+    return open_reader(store_location(load_config(args.config).store))
+
+
+def _when(unix_s: float | None) -> str:
+    if unix_s is None:
+        return "-"
+    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _add(args: argparse.Namespace) -> int:
+    from central.partners.keys import add_partner
+
+    store = _store(args)
+    try:
+        with store.transaction() as session:
+            record = add_partner(session, args.partner, args.name, time.time())
+    finally:
+        store.close()
+    print(f"partner {record.partner} ({record.name}) added")
+    print(f"next: lockernet partner key {record.partner} --scopes parcels:write,parcels:read")
+    return 0
+
+
+def _key(args: argparse.Namespace) -> int:
+    from central.partners.keys import issue_key, parse_scopes
+
+    scopes = parse_scopes(args.scopes)
+    store = _store(args)
+    try:
+        with store.transaction() as session:
+            issued = issue_key(session, args.partner, scopes, time.time())
+    finally:
+        store.close()
+    print(issued.text)
+    print(
+        f"key {issued.record.key_id} for {args.partner}, scopes {','.join(issued.record.scopes)}"
+        ": shown only now; send it as 'Authorization: Bearer <key>'",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from central.operator.console import console, table
+    from central.partners.keys import known_partner
+
+    with _reader(args) as reader:
+        known_partner(reader.view, args.partner)
+        keys = reader.view.partner_keys(args.partner)
+    lines = table("key id", "scopes", "created (UTC)", "last used (UTC)", "revoked (UTC)")
+    for key in keys:
+        lines.add_row(
+            key.key_id,
+            ",".join(key.scopes),
+            _when(key.created_at),
+            _when(key.last_used_at),
+            _when(key.revoked_at),
+        )
+    console().print(lines if keys else f"partner {args.partner} has no API keys")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from central.partners.keys import revoke_key
+
+    store = _store(args)
+    try:
+        with store.transaction() as session:
+            record = revoke_key(session, args.key_id, time.time())
+    finally:
+        store.close()
+    print(f"key {record.key_id} of {record.partner} revoked: its next request gets 401")
+    return 0
+
+
+def _webhook_add(args: argparse.Namespace) -> int:
+    from central.partners.endpoints import add_endpoint
+
+    store = _store(args)
+    try:
+        with store.transaction() as session:
+            added = add_endpoint(
+                session, args.partner, args.url, args.events.split(","), time.time()
+            )
+    finally:
+        store.close()
+    record = added.record
+    print(record.secret)
+    print(
+        f"endpoint {record.id} of {record.partner}: {record.url} "
+        f"({','.join(record.event_types) or 'every event type'}); the signing secret above "
+        "is shown only now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _webhook_list(args: argparse.Namespace) -> int:
+    from central.operator.console import console, table
+    from central.partners.keys import known_partner
+
+    with _reader(args) as reader:
+        known_partner(reader.view, args.partner)
+        endpoints = reader.view.webhook_endpoints(args.partner, include_disabled=True)
+    lines = table("id", "url", "events", "created (UTC)", "removed (UTC)", numeric=("id",))
+    for e in endpoints:
+        events = ",".join(e.event_types) or "all"
+        lines.add_row(str(e.id), e.url, events, _when(e.created_at), _when(e.disabled_at))
+    console().print(lines if endpoints else f"partner {args.partner} has no webhook endpoints")
+    return 0
+
+
+def _webhook_remove(args: argparse.Namespace) -> int:
+    from central.errors import CentralError
+    from central.partners.endpoints import remove_endpoint
+
+    store = _store(args)
+    try:
+        with store.transaction() as session:
+            removed = remove_endpoint(session, args.partner, args.endpoint, time.time())
+    finally:
+        store.close()
+    if not removed:
+        raise CentralError(f"partner {args.partner} has no active webhook endpoint {args.endpoint}")
+    print(f"endpoint {args.endpoint} of {args.partner} removed")
+    return 0
+
+
+def _webhook_deliveries(args: argparse.Namespace) -> int:
+    from central.operator.console import console, table
+    from central.partners.endpoints import deliveries
+    from central.partners.keys import known_partner
+
+    with _reader(args) as reader:
+        known_partner(reader.view, args.partner)
+        shown = deliveries(reader.view, args.partner, args.limit)
+    lines = table(
+        "endpoint", "message id", "type", "status", "attempts", "next / done (UTC)", "last error"
+    )
+    for d in shown:
+        done = d.delivered_at or d.failed_at
+        lines.add_row(
+            str(d.endpoint),
+            d.message_id,
+            d.event_type,
+            d.status,
+            str(d.attempts),
+            _when(done if done is not None else d.next_attempt_at),
+            (d.last_error or "")[:80],
+        )
+    console().print(lines if shown else f"no webhook deliveries for {args.partner} yet")
+    return 0

@@ -9,6 +9,9 @@ the store.
                                                    | every tick: gaps, lapses,
                                                    |   placement, due tasks, status
                                                    (timers.py)
+                                                  webhook thread
+                                                   | due webhook deliveries, signed
+                                                   (central/partners/sender.py)
 
 This module wires the parts together and starts and stops them.
 """
@@ -31,6 +34,7 @@ from central.operator.processes import alive_within_s
 from central.parcels.pickup import FolderReminders, PickupFollowUps, ReminderSender
 from central.parcels.pickup_codes import FolderNotifier, Notifier
 from central.parcels.tasks import TaskKind, TaskRunner
+from central.partners.sender import WebhookSender
 from central.service import systemd
 from central.service.broker_session import BrokerSession, BrokerSessions
 from central.service.config import CentralConfig
@@ -136,6 +140,10 @@ class CentralService:
         self.api_server: ApiServer | None = None
         self._worker: threading.Thread | None = None
         self._timer: threading.Thread | None = None
+        # Partners' webhooks, sent from a thread of their own: a slow receiver waits out
+        # its timeout there, never on ingest's or the timer's (central/partners/sender.py).
+        self.webhooks = WebhookSender(self.store, config.api, clock=self.clock)
+        self._webhook_thread: threading.Thread | None = None
         # One session per broker (docs/brokers.md): each its own client and connection.
         self.mqtt = BrokerSessions(
             [
@@ -214,6 +222,13 @@ class CentralService:
         self.process.write(self.clock.now())
         self._timer = threading.Thread(target=self.timers.run, name="central-timer", daemon=True)
         self._timer.start()
+        self._webhook_thread = threading.Thread(
+            target=self.webhooks.run,
+            args=(self._stopping, self.config.service.tick_interval_s),
+            name="central-webhooks",
+            daemon=True,
+        )
+        self._webhook_thread.start()
         self.mqtt.connect(wait_connected_s)
         if self.api_server is not None:
             self.api_server.start()
@@ -223,9 +238,10 @@ class CentralService:
         if self.api_server is not None:
             self.api_server.stop()  # first: no request may write to a store being closed
         self._stopping.set()
-        for thread in (self._timer, self._worker):
+        for thread in (self._timer, self._worker, self._webhook_thread):
             if thread is not None:
                 thread.join()
+        self.webhooks.close()
         self.mqtt.close()
         self.process.write(self.clock.now(), stopped=True)
         self.store.close()

@@ -45,6 +45,10 @@ class AlarmKind(enum.StrEnum):
     # A central process cannot reach one of its brokers: one alarm for all the sites on it
     # (its `site` is "broker:<name>", its ref the process's client id there).
     BROKER_UNREACHABLE = "broker_unreachable"
+    # A partner's webhook endpoint gave up a delivery (every retry failed): one alarm per
+    # endpoint (its `site` is "partner:<id>", its ref the endpoint's id), cleared when the
+    # endpoint next accepts a delivery.
+    WEBHOOK_FAILING = "webhook_failing"
 
 
 # Kinds whose end the site reports; the rest (a forced door, events lost) end when acked.
@@ -58,6 +62,7 @@ SELF_CLEARING = frozenset(
         AlarmKind.CLOCK_OFFSET,
         AlarmKind.SITE_FAULT,
         AlarmKind.BROKER_UNREACHABLE,
+        AlarmKind.WEBHOOK_FAILING,
     }
 )
 

@@ -1,0 +1,85 @@
+"""A partner's webhook endpoints: added (its signing secret shown once), listed, removed.
+The one set of rules for the `lockernet partner webhook` commands and the partner API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from central.partners.keys import PartnerError, known_partner
+from central.partners.outbox import ALL_EVENT_TYPES
+from central.partners.signing import new_secret
+from central.store import StoreSession, StoreView
+from central.store.queries.webhooks import WebhookDeliveryRecord, WebhookEndpointRecord
+
+MAX_URL_CHARS = 2000
+# Endpoints one partner may have at once: each gets every message of every parcel.
+MAX_ENDPOINTS_PER_PARTNER = 10
+
+
+@dataclass(frozen=True)
+class AddedEndpoint:
+    """A new endpoint; `record.secret` is the signing secret, shown to its partner once."""
+
+    record: WebhookEndpointRecord
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host; PartnerError saying what is wrong."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise PartnerError(f"webhook url {url[:80]!r}: an http:// or https:// URL with a host")
+    if len(url) > MAX_URL_CHARS:
+        raise PartnerError(f"webhook url: at most {MAX_URL_CHARS} characters")
+    return url
+
+
+def check_event_types(types: Sequence[str]) -> tuple[str, ...]:
+    """Known message types, each once (empty: every type); PartnerError naming an unknown."""
+    chosen: list[str] = []
+    for name in (t.strip() for t in types):
+        if not name:
+            continue
+        if name not in ALL_EVENT_TYPES:
+            raise PartnerError(
+                f"unknown event type {name!r}; the types are {', '.join(ALL_EVENT_TYPES)}"
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def add_endpoint(
+    session: StoreSession, partner: str, url: str, event_types: Sequence[str], now: float
+) -> AddedEndpoint:
+    """Add an endpoint for a known partner, with a fresh signing secret. PartnerError for an
+    unknown partner, a bad URL or event type, or too many endpoints (nothing changed)."""
+    known_partner(session, partner)
+    url = check_url(url)
+    types = check_event_types(event_types)
+    if len(session.webhook_endpoints(partner)) >= MAX_ENDPOINTS_PER_PARTNER:
+        raise PartnerError(
+            f"partner {partner} has {MAX_ENDPOINTS_PER_PARTNER} webhook endpoints already; "
+            "remove one first"
+        )
+    endpoint = session.add_webhook_endpoint(partner, url, new_secret(), types, now)
+    record = session.get_webhook_endpoint(endpoint)
+    assert record is not None
+    return AddedEndpoint(record)
+
+
+def remove_endpoint(session: StoreSession, partner: str, endpoint: int, now: float) -> bool:
+    """Disable the partner's endpoint (its pending deliveries given up); False if the
+    partner has no such active endpoint (another partner's counts as none)."""
+    record = session.get_webhook_endpoint(endpoint)
+    if record is None or record.partner != partner or record.disabled_at is not None:
+        return False
+    return session.disable_webhook_endpoint(endpoint, now)
+
+
+def deliveries(view: StoreView, partner: str, limit: int = 200) -> list[WebhookDeliveryRecord]:
+    """The newest deliveries to any of the partner's endpoints, removed ones included."""
+    ids = [e.id for e in view.webhook_endpoints(partner, include_disabled=True)]
+    return view.webhook_deliveries(ids, limit)

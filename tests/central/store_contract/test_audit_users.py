@@ -1,0 +1,70 @@
+"""Console logins and the audit log on every store (and through the read path)."""
+
+from __future__ import annotations
+
+from central.store.base import CentralStore
+from central.store.open import open_reader
+from central.store.queries.audit import AuditEntry
+from central.store.queries.users import UserRecord
+from tests.central.store_contract.samples import SITE, T0
+
+
+def entry(
+    at: float, action: str = "open_slot", outcome: str = "queued", **changes: object
+) -> AuditEntry:
+    fields: dict[str, object] = {
+        "at": at,
+        "actor": "tarik",
+        "role": "technician",
+        "action": action,
+        "reason": "ticket 88",
+        "outcome": outcome,
+        "site": SITE,
+        "target": "A",
+        "command_id": "task:7",
+    }
+    fields.update(changes)
+    return AuditEntry(**fields)  # type: ignore[arg-type]
+
+
+def test_a_login_is_added_once_listed_by_name_and_disabled_once(any_store: CentralStore) -> None:
+    olivia = UserRecord("olivia", "operator", "scrypt$16384$8$1$aa$bb", T0)
+    with any_store.transaction() as session:
+        assert session.add_user(olivia)
+        assert session.add_user(UserRecord("bob", "viewer", "scrypt$x", T0 + 1))
+        assert not session.add_user(UserRecord("olivia", "viewer", "other", T0 + 2))  # taken
+    with any_store.transaction() as session:
+        assert session.get_user("olivia") == olivia  # the first one kept, whole
+        assert session.get_user("nobody") is None
+        assert [u.name for u in session.list_users()] == ["bob", "olivia"]
+        assert session.disable_user("bob", T0 + 5)
+        assert not session.disable_user("bob", T0 + 6)  # already
+        assert not session.disable_user("nobody", T0 + 6)
+    with any_store.transaction() as session:
+        bob = session.get_user("bob")
+        assert bob is not None and bob.disabled_at == T0 + 5
+    assert "scrypt" not in repr(olivia)  # a log line never carries a hash
+
+
+def test_the_audit_log_is_newest_first_and_counts_by_site_action_outcome_and_time(
+    any_store: CentralStore, store_location: str
+) -> None:
+    with any_store.transaction() as session:
+        first = session.add_audit(entry(T0))
+        second = session.add_audit(entry(T0 + 10, outcome="refused", command_id=None))
+        session.add_audit(entry(T0 + 20, site="L0002"))
+        session.add_audit(entry(T0 + 30, action="set_slot_service:out"))
+        session.add_audit(entry(T0 + 40))
+    assert second == first + 1
+    with any_store.transaction() as session:
+        newest = session.audit_entries()
+        assert [e.at for e in newest] == [T0 + 40, T0 + 30, T0 + 20, T0 + 10, T0]
+        assert newest[-1] == entry(T0, id=first)
+        assert [e.at for e in session.audit_entries(limit=2, site="L0002")] == [T0 + 20]
+        assert session.audit_count(SITE, ["open_slot"], "queued", T0) == 2
+        assert session.audit_count(SITE, ["open_slot"], "queued", T0 + 1) == 1
+        assert session.audit_count(SITE, ["open_slot", "set_slot_service:out"], "queued", T0) == 3
+        assert session.audit_count(SITE, ["open_slot"], "refused", T0) == 1
+        assert session.audit_count(SITE, [], "queued", T0) == 0
+    with open_reader(store_location) as reader:
+        assert [e.at for e in reader.view.audit_entries(limit=1)] == [T0 + 40]

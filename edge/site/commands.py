@@ -98,6 +98,8 @@ def decide(
     if isinstance(body, RevokeCodeCommand):
         return [RevokeCode(body.code_id, body.parcel)], None
     if isinstance(body, RevokeBadgeCommand):
+        if state.courier is not None and state.courier.badge_id == body.badge_id:
+            state.courier = None  # the courier at the door now must not deposit on with it
         return [RevokeBadge(body.badge_id, body.until)], None
     if isinstance(body, MarkForRemovalCommand):
         # A parcel already gone (collected offline, removed, never came) gets no entry that

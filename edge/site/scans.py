@@ -97,7 +97,9 @@ def badge(
         raise Refused(ScanKind.COURIER_BADGE, REFUSAL_FOR_TOKEN[exc.reason], exc.detail) from None
     if records.badge_revoked(found.badge_id):
         raise Refused(ScanKind.COURIER_BADGE, ScanRefusal.REVOKED, f"badge {found.badge_id}")
-    state.courier = CourierSession(found.courier, found.partner, now_m + rules.courier_session_s)
+    state.courier = CourierSession(
+        found.courier, found.partner, now_m + rules.courier_session_s, found.badge_id
+    )
 
 
 def courier(rules: SiteRules, state: SiteState, now_m: float) -> CourierSession:

@@ -104,6 +104,7 @@ class CourierSession:
     courier: str
     partner: str
     until: float  # monotonic
+    badge_id: str = ""  # the badge that opened it: a revocation of that badge ends it
 
 
 @dataclass

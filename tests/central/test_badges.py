@@ -1,0 +1,87 @@
+"""Courier badges from the operator's commands to the site's scanner: `lockernet badge issue`
+makes a badge a real agent accepts, `badge revoke` makes every site refuse it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from central.broker import PrivateBroker
+from central.service.service import CentralService
+from hw_sim.devices.site import LABEL_SYMBOLOGY, QR_SYMBOLOGY
+from hw_sim.people.people import Courier
+from protocols.clock import SystemClock
+from protocols.topics import Topics
+from tests.central.test_cli import Run, config_file, lockernet, table_rows  # noqa: F401
+from tests.edge.answers import scan_opens_nothing
+from tests.edge.rig import BRISK, SiteRig, labels
+from tests.eventually import eventually_async
+
+pytestmark = [pytest.mark.broker, pytest.mark.pty]
+
+
+def test_an_issued_badge_deposits_and_once_revoked_opens_nothing(
+    tmp_path: Path,
+    broker: PrivateBroker,
+    topics: Topics,
+    start_central: Callable[..., CentralService],
+    lockernet: Run,  # noqa: F811
+) -> None:
+    central = start_central(clock=SystemClock())  # runs the durable command tasks
+    png = tmp_path / "badge.png"
+    code, out, err = lockernet(
+        "badge", "issue", "courier-7", "--partner", "post", "--days", "2", "-o", str(png)
+    )
+    assert code == 0, err
+    text = out.splitlines()[-1]
+    assert text.startswith("LNB:")
+    [barcode] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.read_bytes())))
+    assert barcode.text == text  # the printed badge scans as the text
+    [row] = [r for r in table_rows(lockernet("badge", "list")[1]) if "courier-7" in r]
+    badge_id, _courier, partner, *_rest, state = row
+    assert (partner, state) == ("post", "valid")
+
+    rig = SiteRig(tmp_path / "site", broker, topics, site_id="L0001", signer=central.signer)
+    first, later = labels(2)
+
+    async def scenario() -> None:
+        agent = await rig.start()
+        try:
+            await rig.reserve(first)
+            report = await Courier(rig.sim, BRISK).deposit(text, [first])
+            assert first in report.placed, report
+
+            code, out, err = lockernet("badge", "revoke", badge_id)
+            assert code == 0 and "revoked" in out, err
+            await eventually_async(
+                lambda: agent.store.read().badge_revoked(badge_id), 20, "the revocation at the site"
+            )
+            await rig.reserve(later)
+            await scan_opens_nothing(agent, rig.sim, text, QR_SYMBOLOGY)
+            await scan_opens_nothing(agent, rig.sim, later, LABEL_SYMBOLOGY)  # no session
+            assert agent.store.read().slot_holding(later) is None
+        finally:
+            await rig.stop()
+
+    asyncio.run(scenario())
+    assert lockernet("badge", "list")[1].strip() == "no badges"
+    [row] = table_rows(lockernet("badge", "list", "--all", "--courier", "courier-7")[1])[2:]
+    assert row[0] == badge_id and row[-1].startswith("revoked")
+    code, _, err = lockernet("badge", "revoke", badge_id)
+    assert code == 2 and "revoked already" in err
+
+
+def test_bad_badge_input_is_named_and_writes_nothing(lockernet: Run) -> None:  # noqa: F811
+    code, _, err = lockernet("badge", "issue", "c-1", "--partner", "post", "--days", "0")
+    assert code == 2 and "--days 0" in err
+    code, _, err = lockernet("badge", "issue", "x" * 65, "--partner", "post")
+    assert code == 2 and "courier" in err and "1-64 bytes" in err
+    code, _, err = lockernet("badge", "revoke", "0123456789abcdef")
+    assert code == 2 and "badge 0123456789abcdef is not known" in err
+    assert lockernet("badge", "list", "--all")[1].strip() == "no badges"

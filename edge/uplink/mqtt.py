@@ -27,7 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edge.config import BrokerConfig
 from edge.store.sqlite import Store
 from edge.uplink.outbox_publisher import LinkStats, OutboxPublisher
-from edge.uplink.reconnect import failure_reason
+from edge.uplink.reconnect import ConnectionLog
 from edge.uplink.socket_pump import SocketPump
 from protocols.backoff import RECONNECT, STABLE_CONNECTION_S, Backoff, BackoffPolicy
 from protocols.clock import Clock
@@ -120,6 +120,7 @@ class SiteLink:
         self._up = asyncio.Event()  # cleared while the uplink is taken down
         self._up.set()
         self._refusal: str | None = None  # why the current connect attempt failed, if known
+        self._attempts = ConnectionLog()
 
     # --------------------------------------------------------------------------- public
     @property
@@ -146,27 +147,20 @@ class SiteLink:
         # (each valid alone in the configuration) waits the minimum: the link still connects.
         cap_s = max(self.reconnect_min_s, self.reconnect_max_s)
         backoff = Backoff(BackoffPolicy(self.reconnect_min_s, cap_s), self._rng)
-        said_connecting = False  # "connecting" is said once per outage, each failure always
         try:
             while True:
                 await self._up.wait()
                 where = f"{self.broker.host}:{self.broker.port}"  # this attempt's broker
-                if not said_connecting:
-                    said_connecting = True
-                    log.info("site %s: connecting to broker %s", self.site, where)
+                self._attempts.connecting(self.site, where)
                 taken_over = self.stats.taken_over
                 connected_at: float | None = None
                 try:
                     await self._connect()
-                    said_connecting = False
                     connected_at = self.clock.monotonic()
                     await self._serve()
                 except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
                     # This attempt's reason only: a line never carries an earlier one's text.
-                    self.stats.last_error = f"{where}: {failure_reason(exc)}"
-                    log.info(
-                        "site %s: broker %s unreachable: %s", self.site, where, failure_reason(exc)
-                    )
+                    self.stats.last_error = self._attempts.failed(self.site, where, exc)
                 self._teardown()
                 if connected_at is not None and (
                     self.clock.monotonic() - connected_at >= STABLE_CONNECTION_S
@@ -295,13 +289,7 @@ class SiteLink:
             return
         self.stats.connects += 1
         self.stats.connected_since = self.clock.now()
-        log.info(
-            "site %s: connected to broker %s:%s (session %s)",
-            self.site,
-            self.broker.host,
-            self.broker.port,
-            "resumed" if flags.session_present else "new",
-        )
+        self._attempts.connected(self.site, self.broker, flags.session_present)
         # Whatever was in flight on the old connection is published again from the outbox.
         self._outbox.forget_inflight()
         client.subscribe(self.topics.site(self.site, SiteChannel.COMMANDS), qos=1)

@@ -6,6 +6,12 @@ How long the site waits between attempts is the project's one backoff policy
 
 from __future__ import annotations
 
+import logging
+from typing import Protocol
+
+# The link's logger: these lines are the link's (SiteLink's), wherever they are worded.
+log = logging.getLogger("edge.uplink.mqtt")
+
 # A broker's or the OS's reason can be long (a TLS chain, a paho reason string): an error
 # line is cut here so a log line's length never depends on what came before it.
 MAX_REASON_CHARS = 200
@@ -18,3 +24,45 @@ def failure_reason(exc: BaseException) -> str:
     if len(text) > MAX_REASON_CHARS:
         text = text[: MAX_REASON_CHARS - 3] + "..."
     return text
+
+
+class BrokerAddress(Protocol):
+    """What names a broker in a line: its host and port (edge.config.BrokerConfig)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+class ConnectionLog:
+    """The link's attempts as an operator follows them at INFO, each naming host:port:
+    "connecting" once per outage, every failed attempt with its reason (the attempts are
+    paced by the backoff, so these lines are too), and "connected"."""
+
+    def __init__(self) -> None:
+        self._said_connecting = False
+
+    def connecting(self, site: str, where: str) -> None:
+        """An attempt to `where` (host:port) begins."""
+        if not self._said_connecting:
+            self._said_connecting = True
+            log.info("site %s: connecting to broker %s", site, where)
+
+    def failed(self, site: str, where: str, exc: BaseException) -> str:
+        """An attempt failed with `exc`; returns the line's text for the link's last_error."""
+        reason = failure_reason(exc)
+        log.info("site %s: broker %s unreachable: %s", site, where, reason)
+        return f"{where}: {reason}"
+
+    def connected(self, site: str, broker: BrokerAddress, resumed: bool) -> None:
+        """The broker accepted the connection; the next outage is said again."""
+        self._said_connecting = False
+        log.info(
+            "site %s: connected to broker %s:%s (session %s)",
+            site,
+            broker.host,
+            broker.port,
+            "resumed" if resumed else "new",
+        )

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     diag = sub.add_parser("diag", help="print the site's diagnostic report")
     diag.add_argument("--config", type=Path, required=True)
+    diag.add_argument("--json", action="store_true", help="the full report as JSON")
     diag.set_defaults(handler=_diag)
+
+    from edge.config_cli import register_config
+
+    register_config(sub)
 
     slot = sub.add_parser("slot", help="take a slot out of service or back")
     slot.add_argument("--config", type=Path, required=True)
@@ -62,7 +68,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ask(args: argparse.Namespace, request: dict[str, Any]) -> int:
+def _ask(
+    args: argparse.Namespace,
+    request: dict[str, Any],
+    show: Callable[[dict[str, Any]], str] | None = None,
+) -> int:
+    """Send `request` to the running agent and print its answer: as JSON, or the report
+    through `show` (a readable summary)."""
     from edge.host import control
 
     try:
@@ -76,12 +88,20 @@ def _ask(args: argparse.Namespace, request: dict[str, Any]) -> int:
     except OSError as exc:
         print(f"lockernet edge: the agent is not running ({path}: {exc})", file=sys.stderr)
         return 1
-    print(json.dumps(answer.get("report", answer), indent=2))
+    report = answer.get("report")
+    if show is not None and answer.get("ok") and isinstance(report, dict):
+        print(show(report))
+    else:
+        print(json.dumps(report if report is not None else answer, indent=2))
     return 0 if answer.get("ok") else 1
 
 
 def _diag(args: argparse.Namespace) -> int:
-    return _ask(args, {"op": "diag"})
+    from protocols.site_report import summary
+
+    if args.json:
+        return _ask(args, {"op": "diag"})
+    return _ask(args, {"op": "diag"}, show=summary)
 
 
 def _slot(args: argparse.Namespace) -> int:

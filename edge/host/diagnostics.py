@@ -1,10 +1,11 @@
 """The technician's report: boards, locks, sensors, scanner, link and store, as one dict.
 
 The same report answers `lockernet edge diag` on the device and a RunDiagnostics command
-from central. It reads every board afresh, so it shows the hardware as it is now. Each part
-says how it is (`health()` on the lock-bus driver, the scanner reader, the uplink, the store
-and the supervisor); the site's owner hands the parts in (`SiteParts`), so this module knows
-nothing of the agent.
+from central (protocols/site_report.py makes the summary a person reads of it). It reads
+every board afresh, so it shows the hardware as it is now. Each part says how it is
+(`health()` on the lock-bus driver, the scanner reader, the uplink, the store and the
+supervisor); the site's owner hands the parts in (`SiteParts`), so this module knows nothing
+of the agent.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ async def report(parts: SiteParts) -> dict[str, Any]:
     return {
         "site": parts.site,
         "kind": parts.kind.value,
+        "agent_version": parts.link.agent_version,
         "at": parts.clock.now(),
         "boards": boards,
         "slots": slots,

@@ -79,7 +79,7 @@ def test_a_second_edge_run_exits_at_once_naming_the_first_which_keeps_serving(
             assert first.returncode is None  # the first is untouched
             assert lock.read_text().strip() == str(first.pid)  # still the first's
             # Its control socket is still its own: the technician's commands still work.
-            code, out, _ = await _edge("diag", "--config", str(config_file))
+            code, out, _ = await _edge("diag", "--config", str(config_file), "--json")
             assert code == 0
             report = json.loads(out)
             # Never kicked off the broker by a second client with its id, never lost its ports.

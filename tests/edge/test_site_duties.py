@@ -174,6 +174,7 @@ def test_diagnostics_on_the_device_and_by_remote_command(tmp_path, broker, topic
                 "diag",
                 "--config",
                 str(config_file),
+                "--json",
                 stdout=asyncio.subprocess.PIPE,
             )
             out, _ = await proc.communicate()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from central.errors import CentralError
+from central.operator.badges import UnknownBadge, issue_badge, list_badges, revoke_badge
 from central.store.open import open_reader
 from central.web.api_models import BadgeIssue, BadgeOut, IssuedBadgeOut
 from central.web.auth import Role, User, require_role
@@ -42,8 +43,6 @@ def badge_routes(api: APIRouter, ctx: WebContext) -> None:
         courier: str | None = None,
     ) -> list[BadgeOut]:
         """Courier badges central signed (valid ones, or all)."""
-        from central.operator.badges import list_badges
-
         with open_reader(ctx.reader_location) as reader:
             found = list_badges(reader.view, include_revoked=include_revoked, courier=courier)
         return [_badge_out(b) for b in found]
@@ -51,8 +50,6 @@ def badge_routes(api: APIRouter, ctx: WebContext) -> None:
     @api.post("/badges", response_model=IssuedBadgeOut, tags=["badges"])
     def issue(body: BadgeIssue, user: Operator) -> IssuedBadgeOut:
         """Issue a badge for a courier of a partner, valid `days` from now."""
-        from central.operator.badges import issue_badge
-
         try:
             issued = issue_badge(
                 ctx.store,
@@ -70,16 +67,12 @@ def badge_routes(api: APIRouter, ctx: WebContext) -> None:
     @api.post("/badges/{badge_id}/revoke", response_model=BadgeOut, tags=["badges"])
     def revoke(badge_id: str, user: Operator) -> BadgeOut:
         """Revoke a badge: every site is told to refuse it."""
-        from central.operator.badges import revoke_badge
-
         try:
             record = revoke_badge(
                 ctx.store, badge_id=badge_id, actor=user.name, now=ctx.clock.now()
             )
-        except CentralError as exc:
-            # An unknown badge is the caller's wrong id; anything else (revoked already) a
-            # request that cannot be done.
-            unknown = type(exc).__name__.startswith("Unknown")
-            code = status.HTTP_404_NOT_FOUND if unknown else status.HTTP_400_BAD_REQUEST
-            raise HTTPException(code, detail=str(exc)) from None
+        except UnknownBadge as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
+        except CentralError as exc:  # revoked already
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from None
         return _badge_out(record)

@@ -306,3 +306,28 @@ def test_diagnostics_without_a_link_to_the_sites_say_so(client: Client) -> None:
     assert "no link to the sites' broker" in answer.json()["detail"]
     assert technician.get("/api/sites/L9999/diagnostics").status_code == 404
     assert client(Role.VIEWER).get("/api/sites/L0001/diagnostics").status_code == 403
+
+
+def test_operators_issue_and_revoke_badges_and_others_only_read_them(client: Client) -> None:
+    operator, technician = client(Role.OPERATOR), client(Role.TECHNICIAN)
+    asked = {"courier": "K1", "partner": "post", "days": 30}
+    assert technician.post("/api/badges", json=asked).status_code == 403
+    issued = operator.post("/api/badges", json=asked)
+    assert issued.status_code == 200, issued.text
+    badge = issued.json()["badge"]
+    assert issued.json()["text"].startswith("LNB:")
+    assert (badge["courier"], badge["partner"], badge["issued_by"]) == ("K1", "post", "olivia")
+    assert badge["valid_until"] - badge["valid_from"] == 30 * 86400
+    listed = client(Role.VIEWER).get("/api/badges").json()
+    assert [b["badge_id"] for b in listed] == [badge["badge_id"]]
+    assert technician.post(f"/api/badges/{badge['badge_id']}/revoke").status_code == 403
+    revoked = operator.post(f"/api/badges/{badge['badge_id']}/revoke")
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_by"] == "olivia"
+    again = operator.post(f"/api/badges/{badge['badge_id']}/revoke")
+    assert again.status_code == 400
+    assert "revoked already" in again.json()["detail"]
+    assert operator.post("/api/badges/nosuchbadge/revoke").status_code == 404
+    assert client(Role.VIEWER).get("/api/badges").json() == []
+    assert len(client(Role.VIEWER).get("/api/badges?include_revoked=true").json()) == 1
+    assert operator.post("/api/badges", json=asked | {"days": 0}).status_code == 422

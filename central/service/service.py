@@ -46,6 +46,7 @@ from central.service.timers import REPLACE_AFTER_S, ProcessHeartbeat, Timers
 from central.sites import registry
 from central.sites.commands import CommandSender
 from central.sites.ingest import Delivery, Ingest
+from central.sites.lockouts import LockoutEnds
 from central.sites.network import Network
 from central.sites.site_events import EventEffects
 from central.store import AlarmRecord, CentralStore, CommandRecord
@@ -134,6 +135,7 @@ class CentralService:
                 TaskKind.REMIND.value: self.followups.remind,
                 TaskKind.EXPIRE.value: self.followups.expire,
                 TaskKind.SEND_COMMAND.value: self.sender.run_tasks,
+                TaskKind.END_LOCKOUT.value: LockoutEnds(self.store).run_tasks,
             },
         )
         self._stopping = threading.Event()
@@ -308,6 +310,7 @@ class CentralService:
         from central.web.serve import ApiServer, web_context
 
         ctx = web_context(self.config, self.store, self.signer, self.clock, self.sender.request)
+        ctx.registry = self.metrics.registry  # /metrics shows this process's own metrics
         return ApiServer(create_app(ctx), self.config.api.listen)
 
     def _publish_command(

@@ -26,6 +26,9 @@ class AlarmKind(enum.StrEnum):
     BOARD_FAULT = "board_fault"
     SLOT_FAULT = "slot_fault"
     SCANNER_FAULT = "scanner_fault"
+    # Too many bad codes: the site's scanner ignores scans until the detail's time; cleared
+    # then by central's END_LOCKOUT task (central/sites/lockouts.py).
+    SCANNER_LOCKED_OUT = "scanner_locked_out"
     REMOTE_OPEN_REFUSED = "remote_open_refused"
     EVENTS_LOST = "events_lost"
     EVENT_FAILED = "event_failed"
@@ -59,6 +62,7 @@ SELF_CLEARING = frozenset(
         AlarmKind.BOARD_FAULT,
         AlarmKind.SLOT_FAULT,
         AlarmKind.SCANNER_FAULT,
+        AlarmKind.SCANNER_LOCKED_OUT,
         AlarmKind.CLOCK_OFFSET,
         AlarmKind.SITE_FAULT,
         AlarmKind.BROKER_UNREACHABLE,

@@ -31,6 +31,7 @@ from central.sites import registry, site_clock
 from central.sites.alarms import AlarmKind, clear_alarm, raise_alarm
 from central.sites.streams import epoch_of
 from central.store import LivenessRecord, SiteRecord, StoreSession
+from protocols.localtime import timestamp
 from protocols.messages import Heartbeat, SiteStatus
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,8 @@ def apply_status(
     """A site's status message. `live` is False for a retained status the broker replayed
     on subscription: that says what the site once said, not that it is alive now."""
     if live:
-        registry.apply_status(session, status, now, source)
+        detail = None if status.online else _dropped(session, status)
+        registry.apply_status(session, status, now, source, detail=detail)
         if status.online:
             heard(session, status.site, now)
         else:
@@ -169,7 +171,30 @@ def apply_status(
     # A replayed "offline" is believed unless central heard the site since it started.
     record = session.get_liveness(status.site)
     if record is None or record.stale or now - record.heard_at >= stale_limit_s(record, config):
-        registry.apply_status(session, status, now, source)
+        # Replayed: the link went down before this process listened. When it was heard last
+        # is the best evidence of the drop; the will's own `at` is when it connected.
+        dropped_at = record.heard_at if record is not None else None
+        registry.apply_status(
+            session,
+            status,
+            now,
+            source,
+            dropped_at=dropped_at,
+            detail=_dropped(session, status, replayed=True),
+        )
+
+
+def _dropped(session: StoreSession, status: SiteStatus, *, replayed: bool = False) -> str:
+    """The `site_offline` detail for a last will (or orderly stop): when the site was last
+    heard, in the network's local time; the time its connection began only if never heard."""
+    record = session.get_liveness(status.site)
+    what = "last will, replayed by the broker" if replayed else "last will or orderly stop"
+    if record is None:
+        return (
+            f"the site's link is down ({what}); never heard by central, its connection began "
+            f"{timestamp(status.at)}"
+        )
+    return f"the site's link is down ({what}); last heard {timestamp(record.heard_at)}"
 
 
 def check_stale(
@@ -208,8 +233,9 @@ def check_stale(
             site.site,
             AlarmKind.SITE_OFFLINE,
             now,
-            detail=f"nothing heard from the site for {_span(silent)} (no heartbeat, event "
-            "or state); its retained status may be stale",
+            detail=f"nothing heard from the site for {_span(silent)}, since "
+            f"{timestamp(last)} (no heartbeat, event or state); its retained status may be "
+            "stale",
             source="central liveness check",
         )
         log.warning("site %s: nothing heard for %.0f s; called offline", site.site, silent)

@@ -54,8 +54,17 @@ def _planned(known: SiteRecord | None, site: NetworkSite) -> SiteRecord:
     )
 
 
-def apply_status(session: StoreSession, status: SiteStatus, now: float, source: str) -> None:
-    """A site's retained status, in the order the broker delivered it.
+def apply_status(
+    session: StoreSession,
+    status: SiteStatus,
+    now: float,
+    source: str,
+    *,
+    dropped_at: float | None = None,
+    detail: str | None = None,
+) -> None:
+    """A site's retained status, in the order the broker delivered it. An offline one
+    raises `site_offline` dated `dropped_at` (default `now`), saying `detail` if given.
 
     Not ordered by `at`: a last will carries the time its connection was made, which is
     before the "online" that connection then published, yet it comes after it.
@@ -79,8 +88,8 @@ def apply_status(session: StoreSession, status: SiteStatus, now: float, source: 
             AlarmKind.SITE_OFFLINE,
             # Central's clock: a last will carries the time its connection was made (hours
             # before it fires), and a site's clock is evidence, not truth.
-            now,
-            detail="the site's link is down (last will or orderly stop)",
+            now if dropped_at is None else dropped_at,
+            detail=detail or "the site's link is down (last will or orderly stop)",
             source=source,
         )
 

@@ -15,6 +15,7 @@ from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.parcels.steps import report_fact, site_source, take_step
 from central.parcels.tasks import TaskKind
 from central.service.config import PickupConfig
+from central.sites import lockouts
 from central.sites.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm
 from central.sites.commands import queue_command
 from central.store import CodeStatus, ParcelRecord, ReservationStatus, StoreSession, TaskRecord
@@ -34,6 +35,8 @@ from protocols.messages import (
     RemoteOpenRefused,
     RemovalReason,
     ScannerFault,
+    ScannerLockedOut,
+    ScanRefused,
     SensorFault,
     SiteKind,
     SlotBackInService,
@@ -144,8 +147,12 @@ class EventEffects:
                     detail=f"mass-open breaker held at {payload.opens_in_window} opens",
                     source=source,
                 )
+            case ScanRefused():
+                lockouts.scan_refused(session, event, payload)
+            case ScannerLockedOut():
+                lockouts.scanner_locked_out(session, event, payload, source)
             case _:
-                pass  # door opened, scans refused, lockouts: kept in the event log only
+                pass  # door opened and the like: kept in the event log only
         return None
 
     # ------------------------------------------------------------------ parcel events

@@ -66,6 +66,7 @@ class TaskKind(enum.StrEnum):
     REMIND = "remind"  # the pickup window is nearly over
     EXPIRE = "expire"  # the pickup window is over: mark for removal
     SEND_COMMAND = "send_command"  # a signed command to a site
+    END_LOCKOUT = "end_lockout"  # a site's scanner lockout is over: its alarm clears
 
 
 @dataclass(frozen=True, repr=False)

@@ -74,8 +74,8 @@ def free_port() -> int:
 
 def seed(store: CentralStore, now: float) -> str:
     """small_network's sites: L0001 online with two banks (A01-A03, B01-B02), a parcel in
-    A02; L0002 online and full (every slot occupied); C0001 never heard from. The three
-    logins. Returns the parcel's label."""
+    A02, three refused scans; L0002 online and full (every slot occupied); C0001 never
+    heard from. The three logins. Returns the parcel's label."""
     parcel = label(1)
     with store.transaction() as session:
         registry.load_network(session, small_network())
@@ -108,6 +108,10 @@ def seed(store: CentralStore, now: float) -> str:
             record = session.get_site(site)
             assert record is not None
             session.save_site(dataclasses.replace(record, online=True, status_at=now))
+        # Two bad codes and an unknown badge scanned at L0001.
+        for detail in ("code expired", "code expired"):
+            session.count_refusal("L0001", "bad_code", now, detail)
+        session.count_refusal("L0001", "unknown_badge", now, None)
         for name, (role, password) in LOGINS.items():
             session.add_user(UserRecord(name, role.value, hash_password(password), now))
     return parcel

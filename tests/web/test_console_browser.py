@@ -79,6 +79,11 @@ def test_a_site_page_shows_its_slot_grid_bank_by_bank(
         "title", f"A02 (S): occupied\ndoor unknown, IR ?\ncontents {console.parcel}"
     )
     expect(page.locator('.cell[data-slot="A01"]')).to_have_class("cell cell-free")
+    refusals = page.locator("#refusals tbody tr")
+    expect(refusals).to_have_count(2)
+    expect(refusals.filter(has_text="bad_code")).to_contain_text("2")
+    expect(refusals.filter(has_text="bad_code")).to_contain_text("code expired")
+    expect(refusals.filter(has_text="unknown_badge")).to_contain_text("1")
     # A viewer reads; the door buttons are for technicians and operators.
     expect(page.locator("button.open-slot")).to_have_count(0)
     screenshot(page, "site-L0001")
@@ -119,8 +124,8 @@ def test_an_operator_issues_a_badge_and_sees_its_qr_once(
     page.get_by_role("button", name="Issue badge").click()
     text = page.locator("#badge-text").inner_text()
     assert text.startswith("LNB:")
-    image = tmp_png = screenshot(page, "badge-issued").parent / "badge-qr.png"
-    page.locator("#badge-qr").screenshot(path=str(tmp_png))
+    image = screenshot(page, "badge-issued").parent / "badge-qr.png"
+    page.locator("#badge-qr").screenshot(path=str(image))
     # Read back with an independent decoder: the QR on the page is the badge's scan text.
     decoded = zxingcpp.read_barcodes(Image.open(image))
     assert [d.text for d in decoded] == [text]

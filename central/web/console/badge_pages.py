@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from central.errors import CentralError
+from central.operator.badges import issue_badge, list_badges, revoke_badge
 from central.store.open import open_reader
 from central.web.console.render import (
     OPERATOR_ROLES,
@@ -57,8 +58,6 @@ def add_routes(routes: APIRouter, ctx: WebContext) -> None:
     @routes.get(f"{PREFIX}/badges")
     @guarded
     def badges(request: Request, all: bool = False) -> Response:
-        from central.operator.badges import list_badges
-
         user = user_of(request)
         with open_reader(ctx.reader_location) as reader:
             records = list_badges(reader.view, include_revoked=all)
@@ -73,8 +72,6 @@ def add_routes(routes: APIRouter, ctx: WebContext) -> None:
         days: str = Form("30"),
         csrf: str = Form(""),
     ) -> Response:
-        from central.operator.badges import issue_badge, list_badges
-
         user = user_of(request)
         check_csrf(request, csrf)
         require(user, OPERATOR_ROLES)
@@ -117,8 +114,6 @@ def add_routes(routes: APIRouter, ctx: WebContext) -> None:
     @routes.post(f"{PREFIX}/badges/{{badge_id}}/revoke")
     @guarded
     def revoke(request: Request, badge_id: str, csrf: str = Form("")) -> Response:
-        from central.operator.badges import revoke_badge
-
         user = user_of(request)
         check_csrf(request, csrf)
         require(user, OPERATOR_ROLES)

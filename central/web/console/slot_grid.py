@@ -106,7 +106,10 @@ def slot_cells(view: StoreView, record: SiteRecord) -> list[SlotCell]:
                 slot=slot.slot,
                 size=slot.size,
                 state=state,
-                css=SLOT_CSS.get(state, "unknown"),
+                # A free slot central holds for a parcel on its way shows as reserved.
+                css="reserved"
+                if state == SlotState.FREE and reservation is not None
+                else SLOT_CSS.get(state, "unknown"),
                 door=slot.door or "unknown",
                 ir=ir,
                 parcel=slot.parcel,

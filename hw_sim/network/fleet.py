@@ -10,8 +10,9 @@ through pyserial, as on a Pi.
 The day's parts, each in its own module beside this one: the options and the day's shape
 (options.py), the configurations and the starting of sites (site_setup.py), the people
 (people_day.py), the day's device faults (day_faults.py) and the field's (field_day.py), the
-live view (live_view.py), what central holds (central_records.py) and the verdict
-(verdict.py). `Fleet` holds the world they share and runs the day's plan.
+live view (live_view.py), what central holds (central_records.py), the verdict
+(verdict.py) and the operator console served on the day (console.py). `Fleet` holds the
+world they share and runs the day's plan.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from central.sites.network import Network, generate_network
 from hw_sim.network import verdict
 from hw_sim.network.central_process import CentralProcess, CentralSpec
 from hw_sim.network.central_records import CentralRecords
+from hw_sim.network.console import SimConsole
 from hw_sim.network.day_faults import DayFaults
 from hw_sim.network.day_store import DayStore
 from hw_sim.network.field_day import FieldFaults, member_session_s
@@ -107,6 +109,7 @@ class Fleet:
         self.started = time.perf_counter()
         self.day_start = self.clock.now()
         self._main_loop: asyncio.AbstractEventLoop | None = None
+        self.console: SimConsole | None = None
 
     # ------------------------------------------------------------------------ building
     async def build(self) -> None:
@@ -158,6 +161,15 @@ class Fleet:
         await _until(
             lambda: all(s.agent.link.connected for s in self.sites.values()), CONNECT_TIMEOUT_S
         )
+
+    def start_console(self, listen: str) -> SimConsole:
+        """Serve the operator console on `listen` over the day's store (built first), and
+        say where and with which login."""
+        self.console = SimConsole.start(
+            listen, self._central_config("sim-console"), self.workdir, self.signer, self.clock
+        )
+        self.console.announce(self.progress)
+        return self.console
 
     @property
     def broker(self) -> PrivateBroker:
@@ -294,7 +306,10 @@ class Fleet:
         return verdict.summary(self)
 
     async def close(self) -> None:
-        """Stop every agent and its hardware, central and the broker."""
+        """Stop the console, every agent and its hardware, central and the broker."""
+        if self.console is not None:
+            await asyncio.to_thread(self.console.stop)
+            self.console = None
         try:
             for site in self.sites.values():
                 with contextlib.suppress(Exception):
@@ -373,6 +388,8 @@ async def simulate(
             f"{options.parcels} parcels, day x{options.compression:.0f}"
         )
         await fleet.build()
+        if options.console is not None:
+            await asyncio.to_thread(fleet.start_console, options.console)
         fleet.day_start = fleet.clock.now()
         progress(f"{len(fleet.sites)} sites online; the day begins")
         await fleet.run_day()

@@ -48,7 +48,8 @@ class SimOptions:
     shape: its store (`store`: a `postgresql://` url of a server the user runs, a SQLite
     path or `sqlite:` url; None for a SQLite file in the day's work folder), how many
     central processes share the work (`centrals`) and how many brokers the sites are spread
-    over (`brokers`)."""
+    over (`brokers`); and where the operator console is served while the day runs
+    (`console`, "HOST:PORT"; None: not served)."""
 
     lockers: int = 50
     counters: int = 160
@@ -62,6 +63,7 @@ class SimOptions:
     store: str | None = None
     centrals: int = 1
     brokers: int = 1
+    console: str | None = None  # "HOST:PORT": serve the operator console there during the day
 
     def __post_init__(self) -> None:
         if self.centrals < 1 or self.brokers < 1:

@@ -15,6 +15,7 @@ from typing import Any
 FULL = {"lockers": 500, "counters": 1600, "couriers": 600, "parcels": 200_000}
 FULL_MINUTES = 60.0
 SAMPLE = {"lockers": 50, "counters": 160, "couriers": 60, "parcels": 4_000}
+DEFAULT_CONSOLE = "127.0.0.1:8080"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,6 +62,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="private brokers, site i on broker i mod M, central on all (default 1)",
     )
     parser.add_argument("--report", type=Path, help="write summary.json and PNG charts here")
+    parser.add_argument(
+        "--console",
+        nargs="?",
+        const=DEFAULT_CONSOLE,
+        metavar="HOST:PORT",
+        help=f"serve the operator console on the day's store while it runs (default "
+        f"{DEFAULT_CONSOLE}); the URL, a login and its password are printed at the start",
+    )
     parser.set_defaults(handler=_handler)
 
 
@@ -83,6 +92,14 @@ def _handler(args: argparse.Namespace) -> int:
     if args.centrals < 1 or args.brokers < 1:
         print("lockernet sim: --centrals and --brokers must be at least 1", file=sys.stderr)
         return 2
+    if args.console is not None:
+        from hw_sim.network.console import check_listen
+
+        try:
+            check_listen(args.console)  # a taken port fails now, not after the build
+        except ConfigError as exc:
+            print(f"lockernet sim: {exc}", file=sys.stderr)
+            return 2
     _raise_file_limit()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     options = SimOptions(
@@ -98,6 +115,7 @@ def _handler(args: argparse.Namespace) -> int:
         store=args.store,
         centrals=args.centrals,
         brokers=args.brokers,
+        console=args.console,
     )
     started = time.monotonic()
 

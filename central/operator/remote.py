@@ -19,6 +19,7 @@ from central.sites.commands import queue_command
 from central.store import CentralStore, StoreSession, StoreView
 from central.store.queries.audit import AuditEntry
 from central.web.auth import User
+from protocols.commands import DOOR_COMMAND_FRESH_S
 from protocols.errors import ProtocolError
 from protocols.messages import OpenSlot, SetSlotService, SiteKind
 from protocols.topics import check_site_id
@@ -92,7 +93,10 @@ def remote_open(
             )
             refused = entry
         else:
-            task = queue_command(session, site, OpenSlot(slot=slot, reason=text), now)
+            # Sent within the site's freshness window or not at all (run_tasks drops it).
+            expires_at = now + DOOR_COMMAND_FRESH_S
+            body = OpenSlot(slot=slot, reason=text)
+            task = queue_command(session, site, body, now, expires_at=expires_at)
             return _audit(
                 session,
                 actor,

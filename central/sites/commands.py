@@ -223,6 +223,13 @@ class CommandSender:
                     session.finish_task(task.id, now)
                 continue
             until = data.get("expires_at")
+            if body.type in DOOR_MOVING and until and now >= until:
+                # A door order that waited past its life (central was down, the tasks
+                # behind): opening now would open it for nobody who asked.
+                log.warning("not sending %s to %s: it expired waiting", body.type, task.site)
+                with self.store.transaction() as session:
+                    session.finish_task(task.id, now)
+                continue
             must_answer = body.type in MUST_ANSWER
             if must_answer and (self._answered(task.site, body) or (until and now >= until)):
                 # Done by the site, or moot: the code it revokes has expired, and a site

@@ -11,9 +11,13 @@ from fastapi.testclient import TestClient
 
 from central.operator.remote import REMOTE_OPEN_LIMIT
 from central.sites.alarms import AlarmKind, raise_alarm
+from central.sites.commands import CommandSender
 from central.store import CentralStore
 from central.store.records import TaskKind
 from central.web.auth import Role
+from central.web.context import WebContext
+from protocols.commands import DOOR_COMMAND_FRESH_S
+from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import label
 from tests.web.conftest import CONTACT, LOGINS, PARCEL, T0
 
@@ -331,3 +335,31 @@ def test_operators_issue_and_revoke_badges_and_others_only_read_them(client: Cli
     assert client(Role.VIEWER).get("/api/badges").json() == []
     assert len(client(Role.VIEWER).get("/api/badges?include_revoked=true").json()) == 1
     assert operator.post("/api/badges", json=asked | {"days": 0}).status_code == 422
+
+
+def test_a_remote_open_that_waited_past_its_life_is_never_sent(
+    client: Client, web_store: CentralStore, web_ctx: WebContext
+) -> None:
+    technician = client(Role.TECHNICIAN)
+    asked_at = web_ctx.clock.now()
+    for slot in "BC":
+        assert technician.post(
+            f"/api/sites/L0001/slots/{slot}/open", json={"reason": "x"}
+        ).is_success
+    sent: list[str] = []
+    topics = Topics("lockernet-test/web/v1")
+    sender = CommandSender(
+        web_store,
+        web_ctx.signer,
+        topics,
+        web_ctx.clock,
+        lambda topic, payload, expiry, broker: sent.append(topic),
+        3600,
+    )
+    with web_store.transaction() as session:
+        late, in_time = session.open_tasks(TaskKind.SEND_COMMAND.value)
+    sender.run_tasks([late], asked_at + DOOR_COMMAND_FRESH_S + 1)
+    sender.run_tasks([in_time], asked_at + 1)  # the sentinel: this one is sent
+    assert sent == [topics.site("L0001", SiteChannel.COMMANDS)]
+    with web_store.transaction() as session:
+        assert session.open_tasks(TaskKind.SEND_COMMAND.value) == []

@@ -179,3 +179,34 @@ def test_json_log_format_writes_one_object_per_line(tmp_path: Path) -> None:
     assert record["message"] == "site L0001 went offline"
     assert record["level"] == "INFO" and record["logger"] == "central.sites.alarms"
     assert record["time"].endswith("+0000")
+
+
+def test_an_operator_follows_sites_waves_and_deposits_in_the_log_at_info(
+    start_central: Callable[..., CentralService],
+    make_site: Callable[..., Site],
+    clock: ManualClock,
+    config: CentralConfig,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="central")
+    central = start_central()
+    central.metrics.summary.interval_s = 0.0  # every batch's counts said at once
+    with central.store.transaction() as session:
+        for n in (1, 2, 3):
+            announce(session, announcement(n), clock.now())
+    site = make_site("L0001")
+    site.status(True)
+    site.state(snapshot("L0001", [(s, SizeClass.S, SlotState.FREE, None) for s in "AB"]))
+    site.send(SiteEvents("L0001").deposit(label(1), "A"))
+    site.status(False)  # an orderly stop: offline, with its alarm
+
+    def said(fragment: str) -> str | None:
+        return next((m for r in caplog.records if fragment in (m := r.getMessage())), None)
+
+    eventually(lambda: said("site L0001 went offline"), what="the site going offline")
+    assert said("site L0001 is online") is not None
+    summary = eventually(lambda: said("1 deposits"), what="the deposits counted")
+    assert "0 pickups" in summary
+    clock.advance(config.service.replace_after_s + 1)  # the timer places what waits
+    wave = eventually(lambda: said("wave placed:"), what="the wave's line")
+    assert "of 2 parcels" in wave and " s, dispatch " in wave

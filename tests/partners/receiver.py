@@ -1,0 +1,90 @@
+"""A partner's webhook receiver for the tests: a real HTTP server on a free port, in a
+thread, that checks every request with the independent `standardwebhooks` package (the
+reference implementation of the scheme) and counts each message id it accepted.
+
+It can be switched to answer 500, or taken down (its socket closed: a refused connection)
+and brought back on the same port.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: two senders' 16 connections at once would
+    # overflow it, and a reset connection is a failed attempt the test did not mean.
+    request_queue_size = 128
+
+
+@dataclass
+class Receiver:
+    """Verified messages by id; `answer` is the status it gives a verified message."""
+
+    secret: str = ""
+    answer: int = 200
+    host: str = "127.0.0.1"
+    port: int = 0
+    accepted: Counter[str] = field(default_factory=Counter)  # message id -> 2xx answers
+    bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refused_signatures: int = 0
+    seen_ids: list[str] = field(default_factory=list)  # every attempt, in order
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/hook"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status = receiver._handle(body, headers)
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # quiet: the test reads the counters
+
+        self._server = _Server((self.host, self.port), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Close the socket: connections to the port are refused until `start` again."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _handle(self, body: bytes, headers: dict[str, str]) -> int:
+        message_id = headers.get("webhook-id", "")
+        with self._lock:
+            self.seen_ids.append(message_id)
+        try:
+            payload = Webhook(self.secret).verify(body, headers)
+        except WebhookVerificationError:
+            with self._lock:
+                self.refused_signatures += 1
+            return 400
+        if self.answer >= 300:
+            return self.answer
+        with self._lock:
+            self.accepted[message_id] += 1
+            self.bodies[message_id] = payload
+            assert json.loads(body) == payload
+        return self.answer

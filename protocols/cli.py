@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
@@ -34,9 +35,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a reader gone (a closed pipe) shows here, not at exit
+        return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `lockernet track X | head -1`: the reader took what it wanted and left. Quietly
+        # done; stdout is pointed at devnull so the interpreter's own flush at exit does not
+        # fail again (the recipe in the Python docs' `signal` module notes on SIGPIPE).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except SystemExit as exc:
+        # rich's console follows the same recipe itself, then exits 1: the same case, done.
+        if isinstance(exc.__context__, BrokenPipeError):
+            return 0
+        raise
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,13 +4,13 @@ central/sites/alarms.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from rich.console import RenderableType
 from rich.text import Text
 
 from central.operator.console import plain_text, table
 from central.store import StoreView
+from protocols.localtime import timestamp
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,13 @@ def open_alarms(view: StoreView) -> list[AlarmLine]:
 
 
 def render_alarms(alarms: list[AlarmLine]) -> RenderableType:
-    """A table of the alarms (opened in UTC), or a line saying there are none."""
+    """A table of the alarms (opened in the network's local time), or a line saying there
+    are none."""
     if not alarms:
         return Text("no open alarms")
-    lines = table("id", "opened (UTC)", "site", "kind", "ref", "detail", numeric=("id",))
+    lines = table("id", "opened", "site", "kind", "ref", "detail", numeric=("id",))
     for a in alarms:
-        opened = datetime.fromtimestamp(a.opened_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        opened = timestamp(a.opened_at)
         detail = a.detail or ""
         if a.acked_by:
             detail = f"{detail} [acked by {a.acked_by}]".strip()

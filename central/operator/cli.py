@@ -7,9 +7,11 @@
     lockernet central openapi --out FILE              the HTTP API's OpenAPI document
     lockernet parcels import manifest.csv|json       announce, place, reserve, assign
     lockernet track LABEL                             a parcel's timeline (no contact details)
-    lockernet qr LABEL -o code.png                    reissue a pickup code, revoking the old
+    lockernet qr show LABEL -o code.png               the current pickup code, unchanged
+    lockernet qr reissue LABEL -o code.png            a new pickup code, revoking the old
     lockernet diag SITE                               a site's diagnostic report, over MQTT
-    lockernet fleet                                   the network at a glance
+    lockernet fleet [--state S] [--kind K] [--sort problems] [--site X]
+                                                      the network at a glance, or one site
     lockernet alarms [--ack ID]                       open alarms; acknowledge one
 
 Every command reads the same config file (--config, else $LOCKERNET_CENTRAL_CONFIG, else
@@ -81,8 +83,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _config_option(track)
     track.set_defaults(handler=_guarded(_track))
 
-    qr = commands.add_parser("qr", help="reissue a parcel's pickup code (the old one is revoked)")
-    qr.add_argument("label", help="shipping label id")
+    qr = commands.add_parser(
+        "qr", help="a parcel's pickup code: show the current one, or reissue (revoking it)"
+    )
+    # A plain positional rather than subcommands, so the old form `qr LABEL -o FILE` (which
+    # reissued) gets an error saying what to type now, not argparse's list of choices.
+    qr.add_argument("action", metavar="ACTION", help="show | reissue")
+    qr.add_argument("label", nargs="?", help="shipping label id")
     qr.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
     _config_option(qr)
     qr.set_defaults(handler=_guarded(_qr))
@@ -99,16 +106,37 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _config_option(diag)
     diag.set_defaults(handler=_guarded(_diag))
 
-    fleet = commands.add_parser("fleet", help="the network at a glance")
-    fleet.add_argument("--limit", type=int, default=50, help="sites listed (0: all)")
-    _config_option(fleet)
-    fleet.set_defaults(handler=_guarded(_fleet))
+    _register_fleet(commands)
 
     alarms = commands.add_parser("alarms", help="open alarms, and acknowledging one")
     alarms.add_argument("--ack", type=int, metavar="ID", help="acknowledge alarm ID")
     alarms.add_argument("--by", default=None, help="who acknowledges (default: your login)")
     _config_option(alarms)
     alarms.set_defaults(handler=_guarded(_alarms))
+
+
+def _register_fleet(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fleet = commands.add_parser("fleet", help="the network at a glance, or one site in detail")
+    fleet.add_argument("--limit", type=int, default=50, help="sites listed (0: all)")
+    fleet.add_argument(
+        "--state",
+        choices=["online", "offline", "full", "alarms", "never"],
+        help="only sites online, offline, full, with open alarms, or never heard from",
+    )
+    fleet.add_argument("--kind", choices=["locker", "counter"], help="only this kind of site")
+    fleet.add_argument(
+        "--sort",
+        choices=["id", "problems"],
+        default="id",
+        help="by id (default), or problems first: open alarms, offline, faults",
+    )
+    fleet.add_argument(
+        "--site",
+        metavar="X",
+        help="one site in detail: slots by state, faults, alarms, refused scans, last heard",
+    )
+    _config_option(fleet)
+    fleet.set_defaults(handler=_guarded(_fleet))
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -295,6 +323,9 @@ def _track(args: argparse.Namespace) -> int:
     return 0
 
 
+QR_ACTIONS = ("show", "reissue")
+
+
 def _qr(args: argparse.Namespace) -> int:
     from central.parcels.pickup import FolderReminders, PickupFollowUps
     from central.parcels.pickup_codes import FolderNotifier, render_qr_png
@@ -303,11 +334,21 @@ def _qr(args: argparse.Namespace) -> int:
     from protocols.errors import LabelError
     from protocols.labels import parse_label
 
+    if args.action not in QR_ACTIONS or args.label is None:
+        print(
+            "error: lockernet qr needs an action: `lockernet qr show LABEL -o code.png` writes "
+            "the parcel's current code (nothing changes); `lockernet qr reissue LABEL -o "
+            "code.png` makes a new one and revokes the old",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     try:
         label = parse_label(args.label).id
     except LabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.action == "show":
+        return _qr_show(args, label)
     config, store = _open_store(args)
     try:
         signer = load_signer(config)
@@ -323,6 +364,28 @@ def _qr(args: argparse.Namespace) -> int:
     print(
         f"wrote {out}: new pickup code for {label} at {issued.site}, short form "
         f"{issued.short_form}; older codes are being revoked at the site"
+    )
+    return 0
+
+
+def _qr_show(args: argparse.Namespace, label: str) -> int:
+    from central.operator.qr import current_code
+    from central.parcels.pickup_codes import render_qr_png
+    from central.service.config import load_config
+    from central.service.loading import load_signer
+    from central.store.open import open_reader, store_location
+    from protocols.localtime import timestamp
+
+    config = load_config(args.config)
+    signer = load_signer(config)
+    with open_reader(store_location(config.store)) as reader:
+        issued = current_code(reader.view, signer, label, time.time())
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(render_qr_png(issued))
+    print(
+        f"wrote {out}: the current pickup code for {label} at {issued.site}, short form "
+        f"{issued.short_form}, valid until {timestamp(issued.expires_at)} (unchanged)"
     )
     return 0
 
@@ -388,11 +451,24 @@ def _diag(args: argparse.Namespace) -> int:
 
 def _fleet(args: argparse.Namespace) -> int:
     from central.operator.console import console
-    from central.operator.fleet import fleet, render_fleet
+    from central.operator.fleet import FleetSort, FleetState, fleet, render_fleet, select
+    from central.operator.site_detail import render_site, site_detail
 
     with _open_reader(args) as reader:
+        if args.site is not None:
+            detail = site_detail(reader.view, args.site)
+            console().print(render_site(detail))
+            return 0
         view = fleet(reader.view)
-    console().print(render_fleet(view, None if args.limit <= 0 else args.limit))
+    filtered = args.state is not None or args.kind is not None or args.sort != "id"
+    shown = select(
+        view,
+        state=FleetState(args.state) if args.state else None,
+        kind=args.kind,
+        sort=FleetSort(args.sort),
+    )
+    limit = None if args.limit <= 0 else args.limit
+    console().print(render_fleet(view, limit, shown if filtered else None))
     return 0
 
 

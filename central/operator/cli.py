@@ -387,6 +387,7 @@ def _qr_show(args: argparse.Namespace, label: str) -> int:
         f"wrote {out}: the current pickup code for {label} at {issued.site}, short form "
         f"{issued.short_form}, valid until {timestamp(issued.expires_at)} (unchanged)"
     )
+    print(issued.text)  # the text the QR code holds, for a scanner fed by hand
     return 0
 
 

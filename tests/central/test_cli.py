@@ -178,7 +178,7 @@ def test_qr_reissues_a_code_and_the_old_one_is_revoked_at_the_site(
     first = eventually(lambda: _codes(central, label(1)), what="the first code")
 
     out_png = tmp_path / "code.png"
-    code, out, _ = lockernet("qr", label(1), "-o", str(out_png))
+    code, out, _ = lockernet("qr", "reissue", label(1), "-o", str(out_png))
     assert code == 0, out
     [barcode] = zxingcpp.read_barcodes(Image.open(io.BytesIO(out_png.read_bytes())))
     new = signer.verifier().pickup_code(barcode.text, site="L0001", now=time.time())
@@ -197,7 +197,7 @@ def test_qr_refuses_a_parcel_that_is_not_waiting(tmp_path: Path, lockernet: Run)
     manifest = tmp_path / "manifest.json"
     write_manifest([announcement(1)], manifest)
     lockernet("parcels", "import", str(manifest))
-    code, _, err = lockernet("qr", label(1), "-o", str(tmp_path / "x.png"))
+    code, _, err = lockernet("qr", "reissue", label(1), "-o", str(tmp_path / "x.png"))
     assert code == 2 and "not waiting for pickup" in err
     assert not (tmp_path / "x.png").exists()
 
@@ -247,7 +247,7 @@ def test_fleet_and_alarms(
 
     code, out, _ = lockernet("fleet")
     assert code == 0
-    assert "sites 3: online 1, offline 0, never heard from 2" in out
+    assert "sites 3: online 1, offline 0, link unknown 0, never heard from 2" in out
     [l0001] = [row for row in table_rows(out) if row[0] == "L0001"]
     assert l0001[:6] == ["L0001", "locker", "online", "1/2", "1", "0"]  # occupied, free, resv
 

@@ -52,7 +52,7 @@ def test_the_fleet_table_has_one_line_a_site_however_long_and_a_count_of_the_res
     )
     text = format_fleet(view, limit=2)
     lines = text.splitlines()
-    assert "sites 3: online 1, offline 1, never heard from 1" in lines[0]
+    assert "sites 3: online 1, offline 1, link unknown 0, never heard from 1" in lines[0]
     [first] = [line for line in lines if line.startswith("L0001")]
     assert first.split() == [
         "L0001",

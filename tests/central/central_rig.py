@@ -141,6 +141,8 @@ def central_config(
         "store": {"path": str(tmp_path / "central.sqlite")},
         "keys": {"signing_key": str(tmp_path / "central-key.pem")},
         "pickup": {"notify_folder": str(tmp_path / "outbox")},
+        # Absolute, as every path here: a config written out and read back stays equal.
+        "api": {"session_secret_file": str(tmp_path / "console-session.key")},
         "ingest": {"flush_interval_s": 0.02, "gap_timeout_s": 0.5},
         "service": {"tick_interval_s": 0.05},
     }

@@ -3,9 +3,9 @@
     lockernet pki init DIR [--broker-host broker.example.net ...]
     lockernet pki issue-site SITE_ID --pki DIR [--broker HOST:PORT] -o BUNDLE
     lockernet pki issue-central --pki DIR -o FOLDER       another central client certificate
-    lockernet pki revoke SITE_ID --pki DIR [--serial HEX]
-    lockernet pki crl --pki DIR                            re-sign the CRL before it lapses
-    lockernet pki broker-config --pki DIR --network network.json -o OUT
+    lockernet pki revoke SITE_ID --pki DIR [--serial HEX] [--broker-dir OUT]
+    lockernet pki crl --pki DIR [--broker-dir OUT]         re-sign the CRL before it lapses
+    lockernet pki broker-config --pki DIR --network network.json -o OUT [--data-dir DIR]
 
 Exit status: 0 done, 1 an operation failed, 2 bad input (nothing was changed).
 Key material is never printed: only paths, names and serial numbers.
@@ -62,21 +62,33 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     revoke.add_argument("site", help="site id (or 'central')")
     _pki_option(revoke)
     revoke.add_argument("--serial", type=_hex, default=None, help="only this certificate (hex)")
+    _broker_dir_option(revoke)
     revoke.set_defaults(handler=_guarded(_revoke))
 
     crl = sub.add_parser("crl", help="re-sign the CRL (it lapses after 90 days)")
     _pki_option(crl)
+    _broker_dir_option(crl)
     crl.set_defaults(handler=_guarded(_crl))
 
-    broker = sub.add_parser("broker-config", help="the production mosquitto.conf and its ACL")
+    broker = sub.add_parser(
+        "broker-config",
+        help="the production broker's folder: mosquitto.conf, ACL and copies of its TLS files",
+    )
     _pki_option(broker)
     broker.add_argument("--network", type=Path, required=True, help="network file (sites)")
-    broker.add_argument("-o", "--out", type=Path, required=True, help="folder to write into")
+    broker.add_argument(
+        "-o", "--out", type=Path, required=True, help="the broker's folder (not the PKI's)"
+    )
     broker.add_argument("--tls-port", type=int, default=8883)
     broker.add_argument("--bind", default="0.0.0.0", help="address of the TLS listener")  # noqa: S104
     broker.add_argument("--dev-port", type=int, default=1883, help="plain loopback listener")
     broker.add_argument("--no-dev-listener", action="store_true", help="no plain listener at all")
-    broker.add_argument("--data-dir", type=Path, default=Path("/var/lib/mosquitto"))
+    broker.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("/var/lib/mosquitto"),
+        help="where the broker keeps sessions and retained messages (created if missing)",
+    )
     broker.add_argument("--log-dest", default="syslog", help="mosquitto log_dest value")
     broker.add_argument("--root", default=None, help="topic root (default lockernet/v1)")
     broker.set_defaults(handler=_guarded(_broker_config))
@@ -84,6 +96,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _pki_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pki", type=Path, required=True, help="the PKI folder (pki init)")
+
+
+def _broker_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker-dir",
+        type=Path,
+        default=None,
+        help="the broker's folder (broker-config -o): copy the new CRL into it",
+    )
 
 
 def _hex(text: str) -> int:
@@ -160,22 +181,41 @@ def _issue_central(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
+    from central.broker.production import check_broker_folder
     from central.pki.authority import Pki
 
+    if args.broker_dir is not None:  # checked first: a refused command revokes nothing
+        check_broker_folder(args.broker_dir)
     pki = Pki(args.pki)
     serials = pki.revoke(args.site, args.serial)
     print(
         f"revoked {args.site}: serial(s) {', '.join(f'{s:x}' for s in serials)}; "
-        f"CRL {pki.crl_file} updated: send the broker SIGHUP (or restart it) to read it"
+        f"CRL {pki.crl_file} updated; {_crl_to_broker(args)}"
     )
     return 0
 
 
+def _crl_to_broker(args: argparse.Namespace) -> str:
+    """Copy the CRL into the broker's folder if given; what the operator does next."""
+    from central.broker.production import copy_crl
+
+    if args.broker_dir is None:
+        return (
+            "copy it to the broker's folder (--broker-dir OUT does), then send the broker "
+            "SIGHUP (or restart it) to read it"
+        )
+    copied = copy_crl(args.pki, args.broker_dir)
+    return f"copied to {copied}: send the broker SIGHUP (or restart it) to read it"
+
+
 def _crl(args: argparse.Namespace) -> int:
+    from central.broker.production import check_broker_folder
     from central.pki.authority import Pki
 
+    if args.broker_dir is not None:
+        check_broker_folder(args.broker_dir)
     path = Pki(args.pki).write_crl()
-    print(f"re-signed {path}")
+    print(f"re-signed {path}; {_crl_to_broker(args)}")
     return 0
 
 
@@ -193,8 +233,17 @@ def _broker_config(args: argparse.Namespace) -> int:
         dev_port=None if args.no_dev_listener else args.dev_port,
         log_dest=args.log_dest,
     )
-    config, acl = write_broker_config(
+    folder = write_broker_config(
         layout, [site.id for site in network.sites], args.out, args.root or DEFAULT_ROOT
     )
-    print(f"wrote {config} and {acl} ({len(network.sites)} sites)")
+    owner = f", owned {folder.owner}" if folder.owner else ""
+    print(
+        f"wrote the broker's folder {folder.folder}: mosquitto.conf, acl "
+        f"({len(network.sites)} sites) and copies of ca.pem, crl.pem, broker.pem and "
+        f"broker.key{owner}; start it with `mosquitto -c {folder.config}`"
+    )
+    if folder.data_dir_created:
+        print(f"created the data folder {args.data_dir}")
+    if folder.advice:
+        print(folder.advice)
     return 0

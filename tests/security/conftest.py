@@ -12,7 +12,12 @@ import pytest
 
 from central.broker import PrivateBroker
 from central.broker.launcher import free_port
-from central.broker.production import BrokerLayout, render_config, write_broker_config
+from central.broker.production import (
+    BrokerLayout,
+    copy_crl,
+    render_config,
+    write_broker_config,
+)
 from central.pki.authority import Pki, init_pki
 from tests.security.clients import TlsClient
 
@@ -28,6 +33,7 @@ class SecureBroker:
     dev_port: int
     root: str
     home: Path
+    conf: Path  # the rendered broker folder the broker reads
 
     def site_credentials(self, site: str) -> tuple[Path, Path]:
         """A fresh bundle's certificate and key for the site (issued once per site)."""
@@ -47,7 +53,10 @@ class SecureBroker:
         return self.client(folder / "central.pem", folder / "central.key").connect()
 
     def reload(self) -> None:
-        """SIGHUP: Mosquitto reads its configuration again (and with it the CRL)."""
+        """The PKI's CRL copied into the broker's folder, then SIGHUP: Mosquitto reads its
+        configuration again (and with it the CRL), as `pki revoke --broker-dir` and a
+        SIGHUP do."""
+        copy_crl(self.pki.folder, self.conf)
         assert self.broker._process is not None
         os.kill(self.broker._process.pid, 1)
 
@@ -65,11 +74,11 @@ def start_secure_broker(home: Path) -> SecureBroker:
         log_dest=f"file {data / 'mosquitto.log'}",
         run_as_root=os.geteuid() == 0,
     )
-    config_path, _ = write_broker_config(layout, SITES, home / "conf", ROOT)
-    assert config_path.read_text() == render_config(layout, home / "conf" / "acl")
-    broker = PrivateBroker(data, port=tls_port, config=config_path.read_text())
+    folder = write_broker_config(layout, SITES, home / "conf", ROOT)
+    assert folder.config.read_text() == render_config(layout, home / "conf")
+    broker = PrivateBroker(data, port=tls_port, config=folder.config.read_text())
     broker.start()
-    return SecureBroker(broker, pki, tls_port, dev_port, ROOT, home)
+    return SecureBroker(broker, pki, tls_port, dev_port, ROOT, home, folder.folder)
 
 
 @pytest.fixture(scope="package")

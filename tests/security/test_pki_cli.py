@@ -87,7 +87,7 @@ def test_init_issue_revoke_and_broker_config(tmp_path):
         "require_certificate true",
         "use_identity_as_username true",
         "allow_anonymous false",
-        f"crlfile {pki.resolve()}/crl.pem",
+        f"crlfile {out.resolve()}/crl.pem",
     ):
         assert line in conf
     acl = (out / "acl").read_text()

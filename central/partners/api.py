@@ -152,8 +152,10 @@ def router(ctx: WebContext) -> APIRouter:
     bearer = HTTPBearer(auto_error=False, description="a partner API key, lnk_...")
 
     def caller(scope: Scope) -> Callable[..., Caller]:
+        # Depends as a default, not in Annotated: the annotations are strings resolved in
+        # the module's globals, where `bearer` is not.
         def dependency(
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+            credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
         ) -> Caller:
             return _authorize(ctx, credentials, scope)
 
@@ -179,8 +181,8 @@ def _parcel_routes(api: APIRouter, ctx: WebContext, caller: CallerFor) -> None:
     def submit_manifest(body: ManifestIn, who: Caller = writer) -> Any:
         """Announce parcels. Every row is checked first, as `lockernet parcels import`
         checks a file: if any row is bad, the answer lists every bad field of every bad row
-        and nothing is announced. A label central already knows is skipped. Central places
-        the announced parcels within seconds."""
+        and nothing is announced. A label central already knows is skipped. Central's timer
+        places the announced parcels after `service.replace_after_s` (30 s by default)."""
         parcels, errors = check_rows(body.parcels)
         if errors:
             rejected = ManifestRejected(
@@ -218,7 +220,7 @@ def _parcel_routes(api: APIRouter, ctx: WebContext, caller: CallerFor) -> None:
 
     @api.get("/parcels", response_model=ParcelPage)
     def list_parcels(
-        who: Annotated[Caller, reader],
+        who: Caller = reader,
         state: ParcelState | None = None,
         since: Annotated[
             AwareDatetime | None,

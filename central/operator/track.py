@@ -4,7 +4,6 @@ contact."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -12,6 +11,7 @@ from rich.text import Text
 from central.errors import UnknownParcel
 from central.operator.console import plain_text, table
 from central.store import StoreView
+from protocols.localtime import timestamp
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def timeline(view: StoreView, label: str) -> Timeline:
 def _when(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return timestamp(ts)  # the network's local time, as a person there reads it
 
 
 def render_timeline(view: Timeline) -> RenderableType:

@@ -149,7 +149,7 @@ def test_tracking_shows_the_timeline_and_never_the_consumers_contact(
     code, out, _ = lockernet("track", label(1).lower())
     assert code == 0
     assert f"parcel {label(1)}: ready_for_pickup" in out
-    steps = {row[1]: row[2:] for row in table_rows(out) if row[0].endswith(" UTC")}
+    steps = {row[1]: row[2:] for row in table_rows(out) if row[0].endswith(" SGT")}
     assert list(steps) == ["announce", "assign", "deposit"]
     assert steps["deposit"][:2] == ["ready_for_pickup", "site L0001 event 1"]  # state, source
     for secret in CONTACT:

@@ -193,3 +193,24 @@ def test_a_sites_diagnostics_are_asked_over_mqtt_and_shown_as_a_page(
     assert "The site answered at" in page.text and "ok" in page.text
     assert "<dt>version</dt>" in page.text and "<dd>9.9</dd>" in page.text
     assert "<dt>address</dt>" in page.text
+
+
+def test_live_updates_need_a_login_and_end_when_it_is_disabled(
+    client: Client, web_store: CentralStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from central.web.console import live
+
+    assert client(None).get("/console/events").status_code == 401
+    monkeypatch.setattr(live, "LOGIN_RECHECK_S", 0.2)
+    viewer = client(Role.VIEWER)
+    seen: list[str] = []
+    with viewer.stream("GET", "/console/events?site=L0001") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                seen.append(line)
+                if len(seen) == 1:
+                    with web_store.transaction() as session:
+                        session.disable_user("vera", T0)
+    # The stream ended by itself (the loop above finished) after its first, full event.
+    assert len(seen) == 1
+    assert '"L0001":"online"' in seen[0] and '"slots":{"A":' in seen[0]

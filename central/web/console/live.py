@@ -41,6 +41,9 @@ LIVE_INTERVAL_S = 1.0
 KEEPALIVE_S = 15.0
 # What the browser waits before reconnecting a dropped stream (the SSE `retry` field), ms.
 RECONNECT_MS = 3000
+# Seconds between two checks that the stream's login is still allowed in: a login disabled
+# with `lockernet users disable` stops seeing the network within this.
+LOGIN_RECHECK_S = 60.0
 
 Live = dict[str, Any]
 
@@ -146,8 +149,12 @@ async def live_events(
     """The event stream of one connection, until the browser goes away."""
     yield f"retry: {RECONNECT_MS}\n\n"
     before: Live = {}
-    quiet_since = time.monotonic()
+    quiet_since = checked_at = time.monotonic()
     while not await request.is_disconnected():
+        if time.monotonic() - checked_at >= LOGIN_RECHECK_S:
+            if await asyncio.to_thread(current_user_or_none, request) is None:
+                return  # signed out or disabled: the page's next reconnect gets a 401
+            checked_at = time.monotonic()
         try:
             # The reads block: in a worker thread, so the server's loop serves other pages.
             now = await asyncio.to_thread(read_live, location, site)
@@ -170,7 +177,8 @@ def add_routes(routes: APIRouter, ctx: WebContext) -> None:
 
     @routes.get(f"{PREFIX}/events", include_in_schema=False)
     async def events(request: Request, site: str | None = None) -> Response:
-        if current_user_or_none(request) is None:
+        # The login is read from the store: in a worker thread, as the reads below.
+        if await asyncio.to_thread(current_user_or_none, request) is None:
             return PlainTextResponse("log in first", status_code=401)
         return StreamingResponse(
             live_events(request, ctx.reader_location, site),

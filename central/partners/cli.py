@@ -8,6 +8,7 @@
     lockernet partner webhook list ID
     lockernet partner webhook remove ID ENDPOINT
     lockernet partner webhook deliveries ID
+    lockernet partner webhook retry ID [--endpoint N]
 
 A key and a webhook's signing secret are printed once, when made, and never again (the
 store keeps only the key's hash). Every command reads central's config (--config, else
@@ -73,6 +74,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     hook_remove.add_argument("partner", metavar="ID")
     hook_remove.add_argument("endpoint", metavar="ENDPOINT", type=int)
     _action(hook_remove, _webhook_remove)
+    hook_retry = hooks.add_parser(
+        "retry", help="send again what was given up (once the receiver is fixed)"
+    )
+    hook_retry.add_argument("partner", metavar="ID")
+    hook_retry.add_argument("--endpoint", type=int, help="only this endpoint (default: all)")
+    _action(hook_retry, _webhook_retry)
     hook_deliveries = hooks.add_parser(
         "deliveries", help="the newest deliveries: pending, delivered or failed"
     )
@@ -242,6 +249,19 @@ def _webhook_remove(args: argparse.Namespace) -> int:
     if not removed:
         raise CentralError(f"partner {args.partner} has no active webhook endpoint {args.endpoint}")
     print(f"endpoint {args.endpoint} of {args.partner} removed")
+    return 0
+
+
+def _webhook_retry(args: argparse.Namespace) -> int:
+    from central.partners.endpoints import retry_failed
+
+    store = _store(args)
+    try:
+        with store.transaction() as session:
+            count = retry_failed(session, args.partner, time.time(), args.endpoint)
+    finally:
+        store.close()
+    print(f"{count} failed deliveries of {args.partner} due again now")
     return 0
 
 

@@ -79,6 +79,21 @@ def remove_endpoint(session: StoreSession, partner: str, endpoint: int, now: flo
     return session.disable_webhook_endpoint(endpoint, now)
 
 
+def retry_failed(
+    session: StoreSession, partner: str, now: float, endpoint: int | None = None
+) -> int:
+    """Send again what was given up for the partner's active endpoints (or one of them),
+    from the first attempt, once its receiver is fixed. Returns how many; PartnerError for
+    an unknown partner or an endpoint it has not (active)."""
+    known_partner(session, partner)
+    active = [e.id for e in session.webhook_endpoints(partner)]
+    if endpoint is not None:
+        if endpoint not in active:
+            raise PartnerError(f"partner {partner} has no active webhook endpoint {endpoint}")
+        active = [endpoint]
+    return session.requeue_failed_webhooks(active, now)
+
+
 def deliveries(view: StoreView, partner: str, limit: int = 200) -> list[WebhookDeliveryRecord]:
     """The newest deliveries to any of the partner's endpoints, removed ones included."""
     ids = [e.id for e in view.webhook_endpoints(partner, include_disabled=True)]

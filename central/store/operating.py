@@ -170,6 +170,10 @@ class WebhookSession(WebhookView, Protocol):
     def webhook_release(self, delivery: int, due_at: float) -> None:
         """A claimed delivery not tried after all: due again, no attempt counted."""
 
+    def requeue_failed_webhooks(self, endpoints: Sequence[int], at: float) -> int:
+        """Given-up deliveries to active `endpoints`, due again at `at` with their attempts
+        counted afresh; returns how many."""
+
 
 # ---- users: console logins: operator, technician, viewer
 

@@ -61,6 +61,7 @@ def test_a_partner_gets_a_key_shown_once_that_the_api_accepts_until_revoked(
         (["webhook", "add", "acme", "ftp://example.com/"], "http:// or https://"),
         (["webhook", "add", "acme", "https://a.example", "--events", "x"], "unknown event"),
         (["webhook", "remove", "acme", "7"], "no active webhook endpoint 7"),
+        (["webhook", "retry", "acme", "--endpoint", "7"], "no active webhook endpoint 7"),
     ],
 )
 def test_bad_input_is_refused_naming_what_and_changes_nothing(
@@ -94,6 +95,8 @@ def test_webhook_endpoints_and_their_deliveries_are_listed(
     assert "parcel.announced,parcel.collected" in listing and "whsec_" not in listing
     status, shown, _ = run(capsys, toml, "webhook", "deliveries", "acme")
     assert status == 0 and "parcel.announced" in shown and "pending" in shown
+    status, out, _ = run(capsys, toml, "webhook", "retry", "acme")
+    assert status == 0 and out.startswith("0 failed deliveries")  # none was given up
     assert run(capsys, toml, "webhook", "remove", "acme", "1")[0] == 0
     status, shown, _ = run(capsys, toml, "webhook", "deliveries", "acme")
     assert "failed" in shown and "endpoint removed" in shown

@@ -14,7 +14,7 @@ import pytest
 
 from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.parcels.steps import announce
-from central.partners.endpoints import add_endpoint
+from central.partners.endpoints import add_endpoint, retry_failed
 from central.partners.keys import add_partner
 from central.partners.outbox import EVENT_TYPES, message_id
 from central.partners.sender import WebhookSender, alarm_site
@@ -158,11 +158,17 @@ def test_an_endpoint_that_keeps_failing_is_given_up_with_an_alarm_cleared_by_a_s
         receiver.answer = 200
         announce_owned(store, range(2, 3))
         assert running.run_due() == 1
+        with store.transaction() as session:
+            assert [a for a in session.list_alarms() if a.kind == "webhook_failing"] == []
+        assert sorted(statuses(store, endpoint.id)) == [("delivered", 1), ("failed", 4)]
+        # The operator sends again what was given up, now that the receiver is fixed.
+        with store.transaction() as session:
+            assert retry_failed(session, "acme", clock.now()) == 1
+        assert running.run_due() == 1
     finally:
         running.close()
-    with store.transaction() as session:
-        assert [a for a in session.list_alarms() if a.kind == "webhook_failing"] == []
-    assert sorted(statuses(store, endpoint.id)) == [("delivered", 1), ("failed", 4)]
+    assert statuses(store, endpoint.id) == [("delivered", 1)] * 2
+    assert sorted(receiver.accepted.values()) == [1, 1]
 
 
 def test_a_replayed_event_makes_no_second_message(store: CentralStore, receiver: Receiver) -> None:

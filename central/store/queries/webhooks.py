@@ -201,6 +201,22 @@ class WebhookQueries(Queries):
             (at, fit_text(error), delivery),
         )
 
+    def requeue_failed_webhooks(self, endpoints: Sequence[int], at: float) -> int:
+        """Deliveries to active `endpoints` that were given up: due again at `at`, their
+        attempts counted afresh (an operator's call once a receiver is fixed). Returns how
+        many."""
+        if not endpoints:
+            return 0
+        marks = ",".join("?" * len(endpoints))
+        cursor = self._db.execute(
+            f"""UPDATE webhook_deliveries SET failed_at = NULL, attempts = 0,
+                next_attempt_at = ? WHERE failed_at IS NOT NULL AND endpoint IN (
+                    SELECT id FROM webhook_endpoints WHERE disabled_at IS NULL
+                    AND id IN ({marks}))""",  # noqa: S608 - placeholders only
+            (at, *endpoints),
+        )
+        return cursor.rowcount
+
     def webhook_release(self, delivery: int, due_at: float) -> None:
         """A claimed delivery not tried after all: due again at `due_at`, no attempt counted."""
         self._db.execute(

@@ -167,6 +167,23 @@ def test_a_removed_endpoint_gets_nothing_more_and_its_pending_deliveries_end(
         assert len(session.webhook_endpoints("acme", include_disabled=True)) == 2
 
 
+def test_given_up_deliveries_are_requeued_for_active_endpoints_only(
+    any_store: CentralStore,
+) -> None:
+    every, picky, other = endpoints(any_store)
+    with any_store.transaction() as session:
+        session.enqueue_webhook("acme", "msg_1", "parcel.collected", "{}", T0)
+        session.enqueue_webhook("bolt", "msg_1", "parcel.collected", "{}", T0)
+        for claimed in session.claim_webhook_deliveries(T0, T0 + 60, 10):
+            session.webhook_failed(claimed.delivery.id, T0 + 1, "HTTP 500")
+        session.disable_webhook_endpoint(picky, T0 + 2)
+        assert session.requeue_failed_webhooks([], T0 + 3) == 0
+        assert session.requeue_failed_webhooks([every, picky], T0 + 3) == 1
+        [again] = session.claim_webhook_deliveries(T0 + 3, T0 + 60, 10)
+        assert (again.delivery.endpoint, again.delivery.attempts) == (every, 0)
+        assert [d.status for d in session.webhook_deliveries([other])] == ["failed"]
+
+
 # ---------------------------------------------------------------- racing claimants
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI
+
 from central.errors import ConfigError as CentralConfigError
 from central.service.config import parse_config
 from central.store import CentralStore
@@ -25,6 +27,7 @@ from central.store.open import open_store
 from central.store.queries.users import UserRecord
 from central.web.app import create_app
 from central.web.auth import Role, hash_password
+from central.web.console.live import close_streams
 from central.web.serve import ApiServer, bind, linked_request, web_context
 from hw_sim.errors import ConfigError
 from protocols.clock import Clock
@@ -53,6 +56,7 @@ class SimConsole:
     url: str
     login: str
     password: str
+    _app: FastAPI
     _server: ApiServer
     _store: CentralStore
 
@@ -80,7 +84,8 @@ class SimConsole:
             with store.transaction() as session:
                 session.add_user(login)
             ctx = web_context(config, store, signer, clock, linked_request(config, store, signer))
-            server = ApiServer(create_app(ctx), listen)
+            app = create_app(ctx)
+            server = ApiServer(app, listen)
             server.start()
         except CentralConfigError as exc:
             store.close()
@@ -89,7 +94,9 @@ class SimConsole:
             store.close()
             raise
         host, _, port = listen.rpartition(":")
-        return cls(listen, f"http://{host}:{port}/console/", LOGIN_NAME, password, server, store)
+        return cls(
+            listen, f"http://{host}:{port}/console/", LOGIN_NAME, password, app, server, store
+        )
 
     def announce(self, say: Callable[[str], None]) -> None:
         """Tell the user where the console is and how to log in."""
@@ -99,8 +106,10 @@ class SimConsole:
         )
 
     def stop(self) -> None:
-        """Stop serving and let the store go."""
+        """Stop serving (ending the pages' live streams first, which would hold the
+        server up) and let the store go."""
         try:
+            close_streams(self._app)
             self._server.stop()
         finally:
             self._store.close()

@@ -1,10 +1,22 @@
-"""The console's live updates: only what changed is sent, and open pages share their reads."""
+"""The console's live updates: only what changed is sent, open pages share their reads, and
+open pages do not hold up a server that stops."""
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 
-from central.web.console.live import RecentReads, changes, event
+import httpx
+
+from central.web.app import create_app
+from central.web.auth import Role
+from central.web.console.live import RecentReads, changes, close_streams, event
+from central.web.context import WebContext
+from central.web.serve import ApiServer
+from tests.eventually import eventually
+from tests.web.browser import free_port
+from tests.web.conftest import LOGINS
 
 
 def test_an_update_carries_only_the_sites_and_slots_that_changed() -> None:
@@ -53,3 +65,33 @@ def test_pages_open_at_once_share_one_read_of_the_store() -> None:
     assert len(reads) == 1
     # Another site's page reads for itself.
     assert recent.get(("store", "L0001"), read) == {"alarms": 2}
+
+
+def test_a_server_stops_at_once_though_pages_watch_it_live(web_ctx: WebContext) -> None:
+    app = create_app(web_ctx)
+    port = free_port()
+    server = ApiServer(app, f"127.0.0.1:{port}")
+    server.start()
+    events: list[str] = []
+    ended = threading.Event()
+    web = httpx.Client(base_url=f"http://127.0.0.1:{port}", follow_redirects=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', web.get("/console/login").text)
+    assert token is not None
+    name, password = LOGINS[Role.VIEWER]
+    web.post("/console/login", data={"name": name, "password": password, "csrf": token[1]})
+
+    def watch() -> None:
+        # A browser's EventSource has no read timeout: neither has this.
+        with web.stream("GET", "/console/events", timeout=None) as stream:
+            events.extend(line for line in stream.iter_lines() if line.startswith("data: "))
+        ended.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    eventually(lambda: events, 10, "the first live event")
+    close_streams(app)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 3.0  # not uvicorn's wait for open responses
+    assert ended.wait(5), "the live stream did not end"
+    web.close()

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
 from central.operator.alarms import open_alarms
@@ -143,6 +143,17 @@ def event(data: Live) -> str:
     return f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+def close_streams(app: FastAPI) -> None:
+    """End every live stream `app` serves, at each one's next tick (within LIVE_INTERVAL_S).
+    Call it before stopping the server: uvicorn lets open responses finish before it stops,
+    and a live stream never finishes by itself."""
+    app.state.console_streams_closing = True
+
+
+def _closing(request: Request) -> bool:
+    return bool(getattr(request.app.state, "console_streams_closing", False))
+
+
 async def live_events(
     request: Request, location: str, site: str | None, interval_s: float = LIVE_INTERVAL_S
 ) -> AsyncIterator[str]:
@@ -150,7 +161,7 @@ async def live_events(
     yield f"retry: {RECONNECT_MS}\n\n"
     before: Live = {}
     quiet_since = checked_at = time.monotonic()
-    while not await request.is_disconnected():
+    while not _closing(request) and not await request.is_disconnected():
         if time.monotonic() - checked_at >= LOGIN_RECHECK_S:
             if await asyncio.to_thread(current_user_or_none, request) is None:
                 return  # signed out or disabled: the page's next reconnect gets a 401

@@ -159,8 +159,6 @@ def lockernet(directory: Path, *args: str) -> str:
 def trial() -> Iterator[Path]:
     # A short path: the agent's and hwsim's Unix sockets live under it (108 bytes at most).
     directory = Path(tempfile.mkdtemp(prefix="lockernet-trial-"))
-    # Mosquitto started as root runs as the `mosquitto` user, which must reach the folder.
-    directory.chmod(0o755)
     try:
         yield directory
     finally:
@@ -218,8 +216,13 @@ def test_the_page_brings_up_a_site_over_tls_and_a_parcel_is_deposited_and_picked
             what="central hearing the site",
         )
         assert re.search(r"L0001\s+locker\s+online", lockernet(trial, "fleet"))
-        # Over TLS only: the page rendered no plain listener, and the site's link is TLS.
-        assert "listener 1883" not in (trial / "broker" / "mosquitto.conf").read_text()
+        # Over TLS only: the broker the page rendered has one listener, and it wants a
+        # certificate of the operator's CA.
+        conf = (trial / "broker" / "mosquitto.conf").read_text().splitlines()
+        assert [line for line in conf if line.startswith("listener ")] == [
+            f"listener {tls_port} 127.0.0.1"
+        ]
+        assert "require_certificate true" in conf
 
         imported = terminal.run("import", blocks["import"])
         assert "announced 1 parcel" in imported

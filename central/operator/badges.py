@@ -20,11 +20,10 @@ import qrcode.constants
 from PIL import Image, ImageDraw, ImageFont
 
 from central.errors import CentralError
-from central.sites.commands import queue_command
+from central.sites.revocations import queue_revocation
 from central.store import CentralStore, StoreView
 from central.store.queries.badges import BadgeRecord
 from protocols.localtime import day_and_time
-from protocols.messages import RevokeBadge
 from protocols.tokens import MAX_FIELD_LENGTH, NONCE_LENGTH, CourierBadge, TokenSigner
 
 __all__ = [
@@ -141,9 +140,8 @@ def revoke_badge(store: CentralStore, *, badge_id: str, actor: str, now: float) 
             )
         session.revoke_badge(badge_id, actor, now)
         if found.valid_until > now:  # an expired badge is refused everywhere anyway
-            body = RevokeBadge(badge_id=badge_id, until=found.valid_until)
             for site in session.list_sites():
-                queue_command(session, site.site, body, now, expires_at=found.valid_until)
+                queue_revocation(session, site.site, badge_id, found.valid_until, now)
     return replace(found, revoked_at=now, revoked_by=actor)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from central.sites import revocations
 from central.sites.alarms import AlarmKind, raise_alarm
 from central.sites.commands import queue_command
 from central.store import StoreSession, StreamCursor
@@ -59,6 +60,8 @@ def stream_for(
     key = epoch_of(epoch)
     current = session.stream(site)
     if current.id is None:
+        # A site central never heard from: its store holds no revocation yet.
+        revocations.queue_revocations_in_force(session, site, now)
         return session.save_stream(dataclasses.replace(current, epoch=key, started_at=now))
     if current.epoch == key:
         return current
@@ -84,6 +87,8 @@ def stream_for(
         source=source,
     )
     _ask_state(session, site, now)
+    # A new store (lost, replaced, a spare): the badges revoked before it are unknown to it.
+    revocations.queue_revocations_in_force(session, site, now)
     return session.save_stream(
         StreamCursor(site, epoch=key, started_at=now, cause="restart", reconciled=False)
     )

@@ -60,6 +60,11 @@ class BadgeView(Protocol):
         """Badges oldest issue first: the unrevoked ones (or all), of one courier or all."""
         ...
 
+    def revoked_badges_valid_at(self, now: float) -> list[BadgeRecord]:
+        """Revoked badges that would still be valid at `now` (Unix s): the revocations a
+        site must hold, oldest issue first."""
+        ...
+
 
 class BadgeSession(BadgeView, Protocol):
     """What a transaction writes."""

@@ -85,3 +85,49 @@ def test_bad_badge_input_is_named_and_writes_nothing(lockernet: Run) -> None:  #
     code, _, err = lockernet("badge", "revoke", "0123456789abcdef")
     assert code == 2 and "badge 0123456789abcdef is not known" in err
     assert lockernet("badge", "list", "--all")[1].strip() == "no badges"
+
+
+def test_a_site_with_a_new_store_is_told_every_revocation_still_in_force(tmp_path: Path) -> None:
+    """A revocation lives in each site's store: a site first heard after it, or whose store
+    was lost or replaced (a new epoch), is sent again every revocation of a badge that has
+    not expired, and nothing of the expired ones."""
+    import json
+
+    from central.operator.badges import issue_badge, revoke_badge
+    from central.parcels.tasks import TaskKind
+    from central.sites.ingest import Delivery
+    from protocols.messages import SizeClass, SlotState, encode
+    from protocols.tokens import TokenSigner
+    from protocols.topics import SiteChannel
+    from tests.central.central_rig import snapshot
+    from tests.central.test_ingest import NOW, TOPICS, make_ingest, open_store
+
+    store = open_store(tmp_path / "central.sqlite")
+    ingest = make_ingest(store)
+    signer = TokenSigner.generate()
+
+    def state_of(site: str, epoch: str) -> None:
+        slots = [("A01", SizeClass.S, SlotState.FREE, None)]
+        payload = encode(snapshot(site, slots, epoch=epoch))
+        ingest.commit([Delivery(TOPICS.site(site, SiteChannel.STATE), payload)], NOW)
+
+    def revocations_to(site: str) -> list[str]:
+        with store.transaction() as session:
+            tasks = session.open_tasks(TaskKind.SEND_COMMAND.value)
+        bodies = [json.loads(t.payload)["body"] for t in tasks if t.site == site]
+        return sorted(b["badge_id"] for b in bodies if b["type"] == "revoke_badge")
+
+    state_of("L0001", "e1")
+    live = issue_badge(store, signer, courier="c-1", partner="post", days=2, actor="op", now=NOW)
+    lapsed = issue_badge(
+        store, signer, courier="c-2", partner="post", days=1, actor="op", now=NOW - 3 * 86_400
+    )
+    revoke_badge(store, badge_id=live.record.badge_id, actor="op", now=NOW)
+    revoke_badge(store, badge_id=lapsed.record.badge_id, actor="op", now=NOW)
+    assert revocations_to("L0001") == [live.record.badge_id]  # queued at the revocation
+    state_of("L0001", "e1")  # the same store again: nothing more to tell it
+    assert revocations_to("L0001") == [live.record.badge_id]
+    state_of("L0009", "n1")  # a site first heard after the revocation
+    assert revocations_to("L0009") == [live.record.badge_id]
+    state_of("L0009", "n2")  # its store replaced by a spare's: told again
+    assert revocations_to("L0009") == [live.record.badge_id] * 2

@@ -73,6 +73,15 @@ class BadgeQueries(Queries):
         )
         return [_badge(r) for r in rows]
 
+    def revoked_badges_valid_at(self, now: float) -> list[BadgeRecord]:
+        """Revoked badges that would still be valid at `now`: what every site must refuse."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM badges"  # noqa: S608 - fixed columns
+            " WHERE revoked_at IS NOT NULL AND valid_until > ? ORDER BY issued_at, badge_id",
+            (now,),
+        )
+        return [_badge(r) for r in rows]
+
     def revoke_badge(self, badge_id: str, by: str, at: float) -> bool:
         """Mark a badge revoked; False if it is unknown or was revoked already."""
         cursor = self._db.execute(

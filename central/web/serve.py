@@ -15,11 +15,13 @@ import time
 from typing import Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from central.errors import ConfigError
 from central.service.config import CentralConfig
+from central.service.metrics import StoreGauges
 from central.store import CentralStore
-from central.store.open import store_location
+from central.store.open import open_reader, store_location
 from central.web.context import RequestCommand, WebContext
 from protocols.clock import Clock
 from protocols.messages import CommandBody, Reply
@@ -72,14 +74,21 @@ def web_context(
     clock: Clock,
     request_command: RequestCommand | None,
 ) -> WebContext:
-    """The context every route gets, for one process."""
+    """The context every route gets, for one process. Its /metrics registry holds the
+    deployment's gauges read from the store at each scrape (alarms open, sites online): what
+    an API process beside central serves; `central run` swaps in its own registry, which
+    has those and the process's ingest and placement counters."""
+    location = store_location(config.store)
+    registry = CollectorRegistry()
+    registry.register(StoreGauges(lambda: open_reader(location)))
     return WebContext(
         config=config,
         store=store,
-        reader_location=store_location(config.store),
+        reader_location=location,
         signer=signer,
         clock=clock,
         request_command=request_command,
+        registry=registry,
     )
 
 

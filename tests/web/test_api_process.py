@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from central.broker.launcher import free_port
 from central.store.open import open_store
@@ -57,6 +58,11 @@ def test_the_api_process_serves_tracking_and_stops_on_sigterm(tmp_path: Path) ->
         answer = eventually(tracked, STARTUP_S, what="the API process to answer")
         assert answer.status_code == 200
         assert answer.json()["pickup_place"]["name"] == "Tampines Hub Locker"
+        # /metrics beside central: the deployment's gauges, read from the store.
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        families = {f.name: f for f in text_string_to_metric_families(scraped)}
+        assert families["lockernet_central_store_readable"].samples[0].value == 1
+        assert families["lockernet_central_sites"].samples[0].value >= 1
         assert (secret := tmp_path / "session.key").exists()
         assert secret.stat().st_mode & 0o777 == 0o600
     finally:

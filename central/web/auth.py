@@ -19,6 +19,9 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +42,12 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 SECRET_BYTES = 32  # the session key: 256 bits
 SESSION_COOKIE = "lockernet_session"
+# Guessing a password: after this many wrong tries of one name within the window, that name
+# is refused (its right password too) until the oldest try leaves the window. Per process:
+# a deployment of N processes allows N times as many, still far from a useful guess rate.
+LOGIN_FAILURES_MAX = 5
+LOGIN_WINDOW_S = 900.0
+_THROTTLE_NAMES_MAX = 10_000  # names remembered at once (a flood of made-up names is capped)
 
 
 class Role(enum.StrEnum):
@@ -86,18 +95,79 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     )
 
 
-def verify_login(store: CentralStore, name: str, password: str) -> User | None:
+class LoginThrottled(Exception):
+    """Too many wrong passwords for one name lately: try again after `retry_after_s`."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(
+            f"too many failed logins for this name: try again in {int(retry_after_s) + 1} s"
+        )
+        self.retry_after_s = retry_after_s
+
+
+class LoginThrottle:
+    """Failed logins by name, over a sliding window (seconds of `clock`, monotonic)."""
+
+    def __init__(
+        self,
+        max_failures: int = LOGIN_FAILURES_MAX,
+        window_s: float = LOGIN_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, name: str) -> None:
+        """LoginThrottled if `name` has used up its tries in the window."""
+        with self._lock:
+            tries = self._recent(name.casefold())
+            if len(tries) >= self.max_failures:
+                raise LoginThrottled(tries[0] + self.window_s - self._clock())
+
+    def failed(self, name: str) -> None:
+        """Count one wrong try of `name`."""
+        with self._lock:
+            key = name.casefold()
+            self._recent(key).append(self._clock())
+            if len(self._failures) > _THROTTLE_NAMES_MAX:
+                self._failures.pop(next(iter(self._failures)))  # the longest remembered
+
+    def succeeded(self, name: str) -> None:
+        """A right password: the name's count starts again."""
+        with self._lock:
+            self._failures.pop(name.casefold(), None)
+
+    def _recent(self, key: str) -> deque[float]:
+        tries = self._failures.setdefault(key, deque())
+        cutoff = self._clock() - self.window_s
+        while tries and tries[0] <= cutoff:
+            tries.popleft()
+        return tries
+
+
+def verify_login(
+    store: CentralStore, name: str, password: str, throttle: LoginThrottle
+) -> User | None:
     """The login if `name` exists, is not disabled and `password` is its password; None
-    otherwise (one answer for every failure: a caller cannot learn which names exist)."""
+    otherwise (one answer for every failure: a caller cannot learn which names exist).
+    LoginThrottled, before any check, once a name had LOGIN_FAILURES_MAX wrong tries in
+    LOGIN_WINDOW_S (`throttle`: the app's own, WebContext.login_throttle)."""
+    throttle.check(name)
     with store.transaction() as session:
         record = session.get_user(name)
     if record is None or record.disabled_at is not None:
         # Checked all the same, so an unknown name costs what a wrong password does and
         # the time taken tells nobody which names exist.
         check_password(_decoy_hash(), password)
+        throttle.failed(name)
         return None
     if not check_password(record.password_hash, password):
+        throttle.failed(name)
         return None
+    throttle.succeeded(name)
     return _user(record)
 
 

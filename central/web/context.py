@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from central.service.config import CentralConfig
 from central.store import CentralStore
+from central.web.auth import LoginThrottle
 from protocols.clock import Clock
 from protocols.messages import CommandBody, Reply
 from protocols.tokens import TokenSigner
@@ -30,3 +31,5 @@ class WebContext:
     clock: Clock
     request_command: RequestCommand | None = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # Wrong passwords by name, for the app's logins (API and console alike).
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)

@@ -46,6 +46,7 @@ from central.web.api_models import (
     UserOut,
 )
 from central.web.auth import (
+    LoginThrottled,
     Role,
     User,
     end_session,
@@ -127,8 +128,15 @@ def _login_routes(api: APIRouter, ctx: WebContext) -> None:
     @api.post("/login", response_model=UserOut, tags=["login"])
     def login(body: Login, request: Request) -> UserOut:
         """Sign in: sets the session cookie. 401 for a wrong name or password (one answer
-        for both)."""
-        user = verify_login(ctx.store, body.name, body.password)
+        for both); 429 with Retry-After after too many wrong passwords for the name."""
+        try:
+            user = verify_login(ctx.store, body.name, body.password, ctx.login_throttle)
+        except LoginThrottled as exc:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=str(exc),
+                headers={"Retry-After": str(int(exc.retry_after_s) + 1)},
+            ) from exc
         if user is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong name or password")
         start_session(request, user)

@@ -363,3 +363,22 @@ def test_a_remote_open_that_waited_past_its_life_is_never_sent(
     assert sent == [topics.site("L0001", SiteChannel.COMMANDS)]
     with web_store.transaction() as session:
         assert session.open_tasks(TaskKind.SEND_COMMAND.value) == []
+
+
+def test_guessing_a_password_is_refused_after_five_tries_even_with_the_right_one(
+    client: Client,
+) -> None:
+    anonymous = client(None)
+    name, password = LOGINS[Role.VIEWER]
+    for _ in range(5):
+        wrong = anonymous.post("/api/login", json={"name": name, "password": "guess-guess"})
+        assert wrong.status_code == 401
+    refused = anonymous.post("/api/login", json={"name": name, "password": password})
+    assert refused.status_code == 429
+    assert "too many failed logins" in refused.json()["detail"]
+    assert int(refused.headers["Retry-After"]) > 800
+    assert anonymous.get("/api/me").status_code == 401  # nobody signed in
+    # Another name is not held back by this one's guesses.
+    other, other_password = LOGINS[Role.OPERATOR]
+    signed_in = anonymous.post("/api/login", json={"name": other, "password": other_password})
+    assert signed_in.status_code == 200

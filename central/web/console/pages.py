@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from central.operator.fleet import fleet
 from central.store.open import open_reader
-from central.web.auth import end_session, start_session, verify_login
+from central.web.auth import LoginThrottled, end_session, start_session, verify_login
 from central.web.console import alarm_pages, badge_pages, live, parcel_pages, site_pages
 from central.web.console.island import island_map
 from central.web.console.render import (
@@ -53,7 +53,17 @@ def router(ctx: WebContext) -> APIRouter:
         next: str = Form(f"{PREFIX}/"),
     ) -> Response:
         check_csrf(request, csrf)
-        user = verify_login(ctx.store, name, password)
+        try:
+            user = verify_login(ctx.store, name, password, ctx.login_throttle)
+        except LoginThrottled as exc:
+            return page(
+                request,
+                "login.html",
+                None,
+                status_code=429,
+                next=_local_path(next),
+                throttled=str(exc),
+            )
         if user is None:
             return page(
                 request, "login.html", None, status_code=401, next=_local_path(next), failed=True

@@ -12,9 +12,11 @@ import logging
 import socket
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from central.errors import ConfigError
@@ -22,6 +24,7 @@ from central.service.config import CentralConfig
 from central.service.metrics import StoreGauges
 from central.store import CentralStore
 from central.store.open import open_reader, store_location
+from central.web.console.live import close_streams
 from central.web.context import RequestCommand, WebContext
 from protocols.clock import Clock
 from protocols.messages import CommandBody, Reply
@@ -92,16 +95,30 @@ def web_context(
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also ends the console's live streams on SIGTERM or SIGINT:
+    uvicorn waits for open responses, and a live stream never ends by itself."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        close_streams(self._app)
+        super().handle_exit(sig, frame)
+
+
 class ApiServer:
     """The app served by uvicorn on a socket of its own, in a thread (start/stop) or in the
     calling thread (run)."""
 
-    def __init__(self, app: Any, listen: str) -> None:
+    def __init__(self, app: FastAPI, listen: str) -> None:
         self.listen = listen
         self._socket = bind(listen)
         self.port = self._socket.getsockname()[1]
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        self._app = app
+        self._server = _Server(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False), app
         )
         self._thread: threading.Thread | None = None
 
@@ -122,6 +139,7 @@ class ApiServer:
 
     def stop(self) -> None:
         """Finish the requests under way and stop serving."""
+        close_streams(self._app)  # a console's live stream would otherwise never finish
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT_S)

@@ -13,10 +13,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from central.broker.launcher import free_port
 from central.store.open import open_store
+from central.web.auth import Role
 from tests.eventually import eventually
-from tests.web.conftest import PARCEL, stock_web_store, web_config
+from tests.web.conftest import LOGINS, PARCEL, add_logins, stock_web_store, web_config
 
 STARTUP_S = 90.0
+STOP_S = 5.0  # uvicorn would wait its 10 s for the live stream
 LOCKERNET = [sys.executable, "-c", "from protocols.cli import main; raise SystemExit(main())"]
 
 
@@ -32,6 +34,7 @@ def config_file(tmp_path: Path) -> Path:
     )
     store = open_store(web_config(tmp_path).store)
     stock_web_store(store)
+    add_logins(store)
     store.close()
     return path
 
@@ -65,9 +68,20 @@ def test_the_api_process_serves_tracking_and_stops_on_sigterm(tmp_path: Path) ->
         assert families["lockernet_central_sites"].samples[0].value >= 1
         assert (secret := tmp_path / "session.key").exists()
         assert secret.stat().st_mode & 0o777 == 0o600
+        # A console page's live stream stays open while the process is told to stop.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+            name, password = LOGINS[Role.VIEWER]
+            assert browser.post("/api/login", json={"name": name, "password": password}).is_success
+            with browser.stream("GET", "/console/events") as live:
+                first = next(live.iter_lines())
+                assert first.startswith(("event:", "data:", "retry:", ":")), first
+                process.terminate()
+                # It ends the stream, then itself: no waiting out uvicorn's shutdown timeout.
+                out, err = process.communicate(timeout=STOP_S)
     finally:
-        process.terminate()
-        out, err = process.communicate(timeout=30)
+        if process.poll() is None:
+            process.terminate()
+            out, err = process.communicate(timeout=30)
     # uvicorn finishes the requests under way, then ends by the signal it was sent (as
     # systemd expects of a service stopped with SIGTERM).
     assert process.returncode == -signal.SIGTERM, err

@@ -104,11 +104,13 @@ def raise_alarm(
     record = AlarmRecord(site, kind.value, at, ref=ref, detail=detail, source=source)
     opened = session.open_alarm(record)
     if opened:
-        # Logged as the transaction raises it: one line per alarm, not per repeat of its cause.
+        # One line per alarm, not per repeat of its cause; logged once the transaction
+        # commits, so a transaction retried after a conflict does not log it twice.
         if kind is AlarmKind.SITE_OFFLINE:
-            log.info("site %s went offline: %s", site, detail or "its last will")
+            line = f"site {site} went offline: {detail or 'its last will'}"
         else:
-            log.info("alarm %s at %s%s: %s", kind.value, site, f" ({ref})" if ref else "", detail)
+            line = f"alarm {kind.value} at {site}{f' ({ref})' if ref else ''}: {detail}"
+        session.after_commit(lambda: log.info("%s", line))
     return opened
 
 
@@ -117,10 +119,15 @@ def clear_alarm(
 ) -> None:
     """Close open alarms of `kind` at `site` (one ref; every ref when `ref` is None)."""
     session.clear_alarms(site, kind.value, ref, at)
-    if kind is AlarmKind.SITE_OFFLINE:
-        # Cleared only when the site is heard after central called it offline, or says it
-        # is online (a connect): the moment an operator follows in the log.
-        log.info("site %s is online", site)
+
+
+def site_online(session: StoreSession, site: str, at: float) -> None:
+    """The site is online, first or again after central called it offline: its offline
+    alarm (if any) closes, and one line is logged once the transaction commits. Call it
+    only when the site's record turns online, so a site is said online once per connect,
+    however many messages say it."""
+    clear_alarm(session, site, AlarmKind.SITE_OFFLINE, at)
+    session.after_commit(lambda: log.info("site %s is online", site))
 
 
 def acknowledge(session: StoreSession, alarm_id: int, by: str, at: float) -> AlarmRecord:

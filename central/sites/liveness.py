@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from central.service.config import LivenessConfig
 from central.sites import registry, site_clock
-from central.sites.alarms import AlarmKind, clear_alarm, raise_alarm
+from central.sites.alarms import AlarmKind, clear_alarm, raise_alarm, site_online
 from central.sites.streams import epoch_of
 from central.store import LivenessRecord, SiteRecord, StoreSession
 from protocols.localtime import timestamp
@@ -69,7 +69,7 @@ def heard(session: StoreSession, site: str, now: float) -> LivenessRecord:
     if known is None or known.online is not True:
         known = known or SiteRecord(site=site, kind=None)
         session.save_site(dataclasses.replace(known, online=True))
-        clear_alarm(session, site, AlarmKind.SITE_OFFLINE, now)
+        site_online(session, site, now)
     return updated
 
 

@@ -11,7 +11,7 @@ import dataclasses
 from collections import defaultdict
 
 from central.sites import site_reconciliation, streams
-from central.sites.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm
+from central.sites.alarms import FAULT_ALARM, AlarmKind, clear_alarm, raise_alarm, site_online
 from central.sites.network import Network, NetworkSite
 from central.store import SiteRecord, SlotRecord, StoreSession, StreamCursor
 from protocols.messages import SiteStatus, StateSnapshot
@@ -79,7 +79,10 @@ def apply_status(
             agent_version=status.agent_version or known.agent_version,
         )
     )
-    if status.online:
+    if status.online and known.online is not True:
+        site_online(session, status.site, now)
+    elif status.online:
+        # Already online (a retained status replayed, or heard first): nothing to say.
         clear_alarm(session, status.site, AlarmKind.SITE_OFFLINE, now)
     else:
         raise_alarm(

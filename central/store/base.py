@@ -10,7 +10,7 @@ one `transaction()`, which commits on normal exit and rolls back on error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -162,6 +162,11 @@ class StoreSession(
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested unit inside the transaction: on error only its own writes are undone."""
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the transaction has committed; never if it (or the savepoint
+        the call was made in) rolls back. For what must not happen twice when a transaction
+        is retried: a log line saying an alarm was raised or cleared."""
 
     def lock_site(self, site: str) -> None:
         """Serialise decisions on one site until the transaction ends: SQLite's BEGIN

@@ -8,6 +8,7 @@ that shows central is behind makes central ask for the rest. And each site's clo
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,25 @@ def test_a_last_will_is_dated_when_central_hears_it_not_when_its_connection_bega
     with store.transaction() as session:
         (alarm,) = [a for a in session.list_alarms() if a.kind == AlarmKind.SITE_OFFLINE]
     assert alarm.opened_at == fired
+
+
+def test_a_site_is_said_online_once_per_connect_and_offline_once(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="central.sites.alarms")
+
+    def lines(fragment: str) -> int:
+        return sum(fragment in r.getMessage() for r in caplog.records)
+
+    ingest = make_ingest(store)
+    # A first connect: its status, a heartbeat and its retained status again, as a central
+    # (re)subscribing hears them, in one batch and in the next.
+    ingest.commit([status(True, retained=False), beat(T0)], T0)
+    ingest.commit([status(True, retained=True), beat(T0 + 15)], T0 + 15)
+    assert lines(f"site {SITE} is online") == 1
+    ingest.commit([status(False, retained=False)], T0 + 20)  # its last will
+    ingest.commit([status(False, retained=True)], T0 + 21)
+    assert lines(f"site {SITE} went offline") == 1
+    ingest.commit([status(True, retained=False), beat(T0 + 30)], T0 + 30)  # back
+    assert lines(f"site {SITE} is online") == 2
+    assert lines(f"site {SITE} went offline") == 1

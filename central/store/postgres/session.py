@@ -62,6 +62,7 @@ class PostgresSession(SqlSession):
         The unit's writes are synced before it is released, so an error of one of them is
         raised inside the unit (pipeline mode would raise it at some later read)."""
         self._db.execute("SAVEPOINT unit")
+        actions = len(self._after_commit)
         try:
             yield
             self._db.sync()
@@ -70,6 +71,7 @@ class PostgresSession(SqlSession):
             self._db.execute("ROLLBACK TO unit")
             self._db.execute("RELEASE unit")
             self._site_cache.clear()  # it may hold a site the unit saved and is now undone
+            del self._after_commit[actions:]  # what the unit did did not happen
             raise
         self._db.execute("RELEASE unit")
 

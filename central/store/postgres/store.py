@@ -185,9 +185,11 @@ class PostgresStore:
                 conn.pipeline() as pipeline,
                 conn.transaction(),
             ):
-                yield PostgresSession(PgConnection(conn, pipeline))
+                session = PostgresSession(PgConnection(conn, pipeline))
+                yield session
         finally:
             self._local.active = False
+        session.committed()
 
     def close(self) -> None:
         """Close every connection of the pool (a transaction still running keeps its own

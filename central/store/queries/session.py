@@ -7,13 +7,14 @@ them (a savepoint, the site lock).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from central.store.base import StoreSession
 from central.store.queries.alarms import AlarmQueries
 from central.store.queries.audit import AuditQueries
 from central.store.queries.badges import BadgeQueries
+from central.store.queries.base import SqlConnection
 from central.store.queries.codes import CodeQueries
 from central.store.queries.commands import CommandQueries
 from central.store.queries.parcels import ParcelQueries
@@ -49,18 +50,35 @@ class SqlSession(
 ):
     """Data access inside one transaction, on the connection that holds it."""
 
+    def __init__(self, conn: SqlConnection) -> None:
+        super().__init__(conn)
+        self._after_commit: list[Callable[[], None]] = []
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """A nested unit inside the transaction: on error only its own writes are undone."""
         self._db.execute("SAVEPOINT unit")
+        actions = len(self._after_commit)
         try:
             yield
         except BaseException:
             self._db.execute("ROLLBACK TO unit")
             self._db.execute("RELEASE unit")
             self._site_cache.clear()  # it may hold a site the unit saved and is now undone
+            del self._after_commit[actions:]  # what the unit did did not happen
             raise
         self._db.execute("RELEASE unit")
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the transaction has committed; never if it (or the savepoint
+        the call was made in) rolls back."""
+        self._after_commit.append(action)
+
+    def committed(self) -> None:
+        """The store committed this transaction: run what waited for it, in order."""
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            action()
 
     def lock_site(self, site: str) -> None:
         """Serialise decisions on one site. Here nothing to do: SQLite's BEGIN IMMEDIATE

@@ -83,12 +83,14 @@ class SqliteStore:
         conn = self._connection()
         with self._turns:
             conn.execute("BEGIN IMMEDIATE")
+            session = SqlSession(conn)
             try:
-                yield SqlSession(conn)
+                yield session
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        session.committed()
 
     def close(self) -> None:
         with self._lock:

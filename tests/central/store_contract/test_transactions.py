@@ -138,3 +138,23 @@ def test_held_reservations_by_site_and_by_time(any_store: CentralStore) -> None:
         due = session.held_reservations_until(T0 + 3600)
         assert sorted(r.label for r in due) == [label(1), label(2)]
         assert session.held_reservation(label(3)) is None
+
+
+def test_what_waits_for_the_commit_runs_once_after_it_and_never_after_a_rollback(
+    any_store: CentralStore,
+) -> None:
+    # An alarm's log line waits for its commit: a transaction retried after a conflict
+    # (or an event whose savepoint rolls back) must not say it twice.
+    ran: list[str] = []
+    with pytest.raises(RuntimeError, match="crash"), any_store.transaction() as session:
+        session.after_commit(lambda: ran.append("rolled back"))
+        raise RuntimeError("crash mid-transaction")
+    with any_store.transaction() as session:
+        session.after_commit(lambda: ran.append("kept"))
+        with pytest.raises(ValueError, match="undone"), session.savepoint():
+            session.after_commit(lambda: ran.append("in an undone savepoint"))
+            raise ValueError("undone")
+        with session.savepoint():
+            session.after_commit(lambda: ran.append("in a released savepoint"))
+        assert ran == []  # not yet: the transaction has not committed
+    assert ran == ["kept", "in a released savepoint"]

@@ -10,6 +10,7 @@ carries a consumer's name, phone, e-mail or address: the models below have no fi
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,6 +94,28 @@ class ParcelTimelineOut(ParcelOut):
 
 class ParcelPage(BaseModel):
     parcels: list[ParcelOut]
+    next: str | None = Field(
+        description="pass as `after` for the next page; null when this page was the last"
+    )
+
+
+# A page's cursor: the last parcel's updated_at (Python's exact float text) and label. Time
+# alone cannot mark a page's end: a manifest or a wave changes many parcels at one moment.
+_CURSOR_SEPARATOR = "~"
+
+
+def page_cursor(record: ParcelRecord) -> str:
+    """The cursor after `record`: "<updated_at>~<label>"."""
+    return f"{record.updated_at!r}{_CURSOR_SEPARATOR}{record.label}"
+
+
+def parse_cursor(text: str) -> tuple[float, str]:
+    """(updated_at, label) of a cursor from page_cursor; ValueError if `text` is not one."""
+    stamp, separator, label = text.partition(_CURSOR_SEPARATOR)
+    at = float(stamp)
+    if not separator or not label or not math.isfinite(at):
+        raise ValueError(text)
+    return at, parse_label(label).id
 
 
 class ManifestIn(BaseModel):
@@ -226,18 +249,32 @@ def _parcel_routes(api: APIRouter, ctx: WebContext, caller: CallerFor) -> None:
             AwareDatetime | None,
             Query(description="changed at or after (ISO 8601 with zone, or Unix seconds)"),
         ] = None,
+        after: Annotated[
+            str | None,
+            Query(max_length=64, description="the `next` of the page before: page on"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
     ) -> ParcelPage:
-        """The partner's parcels, oldest change first. Page on with `since` = the last
-        one's `updated_at` (inclusive: a parcel may come twice across pages)."""
+        """The partner's parcels, oldest change first (then by label). Page on with
+        `after` = the answer's `next`, keeping the same `state` and `since`, until `next`
+        is null; each parcel comes once in a walk (unless it changes meanwhile)."""
+        try:
+            cursor = None if after is None else parse_cursor(after)
+        except (ValueError, LabelError):
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                f"after {after!r}: not a page's `next` (pass it as it came)",
+            ) from None
         with open_reader(ctx.reader_location) as snapshot:
             records = snapshot.view.partner_parcels(
                 who.partner,
                 state=None if state is None else state.value,
                 since=None if since is None else since.timestamp(),
+                after=cursor,
                 limit=limit,
             )
-        return ParcelPage(parcels=[ParcelOut.of(r) for r in records])
+        last = page_cursor(records[-1]) if len(records) == limit else None
+        return ParcelPage(parcels=[ParcelOut.of(r) for r in records], next=last)
 
 
 def _webhook_routes(api: APIRouter, ctx: WebContext, caller: CallerFor) -> None:

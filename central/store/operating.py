@@ -102,10 +102,11 @@ class PartnerView(Protocol):
         *,
         state: str | None = None,
         since: float | None = None,
+        after: tuple[float, str] | None = None,
         limit: int = 1000,
     ) -> list[ParcelRecord]:
-        """The partner's parcels (in `state`, changed at `since` or later), oldest change
-        first, at most `limit`."""
+        """The partner's parcels (in `state`, changed at `since` or later, and after the
+        (updated_at, label) `after` in that order), oldest change first, at most `limit`."""
 
 
 class PartnerSession(PartnerView, Protocol):

@@ -188,6 +188,26 @@ def test_a_partner_reads_its_own_parcels_never_anothers_nor_contact_details(
             assert value not in text
 
 
+def test_a_partner_pages_through_parcels_that_changed_at_the_same_moment(
+    client: TestClient, store: CentralStore
+) -> None:
+    # One manifest announces every parcel in it at one moment (as a placement wave places
+    # many): paging by time alone would hand back the same first page for ever.
+    acme = key(store, "acme")
+    client.post("/api/partner/manifests", headers=acme, json={"parcels": rows(1, 2, 3, 4, 5)})
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    for _ in range(5):
+        page = client.get("/api/partner/parcels", headers=acme, params=params).json()
+        seen += [p["label"] for p in page["parcels"]]
+        if page["next"] is None:
+            break
+        params = {"limit": 2, "after": page["next"]}
+    assert seen == sorted(label(n) for n in (1, 2, 3, 4, 5))  # each once, none left out
+    bad = client.get("/api/partner/parcels", headers=acme, params={"after": "yesterday"})
+    assert bad.status_code == 422 and "after" in bad.text
+
+
 def test_webhook_endpoints_are_managed_by_their_own_partner_only(
     client: TestClient, store: CentralStore
 ) -> None:

@@ -119,10 +119,13 @@ class PartnerQueries(Queries):
         *,
         state: str | None = None,
         since: float | None = None,
+        after: tuple[float, str] | None = None,
         limit: int = 1000,
     ) -> list[ParcelRecord]:
-        """The partner's parcels (in `state`, changed at `since` or later), oldest change
-        first, at most `limit`: a caller pages on with `since` = the last one's updated_at."""
+        """The partner's parcels (in `state`, changed at `since` or later), ordered by
+        (updated_at, label), at most `limit`, only those past `after` = the last one's
+        (updated_at, label): a caller pages on with it. Many parcels change at one moment
+        (a manifest, a wave), so a time alone cannot say where a page ended."""
         query = f"SELECT {PARCEL_COLUMNS} FROM parcels WHERE owner = ?"  # noqa: S608
         params: list[Any] = [partner]
         if state is not None:
@@ -131,6 +134,9 @@ class PartnerQueries(Queries):
         if since is not None:
             query += " AND updated_at >= ?"
             params.append(since)
+        if after is not None:
+            query += " AND (updated_at > ? OR (updated_at = ? AND label > ?))"
+            params += [after[0], after[0], after[1]]
         rows = self._db.execute(query + " ORDER BY updated_at, label LIMIT ?", (*params, limit))
         return [parcel_from_row(r) for r in rows]
 

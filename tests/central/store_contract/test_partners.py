@@ -79,6 +79,22 @@ def test_a_partner_reads_only_the_parcels_it_owns(any_store: CentralStore) -> No
         assert [p.label for p in session.partner_parcels("acme", limit=1)] == [label(2)]
 
 
+def test_a_partner_pages_on_past_parcels_that_changed_at_one_moment(
+    any_store: CentralStore,
+) -> None:
+    with any_store.transaction() as session:
+        for n in (1, 2, 3):
+            session.save_parcel(parcel(n, owner="acme", updated_at=T0 + 0.1234567))
+        session.save_parcel(parcel(4, owner="acme", updated_at=T0 + 9))
+    with any_store.transaction() as session:
+        first = session.partner_parcels("acme", limit=2)
+        assert [p.label for p in first] == [label(1), label(2)]
+        cursor = (first[-1].updated_at, first[-1].label)
+        rest = session.partner_parcels("acme", after=cursor, limit=2)
+        assert [p.label for p in rest] == [label(3), label(4)]
+        assert session.partner_parcels("acme", after=(T0 + 9, label(4))) == []
+
+
 def endpoints(store: CentralStore) -> tuple[int, int, int]:
     """acme: one endpoint for every type, one for collections only; bolt: one."""
     with store.transaction() as session:

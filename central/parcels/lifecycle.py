@@ -16,18 +16,36 @@ from central.errors import IllegalTransition
 
 
 class ParcelState(enum.StrEnum):
+    # Known from the cross-border milestones only (origin, linehaul, customs, the hub): not
+    # yet announced by a manifest for delivery in Singapore.
+    IN_TRANSIT = "in_transit"
     ANNOUNCED = "announced"
     ASSIGNED = "assigned"
     OUT_FOR_DELIVERY = "out_for_delivery"
     READY_FOR_PICKUP = "ready_for_pickup"
     REMINDED = "reminded"
     COLLECTED = "collected"
+    # Home delivery: handed to the consumer at the door, with a proof.
+    DELIVERED = "delivered"
+    # A home delivery attempt failed (nobody home, address not found, refused): the parcel
+    # is redirected to a locker or collection point, or returned.
+    ATTEMPT_FAILED = "attempt_failed"
+    REDIRECTED = "redirected"
     EXPIRED = "expired"
     REMOVED = "removed"
     REDELIVERED = "redelivered"
+    # Back with the delivery partner (undeliverable, or a consumer's return received).
     RETURNED = "returned"
+    # A consumer's return: its label issued by a partner, then dropped off at a locker or a
+    # counter, then collected by a courier on its way back to the partner.
+    RETURN_ISSUED = "return_issued"
+    RETURN_DROPPED_OFF = "return_dropped_off"
+    RETURN_COLLECTED = "return_collected"
+    # The cross-border journey ended it: lost in transit, or sent back to the origin.
+    LOST = "lost"
+    RETURNED_TO_ORIGIN = "returned_to_origin"
     # Exceptions: something an operator must look at (a deposit central never heard of, a
-    # courier who never came, a site fact that contradicts central's view).
+    # courier who never came, a site fact that contradicts central's view, a damaged parcel).
     EXCEPTION = "exception"
 
 
@@ -48,6 +66,20 @@ class ParcelStep(enum.StrEnum):
     RESERVATION_LAPSED = "reservation_lapsed"
     FLAG_EXCEPTION = "flag_exception"
     RESOLVE = "resolve"
+    # A cross-border milestone (central/parcels/milestones.py says which): recorded on the
+    # timeline by its event time; it never moves the parcel's state backwards.
+    MILESTONE = "milestone"
+    LOSE = "lose"  # lost in transit (a carrier's or partner's milestone)
+    RETURN_TO_ORIGIN = "return_to_origin"
+    # Home delivery by a courier's handheld.
+    DELIVER = "deliver"
+    FAIL_ATTEMPT = "fail_attempt"
+    REDIRECT = "redirect"
+    # A consumer's return.
+    ISSUE_RETURN = "issue_return"
+    DROP_OFF_RETURN = "drop_off_return"
+    COLLECT_RETURN = "collect_return"
+    RECEIVE_RETURN = "receive_return"
 
 
 S = ParcelState
@@ -94,9 +126,38 @@ TRANSITIONS: Mapping[tuple[ParcelState | None, ParcelStep], ParcelState] = {
     # central thought finished: the parcel becomes an exception for an operator.
     **_rows(ParcelStep.FLAG_EXCEPTION, [None, *ParcelState], S.EXCEPTION),
     **_rows(ParcelStep.RESOLVE, [S.EXCEPTION], S.ANNOUNCED),
+    # ---- before Singapore: milestones from partners and carriers. A milestone of a parcel
+    # central has not heard of starts it in transit; of any other it changes no state (it
+    # is history, possibly late: the state never moves backwards).
+    **_rows(ParcelStep.MILESTONE, [None], S.IN_TRANSIT),
+    **{(state, ParcelStep.MILESTONE): state for state in ParcelState},
+    **_rows(ParcelStep.ANNOUNCE, [S.IN_TRANSIT], S.ANNOUNCED),
+    **_rows(
+        ParcelStep.LOSE,
+        [None, S.IN_TRANSIT, S.ANNOUNCED, S.ASSIGNED, S.OUT_FOR_DELIVERY, S.EXCEPTION],
+        S.LOST,
+    ),
+    **_rows(
+        ParcelStep.RETURN_TO_ORIGIN,
+        [None, S.IN_TRANSIT, S.ANNOUNCED, S.EXCEPTION],
+        S.RETURNED_TO_ORIGIN,
+    ),
+    # ---- home delivery
+    **_rows(ParcelStep.DELIVER, [S.OUT_FOR_DELIVERY], S.DELIVERED),
+    **_rows(ParcelStep.FAIL_ATTEMPT, [S.OUT_FOR_DELIVERY], S.ATTEMPT_FAILED),
+    **_rows(ParcelStep.REDIRECT, [S.ATTEMPT_FAILED], S.REDIRECTED),
+    **_rows(ParcelStep.ASSIGN, [S.REDIRECTED], S.ASSIGNED),
+    **_rows(ParcelStep.HAND_TO_COURIER, [S.ATTEMPT_FAILED], S.OUT_FOR_DELIVERY),  # a retry
+    **_rows(ParcelStep.DEPOSIT, [S.REDIRECTED], S.READY_FOR_PICKUP),
+    **_rows(ParcelStep.RETURN, [S.ATTEMPT_FAILED, S.REDIRECTED], S.RETURNED),
+    # ---- a consumer's return
+    **_rows(ParcelStep.ISSUE_RETURN, [None], S.RETURN_ISSUED),
+    **_rows(ParcelStep.DROP_OFF_RETURN, [S.RETURN_ISSUED], S.RETURN_DROPPED_OFF),
+    **_rows(ParcelStep.COLLECT_RETURN, [S.RETURN_DROPPED_OFF], S.RETURN_COLLECTED),
+    **_rows(ParcelStep.RECEIVE_RETURN, [S.RETURN_COLLECTED], S.RETURNED),
 }
 
-FINAL_STATES = frozenset({S.COLLECTED, S.RETURNED})
+FINAL_STATES = frozenset({S.COLLECTED, S.DELIVERED, S.RETURNED, S.LOST, S.RETURNED_TO_ORIGIN})
 # States in which a parcel sits in a slot or on a shelf waiting for its consumer.
 WAITING_FOR_CONSUMER = frozenset({S.READY_FOR_PICKUP, S.REMINDED})
 

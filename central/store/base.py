@@ -19,10 +19,18 @@ from central.store.operating import (
     AuditView,
     BadgeSession,
     BadgeView,
+    DeliverySession,
+    DeliveryView,
+    MilestoneSession,
+    MilestoneView,
+    NotificationSession,
+    NotificationView,
     PartnerSession,
     PartnerView,
     RefusalSession,
     RefusalView,
+    ReturnSession,
+    ReturnView,
     UserSession,
     UserView,
     WebhookSession,
@@ -48,7 +56,19 @@ from central.store.records import (
 )
 
 
-class StoreView(AuditView, BadgeView, PartnerView, WebhookView, UserView, RefusalView, Protocol):
+class StoreView(
+    AuditView,
+    BadgeView,
+    PartnerView,
+    WebhookView,
+    UserView,
+    RefusalView,
+    MilestoneView,
+    DeliveryView,
+    ReturnView,
+    NotificationView,
+    Protocol,
+):
     """What can be read of central's state: the read half of a session, and all a read-only
     snapshot (central.store.read) offers."""
 
@@ -152,6 +172,10 @@ class StoreSession(
     WebhookSession,
     UserSession,
     RefusalSession,
+    MilestoneSession,
+    DeliverySession,
+    ReturnSession,
+    NotificationSession,
     Protocol,
 ):
     """Data access inside one transaction: everything a view reads, and the writes."""

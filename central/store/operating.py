@@ -1,5 +1,6 @@
-"""The store's interface for operating the network (issue 14), one aggregate per pair of
-protocols: what a snapshot reads (`...View`) and what a transaction writes (`...Session`).
+"""The store's interface for operating the network and keeping its promise, one aggregate
+per pair of protocols: what a snapshot reads (`...View`) and what a transaction writes
+(`...Session`).
 
 `StoreView` and `StoreSession` (central.store.base) include each of them; the SQL is in the
 matching module of central.store.queries.
@@ -221,3 +222,47 @@ class RefusalSession(RefusalView, Protocol):
     def count_refusal(self, site: str, reason: str, at: float, detail: str | None) -> None:
         """Count one refused scan at `site` for `reason` (a ScanRefusal value) at `at`."""
         ...
+
+
+# ---- milestones: cross-border milestones of parcels, each once, by event time
+
+
+class MilestoneView(Protocol):
+    """What a snapshot reads."""
+
+
+class MilestoneSession(MilestoneView, Protocol):
+    """What a transaction writes."""
+
+
+# ---- deliveries: home delivery attempts with proofs, and couriers' handheld tokens
+
+
+class DeliveryView(Protocol):
+    """What a snapshot reads."""
+
+
+class DeliverySession(DeliveryView, Protocol):
+    """What a transaction writes."""
+
+
+# ---- returns: consumers' return labels: issued, dropped off, received
+
+
+class ReturnView(Protocol):
+    """What a snapshot reads."""
+
+
+class ReturnSession(ReturnView, Protocol):
+    """What a transaction writes."""
+
+
+# ---- notifications: notifications to consumers (e-mail, SMS) and opt-outs
+
+
+class NotificationView(Protocol):
+    """What a snapshot reads."""
+
+
+class NotificationSession(NotificationView, Protocol):
+    """What a transaction writes."""

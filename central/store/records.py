@@ -77,6 +77,9 @@ class Contact:
     name: str | None = None
     phone: str | None = None
     email: str | None = None
+    # The language messages are written in (an IETF tag: "en", "zh", "ms", "ta"); None: the
+    # network's default.
+    language: str | None = None
 
     def __repr__(self) -> str:
         return "Contact(<withheld>)"
@@ -206,6 +209,17 @@ class ParcelRecord:
     # The partner whose manifest (the partner API) announced it; None: the operator's import.
     # Only that partner reads it through the API and gets its webhooks.
     owner: str | None = None
+    # The promise (central/parcels/promise.py): the service level it was sold under (None:
+    # the partner's default), its deadline (dispatch + the promise, Unix s), the furthest
+    # cross-border milestone reached, and where it stands (None: on time; "at_risk";
+    # "breached").
+    service: str | None = None
+    deadline_at: float | None = None
+    milestone: str | None = None
+    sla_state: str | None = None
+    # "delivery" (None) or "return" (a consumer's return, of the parcel `return_of`).
+    kind: str | None = None
+    return_of: str | None = None
 
 
 @dataclass(frozen=True)

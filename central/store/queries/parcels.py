@@ -55,6 +55,12 @@ class ParcelQueries(Queries):
                 record.updated_at,
                 record.pickup_expires_at,
                 record.owner,
+                record.service,
+                record.deadline_at,
+                record.milestone,
+                record.sla_state,
+                record.kind,
+                record.return_of,
             ),
         )
 
@@ -153,7 +159,7 @@ class ParcelQueries(Queries):
 _PARCEL_COLUMNS = (
     "label, state, size, weight_kg, postal_code, lat, lon, delivery_mode, preferred_site, "
     "contact_json, site, slot, partner, courier, announced_at, dispatched_at, updated_at, "
-    "pickup_expires_at, owner"
+    "pickup_expires_at, owner, service, deadline_at, milestone, sla_state, kind, return_of"
 )
 # For other aggregates' queries that read parcels (a partner's own parcels).
 PARCEL_COLUMNS = _PARCEL_COLUMNS
@@ -180,6 +186,12 @@ def _parcel(row: Sequence[Any]) -> ParcelRecord:
         updated_at=row[16],
         pickup_expires_at=row[17],
         owner=row[18],
+        service=row[19],
+        deadline_at=row[20],
+        milestone=row[21],
+        sla_state=row[22],
+        kind=row[23],
+        return_of=row[24],
     )
 
 
@@ -190,7 +202,12 @@ def _contact_json(contact: Contact | None) -> str | None:
     if contact is None:
         return None
     return json.dumps(
-        {"name": contact.name, "phone": contact.phone, "email": contact.email},
+        {
+            "name": contact.name,
+            "phone": contact.phone,
+            "email": contact.email,
+            "language": contact.language,
+        },
         separators=(",", ":"),
     )
 
@@ -199,7 +216,12 @@ def _contact(text: str | None) -> Contact | None:
     data = json.loads(text) if text else None
     if not isinstance(data, dict):
         return None
-    return Contact(name=data.get("name"), phone=data.get("phone"), email=data.get("email"))
+    return Contact(
+        name=data.get("name"),
+        phone=data.get("phone"),
+        email=data.get("email"),
+        language=data.get("language"),
+    )
 
 
 def _step(row: Sequence[Any]) -> StepRecord:

@@ -17,12 +17,16 @@ from central.store.queries.badges import BadgeQueries
 from central.store.queries.base import SqlConnection
 from central.store.queries.codes import CodeQueries
 from central.store.queries.commands import CommandQueries
+from central.store.queries.deliveries import DeliveryQueries
+from central.store.queries.milestones import MilestoneQueries
+from central.store.queries.notifications import NotificationQueries
 from central.store.queries.parcels import ParcelQueries
 from central.store.queries.partners import PartnerQueries
 from central.store.queries.processes import ProcessQueries
 from central.store.queries.refusals import RefusalQueries
 from central.store.queries.removals import RemovalQueries
 from central.store.queries.reservations import ReservationQueries
+from central.store.queries.returns import ReturnQueries
 from central.store.queries.sites import SiteQueries
 from central.store.queries.streams import StreamQueries
 from central.store.queries.tasks import TaskQueries
@@ -47,6 +51,10 @@ class SqlSession(
     WebhookQueries,
     UserQueries,
     RefusalQueries,
+    MilestoneQueries,
+    DeliveryQueries,
+    ReturnQueries,
+    NotificationQueries,
 ):
     """Data access inside one transaction, on the connection that holds it."""
 

@@ -400,6 +400,107 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX parcels_owner ON parcels (owner) WHERE owner IS NOT NULL",
         ),
     ),
+    Migration(
+        7,
+        "the whole delivery promise: cross-border milestones, the 72-hour deadline, home "
+        "delivery attempts and proofs, couriers' handheld tokens, consumers' returns, "
+        "notifications by e-mail and SMS with opt-outs",
+        (
+            # A parcel's promise: its deadline (dispatch + the partner's or service's promise),
+            # the furthest cross-border milestone reached, and where it stands against the
+            # deadline (NULL: on time; 'at_risk'; 'breached').
+            "ALTER TABLE parcels ADD COLUMN service TEXT",
+            "ALTER TABLE parcels ADD COLUMN deadline_at REAL",
+            "ALTER TABLE parcels ADD COLUMN milestone TEXT",
+            "ALTER TABLE parcels ADD COLUMN sla_state TEXT",
+            # 'delivery' (NULL, the default) or 'return' (a consumer's return), and for a
+            # return the label of the parcel it sends back.
+            "ALTER TABLE parcels ADD COLUMN kind TEXT",
+            "ALTER TABLE parcels ADD COLUMN return_of TEXT",
+            "CREATE INDEX parcels_deadline ON parcels (deadline_at) WHERE deadline_at IS NOT NULL",
+            # Cross-border milestones, each once per parcel (the same milestone reported
+            # twice is one), by their event time; attributed to who reported them.
+            """CREATE TABLE parcel_milestones (
+                label TEXT NOT NULL,
+                milestone TEXT NOT NULL,
+                at REAL NOT NULL,
+                source TEXT NOT NULL,
+                received_at REAL NOT NULL,
+                location TEXT,
+                detail TEXT,
+                PRIMARY KEY (label, milestone)
+            )""",
+            # Home delivery: each attempt at the door, with its outcome and proof.
+            """CREATE TABLE delivery_attempts (
+                id INTEGER PRIMARY KEY,
+                label TEXT NOT NULL,
+                courier TEXT NOT NULL,
+                at REAL NOT NULL,
+                outcome TEXT NOT NULL,
+                reason TEXT,
+                proof_kind TEXT,
+                proof_ref TEXT,
+                attempt_key TEXT NOT NULL UNIQUE,
+                source TEXT NOT NULL
+            )""",
+            "CREATE INDEX delivery_attempts_label ON delivery_attempts (label)",
+            # A courier's handheld: a token per device, its secret kept only as a hash.
+            """CREATE TABLE courier_tokens (
+                token_id TEXT PRIMARY KEY,
+                courier TEXT NOT NULL,
+                partner TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                revoked_at REAL
+            )""",
+            # A consumer's return label: signed like a pickup code (checked offline at the
+            # site), bound to one site or any, used once.
+            """CREATE TABLE return_labels (
+                return_id TEXT PRIMARY KEY,
+                label TEXT NOT NULL UNIQUE,
+                return_of TEXT,
+                partner TEXT NOT NULL,
+                site TEXT,
+                size TEXT NOT NULL,
+                issued_at REAL NOT NULL,
+                expires_at REAL NOT NULL,
+                dropped_at REAL,
+                dropped_site TEXT,
+                dropped_slot TEXT,
+                receipt TEXT
+            )""",
+            # Notifications to consumers: one row per (parcel, message, step, channel), so a
+            # retried send or a replayed step never sends twice; held until `due_at` (the
+            # morning, for one made at night).
+            """CREATE TABLE notifications (
+                id INTEGER PRIMARY KEY,
+                label TEXT NOT NULL,
+                message TEXT NOT NULL,
+                step_key TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                recipient TEXT NOT NULL,
+                language TEXT NOT NULL,
+                body TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                due_at REAL NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                sent_at REAL,
+                failed_at REAL,
+                last_error TEXT,
+                provider_ref TEXT,
+                UNIQUE (label, message, step_key, channel)
+            )""",
+            """CREATE INDEX notifications_due ON notifications (due_at)
+                WHERE sent_at IS NULL AND failed_at IS NULL""",
+            # A consumer who asked for no more messages on a channel.
+            """CREATE TABLE notification_opt_outs (
+                channel TEXT NOT NULL,
+                recipient TEXT NOT NULL,
+                at REAL NOT NULL,
+                PRIMARY KEY (channel, recipient)
+            )""",
+        ),
+    ),
 )
 # Numbers were handed out to parallel work (2: stream epochs, 3: liveness, 4: clock sends):
 # apply in order of number whatever order the entries above were written in.

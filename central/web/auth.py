@@ -42,12 +42,19 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 SECRET_BYTES = 32  # the session key: 256 bits
 SESSION_COOKIE = "lockernet_session"
-# Guessing a password: after this many wrong tries of one name within the window, that name
-# is refused (its right password too) until the oldest try leaves the window. Per process:
-# a deployment of N processes allows N times as many, still far from a useful guess rate.
+# Guessing a password: after this many wrong tries of one name from one address within the
+# window, that address is refused the name (its right password too) until the oldest try
+# leaves the window. Counted per address too, or five tries a quarter hour from anyone would
+# keep the login's owner out for good; many addresses at once still hit the name's own cap.
+# Per process: a deployment of N processes allows N times as many, still far from a useful
+# guess rate.
 LOGIN_FAILURES_MAX = 5
+LOGIN_FAILURES_MAX_PER_NAME = 10 * LOGIN_FAILURES_MAX
 LOGIN_WINDOW_S = 900.0
-_THROTTLE_NAMES_MAX = 10_000  # names remembered at once (a flood of made-up names is capped)
+_THROTTLE_KEYS_MAX = 10_000  # keys remembered at once (a flood of made-up names is capped)
+# Logins are at most 32 characters (users_cli.NAME): a longer name is remembered cut short,
+# so a flood of long made-up names costs no memory beyond the cap of keys.
+_NAME_KEPT_CHARS = 64
 
 
 class Role(enum.StrEnum):
@@ -106,68 +113,98 @@ class LoginThrottled(Exception):
 
 
 class LoginThrottle:
-    """Failed logins by name, over a sliding window (seconds of `clock`, monotonic)."""
+    """Failed logins by name, and by name and client address, over a sliding window
+    (seconds of `clock`, monotonic): `max_failures` from one address, `max_per_name` from
+    all addresses together."""
 
     def __init__(
         self,
         max_failures: int = LOGIN_FAILURES_MAX,
         window_s: float = LOGIN_WINDOW_S,
         clock: Callable[[], float] = time.monotonic,
+        max_per_name: int = LOGIN_FAILURES_MAX_PER_NAME,
     ) -> None:
         self.max_failures = max_failures
+        self.max_per_name = max_per_name
         self.window_s = window_s
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[tuple[str, str | None], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, name: str) -> None:
-        """LoginThrottled if `name` has used up its tries in the window."""
+    def check(self, name: str, address: str | None = None) -> None:
+        """LoginThrottled if `name` has used up its tries from `address` (a client's IP
+        address; None: unknown), or from every address together, in the window."""
         with self._lock:
-            tries = self._recent(name.casefold())
-            if len(tries) >= self.max_failures:
-                raise LoginThrottled(tries[0] + self.window_s - self._clock())
+            limits = (
+                (_key(name, address), self.max_failures),
+                (_key(name, None), self.max_per_name),
+            )
+            for key, most in limits:
+                tries = self._recent(key)
+                if len(tries) >= most:
+                    raise LoginThrottled(tries[0] + self.window_s - self._clock())
 
-    def failed(self, name: str) -> None:
-        """Count one wrong try of `name`."""
+    def failed(self, name: str, address: str | None = None) -> None:
+        """Count one wrong try of `name` from `address`."""
         with self._lock:
-            key = name.casefold()
-            self._recent(key).append(self._clock())
-            if len(self._failures) > _THROTTLE_NAMES_MAX:
+            now = self._clock()
+            keys = {_key(name, address), _key(name, None)}
+            for key in keys:
+                tries = self._failures.setdefault(key, deque())
+                self._forget_old(tries)
+                tries.append(now)
+            while len(self._failures) > _THROTTLE_KEYS_MAX:
                 self._failures.pop(next(iter(self._failures)))  # the longest remembered
 
-    def succeeded(self, name: str) -> None:
-        """A right password: the name's count starts again."""
+    def succeeded(self, name: str, address: str | None = None) -> None:
+        """A right password from `address`: its count for the name starts again (the
+        name's count over every address stays: others may still be guessing)."""
         with self._lock:
-            self._failures.pop(name.casefold(), None)
+            self._failures.pop(_key(name, address), None)
 
-    def _recent(self, key: str) -> deque[float]:
-        tries = self._failures.setdefault(key, deque())
+    def _recent(self, key: tuple[str, str | None]) -> deque[float]:
+        tries = self._failures.get(key)
+        if tries is None:
+            return deque()  # nothing kept for a name never got wrong
+        self._forget_old(tries)
+        return tries
+
+    def _forget_old(self, tries: deque[float]) -> None:
         cutoff = self._clock() - self.window_s
         while tries and tries[0] <= cutoff:
             tries.popleft()
-        return tries
+
+
+def _key(name: str, address: str | None) -> tuple[str, str | None]:
+    return name.casefold()[:_NAME_KEPT_CHARS], address
 
 
 def verify_login(
-    store: CentralStore, name: str, password: str, throttle: LoginThrottle
+    store: CentralStore,
+    name: str,
+    password: str,
+    throttle: LoginThrottle,
+    address: str | None = None,
 ) -> User | None:
     """The login if `name` exists, is not disabled and `password` is its password; None
     otherwise (one answer for every failure: a caller cannot learn which names exist).
-    LoginThrottled, before any check, once a name had LOGIN_FAILURES_MAX wrong tries in
-    LOGIN_WINDOW_S (`throttle`: the app's own, WebContext.login_throttle)."""
-    throttle.check(name)
+    LoginThrottled, before any check, once a name had LOGIN_FAILURES_MAX wrong tries from
+    `address` (the client's IP address: client_address(request)), or
+    LOGIN_FAILURES_MAX_PER_NAME from all, in LOGIN_WINDOW_S (`throttle`: the app's own,
+    WebContext.login_throttle)."""
+    throttle.check(name, address)
     with store.transaction() as session:
         record = session.get_user(name)
     if record is None or record.disabled_at is not None:
         # Checked all the same, so an unknown name costs what a wrong password does and
         # the time taken tells nobody which names exist.
         check_password(_decoy_hash(), password)
-        throttle.failed(name)
+        throttle.failed(name, address)
         return None
     if not check_password(record.password_hash, password):
-        throttle.failed(name)
+        throttle.failed(name, address)
         return None
-    throttle.succeeded(name)
+    throttle.succeeded(name, address)
     return _user(record)
 
 
@@ -181,6 +218,12 @@ def _user(record: UserRecord) -> User | None:
         return User(record.name, Role(record.role))
     except ValueError:
         return None  # a role this build does not know gets nothing
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's IP address, as the server saw it (behind a proxy on this machine,
+    uvicorn takes it from X-Forwarded-For); None if unknown."""
+    return request.client.host if request.client is not None else None
 
 
 def start_session(request: Request, user: User) -> None:

@@ -49,6 +49,7 @@ from central.web.auth import (
     LoginThrottled,
     Role,
     User,
+    client_address,
     end_session,
     require_role,
     start_session,
@@ -130,7 +131,9 @@ def _login_routes(api: APIRouter, ctx: WebContext) -> None:
         """Sign in: sets the session cookie. 401 for a wrong name or password (one answer
         for both); 429 with Retry-After after too many wrong passwords for the name."""
         try:
-            user = verify_login(ctx.store, body.name, body.password, ctx.login_throttle)
+            user = verify_login(
+                ctx.store, body.name, body.password, ctx.login_throttle, client_address(request)
+            )
         except LoginThrottled as exc:
             raise HTTPException(
                 status.HTTP_429_TOO_MANY_REQUESTS,

@@ -5,8 +5,10 @@ input that changes nothing."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from collections.abc import Callable
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from central.operator.remote import REMOTE_OPEN_LIMIT
@@ -14,7 +16,7 @@ from central.sites.alarms import AlarmKind, raise_alarm
 from central.sites.commands import CommandSender
 from central.store import CentralStore
 from central.store.records import TaskKind
-from central.web.auth import Role
+from central.web.auth import LoginThrottle, Role
 from central.web.context import WebContext
 from protocols.commands import DOOR_COMMAND_FRESH_S
 from protocols.topics import SiteChannel, Topics
@@ -382,3 +384,40 @@ def test_guessing_a_password_is_refused_after_five_tries_even_with_the_right_one
     other, other_password = LOGINS[Role.OPERATOR]
     signed_in = anonymous.post("/api/login", json={"name": other, "password": other_password})
     assert signed_in.status_code == 200
+
+
+def test_guesses_from_one_address_do_not_lock_the_login_out_everywhere(
+    web_app: FastAPI,
+) -> None:
+    # Five wrong tries a quarter hour from anyone would otherwise keep an operator out for
+    # good: the guesser's address is held back, the login's owner elsewhere is not.
+    name, password = LOGINS[Role.VIEWER]
+    guesser = TestClient(web_app, client=("203.0.113.66", 40000))
+    for _ in range(5):
+        assert (
+            guesser.post("/api/login", json={"name": name, "password": "guess"}).status_code == 401
+        )
+    assert guesser.post("/api/login", json={"name": name, "password": password}).status_code == 429
+    owner = TestClient(web_app, client=("198.51.100.7", 40001))
+    assert owner.post("/api/login", json={"name": name, "password": password}).status_code == 200
+    # Many addresses guessing one name together still end up refused, the owner too.
+    for n in range(2, 12):
+        spread = TestClient(web_app, client=(f"203.0.113.{n}", 40000))
+        for _ in range(5):
+            spread.post("/api/login", json={"name": name, "password": "guess"})
+    late = TestClient(web_app, client=("198.51.100.8", 40002))
+    assert late.post("/api/login", json={"name": name, "password": password}).status_code == 429
+
+
+def test_made_up_names_of_any_length_are_not_kept_whole() -> None:
+    # The console's form takes a name of any length; each failed one is remembered.
+    throttle = LoginThrottle()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20):
+            throttle.failed(f"{n}" + "x" * 1_000_000, "203.0.113.66")
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 1_000_000  # 20 MB of names came in

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from central.store.open import open_store
-from central.web.auth import Role, User, verify_login
+from central.web.auth import LoginThrottle, Role, User, verify_login
 from protocols.cli import main
 from tests.web.conftest import web_config
 
@@ -29,7 +29,7 @@ def run(capsys: pytest.CaptureFixture[str], config: Path, *argv: str) -> tuple[i
 def login(tmp_path: Path, name: str, password: str) -> User | None:
     store = open_store(web_config(tmp_path).store)
     try:
-        return verify_login(store, name, password)
+        return verify_login(store, name, password, LoginThrottle())
     finally:
         store.close()
 

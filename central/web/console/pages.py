@@ -15,7 +15,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from central.operator.fleet import fleet
 from central.store.open import open_reader
-from central.web.auth import LoginThrottled, end_session, start_session, verify_login
+from central.web.auth import (
+    LoginThrottled,
+    client_address,
+    end_session,
+    start_session,
+    verify_login,
+)
 from central.web.console import alarm_pages, badge_pages, live, parcel_pages, site_pages
 from central.web.console.island import island_map
 from central.web.console.render import (
@@ -54,7 +60,9 @@ def router(ctx: WebContext) -> APIRouter:
     ) -> Response:
         check_csrf(request, csrf)
         try:
-            user = verify_login(ctx.store, name, password, ctx.login_throttle)
+            user = verify_login(
+                ctx.store, name, password, ctx.login_throttle, client_address(request)
+            )
         except LoginThrottled as exc:
             return page(
                 request,

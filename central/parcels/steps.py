@@ -49,12 +49,18 @@ def announce(
     owner: str | None = None,
 ) -> ParcelRecord | None:
     """Record an announced parcel; None if central already knows the label (re-import).
-    `owner` is the partner whose manifest announced it (the partner API), else None."""
-    if session.get_parcel(parcel.label) is not None:
+    `owner` is the partner whose manifest announced it (the partner API), else None.
+    A parcel known only in transit (from cross-border milestones) is announced now, keeping
+    its milestones, its dispatch time from them and its owner (a manifest of another
+    partner's parcel in transit is skipped, as a known label is)."""
+    known = session.get_parcel(parcel.label)
+    if known is not None and (
+        known.state != ParcelState.IN_TRANSIT or (known.owner not in (None, owner))
+    ):
         return None
     record = ParcelRecord(
         label=parcel.label,
-        state=None,
+        state=None if known is None else known.state,
         size=parcel.size.value,
         weight_kg=parcel.weight_kg,
         postal_code=parcel.dest_postal_code,
@@ -68,6 +74,13 @@ def announce(
         updated_at=now,
         owner=owner,
     )
+    if known is not None:  # in transit: what the milestones told stays
+        record = dataclasses.replace(
+            record,
+            dispatched_at=known.dispatched_at or parcel.dispatched_at,
+            owner=known.owner or owner,
+            milestone=known.milestone,
+        )
     return take_step(session, record, ParcelStep.ANNOUNCE, at=now, source=source, now=now)
 
 

@@ -52,6 +52,11 @@ class AlarmKind(enum.StrEnum):
     # endpoint (its `site` is "partner:<id>", its ref the endpoint's id), cleared when the
     # endpoint next accepts a delivery.
     WEBHOOK_FAILING = "webhook_failing"
+    # A parcel's cross-border exceptions (central/parcels/milestone_events.py): its `site`
+    # is "parcel:<label>". Customs hold clears when the parcel is released or cleared (or
+    # is heard of further on); damage stays until an operator acknowledges it.
+    PARCEL_DAMAGED = "parcel_damaged"
+    CUSTOMS_HELD = "customs_held"
 
 
 # Kinds whose end the site reports; the rest (a forced door, events lost) end when acked.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from central.store.queries.audit import AuditEntry
     from central.store.queries.badges import BadgeRecord
+    from central.store.queries.milestones import MilestoneRecord
     from central.store.queries.partners import PartnerKeyRecord, PartnerRecord
     from central.store.queries.refusals import RefusalRecord
     from central.store.queries.users import UserRecord
@@ -230,9 +231,26 @@ class RefusalSession(RefusalView, Protocol):
 class MilestoneView(Protocol):
     """What a snapshot reads."""
 
+    def milestones(self, label: str) -> list[MilestoneRecord]:
+        """The parcel's milestones, oldest event first (ties by name)."""
+        ...
+
+    def get_milestone(self, label: str, milestone: str) -> MilestoneRecord | None:
+        """The parcel's record of `milestone` (a Milestone value), or None."""
+        ...
+
 
 class MilestoneSession(MilestoneView, Protocol):
     """What a transaction writes."""
+
+    def add_milestone(self, record: MilestoneRecord) -> bool:
+        """Record a milestone; False (nothing written) if the parcel already has it."""
+        ...
+
+    def move_milestone_earlier(self, record: MilestoneRecord) -> bool:
+        """Replace the stored report with `record` if its event time is earlier (the
+        first `received_at` stays); False if it is not earlier."""
+        ...
 
 
 # ---- deliveries: home delivery attempts with proofs, and couriers' handheld tokens

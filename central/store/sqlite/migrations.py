@@ -408,7 +408,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             # A parcel's promise: its deadline (dispatch + the partner's or service's promise),
             # the furthest cross-border milestone reached, and where it stands against the
-            # deadline (NULL: on time; 'at_risk'; 'breached').
+            # deadline (NULL: not yet judged; otherwise a SlaState value).
             "ALTER TABLE parcels ADD COLUMN service TEXT",
             "ALTER TABLE parcels ADD COLUMN deadline_at REAL",
             "ALTER TABLE parcels ADD COLUMN milestone TEXT",
@@ -418,6 +418,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE parcels ADD COLUMN kind TEXT",
             "ALTER TABLE parcels ADD COLUMN return_of TEXT",
             "CREATE INDEX parcels_deadline ON parcels (deadline_at) WHERE deadline_at IS NOT NULL",
+            # The promise's watch (central/parcels/promise.py): when the timer must next judge
+            # the parcel (the moment it would turn at risk, or its deadline; NULL: settled or
+            # not watched), and the milestone or state it was at when the promise broke.
+            "ALTER TABLE parcels ADD COLUMN sla_check_at REAL",
+            "ALTER TABLE parcels ADD COLUMN sla_cause TEXT",
+            "CREATE INDEX parcels_sla_check ON parcels (sla_check_at) WHERE sla_check_at IS NOT NULL",
+            # Parcels whose deadline is still to be set: a partial index stays as small as
+            # the parcels announced since the timer last went round.
+            "CREATE INDEX parcels_unstamped ON parcels (label) "
+            "WHERE deadline_at IS NULL AND sla_state IS NULL",
             # Cross-border milestones, each once per parcel (the same milestone reported
             # twice is one), by their event time; attributed to who reported them.
             """CREATE TABLE parcel_milestones (

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from central.store.queries.audit import AuditEntry
     from central.store.queries.badges import BadgeRecord
     from central.store.queries.milestones import MilestoneRecord
+    from central.store.queries.notifications import NewNotification, NotificationRecord
     from central.store.queries.partners import PartnerKeyRecord, PartnerRecord
     from central.store.queries.refusals import RefusalRecord
     from central.store.queries.users import UserRecord
@@ -281,6 +282,54 @@ class ReturnSession(ReturnView, Protocol):
 class NotificationView(Protocol):
     """What a snapshot reads."""
 
+    def notifications(self, label: str | None = None, limit: int = 200) -> list[NotificationRecord]:
+        """Queued messages (of one parcel, if given), oldest first."""
+        ...
+
+    def notification_counts(self) -> dict[tuple[str, str], int]:
+        """How many messages are in each (channel, status "sent" | "failed" | "pending")."""
+        ...
+
+    def next_notification_due(self) -> float | None:
+        """When the earliest unsent message is due (Unix s); None if none waits."""
+        ...
+
+    def is_opted_out(self, channel: str, recipient: str) -> bool:
+        """True if `recipient` (normal form) asked for no more messages on `channel`."""
+        ...
+
 
 class NotificationSession(NotificationView, Protocol):
     """What a transaction writes."""
+
+    def add_notification(self, row: NewNotification) -> int:
+        """Queue a message; 1 if written, 0 if its (label, message, step_key, channel) is
+        queued already."""
+        ...
+
+    def claim_notifications(
+        self, now: float, lease_until: float, limit: int
+    ) -> list[NotificationRecord]:
+        """Take up to `limit` messages due at `now` until `lease_until`, oldest due first."""
+        ...
+
+    def notification_sent(self, notification: int, at: float, provider_ref: str | None) -> None:
+        """Accepted by the server or provider: never sent again."""
+        ...
+
+    def notification_retry(self, notification: int, due_at: float, error: str) -> None:
+        """An attempt failed and may succeed later: due again at `due_at`."""
+        ...
+
+    def notification_failed(self, notification: int, at: float, error: str) -> None:
+        """Given up (a bad address, or out of attempts)."""
+        ...
+
+    def add_opt_out(self, channel: str, recipient: str, at: float) -> bool:
+        """Record an opt-out (False if recorded already); queued messages to the recipient
+        on the channel are given up."""
+        ...
+
+    def remove_opt_out(self, channel: str, recipient: str) -> bool:
+        """Take an opt-out back; False if there was none."""
+        ...

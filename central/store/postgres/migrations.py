@@ -418,6 +418,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 channel TEXT NOT NULL,
                 recipient TEXT NOT NULL,
                 language TEXT NOT NULL,
+                subject TEXT,
                 body TEXT NOT NULL,
                 created_at DOUBLE PRECISION NOT NULL,
                 due_at DOUBLE PRECISION NOT NULL,

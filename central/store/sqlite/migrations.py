@@ -490,6 +490,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 channel TEXT NOT NULL,
                 recipient TEXT NOT NULL,
                 language TEXT NOT NULL,
+                subject TEXT,
                 body TEXT NOT NULL,
                 created_at REAL NOT NULL,
                 due_at REAL NOT NULL,

@@ -49,7 +49,7 @@ from central.sites.ingest import Delivery, Ingest
 from central.sites.lockouts import LockoutEnds
 from central.sites.network import Network
 from central.sites.site_events import EventEffects
-from central.store import AlarmRecord, CentralStore, CommandRecord
+from central.store import AlarmRecord, CentralStore, CommandRecord, TaskRecord
 from central.store.open import open_reader, open_store, store_location
 from protocols.clock import Clock, SystemClock
 from protocols.messages import CentralStatus, encode
@@ -136,6 +136,8 @@ class CentralService:
                 TaskKind.EXPIRE.value: self.followups.expire,
                 TaskKind.SEND_COMMAND.value: self.sender.run_tasks,
                 TaskKind.END_LOCKOUT.value: LockoutEnds(self.store).run_tasks,
+                # A failed home delivery: redirected to a site with room, or returned.
+                **self._redirects(config),
             },
         )
         self._stopping = threading.Event()
@@ -195,6 +197,18 @@ class CentralService:
         )
 
     # ------------------------------------------------------------------- life cycle
+
+    def _redirects(
+        self, config: CentralConfig
+    ) -> dict[str, Callable[[list[TaskRecord], float], None]]:
+        """The REDIRECT task's handler, where central has a network to place on."""
+        from central.delivery.redirect import Redirects
+
+        if self.network is None:
+            return {}
+        policy = PlacementPolicy(max_locker_distance_km=config.reservations.max_locker_distance_km)
+        redirects = Redirects(self.store, self.network, config.reservations.hold_s, policy)
+        return {TaskKind.REDIRECT.value: redirects.run_tasks}
 
     def start(self, wait_connected_s: float | None = 10.0) -> None:
         """Load the network file, start the threads, connect. CentralError if another

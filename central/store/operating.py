@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from central.store.queries.audit import AuditEntry
     from central.store.queries.badges import BadgeRecord
+    from central.store.queries.deliveries import (
+        CourierTokenRecord,
+        DeliveryAttemptRecord,
+        DeliveryCodeRecord,
+    )
     from central.store.queries.milestones import MilestoneRecord
     from central.store.queries.notifications import NewNotification, NotificationRecord
     from central.store.queries.partners import PartnerKeyRecord, PartnerRecord
@@ -260,9 +265,42 @@ class MilestoneSession(MilestoneView, Protocol):
 class DeliveryView(Protocol):
     """What a snapshot reads."""
 
+    def delivery_attempt(self, attempt_key: str) -> DeliveryAttemptRecord | None:
+        """The attempt a handheld made with `attempt_key`; None if none was."""
+
+    def delivery_attempts(self, label: str) -> list[DeliveryAttemptRecord]:
+        """A parcel's attempts at the door, oldest first."""
+
+    def delivery_outcomes(self) -> dict[str, int]:
+        """Attempts by outcome ("delivered", "failed")."""
+
+    def courier_round(
+        self, courier: str, states: list[str], limit: int = 1000
+    ) -> list[ParcelRecord]:
+        """The home-delivery parcels assigned to `courier` in `states`, by label."""
+
+    def delivery_code(self, label: str) -> DeliveryCodeRecord | None:
+        """The consumer's one-time code (its hash) for a parcel out for delivery."""
+
+    def get_courier_token(self, token_id: str) -> CourierTokenRecord | None: ...
+
 
 class DeliverySession(DeliveryView, Protocol):
     """What a transaction writes."""
+
+    def add_delivery_attempt(self, record: DeliveryAttemptRecord) -> bool:
+        """Record an attempt; False (nothing written) if its attempt key is taken."""
+
+    def set_delivery_code(self, record: DeliveryCodeRecord) -> None:
+        """Set the parcel's one-time code (replacing an older one)."""
+
+    def drop_delivery_code(self, label: str) -> None: ...
+
+    def add_courier_token(self, record: CourierTokenRecord) -> None:
+        """Record a new handheld token (its id must be new)."""
+
+    def revoke_courier_token(self, token_id: str, at: float) -> bool:
+        """Revoke a token; False if it is unknown or revoked already."""
 
 
 # ---- returns: consumers' return labels: issued, dropped off, received

@@ -67,6 +67,7 @@ class TaskKind(enum.StrEnum):
     EXPIRE = "expire"  # the pickup window is over: mark for removal
     SEND_COMMAND = "send_command"  # a signed command to a site
     END_LOCKOUT = "end_lockout"  # a site's scanner lockout is over: its alarm clears
+    REDIRECT = "redirect"  # a home delivery failed at the door: redirect it, or return it
 
 
 @dataclass(frozen=True, repr=False)

@@ -17,10 +17,12 @@ def create_app(ctx: WebContext) -> FastAPI:
 
     - /api/...           operator API (central/web/operator_api.py), logins and roles (auth.py)
     - /api/partner/...   partner API and webhooks (central/partners/api.py)
+    - /api/courier/...   couriers' handheld API: home delivery (central/delivery/api.py)
     - /track/...         the consumers' public tracking page (central/web/public.py)
     - /console/...       the operator console's pages and live updates (central/web/console/)
     - /metrics           Prometheus exposition (central/web/metrics_route.py)
     """
+    from central.delivery import api as courier_api
     from central.partners import api as partner_api
     from central.web import metrics_route, operator_api, public
     from central.web.console import pages
@@ -39,6 +41,6 @@ def create_app(ctx: WebContext) -> FastAPI:
         SessionMiddleware,
         **session_middleware_options(api.session_secret_file, api.session_max_age_s),
     )
-    for module in (operator_api, partner_api, public, pages, metrics_route):
+    for module in (operator_api, partner_api, courier_api, public, pages, metrics_route):
         app.include_router(module.router(ctx))
     return app

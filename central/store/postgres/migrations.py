@@ -382,6 +382,15 @@ MIGRATIONS: tuple[Migration, ...] = (
                 source TEXT NOT NULL
             )""",
             "CREATE INDEX delivery_attempts_label ON delivery_attempts (label)",
+            # The consumer's one-time code for a home delivery, issued when the parcel goes
+            # out: only its hash is kept; the courier's handheld sends what the consumer says.
+            """CREATE TABLE delivery_codes (
+                label TEXT PRIMARY KEY,
+                code_hash TEXT NOT NULL,
+                courier TEXT NOT NULL,
+                issued_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )""",
             # A courier's handheld: a token per device, its secret kept only as a hash.
             """CREATE TABLE courier_tokens (
                 token_id TEXT PRIMARY KEY,

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import serial
 
 from edge.errors import PortClosed
 
 READ_CHUNK = 4096
+# A port with no file descriptor to watch (a pyserial URL such as loop:// or rfc2217://) is
+# read by a thread of its own, which waits this long per read to notice the port's close.
+READ_WAIT_S = 0.2
 
 
 class ByteLink(Protocol):
@@ -32,7 +36,9 @@ Opener = Callable[[], Awaitable[ByteLink]]
 
 
 class SerialLink:
-    """A pyserial port read through the event loop (add_reader): no thread per port.
+    """A pyserial port read through the event loop (add_reader): no thread per port. A port
+    given as a pyserial URL without a file descriptor (loop://, rfc2217://) is read by one
+    thread that hands each chunk to the loop; the framing stays the driver's either way.
 
     Only plain 8N1 at a baud rate is asked of the port: RS485 ioctls and modem lines fail on
     pseudo-terminals and are not needed by these boards (hardware.md §4).
@@ -43,14 +49,23 @@ class SerialLink:
         self._loop = asyncio.get_running_loop()
         self._chunks: asyncio.Queue[bytes | BaseException] = asyncio.Queue()
         self._closed = False
-        self._loop.add_reader(port.fileno(), self._readable)
+        self._fd = _fileno(port)
+        if self._fd is not None:
+            self._loop.add_reader(self._fd, self._readable)
+        else:
+            port.timeout = READ_WAIT_S
+            threading.Thread(
+                target=self._read_in_thread, name=f"serial {port.port}", daemon=True
+            ).start()
 
     @classmethod
     async def open(cls, path: str, baud: int) -> SerialLink:
+        """Open `path` (a device path, or a pyserial URL such as socket://host:port) at
+        `baud` 8N1. Raises PortClosed naming the port when it cannot be opened."""
         try:
             # exclusive: one owner per port (an advisory flock, as on the site's state folder).
             # A second agent or a stray `screen` on the bus would interleave frames with ours.
-            port = serial.Serial(
+            port = serial.serial_for_url(
                 path, baud, bytesize=8, parity="N", stopbits=1, timeout=0, exclusive=True
             )
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -68,11 +83,31 @@ class SerialLink:
             return
         self._chunks.put_nowait(data)
 
+    def _read_in_thread(self) -> None:
+        while not self._closed:
+            try:
+                data = self._port.read(1)
+                if data:
+                    data += self._port.read(self._port.in_waiting)
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                # (a URL port closed under a blocked read fails in its own ways)
+                self._from_thread(self._fail, exc)
+                return
+            if data:
+                self._from_thread(self._chunks.put_nowait, data)
+
+    def _from_thread(self, fn: Callable[[Any], None], arg: Any) -> None:
+        if self._closed:
+            return  # closed by the agent: nothing more to say
+        with contextlib.suppress(RuntimeError):  # the loop itself has closed
+            self._loop.call_soon_threadsafe(fn, arg)
+
     def _fail(self, exc: BaseException) -> None:
         if not self._closed:
             self._closed = True
-            with contextlib.suppress(ValueError, OSError):
-                self._loop.remove_reader(self._port.fileno())
+            if self._fd is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    self._loop.remove_reader(self._fd)
             with contextlib.suppress(serial.SerialException, OSError):
                 self._port.close()
         self._chunks.put_nowait(
@@ -99,6 +134,14 @@ class SerialLink:
 
     def close(self) -> None:
         self._fail(PortClosed("closed by the agent"))
+
+
+def _fileno(port: serial.SerialBase) -> int | None:
+    """The port's file descriptor, or None for a URL port that has none (loop://)."""
+    try:
+        return int(port.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def serial_opener(path: str, baud: int) -> Opener:

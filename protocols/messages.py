@@ -104,6 +104,7 @@ class DoorOpenReason(enum.StrEnum):
     REMOVAL = "removal"
     REMOTE = "remote"
     MAINTENANCE = "maintenance"
+    RETURN_DROP_OFF = "return_drop_off"  # a consumer's return label
 
 
 class ScanRefusal(enum.StrEnum):
@@ -129,6 +130,7 @@ class ScanKind(enum.StrEnum):
     PICKUP_CODE = "pickup_code"
     COURIER_BADGE = "courier_badge"
     PARCEL_LABEL = "parcel_label"
+    RETURN_LABEL = "return_label"  # a consumer's return (protocols.tokens.RETURN_PREFIX)
     UNKNOWN = "unknown"
 
 
@@ -276,6 +278,18 @@ class ParcelRemoved(Payload):
     reason: RemovalReason
 
 
+class ReturnDroppedOff(Payload):
+    """A consumer's return went in: into `slot` behind a door that closed with the IR seeing
+    it (a locker), or onto the counter's shelves (`slot` "SHELF"). `label_id`: the return
+    label's single-use id (its nonce, hex)."""
+
+    type: Literal["return_dropped_off"] = "return_dropped_off"
+    label: LabelId
+    return_id: Ident
+    slot: SlotId
+    label_id: Nonce
+
+
 class DoorOpened(Payload):
     type: Literal["door_opened"] = "door_opened"
     slot: SlotId
@@ -374,6 +388,7 @@ EventPayload = Annotated[
     ParcelDeposited
     | ParcelPickedUp
     | ParcelRemoved
+    | ReturnDroppedOff
     | DoorOpened
     | DoorClosed
     | DoorLeftOpen

@@ -1,4 +1,5 @@
-"""Signed tokens: pickup codes, courier badges and command signatures (Ed25519).
+"""Signed tokens: pickup codes, courier badges, return labels and command signatures
+(Ed25519).
 
 Central holds the private key; a site holds only the public key, so a stolen device cannot
 mint codes for any site. Every signature covers a domain tag naming the token's kind, so a
@@ -41,13 +42,22 @@ class TokenKind(enum.IntEnum):
     PICKUP = 1
     BADGE = 2
     COMMAND = 3
+    RETURN = 4
 
 
 # How a scanned text says what it is: the one definition of the scan prefixes (the site
 # tells a pickup code from a badge from a parcel label by them; no label begins so).
 PICKUP_PREFIX = "LNP:"
 BADGE_PREFIX = "LNB:"
-_TEXT_PREFIX = {TokenKind.PICKUP: PICKUP_PREFIX, TokenKind.BADGE: BADGE_PREFIX}
+RETURN_PREFIX = "LNR:"
+_TEXT_PREFIX = {
+    TokenKind.PICKUP: PICKUP_PREFIX,
+    TokenKind.BADGE: BADGE_PREFIX,
+    TokenKind.RETURN: RETURN_PREFIX,
+}
+# A return label's site when the consumer may drop it off at any site of the network (no
+# site id is "*": protocols.messages.SITE_ID_PATTERN).
+ANY_SITE = "*"
 
 
 def _domain(kind: TokenKind) -> bytes:
@@ -82,6 +92,25 @@ class CourierBadge:
     @property
     def badge_id(self) -> str:
         """A stable id for this badge (for revocation), without the secret."""
+        return self.nonce.hex()
+
+
+@dataclass(frozen=True)
+class ReturnLabel:
+    """What a consumer's return label says: return `return_id`, the parcel labelled `label`
+    going back, of size `size` (a SizeClass value), droppable at `site` (or ANY_SITE) until
+    `expires_at` (Unix seconds)."""
+
+    return_id: str
+    label: str
+    site: str
+    size: str
+    expires_at: int
+    nonce: bytes
+
+    @property
+    def label_id(self) -> str:
+        """A stable id for this label (for single use at the site), without the secret."""
         return self.nonce.hex()
 
 
@@ -235,6 +264,21 @@ class TokenSigner:
         )
         return _to_text(TokenKind.BADGE, body, self.sign(TokenKind.BADGE, body))
 
+    def return_label(self, label: ReturnLabel) -> str:
+        """The scannable text ("LNR:...") of a consumer's return label."""
+        if len(label.nonce) != NONCE_LENGTH:
+            raise ValueError(f"a return label's nonce is {NONCE_LENGTH} bytes")
+        body = (
+            bytes((FORMAT_VERSION, TokenKind.RETURN))
+            + _pack_text(label.return_id)
+            + _pack_text(label.label)
+            + _pack_text(label.site)
+            + _pack_text(label.size)
+            + struct.pack(">I", label.expires_at)
+            + label.nonce
+        )
+        return _to_text(TokenKind.RETURN, body, self.sign(TokenKind.RETURN, body))
+
 
 class TokenVerifier:
     """A site's side: holds only central's public key, and says precisely why it refuses."""
@@ -292,3 +336,26 @@ class TokenVerifier:
         if now >= badge.valid_until:
             raise TokenRefused(RefusalReason.EXPIRED, f"badge expired at {valid_until}")
         return badge
+
+    def return_label(self, text: str, site: str, now: float) -> ReturnLabel:
+        """Verify a scanned return label at site `site` at `now` (Unix seconds): signed by
+        central, for this site or any, not expired. Raises TokenRefused (MALFORMED,
+        WRONG_KIND, BAD_SIGNATURE, WRONG_SITE, EXPIRED). Single use is the site's to check."""
+        body, signature = _from_text(TokenKind.RETURN, text)
+        reader = _Reader(body)
+        reader.take(2)
+        found = ReturnLabel(
+            reader.text(),
+            reader.text(),
+            reader.text(),
+            reader.text(),
+            reader.u32(),
+            reader.take(NONCE_LENGTH),
+        )
+        reader.end()
+        self.check_signature(TokenKind.RETURN, body, signature)  # after the layout, as above
+        if found.site not in (site, ANY_SITE):
+            raise TokenRefused(RefusalReason.WRONG_SITE, f"return label is for site {found.site}")
+        if now >= found.expires_at:
+            raise TokenRefused(RefusalReason.EXPIRED, f"return label expired at {found.expires_at}")
+        return found

@@ -14,12 +14,15 @@ from dataclasses import dataclass
 
 from edge.site.actions import (
     Action,
+    DropReturn,
     Emit,
     Expect,
     ForgetExpected,
+    ForgetReturn,
     MarkForRemoval,
     MarkReleased,
     Move,
+    OpenReturn,
     PublishState,
     Removed,
     RevokeBadge,
@@ -71,6 +74,12 @@ def record(tx: Transaction, changes: list[StoreChange], now: float) -> None:
                 tx.shelve(parcel, courier, now)
             case Unshelve(parcel):
                 tx.unshelve(parcel)
+            case OpenReturn(label_id, return_id, label, slot):
+                tx.open_return(label_id, return_id, label, slot, now)
+            case DropReturn(label_id):
+                tx.drop_return(label_id, now)
+            case ForgetReturn(label_id):
+                tx.forget_return(label_id)
             case MarkReleased(slot):
                 tx.mark_released(slot, now)
             case SweepRemovals():

@@ -130,6 +130,31 @@ class Unshelve:
 
 
 @dataclass(frozen=True)
+class OpenReturn:
+    """A consumer's return label (`label_id`, its nonce hex) opened `slot` for return
+    `return_id`, the parcel labelled `label`: remembered until the door shuts."""
+
+    label_id: str
+    return_id: str
+    label: str
+    slot: str
+
+
+@dataclass(frozen=True)
+class DropReturn:
+    """The return went in: its label is used, for good (single use)."""
+
+    label_id: str
+
+
+@dataclass(frozen=True)
+class ForgetReturn:
+    """The door shut on nothing: the label may be scanned again."""
+
+    label_id: str
+
+
+@dataclass(frozen=True)
 class MarkReleased:
     """The board confirmed `slot`'s release: evidence for a restart (crash_recovery.py)."""
 
@@ -160,6 +185,9 @@ StoreChange = (
     | Removed
     | Shelve
     | Unshelve
+    | OpenReturn
+    | DropReturn
+    | ForgetReturn
     | MarkReleased
     | SweepRemovals
     | Emit

@@ -7,6 +7,7 @@ the visit: a parcel deposited, picked up or removed, or the slot put back as it 
 
 from __future__ import annotations
 
+from edge.site import returns
 from edge.site.actions import (
     Action,
     ClearFault,
@@ -88,7 +89,9 @@ def door_closed(
     sensor, taken to mean the visit happened). `opened`: the door as followed, if it was (a
     release this recent means a jam)."""
     actions: list[Action] = []
-    if slot.state is SlotState.OPEN_FOR_DEPOSIT:
+    if returns.opened_for_return(slot):
+        actions += returns.door_closed(slot, occupied, records)
+    elif slot.state is SlotState.OPEN_FOR_DEPOSIT:
         parcel = slot.open_ref
         went_in = occupied if occupied is not None else True
         if went_in and parcel is not None:

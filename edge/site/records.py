@@ -1,5 +1,5 @@
 """What the site's decisions read of its durable records: slots, expected parcels, codes,
-revoked badges.
+revoked badges, return labels used.
 
 The store (edge/store/sqlite.py) is the durable truth; a decision reads it through this small
 protocol, inside the transaction that then records the decision's changes, so nothing can move
@@ -40,6 +40,18 @@ class Expected:
     until: float
 
 
+@dataclass(frozen=True)
+class ReturnDrop:
+    """A return label scanned here: the slot it opened, and when the parcel went in (None:
+    the door has not shut on it yet)."""
+
+    label_id: str
+    return_id: str
+    label: str
+    slot: str
+    dropped_at: float | None
+
+
 class SiteRecords(Protocol):
     """The read side of the site's store that decisions use (all reads, no writes)."""
 
@@ -56,3 +68,4 @@ class SiteRecords(Protocol):
     def picked_up_at(self, parcel: str) -> float | None: ...
     def shelved(self) -> int: ...
     def on_shelf(self, parcel: str) -> bool: ...
+    def return_drop(self, label_id: str) -> ReturnDrop | None: ...

@@ -1,4 +1,5 @@
-"""What a scan decides: a consumer's pickup code, a courier's badge, a parcel label.
+"""What a scan decides: a consumer's pickup code or return label, a courier's badge, a
+parcel label.
 
 `admit` asks the scan lockout whether to act on the scan at all (edge/site/lockout.py);
 `decide` returns the actions of an admitted scan, or raises `Refused`; `refusal` says what a
@@ -7,7 +8,7 @@ refusal writes (and whether it starts a lockout). The counter's shelf flow is in
 
 from __future__ import annotations
 
-from edge.site import counter
+from edge.site import counter, returns
 from edge.site.actions import Action, CountRefusal, Emit, Expect, Move, Refused, Unlock
 from edge.site.lockout import Decision
 from edge.site.records import SiteRecords
@@ -27,7 +28,7 @@ from protocols.messages import (
     SlotFaultCode,
     SlotState,
 )
-from protocols.tokens import BADGE_PREFIX, PICKUP_PREFIX, TokenVerifier
+from protocols.tokens import BADGE_PREFIX, PICKUP_PREFIX, RETURN_PREFIX, TokenVerifier
 
 REFUSAL_FOR_TOKEN = {
     RefusalReason.MALFORMED: ScanRefusal.MALFORMED,
@@ -45,6 +46,8 @@ def scan_kind(text: str) -> ScanKind:
         return ScanKind.PICKUP_CODE
     if text.startswith(BADGE_PREFIX):
         return ScanKind.COURIER_BADGE
+    if text.startswith(RETURN_PREFIX):
+        return ScanKind.RETURN_LABEL
     return ScanKind.PARCEL_LABEL
 
 
@@ -69,6 +72,10 @@ def decide(
             text, rules=rules, state=state, records=records, verifier=verifier, now=now, now_m=now_m
         )
         return []
+    if kind is ScanKind.RETURN_LABEL:
+        return return_label(
+            text, rules=rules, state=state, records=records, verifier=verifier, now=now
+        )
     session = courier(rules, state, now_m)
     try:
         label = parse_label(text).id
@@ -100,6 +107,24 @@ def badge(
     state.courier = CourierSession(
         found.courier, found.partner, now_m + rules.courier_session_s, found.badge_id
     )
+
+
+def return_label(
+    text: str,
+    *,
+    rules: SiteRules,
+    state: SiteState,
+    records: SiteRecords,
+    verifier: TokenVerifier,
+    now: float,
+) -> list[Action]:
+    """A consumer's return label, checked offline (central's signature, this site or any,
+    not expired), then dropped off (edge/site/returns.py); no badge needed."""
+    try:
+        found = verifier.return_label(text, rules.site, now)
+    except TokenRefused as exc:
+        raise Refused(ScanKind.RETURN_LABEL, REFUSAL_FOR_TOKEN[exc.reason], exc.detail) from None
+    return returns.drop_off(found, rules, state, records)
 
 
 def courier(rules: SiteRules, state: SiteState, now_m: float) -> CourierSession:

@@ -1,10 +1,11 @@
 """The site's durable store: SQLite in WAL mode, one file per site.
 
 It holds the slots, the parcels the site expects (reservations), the parcels marked for
-removal, used and revoked codes, revoked courier badges, seen command nonces, and the outbox
-of events with the site's sequence number. Every decision and the event it produces are
-written in one transaction, and the transaction is on disk (synchronous=FULL: the WAL is
-fsynced at every commit) before the door moves or the event is published.
+removal, used and revoked codes, revoked courier badges, return labels used, seen command
+nonces, and the outbox of events with the site's sequence number. Every decision and the
+event it produces are written in one transaction, and the transaction is on disk
+(synchronous=FULL: the WAL is fsynced at every commit) before the door moves or the event is
+published.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from edge.errors import EdgeError
 from edge.host.ownership import SiteLock
 from edge.site.records import Expected, SlotRecord
 from edge.site.slots import Trigger, next_state
+from edge.store.returns import RETURN_DROPS_SCHEMA, ReturnDrops
 from protocols.messages import Event, EventPayload, SizeClass, SlotState, encode
 
 SCHEMA: list[str] = [
@@ -79,6 +81,8 @@ SCHEMA: list[str] = [
     """
     CREATE TABLE revoked_badges (badge_id TEXT PRIMARY KEY, until REAL NOT NULL, at REAL NOT NULL);
     """,
+    # 6: consumers' return labels scanned here, each used once (edge/store/returns.py)
+    RETURN_DROPS_SCHEMA,
 ]
 
 
@@ -139,7 +143,7 @@ def _slot(row: sqlite3.Row) -> SlotRecord:
     )
 
 
-class Transaction:
+class Transaction(ReturnDrops):
     """Reads and writes inside one SQLite transaction."""
 
     def __init__(self, db: sqlite3.Connection, site: str, epoch: str | None = None) -> None:

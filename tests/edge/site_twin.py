@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 
 from edge.site.actions import (
     Action,
+    DropReturn,
     Emit,
     Expect,
     ForgetExpected,
+    ForgetReturn,
     MarkForRemoval,
     MarkReleased,
     Move,
+    OpenReturn,
     Removed,
     RevokeBadge,
     RevokeCode,
@@ -32,7 +35,7 @@ from edge.site.actions import (
     store_changes,
 )
 from edge.site.lockout import LockoutPolicy, ScanLockout
-from edge.site.records import Expected, SlotRecord
+from edge.site.records import Expected, ReturnDrop, SlotRecord
 from edge.site.slots import next_state
 from edge.site.state import SiteRules, SiteState, SlotPlace
 from protocols.messages import EventPayload, SiteKind, SizeClass, SlotState
@@ -68,6 +71,7 @@ class SiteTwin:
     revoked: set[str] = field(default_factory=set)
     revoked_badges: dict[str, float] = field(default_factory=dict)
     shelf: dict[str, str] = field(default_factory=dict)
+    returns: dict[str, ReturnDrop] = field(default_factory=dict)
     written: list[EventPayload] = field(default_factory=list)
 
     @classmethod
@@ -124,6 +128,9 @@ class SiteTwin:
     def on_shelf(self, parcel: str) -> bool:
         return parcel in self.shelf
 
+    def return_drop(self, label_id: str) -> ReturnDrop | None:
+        return self.returns.get(label_id)
+
     # ------------------------------------------------------------------ the writes
     def put(self, slot_id: str, **changes: object) -> None:
         """Set a slot's record directly (a test's starting point)."""
@@ -166,6 +173,15 @@ class SiteTwin:
                     self.shelf[parcel] = courier
                 case Unshelve(parcel):
                     self.shelf.pop(parcel, None)
+                case OpenReturn(label_id, return_id, label, slot):
+                    self.returns[label_id] = ReturnDrop(label_id, return_id, label, slot, None)
+                case DropReturn(label_id):
+                    self.returns[label_id] = dataclasses.replace(
+                        self.returns[label_id], dropped_at=now
+                    )
+                case ForgetReturn(label_id):
+                    if self.returns[label_id].dropped_at is None:
+                        del self.returns[label_id]
                 case MarkReleased(slot):
                     self.put(slot, released_at=now)
                 case SweepRemovals():

@@ -13,6 +13,7 @@ import dataclasses
 from central.errors import IllegalTransition, UnknownParcel
 from central.parcels.lifecycle import ParcelState, ParcelStep, advance
 from central.parcels.manifest import ParcelAnnouncement
+from central.parcels.promise import after_step
 from central.partners.outbox import enqueue_step
 from central.store import Contact, ParcelRecord, StepRecord, StoreSession
 
@@ -104,6 +105,7 @@ def take_step(
         updated_at=now,
         **changes,  # type: ignore[arg-type]
     )
+    updated = after_step(session, record, updated, at)
     session.save_parcel(updated)
     recorded = StepRecord(
         label=record.label,

@@ -22,6 +22,8 @@ from pydantic import (
     Field,
     SerializationInfo,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -189,6 +191,73 @@ class CommandConfig(Section):
     reply_timeout_s: float = Field(default=30.0, gt=0)
 
 
+# What the rest of a parcel's journey needs from where it is (a cross-border milestone or a
+# state in Singapore), hours: the parcel is at risk when less is left before its deadline.
+# A milestone or state not named takes the need of the last one before it in the journey
+# (central/parcels/promise.py). From dispatch a parcel normally reaches the consumer in
+# about 60 hours: a day's linehaul, half a day of customs, the hub's sort, a day's round.
+DEFAULT_NEEDS_H: dict[str, float] = {
+    "accepted_at_origin": 66.0,
+    "dispatched": 60.0,
+    "export_customs_cleared": 54.0,
+    "linehaul_departed": 48.0,
+    "linehaul_arrived": 30.0,
+    "import_customs_held": 30.0,
+    "import_customs_released": 24.0,
+    "import_customs_cleared": 24.0,
+    "arrived_at_hub": 20.0,
+    "handed_to_partner": 14.0,
+    "announced": 12.0,
+    "assigned": 8.0,
+    "redelivered": 8.0,
+    "redirected": 8.0,
+    "attempt_failed": 8.0,
+    "out_for_delivery": 3.0,
+}
+
+
+class PromiseConfig(Section):
+    """The delivery promise (central/parcels/promise.py): a parcel is ready for pickup or
+    delivered within `hours` of its dispatch. A parcel sold under a service in `services`
+    gets that service's hours, else its partner's in `partners`, else `hours`."""
+
+    hours: float = Field(default=72.0, gt=0, le=24 * 60)
+    partners: dict[str, float] = Field(default_factory=dict)
+    services: dict[str, float] = Field(default_factory=dict)
+    # Laid over DEFAULT_NEEDS_H: name only the milestones or states whose need differs.
+    needs: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_NEEDS_H))
+    # Parcels judged per transaction by the timer (the rest wait for the next tick).
+    batch: int = Field(default=2000, ge=1, le=100_000)
+
+    @field_validator("partners", "services")
+    @classmethod
+    def _positive_hours(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        for name, hours in value.items():
+            if not (0 < hours <= 24 * 60):
+                raise ValueError(
+                    f"promise.{info.field_name}.{name} = {hours}: hours must be above 0 and "
+                    "at most 1440 (60 days)"
+                )
+        return value
+
+    @field_validator("needs")
+    @classmethod
+    def _known_needs(cls, value: dict[str, float]) -> dict[str, float]:
+        from central.parcels.lifecycle import ParcelState
+        from central.parcels.milestones import Milestone
+
+        known = {m.value for m in Milestone} | {s.value for s in ParcelState}
+        for name, hours in value.items():
+            if name not in known:
+                raise ValueError(
+                    f"promise.needs.{name}: not a milestone or a parcel state (one of "
+                    f"{', '.join(DEFAULT_NEEDS_H)}, ...)"
+                )
+            if not (0 <= hours <= 24 * 60):
+                raise ValueError(f"promise.needs.{name} = {hours}: hours must be 0 to 1440")
+        return {**DEFAULT_NEEDS_H, **value}
+
+
 class ServiceConfig(Section):
     # How often timers (reminders, expiries, lapses, gap checks) are looked at, real seconds.
     tick_interval_s: float = Field(default=1.0, gt=0, le=60)
@@ -244,6 +313,7 @@ class CentralConfig(ProgramSettings):
     commands: CommandConfig = CommandConfig()
     service: ServiceConfig = ServiceConfig()
     api: ApiConfig = ApiConfig()
+    promise: PromiseConfig = PromiseConfig()
 
     @model_validator(mode="after")
     def _one_broker_form(self) -> CentralConfig:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from central.capacity.reservations import PLACEMENT_CHUNK, Reservations
+from central.parcels.promise import watch as watch_promise
 from central.parcels.tasks import TaskRunner
 from central.service.broker_session import BrokerSessions
 from central.service.config import CentralConfig, LivenessConfig, ServiceConfig
@@ -188,7 +189,8 @@ class Timers:
             log.exception("timer work failed; trying again at the next tick")
 
     def tick(self) -> None:
-        """Timer work: gaps, reservation lapses, placement of waiting parcels, due tasks."""
+        """Timer work: gaps, the promise's deadlines and alarms, reservation lapses, placement
+        of waiting parcels, due tasks."""
         now = self.clock.now()
         if self.process is not None:
             self.process.write(now)
@@ -196,6 +198,8 @@ class Timers:
         hearing = self._listening_since()
         if hearing:
             judge_liveness(self.store, now, hearing, self.config.liveness)
+        # Before placement: a parcel found at risk now is dispatched first in this wave.
+        watch_promise(self.store, self.config.promise, now)
         if self.reservations is not None:
             self.reservations.lapse_due(now)
             with self.store.transaction() as session:

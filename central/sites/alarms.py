@@ -52,6 +52,12 @@ class AlarmKind(enum.StrEnum):
     # endpoint (its `site` is "partner:<id>", its ref the endpoint's id), cleared when the
     # endpoint next accepts a delivery.
     WEBHOOK_FAILING = "webhook_failing"
+    # A parcel's promise (central/parcels/promise.py): less time is left before its deadline
+    # than the rest of its journey needs, or the deadline passed before it was ready for
+    # pickup or delivered. Its `site` is the parcel's site ("network" before it has one),
+    # its ref the label; both clear when the parcel reaches its consumer or ends.
+    PARCEL_AT_RISK = "parcel_at_risk"
+    SLA_BREACHED = "sla_breached"
     # A parcel's cross-border exceptions (central/parcels/milestone_events.py): its `site`
     # is "parcel:<label>". Customs hold clears when the parcel is released or cleared (or
     # is heard of further on); damage stays until an operator acknowledges it.
@@ -72,6 +78,8 @@ SELF_CLEARING = frozenset(
         AlarmKind.SITE_FAULT,
         AlarmKind.BROKER_UNREACHABLE,
         AlarmKind.WEBHOOK_FAILING,
+        AlarmKind.PARCEL_AT_RISK,
+        AlarmKind.SLA_BREACHED,
     }
 )
 

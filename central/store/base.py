@@ -27,6 +27,8 @@ from central.store.operating import (
     NotificationView,
     PartnerSession,
     PartnerView,
+    PromiseSession,
+    PromiseView,
     RefusalSession,
     RefusalView,
     ReturnSession,
@@ -67,6 +69,7 @@ class StoreView(
     DeliveryView,
     ReturnView,
     NotificationView,
+    PromiseView,
     Protocol,
 ):
     """What can be read of central's state: the read half of a session, and all a read-only
@@ -176,6 +179,7 @@ class StoreSession(
     DeliverySession,
     ReturnSession,
     NotificationSession,
+    PromiseSession,
     Protocol,
 ):
     """Data access inside one transaction: everything a view reads, and the writes."""

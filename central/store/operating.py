@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from central.store.queries.milestones import MilestoneRecord
     from central.store.queries.notifications import NewNotification, NotificationRecord
     from central.store.queries.partners import PartnerKeyRecord, PartnerRecord
+    from central.store.queries.promise import PromiseOutcome
     from central.store.queries.refusals import RefusalRecord
     from central.store.queries.users import UserRecord
     from central.store.queries.webhooks import (
@@ -312,6 +313,53 @@ class ReturnView(Protocol):
 
 class ReturnSession(ReturnView, Protocol):
     """What a transaction writes."""
+
+
+# ---- promise: each parcel's deadline and where it stands against it (central/parcels/promise.py)
+
+
+class PromiseView(Protocol):
+    """What a snapshot reads."""
+
+    def promise_outcomes(
+        self, since: float | None = None, until: float | None = None
+    ) -> list[PromiseOutcome]:
+        """Parcels whose promise is decided (met or breached), with a deadline in
+        [since, until) (an end open when None), by deadline."""
+        ...
+
+    def promise_state_counts(self) -> dict[str, int]:
+        """Parcels by SLA state ("unjudged": not looked at yet)."""
+        ...
+
+
+class PromiseSession(PromiseView, Protocol):
+    """What a transaction writes."""
+
+    def parcels_without_deadline(self, limit: int) -> list[ParcelRecord]:
+        """Parcels with neither a deadline nor an SLA state, at most `limit`."""
+        ...
+
+    def parcels_to_judge(self, now: float, limit: int) -> list[ParcelRecord]:
+        """Parcels due to be judged at `now` (sla_check_at <= now), soonest first."""
+        ...
+
+    def set_promise(
+        self,
+        label: str,
+        state: str | None,
+        *,
+        deadline_at: float | None,
+        sla_state: str,
+        check_at: float | None,
+        cause: str | None = None,
+    ) -> bool:
+        """Write the parcel's promise if it is still in `state`; False if it moved on."""
+        ...
+
+    def set_promise_watch(self, label: str, check_at: float | None, cause: str | None) -> None:
+        """Set when the parcel is judged next (None: never) and where its time was lost."""
+        ...
 
 
 # ---- notifications: notifications to consumers (e-mail, SMS) and opt-outs

@@ -351,7 +351,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             # not watched), and the milestone or state it was at when the promise broke.
             "ALTER TABLE parcels ADD COLUMN sla_check_at DOUBLE PRECISION",
             "ALTER TABLE parcels ADD COLUMN sla_cause TEXT",
-            "CREATE INDEX parcels_sla_check ON parcels (sla_check_at) WHERE sla_check_at IS NOT NULL",
+            "CREATE INDEX parcels_sla_check ON parcels (sla_check_at) "
+            "WHERE sla_check_at IS NOT NULL",
             # Parcels whose deadline is still to be set: a partial index stays as small as
             # the parcels announced since the timer last went round.
             "CREATE INDEX parcels_unstamped ON parcels (label) "

@@ -23,6 +23,7 @@ from central.store.queries.notifications import NotificationQueries
 from central.store.queries.parcels import ParcelQueries
 from central.store.queries.partners import PartnerQueries
 from central.store.queries.processes import ProcessQueries
+from central.store.queries.promise import PromiseQueries
 from central.store.queries.refusals import RefusalQueries
 from central.store.queries.removals import RemovalQueries
 from central.store.queries.reservations import ReservationQueries
@@ -55,6 +56,7 @@ class SqlSession(
     DeliveryQueries,
     ReturnQueries,
     NotificationQueries,
+    PromiseQueries,
 ):
     """Data access inside one transaction, on the connection that holds it."""
 

@@ -186,6 +186,6 @@ def _refusals() -> Iterator[None]:
     except (WrongState, KeyReused) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except (BadProof, Incomplete) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     except DeliveryError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None

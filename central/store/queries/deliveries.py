@@ -146,6 +146,24 @@ class DeliveryQueries(Queries):
         )
         return [parcel_from_row(r) for r in rows]
 
+    def home_delivery_figures(self) -> dict[str, int]:
+        """Home parcels by how their delivery ended so far: "delivered" (at the door),
+        "failed_redirected" (a failed attempt, then sent to a locker or collection point),
+        "failed_returned" (a failed attempt, then back to the partner)."""
+        row = self._db.execute(
+            """SELECT
+                COUNT(DISTINCT CASE WHEN step = 'deliver' THEN label END),
+                COUNT(DISTINCT CASE WHEN step = 'redirect' THEN label END),
+                COUNT(DISTINCT CASE WHEN step = 'return' AND before = 'attempt_failed'
+                    THEN label END)
+                FROM parcel_steps WHERE step IN ('deliver', 'redirect', 'return')"""
+        ).fetchone()
+        return {
+            "delivered": int(row[0]),
+            "failed_redirected": int(row[1]),
+            "failed_returned": int(row[2]),
+        }
+
     # ---- the consumers' one-time codes
 
     def set_delivery_code(self, record: DeliveryCodeRecord) -> None:

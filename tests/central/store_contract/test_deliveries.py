@@ -95,3 +95,25 @@ def test_a_couriers_round_is_its_home_parcels_in_the_states_asked(
         assert [p.label for p in session.courier_round("K1", wanted)] == ["P1", "P3"]
         assert [p.label for p in session.courier_round("K2", wanted)] == ["P4"]
         assert session.courier_round("K3", wanted) == []
+
+
+def test_home_delivery_figures_count_each_parcel_once(any_store: CentralStore) -> None:
+    from central.parcels.lifecycle import ParcelStep
+    from central.store.records import StepRecord
+
+    def step(label: str, step: ParcelStep, before: ParcelState, after: ParcelState) -> None:
+        session.add_step(StepRecord(label, step, before, after, T0, "test", None, T0))
+
+    S = ParcelState
+    with any_store.transaction() as session:
+        step("P1", ParcelStep.DELIVER, S.OUT_FOR_DELIVERY, S.DELIVERED)
+        step("P2", ParcelStep.FAIL_ATTEMPT, S.OUT_FOR_DELIVERY, S.ATTEMPT_FAILED)
+        step("P2", ParcelStep.REDIRECT, S.ATTEMPT_FAILED, S.REDIRECTED)
+        step("P3", ParcelStep.FAIL_ATTEMPT, S.OUT_FOR_DELIVERY, S.ATTEMPT_FAILED)
+        step("P3", ParcelStep.RETURN, S.ATTEMPT_FAILED, S.RETURNED)
+        step("P4", ParcelStep.RETURN, S.REMOVED, S.RETURNED)  # not a home delivery's
+        assert session.home_delivery_figures() == {
+            "delivered": 1,
+            "failed_redirected": 1,
+            "failed_returned": 1,
+        }

@@ -275,6 +275,10 @@ class DeliveryView(Protocol):
     def delivery_outcomes(self) -> dict[str, int]:
         """Attempts by outcome ("delivered", "failed")."""
 
+    def home_delivery_figures(self) -> dict[str, int]:
+        """Home parcels by how their delivery ended: "delivered", "failed_redirected",
+        "failed_returned"."""
+
     def courier_round(
         self, courier: str, states: list[str], limit: int = 1000
     ) -> list[ParcelRecord]:

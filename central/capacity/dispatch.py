@@ -21,6 +21,11 @@ partners' capacity is what runs out; on the benchmark day it left a 0.95% gap, t
 Parcels that no courier can carry are returned as unassigned with the reason, never
 dropped. Within a stop the parcels dispatched earliest (nearest their 72-hour promise) are
 carried first.
+
+A parcel at risk of missing its promise (central/parcels/promise.py) goes before the rest:
+the parcels at risk at a stop form a stop of their own, served before every other stop, and
+their lateness is priced `at_risk_penalty_factor` times higher, so they go to the partner
+with the better on-time record even where another is cheaper.
 `tests/bench/assignment.py` measures its cost against an exact min-cost-flow optimum.
 """
 
@@ -41,8 +46,13 @@ DEFAULT_LATE_PENALTY_SGD = 20.0
 DEFAULT_COST_PER_KM_SGD = 0.08
 # Home deliveries are grouped by delivery zone (a square of this side, km) for dispatch.
 DEFAULT_HOME_ZONE_KM = 1.0
+# A parcel at risk of missing its promise is late with a probability far above a partner's
+# average: its lateness is priced this many times the penalty.
+DEFAULT_AT_RISK_PENALTY_FACTOR = 5.0
 # A stop with a single courier left: its regret is this (it must be served first).
 NO_ALTERNATIVE_REGRET = 1e9
+# The key of the stop the parcels at risk at a stop make (never a site id's or a zone's).
+URGENT_SUFFIX = "!at-risk"
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class DispatchCosts:
     late_penalty_sgd: float = DEFAULT_LATE_PENALTY_SGD
     cost_per_km_sgd: float = DEFAULT_COST_PER_KM_SGD
     home_zone_km: float = DEFAULT_HOME_ZONE_KM
+    at_risk_penalty_factor: float = DEFAULT_AT_RISK_PENALTY_FACTOR
 
     def __post_init__(self) -> None:
         for name in ("late_penalty_sgd", "cost_per_km_sgd"):
@@ -58,6 +69,9 @@ class DispatchCosts:
                 raise ValueError(f"{name} must be 0 or more, not {value}")
         if not (math.isfinite(self.home_zone_km) and self.home_zone_km > 0):
             raise ValueError(f"home_zone_km must be positive, not {self.home_zone_km}")
+        factor = self.at_risk_penalty_factor
+        if not (math.isfinite(factor) and factor >= 1):
+            raise ValueError(f"at_risk_penalty_factor must be 1 or more, not {factor}")
 
 
 @dataclass(frozen=True)
@@ -100,11 +114,13 @@ def stop_for(
 
 @dataclass(frozen=True)
 class DispatchParcel:
-    """A parcel of the wave: its label, its stop, and when it left its origin."""
+    """A parcel of the wave: its label, its stop, when it left its origin, and whether it
+    is at risk of missing its promise (or has missed it)."""
 
     label: str
     stop: Stop
     dispatched_at: float
+    at_risk: bool = False
 
 
 @dataclass
@@ -170,19 +186,30 @@ class DispatchInstance:
     courier_xy: list[tuple[float, float]]
     stop_xy: list[tuple[float, float]]
     cost_per_km: float
+    # Stops of parcels at risk: served first, and each courier's lateness priced at
+    # `courier_urgent_extra` more there. Empty: no stop is urgent.
+    stop_urgent: list[bool] = field(default_factory=list)
+    courier_urgent_extra: list[float] = field(default_factory=list)
+
+    def urgent(self, stop: int) -> bool:
+        return bool(self.stop_urgent) and self.stop_urgent[stop]
 
     def cost(self, stop: int, courier: int) -> float:
         sx, sy = self.stop_xy[stop]
         cx, cy = self.courier_xy[courier]
-        return self.courier_fixed[courier] + self.cost_per_km * math.hypot(sx - cx, sy - cy)
+        extra = self.courier_urgent_extra[courier] if self.urgent(stop) else 0.0
+        return self.courier_fixed[courier] + extra + self.cost_per_km * math.hypot(sx - cx, sy - cy)
 
     def stop_costs(self, stop: int) -> list[float]:
         sx, sy = self.stop_xy[stop]
         per_km = self.cost_per_km
         hypot = math.hypot
+        fixed = self.courier_fixed
+        if self.urgent(stop):
+            fixed = [f + e for f, e in zip(fixed, self.courier_urgent_extra, strict=True)]
         return [
-            fixed + per_km * hypot(sx - cx, sy - cy)
-            for fixed, (cx, cy) in zip(self.courier_fixed, self.courier_xy, strict=True)
+            f + per_km * hypot(sx - cx, sy - cy)
+            for f, (cx, cy) in zip(fixed, self.courier_xy, strict=True)
         ]
 
 
@@ -192,7 +219,8 @@ def build_instance(
     remaining: HandlingCapacity,
     costs: DispatchCosts | None = None,
 ) -> tuple[DispatchInstance, list[list[DispatchParcel]]]:
-    """The wave's instance, and the parcels of each stop, earliest dispatched first."""
+    """The wave's instance, and the parcels of each stop, earliest dispatched first. The
+    parcels at risk at a stop are a stop of their own (same place, urgent)."""
     costs = costs or DispatchCosts()
     by_stop: dict[str, list[DispatchParcel]] = {}
     stops: dict[str, Stop] = {}
@@ -201,8 +229,11 @@ def build_instance(
         if parcel.label in seen:
             raise ValueError(f"parcel {parcel.label} appears twice in the wave")
         seen.add(parcel.label)
-        stops.setdefault(parcel.stop.key, parcel.stop)
-        by_stop.setdefault(parcel.stop.key, []).append(parcel)
+        stop = parcel.stop
+        if parcel.at_risk:
+            stop = Stop(stop.key + URGENT_SUFFIX, stop.lat, stop.lon)
+        stops.setdefault(stop.key, stop)
+        by_stop.setdefault(stop.key, []).append(parcel)
     keys = sorted(stops)
     groups = [sorted(by_stop[k], key=lambda p: (p.dispatched_at, p.label)) for k in keys]
     partner_ids = [p.id for p in network.partners]
@@ -226,6 +257,14 @@ def build_instance(
         stop_xy=[to_km(stops[k].lat, stops[k].lon) for k in keys],
         cost_per_km=costs.cost_per_km_sgd,
     )
+    if any(k.endswith(URGENT_SUFFIX) for k in keys):
+        instance.stop_urgent = [k.endswith(URGENT_SUFFIX) for k in keys]
+        instance.courier_urgent_extra = [
+            (costs.at_risk_penalty_factor - 1.0)
+            * costs.late_penalty_sgd
+            * (1.0 - partners[c.partner].on_time_rate)
+            for c in couriers
+        ]
     return instance, groups
 
 
@@ -267,26 +306,28 @@ def solve_regret(instance: DispatchInstance) -> dict[tuple[int, int], int]:
     The regret of a stop is what it loses if it cannot have its best partner: the cost of
     the cheapest courier of another partner minus that of its best courier. Partners'
     capacities are the scarce thing (the cheap ones cannot carry the whole day), so the
-    stops that would lose most are served first. Takes what it uses from
+    stops that would lose most are served first, after every urgent stop (parcels at
+    risk of missing their promise), which go before all others. Takes what it uses from
     `instance.courier_left` and `instance.partner_left`.
     """
     flows: dict[tuple[int, int], int] = {}
     remaining = list(instance.demand)
     candidates = [_StopCandidates(instance, s) for s in range(len(instance.stops))]
-    heap: list[tuple[float, int]] = []
+    # (0 for an urgent stop else 1, -regret, stop): urgent stops first, then by regret.
+    heap: list[tuple[int, float, int]] = []
     for stop, candidate in enumerate(candidates):
         if remaining[stop] > 0:
-            heap.append((-_regret(instance, candidate), stop))
+            heap.append((_rank(instance, stop), -_regret(instance, candidate), stop))
     heapq.heapify(heap)
     while heap:
-        _, stop = heapq.heappop(heap)
+        rank, _, stop = heapq.heappop(heap)
         candidate = candidates[stop]
         best, _ = candidate.best_and_alternative(instance)
         if best is None:
             continue  # no courier can take anything for this stop: left unassigned
         regret = _regret(instance, candidate)
-        if heap and -regret > heap[0][0]:
-            heapq.heappush(heap, (-regret, stop))  # stale priority: wait for its turn
+        if heap and (rank, -regret) > heap[0][:2]:
+            heapq.heappush(heap, (rank, -regret, stop))  # stale priority: wait for its turn
             continue
         partner = instance.courier_partner[best]
         amount = min(remaining[stop], instance.courier_left[best], instance.partner_left[partner])
@@ -295,8 +336,12 @@ def solve_regret(instance: DispatchInstance) -> dict[tuple[int, int], int]:
         instance.courier_left[best] -= amount
         instance.partner_left[partner] -= amount
         if remaining[stop] > 0:
-            heapq.heappush(heap, (-_regret(instance, candidate), stop))
+            heapq.heappush(heap, (rank, -_regret(instance, candidate), stop))
     return flows
+
+
+def _rank(instance: DispatchInstance, stop: int) -> int:
+    return 0 if instance.urgent(stop) else 1
 
 
 def _regret(instance: DispatchInstance, candidate: _StopCandidates) -> float:

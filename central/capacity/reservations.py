@@ -22,6 +22,7 @@ from central.capacity.dispatch import DispatchParcel, HandlingCapacity, dispatch
 from central.capacity.placement import DeliveryMode, Placement, PlacementPolicy, Placer
 from central.errors import StoreConflict
 from central.parcels.lifecycle import ParcelState, ParcelStep
+from central.parcels.promise import URGENT
 from central.parcels.steps import CENTRAL, take_step
 from central.sites.commands import queue_command
 from central.sites.network import Network
@@ -316,6 +317,7 @@ class Reservations:
                     placement.parcel,
                     stop_for(placement, parcel.dest_lat, parcel.dest_lon, self.network),
                     parcel.dispatched_at,
+                    at_risk=records[placement.parcel].sla_state in URGENT,
                 )
                 for placement, parcel in placements
             ]

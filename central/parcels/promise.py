@@ -70,6 +70,8 @@ REACHED = frozenset(
 )
 # It never will.
 ENDED_STATES = frozenset({ParcelState.LOST, ParcelState.RETURNED_TO_ORIGIN, ParcelState.RETURNED})
+# Parcels dispatch carries first, to the partners with the better on-time record.
+URGENT = frozenset({SlaState.AT_RISK, SlaState.BREACHED})
 # States whose promise is decided for good (only alarms may still need closing).
 SETTLED = frozenset({SlaState.MET, SlaState.BREACHED, SlaState.ENDED, SlaState.NOT_COVERED})
 _JOURNEY = [m for m in Milestone if not m.exception]

@@ -219,3 +219,35 @@ def test_the_plan_is_close_to_the_exact_optimum_and_never_better() -> None:
     assert len(plan.unassigned) == unserved
     assert optimum_cost <= plan.total_cost_sgd + 1e-6 * len(day)
     assert plan.total_cost_sgd <= optimum_cost * 1.05
+
+
+def test_a_parcel_at_risk_goes_to_the_partner_that_is_more_often_on_time() -> None:
+    network = net(
+        [partner("post", 2.0, 0.95), partner("express", 3.5, 0.99)],
+        [courier("K1", "post", 1.0), courier("K2", "express", 1.0)],
+    )
+    stop = site_stop("L0001", LAT, LON)
+    parcels = wave(4) + [DispatchParcel("LP0000000099", stop, 5000.0, at_risk=True)]
+    result = dispatch_wave(parcels, network, HandlingCapacity.full_day(network))
+    by_parcel = {a.parcel: a.partner for a in result.assignments}
+    # Normally post is cheaper (2 + 20 x 0.05 < 3.5 + 20 x 0.01); at risk, lateness is
+    # priced five times: 2 + 5 < 3.5 + 1.
+    assert by_parcel.pop("LP0000000099") == "express"
+    assert set(by_parcel.values()) == {"post"}
+
+
+def test_parcels_at_risk_are_carried_before_older_ones_when_capacity_is_short() -> None:
+    network = net([partner("post", 2.0, 0.95, capacity=5)], [courier("K1", "post", 1.0)])
+    stop = site_stop("L0001", LAT, LON)
+    at_risk = [DispatchParcel(f"LP{n:010d}", stop, 9000.0 + n, at_risk=True) for n in (90, 91)]
+    result = dispatch_wave(wave(6) + at_risk, network, HandlingCapacity.full_day(network))
+    carried = {a.parcel for a in result.assignments}
+    # Both at risk, then the three dispatched earliest of the rest (the 72-hour order).
+    assert carried == {"LP0000000090", "LP0000000091"} | {f"LP{n:010d}" for n in range(3)}
+    assert len(result.unassigned) == 3
+    assert all("capacity" in u.reason for u in result.unassigned)
+
+
+def test_an_at_risk_factor_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at_risk_penalty_factor"):
+        DispatchCosts(at_risk_penalty_factor=0.5)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from central.errors import CentralError
+from central.notify import MessageKind, queue_notification
 from central.parcels.lifecycle import WAITING_FOR_CONSUMER, ParcelState, ParcelStep
 from central.parcels.pickup_codes import (
     IssuedCode,
@@ -143,6 +144,16 @@ class PickupFollowUps:
                         now=now,
                         detail="pickup code sent to the consumer",
                     )
+                    # The consumer's e-mail and SMS, queued with the code's step (once per
+                    # code: a retried task queues nothing more), sent by central.notify.
+                    queue_notification(
+                        session,
+                        current,
+                        MessageKind.READY_FOR_PICKUP,
+                        issued.code_id,
+                        now,
+                        _place_facts(site, issued.site, issued.expires_at, issued.short_form),
+                    )
                 session.finish_task(task.id, now)
 
     def reissue(self, label: str, now: float, by: str) -> IssuedCode:
@@ -241,6 +252,14 @@ class PickupFollowUps:
                         now=now,
                         detail="reminder sent to the consumer",
                     )
+                    queue_notification(
+                        session,
+                        current,
+                        MessageKind.REMINDER,
+                        f"reminder-{task.id}",
+                        now,
+                        _place_facts(site, record.site, record.pickup_expires_at, None),
+                    )
                 session.finish_task(task.id, now)
 
     # ------------------------------------------------------------------------ expiry
@@ -271,6 +290,14 @@ class PickupFollowUps:
                     now=now,
                     detail="not collected in the pickup window; a courier will remove it",
                 )
+                queue_notification(
+                    session,
+                    record,
+                    MessageKind.EXPIRY,
+                    f"expiry-{task.id}",
+                    now,
+                    _place_facts(session.get_site(record.site), record.site, None, None),
+                )
                 session.add_removal(
                     RemovalRecord(
                         label=record.label,
@@ -292,6 +319,19 @@ class PickupFollowUps:
                         now,
                     )
                 log.info("site %s: %s parcel(s) expired and marked for removal", site, len(labels))
+
+
+def _place_facts(
+    site: SiteRecord | None, site_id: str, until: float | None, short_form: str | None
+) -> dict[str, str | float | None]:
+    """The facts a consumer's message about a waiting parcel names (central.notify)."""
+    return {
+        "site": site_id,
+        "site_name": site.name if site is not None and site.name else site_id,
+        "site_kind": _kind(site).value,
+        "until": until,
+        "short_form": short_form,
+    }
 
 
 def _lock_site_of(session: StoreSession, task: TaskRecord) -> None:

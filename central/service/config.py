@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from central.errors import ConfigError
+from central.notify.config import NotifyConfig
 from protocols.settings import (
     NO_ENVIRONMENT,
     ProgramSettings,
@@ -314,6 +315,7 @@ class CentralConfig(ProgramSettings):
     service: ServiceConfig = ServiceConfig()
     api: ApiConfig = ApiConfig()
     promise: PromiseConfig = PromiseConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @model_validator(mode="after")
     def _one_broker_form(self) -> CentralConfig:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from central.capacity.placement import PlacementPolicy
 from central.capacity.reservations import Reservations
 from central.errors import CentralError
+from central.notify.sender import NotificationSender, RetryPolicy, transports_for
 from central.operator.processes import alive_within_s
 from central.parcels.pickup import FolderReminders, PickupFollowUps, ReminderSender
 from central.parcels.pickup_codes import FolderNotifier, Notifier
@@ -148,6 +149,17 @@ class CentralService:
         # its timeout there, never on ingest's or the timer's (central/partners/sender.py).
         self.webhooks = WebhookSender(self.store, config.api, clock=self.clock)
         self._webhook_thread: threading.Thread | None = None
+        # Consumers' e-mails and SMS, sent from a thread of their own too (central/notify).
+        self.notifications = NotificationSender(
+            self.store,
+            transports_for(config.notify, config.pickup.notify_folder),
+            clock=self.clock,
+            quiet=config.notify.quiet,
+            retry=RetryPolicy(
+                config.notify.retry_first_s, config.notify.retry_max_s, config.notify.max_attempts
+            ),
+        )
+        self._notify_thread: threading.Thread | None = None
         # One session per broker (docs/brokers.md): each its own client and connection.
         self.mqtt = BrokerSessions(
             [
@@ -245,6 +257,13 @@ class CentralService:
             daemon=True,
         )
         self._webhook_thread.start()
+        self._notify_thread = threading.Thread(
+            target=self.notifications.run,
+            args=(self._stopping, self.config.service.tick_interval_s),
+            name="central-notify",
+            daemon=True,
+        )
+        self._notify_thread.start()
         self.mqtt.connect(wait_connected_s)
         if self.api_server is not None:
             self.api_server.start()
@@ -254,10 +273,11 @@ class CentralService:
         if self.api_server is not None:
             self.api_server.stop()  # first: no request may write to a store being closed
         self._stopping.set()
-        for thread in (self._timer, self._worker, self._webhook_thread):
+        for thread in (self._timer, self._worker, self._webhook_thread, self._notify_thread):
             if thread is not None:
                 thread.join()
         self.webhooks.close()
+        self.notifications.close()
         self.mqtt.close()
         self.process.write(self.clock.now(), stopped=True)
         self.store.close()

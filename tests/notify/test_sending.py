@@ -20,7 +20,7 @@ from central.store.records import Contact, ParcelRecord, ParcelState
 from protocols.clock import ManualClock
 from protocols.localtime import NETWORK_ZONE
 from tests.central.store_contract.stores import open_location
-from tests.notify.conftest import SmsProvider, SmtpServer
+from tests.notify.servers import SmsProvider, SmtpServer
 
 LABEL = "LN0000000042SG"
 

@@ -1,0 +1,95 @@
+"""A deposit at a locker reaches the consumer by e-mail and SMS through central's own sender
+thread: a real SMTP server and a local server playing the SMS provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from central.broker import PrivateBroker
+from central.parcels.steps import announce
+from central.service.config import CentralConfig
+from central.service.service import CentralService
+from protocols.clock import ManualClock
+from protocols.localtime import day_and_time
+from protocols.messages import SizeClass, SlotState
+from protocols.topics import Topics
+from tests.central.central_rig import (
+    Site,
+    SiteEvents,
+    announcement,
+    central_config,
+    label,
+    snapshot,
+)
+from tests.eventually import eventually
+from tests.notify.servers import SmsProvider, SmtpServer, running_sms_provider, running_smtp_server
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    with running_smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def sms_provider() -> Iterator[SmsProvider]:
+    with running_sms_provider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path,
+    broker: PrivateBroker,
+    topics: Topics,
+    smtp_server: SmtpServer,
+    sms_provider: SmsProvider,
+) -> CentralConfig:
+    key = tmp_path / "sms-key"
+    key.write_text(sms_provider.api_key)
+    notify = {
+        "email": {
+            "host": smtp_server.host,
+            "port": smtp_server.port,
+            "from": "LockerNet <no-reply@lockernet.sg>",
+            "starttls": False,
+        },
+        "sms": {"url": sms_provider.url, "api_key_file": str(key), "sender": "LockerNet"},
+    }
+    return central_config(tmp_path, broker, topics, notify=notify)
+
+
+def test_a_deposit_sends_the_consumer_an_email_and_an_sms_with_the_code(
+    start_central: Callable[..., CentralService],
+    make_site: Callable[..., Site],
+    clock: ManualClock,
+    smtp_server: SmtpServer,
+    sms_provider: SmsProvider,
+) -> None:
+    central = start_central()
+    with central.store.transaction() as session:
+        announce(session, announcement(1), clock.now())
+    site = make_site("L0001")
+    site.status(True)
+    site.state(snapshot("L0001", [("A", SizeClass.S, SlotState.FREE, None)]))
+    site.send(SiteEvents("L0001").deposit(label(1), "A"))
+
+    [mail] = eventually(lambda: smtp_server.inbox.messages, what="the pickup e-mail")
+    [sms] = eventually(lambda: list(sms_provider.delivered.values()), what="the pickup SMS")
+    with central.store.transaction() as session:
+        [code] = session.codes(label(1))
+    until = day_and_time(code.expires_at)
+    assert mail["To"] == "wei.ling@example.sg"
+    text = mail.get_content()
+    assert "Hello Tan Wei Ling," in text and code.short_form in text
+    assert f"Please collect it before {until}." in text
+    assert "Tampines Hub Locker" in text
+    assert sms["to"] == "+6591234567"
+    assert code.short_form in sms["text"] and until in sms["text"]
+    # The folder notifier (the QR image) still gets its copy.
+    assert (central.config.pickup.notify_folder / f"{label(1)}.png").exists()

@@ -56,6 +56,24 @@ def register_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     init.add_argument(
         "--broker", default="localhost:8883", help="HOST:PORT of the broker (default TLS 8883)"
     )
+    init.add_argument(
+        "--lock-port",
+        default=None,
+        help="the lock boards' serial port, a path or a pyserial URL (default: the usual "
+        "USB-RS485 adapter's device)",
+    )
+    init.add_argument(
+        "--scanner-port",
+        default=None,
+        help="the scanner's serial port, a path or a pyserial URL (default: the usual USB "
+        "scanner's device)",
+    )
+    init.add_argument(
+        "--state-dir",
+        default=None,
+        help="the agent's store folder, relative to the file's folder (default: the "
+        "reference's default, left commented)",
+    )
     init.add_argument("-o", "--out", type=Path, required=True, help="the file to write")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(handler=_init)
@@ -76,6 +94,16 @@ def _broker(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _path(option: str, text: str | None) -> str | None:
+    """A path or URL given on the command line (not empty, no control characters); None
+    when the option was not given."""
+    if text is None:
+        return None
+    if not text.strip() or any(ord(c) < 32 for c in text):
+        raise ConfigError(f"{option} {text!r} is not a path")
+    return text
+
+
 def _command(args: argparse.Namespace) -> str:
     """The init command that writes this file again (for its header)."""
     words = ["lockernet", "edge", "config", "init", "--site", args.site, "--kind", args.kind]
@@ -87,6 +115,12 @@ def _command(args: argparse.Namespace) -> str:
             words += ["--layout", args.layout]
         if args.family == "rs485-8a":
             words += ["--channels", str(args.channels)]
+    if args.kind != "counter" and args.lock_port is not None:
+        words += ["--lock-port", args.lock_port]
+    if args.scanner_port is not None:
+        words += ["--scanner-port", args.scanner_port]
+    if args.state_dir is not None:
+        words += ["--state-dir", args.state_dir]
     return shlex.join([*words, "--broker", args.broker, "-o", str(args.out)])
 
 
@@ -105,6 +139,9 @@ def _init(args: argparse.Namespace) -> int:
             channels=args.channels,
             shelf_capacity=args.shelf_capacity,
             broker=_broker(args.broker),
+            lock_port=_path("--lock-port", args.lock_port) or config_template.LOCK_BUS_PORT,
+            scanner_port=_path("--scanner-port", args.scanner_port) or config_template.SCANNER_PORT,
+            state_dir=_path("--state-dir", args.state_dir),
             command=_command(args),
         )
         config_template.write(layout, args.out, force=args.force)
@@ -119,9 +156,13 @@ def _init(args: argparse.Namespace) -> int:
         if layout.kind is SiteKind.LOCKER
         else f"a counter of {layout.shelf_capacity} shelf places"
     )
+    ports = args.scanner_port is not None and (
+        args.lock_port is not None or layout.kind is SiteKind.COUNTER
+    )
     print(
-        f"wrote {args.out}: {layout.site}, {what}. Set the serial ports and the broker, put "
-        "the bundle's ca.pem, site.pem, site.key and central.pub beside it, then "
+        f"wrote {args.out}: {layout.site}, {what}. "
+        f"{'Set the broker' if ports else 'Set the serial ports and the broker'}, put the "
+        "bundle's ca.pem, site.pem, site.key and central.pub beside it, then "
         f"`lockernet edge config check --config {args.out}`"
     )
     return 0

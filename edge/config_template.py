@@ -56,6 +56,9 @@ class SiteLayout:
     channels: int = 16
     shelf_capacity: int = 0
     broker: tuple[str, int] = DEFAULT_BROKER
+    lock_port: str = LOCK_BUS_PORT
+    scanner_port: str = SCANNER_PORT
+    state_dir: str | None = None  # None: the key stays commented, at its default
     command: str = field(default="", compare=False)  # how the file was asked for
 
     def board_ids(self) -> list[int]:
@@ -159,13 +162,15 @@ def _values(layout: SiteLayout) -> dict[str, Any]:
         "broker.host": host,
         "broker.port": port,
         **{f"broker.{k}": v for k, v in BUNDLE_FILES.items()},
-        "scanner.port": SCANNER_PORT,
+        "scanner.port": layout.scanner_port,
         "scanner.suffix": "CR",
     }
+    if layout.state_dir is not None:
+        values["state_dir"] = layout.state_dir
     if layout.kind is SiteKind.COUNTER:
         values["shelf_capacity"] = layout.shelf_capacity
         return values
-    values["lock_bus.port"] = LOCK_BUS_PORT
+    values["lock_bus.port"] = layout.lock_port
     values["lock_bus.family"] = layout.family.value
     if layout.family is BoardFamily.RS485_8A:
         values["lock_bus.rs485_boards"] = [

@@ -11,6 +11,7 @@ import dataclasses
 import enum
 from dataclasses import dataclass
 
+from central.parcels import returns
 from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.parcels.steps import report_fact, site_source, take_step
 from central.parcels.tasks import TaskKind
@@ -34,6 +35,7 @@ from protocols.messages import (
     ParcelRemoved,
     RemoteOpenRefused,
     RemovalReason,
+    ReturnDroppedOff,
     ScannerFault,
     ScannerLockedOut,
     ScanRefused,
@@ -74,6 +76,9 @@ class EventEffects:
             case ParcelRemoved():
                 self._removed(session, event, payload, source, now)
                 return Counted.REMOVAL
+            case ReturnDroppedOff():
+                returns.dropped_off(session, event, payload, source, now)
+                _adjust_shelf(session, event.site, +1)
             case DoorLeftOpen():
                 raise_alarm(
                     session,
@@ -278,6 +283,9 @@ class EventEffects:
         record = session.get_parcel(payload.parcel) or ParcelRecord(
             label=payload.parcel, state=None, updated_at=now
         )
+        if record.kind == returns.RETURN_KIND:  # a consumer's return, on its way back
+            returns.collected(session, record, payload, at=event.at, source=source, now=now)
+            return
         record = report_fact(
             session,
             record,

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from central.store.queries.partners import PartnerKeyRecord, PartnerRecord
     from central.store.queries.promise import PromiseOutcome
     from central.store.queries.refusals import RefusalRecord
+    from central.store.queries.returns import ReturnLabelRecord
     from central.store.queries.users import UserRecord
     from central.store.queries.webhooks import (
         ClaimedDelivery,
@@ -314,9 +315,32 @@ class DeliverySession(DeliveryView, Protocol):
 class ReturnView(Protocol):
     """What a snapshot reads."""
 
+    def get_return_label(self, return_id: str) -> ReturnLabelRecord | None:
+        """One return label by its id; None if central never issued it."""
+        ...
+
+    def return_label_for(self, label: str) -> ReturnLabelRecord | None:
+        """The return label of the return parcel `label`; None if it is not a return."""
+        ...
+
+    def list_return_labels(self, partner: str | None = None) -> list[ReturnLabelRecord]:
+        """Return labels oldest issue first, of one partner or all."""
+        ...
+
 
 class ReturnSession(ReturnView, Protocol):
     """What a transaction writes."""
+
+    def add_return_label(self, record: ReturnLabelRecord) -> None:
+        """Record an issued return label (its return_id and label must be new)."""
+        ...
+
+    def set_return_dropped(
+        self, return_id: str, *, site: str, slot: str, at: float, receipt: str
+    ) -> bool:
+        """Record where and when the return was dropped off (Unix s) and its receipt number;
+        False if it was recorded dropped off already (nothing changes then)."""
+        ...
 
 
 # ---- promise: each parcel's deadline and where it stands against it (central/parcels/promise.py)

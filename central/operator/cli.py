@@ -6,6 +6,7 @@
     lockernet central api [--listen HOST:PORT]        the HTTP API and console, beside central
     lockernet central openapi --out FILE              the HTTP API's OpenAPI document
     lockernet parcels import manifest.csv|json       announce, place, reserve, assign
+    lockernet parcels events feed.csv|json           record cross-border milestones
     lockernet track LABEL                             a parcel's timeline (no contact details)
     lockernet qr show LABEL -o code.png               the current pickup code, unchanged
     lockernet qr reissue LABEL -o code.png            a new pickup code, revoking the old
@@ -77,6 +78,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     import_.add_argument("manifest", type=Path, help="manifest file, .csv or .json")
     _config_option(import_)
     import_.set_defaults(handler=_guarded(_import))
+    _register_events(parcel_sub)
 
     track = commands.add_parser("track", help="a parcel's timeline")
     track.add_argument("label", help="shipping label id")
@@ -137,6 +139,15 @@ def _register_fleet(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     _config_option(fleet)
     fleet.set_defaults(handler=_guarded(_fleet))
+
+
+def _register_events(parcel_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    events = parcel_sub.add_parser(
+        "events", help="record a milestone feed (.csv or .json): good rows, bad rows listed"
+    )
+    events.add_argument("feed", type=Path, help="milestone feed file, .csv or .json")
+    _config_option(events)
+    events.set_defaults(handler=_guarded(_events))
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -288,6 +299,22 @@ def _import(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    from central.operator.events import describe_outcome
+    from central.parcels.milestone_feed import record_feed
+
+    store = _open_store(args)[1]
+    try:
+        outcome = record_feed(store, args.feed, time.time())
+    finally:
+        store.close()
+    summary, errors = describe_outcome(args.feed, outcome)
+    print(summary)
+    for line in errors:
+        print(line, file=sys.stderr)
+    return EXIT_BAD_INPUT if errors else 0
 
 
 def _open_store(args: argparse.Namespace) -> Any:

@@ -27,6 +27,7 @@ from central.parcels.manifest import check_rows
 from central.parcels.steps import announce
 from central.partners.endpoints import add_endpoint, remove_endpoint
 from central.partners.keys import KEY_USE_NOTED_EVERY_S, PartnerError, Scope, authenticate
+from central.partners.milestones_api import milestone_routes
 from central.store import ParcelRecord, StepRecord
 from central.store.open import open_reader
 from central.store.queries.webhooks import WebhookEndpointRecord
@@ -186,6 +187,7 @@ def router(ctx: WebContext) -> APIRouter:
 
     _parcel_routes(api, ctx, caller)
     _webhook_routes(api, ctx, caller)
+    milestone_routes(api, ctx, caller)
     return api
 
 

@@ -36,6 +36,7 @@ class Scope(enum.StrEnum):
     PARCELS_WRITE = "parcels:write"  # submit manifests
     PARCELS_READ = "parcels:read"  # track its own parcels
     WEBHOOKS_MANAGE = "webhooks:manage"  # add, list and remove its webhook endpoints
+    MILESTONES_WRITE = "milestones:write"  # report its parcels' cross-border milestones
 
 
 class PartnerError(CentralError):

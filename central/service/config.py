@@ -180,6 +180,15 @@ class PickupConfig(Section):
     notify_folder: Path = Path("notifications")
 
 
+class MilestonesConfig(Section):
+    """[milestones]: partners' and carriers' cross-border milestone feeds."""
+
+    # A folder central's timer takes .csv/.json feed files from (central/parcels/
+    # milestone_drop.py): each is recorded, then moved to done/ or rejected/ (with an
+    # .errors.txt). None: no file drop (`lockernet parcels events FILE` still records one).
+    drop_folder: Path | None = None
+
+
 class ReservationConfig(Section):
     # A reserved slot lapses if no parcel came by then (the 72-hour delivery promise).
     hold_s: float = Field(default=2 * DAY_S, gt=0)
@@ -311,6 +320,7 @@ class CentralConfig(ProgramSettings):
     liveness: LivenessConfig = LivenessConfig()
     pickup: PickupConfig = PickupConfig()
     reservations: ReservationConfig = ReservationConfig()
+    milestones: MilestonesConfig = MilestonesConfig()
     commands: CommandConfig = CommandConfig()
     service: ServiceConfig = ServiceConfig()
     api: ApiConfig = ApiConfig()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from central.capacity.reservations import PLACEMENT_CHUNK, Reservations
+from central.parcels.milestone_drop import take_drops
 from central.parcels.promise import watch as watch_promise
 from central.parcels.tasks import TaskRunner
 from central.service.broker_session import BrokerSessions
@@ -212,6 +213,9 @@ class Timers:
                 wave = self.reservations.place(waiting, now)
                 if self.metrics is not None:
                     self.metrics.wave_placed(wave)
+        drop_folder = self.config.milestones.drop_folder
+        if drop_folder is not None:
+            take_drops(self.store, drop_folder, now)
         if self.client.is_connected():
             while self.tasks.run_due(now) > 0 and not self._stopping.is_set():
                 now = self.clock.now()

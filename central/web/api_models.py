@@ -105,10 +105,12 @@ class AckBody(_Body):
 
 class StepOut(BaseModel):
     at: float
-    step: str
+    step: str = Field(description="a step's name, or a milestone's (kind milestone)")
     state: str = Field(description="the parcel's state after the step")
     source: str
     detail: str | None
+    location: str | None = Field(default=None, description="where a milestone happened")
+    kind: str = Field(default="step", description="step or milestone (cross-border)")
 
 
 class TimelineOut(BaseModel):
@@ -124,6 +126,7 @@ class TimelineOut(BaseModel):
     dispatched_at: float | None
     pickup_expires_at: float | None
     codes_issued: int
+    milestone: str | None = Field(default=None, description="furthest cross-border milestone")
     steps: list[StepOut]
 
 

@@ -295,6 +295,7 @@ def _parcel_routes(api: APIRouter, ctx: WebContext) -> None:
             dispatched_at=found.dispatched_at,
             pickup_expires_at=found.pickup_expires_at,
             codes_issued=found.codes_issued,
+            milestone=found.milestone,
             steps=[StepOut(**s.__dict__) for s in found.steps],
         )
 

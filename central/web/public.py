@@ -3,7 +3,8 @@
     GET /track/{label}        an HTML page (times in Singapore local time)
     GET /api/track/{label}    the same as JSON
 
-Shown: the steps a consumer cares about (what and when) and the pickup place (its name,
+Shown: the cross-border milestones (what, where and when) and the steps a consumer cares
+about (what and when), by when each happened, and the pickup place (its name,
 kind and planning area). Never shown: the consumer's contact details, the courier, codes
 or the compartment. A label central does not know and a malformed one get the same 404,
 so the page says nothing more about which labels exist than that one does.
@@ -19,6 +20,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
 from central.parcels.lifecycle import ParcelStep
+from central.parcels.milestones import Milestone
+from central.store import StoreView
 from central.store.open import open_reader
 from central.web.context import WebContext
 from central.web.network_view import area_of
@@ -46,6 +49,24 @@ PUBLIC_STEPS: dict[str, str] = {
     ParcelStep.REMOVE: "Taken out of the pickup place",
     ParcelStep.REDELIVER: "On its way to a pickup place again",
     ParcelStep.RETURN: "Returned to the sender",
+}
+
+
+# The cross-border milestones, as a consumer reads them (with the place, if reported).
+PUBLIC_MILESTONES: dict[str, str] = {
+    Milestone.ACCEPTED_AT_ORIGIN: "The carrier accepted your parcel abroad",
+    Milestone.DISPATCHED: "Dispatched from abroad",
+    Milestone.EXPORT_CUSTOMS_CLEARED: "Cleared export customs",
+    Milestone.LINEHAUL_DEPARTED: "On its way to Singapore (flight or ship departed)",
+    Milestone.LINEHAUL_ARRIVED: "Arrived in Singapore",
+    Milestone.IMPORT_CUSTOMS_HELD: "Held by customs for inspection",
+    Milestone.IMPORT_CUSTOMS_RELEASED: "Released by customs",
+    Milestone.IMPORT_CUSTOMS_CLEARED: "Cleared customs in Singapore",
+    Milestone.ARRIVED_AT_HUB: "At the sorting hub in Singapore",
+    Milestone.HANDED_TO_PARTNER: "Handed to the delivery partner",
+    Milestone.DAMAGED: "Damaged in transit: the sender has been told",
+    Milestone.LOST: "Lost in transit: the sender has been told",
+    Milestone.RETURNED_TO_ORIGIN: "Sent back to the sender",
 }
 
 
@@ -82,11 +103,7 @@ def tracking(location: str, label: str) -> TrackingOut | None:
         parcel = view.get_parcel(wanted)
         if parcel is None or parcel.state is None:
             return None
-        steps = [
-            PublicStep(what=PUBLIC_STEPS[s.step], at=s.at, local_time=day_and_time(s.at))
-            for s in view.steps(wanted)
-            if s.step in PUBLIC_STEPS
-        ]
+        steps = _public_steps(view, wanted)
         site = view.get_site(parcel.site) if parcel.site else None
     place = None
     if site is not None and site.kind is not None:
@@ -102,6 +119,27 @@ def tracking(location: str, label: str) -> TrackingOut | None:
         collect_by_local=day_and_time(collect_by) if collect_by else None,
         steps=steps,
     )
+
+
+def _public_steps(view: StoreView, label: str) -> list[PublicStep]:
+    """The milestones and the steps a consumer cares about, by when each happened (a
+    milestone reported late still sits where it happened); never who reported them."""
+    timed: list[tuple[float, int, int, str]] = [
+        (m.at, 0, Milestone(m.milestone).rank, _with_place(m.milestone, m.location))
+        for m in view.milestones(label)
+    ]
+    timed += [
+        (s.at, 1, index, PUBLIC_STEPS[s.step])
+        for index, s in enumerate(view.steps(label))
+        if s.step in PUBLIC_STEPS
+    ]
+    timed.sort(key=lambda entry: entry[:3])
+    return [PublicStep(what=what, at=at, local_time=day_and_time(at)) for at, _, _, what in timed]
+
+
+def _with_place(milestone: str, location: str | None) -> str:
+    text = PUBLIC_MILESTONES[milestone]
+    return f"{text} ({location})" if location else text
 
 
 def router(ctx: WebContext) -> APIRouter:

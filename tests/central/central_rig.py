@@ -160,7 +160,12 @@ def config_toml(config: CentralConfig) -> str:
         for table in tables:
             lines.append(f"[[{section}]]" if isinstance(values, list) else f"[{section}]")
             for key, value in table.items():
-                if value is not None:
+                if isinstance(value, dict):  # a TOML inline table, not a JSON object
+                    cells = ", ".join(
+                        f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items()
+                    )
+                    lines.append(f"{key} = {{{cells}}}")
+                elif value is not None:
                     lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n"
 

@@ -160,6 +160,12 @@ TRANSITIONS: Mapping[tuple[ParcelState | None, ParcelStep], ParcelState] = {
 FINAL_STATES = frozenset({S.COLLECTED, S.DELIVERED, S.RETURNED, S.LOST, S.RETURNED_TO_ORIGIN})
 # States in which a parcel sits in a slot or on a shelf waiting for its consumer.
 WAITING_FOR_CONSUMER = frozenset({S.READY_FOR_PICKUP, S.REMINDED})
+# States in which a parcel waits for central or a courier to move it on (not for its
+# consumer, an operator or a carrier abroad): one left in them when the day's rounds are done
+# is stuck (the simulator's verdict fails on it).
+AWAITING_THE_NETWORK = frozenset(
+    {S.ANNOUNCED, S.ASSIGNED, S.OUT_FOR_DELIVERY, S.ATTEMPT_FAILED, S.REDIRECTED, S.REDELIVERED}
+)
 
 
 def next_state(state: ParcelState | None, step: ParcelStep) -> ParcelState | None:

@@ -6,13 +6,13 @@ with what the sites wrote; the live view shows a few of them once a simulated ho
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from central.capacity.placement import DeliveryMode
-from central.parcels.lifecycle import ParcelState
+from central.parcels.lifecycle import AWAITING_THE_NETWORK, ParcelState, ParcelStep
 from central.store.open import open_reader
-from central.store.read import StoreReader
+from central.store.read import EFFECT_STEPS, StoreReader
 from hw_sim.network.options import HOUR_S
 
 
@@ -23,6 +23,11 @@ class ParcelCounts:
     states: dict[str, int]  # by state, with "home" and "stuck_before_a_site" added
     duplicate_effects: int  # (parcel, step) pairs central counted more than once
     deposit_to_pickup_h: list[float]  # per parcel picked up, hours since its deposit
+    # Parcels by state, of the states that wait for central or a courier (none at the end
+    # of a day whose rounds are done: each is stuck).
+    stuck: dict[str, int] = field(default_factory=dict)
+    # Home parcels: delivered, failed then redirected, failed then returned.
+    home: dict[str, int] = field(default_factory=dict)
 
 
 class CentralRecords:
@@ -47,19 +52,25 @@ class CentralRecords:
         """Parcels by state, plus "home" (placed for home delivery) and
         "stuck_before_a_site" (placed at a locker or a collection point and still assigned
         at the day's end, when the last courier round is long past: a hollow day, whatever
-        the events say; home deliveries have no round in the simulator yet)."""
+        the events say), and what `ParcelCounts` adds: the parcels stuck by state, and how
+        home deliveries ended."""
         with open_reader(self.location) as reader:
             states = reader.parcel_states()
             home = reader.parcel_count(delivery_mode=DeliveryMode.HOME)
             assigned = reader.delivery_modes(state=ParcelState.ASSIGNED)
             stuck = sum(n for mode, n in assigned.items() if mode != DeliveryMode.HOME)
             waits = [s / HOUR_S for s in reader.deposit_to_pickup_s()]
-            # An effect counted twice: a parcel collected (or deposited) twice at central.
-            duplicates = reader.repeated_steps()
+            # An effect counted twice: a parcel collected (or deposited, delivered at the
+            # door, redirected) twice at central.
+            duplicates = reader.repeated_steps(
+                [*EFFECT_STEPS, ParcelStep.DELIVER, ParcelStep.REDIRECT]
+            )
+            home_figures = reader.view.home_delivery_figures()
         counts = dict(states)
         counts["home"] = home
         counts["stuck_before_a_site"] = stuck
-        return ParcelCounts(counts, duplicates, waits)
+        waiting = {state: n for state, n in states.items() if state in AWAITING_THE_NETWORK}
+        return ParcelCounts(counts, duplicates, waits, waiting, home_figures)
 
     def alarms(self) -> dict[str, dict[str, int]]:
         """Alarms central raised through the day, by kind: how many, and how many are open."""

@@ -39,6 +39,7 @@ from hw_sim.network.console import SimConsole
 from hw_sim.network.day_faults import DayFaults
 from hw_sim.network.day_store import DayStore
 from hw_sim.network.field_day import FieldFaults, member_session_s
+from hw_sim.network.home_round import HOME_ROUND_HOURS, HomeRounds
 from hw_sim.network.live_view import LiveView, watch
 from hw_sim.network.options import (
     HOUR_S,
@@ -110,6 +111,7 @@ class Fleet:
         self.day_start = self.clock.now()
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self.console: SimConsole | None = None
+        self.home: HomeRounds | None = None  # the couriers' handhelds (home_round.py)
 
     # ------------------------------------------------------------------------ building
     async def build(self) -> None:
@@ -138,6 +140,9 @@ class Fleet:
             )
             self.centrals.append(central)
             await asyncio.to_thread(central.start)
+        # The couriers' handhelds, on central's API over the day's store (made by now).
+        self.home = HomeRounds(self, self._central_config("sim-handhelds"), self.workdir)
+        await asyncio.to_thread(self.home.start, self.network)
         pty_left = self.options.pty_sites
         lockers = 0
         for spec in self.network.sites:
@@ -235,6 +240,8 @@ class Fleet:
             plan.append((hour + 0.5, "round", None))
         for hour in REMOVAL_HOURS:
             plan.append((hour, "removals", None))
+        for hour in HOME_ROUND_HOURS:
+            plan.append((hour, "home", None))
         if self.options.faults:
             plan.extend(DayFaults(self).plan())
             plan.extend(FieldFaults(self).plan())
@@ -252,6 +259,9 @@ class Fleet:
                     self.people.courier_round()
                 elif kind == "removals":
                     self.people.removal_round()
+                elif kind == "home":
+                    if self.home is not None:
+                        self.home.round()
                 else:
                     await payload()
             await self._until_hour(self.options.day_s / HOUR_S - 0.01)
@@ -310,6 +320,9 @@ class Fleet:
         if self.console is not None:
             await asyncio.to_thread(self.console.stop)
             self.console = None
+        if self.home is not None:
+            await self.home.close()
+            self.home = None
         try:
             for site in self.sites.values():
                 with contextlib.suppress(Exception):

@@ -14,6 +14,7 @@ import resource
 import statistics
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,11 +71,7 @@ def summary(fleet: World) -> dict[str, Any]:
     agent_events = _agent_events(fleet)
     latencies = [ms for s in fleet.sites.values() for ms in s.agent.scan_latencies_ms]
     broken = _invariants(fleet)
-    if central_counts["stuck_before_a_site"]:
-        broken.append(
-            f"{central_counts['stuck_before_a_site']} parcel(s) placed at a site never "
-            "reached it (still assigned at the day's end)"
-        )
+    broken.extend(stuck_parcels(parcels.stuck))
     lost = sent - received
     for central in fleet.centrals:
         if central.failure is not None and not central.killed:
@@ -96,6 +93,10 @@ def summary(fleet: World) -> dict[str, Any]:
         "expired": central_counts.get("expired", 0) + central_counts.get("removed", 0),
         "removed": agent_events["parcel_removed"],
         "home_delivery": central_counts.get("home", 0),
+        "home_delivered": parcels.home.get("delivered", 0),
+        "home_failed_redirected": parcels.home.get("failed_redirected", 0),
+        "home_failed_returned": parcels.home.get("failed_returned", 0),
+        "parcels_stuck": parcels.stuck,
         "events_sent": sent,
         "events_received": received,
         "events_lost": lost,
@@ -117,6 +118,19 @@ def summary(fleet: World) -> dict[str, Any]:
         "parcel_states_at_central": central_counts,
         "alarms_at_central": fleet.central_records.alarms(),
     }
+
+
+def stuck_parcels(stuck: Mapping[str, int]) -> list[str]:
+    """The verdict's "no parcel stuck": one problem per state, of the states that wait for
+    central or a courier (`stuck`: parcels by such a state at the day's end). A parcel waiting
+    for its consumer, expired or removed, or an exception an operator must look at has its
+    reason; one announced, assigned, out for delivery, failed at the door or redirected when
+    every round is done has none."""
+    return [
+        f"{count} parcel(s) stuck {state} at the day's end (every round is done)"
+        for state, count in sorted(stuck.items())
+        if count
+    ]
 
 
 def _families(fleet: World) -> dict[str, int]:

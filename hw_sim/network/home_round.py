@@ -1,0 +1,168 @@
+"""The couriers' home rounds of the simulated day: each courier's phone speaks to central's
+handheld API (/api/courier, central/delivery/api.py) over HTTP, as a handheld does.
+
+The API is central's own app, built in this process over the day's store (as the console is,
+hw_sim/network/console.py) and reached through httpx's ASGI transport: every request goes
+through the app's routing, token check, validation and JSON, without a socket (2,000 agents
+already share this process's loop; a listening server would add a thread and a port for
+nothing the transport does not test). The HTTP server itself is covered by the web tests.
+
+A round: the courier asks for its round, marks the parcels still assigned out for delivery,
+then at each door (a few simulated minutes apart) delivers with a photo or signature
+reference, or fails with a reason by a seeded roll. A share of the phone's calls is sent
+again with the same attempt key, as a phone that lost the answer would: central must answer
+it as the first and change nothing. A failed parcel is central's to redirect (its REDIRECT
+task); the sites' courier rounds then deposit it where it was placed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from central.delivery.tokens import issue_token
+from central.service.config import parse_config
+from central.sites.network import Network
+from central.store import CentralStore
+from central.store.open import open_store
+from central.web.app import create_app
+from central.web.serve import web_context
+from hw_sim.network.options import HOUR_S
+
+if TYPE_CHECKING:
+    from hw_sim.network.world import World
+
+# Simulated hours of the home rounds: after the morning's waves are placed, and early enough
+# that a redirected parcel meets a site round (every 2 h until 20:30) the same day.
+HOME_ROUND_HOURS = (7.0, 10.0, 13.0, 15.5)
+DOOR_S = 4 * 60.0  # simulated seconds from one door to the next
+# Of the attempts at the door, by a seeded roll: below NOBODY_HOME nobody is home, then the
+# address is not found, then the parcel is refused; the rest are delivered.
+NOBODY_HOME = 0.10
+ADDRESS_NOT_FOUND = NOBODY_HOME + 0.02
+REFUSED = ADDRESS_NOT_FOUND + 0.02
+SIGNED = 0.3  # of those delivered, signed for on the phone; the rest photographed
+RESENT = 0.05  # calls sent again with the same key (the phone lost the answer)
+OUT_CHUNK = 500  # parcels per out-for-delivery call (the API's limit)
+SESSION_KEY_FILE = "handheld-session.key"
+
+
+class HomeRounds:
+    """The day's couriers with their handhelds. `start` once the day's store exists."""
+
+    def __init__(self, world: World, central: dict[str, Any], workdir: Path) -> None:
+        self.world = world
+        self._central = central
+        self._workdir = workdir
+        self._store: CentralStore | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._tokens: dict[str, str] = {}
+        self._busy: set[str] = set()
+        self.resent = 0
+        self.calls = 0
+
+    def start(self, network: Network) -> None:
+        """Build the handheld API over the day's store, with a token for every courier."""
+        sections = dict(self._central)
+        sections["api"] = {"session_secret_file": str(self._workdir / SESSION_KEY_FILE)}
+        config = parse_config(sections, "the simulation's handhelds", environ={})
+        store = open_store(config.store)
+        self._store = store
+        now = time.time()
+        with store.transaction() as session:
+            for courier in network.couriers:
+                issued = issue_token(session, courier.id, courier.partner, now)
+                self._tokens[courier.id] = issued.text
+        ctx = web_context(config, store, self.world.signer, self.world.clock, None)
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://handheld"
+        )
+
+    def round(self) -> None:
+        """Every courier not still on the last round sets out (beside the day)."""
+        for courier in self._tokens:
+            if courier not in self._busy:
+                self._busy.add(courier)
+                self.world.background(self._round(courier))
+
+    async def _round(self, courier: str) -> None:
+        try:
+            await self._round_of(courier)
+        finally:
+            self._busy.discard(courier)
+
+    async def _round_of(self, courier: str) -> None:
+        world = self.world
+        headers = {"Authorization": f"Bearer {self._tokens[courier]}"}
+        answer = await self._call("GET", "/api/courier/round", headers)
+        if answer is None:
+            return
+        parcels = answer.json()
+        assigned = [p["label"] for p in parcels if p["state"] == "assigned"]
+        for start in range(0, len(assigned), OUT_CHUNK):
+            body = {"labels": assigned[start : start + OUT_CHUNK]}
+            if await self._call("POST", "/api/courier/out-for-delivery", headers, body) is None:
+                return
+        for number, parcel in enumerate(parcels):
+            await world.clock.sleep(DOOR_S)
+            label = parcel["label"]
+            body = self._at_the_door(courier, label, number)
+            path = f"/api/courier/parcels/{label}/attempts"
+            first = await self._call("POST", path, headers, body)
+            if first is None or world.rng.random() >= RESENT:
+                continue
+            self.resent += 1
+            again = await self._call("POST", path, headers, body)
+            if again is not None and (
+                not again.json()["repeated"] or again.json()["at"] != first.json()["at"]
+            ):
+                world.tally.broken.append(f"{label}: a resent attempt was done again")
+
+    def _at_the_door(self, courier: str, label: str, number: int) -> dict[str, Any]:
+        rng = self.world.rng
+        key = f"{courier}-{label}-{round(self.world.hour() * HOUR_S)}-{number}"
+        roll = rng.random()
+        if roll < REFUSED:
+            reason = (
+                "nobody_home"
+                if roll < NOBODY_HOME
+                else "address_not_found"
+                if roll < ADDRESS_NOT_FOUND
+                else "refused"
+            )
+            return {"attempt_key": key, "outcome": "failed", "reason": reason}
+        kind = "signature" if rng.random() < SIGNED else "photo"
+        return {
+            "attempt_key": key,
+            "outcome": "delivered",
+            "proof_kind": kind,
+            "proof": f"{kind}://{courier}/{label}.{'svg' if kind == 'signature' else 'jpg'}",
+        }
+
+    async def _call(
+        self, method: str, path: str, headers: dict[str, str], body: Any = None
+    ) -> httpx.Response | None:
+        """One call of the phone's; an answer other than 200 breaks the day (every call the
+        simulated phone makes is a right one), and None is returned."""
+        assert self._client is not None, "start() first"
+        self.calls += 1
+        answer = await self._client.request(method, path, headers=headers, json=body)
+        if answer.status_code != 200:
+            self.world.tally.broken.append(
+                f"handheld {method} {path}: {answer.status_code} {answer.text[:200]}"
+            )
+            return None
+        return answer
+
+    async def close(self) -> None:
+        """Let the day's store go (the rounds are over)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+            self._store = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ def announced(store: SqliteStore, n: int, at: float, **changes: object) -> None:
         announce(session, announcement(n, **changes), at)
 
 
-def step(store: SqliteStore, n: int, step: ParcelStep, at: float, **changes: object) -> None:
+def step(store: SqliteStore, n: int, step: ParcelStep, at: float, **changes: Any) -> None:
     with store.transaction() as session:
         record = session.get_parcel(label(n))
         assert record is not None

@@ -72,6 +72,16 @@ class CentralRecords:
         waiting = {state: n for state, n in states.items() if state in AWAITING_THE_NETWORK}
         return ParcelCounts(counts, duplicates, waits, waiting, home_figures)
 
+    def promise(self) -> dict[str, float | int | None]:
+        """The promise kept (central/parcels/promise.py): `within_promise_share`, of the
+        parcels whose promise is decided the share that reached their consumer before their
+        deadline (None: none decided), and `breached`, how many did not."""
+        with open_reader(self.location) as reader:
+            states = reader.view.promise_state_counts()
+        met, breached = states.get("met", 0), states.get("breached", 0)
+        share = round(met / (met + breached), 4) if met + breached else None
+        return {"within_promise_share": share, "breached": breached}
+
     def alarms(self) -> dict[str, dict[str, int]]:
         """Alarms central raised through the day, by kind: how many, and how many are open."""
         with open_reader(self.location) as reader:

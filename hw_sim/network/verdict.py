@@ -97,6 +97,7 @@ def summary(fleet: World) -> dict[str, Any]:
         "home_failed_redirected": parcels.home.get("failed_redirected", 0),
         "home_failed_returned": parcels.home.get("failed_returned", 0),
         "parcels_stuck": parcels.stuck,
+        **fleet.central_records.promise(),
         "events_sent": sent,
         "events_received": received,
         "events_lost": lost,

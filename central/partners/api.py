@@ -22,12 +22,14 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, Field
 
+from central.parcels.imports import log_import
 from central.parcels.lifecycle import ParcelState
 from central.parcels.manifest import check_rows
 from central.parcels.steps import announce
 from central.partners.endpoints import add_endpoint, remove_endpoint
 from central.partners.keys import KEY_USE_NOTED_EVERY_S, PartnerError, Scope, authenticate
 from central.partners.milestones_api import milestone_routes
+from central.partners.returns_api import return_routes
 from central.store import ParcelRecord, StepRecord
 from central.store.open import open_reader
 from central.store.queries.webhooks import WebhookEndpointRecord
@@ -188,6 +190,7 @@ def router(ctx: WebContext) -> APIRouter:
     _parcel_routes(api, ctx, caller)
     _webhook_routes(api, ctx, caller)
     milestone_routes(api, ctx, caller)
+    return_routes(api, ctx, caller)
     return api
 
 
@@ -226,6 +229,13 @@ def _parcel_routes(api: APIRouter, ctx: WebContext, caller: CallerFor) -> None:
                 for parcel in parcels[start : start + ANNOUNCE_CHUNK]:
                     new = announce(session, parcel, now, f"partner {who.partner}", who.partner)
                     (announced if new is not None else known).append(parcel.label)
+        log_import(
+            by=f"partner {who.partner}",
+            source="the partner API",
+            new=len(announced),
+            known=len(known),
+            placed=None,
+        )
         return ManifestOut(announced=announced, already_known=known)
 
     @api.get("/parcels/{label}", response_model=ParcelTimelineOut)

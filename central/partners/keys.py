@@ -37,6 +37,7 @@ class Scope(enum.StrEnum):
     PARCELS_READ = "parcels:read"  # track its own parcels
     WEBHOOKS_MANAGE = "webhooks:manage"  # add, list and remove its webhook endpoints
     MILESTONES_WRITE = "milestones:write"  # report its parcels' cross-border milestones
+    RETURNS_WRITE = "returns:write"  # issue consumers' return labels, confirm them received
 
 
 class PartnerError(CentralError):

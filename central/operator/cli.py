@@ -257,18 +257,24 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    import logging
+
     from central.capacity.placement import PlacementPolicy
     from central.capacity.reservations import Reservations
     from central.operator.console import console
     from central.operator.parcels import render_announced, render_placed
+    from central.parcels.imports import log_import
     from central.parcels.manifest import read_manifest
     from central.parcels.steps import announce
     from central.service.config import load_config
     from central.service.loading import load_configured_network
     from central.sites import registry
     from central.store.open import open_store
+    from protocols.logs import configure_logging
 
     config = load_config(args.config)
+    if not logging.getLogger().handlers:  # (a caller that set logging up keeps its own)
+        configure_logging(config.service.log_level, config.service.log_format)
     parcels = read_manifest(args.manifest)  # all validated before anything is written
     network = load_configured_network(config)
     store = open_store(config.store)
@@ -282,7 +288,9 @@ def _import(args: argparse.Namespace) -> int:
                     if announce(session, parcel, now) is not None:
                         new.append(parcel.label)
         out.print(render_announced(len(new), len(parcels) - len(new)))
+        by, known = f"operator {_operator()}", len(parcels) - len(new)
         if network is None:
+            log_import(by=by, source=args.manifest.name, new=len(new), known=known, placed=None)
             out.print(
                 "no network.file configured: parcels stay announced until central places them"
             )
@@ -295,7 +303,9 @@ def _import(args: argparse.Namespace) -> int:
             config.reservations.hold_s,
             PlacementPolicy(max_locker_distance_km=config.reservations.max_locker_distance_km),
         )
-        out.print(render_placed(reservations.place(new, now)))
+        wave = reservations.place(new, now)
+        log_import(by=by, source=args.manifest.name, new=len(new), known=known, placed=wave.placed)
+        out.print(render_placed(wave))
     finally:
         store.close()
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import io
+import logging
 import os
 import re
 import stat
@@ -119,6 +121,22 @@ def test_import_announces_places_and_assigns_a_manifest(
         assert '"type":"reserve_slot"' in task.payload
     code, out, _ = lockernet("parcels", "import", str(manifest))
     assert code == 0 and "announced 0 parcel(s); 3 already known" in out
+
+
+def test_an_import_is_logged_once_with_its_counts_and_the_operator(
+    tmp_path: Path, config: CentralConfig, lockernet: Run, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="central.parcels.imports")
+    manifest = tmp_path / "wave-7.csv"
+    write_manifest([announcement(1), announcement(2)], manifest)
+    assert lockernet("parcels", "import", str(manifest))[0] == 0
+    assert lockernet("parcels", "import", str(manifest))[0] == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "central.parcels.imports"]
+    me = getpass.getuser()
+    assert lines == [
+        f"manifest from operator {me} (wave-7.csv): 2 new, 0 already known, 2 placed",
+        f"manifest from operator {me} (wave-7.csv): 0 new, 2 already known, 0 placed",
+    ]
 
 
 def test_a_bad_manifest_is_refused_naming_the_row_and_nothing_is_imported(

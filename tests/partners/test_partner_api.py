@@ -4,6 +4,7 @@ own parcels and nobody's contact details, webhook endpoints managed per partner.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,21 @@ def test_a_manifest_announces_parcels_the_partner_then_owns(
         owners = {session.get_parcel(label(n)).owner for n in (1, 2, 3)}  # type: ignore[union-attr]
     assert owners == {"acme"}
     assert parcel_count(store) == {"announced": 3}
+
+
+def test_a_manifest_is_logged_once_with_its_counts_and_the_partner(
+    client: TestClient, store: CentralStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="central.parcels.imports")
+    headers = key(store, "acme")
+    client.post("/api/partner/manifests", headers=headers, json={"parcels": rows(1, 2)})
+    client.post("/api/partner/manifests", headers=headers, json={"parcels": rows(2, 3)})
+    lines = [r.getMessage() for r in caplog.records if r.name == "central.parcels.imports"]
+    timer = "placed by central's timer (service.replace_after_s)"
+    assert lines == [
+        f"manifest from partner acme (the partner API): 2 new, 0 already known, {timer}",
+        f"manifest from partner acme (the partner API): 1 new, 1 already known, {timer}",
+    ]
 
 
 def test_a_partner_reads_its_own_parcels_never_anothers_nor_contact_details(

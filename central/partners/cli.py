@@ -23,9 +23,10 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from protocols.localtime import timestamp
 
 if TYPE_CHECKING:
     from central.store import CentralStore
@@ -128,9 +129,11 @@ def _reader(args: argparse.Namespace) -> StoreReader:
 
 
 def _when(unix_s: float | None) -> str:
+    """A time as the person at the terminal reads it: the network's local time, labelled
+    ("2026-11-30 18:00:05 SGT"); the API's answers stay ISO 8601 UTC."""
     if unix_s is None:
         return "-"
-    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return timestamp(unix_s)
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -173,7 +176,7 @@ def _keys(args: argparse.Namespace) -> int:
     with _reader(args) as reader:
         known_partner(reader.view, args.partner)
         keys = reader.view.partner_keys(args.partner)
-    lines = table("key id", "scopes", "created (UTC)", "last used (UTC)", "revoked (UTC)")
+    lines = table("key id", "scopes", "created", "last used", "revoked")
     for key in keys:
         lines.add_row(
             key.key_id,
@@ -228,7 +231,7 @@ def _webhook_list(args: argparse.Namespace) -> int:
     with _reader(args) as reader:
         known_partner(reader.view, args.partner)
         endpoints = reader.view.webhook_endpoints(args.partner, include_disabled=True)
-    lines = table("id", "url", "events", "created (UTC)", "removed (UTC)", numeric=("id",))
+    lines = table("id", "url", "events", "created", "removed", numeric=("id",))
     for e in endpoints:
         events = ",".join(e.event_types) or "all"
         lines.add_row(str(e.id), e.url, events, _when(e.created_at), _when(e.disabled_at))
@@ -274,7 +277,7 @@ def _webhook_deliveries(args: argparse.Namespace) -> int:
         known_partner(reader.view, args.partner)
         shown = deliveries(reader.view, args.partner, args.limit)
     lines = table(
-        "endpoint", "message id", "type", "status", "attempts", "next / done (UTC)", "last error"
+        "endpoint", "message id", "type", "status", "attempts", "next / done", "last error"
     )
     for d in shown:
         done = d.delivered_at or d.failed_at

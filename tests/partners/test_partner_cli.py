@@ -13,6 +13,7 @@ from central.partners.keys import authenticate
 from central.service.config import load_config
 from central.store.open import open_reader, open_store
 from protocols.cli import main
+from protocols.localtime import timestamp
 from tests.central.central_rig import announcement
 
 
@@ -44,6 +45,11 @@ def test_a_partner_gets_a_key_shown_once_that_the_api_accepts_until_revoked(
     status, listing, _ = run(capsys, toml, "keys", "acme")
     assert status == 0 and found.key_id in listing and "parcels:read,parcels:write" in listing
     assert text.split("_", 2)[2] not in listing  # the secret is never shown again
+    # A person reads the times: the network's local time, labelled (as lockernet track).
+    with open_reader(location) as reader:
+        (record,) = reader.view.partner_keys("acme")
+    assert timestamp(record.created_at) in listing and "SGT" in listing
+    assert "UTC" not in listing
     assert run(capsys, toml, "revoke-key", found.key_id)[0] == 0
     with open_reader(location) as reader:
         assert authenticate(reader.view, text) is None

@@ -23,6 +23,10 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The record's attributes a JSON line carries, renamed to the names a collector expects.
 JSON_FIELDS = ("asctime", "levelname", "name", "message")
 JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+# Libraries that log every request at INFO: httpx writes "HTTP Request: POST ... 204" for
+# each webhook delivery (hundreds of thousands a day). Their warnings still show; what the
+# requests came to is logged by the caller, once per change (central/partners/sender.py).
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 def json_formatter() -> logging.Formatter:
@@ -39,8 +43,8 @@ def json_formatter() -> logging.Formatter:
 
 def configure_logging(level: str, log_format: str, stream: TextIO | None = None) -> None:
     """Send the root logger's records at `level` ("DEBUG", "INFO", ...) to `stream` (stderr)
-    in `log_format` ("text" or "json"), replacing any handler set before. ValueError names
-    an unknown format or level."""
+    in `log_format` ("text" or "json"), replacing any handler set before; the QUIET_LOGGERS
+    log only warnings and worse. ValueError names an unknown format or level."""
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format {log_format!r} is neither 'text' nor 'json'")
     numeric = logging.getLevelName(level.upper())
@@ -51,3 +55,11 @@ def configure_logging(level: str, log_format: str, stream: TextIO | None = None)
         json_formatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     )
     logging.basicConfig(level=numeric, handlers=[handler], force=True)
+    quiet_chatty_libraries()
+
+
+def quiet_chatty_libraries() -> None:
+    """Let the QUIET_LOGGERS (httpx, httpcore) through at WARNING and worse only, whatever
+    the root logger's level: for a program that sets up its logging some other way."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -201,20 +201,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> int:
-    import logging
-
     from central.service.config import load_config
     from central.service.loading import load_signer
     from central.store.open import open_store
     from central.web.app import create_app
     from central.web.serve import ApiServer, linked_request, web_context
     from protocols.clock import SystemClock
+    from protocols.logs import configure_logging
 
     config = load_config(args.config)
-    logging.basicConfig(
-        level=config.service.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.service.log_level, config.service.log_format)
     listen = args.listen or config.api.listen or "127.0.0.1:8080"
     signer = load_signer(config)
     store = open_store(config.store)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -60,10 +61,18 @@ def alarm_site(partner: str) -> str:
 
 @dataclass(frozen=True)
 class Attempt:
-    """What one POST came to: `ok` for a 2xx; else why not, for the operator."""
+    """What one POST came to: `ok` for a 2xx; else why not, for the operator, and the HTTP
+    status if the receiver answered at all."""
 
     ok: bool
     error: str = ""
+    status: int | None = None
+
+
+def endpoint_host(url: str) -> str:
+    """The host (and port) of a webhook URL, for the log: never its path or query, which
+    may carry a receiver's token."""
+    return urlsplit(url).netloc.rpartition("@")[2] or url[:40]
 
 
 class WebhookSender:
@@ -95,6 +104,9 @@ class WebhookSender:
         self._pool = ThreadPoolExecutor(SEND_WORKERS, thread_name_prefix="central-webhook")
         self.sent = 0
         self.failed_attempts = 0
+        # Endpoints whose last attempt here failed -> failed attempts since: the log says
+        # once that an endpoint fails and once that it recovered, not every attempt.
+        self._failing: dict[int, int] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -143,7 +155,11 @@ class WebhookSender:
             with self._client.stream("POST", claimed.url, content=body, headers=signed) as reply:
                 if 200 <= reply.status_code < 300:
                     return Attempt(ok=True)
-                return Attempt(ok=False, error=f"HTTP {reply.status_code} from {claimed.url}")
+                return Attempt(
+                    ok=False,
+                    error=f"HTTP {reply.status_code} from {claimed.url}",
+                    status=reply.status_code,
+                )
         except httpx.HTTPError as exc:
             return Attempt(ok=False, error=f"{type(exc).__name__} to {claimed.url}: {exc}")
 
@@ -180,3 +196,33 @@ class WebhookSender:
                         self.rng,
                     )
                     session.webhook_retry(delivery.id, now + wait, attempt.error)
+        for claimed, attempt in outcomes:
+            if attempt is not None:
+                self._log_streak(claimed, attempt)
+
+    def _log_streak(self, claimed: ClaimedDelivery, attempt: Attempt) -> None:
+        """Log an endpoint's first failure after a success (host and what it answered) and
+        its first success after failures; the attempts between are counted, not logged."""
+        endpoint = claimed.delivery.endpoint
+        host = endpoint_host(claimed.url)
+        if not attempt.ok:
+            failures = self._failing.get(endpoint)
+            self._failing[endpoint] = (failures or 0) + 1
+            if failures is None:
+                answer = (
+                    f"HTTP {attempt.status}" if attempt.status else attempt.error.split(" to ")[0]
+                )
+                log.warning(
+                    "webhook endpoint %s of partner %s is failing (%s); retrying with backoff",
+                    host,
+                    claimed.partner,
+                    answer,
+                )
+        elif endpoint in self._failing:
+            failures = self._failing.pop(endpoint)
+            log.info(
+                "webhook endpoint %s of partner %s recovered after %d failed attempts",
+                host,
+                claimed.partner,
+                failures,
+            )

@@ -34,6 +34,7 @@ from central.service.service import CentralService
 from central.sites.network import Network
 from central.store.open import open_store
 from protocols.clock import ScaledClock
+from protocols.logs import quiet_chatty_libraries
 from protocols.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ def _serve(spec: CentralSpec, requests: Any, replies: Any) -> None:
     # Ctrl-C reaches the whole process group: the parent stops central in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=spec.log_level, format="%(levelname)s central %(name)s %(message)s")
+    quiet_chatty_libraries()  # the webhook sender's requests, one line each otherwise
     try:
         clock = ScaledClock(*spec.clock_anchor)
         config = parse_config(spec.config)

@@ -16,7 +16,7 @@ from central.store import ParcelRecord
 from hw_sim.people.people import Pace
 from hw_sim.people.returns import Returner, ReturnsCourier
 from protocols.clock import SystemClock
-from protocols.messages import ScanRefusal
+from protocols.messages import Event, ScanKind, ScanRefusal, ScanRefused, decode
 from protocols.topics import Topics
 from tests.central.central_rig import label
 from tests.central.test_central_service import announce_all
@@ -82,8 +82,12 @@ def test_a_return_dropped_off_at_a_locker_through_the_scanner_ends_back_with_its
                 "the collection order at the site",
             )
             # The same label a second time opens no door: it was used.
-            again = await scan_opens_nothing(agent, rig.sim, text)
-            assert again.refusal == ScanRefusal.ALREADY_USED
+            await scan_opens_nothing(agent, rig.sim, text)
+            events = [decode(Event, m).payload for m in agent.store.event_messages()]
+            refused = [e for e in events if isinstance(e, ScanRefused)]
+            assert [(e.kind, e.reason) for e in refused] == [
+                (ScanKind.RETURN_LABEL, ScanRefusal.ALREADY_USED)
+            ]
 
             collected = await ReturnsCourier(rig.sim, BRISK).collect(rig.badge(), [returned])
             assert collected.collected == [returned], collected

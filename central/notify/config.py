@@ -69,6 +69,10 @@ class NotifyConfig(_Section):
     retry_first_s: float = Field(default=30.0, gt=0)
     retry_max_s: float = Field(default=3600.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
+    # The API's public address: each e-mail carries a one-click unsubscribe link under it
+    # (None: no link; the e-mail says to reply STOP). The link's key is in link_secret_file.
+    public_url: str | None = Field(default=None, pattern=r"^https?://")
+    link_secret_file: Path = Path("notify-link.key")
     email: EmailConfig | None = None
     sms: SmsConfig | None = None
 

@@ -12,11 +12,12 @@ given up at once.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from central.notify.quiet import QuietHours
 from central.notify.sms import HttpSmsTransport
 from central.notify.smtp import SmtpTransport
 from central.notify.transports import FolderTransport, SendFailed, Transport
+from central.notify.unsubscribe import link_key, unsubscribe_url
 from central.store import CentralStore
 from central.store.queries.notifications import NotificationRecord
 from protocols.backoff import backoff_s
@@ -48,9 +50,12 @@ class RetryPolicy:
 def transports_for(config: NotifyConfig, default_folder: Path) -> dict[str, Transport]:
     """Each channel's transport: its server when configured, else the folder."""
     folder = FolderTransport(config.folder or default_folder)
-    footer = "To stop these e-mails, reply STOP."
+    unsubscribe: Callable[[str], str] | None = None
+    if config.public_url is not None and config.email is not None:
+        key, base = link_key(config.link_secret_file), config.public_url
+        unsubscribe = functools.partial(unsubscribe_url, base, key)
     return {
-        Channel.EMAIL.value: SmtpTransport(config.email, footer) if config.email else folder,
+        Channel.EMAIL.value: SmtpTransport(config.email, unsubscribe) if config.email else folder,
         Channel.SMS.value: HttpSmsTransport(config.sms) if config.sms else folder,
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -23,9 +24,12 @@ PERMANENT_SMTP_CODES = range(500, 600)
 class SmtpTransport:
     """Sends e-mails through the configured SMTP server."""
 
-    def __init__(self, config: EmailConfig, footer: str = "") -> None:
+    def __init__(
+        self, config: EmailConfig, unsubscribe: Callable[[str], str] | None = None
+    ) -> None:
         self.config = config
-        self.footer = footer  # appended to every body (how to stop these e-mails)
+        # The recipient's one-click unsubscribe link (None: "reply STOP" instead).
+        self.unsubscribe = unsubscribe
         self._password = (
             config.password_file.read_text(encoding="utf-8").strip()
             if config.password_file is not None
@@ -43,8 +47,15 @@ class SmtpTransport:
         domain = self.config.from_address.rsplit("@", 1)[-1].strip("> ")
         mail["Message-ID"] = make_msgid(f"notification-{n.id}", domain=domain or None)
         mail["X-LockerNet-Notification"] = f"{n.label}/{n.message}/{n.step_key}"
-        footer = self.footer.replace("{recipient}", n.recipient)
-        mail.set_content(n.body + ("\n-- \n" + footer if footer else ""))
+        if self.unsubscribe is not None:
+            link = self.unsubscribe(n.recipient)
+            # RFC 8058: mail clients show their own one-click "unsubscribe" for these.
+            mail["List-Unsubscribe"] = f"<{link}>"
+            mail["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            footer = f"To stop these e-mails: {link}"
+        else:
+            footer = "To stop these e-mails, reply STOP."
+        mail.set_content(f"{n.body}\n-- \n{footer}\n")
         return mail
 
     def send(self, notification: NotificationRecord) -> str | None:

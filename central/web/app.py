@@ -21,8 +21,10 @@ def create_app(ctx: WebContext) -> FastAPI:
     - /track/...         the consumers' public tracking page (central/web/public.py)
     - /console/...       the operator console's pages and live updates (central/web/console/)
     - /metrics           Prometheus exposition (central/web/metrics_route.py)
+    - /api/notify/...    consumers' opt-outs: unsubscribe links, SMS STOP (central/notify/api.py)
     """
     from central.delivery import api as courier_api
+    from central.notify import api as notify_api
     from central.partners import api as partner_api
     from central.web import metrics_route, operator_api, public
     from central.web.console import pages
@@ -41,6 +43,7 @@ def create_app(ctx: WebContext) -> FastAPI:
         SessionMiddleware,
         **session_middleware_options(api.session_secret_file, api.session_max_age_s),
     )
-    for module in (operator_api, partner_api, courier_api, public, pages, metrics_route):
+    routers = (operator_api, partner_api, courier_api, notify_api, public, pages, metrics_route)
+    for module in routers:
         app.include_router(module.router(ctx))
     return app

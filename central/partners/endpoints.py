@@ -3,6 +3,7 @@ The one set of rules for the `lockernet partner webhook` commands and the partne
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -26,14 +27,34 @@ class AddedEndpoint:
 
 
 def check_url(url: str) -> str:
-    """An http(s) URL with a host; PartnerError saying what is wrong."""
+    """An https:// URL with a host (http:// only to a loopback host: a test's or a local
+    receiver); PartnerError saying what is wrong and why."""
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise PartnerError(f"webhook url {url[:80]!r}: an http:// or https:// URL with a host")
+        raise PartnerError(f"webhook url {url[:80]!r}: an https:// URL with a host")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        # A webhook carries parcel events and its signature; over plain http anyone on the
+        # way reads them and can replay them within the signature's tolerance.
+        raise PartnerError(
+            f"webhook url {url[:80]!r}: use https:// (http:// only to a loopback host such "
+            "as 127.0.0.1 or localhost): a plain http request can be read and replayed on "
+            "its way"
+        )
     if len(url) > MAX_URL_CHARS:
         raise PartnerError(f"webhook url: at most {MAX_URL_CHARS} characters")
     return url
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost (and *.localhost, RFC 6761) and loopback addresses (127/8, ::1)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_event_types(types: Sequence[str]) -> tuple[str, ...]:

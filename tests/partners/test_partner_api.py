@@ -243,6 +243,11 @@ def test_webhook_endpoints_are_managed_by_their_own_partner_only(
     assert client.get("/api/partner/webhooks", headers=bolt).json() == []
     bad = client.post("/api/partner/webhooks", headers=acme, json={"url": "ftp://x"})
     assert bad.status_code == 422 and "http" in bad.json()["detail"]
+    plain = client.post(
+        "/api/partner/webhooks", headers=acme, json={"url": "http://hooks.acme.example/x"}
+    )
+    assert plain.status_code == 422 and "use https://" in plain.json()["detail"]
+    assert "read and replayed" in plain.json()["detail"]
     unknown = client.post(
         "/api/partner/webhooks", headers=acme, json={"url": "https://a.example", "events": ["x"]}
     )

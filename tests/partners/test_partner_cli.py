@@ -64,7 +64,9 @@ def test_a_partner_gets_a_key_shown_once_that_the_api_accepts_until_revoked(
         (["key", "ghost", "--scopes", "parcels:read"], "no partner 'ghost'"),
         (["add", "acme", "--name", "Again"], "partner acme already exists"),
         (["add", "bad id", "--name", "X"], "partner id 'bad id'"),
-        (["webhook", "add", "acme", "ftp://example.com/"], "http:// or https://"),
+        (["webhook", "add", "acme", "ftp://example.com/"], "an https:// URL with a host"),
+        (["webhook", "add", "acme", "http://hooks.example.com/"], "use https://"),
+        (["webhook", "add", "acme", "http://10.0.0.5/hook"], "only to a loopback host"),
         (["webhook", "add", "acme", "https://a.example", "--events", "x"], "unknown event"),
         (["webhook", "remove", "acme", "7"], "no active webhook endpoint 7"),
         (["webhook", "retry", "acme", "--endpoint", "7"], "no active webhook endpoint 7"),
@@ -81,6 +83,19 @@ def test_bad_input_is_refused_naming_what_and_changes_nothing(
         assert [p.name for p in reader.view.list_partners()] == ["Acme Express"]
         assert reader.view.partner_keys("acme") == []
         assert reader.view.webhook_endpoints("acme", include_disabled=True) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8099/hook", "http://localhost:8099/hook", "http://[::1]/hook"]
+)
+def test_plain_http_is_taken_for_a_loopback_receiver(
+    toml: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    run(capsys, toml, "add", "acme", "--name", "Acme Express")
+    status, _, err = run(capsys, toml, "webhook", "add", "acme", url)
+    assert status == 0, err
+    with open_reader(str(load_config(toml).store.path)) as reader:
+        assert [e.url for e in reader.view.webhook_endpoints("acme")] == [url]
 
 
 def test_webhook_endpoints_and_their_deliveries_are_listed(

@@ -5,6 +5,7 @@ parcel reaches its consumer."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from central.parcels.promise import (
 )
 from central.parcels.steps import CENTRAL, announce, take_step
 from central.service.config import CentralConfig, PromiseConfig, load_config
+from central.service.service import CentralService
 from central.store import AlarmRecord, ParcelRecord, SqliteStore
 from protocols.clock import ManualClock
 from tests.central.central_rig import announcement, label
@@ -240,3 +242,36 @@ def test_a_bad_promise_setting_is_refused_naming_its_key(tmp_path: Path) -> None
     assert config.promise.hours == 48
     assert config.promise.needs["announced"] == 10
     assert config.promise.needs["dispatched"] == 60  # the defaults stay for the rest
+
+
+@pytest.mark.broker
+def test_the_running_centrals_timer_raises_the_alarms_on_its_clock(
+    config: CentralConfig, start_central: Callable[..., CentralService], clock: ManualClock
+) -> None:
+    central = start_central()
+    store = SqliteStore(config.store.path)
+    with store.transaction() as session:  # landed in Singapore, not announced yet
+        take_step(
+            session,
+            ParcelRecord(label(7), None),
+            ParcelStep.MILESTONE,
+            at=clock.now(),
+            source="carrier feed",
+            now=clock.now(),
+            milestone="linehaul_arrived",
+            dispatched_at=DISPATCHED,
+        )
+    central.tick()
+    assert parcel(store, 7).deadline_at == DEADLINE
+    clock.advance(DEADLINE - 30 * H - 1 - clock.now())
+    central.tick()
+    assert parcel_alarms(store, 7) == []
+    clock.advance(1)
+    central.tick()
+    [at_risk] = parcel_alarms(store, 7)
+    assert (at_risk.kind, at_risk.opened_at) == ("parcel_at_risk", DEADLINE - 30 * H)
+    clock.advance(30 * H)
+    central.tick()
+    [breached] = parcel_alarms(store, 7)
+    assert (breached.kind, breached.opened_at) == ("sla_breached", DEADLINE)
+    assert "linehaul_arrived" in (breached.detail or "")

@@ -82,6 +82,17 @@ class CentralRecords:
         share = round(met / (met + breached), 4) if met + breached else None
         return {"within_promise_share": share, "breached": breached}
 
+    def notifications_sent(self) -> dict[str, int]:
+        """Messages to consumers central sent through the day, by channel ("email",
+        "sms"; central/notify), each channel shown even when none went."""
+        with open_reader(self.location) as reader:
+            counts = reader.view.notification_counts()
+        sent = {"email": 0, "sms": 0}
+        for (channel, status), n in counts.items():
+            if status == "sent":
+                sent[channel] = sent.get(channel, 0) + n
+        return sent
+
     def alarms(self) -> dict[str, dict[str, int]]:
         """Alarms central raised through the day, by kind: how many, and how many are open."""
         with open_reader(self.location) as reader:

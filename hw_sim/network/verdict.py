@@ -98,6 +98,7 @@ def summary(fleet: World) -> dict[str, Any]:
         "home_failed_returned": parcels.home.get("failed_returned", 0),
         "parcels_stuck": parcels.stuck,
         **fleet.central_records.promise(),
+        "notifications_sent": fleet.central_records.notifications_sent(),
         "events_sent": sent,
         "events_received": received,
         "events_lost": lost,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from central.capacity.placement import DeliveryMode, PlacementPolicy, Placer
@@ -22,8 +23,10 @@ from central.capacity.reservations import SiteBusy, StoreCapacity, tell_site
 from central.delivery.door import FailReason
 from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.parcels.steps import CENTRAL, take_step
+from central.service.config import CentralConfig
 from central.sites.network import Network
 from central.store import CentralStore, ParcelRecord, StoreSession, TaskRecord
+from central.store.records import TaskKind
 from protocols.messages import SizeClass
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,21 @@ class Redirects:
         if reservation is not None:
             size = placement.compartment or SizeClass(record.size or SizeClass.M.value)
             tell_site(session, reservation, size, now)
+
+
+TaskHandler = Callable[[list[TaskRecord], float], None]
+
+
+def redirect_handlers(
+    store: CentralStore, network: Network | None, config: CentralConfig
+) -> dict[str, TaskHandler]:
+    """The REDIRECT task's handler for central's task runner, where central has a network
+    to place on (none without one: the tasks wait for a central that has it)."""
+    if network is None:
+        return {}
+    policy = PlacementPolicy(max_locker_distance_km=config.reservations.max_locker_distance_km)
+    redirects = Redirects(store, network, config.reservations.hold_s, policy)
+    return {TaskKind.REDIRECT.value: redirects.run_tasks}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from central.capacity.placement import PlacementPolicy
 from central.capacity.reservations import Reservations
+from central.delivery.redirect import redirect_handlers
 from central.errors import CentralError
 from central.notify.sender import NotificationSender, RetryPolicy, transports_for
 from central.operator.processes import alive_within_s
@@ -50,7 +51,7 @@ from central.sites.ingest import Delivery, Ingest
 from central.sites.lockouts import LockoutEnds
 from central.sites.network import Network
 from central.sites.site_events import EventEffects
-from central.store import AlarmRecord, CentralStore, CommandRecord, TaskRecord
+from central.store import AlarmRecord, CentralStore, CommandRecord
 from central.store.open import open_reader, open_store, store_location
 from protocols.clock import Clock, SystemClock
 from protocols.messages import CentralStatus, encode
@@ -138,7 +139,7 @@ class CentralService:
                 TaskKind.SEND_COMMAND.value: self.sender.run_tasks,
                 TaskKind.END_LOCKOUT.value: LockoutEnds(self.store).run_tasks,
                 # A failed home delivery: redirected to a site with room, or returned.
-                **self._redirects(config),
+                **redirect_handlers(self.store, self.network, config),
             },
         )
         self._stopping = threading.Event()
@@ -209,18 +210,6 @@ class CentralService:
         )
 
     # ------------------------------------------------------------------- life cycle
-
-    def _redirects(
-        self, config: CentralConfig
-    ) -> dict[str, Callable[[list[TaskRecord], float], None]]:
-        """The REDIRECT task's handler, where central has a network to place on."""
-        from central.delivery.redirect import Redirects
-
-        if self.network is None:
-            return {}
-        policy = PlacementPolicy(max_locker_distance_km=config.reservations.max_locker_distance_km)
-        redirects = Redirects(self.store, self.network, config.reservations.hold_s, policy)
-        return {TaskKind.REDIRECT.value: redirects.run_tasks}
 
     def start(self, wait_connected_s: float | None = 10.0) -> None:
         """Load the network file, start the threads, connect. CentralError if another

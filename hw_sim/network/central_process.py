@@ -27,12 +27,14 @@ from multiprocessing.context import SpawnProcess
 from typing import Any, TypeVar
 
 from central.parcels.manifest import ParcelAnnouncement
+from central.parcels.milestone_feed import record_reports
 from central.parcels.pickup_codes import Notification, PickupNotice
 from central.parcels.steps import announce
 from central.service.config import parse_config
 from central.service.service import CentralService
 from central.sites.network import Network
 from central.store.open import open_store
+from hw_sim.network.carrier_feed import carrier_reports
 from protocols.clock import ScaledClock
 from protocols.logs import quiet_chatty_libraries
 from protocols.tokens import TokenSigner
@@ -94,6 +96,10 @@ def _place_wave(
         with central.store.transaction() as session:
             return [p.label for p in chunk if announce(session, p, now) is not None]
 
+    # The carriers' feed first: a sample of the wave is known in transit before its manifest
+    # (again whole after a failed attempt: a milestone recorded already is a repeat).
+    feed = carrier_reports(wave, now, wave[0].label if wave else "")
+    fed = _retried(central, lambda: record_reports(central.store, feed, "carrier feed", now))
     for start in range(0, len(wave), ANNOUNCE_CHUNK):
         chunk = wave[start : start + ANNOUNCE_CHUNK]
         labels += _retried(central, partial(announce_chunk, chunk))
@@ -104,7 +110,8 @@ def _place_wave(
         (
             "progress",
             f"wave of {len(wave)} parcels placed in {time.perf_counter() - started:.1f}s: "
-            f"{result.lockers} lockers, {result.counters} collection points, {result.home} home",
+            f"{result.lockers} lockers, {result.counters} collection points, {result.home} home"
+            f"; carriers' milestones {fed.recorded} recorded, {fed.repeated} repeats",
         )
     )
 

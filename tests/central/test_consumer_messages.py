@@ -28,6 +28,7 @@ from tests.eventually import eventually
 from tests.notify.servers import SmsProvider, SmtpServer, running_sms_provider, running_smtp_server
 
 pytestmark = pytest.mark.broker
+DAY = 86_400.0
 
 
 @pytest.fixture
@@ -93,3 +94,36 @@ def test_a_deposit_sends_the_consumer_an_email_and_an_sms_with_the_code(
     assert code.short_form in sms["text"] and until in sms["text"]
     # The folder notifier (the QR image) still gets its copy.
     assert (central.config.pickup.notify_folder / f"{label(1)}.png").exists()
+
+
+def test_the_reminder_and_the_expiry_reach_the_consumer_too(
+    start_central: Callable[..., CentralService],
+    make_site: Callable[..., Site],
+    clock: ManualClock,
+    smtp_server: SmtpServer,
+    sms_provider: SmsProvider,
+) -> None:
+    central = start_central()
+    with central.store.transaction() as session:
+        announce(session, announcement(1), clock.now())
+    site = make_site("L0001")
+    site.status(True)
+    site.state(snapshot("L0001", [("A", SizeClass.S, SlotState.FREE, None)]))
+    site.send(SiteEvents("L0001").deposit(label(1), "A"))
+    eventually(lambda: len(smtp_server.inbox.messages) == 1, what="the pickup e-mail")
+
+    clock.advance(2 * DAY + 60)  # a day before the expiry, in the afternoon
+    eventually(lambda: len(smtp_server.inbox.messages) == 2, what="the reminder e-mail")
+    reminder = smtp_server.inbox.messages[1]
+    assert reminder["Subject"] == f"Reminder: your parcel {label(1)} is waiting"
+    assert "is still waiting at locker Tampines Hub Locker (L0001)" in reminder.get_content()
+
+    clock.advance(1 * DAY)
+    eventually(lambda: len(smtp_server.inbox.messages) == 3, what="the expiry e-mail")
+    expiry = smtp_server.inbox.messages[2]
+    assert expiry["Subject"] == f"Your parcel {label(1)} was not collected"
+    texts = eventually(lambda: [m["text"] for m in sms_provider.delivered.values()][2:] or None)
+    assert texts == [
+        f"Parcel {label(1)} was not collected from locker Tampines Hub Locker and is sent back"
+    ]
+    assert len(sms_provider.delivered) == 3

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from central.notify import MessageKind, queue_notification
-from central.notify.config import EmailConfig, SmsConfig
+from central.notify.config import EmailConfig, NotifyConfig, SmsConfig
 from central.notify.quiet import DEFAULT_QUIET_HOURS
-from central.notify.sender import NotificationSender, RetryPolicy
+from central.notify.sender import NotificationSender, RetryPolicy, transports_for
 from central.notify.sms import HttpSmsTransport
 from central.notify.smtp import SmtpTransport
 from central.store.base import CentralStore
@@ -70,7 +70,7 @@ def make_sender(
     return NotificationSender(
         store,
         {
-            "email": SmtpTransport(email, "To stop these e-mails, reply STOP."),
+            "email": SmtpTransport(email),
             "sms": HttpSmsTransport(sms),
         },
         clock=clock,
@@ -236,3 +236,26 @@ def test_an_opted_out_number_gets_no_sms(
     # The e-mail is the sentinel: sent in the same round, after the SMS would have been.
     assert len(smtp_server.inbox.messages) == 1
     assert sms_provider.requests == []
+
+
+def test_without_servers_the_messages_go_to_the_private_folder(
+    store: CentralStore, tmp_path: Path
+) -> None:
+    folder = tmp_path / "outbox"
+    clock = ManualClock(sgt(15, 10))
+    sender = NotificationSender(
+        store, transports_for(NotifyConfig(), folder), clock=clock, quiet=DEFAULT_QUIET_HOURS
+    )
+    queue(store, clock.now())
+    assert sender.run_due() == 2
+    files = sorted(folder.iterdir())
+    assert [f.name.split(".")[:3] for f in files] == [
+        [LABEL, "ready_for_pickup", "email"],
+        [LABEL, "ready_for_pickup", "sms"],
+    ]
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    email = files[0].read_text()
+    assert email.startswith("To: mei@example.sg\nSubject: Your parcel")
+    assert "7KQ2-M9XD" in email and "Sat 16 Jan 18:00 SGT" in email
+    assert statuses(store) == {"email": "sent", "sms": "sent"}

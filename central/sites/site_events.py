@@ -26,6 +26,9 @@ from protocols.messages import (
     DoorClosed,
     DoorForced,
     DoorLeftOpen,
+    DoorOpened,
+    DoorOpenReason,
+    DoorState,
     Event,
     FaultCleared,
     FaultComponent,
@@ -79,7 +82,10 @@ class EventEffects:
             case ReturnDroppedOff():
                 returns.dropped_off(session, event, payload, source, now)
                 _adjust_shelf(session, event.site, +1)
+            case DoorOpened():
+                _door_opened(session, event.site, payload, event.at)
             case DoorLeftOpen():
+                _set_door(session, event.site, payload.slot, DoorState.OPEN, event.at)
                 raise_alarm(
                     session,
                     event.site,
@@ -90,8 +96,10 @@ class EventEffects:
                     source=source,
                 )
             case DoorClosed():
+                _door_closed(session, event.site, payload, event.at)
                 clear_alarm(session, event.site, AlarmKind.DOOR_LEFT_OPEN, now, payload.slot)
             case DoorForced():
+                _set_door(session, event.site, payload.slot, DoorState.OPEN, event.at)
                 raise_alarm(
                     session,
                     event.site,
@@ -157,7 +165,7 @@ class EventEffects:
             case ScannerLockedOut():
                 lockouts.scanner_locked_out(session, event, payload, source)
             case _:
-                pass  # door opened and the like: kept in the event log only
+                pass  # kept in the event log only
         return None
 
     # ------------------------------------------------------------------ parcel events
@@ -313,6 +321,58 @@ def _set_slot(session: StoreSession, site: str, slot_id: str, state: SlotState, 
     slot = session.get_slot(site, slot_id)
     if slot is not None:
         session.save_slot(dataclasses.replace(slot, state=state, updated_at=at))
+
+
+# What a door opened for puts the slot in, as the site's own slot table moves it
+# (edge/site/slots.py). A remote or maintenance open depends on what the slot holds.
+_OPENED_STATE = {
+    DoorOpenReason.DEPOSIT: SlotState.OPEN_FOR_DEPOSIT,
+    DoorOpenReason.RETURN_DROP_OFF: SlotState.OPEN_FOR_DEPOSIT,
+    DoorOpenReason.PICKUP: SlotState.OPEN_FOR_PICKUP,
+    DoorOpenReason.REMOVAL: SlotState.OPEN_FOR_REMOVAL,
+}
+_OPEN_STATES = frozenset(
+    {SlotState.OPEN_FOR_DEPOSIT, SlotState.OPEN_FOR_PICKUP, SlotState.OPEN_FOR_REMOVAL}
+)
+
+
+def _door_opened(session: StoreSession, site: str, payload: DoorOpened, at: float) -> None:
+    """The site opened a door: the slot is open for what it was opened for, its door open
+    (until now only a state snapshot said so, and the next one might be hours away)."""
+    slot = session.get_slot(site, payload.slot)
+    if slot is None:
+        return
+    state = _OPENED_STATE.get(payload.reason)
+    if state is None:  # remote or maintenance: the site opens a full slot for removal
+        state = SlotState.OPEN_FOR_REMOVAL if slot.parcel else SlotState.OPEN_FOR_DEPOSIT
+    session.save_slot(
+        dataclasses.replace(slot, state=state, door=DoorState.OPEN.value, updated_at=at)
+    )
+
+
+def _door_closed(session: StoreSession, site: str, payload: DoorClosed, at: float) -> None:
+    """The door shut. A slot that was open for something is occupied or empty again, as the
+    site decided (`occupied`); the deposit, pickup or removal event that may follow names the
+    parcel. A door shut after being forced leaves the slot's state as it was."""
+    slot = session.get_slot(site, payload.slot)
+    if slot is None:
+        return
+    changed = dataclasses.replace(slot, door=DoorState.CLOSED.value, updated_at=at)
+    if payload.occupied is not None:
+        changed = dataclasses.replace(changed, occupied=payload.occupied)
+    if slot.state in _OPEN_STATES and payload.occupied is not None:
+        if payload.occupied:
+            changed = dataclasses.replace(changed, state=SlotState.OCCUPIED)
+        else:
+            back = SlotState.RESERVED if slot.reserved_for else SlotState.FREE
+            changed = dataclasses.replace(changed, state=back, parcel=None)
+    session.save_slot(changed)
+
+
+def _set_door(session: StoreSession, site: str, slot_id: str, door: DoorState, at: float) -> None:
+    slot = session.get_slot(site, slot_id)
+    if slot is not None:
+        session.save_slot(dataclasses.replace(slot, door=door.value, updated_at=at))
 
 
 def _slot_back(session: StoreSession, site: str, slot_id: str, at: float) -> None:

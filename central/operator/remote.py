@@ -60,7 +60,8 @@ def remote_open(
     window_s: float = REMOTE_OPEN_WINDOW_S,
 ) -> AuditEntry:
     """Queue a signed OpenSlot for `slot` at `site` and write its audit entry (outcome
-    "queued", command_id the task that sends it). UnknownSite, UnknownSlot or CentralError
+    "queued", command_id the task that sends it; central/sites/commands.py follows it with
+    the site's answer). UnknownSite, UnknownSlot or CentralError
     for a bad site, slot or reason (nothing written); RemoteOpenRefused if `limit` opens were
     queued to the site in the last `window_s` seconds: then the refusal is audited
     (outcome "refused") and a remote_open_refused alarm raised, and nothing is sent."""
@@ -68,7 +69,9 @@ def remote_open(
     with store.transaction() as session:
         session.lock_site(site)  # two calls at once cannot both pass the guard
         _check_slot(session, site, slot)
-        recent = session.audit_count(site, (OPEN_ACTION,), QUEUED, now - window_s)
+        # Every open asked for counts, whatever the site has answered since (the site's
+        # breaker counts refused slots too); only central's own refusals do not.
+        recent = session.audit_count(site, (OPEN_ACTION,), None, now - window_s, excluding=REFUSED)
         if recent >= limit:
             entry = _audit(
                 session,

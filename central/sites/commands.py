@@ -56,6 +56,12 @@ ALARMING_REFUSALS = frozenset(
 # A badge revocation too: until the site has it, the revoked badge still opens its doors.
 MUST_ANSWER = frozenset({"revoke_code", "revoke_badge", "mark_for_removal"})
 ANSWER_WAIT_S = 60.0
+# Commands an operator asked for (central/operator/remote.py): their audit entry follows the
+# command, "queued" -> "sent" (naming the command's id) -> "done" or "refused by site: ...".
+AUDITED = frozenset({"open_slot", "set_slot_service"})
+SENT = "sent"
+DONE = "done"
+EXPIRED_UNSENT = "not sent: expired waiting"
 
 # publish(topic, payload, expiry_s, broker): returns once the broker has the message (QoS 1).
 # `broker` is the name of the broker the site was last heard on (sites.broker), None if it
@@ -183,9 +189,13 @@ class CommandSender:
             )
         return reply
 
-    def _record(self, command: Command) -> str | None:
-        """Store the command; returns the broker its site was last heard on."""
+    def _record(self, command: Command, audit_ref: str | None = None) -> str | None:
+        """Store the command (and name it in the audit entries waiting on `audit_ref`, before
+        it is published: the site's answer may come back at once); returns the broker its
+        site was last heard on."""
         with self.store.transaction() as session:
+            if audit_ref is not None:
+                session.audit_rename_command(audit_ref, command.id, SENT)
             session.add_command(
                 CommandRecord(
                     id=command.id,
@@ -229,6 +239,8 @@ class CommandSender:
                 log.warning("not sending %s to %s: it expired waiting", body.type, task.site)
                 with self.store.transaction() as session:
                     session.finish_task(task.id, now)
+                    if body.type in AUDITED:
+                        session.audit_outcome(f"task:{task.id}", EXPIRED_UNSENT)
                 continue
             must_answer = body.type in MUST_ANSWER
             if must_answer and (self._answered(task.site, body) or (until and now >= until)):
@@ -243,9 +255,15 @@ class CommandSender:
             # days offline), and a resend held as long waited beside it. Resent every hour,
             # a site back after a day and a half met 40-odd copies of one revocation.
             hold_s = wait if must_answer and task.attempts > 1 else None
+            audit_ref = f"task:{task.id}" if body.type in AUDITED else None
+            command = self.build(task.site, body, until)
+            broker = self._record(command, audit_ref)
             try:
-                command = self.send(task.site, body, until, hold_s=hold_s)
+                self._publish(command, broker, hold_s)
             except CommandFailed as exc:
+                if audit_ref is not None:  # not sent after all: the retry sends another
+                    with self.store.transaction() as session:
+                        session.audit_rename_command(command.id, audit_ref, "queued")
                 raise TaskFailed(str(exc)) from None
             with self.store.transaction() as session:
                 if must_answer:
@@ -262,6 +280,14 @@ class CommandSender:
             return any(c.reply_ok and c.body == wanted for c in session.commands_to(site))
 
 
+def audit_outcome(reply: Reply) -> str:
+    """What an operator's command came to at the site, as its audit entry says it."""
+    if reply.ok:
+        return DONE
+    why = " ".join(p for p in (reply.reason.value if reply.reason else "", reply.detail) if p)
+    return f"refused by site: {why or 'no reason given'}"
+
+
 def record_reply(session: StoreSession, reply: Reply, now: float, source: str) -> None:
     """Store a site's reply with its command; a refusal that means misconfiguration alarms."""
     known = session.record_reply(
@@ -273,9 +299,11 @@ def record_reply(session: StoreSession, reply: Reply, now: float, source: str) -
     )
     if known:
         removals.settle_from_reply(session, reply, now)
+    command = session.get_command(reply.command_id) if known else None
+    if command is not None and command.type in AUDITED:
+        session.audit_outcome(reply.command_id, audit_outcome(reply))
     if not known or reply.ok or reply.reason is None:
         return
-    command = session.get_command(reply.command_id)
     if reply.reason in ALARMING_REFUSALS:
         raise_alarm(
             session,

@@ -42,8 +42,16 @@ class AuditView(Protocol):
     def audit_entries(self, limit: int = 200, site: str | None = None) -> list[AuditEntry]:
         """The newest `limit` entries (of one site, if given), newest first."""
 
-    def audit_count(self, site: str, actions: Sequence[str], outcome: str, since: float) -> int:
-        """How many entries of `actions` with `outcome` the site has had at `since` or later."""
+    def audit_count(
+        self,
+        site: str,
+        actions: Sequence[str],
+        outcome: str | None,
+        since: float,
+        excluding: str | None = None,
+    ) -> int:
+        """How many entries of `actions` with `outcome` (any, if None; not `excluding`, if
+        given) the site has had at `since` or later."""
 
 
 class AuditSession(AuditView, Protocol):
@@ -51,6 +59,14 @@ class AuditSession(AuditView, Protocol):
 
     def add_audit(self, entry: AuditEntry) -> int:
         """Append an entry; returns its id."""
+
+    def audit_rename_command(self, old_id: str, new_id: str, outcome: str) -> int:
+        """The entries naming command `old_id` (or "task:N", the task that sends it) name
+        `new_id` instead, with `outcome`; returns how many."""
+
+    def audit_outcome(self, command_id: str, outcome: str) -> int:
+        """The entries of the command `command_id` get `outcome` (the site's answer);
+        returns how many."""
 
 
 # ---- badges: courier badges central signed: issued, listed, revoked

@@ -12,8 +12,10 @@ from central.store.queries.base import Queries
 @dataclass(frozen=True)
 class AuditEntry:
     """One operator call and what came of it. `target` is the slot for a slot's calls;
-    `outcome` "queued" (the command is on its way), "refused" (central's guard) or "done"
-    (a change central made itself); `command_id` the queued task's id, if any."""
+    `outcome` "queued" (the command waits to be sent), "sent" (the site has not answered
+    yet), "done" (the site did it, or central made the change itself), "refused" (central's
+    guard) or "refused by site: REASON DETAIL"; `command_id` "task:N" (the task that sends
+    it) until it is sent, then the command's id, which the site's reply names."""
 
     at: float
     actor: str
@@ -60,17 +62,47 @@ class AuditQueries(Queries):
         rows = self._db.execute(query + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit))
         return [_entry(r) for r in rows]
 
-    def audit_count(self, site: str, actions: Sequence[str], outcome: str, since: float) -> int:
-        """How many entries of `actions` with `outcome` the site has had at `since` or later."""
+    def audit_count(
+        self,
+        site: str,
+        actions: Sequence[str],
+        outcome: str | None,
+        since: float,
+        excluding: str | None = None,
+    ) -> int:
+        """How many entries of `actions` with `outcome` (any, if None; not `excluding`, if
+        given) the site has had at `since` or later."""
         if not actions:
             return 0
         marks = ",".join("?" * len(actions))
-        row = self._db.execute(
-            f"""SELECT count(*) FROM audit_log WHERE site = ? AND outcome = ?
-                AND at >= ? AND action IN ({marks})""",  # noqa: S608 - placeholders only
-            (site, outcome, since, *actions),
-        ).fetchone()
+        query = f"""SELECT count(*) FROM audit_log WHERE site = ? AND at >= ?
+                AND action IN ({marks})"""  # noqa: S608 - placeholders only
+        params: list[Any] = [site, since, *actions]
+        if outcome is not None:
+            query += " AND outcome = ?"
+            params.append(outcome)
+        if excluding is not None:
+            query += " AND outcome <> ?"
+            params.append(excluding)
+        row = self._db.execute(query, tuple(params)).fetchone()
         return int(row[0])
+
+    def audit_rename_command(self, old_id: str, new_id: str, outcome: str) -> int:
+        """The entries naming command `old_id` (or "task:N", the task that sends it) name
+        `new_id` instead, with `outcome`; returns how many."""
+        cursor = self._db.execute(
+            "UPDATE audit_log SET command_id = ?, outcome = ? WHERE command_id = ?",
+            (new_id, outcome, old_id),
+        )
+        return int(cursor.rowcount)
+
+    def audit_outcome(self, command_id: str, outcome: str) -> int:
+        """The entries of the command `command_id` get `outcome` (the site's answer);
+        returns how many."""
+        cursor = self._db.execute(
+            "UPDATE audit_log SET outcome = ? WHERE command_id = ?", (outcome, command_id)
+        )
+        return int(cursor.rowcount)
 
 
 _AUDIT_COLUMNS = "id, at, actor, role, action, site, target, reason, outcome, command_id"

@@ -68,3 +68,24 @@ def test_the_audit_log_is_newest_first_and_counts_by_site_action_outcome_and_tim
         assert session.audit_count(SITE, [], "queued", T0) == 0
     with open_reader(store_location) as reader:
         assert [e.at for e in reader.view.audit_entries(limit=1)] == [T0 + 40]
+
+
+def test_an_audit_entry_follows_its_command_from_task_to_the_sites_answer(
+    any_store: CentralStore,
+) -> None:
+    with any_store.transaction() as session:
+        opened = session.add_audit(entry(T0, command_id="task:7"))
+        other = session.add_audit(entry(T0 + 1, command_id="task:8"))
+        session.add_audit(entry(T0 + 2, outcome="refused", command_id=None))
+    with any_store.transaction() as session:
+        assert session.audit_rename_command("task:7", "c0ffee", "sent") == 1
+        assert session.audit_rename_command("task:99", "beef", "sent") == 0
+    with any_store.transaction() as session:
+        assert session.audit_outcome("c0ffee", "refused by site: slot_unavailable x") == 1
+        assert session.audit_outcome("unknown", "done") == 0
+        shown = {e.id: (e.command_id, e.outcome) for e in session.audit_entries()}
+        assert shown[opened] == ("c0ffee", "refused by site: slot_unavailable x")
+        assert shown[other] == ("task:8", "queued")
+        # Every open asked for counts, whatever it came to, but central's own refusals.
+        assert session.audit_count(SITE, ["open_slot"], None, T0, excluding="refused") == 2
+        assert session.audit_count(SITE, ["open_slot"], None, T0) == 3

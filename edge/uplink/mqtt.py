@@ -26,8 +26,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config import BrokerConfig
 from edge.store.sqlite import Store
+from edge.uplink.diagnosis import Diagnosis, tls_reason
 from edge.uplink.outbox_publisher import LinkStats, OutboxPublisher
-from edge.uplink.reconnect import ConnectionLog, code, refused_access, tls_reason
+from edge.uplink.reconnect import ConnectionLog
 from edge.uplink.socket_pump import SocketPump
 from protocols.backoff import RECONNECT, STABLE_CONNECTION_S, Backoff, BackoffPolicy
 from protocols.clock import Clock
@@ -42,9 +43,6 @@ __all__ = ["LinkStats", "SiteLink"]
 # carries its own message expiry, so stale ones die at the broker).
 SESSION_EXPIRY_S = 14 * 86400
 CONNECT_TIMEOUT_S = 10.0
-# MQTT 5.0 reason codes (§2.4) that mean the broker does not admit this client as it is:
-# 0x85 client identifier not valid, 0x86 bad user name or password, 0x87 not authorized.
-ACCESS_REFUSED = frozenset({0x85, 0x86, 0x87})
 # MQTT 5.0 reason code 0x8E "Session taken over" (§2.4): another client connected with this
 # site's client id (a second agent, a cloned card). Reconnecting at once would take the
 # session back, and the other would take it again: wait at least half the reconnect cap.
@@ -123,14 +121,7 @@ class SiteLink:
         self._up = asyncio.Event()  # cleared while the uplink is taken down
         self._up.set()
         self._refusal: str | None = None  # why the current connect attempt failed, if known
-        # What this connection learnt of why it may end: the broker's CONNACK, a topic it
-        # refused this site (SUBACK/PUBACK), paho's last socket error (a TLS alert is only
-        # seen there), the DISCONNECT's reason; and the topics of our own publishes.
-        self._connack: ReasonCode | None = None
-        self._denied: str | None = None
-        self._socket_error: str | None = None
-        self._closed: ReasonCode | None = None
-        self._own: dict[int, str] = {}
+        self._diagnosis = Diagnosis(site)  # why the current connection ends, if it does
         self._attempts = ConnectionLog()
 
     # --------------------------------------------------------------------------- public
@@ -171,7 +162,10 @@ class SiteLink:
                     await self._serve()
                     if self._up.is_set():  # not taken down: the broker ended it
                         self.stats.last_error = self._attempts.lost(
-                            self.site, where, self._why_closed(), refused=bool(self._denied)
+                            self.site,
+                            where,
+                            self._diagnosis.why_closed(),
+                            refused=bool(self._diagnosis.denied),
                         )
                 except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
                     # This attempt's reason only: a line never carries an earlier one's text.
@@ -256,26 +250,11 @@ class SiteLink:
         client.on_log = self._on_log
         return client
 
-    def _why_closed(self) -> str:
-        """Why this connection ended (or never got going), as far as it showed."""
-        if self._denied:
-            return refused_access(self.site, self._denied)
-        # A TLS error is the handshake's only before the CONNACK: after it, a broker that
-        # stops without TLS's goodbye is a connection lost like any other.
-        tls = tls_reason(self._socket_error or "") if self._connack is None else None
-        if tls:
-            return tls
-        # Not paho's socket text otherwise: whether a dropped connection reads as a reset
-        # or an end of file is timing, and an operator's lines should not vary with it.
-        return code(self._closed) if self._closed is not None else "the connection was lost"
-
     async def _connect(self) -> None:
         self._connected.clear()
         self._lost.clear()
         self._refusal = None
-        self._connack = self._closed = None
-        self._denied = self._socket_error = None
-        self._own.clear()
+        self._diagnosis.reset()
         client = self._new_client()
         self._pump.attach(client)
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -305,7 +284,7 @@ class SiteLink:
         finally:
             connected.cancel()
             lost.cancel()
-        if self._connack is not None and not self._connack.is_failure:
+        if self._diagnosis.accepted:
             # Accepted (if closed again at once, as by a broker refusing the site its topics,
             # the run loop says why the broker closed it: the CONNACK did come).
             return
@@ -322,11 +301,8 @@ class SiteLink:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._connack = reason
-        if reason.is_failure:
-            refusal = f"the broker refused the connection: {code(reason)}"
-            if reason.value in ACCESS_REFUSED:
-                refusal = refused_access(self.site, refusal)
+        refusal = self._diagnosis.connacked(reason)
+        if refusal is not None:
             self._refusal = refusal
             self._lost.set()
             return
@@ -360,7 +336,7 @@ class SiteLink:
             return
         self.stats.disconnects += 1
         self.stats.last_error = f"disconnected: {reason}"
-        self._closed = reason
+        self._diagnosis.closed(reason)
         if reason.value == SESSION_TAKEN_OVER:
             self.stats.taken_over += 1
             log.error(
@@ -369,10 +345,7 @@ class SiteLink:
                 self.site,
             )
         if not self._connected.is_set():
-            self._refusal = self._refusal or (
-                tls_reason(self._socket_error or "")
-                or f"disconnected before CONNACK: {self._why_closed()}"
-            )
+            self._refusal = self._refusal or self._diagnosis.before_connack()
         self._connected.clear()
         self._lost.set()
 
@@ -384,9 +357,7 @@ class SiteLink:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        topic = self._own.pop(mid, None)
-        if topic is not None and reason.is_failure and self._denied is None:
-            self._denied = f"the broker refused a publish to {topic}: {code(reason)}"
+        self._diagnosis.acknowledged(mid, reason)
         self._outbox.acknowledged(mid, reason)
 
     def _on_subscribe(
@@ -397,15 +368,12 @@ class SiteLink:
         reasons: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
-        refused = next((r for r in reasons if r.is_failure), None)
-        if refused is not None and self._denied is None:
-            commands = self.topics.site(self.site, SiteChannel.COMMANDS)
-            self._denied = f"the broker refused the subscription to {commands}: {code(refused)}"
+        commands = self.topics.site(self.site, SiteChannel.COMMANDS)
+        self._diagnosis.subscribed(commands, reasons)
 
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
-        # paho reports a socket error (a TLS alert from the broker among them) only here.
         if level == mqtt.MQTT_LOG_ERR and client is self._client:
-            self._socket_error = text
+            self._diagnosis.socket_error(text)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         # A command is handled as its own task: a slow one (a door to open on a busy bus)
@@ -419,7 +387,7 @@ class SiteLink:
         assert self._client is not None
         topic = self.topics.site(self.site, channel)
         info = self._client.publish(topic, payload, qos=1, retain=retain)
-        self._own[info.mid] = topic
+        self._diagnosis.published(info.mid, topic)
         return info
 
     async def _serve(self) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from paho.mqtt.reasoncodes import ReasonCode
-
 # The link's logger: these lines are the link's (SiteLink's), wherever they are worded.
 log = logging.getLogger("edge.uplink.mqtt")
 
@@ -26,47 +24,6 @@ def failure_reason(exc: BaseException) -> str:
     if len(text) > MAX_REASON_CHARS:
         text = text[: MAX_REASON_CHARS - 3] + "..."
     return text
-
-
-# What OpenSSL says when the broker's side of the handshake refused this site's certificate
-# (an alert the broker sent), as paho reports it on the first read after the CONNECT.
-_BROKER_ALERTS = ("alert unknown ca", "alert bad certificate", "alert certificate", "alert")
-
-
-def tls_reason(error: str) -> str | None:
-    """The TLS failure in a socket error's text (paho's or ssl's), said as whose
-    verification failed; None if `error` is not about TLS."""
-    # The advice comes first: a line is cut at MAX_REASON_CHARS, and OpenSSL's text is long.
-    lowered = error.lower()
-    if "certificate verify failed" in lowered:
-        return (
-            "TLS: this site does not trust the broker's certificate (check broker.ca_file "
-            f"and the broker host name): {error}"
-        )
-    if "ssl" not in lowered and "tls" not in lowered:
-        return None
-    if any(alert in lowered for alert in _BROKER_ALERTS):
-        return (
-            "TLS: the broker refused this site's certificate (check that broker.cert_file "
-            f"was issued by the broker's CA and is not revoked): {error}"
-        )
-    return (
-        "TLS: the handshake failed; the broker may refuse this site's certificate "
-        f"(broker.cert_file): {error}"
-    )
-
-
-def refused_access(site: str, detail: str) -> str:
-    """What the broker refusing this site a topic means, and what to check."""
-    return (
-        f"{detail}: check that the broker's ACL lists site {site} (rendered by lockernet pki "
-        f"broker-config from the network's sites) and that the site certificate's CN is {site}"
-    )
-
-
-def code(reason: ReasonCode) -> str:
-    """An MQTT reason code as an operator can look it up: "Not authorized (0x87)"."""
-    return f"{reason} (0x{reason.value:02X})"
 
 
 class BrokerAddress(Protocol):

@@ -152,12 +152,13 @@ def test_the_reference_in_docs_is_the_generated_one() -> None:
 def test_init_sets_the_serial_ports_and_the_store_folder_it_is_given(tmp_path) -> None:
     # What an installer knows at the site (or a trial on the simulator's ports): no edit of
     # the written file is needed.
+    scanner = "socket://10.0.0.9:7000"  # a pyserial URL: a scanner behind a serial server
     code, path = init(tmp_path, "--layout", "M=2", "--lock-port", "/dev/serial/by-id/rs485",
-                      "--scanner-port", "socket://10.0.0.9:7000", "--state-dir", "state")  # fmt: skip
+                      "--scanner-port", scanner, "--state-dir", "state")  # fmt: skip
     assert code == 0
     config = load_config(path, NO_ENV)
     assert config.lock_bus is not None and config.lock_bus.port == "/dev/serial/by-id/rs485"
-    assert config.scanner is not None and config.scanner.port == "socket://10.0.0.9:7000"
+    assert config.scanner is not None and config.scanner.port == scanner
     assert config.state_dir == tmp_path / "state"
     # The header's command writes the same file again.
     assert "--lock-port /dev/serial/by-id/rs485" in path.read_text()

@@ -138,5 +138,8 @@ def _exception_alarms(
         # A hold heard after its release (feeds arrive out of order) is over already.
         if not any(session.get_milestone(label, m.value) for m in PAST_CUSTOMS):
             raise_alarm(session, site, AlarmKind.CUSTOMS_HELD, at, detail=words, source=source)
-    elif milestone in PAST_CUSTOMS:
+    elif milestone in PAST_CUSTOMS and session.get_milestone(
+        label, Milestone.IMPORT_CUSTOMS_HELD.value
+    ):
+        # Only a parcel once held can have the alarm (a lookup by key, not an update).
         clear_alarm(session, site, AlarmKind.CUSTOMS_HELD, at)

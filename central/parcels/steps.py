@@ -52,11 +52,13 @@ def announce(
     """Record an announced parcel; None if central already knows the label (re-import).
     `owner` is the partner whose manifest announced it (the partner API), else None.
     A parcel known only in transit (from cross-border milestones) is announced now, keeping
-    its milestones, its dispatch time from them and its owner (a manifest of another
-    partner's parcel in transit is skipped, as a known label is)."""
+    its milestones, its dispatch time from them and its owner (another partner's manifest
+    of a partner's parcel in transit is skipped, as a known label is; the operator's
+    import announces it)."""
     known = session.get_parcel(parcel.label)
     if known is not None and (
-        known.state != ParcelState.IN_TRANSIT or (known.owner not in (None, owner))
+        known.state != ParcelState.IN_TRANSIT
+        or (owner is not None and known.owner not in (None, owner))
     ):
         return None
     record = ParcelRecord(

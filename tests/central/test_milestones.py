@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from central.parcels.manifest import write_manifest
 from central.parcels.milestone_events import alarm_site, record_milestone
 from central.parcels.milestones import Milestone
+from central.parcels.steps import announce
 from central.partners.keys import Scope, add_partner, issue_key
 from central.service.config import CentralConfig
 from central.service.service import CentralService
@@ -352,6 +353,23 @@ def test_a_customs_hold_raises_an_alarm_that_its_release_clears_in_either_order(
     record(store, 3, Milestone.DAMAGED, T0 - 5 * H, detail="crushed corner")
     record(store, 3, Milestone.ARRIVED_AT_HUB, T0 - 4 * H)
     assert open_kinds(3) == ["parcel_damaged"]  # stays until an operator acknowledges it
+
+
+def test_a_manifest_announces_a_parcel_in_transit_keeping_its_journey_and_owner(
+    store: SqliteStore,
+) -> None:
+    record(store, 1, Milestone.DISPATCHED, T0 - 10 * H, owner="acme")
+    with store.transaction() as session:
+        assert announce(session, announcement(1), T0, "partner bolt", "bolt") is None
+        announced = announce(session, announcement(1), T0)  # the operator's import
+    assert announced is not None and announced.state == "announced"
+    assert (announced.owner, announced.dispatched_at) == ("acme", T0 - 10 * H)
+    assert announced.milestone == "dispatched"
+    with store.transaction() as session:
+        steps = [(s.step, s.before, s.after) for s in session.steps(label(1))]
+        assert steps == [("milestone", None, "in_transit"), ("announce", "in_transit", "announced")]
+        # Announced once: the manifest again is a known label.
+        assert announce(session, announcement(1), T0 + 1) is None
 
 
 # ------------------------------------------------------------------ the partner API

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from central.notify.kinds import Channel
 from central.notify.optouts import opt_in, opt_out
 from central.notify.recipients import recipient_for
+from central.notify.transports import read_secret
 from central.notify.unsubscribe import PATH, link_key, token_matches
 from central.web.context import WebContext
 
@@ -91,7 +92,7 @@ def router(ctx: WebContext) -> APIRouter:
         """A consumer's SMS reply: STOP opts the number out, START back in."""
         if config.sms is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no SMS provider configured")
-        key = config.sms.api_key_file.read_text(encoding="utf-8").strip()
+        key = read_secret(config.sms.api_key_file, "notify.sms.api_key_file")
         if not hmac.compare_digest(authorization.encode(), f"Bearer {key}".encode()):
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="wrong provider key")
         words = reply.text.strip().split()

@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from central.notify.config import SmsConfig
-from central.notify.transports import SendFailed
+from central.notify.transports import SendFailed, read_secret
 from central.store.queries.notifications import NotificationRecord
 
 ERROR_SNIPPET = 200
@@ -44,7 +44,7 @@ class HttpSmsTransport:
 
     def __init__(self, config: SmsConfig, client: httpx.Client | None = None) -> None:
         self.config = config
-        self._key = config.api_key_file.read_text(encoding="utf-8").strip()
+        self._key = read_secret(config.api_key_file, "notify.sms.api_key_file")
         self._client = client or httpx.Client(timeout=config.timeout_s, follow_redirects=False)
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from central.notify.config import EmailConfig
-from central.notify.transports import SendFailed
+from central.notify.transports import SendFailed, read_secret
 from central.store.queries.notifications import NotificationRecord
 
 PERMANENT_SMTP_CODES = range(500, 600)
@@ -31,7 +31,7 @@ class SmtpTransport:
         # The recipient's one-click unsubscribe link (None: "reply STOP" instead).
         self.unsubscribe = unsubscribe
         self._password = (
-            config.password_file.read_text(encoding="utf-8").strip()
+            read_secret(config.password_file, "notify.email.password_file")
             if config.password_file is not None
             else None
         )

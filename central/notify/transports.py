@@ -5,8 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from central.errors import ConfigError
 from central.parcels.pickup_codes import make_private_folder, write_private
 from central.store.queries.notifications import NotificationRecord
+
+
+def read_secret(path: Path, key: str) -> str:
+    """A secret kept in a file (a password, an API key), stripped. ConfigError naming the
+    config key and the file when it cannot be read or is empty."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{key} {path}: cannot read it ({exc.strerror or exc})") from None
+    if not text:
+        raise ConfigError(f"{key} {path}: is empty")
+    return text
 
 
 class SendFailed(Exception):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from central.errors import ConfigError
 from central.notify import MessageKind, queue_notification
 from central.notify.config import EmailConfig, NotifyConfig, SmsConfig
 from central.notify.quiet import DEFAULT_QUIET_HOURS
@@ -259,3 +260,12 @@ def test_without_servers_the_messages_go_to_the_private_folder(
     assert email.startswith("To: mei@example.sg\nSubject: Your parcel")
     assert "7KQ2-M9XD" in email and "Sat 16 Jan 18:00 SGT" in email
     assert statuses(store) == {"email": "sent", "sms": "sent"}
+
+
+def test_a_missing_api_key_file_is_named_before_anything_is_sent(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "sms-key"
+    config = NotifyConfig(
+        sms=SmsConfig(url="http://127.0.0.1:9/v1", api_key_file=missing, sender="X")
+    )
+    with pytest.raises(ConfigError, match=f"notify.sms.api_key_file {missing}: cannot read it"):
+        transports_for(config, tmp_path / "outbox")

@@ -35,6 +35,7 @@ from central.service.service import CentralService
 from central.sites.network import Network
 from central.store.open import open_store
 from hw_sim.network.carrier_feed import carrier_reports
+from hw_sim.network.central_returns import ReturnsDesk
 from protocols.clock import ScaledClock
 from protocols.logs import quiet_chatty_libraries
 from protocols.tokens import TokenSigner
@@ -154,6 +155,7 @@ def _serve(spec: CentralSpec, requests: Any, replies: Any) -> None:
         replies.put(("failed", traceback.format_exc()))
         return
     replies.put(("ready",))
+    returns = ReturnsDesk(central, clock, replies)
     waves: list[threading.Thread] = []
     failures: list[str] = []
 
@@ -177,6 +179,10 @@ def _serve(spec: CentralSpec, requests: Any, replies: Any) -> None:
             thread = threading.Thread(target=place, args=(request[1],), name="wave", daemon=True)
             thread.start()
             waves.append(thread)
+        elif request[0] == "returns":
+            returns.issue(request[1])
+        elif request[0] == "received":
+            returns.received(request[1])
         else:
             break
     for thread in waves:
@@ -230,6 +236,15 @@ class CentralProcess:
 
     def announce(self, wave: list[ParcelAnnouncement]) -> None:
         self._requests.put(("wave", wave))
+
+    def issue_returns(self, items: list[tuple[str, str, str, str]]) -> None:
+        """Return labels for (return label, parcel returned, site, size): each comes back
+        like a pickup code, to `on_code` (hw_sim/network/central_returns.py)."""
+        self._requests.put(("returns", items))
+
+    def returns_received(self, labels: list[str]) -> None:
+        """The partner has these returns back (confirmed once central saw them collected)."""
+        self._requests.put(("received", labels))
 
     def stop(self) -> None:
         if self._process.pid is None:

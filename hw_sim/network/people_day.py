@@ -22,6 +22,7 @@ from hw_sim.network.options import (
     SCREEN_TIMEOUT_S,
     WALK_AWAY_SHARE,
 )
+from hw_sim.network.returns_day import ReturnsDay, is_return_label
 from hw_sim.network.sim_site import SimSite
 from protocols.messages import SiteKind, SlotState
 from protocols.tokens import CourierBadge
@@ -41,6 +42,7 @@ class PeopleDay:
 
     def __init__(self, fleet: World) -> None:
         self.fleet = fleet
+        self.returns = ReturnsDay(fleet, self._scan)
 
     # ----------------------------------------------------------------------- couriers
     def courier_round(self) -> None:
@@ -140,7 +142,11 @@ class PeopleDay:
     # ---------------------------------------------------------------------- consumers
     def code_issued(self, parcel: str, site: str, text: str) -> None:
         """Central sent a consumer the pick-up code `text` for `parcel` at `site`. Called on
-        the thread reading central's replies: the consumer is scheduled on the day's loop."""
+        the thread reading central's replies: the consumer is scheduled on the day's loop.
+        A return label (returns_day.py) goes to the consumer sending a parcel back."""
+        if is_return_label(text):
+            self.fleet.loop.call_soon_threadsafe(self.returns.label_issued, parcel, site, text)
+            return
         self.fleet.loop.call_soon_threadsafe(self._schedule_pickup, parcel, site, text)
 
     def _schedule_pickup(self, parcel: str, site: str, text: str) -> None:
@@ -170,6 +176,8 @@ class PeopleDay:
                 fleet.tally.doors_left_open += 1
                 await fleet.clock.sleep(LEFT_OPEN_S)
             door.close_door()
+        if taken == [parcel]:
+            self.returns.after_pickup(site, parcel)
 
     # ------------------------------------------------------------------------ returns
     def removal_round(self) -> None:
@@ -190,6 +198,7 @@ class PeopleDay:
             site.visiting.discard("returns")
 
     async def _remove_all(self, site: SimSite, labels: list[str]) -> None:
+        taken: list[str] = []
         async with site.lock:
             await self._scan(site, self._badge(f"returns-{site.spec.id}"))
             for label in labels:
@@ -197,12 +206,13 @@ class PeopleDay:
                 if door is not None:
                     await self.fleet.clock.sleep(PEOPLE_PACE.handling_s)
                     if label in door.contents:
-                        door.take(label)
+                        taken += door.take(label)
                     else:
                         self.fleet.tally.broken.append(
                             f"{site.spec.id}: {label} not behind door {door.board}/{door.slot}"
                         )
                     door.close_door()
+        self.returns.collected(taken)
 
 
 def _awaiting_close(agent: SiteAgent, label: str) -> bool:

@@ -24,3 +24,5 @@ class Tally:
     deposited_at: dict[str, float] = field(default_factory=dict)
     broken: list[str] = field(default_factory=list)  # invariant breaks the people saw
     placed: dict[str, str] = field(default_factory=dict)  # label -> where a courier put it
+    returns: dict[str, str] = field(default_factory=dict)  # return label -> parcel sent back
+    returns_dropped: set[str] = field(default_factory=set)  # ...that went into a locker

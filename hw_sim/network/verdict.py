@@ -96,6 +96,8 @@ def summary(fleet: World) -> dict[str, Any]:
         "home_delivered": parcels.home.get("delivered", 0),
         "home_failed_redirected": parcels.home.get("failed_redirected", 0),
         "home_failed_returned": parcels.home.get("failed_returned", 0),
+        "returns_issued": len(tally.returns),
+        "returns_dropped_off": agent_events["return_dropped_off"],
         "parcels_stuck": parcels.stuck,
         **fleet.central_records.promise(),
         "notifications_sent": fleet.central_records.notifications_sent(),

@@ -111,7 +111,7 @@ class Fleet:
         self.day_start = self.clock.now()
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self.console: SimConsole | None = None
-        self.home: HomeRounds | None = None  # the couriers' handhelds (home_round.py)
+        self.home = HomeRounds(self, workdir)  # the couriers' handhelds (home_round.py)
 
     # ------------------------------------------------------------------------ building
     async def build(self) -> None:
@@ -134,15 +134,14 @@ class Fleet:
         # first creates the schema.
         for number in range(1, self.options.centrals + 1):
             expiry = member_session_s(number, self.options.centrals, self.options.faults)
-            central = self._central_process(
-                self._central_config(f"{CENTRAL_CLIENT_ID}-{number}", expiry),
-                f"central {number}",
-            )
+            config = self._central_config(f"{CENTRAL_CLIENT_ID}-{number}", expiry)
+            if number == 1:
+                config["api"] = self.home.api_section()  # it serves the couriers' handhelds
+            central = self._central_process(config, f"central {number}")
             self.centrals.append(central)
             await asyncio.to_thread(central.start)
-        # The couriers' handhelds, on central's API over the day's store (made by now).
-        self.home = HomeRounds(self, self._central_config("sim-handhelds"), self.workdir)
-        await asyncio.to_thread(self.home.start, self.network)
+        # The couriers' handhelds, on the first central process's API.
+        await asyncio.to_thread(self.home.start, self.network, self._central_config("sim-home"))
         pty_left = self.options.pty_sites
         lockers = 0
         for spec in self.network.sites:
@@ -260,8 +259,7 @@ class Fleet:
                 elif kind == "removals":
                     self.people.removal_round()
                 elif kind == "home":
-                    if self.home is not None:
-                        self.home.round()
+                    self.home.round()
                 else:
                     await payload()
             await self._until_hour(self.options.day_s / HOUR_S - 0.01)
@@ -320,9 +318,7 @@ class Fleet:
         if self.console is not None:
             await asyncio.to_thread(self.console.stop)
             self.console = None
-        if self.home is not None:
-            await self.home.close()
-            self.home = None
+        await self.home.close()
         try:
             for site in self.sites.values():
                 with contextlib.suppress(Exception):

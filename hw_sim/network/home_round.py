@@ -1,11 +1,12 @@
 """The couriers' home rounds of the simulated day: each courier's phone speaks to central's
 handheld API (/api/courier, central/delivery/api.py) over HTTP, as a handheld does.
 
-The API is central's own app, built in this process over the day's store (as the console is,
-hw_sim/network/console.py) and reached through httpx's ASGI transport: every request goes
-through the app's routing, token check, validation and JSON, without a socket (2,000 agents
-already share this process's loop; a listening server would add a thread and a port for
-nothing the transport does not test). The HTTP server itself is covered by the web tests.
+The API is served by the day's first central process, as `lockernet central run` serves it
+with `api.listen` set: in a thread of central's own process, on a loopback port of the day's.
+Served from this process instead (the app over the day's store, as the console is), its
+requests took the loop the sites and the people run on: at the default day's pace (60
+couriers, a door every few real tenths of a second each) the sites' scans waited seconds and
+the day fell behind. Here only the phones' side of each request runs.
 
 A round: the courier asks for its round, marks the parcels still assigned out for delivery,
 then at each door (a few simulated minutes apart) delivers with a photo or signature
@@ -17,20 +18,17 @@ task); the sites' courier rounds then deposit it where it was placed.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from central.broker.launcher import free_port
 from central.delivery.tokens import issue_token
 from central.service.config import parse_config
 from central.sites.network import Network
-from central.store import CentralStore
 from central.store.open import open_store
-from central.web.app import create_app
-from central.web.serve import web_context
 from hw_sim.network.options import HOUR_S
 
 if TYPE_CHECKING:
@@ -39,7 +37,7 @@ if TYPE_CHECKING:
 # Simulated hours of the home rounds: after the morning's waves are placed, and early enough
 # that a redirected parcel meets a site round (every 2 h until 20:30) the same day.
 HOME_ROUND_HOURS = (7.0, 10.0, 13.0, 15.5)
-DOOR_S = 4 * 60.0  # simulated seconds from one door to the next
+DOOR_S = 10 * 60.0  # simulated seconds from one door to the next (a drive, a ring, a wait)
 # Of the attempts at the door, by a seeded roll: below NOBODY_HOME nobody is home, then the
 # address is not found, then the parcel is refused; the rest are delivered.
 NOBODY_HOME = 0.10
@@ -48,38 +46,46 @@ REFUSED = ADDRESS_NOT_FOUND + 0.02
 SIGNED = 0.3  # of those delivered, signed for on the phone; the rest photographed
 RESENT = 0.05  # calls sent again with the same key (the phone lost the answer)
 OUT_CHUNK = 500  # parcels per out-for-delivery call (the API's limit)
-SESSION_KEY_FILE = "handheld-session.key"
+SESSION_KEY_FILE = "api-session.key"
+# Real seconds a phone waits for central's answer (a loaded central answers late, not never).
+CALL_TIMEOUT_S = 120.0
 
 
 class HomeRounds:
     """The day's couriers with their handhelds. `start` once the day's store exists."""
 
-    def __init__(self, world: World, central: dict[str, Any], workdir: Path) -> None:
+    def __init__(self, world: World, workdir: Path) -> None:
         self.world = world
-        self._central = central
         self._workdir = workdir
-        self._store: CentralStore | None = None
+        self._port = free_port()
         self._client: httpx.AsyncClient | None = None
         self._tokens: dict[str, str] = {}
         self._busy: set[str] = set()
         self.resent = 0
         self.calls = 0
 
-    def start(self, network: Network) -> None:
-        """Build the handheld API over the day's store, with a token for every courier."""
-        sections = dict(self._central)
-        sections["api"] = {"session_secret_file": str(self._workdir / SESSION_KEY_FILE)}
-        config = parse_config(sections, "the simulation's handhelds", environ={})
+    def api_section(self) -> dict[str, Any]:
+        """The [api] section of the central process that serves the handhelds."""
+        return {
+            "listen": f"127.0.0.1:{self._port}",
+            "session_secret_file": str(self._workdir / SESSION_KEY_FILE),
+        }
+
+    def start(self, network: Network, central: dict[str, Any]) -> None:
+        """Give every courier of `network` a handheld token (in the store of the central
+        configured by `central`, which serves the API by now)."""
+        config = parse_config(central, "the simulation's central", environ={})
         store = open_store(config.store)
-        self._store = store
-        now = time.time()
-        with store.transaction() as session:
-            for courier in network.couriers:
-                issued = issue_token(session, courier.id, courier.partner, now)
-                self._tokens[courier.id] = issued.text
-        ctx = web_context(config, store, self.world.signer, self.world.clock, None)
+        try:
+            now = time.time()
+            with store.transaction() as session:
+                for courier in network.couriers:
+                    issued = issue_token(session, courier.id, courier.partner, now)
+                    self._tokens[courier.id] = issued.text
+        finally:
+            store.close()
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://handheld"
+            base_url=f"http://127.0.0.1:{self._port}", timeout=CALL_TIMEOUT_S
         )
 
     def round(self) -> None:
@@ -159,10 +165,7 @@ class HomeRounds:
         return answer
 
     async def close(self) -> None:
-        """Let the day's store go (the rounds are over)."""
+        """Hang up the phones (the rounds are over)."""
         if self._client is not None:
             await self._client.aclose()
             self._client = None
-        if self._store is not None:
-            await asyncio.to_thread(self._store.close)
-            self._store = None

@@ -89,8 +89,8 @@ _EN = {
     ),
     MessageKind.RETURN_RECEIVED: Texts(
         "We have your return $label",
-        "$greeting\n\nYour return $label was dropped off at $place at $at.\nKeep this "
-        "message as your receipt; it goes back to the seller now.\n",
+        "$greeting\n\nYour return $label was dropped off at $place at $at.\n${receipt_line}"
+        "Keep this message as your receipt; it goes back to the seller now.\n",
         "Return $label received at $sms_place, $at. Keep this as your receipt",
         "Return received at $sms_place, $at",
     ),
@@ -134,8 +134,8 @@ _MS = {
     ),
     MessageKind.RETURN_RECEIVED: Texts(
         "Pulangan $label diterima",
-        "$greeting\n\nPulangan anda $label diserahkan di $place pada $at.\nSimpan mesej ini "
-        "sebagai resit.\n",
+        "$greeting\n\nPulangan anda $label diserahkan di $place pada $at.\n${receipt_line}"
+        "Simpan mesej ini sebagai resit.\n",
         "Pulangan $label diterima di $sms_place, $at. Simpan sebagai resit",
         "Pulangan diterima di $sms_place, $at",
     ),
@@ -178,7 +178,8 @@ _ZH = {
     ),
     MessageKind.RETURN_RECEIVED: Texts(
         "已收到您的退货 $label",
-        "$greeting\n\n您的退货 $label 已于 $at 投递到$place。\n请保留此消息作为收据。\n",
+        "$greeting\n\n您的退货 $label 已于 $at 投递到$place。\n${receipt_line}"
+        "请保留此消息作为收据。\n",
         "退货$label已于$at在$sms_place收到，请保留作收据",
         "退货已在$sms_place收到，$at",
     ),
@@ -196,6 +197,9 @@ _HOW = {
     ("zh", "locker"): "请在智能柜的扫描器扫描二维码，或输入此取件码：",
     ("zh", "counter"): "请在柜台出示二维码，工作人员扫描或输入此取件码：",
 }
+
+
+_RECEIPT = {"en": "Receipt: {}\n", "ms": "Resit: {}\n", "zh": "收据编号：{}\n"}
 
 
 class MissingFact(ValueError):
@@ -256,6 +260,7 @@ def _values(
         "until": when(float(until), language) if until is not None else "",
         "at": when(float(at) if at is not None else now, language),
         "reason": reason(str(facts["reason"]) if facts.get("reason") else None, language),
+        "receipt_line": _RECEIPT[language].format(facts["receipt"]) if facts.get("receipt") else "",
     }
 
 

@@ -212,8 +212,8 @@ class ParcelRecord:
     owner: str | None = None
     # The promise (central/parcels/promise.py): the service level it was sold under (None:
     # the partner's default), its deadline (dispatch + the promise, Unix s), the furthest
-    # cross-border milestone reached, and where it stands (None: on time; "at_risk";
-    # "breached").
+    # cross-border milestone reached, and where it stands (None: not judged yet; else a
+    # promise.SlaState value: on_time, at_risk, breached, met, ended, ...).
     service: str | None = None
     deadline_at: float | None = None
     milestone: str | None = None

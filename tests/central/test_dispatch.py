@@ -227,7 +227,7 @@ def test_a_parcel_at_risk_goes_to_the_partner_that_is_more_often_on_time() -> No
         [courier("K1", "post", 1.0), courier("K2", "express", 1.0)],
     )
     stop = site_stop("L0001", LAT, LON)
-    parcels = wave(4) + [DispatchParcel("LP0000000099", stop, 5000.0, at_risk=True)]
+    parcels = [*wave(4), DispatchParcel("LP0000000099", stop, 5000.0, at_risk=True)]
     result = dispatch_wave(parcels, network, HandlingCapacity.full_day(network))
     by_parcel = {a.parcel: a.partner for a in result.assignments}
     # Normally post is cheaper (2 + 20 x 0.05 < 3.5 + 20 x 0.01); at risk, lateness is

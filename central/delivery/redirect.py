@@ -25,7 +25,7 @@ from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.parcels.steps import CENTRAL, take_step
 from central.service.config import CentralConfig
 from central.sites.network import Network
-from central.store import CentralStore, ParcelRecord, StoreSession, TaskRecord
+from central.store import CentralStore, ParcelRecord, StoreSession, StoreView, TaskRecord
 from central.store.records import TaskKind
 from protocols.messages import SizeClass
 
@@ -106,6 +106,12 @@ class Redirects:
 
 
 TaskHandler = Callable[[list[TaskRecord], float], None]
+
+
+def was_redirected(view: StoreView, label: str) -> bool:
+    """Whether the parcel came to its site redirected after a failed home delivery: its
+    consumer's code message is then the redirect's (where it is now, and why)."""
+    return any(step.step == ParcelStep.REDIRECT for step in view.steps(label))
 
 
 def redirect_handlers(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from central.delivery.redirect import was_redirected
 from central.errors import CentralError
 from central.notify import MessageKind, queue_notification
 from central.parcels.lifecycle import WAITING_FOR_CONSUMER, ParcelState, ParcelStep
@@ -149,7 +150,10 @@ class PickupFollowUps:
                     queue_notification(
                         session,
                         current,
-                        MessageKind.READY_FOR_PICKUP,
+                        # A parcel redirected after a failed home delivery: the redirect's.
+                        MessageKind.REDIRECT
+                        if was_redirected(session, current.label)
+                        else MessageKind.READY_FOR_PICKUP,
                         issued.code_id,
                         now,
                         _place_facts(site, issued.site, issued.expires_at, issued.short_form),

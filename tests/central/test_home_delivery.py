@@ -16,10 +16,13 @@ from central.capacity.reservations import Reservations
 from central.delivery.door import send_out
 from central.delivery.redirect import Redirects
 from central.delivery.tokens import issue_token, revoke_token
-from central.parcels.steps import announce
+from central.parcels.lifecycle import ParcelStep
+from central.parcels.pickup import FolderReminders, PickupFollowUps
+from central.parcels.pickup_codes import FolderNotifier
+from central.parcels.steps import announce, take_step
 from central.service.config import CentralConfig, parse_config
 from central.sites import registry
-from central.store import CentralStore, ParcelRecord
+from central.store import CentralStore, ParcelRecord, TaskRecord
 from central.store.open import open_store, store_location
 from central.store.queries.deliveries import CourierTokenRecord
 from central.store.records import TaskKind
@@ -333,3 +336,47 @@ def _hold(site: str, size: str, parcel_label: str) -> Any:
     return ReservationRecord(
         label=parcel_label, site=site, size=size, created_at=T0, until=T0 + HOLD_S, slot=None
     )
+
+
+def test_a_redirected_parcel_deposited_at_its_locker_gets_a_new_code_in_the_redirect_message(
+    client: TestClient, store: CentralStore, tmp_path: Path
+) -> None:
+    fail(client, store, 1, "nobody_home", "k-fail-1")
+    assert run_redirects(store, T0 + 200) == 1
+    # The courier's next round at L0001: the site reports the deposit, and central applies
+    # it as ingest does, with the code's task.
+    deposit_at = T0 + 400
+    with store.transaction() as session:
+        record = session.get_parcel(label(1))
+        assert record is not None
+        take_step(
+            session,
+            record,
+            ParcelStep.DEPOSIT,
+            at=deposit_at,
+            source="site L0001 event 7",
+            now=deposit_at,
+            site="L0001",
+            slot="A",
+            pickup_expires_at=deposit_at + 3 * 86400,
+        )
+        task = session.add_task(
+            TaskRecord(TaskKind.ISSUE_CODE, deposit_at, label=label(1), site="L0001")
+        )
+        [claimed] = [
+            t for t in session.claim_tasks(deposit_at, "test", deposit_at + 60) if t.id == task
+        ]
+    outbox = tmp_path / "outbox"
+    signer = TokenSigner.generate()
+    PickupFollowUps(store, signer, FolderNotifier(outbox), FolderReminders(outbox)).issue_codes(
+        [claimed], deposit_at
+    )
+    with store.transaction() as session:
+        [code] = session.codes(label(1))
+        messages = session.notifications(label(1))
+    assert code.site == "L0001"
+    redirect = [m for m in messages if m.message == "redirect"]
+    assert {m.channel for m in redirect} == {"email", "sms"}
+    assert all(code.short_form in m.body for m in redirect)
+    assert "Tampines Hub Locker" in next(m.body for m in redirect if m.channel == "email")
+    assert not [m for m in messages if m.message == "ready_for_pickup"]

@@ -15,13 +15,13 @@ when its lease runs out, so receivers dedupe by webhook-id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -44,8 +44,10 @@ SEND_WORKERS = 8
 CLAIM_BATCH = 4 * SEND_WORKERS
 # The longest wait between two attempts of one delivery, however many failed before.
 RETRY_MAX_S = 3600.0
-# One attempt takes at most about this many timeouts: connecting, sending, the answer's
-# first byte (httpx's timeout is per phase; the body of the answer is never read).
+# One attempt takes at most this many timeouts, all told: connecting, sending, the answer's
+# status and headers. httpx's timeout is per phase and per read, so a receiver sending its
+# answer a byte at a time would hold an attempt (and, waiting on it, every partner's
+# deliveries) for as long as it liked: the attempt as a whole is cut off here too.
 PHASES_PER_ATTEMPT = 3
 # The lease's slack beyond the longest a claimed batch can take (store round trips).
 LEASE_SLACK_S = 30.0
@@ -95,13 +97,17 @@ class WebhookSender:
         self.wall_time = wall_time
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         rounds = math.ceil(CLAIM_BATCH / SEND_WORKERS)
-        self.lease_s = rounds * PHASES_PER_ATTEMPT * config.webhook_timeout_s + LEASE_SLACK_S
-        self._client = httpx.Client(
+        self.attempt_limit_s = PHASES_PER_ATTEMPT * config.webhook_timeout_s
+        self.lease_s = rounds * self.attempt_limit_s + LEASE_SLACK_S
+        # The POSTs of a round run on an event loop of this sender's own (run by whichever
+        # thread calls run_due), SEND_WORKERS at a time: an attempt past its limit is
+        # cancelled and its connection closed, which a blocking client cannot do.
+        self._loop = asyncio.new_event_loop()
+        self._client = httpx.AsyncClient(
             timeout=config.webhook_timeout_s,
             follow_redirects=False,  # a redirect is the receiver's mistake; never re-sent
             limits=httpx.Limits(max_connections=SEND_WORKERS),
         )
-        self._pool = ThreadPoolExecutor(SEND_WORKERS, thread_name_prefix="central-webhook")
         self.sent = 0
         self.failed_attempts = 0
         # Endpoints whose last attempt here failed -> failed attempts since: the log says
@@ -109,8 +115,8 @@ class WebhookSender:
         self._failing: dict[int, int] = {}
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self._client.close()
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()
 
     def run(self, stopping: threading.Event, interval_s: float) -> None:
         """Send what is due every `interval_s` until `stopping` is set."""
@@ -133,26 +139,43 @@ class WebhookSender:
         # Started only in the first half of the lease (as due tasks are): past it, another
         # process may soon take the rest over, so they are handed back unsent.
         start_by = now + self.lease_s / 2
-        futures = [
-            (one, self._pool.submit(self._attempt_if_in_time, one, start_by)) for one in claimed
-        ]
-        outcomes = [(one, future.result()) for one, future in futures]
-        self._record(outcomes)
+        attempts = self._loop.run_until_complete(self._send_round(claimed, start_by))
+        self._record(list(zip(claimed, attempts, strict=True)))
         return len(claimed)
 
-    def _attempt_if_in_time(self, claimed: ClaimedDelivery, start_by: float) -> Attempt | None:
-        if self.clock.now() > start_by:
-            return None
-        return self.attempt(claimed)
+    async def _send_round(
+        self, claimed: list[ClaimedDelivery], start_by: float
+    ) -> list[Attempt | None]:
+        workers = asyncio.Semaphore(SEND_WORKERS)
 
-    def attempt(self, claimed: ClaimedDelivery) -> Attempt:
-        """POST one delivery, signed for this attempt's time."""
+        async def one(delivery: ClaimedDelivery) -> Attempt | None:
+            async with workers:
+                if self.clock.now() > start_by:
+                    return None
+                return await self.attempt(delivery)
+
+        return list(await asyncio.gather(*(one(delivery) for delivery in claimed)))
+
+    async def attempt(self, claimed: ClaimedDelivery) -> Attempt:
+        """POST one delivery, signed for this attempt's time; cut off after
+        `attempt_limit_s` seconds in all, however the receiver paces its answer."""
+        try:
+            return await asyncio.wait_for(self._post(claimed), self.attempt_limit_s)
+        except TimeoutError:
+            return Attempt(
+                ok=False,
+                error=f"AnswerTooSlow to {claimed.url}: no complete answer in "
+                f"{self.attempt_limit_s:.0f} s",
+            )
+
+    async def _post(self, claimed: ClaimedDelivery) -> Attempt:
         delivery = claimed.delivery
         body = delivery.payload.encode()
         signed = headers(claimed.secret, delivery.message_id, int(self.wall_time()), body)
         try:
             # Streamed, so the answer's body is never read: a 2xx status is all that counts.
-            with self._client.stream("POST", claimed.url, content=body, headers=signed) as reply:
+            request = self._client.stream("POST", claimed.url, content=body, headers=signed)
+            async with request as reply:
                 if 200 <= reply.status_code < 300:
                     return Attempt(ok=True)
                 return Attempt(

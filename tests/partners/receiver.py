@@ -8,7 +8,9 @@ and brought back on the same port.
 
 from __future__ import annotations
 
+import itertools
 import json
+import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -88,3 +90,57 @@ class Receiver:
             self.bodies[message_id] = payload
             assert json.loads(body) == payload
         return self.answer
+
+
+@dataclass
+class Trickler:
+    """A hostile receiver: it reads the request, then sends its answer's status line one
+    byte every `every_s` seconds and never finishes it; it hangs up after `for_s`, or at
+    `stop`. Each byte comes well inside any read timeout: only a limit on the whole attempt
+    ends it sooner."""
+
+    every_s: float = 0.3
+    for_s: float = 60.0
+    port: int = 0
+    _listener: socket.socket | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> Trickler:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(0.2)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._listener is not None:
+            self._listener.close()
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        with connection:
+            connection.recv(65536)
+            count = int(self.for_s / self.every_s)
+            for byte in itertools.islice(itertools.cycle(b"HTTP/1.1 200 OK"), count):
+                if self._stopping.wait(self.every_s):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return

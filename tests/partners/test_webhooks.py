@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from protocols.messages import encode
 from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import SiteEvents, announcement, label, stock_store
 from tests.central.store_contract.stores import open_location
-from tests.partners.receiver import Receiver
+from tests.partners.receiver import Receiver, Trickler
 
 NOW = 1_800_000_100.0
 CONFIG = ApiConfig(webhook_timeout_s=2.0, webhook_retry_first_s=1.0, webhook_max_attempts=4)
@@ -243,3 +244,35 @@ def test_two_senders_at_once_never_double_a_message(
     assert set(receiver.accepted.values()) == {1}
     assert len(receiver.seen_ids) == 80  # not even a refused or repeated attempt
     assert sum(one.sent for one in senders) == 80
+
+
+def test_a_receiver_that_never_finishes_answering_holds_up_no_other_partner(
+    store: CentralStore, receiver: Receiver
+) -> None:
+    # A hostile partner's receiver answers a byte at a time, each inside the read timeout:
+    # without a limit on the whole attempt, every partner's webhooks waited on it.
+    trickler = Trickler(every_s=0.3, for_s=20).start()
+    try:
+        endpoint = partner_with_endpoint(store, receiver)
+        with store.transaction() as session:
+            add_partner(session, "bolt", "Bolt", NOW)
+            slow = add_endpoint(session, "bolt", trickler.url, [], NOW).record
+        announce_owned(store, range(1, 3), owner="bolt")
+        announce_owned(store, range(3, 5))
+        running = sender(store, ManualClock(NOW))
+        try:
+            started = time.monotonic()
+            assert running.run_due() == 4
+            took = time.monotonic() - started
+        finally:
+            running.close()
+    finally:
+        trickler.stop()
+    assert took < 3 * CONFIG.webhook_timeout_s + 2  # the attempt's whole limit, and slack
+    assert sorted(receiver.accepted.values()) == [1, 1]  # acme's arrived
+    assert statuses(store, endpoint.id) == [("delivered", 1)] * 2
+    assert statuses(store, slow.id) == [("pending", 1)] * 2  # tried once: retried later
+    with store.transaction() as session:
+        errors = {d.last_error for d in session.webhook_deliveries([slow.id])}
+    limit = 3 * CONFIG.webhook_timeout_s
+    assert errors == {f"AnswerTooSlow to {trickler.url}: no complete answer in {limit:.0f} s"}

@@ -151,7 +151,7 @@ def test_a_remote_open_asks_for_a_reason_and_is_in_the_audit_log(
     page.fill("#confirm-reason", "courier K1 cannot open it: badge reader dirty")
     screenshot(page, "remote-open-confirm")
     page.locator("#confirm-submit").click()
-    expect(page.locator("#flash")).to_contain_text("remote open of A01 sent to the site")
+    expect(page.locator("#flash")).to_contain_text("remote open of A01 queued for the site")
     page.goto(f"{console.url}/console/audit")
     row = page.locator("#audit tbody tr").first
     expect(row).to_contain_text("tom")
@@ -175,7 +175,7 @@ def test_the_mass_open_guard_refusal_is_shown(console: Console, page: Page) -> N
         page.fill("#confirm-reason", "stuck door, courier waiting")
         page.locator("#confirm-submit").click()
         messages.append(page.locator("#flash").inner_text())
-    assert all("sent to the site" in m for m in messages[:3]), messages
+    assert all("queued for the site" in m for m in messages[:3]), messages
     assert "was not opened" in messages[3], messages
     with open_reader(str(console.config.store.path)) as reader:
         entries = [e for e in reader.view.audit_entries(site="L0002")]
@@ -207,6 +207,61 @@ def test_the_map_and_a_site_page_update_live_without_a_reload(
     expect(cell).to_have_class("cell cell-out_of_service", timeout=WAIT_MS)
     assert page.evaluate("window.sameLoad") == "yes"
     screenshot(page, "site-live-slot")
+
+
+def test_a_live_update_turns_the_service_switch_and_the_grid_lines_up(
+    console: Console, page: Page, screenshot: Shot
+) -> None:
+    console.login(page, "tom")
+    page.goto(f"{console.url}/console/sites/L0001")
+    page.evaluate("window.sameLoad = 'yes'")
+    switch = page.locator('.cell[data-slot="B02"] button.service-slot')
+    expect(switch).to_have_text("disable")
+    with console.store.transaction() as session:
+        slot = session.get_slot("L0001", "B02")
+        assert slot is not None
+        session.save_slot(dataclasses.replace(slot, state=SlotState.OUT_OF_SERVICE))
+    expect(switch).to_have_text("enable", timeout=WAIT_MS)
+    expect(switch).to_have_attribute("data-in-service", "true")
+    # Its dialog now offers what the label says.
+    switch.click()
+    expect(page.locator("#confirm-title")).to_have_text("Put slot B02 back into service?")
+    page.locator("#confirm-cancel").click()
+    with console.store.transaction() as session:
+        slot = session.get_slot("L0001", "B02")
+        assert slot is not None
+        session.save_slot(dataclasses.replace(slot, state=SlotState.FREE))
+    expect(switch).to_have_text("disable", timeout=WAIT_MS)
+    assert page.evaluate("window.sameLoad") == "yes"
+    # On a phone's width, where a bank's cells wrap, each bank's first cell still starts
+    # at the same x: the bank names keep their width.
+    page.set_viewport_size({"width": 360, "height": 800})
+    xs = []
+    for bank in page.locator(".bank").all():
+        box = bank.locator(".cell").first.bounding_box()
+        assert box is not None
+        xs.append(box["x"])
+    assert len(xs) == 2 and max(xs) - min(xs) < 1, xs
+    page.set_viewport_size({"width": 1280, "height": 800})
+    # Free and reserved differ by more than a hue: reserved is hatched.
+    with console.store.transaction() as session:
+        slot = session.get_slot("L0001", "B01")
+        assert slot is not None
+        before = slot
+        session.save_slot(dataclasses.replace(slot, state=SlotState.RESERVED))
+    reserved = page.locator('.cell[data-slot="B01"]')
+    expect(reserved).to_have_class("cell cell-reserved", timeout=WAIT_MS)
+    styles = page.evaluate(
+        """() => ["A01", "B01"].map(slot => {
+            const s = getComputedStyle(document.querySelector(`.cell[data-slot="${slot}"]`));
+            return [s.backgroundColor, s.backgroundImage];
+        })"""
+    )
+    (_, free_image), (_, reserved_image) = styles
+    assert free_image == "none" and "repeating-linear-gradient" in reserved_image, styles
+    screenshot(page, "site-live-service-switch")
+    with console.store.transaction() as session:
+        session.save_slot(before)
 
 
 @pytest.fixture(autouse=True)

@@ -87,7 +87,7 @@ def test_a_viewer_posting_a_remote_open_itself_is_refused_and_nothing_is_queued(
         data={"csrf": csrf_of(technician), "reason": "courier locked out"},
         follow_redirects=True,
     )
-    assert "remote open of C sent to the site" in sent.text
+    assert "remote open of C queued for the site" in sent.text
     with open_reader(web_ctx.reader_location) as reader:
         entries = reader.view.audit_entries()
         tasks = reader.view.open_tasks(TaskKind.SEND_COMMAND)

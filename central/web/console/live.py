@@ -4,7 +4,7 @@ Each connection looks at the store through the read path about once a second (re
 by every connection of the process: `RecentReads`) and sends, as one JSON event, only what
 changed since its last event: the state of every site that changed
 (map colours), the counts by state, the number of open alarms, and, for the site a page
-watches (?site=), its slots' colours and hover texts, its state and its open alarms. The
+watches (?site=), its slots' colours, hover texts and service, its state and its open alarms. The
 first event of a connection carries everything. A reader never waits for ingest (WAL or
 MVCC snapshots), so a thousand open pages cost reads, not writers' time.
 
@@ -103,7 +103,8 @@ def read_site(location: str, site: str) -> Live:
         if record is None:
             return {}
         return {
-            "slots": {c.slot: [c.css, c.title] for c in slot_cells(view, record)},
+            # The service switch's label follows the slot (disable / enable).
+            "slots": {c.slot: [c.css, c.title, c.in_service] for c in slot_cells(view, record)},
             "site_alarms": [
                 [a.id, a.kind, a.ref, local_time(a.opened_at), a.detail or ""]
                 for a in open_alarms(view)

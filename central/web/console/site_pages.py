@@ -158,5 +158,8 @@ def report_tree(value: Any) -> list[tuple[str, Any]]:
 def _outcome_text(entry: AuditEntry, what: str) -> str:
     """The line the page shows after a door-moving call: what central did with it."""
     if entry.outcome == "queued":
-        return f"{what} sent to the site (command {entry.command_id}); it is in the audit log"
+        return (
+            f"{what} queued for the site ({entry.command_id}); the site's answer shows under "
+            "Remote commands below and in the audit log"
+        )
     return f"{what}: {entry.outcome}; it is in the audit log"

@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from central.operator.alarms import AlarmLine, open_alarms
 from central.operator.fleet import SiteView, fleet
 from central.store import SiteRecord, StoreView
+from central.store.queries.audit import AuditEntry
 from central.web.console.island import SiteState, site_state
 from protocols.messages import SlotState
 
 # A slot id's bank: its leading letters (the board it is wired to in the sites we run).
 _BANK = re.compile(r"^([A-Za-z]*)")
+
+# The operator calls on a site's slots the page lists, newest first, with their outcomes.
+RECENT_COMMANDS = 20
 
 # The cell colour of each slot state; the open states share one (a door is moving).
 SLOT_CSS: dict[str, str] = {
@@ -77,15 +81,18 @@ class Refusals:
 
 @dataclass(frozen=True)
 class SitePage:
-    """Everything the site page shows."""
+    """Everything the site page shows. `last_heard`: when central last heard from the site
+    (a heartbeat, status, event or state; central's clock), as `lockernet fleet` says it."""
 
     record: SiteRecord
     summary: SiteView | None
+    last_heard: float | None
     state: SiteState
     banks: tuple[tuple[str, tuple[SlotCell, ...]], ...]
     alarms: tuple[AlarmLine, ...]
     refusals: tuple[Refusals, ...]
     faults: tuple[str, ...]  # the site's faults that are on no slot
+    commands: tuple[AuditEntry, ...] = ()  # operators' remote opens and service switches
 
 
 def slot_cells(view: StoreView, record: SiteRecord) -> list[SlotCell]:
@@ -146,14 +153,17 @@ def site_page(view: StoreView, record: SiteRecord) -> SitePage:
         Refusals(r.reason, r.count, r.last_at, r.last_detail)
         for r in view.scan_refusals(record.site)
     )
+    liveness = view.get_liveness(record.site)
     return SitePage(
         record=record,
         summary=summary,
+        last_heard=liveness.heard_at if liveness is not None else None,
         state=site_state(summary) if summary is not None else SiteState.UNKNOWN,
         banks=banks(cells),
         alarms=alarms,
         refusals=refusals,
         faults=loose,
+        commands=tuple(view.audit_entries(RECENT_COMMANDS, site=record.site)),
     )
 
 

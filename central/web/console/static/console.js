@@ -18,9 +18,16 @@
     Object.keys(slots).forEach(function (slot) {
       var cell = document.querySelector('.cell[data-slot="' + CSS.escape(slot) + '"]');
       if (!cell) return;
-      var css = slots[slot][0], title = slots[slot][1];
+      var css = slots[slot][0], title = slots[slot][1], inService = slots[slot][2];
       cell.className = "cell cell-" + css;
       cell.title = title;
+      // The service switch offers what the slot's state now allows.
+      var toggle = cell.querySelector("button.service-slot");
+      if (toggle && typeof inService === "boolean") {
+        toggle.dataset.inService = inService ? "false" : "true";
+        setText(toggle, inService ? "disable" : "enable");
+        toggle.title = (inService ? "take " + slot + " out of service" : "put " + slot + " back into service");
+      }
     });
   }
 

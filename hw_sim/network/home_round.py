@@ -18,6 +18,7 @@ task); the sites' courier rounds then deposit it where it was placed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,8 @@ OUT_CHUNK = 500  # parcels per out-for-delivery call (the API's limit)
 SESSION_KEY_FILE = "api-session.key"
 # Real seconds a phone waits for central's answer (a loaded central answers late, not never).
 CALL_TIMEOUT_S = 120.0
+CALL_TRIES = 5  # a call whose connection failed is made again, up to this many times
+RECALL_AFTER_S = 1.0  # real seconds before calling again
 
 
 class HomeRounds:
@@ -156,7 +159,21 @@ class HomeRounds:
         simulated phone makes is a right one), and None is returned."""
         assert self._client is not None, "start() first"
         self.calls += 1
-        answer = await self._client.request(method, path, headers=headers, json=body)
+        answer: httpx.Response | None = None
+        failure: Exception | None = None
+        for _ in range(CALL_TRIES):
+            try:
+                answer = await self._client.request(method, path, headers=headers, json=body)
+                break
+            except httpx.TransportError as exc:
+                # A kept-alive connection the server closed as it was reused, or a central
+                # too busy to answer: the phone calls again, the same call (every call of
+                # the API may be repeated: the attempt key makes an attempt once).
+                failure = exc
+                await asyncio.sleep(RECALL_AFTER_S)
+        if answer is None:
+            self.world.tally.broken.append(f"handheld {method} {path}: {failure!r}")
+            return None
         if answer.status_code != 200:
             self.world.tally.broken.append(
                 f"handheld {method} {path}: {answer.status_code} {answer.text[:200]}"

@@ -23,12 +23,25 @@ from central.store.open import open_reader
 from central.store.queries.users import UserRecord
 from central.store.records import TaskKind
 from central.web.auth import Role, hash_password
+from protocols.localtime import timestamp
 from tests.central.central_rig import Site, central_config
 from tests.central.conftest import clock, config, make_site, network, signer, start_central
 from tests.eventually import eventually
 from tests.web.conftest import PARCEL, T0
 
 Client = Callable[[Role | None], TestClient]
+REPORT_AT = 1_796_047_729.86
+# A site agent's diagnostic report (edge/host/diagnostics.py's shape), trimmed.
+REPORT = {
+    "site": "L0001",
+    "kind": "locker",
+    "agent_version": "9.9",
+    "at": REPORT_AT,
+    "boards": [{"board": 0, "present": False, "reply_ms": 3.2}],
+    "slots": [],
+    "link": {"connected": True, "last_error": None},
+    "faults": [{"component": "board", "code": "no_reply", "ref": "0", "since": REPORT_AT - 600}],
+}
 # central's fixtures, for the one test that runs a whole central service.
 __all__ = ["clock", "config", "make_site", "network", "signer", "start_central"]
 
@@ -172,10 +185,7 @@ def test_a_sites_diagnostics_are_asked_over_mqtt_and_shown_as_a_page(
 
     def answer_diagnostics() -> None:
         command = eventually(lambda: site.commands_of("run_diagnostics"), 30, "RunDiagnostics")
-        site.reply(
-            command[0],
-            result={"agent": {"version": "9.9", "uptime_s": 42}, "boards": [{"address": 1}]},
-        )
+        site.reply(command[0], result=REPORT)
 
     replier = threading.Thread(target=answer_diagnostics, daemon=True)
     replier.start()
@@ -190,9 +200,20 @@ def test_a_sites_diagnostics_are_asked_over_mqtt_and_shown_as_a_page(
         page = web.get("/console/sites/L0001/diagnostics", timeout=60)
     replier.join(5)
     assert page.status_code == 200, page.text
-    assert "The site answered at" in page.text and "ok" in page.text
-    assert "<dt>version</dt>" in page.text and "<dd>9.9</dd>" in page.text
-    assert "<dt>address</dt>" in page.text
+    shown = html.unescape(page.text)
+    assert "The site answered at" in shown and "ok" in shown
+    # The summary `lockernet diag` prints, then the whole report in words and local time.
+    summary = re.search(r'<pre class="report-summary" id="report-summary">(.*?)</pre>', shown, re.S)
+    assert summary is not None
+    assert "site L0001 (locker), agent 9.9" in summary.group(1)
+    assert f"{timestamp(REPORT_AT)} (the site's clock" in summary.group(1)
+    leaves = dict(re.findall(r"<dt>([^<]*)</dt>\s*<dd>([^<]*)</dd>", shown))
+    assert leaves["at"] == timestamp(REPORT_AT) and leaves["at"].endswith("SGT")
+    assert leaves["since"] == timestamp(REPORT_AT - 600)
+    assert leaves["connected"] == "yes" and leaves["present"] == "no"
+    assert leaves["last_error"] == "—" and leaves["reply_ms"] == "3.2"
+    assert str(REPORT_AT) not in shown  # no raw Unix seconds
+    assert not re.search(r"<dd>(True|False|None)</dd>", shown)
 
 
 def test_live_updates_need_a_login_and_end_when_it_is_disabled(

@@ -25,7 +25,9 @@ from central.web.console.render import (
 )
 from central.web.console.slot_grid import site_page
 from central.web.context import WebContext
+from protocols.localtime import timestamp
 from protocols.messages import RunDiagnostics
+from protocols.site_report import looks_like_site_report, summary
 
 # Above this a reason is cut: it is stored in the audit log and shown in lists.
 REASON_MAX_CHARS = 500
@@ -137,12 +139,14 @@ def add_routes(routes: APIRouter, ctx: WebContext) -> None:
             problem=None,
             reply=reply,
             report=report_tree(reply.result or {}),
+            summary=report_summary(reply.result or {}),
         )
 
 
 def report_tree(value: Any) -> list[tuple[str, Any]]:
-    """A diagnostics report (JSON) as nested (label, value-or-children) pairs for the page:
-    a dict's keys in the site's order, a list's items numbered from 1."""
+    """A diagnostics report (JSON) as nested (label, text-or-children) pairs for the page:
+    a dict's keys in the site's order, a list's items numbered from 1, each leaf as a person
+    reads it (`report_value`)."""
     if isinstance(value, dict):
         items = list(value.items())
     elif isinstance(value, list):
@@ -150,9 +154,37 @@ def report_tree(value: Any) -> list[tuple[str, Any]]:
     else:
         return []
     return [
-        (str(key), report_tree(item) if isinstance(item, dict | list) and item else item)
+        (
+            str(key),
+            report_tree(item)
+            if isinstance(item, dict | list) and item
+            else report_value(str(key), item),
+        )
         for key, item in items
     ]
+
+
+def report_value(key: str, value: Any) -> str:
+    """One leaf of a report as the page shows it: a time (a key "at", "since", "until" or
+    ending in "_at", holding Unix seconds) in Singapore time, yes/no for a boolean, a dash
+    for nothing (None, or an empty list or dict), anything else as it came."""
+    if value is None or (isinstance(value, list | dict) and not value):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float) and _is_time_key(key) and value > 0:
+        return timestamp(value)
+    return str(value)
+
+
+def report_summary(value: Any) -> str | None:
+    """The report's one-screen summary (protocols/site_report.py, as `lockernet diag` prints
+    it), if it has a site report's shape; None otherwise."""
+    return summary(value) if looks_like_site_report(value) else None
+
+
+def _is_time_key(key: str) -> bool:
+    return key in ("at", "since", "until") or key.endswith("_at")
 
 
 def _outcome_text(entry: AuditEntry, what: str) -> str:

@@ -163,6 +163,7 @@ class StoreGauges(Collector):
             GaugeMetricFamily(f"{PREFIX}_sites_online", "Sites central calls online."),
             GaugeMetricFamily(f"{PREFIX}_sites", "Sites central knows of."),
             GaugeMetricFamily(f"{PREFIX}_store_readable", "1 if the last scrape read the store."),
+            _notifications({}),
         ]
 
     def collect(self) -> Iterator[Metric]:
@@ -171,6 +172,7 @@ class StoreGauges(Collector):
             with self._open_reader() as reader:
                 alarms = reader.alarm_counts()
                 sites = reader.view.list_sites()
+                notifications = reader.view.notification_counts()
         except Exception as exc:  # noqa: BLE001 - a scrape reports the failure, never raises
             log.warning("metrics: the store could not be read for the gauges: %s", exc)
             readable.add_metric([], 0)
@@ -185,6 +187,21 @@ class StoreGauges(Collector):
         total = GaugeMetricFamily(f"{PREFIX}_sites", "Sites central knows of.")
         total.add_metric([], len(sites))
         yield total
+        yield _notifications(notifications)
+
+
+def _notifications(counts: Mapping[tuple[str, str], int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        f"{PREFIX}_notifications",
+        "Messages to consumers (central/notify), by channel and status (pending, sent, failed).",
+        labels=["channel", "status"],
+    )
+    # Every pair, 0 included: an alert on failed SMS needs its series before the first.
+    pairs = {(c, s): 0 for c in ("email", "sms") for s in ("pending", "sent", "failed")}
+    pairs.update(counts)
+    for (channel, status), count in sorted(pairs.items()):
+        family.add_metric([channel, status], count)
+    return family
 
 
 def _alarms_open(counts: Mapping[str, tuple[int, int]]) -> GaugeMetricFamily:

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from central.errors import ConfigError
 from central.notify import MessageKind, queue_notification
@@ -16,7 +18,9 @@ from central.notify.quiet import DEFAULT_QUIET_HOURS
 from central.notify.sender import NotificationSender, RetryPolicy, transports_for
 from central.notify.sms import HttpSmsTransport
 from central.notify.smtp import SmtpTransport
+from central.service.metrics import CentralMetrics
 from central.store.base import CentralStore
+from central.store.open import open_reader
 from central.store.records import Contact, ParcelRecord, ParcelState
 from protocols.clock import ManualClock
 from protocols.localtime import NETWORK_ZONE
@@ -269,3 +273,21 @@ def test_a_missing_api_key_file_is_named_before_anything_is_sent(tmp_path: Path)
     )
     with pytest.raises(ConfigError, match=f"notify.sms.api_key_file {missing}: cannot read it"):
         transports_for(config, tmp_path / "outbox")
+
+
+def test_the_metrics_count_messages_by_channel_and_status(
+    store: CentralStore, smtp_server: SmtpServer, sms_provider: SmsProvider, tmp_path: Path
+) -> None:
+    sms_provider.bad_numbers = {"+6591234567"}
+    clock = ManualClock(sgt(15, 10))
+    sender = make_sender(store, clock, smtp_server, sms_provider, tmp_path)
+    queue(store, clock.now())
+    queue(store, clock.now(), MessageKind.REMINDER, "r1")
+    sender.run_due()
+    metrics = CentralMetrics()
+    metrics.watch_store(lambda: open_reader(str(tmp_path / "central.sqlite")))
+    families = text_string_to_metric_families(generate_latest(metrics.registry).decode())
+    [family] = [f for f in families if f.name == "lockernet_central_notifications"]
+    counts = {(s.labels["channel"], s.labels["status"]): s.value for s in family.samples}
+    assert counts[("email", "sent")] == 2 and counts[("sms", "failed")] == 2
+    assert counts[("email", "pending")] == 0 and counts[("sms", "sent")] == 0

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from starlette.middleware.sessions import SessionMiddleware
 
 from central.web.auth import session_middleware_options
+from central.web.body_limit import BodyLimit
 from central.web.context import WebContext
 
 API_TITLE = "lockernet central"
@@ -43,6 +44,8 @@ def create_app(ctx: WebContext) -> FastAPI:
         SessionMiddleware,
         **session_middleware_options(api.session_secret_file, api.session_max_age_s),
     )
+    # Outermost: a body too large is refused before any other layer reads it.
+    app.add_middleware(BodyLimit)
     routers = (operator_api, partner_api, courier_api, notify_api, public, pages, metrics_route)
     for module in routers:
         app.include_router(module.router(ctx))

@@ -22,6 +22,7 @@ that would have replaced it never fires. So:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -238,7 +239,9 @@ def check_stale(
             "stale",
             source="central liveness check",
         )
-        log.warning("site %s: nothing heard for %.0f s; called offline", site.site, silent)
+        # Said once the call commits (another process may have made it first and won).
+        line = f"site {site.site}: nothing heard for {silent:.0f} s; called offline"
+        session.after_commit(functools.partial(log.warning, "%s", line))
         called.append(site.site)
     return called
 
@@ -330,13 +333,11 @@ def check_brokers(
                 current = session.get_site(site.site)
                 if current is not None and current.online is True:
                     session.save_site(dataclasses.replace(current, online=None))
-        log.warning(
-            "broker %s (%s) unreachable for %.0f s: %s site(s) on it now unknown",
-            broker.name,
-            broker.address,
-            away,
-            len(on_it),
+        line = (
+            f"broker {broker.name} ({broker.address}) unreachable for {away:.0f} s: "
+            f"{len(on_it)} site(s) on it now unknown"
         )
+        session.after_commit(functools.partial(log.warning, "%s", line))
         alarmed.append(broker.name)
     return alarmed
 

@@ -60,3 +60,15 @@ def test_an_address_that_is_neither_is_refused_and_changes_nothing(
         capsys.readouterr().err
     )
     assert queued_channels(tmp_path / "central.sqlite", "r1") == ["email", "sms"]
+
+
+def test_the_list_shows_each_message_and_how_its_sending_went(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["notify", "opt-out", "mei@example.sg", "--config", str(config)]) == 0
+    assert queued_channels(tmp_path / "central.sqlite", "r1") == ["sms"]
+    capsys.readouterr()
+    assert main(["notify", "list", "--label", "LN0000000007SG", "--config", str(config)]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.split()[1:5] == ["LN0000000007SG", "reminder", "sms", "pending"]
+    assert "2027-01-15 16:00:00 SGT" in line and "tries 0" in line

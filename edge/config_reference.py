@@ -73,7 +73,8 @@ DESCRIPTIONS: dict[str, str] = {
     "lock_bus.echo": 'Whether the RS485 adapter echoes what the host sends: "auto" (detected '
     'at each opening of the port), "on" or "off".',
     # ---- scanner
-    "scanner.port": "The QR/barcode scanner's serial port (USB-CDC, e.g. /dev/ttyACM0).",
+    "scanner.port": "The QR/barcode scanner's serial port (USB-CDC, e.g. /dev/ttyACM0, or "
+    "a pyserial URL such as socket://host:port).",
     "scanner.baud": "The scanner's serial speed, baud (ignored by USB-CDC scanners).",
     "scanner.suffix": 'What ends each code the scanner sends: "CR", "CRLF" or "LF", as the '
     "scanner is set up.",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 from central.notify import MessageKind, queue_notification
 from central.store.base import CentralStore
 from central.store.records import Contact, ParcelRecord, ParcelState
 from protocols.localtime import NETWORK_ZONE
+from tests.central.store_contract.racers import retried
 from tests.central.store_contract.samples import T0
+from tests.central.store_contract.stores import open_location
 
 # 23:30 in Singapore: quiet hours; they end at 08:00 next morning.
 NIGHT = datetime(2027, 1, 15, 23, 30, tzinfo=NETWORK_ZONE).timestamp()
@@ -91,3 +94,38 @@ def test_a_message_made_at_night_is_due_in_the_morning(any_store: CentralStore) 
         due = {r.due_at for r in view.notifications()}
         assert view.next_notification_due() == MORNING
     assert due == {MORNING}
+
+
+def test_two_senders_claiming_at_once_never_take_one_message_twice(
+    any_store: CentralStore, store_location: str
+) -> None:
+    with any_store.transaction() as session:
+        for n in range(20):
+            queue_notification(
+                session, _parcel(f"LN{n:010d}SG"), MessageKind.REMINDER, "r", T0, FACTS
+            )
+    taken: list[list[int]] = [[], []]
+
+    def claim_all(mine: list[int]) -> None:
+        store = open_location(store_location)
+        try:
+            while True:
+
+                def claim() -> list[int]:
+                    with store.transaction() as session:
+                        return [n.id for n in session.claim_notifications(T0, T0 + 600, 3)]
+
+                ids = retried(store, claim)
+                if not ids:
+                    return
+                mine.extend(ids)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=claim_all, args=(mine,)) for mine in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    every = taken[0] + taken[1]
+    assert len(every) == 40 and len(set(every)) == 40

@@ -59,13 +59,10 @@ class ConnectionLog:
     def lost(self, site: str, where: str, reason: str, *, refused: bool) -> str:
         """A connection the broker had accepted ended; returns the line's text. A refusal
         (the broker denied this site a topic) is a warning: it repeats until fixed."""
-        log.log(
-            logging.WARNING if refused else logging.INFO,
-            "site %s: broker %s closed the connection: %s",
-            site,
-            where,
-            reason,
-        )
+        if refused:
+            log.warning("site %s: broker %s closed the connection: %s", site, where, reason)
+        else:  # (the broker, the network or a missed keepalive: the reason may not say)
+            log.info("site %s: connection to broker %s lost: %s", site, where, reason)
         return f"{where}: {reason}"
 
     def connected(self, site: str, broker: BrokerAddress, resumed: bool) -> None:

@@ -163,8 +163,9 @@ def test_the_wait_never_exceeds_the_cap_and_the_cap_is_the_reasoned_one() -> Non
 
 
 def test_a_site_whose_link_returns_reconnects_within_the_cap(
-    tmp_path, own_broker: PrivateBroker, topics
+    tmp_path, own_broker: PrivateBroker, topics, caplog
 ) -> None:
+    caplog.set_level(logging.INFO, logger="edge.uplink.mqtt")
     # 100x: the 30 s cap is 0.3 s of real time; the jitter always draws the longest wait.
     clock = ScaledClock(100)
 
@@ -176,6 +177,12 @@ def test_a_site_whose_link_returns_reconnects_within_the_cap(
             own_broker.stop()
             # Long enough down that the wait has grown to the cap (1, 2, 4, 8, 16, 30, 30 s).
             await eventually_async(lambda: not link.connected, 10, "the loss")
+            # Said as a loss with the broker's host:port (not a refusal, not "unreachable").
+            where = f"{own_broker.host}:{own_broker.port}"
+            lost = f"site L0001: connection to broker {where} lost: "
+            await eventually_async(
+                lambda: any(lost in r.getMessage() for r in caplog.records), 10, "the loss said"
+            )
             down_at = clock.monotonic()
             await asyncio.sleep(3 * RECONNECT_MAX_S / clock.factor + 0.5)
             assert not link.connected

@@ -146,7 +146,10 @@ def attempt(
                 f"attempt key {attempt_key[:64]!r} was used for parcel {done.label} "
                 f"({done.outcome}): use a new key for a new attempt"
             )
-        record = _on_round(session, token, label, allow_unassigned=False, any_state=True)
+        # The attempt is this courier's: the parcel is answered as it is now (redirected to
+        # a locker by then, say), whatever round it is on.
+        record = session.get_parcel(label)
+        assert record is not None, "an attempt's parcel is never deleted"
         return AttemptAnswer(record, done, repeated=True)
     record = _on_round(session, token, label, allow_unassigned=False)
     if record.state != ParcelState.OUT_FOR_DELIVERY.value:
@@ -214,10 +217,9 @@ def _on_round(
     label: str,
     *,
     allow_unassigned: bool,
-    any_state: bool = False,
 ) -> ParcelRecord:
-    """The parcel, held by this transaction, if it is a home delivery of the token's
-    courier (or of nobody's yet, when `allow_unassigned`); NotOnRound otherwise."""
+    """The parcel, in whatever state, held by this transaction, if it is a home delivery of
+    the token's courier (or of nobody's yet, when `allow_unassigned`); NotOnRound otherwise."""
     record = session.claim_parcel(label, [s.value for s in ParcelState])
     mine = (
         record is not None
@@ -233,7 +235,6 @@ def _on_round(
     )
     if record is None or not mine:
         raise NotOnRound(f"no parcel {label[:40]} on courier {token.courier}'s round")
-    del any_state  # every state is readable for a retried call's answer
     return record
 
 

@@ -301,6 +301,14 @@ def test_a_failed_attempt_is_redirected_to_the_nearest_locker_with_room(
     # The task is done: running the redirects again finds nothing and changes nothing.
     assert run_redirects(store, T0 + 300) == 0
     assert steps_of(store, 1).count("redirect") == 1
+    # The phone lost the answer and calls again after the redirect: the first answer.
+    _, headers = token_of(store, courier_of(store, 1))
+    again = attempt(
+        client, headers, 1, attempt_key="k-fail-1", outcome="failed", reason="nobody_home"
+    )
+    assert again.status_code == 200, again.text
+    assert (again.json()["repeated"], again.json()["state"]) == (True, "redirected")
+    assert steps_of(store, 1).count("fail_attempt") == 1
 
 
 def test_a_refused_parcel_and_one_no_site_has_room_for_are_returned(

@@ -42,6 +42,7 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 SECRET_BYTES = 32  # the session key: 256 bits
 SESSION_COOKIE = "lockernet_session"
+SESSION_SINCE = "since"  # the session's key for when the login was made (Unix s)
 # Guessing a password: after this many wrong tries of one name from one address within the
 # window, that address is refused the name (its right password too) until the oldest try
 # leaves the window. Counted per address too, or five tries a quarter hour from anyone would
@@ -227,9 +228,11 @@ def client_address(request: Request) -> str | None:
 
 
 def start_session(request: Request, user: User) -> None:
-    """Sign `user` in: their name goes in the session cookie set with the response."""
+    """Sign `user` in: their name and the time (Unix s) go in the session cookie set with
+    the response."""
     request.session.clear()
     request.session["user"] = user.name
+    request.session[SESSION_SINCE] = int(time.time())
 
 
 def end_session(request: Request) -> None:
@@ -239,13 +242,21 @@ def end_session(request: Request) -> None:
 
 def current_user_or_none(request: Request) -> User | None:
     """The signed-in login of this request, read again from the store (a disabled login,
-    or one removed, is signed out); None if nobody is signed in."""
+    or one removed, is signed out, as is one made over `[api] session_max_age_s` ago);
+    None if nobody is signed in."""
     name = request.session.get("user") if "session" in request.scope else None
     if not isinstance(name, str):
         return None
     from central.store.open import open_reader
 
     ctx = request.app.state.ctx
+    # Starlette signs the cookie again with every answer, so its own max_age never runs
+    # out for a session in use (a stolen cookie used now and then would last for ever):
+    # a login lasts session_max_age_s from when it was made, in real time.
+    since = request.session.get(SESSION_SINCE)
+    if not isinstance(since, int) or time.time() - since > ctx.config.api.session_max_age_s:
+        request.session.clear()
+        return None
     with open_reader(ctx.reader_location) as reader:
         record = reader.view.get_user(name)
     if record is None or record.disabled_at is not None:

@@ -4,12 +4,15 @@ input that changes nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
+import time
 import tracemalloc
 from collections.abc import Callable
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner
 
 from central.operator.remote import REMOTE_OPEN_LIMIT
 from central.sites.alarms import AlarmKind, raise_alarm
@@ -421,3 +424,23 @@ def test_made_up_names_of_any_length_are_not_kept_whole() -> None:
     finally:
         tracemalloc.stop()
     assert kept < 1_000_000  # 20 MB of names came in
+
+
+def test_a_session_kept_in_use_still_ends_its_max_age_after_the_login(
+    client: Client, web_ctx: WebContext
+) -> None:
+    # The cookie is signed again with every answer, so a stolen one used now and then
+    # would stay good for ever: the login's own time bounds it.
+    max_age = web_ctx.config.api.session_max_age_s
+    secret = web_ctx.config.api.session_secret_file.read_text().strip()
+
+    def cookie(since: float) -> str:
+        data = json.dumps({"user": LOGINS[Role.OPERATOR][0], "since": int(since)})
+        return TimestampSigner(secret).sign(base64.b64encode(data.encode())).decode()
+
+    stale = client(None)
+    stale.cookies.set("lockernet_session", cookie(time.time() - max_age - 60))
+    assert stale.get("/api/me").status_code == 401
+    fresh = client(None)
+    fresh.cookies.set("lockernet_session", cookie(time.time() - 60))
+    assert fresh.get("/api/me").json()["name"] == LOGINS[Role.OPERATOR][0]  # the sentinel

@@ -42,7 +42,8 @@ def queue_notification(  # noqa: PLR0917 - the call shape every caller was given
     names what caused it (a code id, a step's time): the same (label, message, step_key,
     channel) is queued once. A message made during the quiet hours is due at their end.
     `facts`: see central.notify.templates.render (e.g. "short_form", "site_name",
-    "site_kind", "until" (Unix s), "reason"). Raises MissingFact (a ValueError) naming a
+    "site_kind", "until" (Unix s), "reason"); "code", a pickup code's token, is attached to
+    the e-mail as its QR image. Raises MissingFact (a ValueError) naming a
     fact the message needs that is absent; nothing is written then."""
     contact = parcel.contact
     if contact is None:
@@ -50,6 +51,10 @@ def queue_notification(  # noqa: PLR0917 - the call shape every caller was given
     language = language_of(contact.language)
     texts = render(message, language, parcel.label, facts, name=contact.name, now=now)
     due = quiet.next_allowed(now)
+    # A pickup code's token ("code") becomes the e-mail's QR image; an SMS has only the
+    # short form.
+    code = facts.get("code")
+    qr = code if isinstance(code, str) else None
     written = 0
     for channel, address in ((Channel.EMAIL, contact.email), (Channel.SMS, contact.phone)):
         recipient = recipient_for(channel, address)
@@ -66,6 +71,7 @@ def queue_notification(  # noqa: PLR0917 - the call shape every caller was given
             body=texts.email if channel is Channel.EMAIL else texts.sms,
             created_at=now,
             due_at=due,
+            qr_text=qr if channel is Channel.EMAIL else None,
         )
         written += session.add_notification(row)
     return written

@@ -16,7 +16,9 @@ from email.utils import formatdate, make_msgid
 
 from central.notify.config import EmailConfig
 from central.notify.transports import SendFailed, read_secret
+from central.parcels.pickup_codes import IssuedCode, render_qr_png
 from central.store.queries.notifications import NotificationRecord
+from protocols.tokens import short_form
 
 PERMANENT_SMTP_CODES = range(500, 600)
 
@@ -37,7 +39,8 @@ class SmtpTransport:
         )
 
     def message(self, notification: NotificationRecord) -> EmailMessage:
-        """The e-mail for a queued message (plain text, UTF-8)."""
+        """The e-mail for a queued message (plain text, UTF-8), with the pickup code's QR
+        image attached when the message carries one."""
         n = notification
         mail = EmailMessage()
         mail["From"] = self.config.from_address
@@ -56,6 +59,11 @@ class SmtpTransport:
         else:
             footer = "To stop these e-mails, reply STOP."
         mail.set_content(f"{n.body}\n-- \n{footer}\n")
+        if n.qr_text:
+            # The image the locker's scanner reads (the short form printed under it).
+            issued = IssuedCode(n.qr_text, short_form(n.qr_text), "", 0, "", n.label)
+            png = render_qr_png(issued)
+            mail.add_attachment(png, maintype="image", subtype="png", filename=f"{n.label}.png")
         return mail
 
     def send(self, notification: NotificationRecord) -> str | None:

@@ -156,7 +156,8 @@ class PickupFollowUps:
                         else MessageKind.READY_FOR_PICKUP,
                         issued.code_id,
                         now,
-                        _place_facts(site, issued.site, issued.expires_at, issued.short_form),
+                        _place_facts(site, issued.site, issued.expires_at, issued.short_form)
+                        | {"code": issued.text},
                     )
                 session.finish_task(task.id, now)
 

@@ -3,10 +3,13 @@ thread: a real SMTP server and a local server playing the SMS provider."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import zxingcpp
+from PIL import Image
 
 from central.broker import PrivateBroker
 from central.parcels.steps import announce
@@ -86,12 +89,24 @@ def test_a_deposit_sends_the_consumer_an_email_and_an_sms_with_the_code(
         [code] = session.codes(label(1))
     until = day_and_time(code.expires_at)
     assert mail["To"] == "wei.ling@example.sg"
-    text = mail.get_content()
+    text = mail.get_body(("plain",)).get_content()
     assert "Hello Tan Wei Ling," in text and code.short_form in text
     assert f"Please collect it before {until}." in text
     assert "Tampines Hub Locker" in text
     assert sms["to"] == "+6591234567"
     assert code.short_form in sms["text"] and until in sms["text"]
+    # The e-mail carries the QR image the locker's scanner reads: the site's verifier,
+    # holding only central's public key, accepts it, and the queue no longer holds it.
+    [image] = [part for part in mail.iter_attachments() if part.get_content_type() == "image/png"]
+    [barcode] = zxingcpp.read_barcodes(Image.open(io.BytesIO(image.get_content())))
+    opened = central.signer.verifier().pickup_code(barcode.text, site="L0001", now=clock.now())
+    assert (opened.parcel, opened.code_id) == (label(1), code.code_id)
+    with central.store.transaction() as session:
+        rows = session.notifications(label(1))
+    assert [(r.channel, r.status, r.qr_text) for r in rows] == [
+        ("email", "sent", None),
+        ("sms", "sent", None),
+    ]
     # The folder notifier (the QR image) still gets its copy.
     assert (central.config.pickup.notify_folder / f"{label(1)}.png").exists()
 

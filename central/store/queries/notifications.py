@@ -31,6 +31,8 @@ class NewNotification:
     body: str
     created_at: float
     due_at: float
+    # A pickup code's token, for an e-mail's QR image (None: no image).
+    qr_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class NotificationRecord:
     failed_at: float | None
     last_error: str | None
     provider_ref: str | None
+    qr_text: str | None = None  # None once sent or given up
 
     @property
     def status(self) -> str:
@@ -68,7 +71,7 @@ class NotificationRecord:
 
 _COLUMNS = (
     "id, label, message, step_key, channel, recipient, language, subject, body, created_at, "
-    "due_at, attempts, sent_at, failed_at, last_error, provider_ref"
+    "due_at, attempts, sent_at, failed_at, last_error, provider_ref, qr_text"
 )
 
 
@@ -90,6 +93,7 @@ def _record(row: Any) -> NotificationRecord:
         failed_at=row[13],
         last_error=row[14],
         provider_ref=row[15],
+        qr_text=row[16],
     )
 
 
@@ -103,8 +107,8 @@ class NotificationQueries(Queries):
         is queued already."""
         cursor = self._db.execute(
             """INSERT INTO notifications (label, message, step_key, channel, recipient,
-                    language, subject, body, created_at, due_at)
-                VALUES (?,?,?,?,?,?,?,?,?,?)
+                    language, subject, body, created_at, due_at, qr_text)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?)
                 ON CONFLICT (label, message, step_key, channel) DO NOTHING""",
             (
                 row.label,
@@ -117,6 +121,7 @@ class NotificationQueries(Queries):
                 row.body,
                 row.created_at,
                 row.due_at,
+                row.qr_text,
             ),
         )
         return max(cursor.rowcount, 0)
@@ -175,7 +180,7 @@ class NotificationQueries(Queries):
         """Accepted by the SMTP server or the SMS provider: never sent again."""
         self._db.execute(
             """UPDATE notifications SET sent_at = ?, attempts = attempts + 1,
-                provider_ref = ?, last_error = NULL
+                provider_ref = ?, last_error = NULL, qr_text = NULL
                 WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL""",
             (at, provider_ref, notification),
         )
@@ -191,8 +196,8 @@ class NotificationQueries(Queries):
     def notification_failed(self, notification: int, at: float, error: str) -> None:
         """Given up: a bad address, or out of attempts; never sent."""
         self._db.execute(
-            """UPDATE notifications SET failed_at = ?, attempts = attempts + 1, last_error = ?
-                WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL""",
+            """UPDATE notifications SET failed_at = ?, attempts = attempts + 1, last_error = ?,
+                qr_text = NULL WHERE id = ? AND sent_at IS NULL AND failed_at IS NULL""",
             (at, fit_text(error), notification),
         )
 
@@ -215,7 +220,7 @@ class NotificationQueries(Queries):
             (channel, recipient, at),
         )
         self._db.execute(
-            """UPDATE notifications SET failed_at = ?, last_error = 'opted out'
+            """UPDATE notifications SET failed_at = ?, last_error = 'opted out', qr_text = NULL
                 WHERE channel = ? AND recipient = ? AND sent_at IS NULL AND failed_at IS NULL""",
             (at, channel, recipient),
         )

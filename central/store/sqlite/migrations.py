@@ -492,6 +492,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             # Notifications to consumers: one row per (parcel, message, step, channel), so a
             # retried send or a replayed step never sends twice; held until `due_at` (the
             # morning, for one made at night).
+            # qr_text: a pickup code's token, for the e-mail's QR image; cleared once the
+            # message is sent or given up (a token opens a door).
             """CREATE TABLE notifications (
                 id INTEGER PRIMARY KEY,
                 label TEXT NOT NULL,
@@ -502,6 +504,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 language TEXT NOT NULL,
                 subject TEXT,
                 body TEXT NOT NULL,
+                qr_text TEXT,
                 created_at REAL NOT NULL,
                 due_at REAL NOT NULL,
                 attempts INTEGER NOT NULL DEFAULT 0,

@@ -16,14 +16,22 @@ from central.store import ParcelRecord
 from hw_sim.people.people import Pace
 from hw_sim.people.returns import Returner, ReturnsCourier
 from protocols.clock import SystemClock
-from protocols.messages import Event, ScanKind, ScanRefusal, ScanRefused, decode
+from protocols.messages import (
+    Event,
+    RemovalReason,
+    ReturnDroppedOff,
+    ScanKind,
+    ScanRefusal,
+    ScanRefused,
+    decode,
+)
 from protocols.topics import Topics
-from tests.central.central_rig import label
-from tests.central.test_central_service import announce_all
+from tests.central.central_rig import Site, SiteEvents, label
+from tests.central.test_central_service import announce_all, open_site
 from tests.central.test_cli import Run, config_file, lockernet, table_rows  # noqa: F401
 from tests.edge.answers import scan_opens_nothing
 from tests.edge.rig import SiteRig, labels
-from tests.eventually import eventually_async
+from tests.eventually import eventually, eventually_async
 
 pytestmark = [pytest.mark.broker, pytest.mark.pty]
 
@@ -133,3 +141,38 @@ def test_bad_return_input_is_named_and_writes_nothing(lockernet: Run) -> None:  
     code, _, err = lockernet("returns", "receive", returned)
     assert code == 2 and f"return {returned} is not known" in err
     assert lockernet("returns", "list")[1].strip() == "no returns"
+
+
+def test_a_drop_off_orders_a_collection_and_one_central_never_issued_is_an_exception(
+    start_central: Callable[..., CentralService],
+    make_site: Callable[..., Site],
+) -> None:
+    from central.parcels.returns import issue_return
+
+    central = start_central()
+    log = SiteEvents("L0001")
+    site = open_site(make_site)
+    eventually(lambda: _site_known(central, "L0001"), what="the site heard")
+    known, forged = labels(2, start=800)
+    with central.store.transaction() as session:
+        issued = issue_return(
+            session, central.signer, label=known, partner="post", size="S", site=None, now=0.0
+        )
+    nonce, return_id = "ab" * 8, issued.record.return_id
+    site.send(
+        log.next(ReturnDroppedOff(label=known, return_id=return_id, slot="A", label_id=nonce)),
+        log.next(ReturnDroppedOff(label=forged, return_id="ret-made-up", slot="B", label_id=nonce)),
+    )
+    eventually(lambda: _state(central, forged) == "exception", what="the unknown return")
+    assert _state(central, known) == "return_dropped_off"
+    [order] = eventually(lambda: site.commands_of("mark_for_removal"), what="MarkForRemoval")
+    assert (getattr(order.body, "parcels", None), getattr(order.body, "reason", None)) == (
+        [known],
+        RemovalReason.RETURN,
+    )
+    site.send(log.removal(known, "A", RemovalReason.RETURN))
+    eventually(lambda: _state(central, known) == "return_collected", what="the collection")
+    with central.store.transaction() as session:
+        assert [r.label for r in session.open_removals("L0001")] == []
+        record = session.get_return_label(issued.record.return_id)
+    assert record is not None and (record.dropped_site, record.dropped_slot) == ("L0001", "A")

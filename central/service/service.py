@@ -31,6 +31,7 @@ from central.capacity.placement import PlacementPolicy
 from central.capacity.reservations import Reservations
 from central.delivery.redirect import redirect_handlers
 from central.errors import CentralError
+from central.notify.queued_only import QueuedOnly
 from central.notify.sender import NotificationSender, RetryPolicy, transports_for
 from central.operator.processes import alive_within_s
 from central.parcels.pickup import FolderReminders, PickupFollowUps, ReminderSender
@@ -112,11 +113,14 @@ class CentralService:
             config.commands.expiry_s,
         )
         folder = config.pickup.notify_folder
+        # With an e-mail or SMS server configured the consumer hears through the queue
+        # (central/notify) alone; the folder stays the default for development and the sim.
+        queued = QueuedOnly() if config.notify.email or config.notify.sms else None
         self.followups = PickupFollowUps(
             self.store,
             self.signer,
-            notifier or FolderNotifier(folder),
-            reminders or FolderReminders(folder),
+            notifier or queued or FolderNotifier(folder),
+            reminders or queued or FolderReminders(folder),
         )
         self.reservations = (
             Reservations(

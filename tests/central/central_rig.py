@@ -143,6 +143,7 @@ def central_config(
         "pickup": {"notify_folder": str(tmp_path / "outbox")},
         # Absolute, as every path here: a config written out and read back stays equal.
         "api": {"session_secret_file": str(tmp_path / "console-session.key")},
+        "notify": {"link_secret_file": str(tmp_path / "notify-link.key")},
         "ingest": {"flush_interval_s": 0.02, "gap_timeout_s": 0.5},
         "service": {"tick_interval_s": 0.05},
     }

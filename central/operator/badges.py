@@ -20,6 +20,7 @@ import qrcode.constants
 from PIL import Image, ImageDraw, ImageFont
 
 from central.errors import CentralError
+from central.sites.network import Network
 from central.sites.revocations import queue_revocation
 from central.store import CentralStore, StoreView
 from central.store.queries.badges import BadgeRecord
@@ -31,6 +32,7 @@ __all__ = [
     "BadgeRecord",
     "IssuedBadge",
     "UnknownBadge",
+    "check_courier",
     "issue_badge",
     "list_badges",
     "render_badge_png",
@@ -77,6 +79,31 @@ def _check_name(what: str, value: str) -> str:
     return value
 
 
+def check_courier(network: Network | None, courier: str, partner: str) -> None:
+    """BadgeError unless `courier` is a courier of `partner` in the network file (the
+    couriers' register: central knows no other): naming the courier or partner it does not
+    know, or the partner the courier works for. `network` None: central's config names no
+    network file, so no courier can be checked, and none is issued a badge."""
+    if network is None:
+        raise BadgeError(
+            "central's config names no network file (network.file): central cannot tell "
+            "which couriers exist, so it issues no badge"
+        )
+    partners = network.partner_by_id
+    if partner not in partners:
+        raise BadgeError(
+            f"partner {partner!r} is not in the network file (its partners: "
+            f"{', '.join(sorted(partners))})"
+        )
+    found = next((c for c in network.couriers if c.id == courier), None)
+    if found is None:
+        raise BadgeError(f"courier {courier!r} is not in the network file's couriers")
+    if found.partner != partner:
+        raise BadgeError(
+            f"courier {courier} delivers for {found.partner}, not {partner} (network file)"
+        )
+
+
 def issue_badge(
     store: CentralStore,
     signer: TokenSigner,
@@ -86,14 +113,17 @@ def issue_badge(
     days: float,
     actor: str,
     now: float,
+    network: Network | None,
 ) -> IssuedBadge:
     """Sign a badge for `courier` of `partner`, valid from `now` (Unix seconds) for `days`
     days, and register it as issued by `actor`. BadgeError for an empty or too long name
-    (over 64 bytes) or days outside (0, 366]; nothing is written then."""
+    (over 64 bytes), days outside (0, 366], or a courier that is not `partner`'s in
+    `network` (`check_courier`); nothing is written then."""
     courier = _check_name("courier", courier)
     partner = _check_name("partner", partner)
     if not math.isfinite(days) or not 0 < days <= MAX_BADGE_DAYS:
         raise BadgeError(f"--days {days} must be more than 0 and at most {MAX_BADGE_DAYS}")
+    check_courier(network, courier, partner)
     valid_from = int(now)
     valid_until = int(now + days * DAY_S)
     if valid_until > MAX_TOKEN_TIME:

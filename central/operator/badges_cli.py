@@ -27,8 +27,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     badge = commands.add_parser("badge", help="courier badges: issue, list, revoke")
     sub = badge.add_subparsers(dest="badge_command", metavar="ACTION", required=True)
     issue = sub.add_parser("issue", help="sign a courier's badge and print its scan text")
-    issue.add_argument("courier", metavar="COURIER", help="the courier's id (1-64 bytes)")
-    issue.add_argument("--partner", required=True, help="the courier's delivery partner")
+    issue.add_argument(
+        "courier", metavar="COURIER", help="the courier's id, as the network file has it"
+    )
+    issue.add_argument(
+        "--partner", required=True, help="the courier's delivery partner (network file)"
+    )
     issue.add_argument(
         "--days", type=float, default=DEFAULT_DAYS, help=f"valid for (default {DEFAULT_DAYS:g})"
     )
@@ -50,7 +54,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _issue(args: argparse.Namespace) -> int:
     from central.operator.badges import issue_badge, render_badge_png
-    from central.service.loading import load_signer
+    from central.service.loading import load_configured_network, load_signer
     from protocols.localtime import day_and_time
 
     config, store = _open_store(args)
@@ -63,6 +67,7 @@ def _issue(args: argparse.Namespace) -> int:
             days=args.days,
             actor=args.by or _operator(),
             now=time.time(),
+            network=load_configured_network(config),
         )
     finally:
         store.close()

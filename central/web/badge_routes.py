@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from central.errors import CentralError
 from central.operator.badges import UnknownBadge, issue_badge, list_badges, revoke_badge
+from central.service.loading import load_configured_network
 from central.store.open import open_reader
 from central.web.api_models import BadgeIssue, BadgeOut, IssuedBadgeOut
 from central.web.auth import Role, User, require_role
@@ -49,7 +50,8 @@ def badge_routes(api: APIRouter, ctx: WebContext) -> None:
 
     @api.post("/badges", response_model=IssuedBadgeOut, tags=["badges"])
     def issue(body: BadgeIssue, user: Operator) -> IssuedBadgeOut:
-        """Issue a badge for a courier of a partner, valid `days` from now."""
+        """Issue a badge for a courier of a partner, valid `days` from now; 400 naming the
+        courier or partner unless the courier is the partner's in central's network file."""
         try:
             issued = issue_badge(
                 ctx.store,
@@ -59,6 +61,8 @@ def badge_routes(api: APIRouter, ctx: WebContext) -> None:
                 days=body.days,
                 actor=user.name,
                 now=ctx.clock.now(),
+                # Read at each issue (a rare call): a courier added to the file counts at once.
+                network=load_configured_network(ctx.config),
             )
         except CentralError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=str(exc)) from None

@@ -36,14 +36,14 @@ def test_an_issued_badge_deposits_and_once_revoked_opens_nothing(
     central = start_central(clock=SystemClock())  # runs the durable command tasks
     png = tmp_path / "badge.png"
     code, out, err = lockernet(
-        "badge", "issue", "courier-7", "--partner", "post", "--days", "2", "-o", str(png)
+        "badge", "issue", "K1", "--partner", "post", "--days", "2", "-o", str(png)
     )
     assert code == 0, err
     text = out.splitlines()[-1]
     assert text.startswith("LNB:")
     [barcode] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.read_bytes())))
     assert barcode.text == text  # the printed badge scans as the text
-    [row] = [r for r in table_rows(lockernet("badge", "list")[1]) if "courier-7" in r]
+    [row] = [r for r in table_rows(lockernet("badge", "list")[1]) if "K1" in r]
     badge_id, _courier, partner, *_rest, state = row
     assert (partner, state) == ("post", "valid")
 
@@ -71,7 +71,7 @@ def test_an_issued_badge_deposits_and_once_revoked_opens_nothing(
 
     asyncio.run(scenario())
     assert lockernet("badge", "list")[1].strip() == "no badges"
-    [row] = table_rows(lockernet("badge", "list", "--all", "--courier", "courier-7")[1])[2:]
+    [row] = table_rows(lockernet("badge", "list", "--all", "--courier", "K1")[1])[2:]
     assert row[0] == badge_id and row[-1].startswith("revoked")
     code, _, err = lockernet("badge", "revoke", badge_id)
     assert code == 2 and "revoked already" in err
@@ -82,6 +82,13 @@ def test_bad_badge_input_is_named_and_writes_nothing(lockernet: Run) -> None:  #
     assert code == 2 and "--days 0" in err
     code, _, err = lockernet("badge", "issue", "x" * 65, "--partner", "post")
     assert code == 2 and "courier" in err and "1-64 bytes" in err
+    for courier, partner, said in (
+        ("K9", "post", "courier 'K9' is not in the network file's couriers"),
+        ("K1", "acme", "partner 'acme' is not in the network file (its partners: fast, post)"),
+        ("K1", "fast", "courier K1 delivers for post, not fast (network file)"),
+    ):
+        code, _, err = lockernet("badge", "issue", courier, "--partner", partner)
+        assert code == 2 and said in err, err
     code, _, err = lockernet("badge", "revoke", "0123456789abcdef")
     assert code == 2 and "badge 0123456789abcdef is not known" in err
     assert lockernet("badge", "list", "--all")[1].strip() == "no badges"
@@ -99,7 +106,7 @@ def test_a_site_with_a_new_store_is_told_every_revocation_still_in_force(tmp_pat
     from protocols.messages import SizeClass, SlotState, encode
     from protocols.tokens import TokenSigner
     from protocols.topics import SiteChannel
-    from tests.central.central_rig import snapshot
+    from tests.central.central_rig import small_network, snapshot
     from tests.central.test_ingest import NOW, TOPICS, make_ingest, open_store
 
     store = open_store(tmp_path / "central.sqlite")
@@ -118,9 +125,19 @@ def test_a_site_with_a_new_store_is_told_every_revocation_still_in_force(tmp_pat
         return sorted(b["badge_id"] for b in bodies if b["type"] == "revoke_badge")
 
     state_of("L0001", "e1")
-    live = issue_badge(store, signer, courier="c-1", partner="post", days=2, actor="op", now=NOW)
+    known = small_network()
+    live = issue_badge(
+        store, signer, courier="K1", partner="post", days=2, actor="op", now=NOW, network=known
+    )
     lapsed = issue_badge(
-        store, signer, courier="c-2", partner="post", days=1, actor="op", now=NOW - 3 * 86_400
+        store,
+        signer,
+        courier="K2",
+        partner="fast",
+        days=1,
+        actor="op",
+        now=NOW - 3 * 86_400,
+        network=known,
     )
     revoke_badge(store, badge_id=live.record.badge_id, actor="op", now=NOW)
     revoke_badge(store, badge_id=lapsed.record.badge_id, actor="op", now=NOW)

@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from central.parcels.steps import announce
 from central.service.config import CentralConfig, parse_config
 from central.sites import registry
+from central.sites.network import save_network
 from central.store import CentralStore
 from central.store.open import open_store
 from central.store.queries.users import UserRecord
@@ -122,8 +123,10 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """The console served over HTTP on a free port, on a seeded SQLite store."""
     folder = tmp_path_factory.mktemp("console")
     port = free_port()
+    save_network(small_network(), folder / "network.json")  # the couriers badges are for
     config = parse_config(
         {
+            "network": {"file": str(folder / "network.json")},
             "store": {"path": str(folder / "central.sqlite")},
             "keys": {"signing_key": str(folder / "central-key.pem")},
             "api": {

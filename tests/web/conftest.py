@@ -23,6 +23,7 @@ from central.parcels.lifecycle import ParcelStep
 from central.parcels.steps import announce, take_step
 from central.service.config import CentralConfig, parse_config
 from central.sites import registry
+from central.sites.network import save_network
 from central.store import CentralStore
 from central.store.open import open_store, store_location
 from central.store.queries.users import UserRecord
@@ -45,8 +46,11 @@ LOGINS: dict[Role, tuple[str, str]] = {
 
 
 def web_config(tmp_path: Path, **sections: dict[str, object]) -> CentralConfig:
-    """A central config whose store and session key live in `tmp_path`."""
+    """A central config whose store, session key and network file (small_network: the
+    couriers a badge may be issued to) live in `tmp_path`."""
+    save_network(small_network(), tmp_path / "network.json")
     data: dict[str, dict[str, object]] = {
+        "network": {"file": str(tmp_path / "network.json")},
         "store": {"path": str(tmp_path / "central.sqlite")},
         "keys": {"signing_key": str(tmp_path / "central-key.pem")},
         "api": {"session_secret_file": str(tmp_path / "session.key")},

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from central.errors import CentralError
 from central.operator.badges import issue_badge, list_badges, revoke_badge
+from central.service.loading import load_configured_network
 from central.store.open import open_reader
 from central.web.console.render import (
     OPERATOR_ROLES,
@@ -91,6 +92,7 @@ def add_routes(routes: APIRouter, ctx: WebContext) -> None:
                 days=validity,
                 actor=user.name,
                 now=ctx.clock.now(),
+                network=load_configured_network(ctx.config),
             )
         except CentralError as exc:
             flash(request, f"no badge issued: {exc}", error=True)

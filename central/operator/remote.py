@@ -28,6 +28,14 @@ from protocols.topics import check_site_id
 # remote_open_window_s): central refuses what the site would refuse anyway.
 REMOTE_OPEN_LIMIT = 3
 REMOTE_OPEN_WINDOW_S = 600.0
+# Remote opens across the whole network in the same window: three at every site would let
+# one stolen login open hundreds of doors in ten minutes. A few a day is the normal need
+# (a consumer whose code will not scan); more means a maintenance session on site.
+REMOTE_OPEN_NETWORK_LIMIT = 20
+# The lock every remote open takes before its site's (PostgreSQL: an advisory lock on this
+# name), so opens at different sites at once cannot all pass the network's limit. Only
+# remote opens take it, always first: no lock order can cycle through it.
+_NETWORK_LOCK = "remote-opens:network"
 OPEN_ACTION = "open_slot"
 SERVICE_ACTION = "set_slot_service"
 QUEUED = "queued"
@@ -58,21 +66,38 @@ def remote_open(
     now: float,
     limit: int = REMOTE_OPEN_LIMIT,
     window_s: float = REMOTE_OPEN_WINDOW_S,
+    network_limit: int = REMOTE_OPEN_NETWORK_LIMIT,
 ) -> AuditEntry:
     """Queue a signed OpenSlot for `slot` at `site` and write its audit entry (outcome
     "queued", command_id the task that sends it; central/sites/commands.py follows it with
     the site's answer). UnknownSite, UnknownSlot or CentralError
     for a bad site, slot or reason (nothing written); RemoteOpenRefused if `limit` opens were
-    queued to the site in the last `window_s` seconds: then the refusal is audited
+    queued to the site, or `network_limit` to all sites, in the last `window_s` seconds:
+    then the refusal is audited
     (outcome "refused") and a remote_open_refused alarm raised, and nothing is sent."""
     text = _reason(reason)
     with store.transaction() as session:
-        session.lock_site(site)  # two calls at once cannot both pass the guard
+        session.lock_site(_NETWORK_LOCK)  # two calls at once cannot both pass the guard
+        session.lock_site(site)
         _check_slot(session, site, slot)
         # Every open asked for counts, whatever the site has answered since (the site's
         # breaker counts refused slots too); only central's own refusals do not.
-        recent = session.audit_count(site, (OPEN_ACTION,), None, now - window_s, excluding=REFUSED)
+        since = now - window_s
+        recent = session.audit_count(site, (OPEN_ACTION,), None, since, excluding=REFUSED)
+        network = session.audit_count(None, (OPEN_ACTION,), None, since, excluding=REFUSED)
         if recent >= limit:
+            why = (
+                f"site {site} has had {recent} remote opens in the last {window_s:.0f} s "
+                f"(the limit is {limit})"
+            )
+        elif network >= network_limit:
+            why = (
+                f"the network has had {network} remote opens in the last {window_s:.0f} s "
+                f"(the limit is {network_limit})"
+            )
+        else:
+            why = None
+        if why is not None:
             entry = _audit(
                 session,
                 actor,
@@ -90,8 +115,7 @@ def remote_open(
                 AlarmKind.REMOTE_OPEN_REFUSED,
                 now,
                 ref="central",
-                detail=f"{actor.name} asked to open {slot}: {recent} remote opens in the "
-                f"last {window_s:.0f} s already",
+                detail=f"{actor.name} asked to open {slot}: {why}",
                 source=f"api {actor.name}",
             )
             refused = entry
@@ -113,9 +137,8 @@ def remote_open(
             )
     # Raised once the refusal and its alarm are committed.
     raise RemoteOpenRefused(
-        f"site {site} has had {recent} remote opens in the last {window_s:.0f} s (the limit "
-        f"is {limit}); refused and audited as entry {refused.id}: open a maintenance session "
-        "on site for more"
+        f"{why}; refused and audited as entry {refused.id}: open a maintenance session on "
+        "site for more"
     )
 
 

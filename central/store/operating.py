@@ -44,14 +44,14 @@ class AuditView(Protocol):
 
     def audit_count(
         self,
-        site: str,
+        site: str | None,
         actions: Sequence[str],
         outcome: str | None,
         since: float,
         excluding: str | None = None,
     ) -> int:
         """How many entries of `actions` with `outcome` (any, if None; not `excluding`, if
-        given) the site has had at `since` or later."""
+        given) the site (every site, if None) has had at `since` or later."""
 
 
 class AuditSession(AuditView, Protocol):

@@ -10,17 +10,24 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from itsdangerous import TimestampSigner
 
-from central.operator.remote import REMOTE_OPEN_LIMIT
+from central.operator.remote import (
+    REMOTE_OPEN_LIMIT,
+    REMOTE_OPEN_WINDOW_S,
+    RemoteOpenRefused,
+    remote_open,
+)
 from central.sites.alarms import AlarmKind, raise_alarm
 from central.sites.commands import CommandSender
 from central.store import CentralStore
 from central.store.records import TaskKind
-from central.web.auth import LoginThrottle, Role
+from central.web.auth import LoginThrottle, Role, User
 from central.web.context import WebContext
+from protocols.clock import ManualClock
 from protocols.commands import DOOR_COMMAND_FRESH_S
 from protocols.topics import SiteChannel, Topics
 from tests.central.central_rig import label
@@ -237,6 +244,48 @@ def test_central_refuses_the_remote_open_past_the_limit_audits_it_and_alarms(
     with web_store.transaction() as session:
         alarms = [(a.site, a.kind) for a in session.list_alarms()]
     assert ("L0001", "remote_open_refused") in alarms
+
+
+def test_remote_opens_spread_over_sites_meet_the_networks_own_limit(
+    web_store: CentralStore, web_clock: ManualClock
+) -> None:
+    # Three opens a site, at every site, would open hundreds of doors in ten minutes from
+    # one stolen login: the network as a whole has a limit too.
+    technician = User("tarik", Role.TECHNICIAN)
+    asked = [("L0001", "B"), ("L0001", "C"), ("L0002", "F")]
+    for site, slot in asked:
+        remote_open(
+            web_store,
+            actor=technician,
+            site=site,
+            slot=slot,
+            reason="x",
+            now=web_clock.now(),
+            network_limit=3,
+        )
+    with pytest.raises(RemoteOpenRefused, match="the network has had 3 remote opens"):
+        remote_open(
+            web_store,
+            actor=technician,
+            site="L0002",
+            slot="G",
+            reason="one more",
+            now=web_clock.now(),
+            network_limit=3,
+        )
+    assert [c["slot"] for c in queued_commands(web_store)] == ["B", "C", "F"]
+    assert audit_rows(web_store)[0] == ("tarik", "open_slot", "G", "refused")
+    later = web_clock.now() + REMOTE_OPEN_WINDOW_S + 1
+    remote_open(  # the sentinel: once the window has passed, opens go out again
+        web_store,
+        actor=technician,
+        site="L0002",
+        slot="G",
+        reason="x",
+        now=later,
+        network_limit=3,
+    )
+    assert [c["slot"] for c in queued_commands(web_store)] == ["B", "C", "F", "G"]
 
 
 def test_bad_input_is_named_and_changes_nothing(client: Client, web_store: CentralStore) -> None:

@@ -64,20 +64,23 @@ class AuditQueries(Queries):
 
     def audit_count(
         self,
-        site: str,
+        site: str | None,
         actions: Sequence[str],
         outcome: str | None,
         since: float,
         excluding: str | None = None,
     ) -> int:
         """How many entries of `actions` with `outcome` (any, if None; not `excluding`, if
-        given) the site has had at `since` or later."""
+        given) the site (every site, if None) has had at `since` or later."""
         if not actions:
             return 0
         marks = ",".join("?" * len(actions))
-        query = f"""SELECT count(*) FROM audit_log WHERE site = ? AND at >= ?
+        query = f"""SELECT count(*) FROM audit_log WHERE at >= ?
                 AND action IN ({marks})"""  # noqa: S608 - placeholders only
-        params: list[Any] = [site, since, *actions]
+        params: list[Any] = [since, *actions]
+        if site is not None:
+            query += " AND site = ?"
+            params.append(site)
         if outcome is not None:
             query += " AND outcome = ?"
             params.append(outcome)

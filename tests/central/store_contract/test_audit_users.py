@@ -89,3 +89,14 @@ def test_an_audit_entry_follows_its_command_from_task_to_the_sites_answer(
         # Every open asked for counts, whatever it came to, but central's own refusals.
         assert session.audit_count(SITE, ["open_slot"], None, T0, excluding="refused") == 2
         assert session.audit_count(SITE, ["open_slot"], None, T0) == 3
+
+
+def test_remote_opens_are_counted_over_every_site(any_store: CentralStore) -> None:
+    with any_store.transaction() as session:
+        session.add_audit(entry(T0))
+        session.add_audit(entry(T0 + 1, site="L0042"))
+        session.add_audit(entry(T0 + 2, site="L0042", outcome="refused"))
+    with any_store.transaction() as session:
+        assert session.audit_count(None, ["open_slot"], None, T0, excluding="refused") == 2
+        assert session.audit_count(None, ["open_slot"], None, T0 + 1) == 2
+        assert session.audit_count(SITE, ["open_slot"], None, T0) == 1

@@ -40,8 +40,13 @@ log = logging.getLogger(__name__)
 # Parcels placed per transaction: big enough to amortise the commit, small enough that the
 # write lock is never held long against ingest.
 PLACEMENT_CHUNK = 500
-# Parcels that have a courier on the way: what a courier's remaining capacity is net of.
-IN_HAND = (ParcelState.ASSIGNED.value, ParcelState.OUT_FOR_DELIVERY.value)
+# Parcels that have a courier on the way: what a courier's remaining capacity is net of
+# (a parcel redirected after a failed home delivery is still on its courier's van).
+IN_HAND = (
+    ParcelState.ASSIGNED.value,
+    ParcelState.OUT_FOR_DELIVERY.value,
+    ParcelState.REDIRECTED.value,
+)
 
 
 class SiteBusy(Exception):

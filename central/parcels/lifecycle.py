@@ -121,7 +121,7 @@ TRANSITIONS: Mapping[tuple[ParcelState | None, ParcelStep], ParcelState] = {
     # The reserved slot lapsed: an unstarted delivery is placed again; a parcel already on a
     # courier's van needs a person to find out what happened.
     **_rows(ParcelStep.RESERVATION_LAPSED, [S.ASSIGNED], S.ANNOUNCED),
-    **_rows(ParcelStep.RESERVATION_LAPSED, [S.OUT_FOR_DELIVERY], S.EXCEPTION),
+    **_rows(ParcelStep.RESERVATION_LAPSED, [S.OUT_FOR_DELIVERY, S.REDIRECTED], S.EXCEPTION),
     # A site may report what contradicts central's view at any time, even of a parcel
     # central thought finished: the parcel becomes an exception for an operator.
     **_rows(ParcelStep.FLAG_EXCEPTION, [None, *ParcelState], S.EXCEPTION),

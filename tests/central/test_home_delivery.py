@@ -388,3 +388,17 @@ def test_a_redirected_parcel_deposited_at_its_locker_gets_a_new_code_in_the_redi
     assert all(code.short_form in m.body for m in redirect)
     assert "Tampines Hub Locker" in next(m.body for m in redirect if m.channel == "email")
     assert not [m for m in messages if m.message == "ready_for_pickup"]
+
+
+def test_a_redirected_parcel_its_courier_never_brought_becomes_an_exception_when_its_hold_lapses(
+    client: TestClient, store: CentralStore
+) -> None:
+    fail(client, store, 1, "nobody_home", "k-fail-1")
+    assert run_redirects(store, T0 + 200) == 1
+    lapsed = Reservations(store, small_network(), HOLD_S).lapse_due(T0 + 200 + HOLD_S + 1)
+    assert lapsed == [label(1)]
+    record = parcel(store, 1)
+    assert (record.state, record.site) == ("exception", None)
+    with store.transaction() as session:
+        why = session.steps(label(1))[-1]
+    assert why.step == "reservation_lapsed" and "L0001" in (why.detail or "")

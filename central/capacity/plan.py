@@ -277,28 +277,42 @@ class _Outcome:
 
 
 def plan_growth(
-    network: Network, options: PlanOptions, progress: Progress | None = None
+    network: Network,
+    options: PlanOptions,
+    progress: Progress | None = None,
+    parcels: list[PlanParcel] | None = None,
 ) -> list[YearPlan]:
-    """Year 0 (today) to `options.years`, each placed without and with added compartments."""
+    """Year 0 (today) to `options.years`, each placed without and with added compartments.
+
+    `parcels`: the largest year's day in placement order (default: `make_parcels`); year y
+    places its first `options.volume(y)`. ValueError if it holds fewer than the last year's.
+    `progress` is told a line per year and per round of the greedy.
+    """
     say = progress or (lambda _: None)
-    parcels_all = make_parcels(network, options.volume(options.years), options.seed)
+    biggest = options.volume(options.years)
+    if parcels is None:
+        parcels_all = make_parcels(network, biggest, options.seed)
+    elif len(parcels) < biggest:
+        raise ValueError(f"year {options.years} needs {biggest} parcels, {len(parcels)} given")
+    else:
+        parcels_all = parcels
     lockers = SpatialIndex(network.lockers())
     added: dict[tuple[str, SizeClass], int] = {}
     plans: list[YearPlan] = []
     for year in range(options.years + 1):
-        parcels = parcels_all[: options.volume(year)]
-        say(f"year {year}: placing {len(parcels):,} parcels")
-        base = place_day(network, parcels, options.policy)
+        day_parcels = parcels_all[: options.volume(year)]
+        say(f"year {year}: placing {len(day_parcels):,} parcels")
+        base = place_day(network, day_parcels, options.policy)
         before = dict(added)
-        allowed = math.floor(options.target_fallback * len(parcels))
+        allowed = math.floor(options.target_fallback * len(day_parcels))
         if added or len(base.fallback) > allowed:
             day, rounds, reached, out_of_reach = _extend(
-                network, parcels, options.policy, lockers, added, allowed, say
+                network, day_parcels, options.policy, lockers, added, allowed, say
             )
         else:
             day, rounds, reached, out_of_reach = base, 0, True, 0
         outcome = _Outcome(day, dict(added), before, rounds, reached, out_of_reach)
-        plans.append(_year_plan(network, year, parcels, base, outcome))
+        plans.append(_year_plan(network, year, day_parcels, base, outcome))
     return plans
 
 

@@ -2,8 +2,10 @@
 
 A badge is checked offline at the site, so revoking one is a RevokeBadge command to every
 site, held there until the badge would have expired. A site whose store is new (a site
-added after the revocation, a store lost or replaced by a spare) holds none of them: when
-central starts such a site's stream, it queues every revocation still in force to it again.
+added after the revocation, a store lost or replaced by a spare) holds none of them, and a
+store put back after a spare stood in lacks those made meanwhile: when central starts such a
+site's stream, or takes an old one up again, it queues every revocation still in force to it
+again (a site told twice keeps one).
 """
 
 from __future__ import annotations

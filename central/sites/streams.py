@@ -115,6 +115,8 @@ def _reopen(
         "its state is taken from this snapshot",
         source=source,
     )
+    # Badges revoked while it was away went to the store that stood in: it has none of them.
+    revocations.queue_revocations_in_force(session, current.site, now)
     return session.save_stream(
         dataclasses.replace(known, closed_at=None, started_at=now, reconciled=False)
     )

@@ -148,3 +148,56 @@ def test_a_site_with_a_new_store_is_told_every_revocation_still_in_force(tmp_pat
     assert revocations_to("L0009") == [live.record.badge_id]
     state_of("L0009", "n2")  # its store replaced by a spare's: told again
     assert revocations_to("L0009") == [live.record.badge_id] * 2
+
+
+def test_a_store_put_back_is_told_the_revocations_made_while_it_was_away(
+    tmp_path: Path,
+) -> None:
+    """The original Pi put back after a spare stood in holds nothing revoked meanwhile (the
+    spare took those commands): it is sent every revocation in force again."""
+    import json
+
+    from central.operator.badges import issue_badge, revoke_badge
+    from central.parcels.tasks import TaskKind
+    from central.sites.ingest import Delivery
+    from protocols.messages import SizeClass, SlotState, encode
+    from protocols.tokens import TokenSigner
+    from protocols.topics import SiteChannel
+    from tests.central.central_rig import small_network, snapshot
+    from tests.central.test_ingest import NOW, TOPICS, make_ingest, open_store
+
+    store = open_store(tmp_path / "central.sqlite")
+    ingest = make_ingest(store)
+    signer = TokenSigner.generate()
+
+    def state_of(epoch: str) -> None:
+        slots = [("A01", SizeClass.S, SlotState.FREE, None)]
+        payload = encode(snapshot("L0001", slots, epoch=epoch))
+        ingest.commit([Delivery(TOPICS.site("L0001", SiteChannel.STATE), payload)], NOW)
+
+    def revocations_pending() -> list[str]:
+        with store.transaction() as session:
+            tasks = session.open_tasks(TaskKind.SEND_COMMAND.value)
+            bodies = [json.loads(t.payload)["body"] for t in tasks if t.site == "L0001"]
+            for task in tasks:  # the store now at the site takes them
+                session.finish_task(task.id, NOW)
+        return sorted(b["badge_id"] for b in bodies if b["type"] == "revoke_badge")
+
+    state_of("original")
+    state_of("spare")  # the original Pi away for repair
+    badge = issue_badge(
+        store,
+        signer,
+        courier="K1",
+        partner="post",
+        days=2,
+        actor="op",
+        now=NOW,
+        network=small_network(),
+    )
+    revoke_badge(store, badge_id=badge.record.badge_id, actor="op", now=NOW)
+    assert revocations_pending() == [badge.record.badge_id]  # the spare holds it
+    state_of("original")  # put back: its store never heard of it
+    assert revocations_pending() == [badge.record.badge_id]
+    state_of("original")  # the sentinel: the same store again is told nothing more
+    assert revocations_pending() == []

@@ -74,6 +74,50 @@ def new_client(
     return client
 
 
+async def send_connect(
+    loop: asyncio.AbstractEventLoop, client: mqtt.Client, broker: BrokerConfig
+) -> None:
+    """Open the socket and send CONNECT (paho's blocking call, run in the executor), asking
+    the broker to keep this site's session (clean_start off, SESSION_EXPIRY_S). TimeoutError
+    after CONNECT_TIMEOUT_S; a failed TLS handshake is a ConnectionError that says so (it
+    happens inside connect: this site's verdict on the broker, or the broker's on it)."""
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = SESSION_EXPIRY_S
+    async with asyncio.timeout(CONNECT_TIMEOUT_S):  # not wait_for: see edge/timing.py
+        try:
+            await loop.run_in_executor(
+                None,
+                lambda: client.connect(
+                    broker.host,
+                    broker.port,
+                    keepalive=broker.keepalive_s,
+                    clean_start=False,
+                    properties=properties,
+                ),
+            )
+        except ssl.SSLError as exc:
+            raise ConnectionError(tls_reason(str(exc)) or f"TLS: {exc}") from exc
+
+
+async def first_of(a: asyncio.Event, b: asyncio.Event, timeout_s: float) -> None:
+    """Wait until `a` or `b` is set, or `timeout_s` passes (the caller looks which)."""
+    waits = {asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())}
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+def status_payload(
+    site: str, online: bool, boot_id: str, at: float, agent_version: str | None
+) -> bytes:
+    """The retained status message (online, or the offline of a stop and of the will)."""
+    return encode(
+        SiteStatus(site=site, online=online, boot_id=boot_id, at=at, agent_version=agent_version)
+    )
+
+
 class SiteLink:
     """One site's connection to the broker."""
 
@@ -224,15 +268,7 @@ class SiteLink:
 
     # ------------------------------------------------------------------------ connecting
     def _status(self, online: bool) -> bytes:
-        return encode(
-            SiteStatus(
-                site=self.site,
-                online=online,
-                boot_id=self.boot_id,
-                at=self.clock.now(),
-                agent_version=self.agent_version,
-            )
-        )
+        return status_payload(self.site, online, self.boot_id, self.clock.now(), self.agent_version)
 
     def _new_client(self) -> mqtt.Client:
         """A client for one connection (paho's state is not reused across connections)."""
@@ -257,36 +293,12 @@ class SiteLink:
         self._diagnosis.reset()
         client = self._new_client()
         self._pump.attach(client)
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):  # not wait_for: see edge/timing.py
-            try:
-                await self._pump.loop.run_in_executor(
-                    None,
-                    lambda: client.connect(
-                        self.broker.host,
-                        self.broker.port,
-                        keepalive=self.broker.keepalive_s,
-                        clean_start=False,
-                        properties=properties,
-                    ),
-                )
-            except ssl.SSLError as exc:  # the handshake is in connect: this site's verdict
-                raise ConnectionError(tls_reason(str(exc)) or f"TLS: {exc}") from exc
+        await send_connect(self._pump.loop, client, self.broker)
         # The connect ran in another thread: make sure the socket is watched from here on.
         self._pump.started(client)
-        connected = asyncio.ensure_future(self._connected.wait())
-        lost = asyncio.ensure_future(self._lost.wait())
-        try:
-            await asyncio.wait(
-                {connected, lost}, timeout=CONNECT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            connected.cancel()
-            lost.cancel()
+        await first_of(self._connected, self._lost, CONNECT_TIMEOUT_S)
         if self._diagnosis.accepted:
-            # Accepted (if closed again at once, as by a broker refusing the site its topics,
-            # the run loop says why the broker closed it: the CONNACK did come).
+            # Accepted: if the broker closes it at once (topics refused) the run loop says why.
             return
         # This attempt's own reason (stats.last_error still holds the previous one's).
         raise ConnectionError(
@@ -339,11 +351,7 @@ class SiteLink:
         self._diagnosis.closed(reason)
         if reason.value == SESSION_TAKEN_OVER:
             self.stats.taken_over += 1
-            log.error(
-                "site %s: the broker gave this site's session to another client with its id:"
-                " is a second agent running for this site?",
-                self.site,
-            )
+            self._attempts.taken_over(self.site)
         if not self._connected.is_set():
             self._refusal = self._refusal or self._diagnosis.before_connack()
         self._connected.clear()

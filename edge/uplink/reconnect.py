@@ -44,6 +44,15 @@ class ConnectionLog:
     def __init__(self) -> None:
         self._said_connecting = False
 
+    def taken_over(self, site: str) -> None:
+        """The broker gave the site's session to another client under its id (reason 0x8E):
+        most likely a second agent started for the same site by mistake."""
+        log.error(
+            "site %s: the broker gave this site's session to another client with its id:"
+            " is a second agent running for this site?",
+            site,
+        )
+
     def connecting(self, site: str, where: str) -> None:
         """An attempt to `where` (host:port) begins."""
         if not self._said_connecting:

@@ -34,7 +34,7 @@ def create_app(ctx: WebContext) -> FastAPI:
         title=API_TITLE,
         version=API_VERSION,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI loads from a CDN: the document is served and committed
         redoc_url=None,
     )
     app.state.ctx = ctx

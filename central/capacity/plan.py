@@ -55,8 +55,11 @@ from protocols.messages import SiteKind, SizeClass
 
 # Rounds of the greedy in one year before it says the target was not reached.
 MAX_GREEDY_ROUNDS = 8
-# The greedy adds compartments for this many times the parcels over the target each round.
-OVERSHOOT = 1.3
+# Each round aims this much past the excess it expects to clear: a round is a whole day
+# placed again, and the last few parcels over the target would otherwise take several.
+MARGIN = 1.1
+# The least yield (parcels placed per compartment added) the greedy assumes in a round.
+MIN_YIELD = 0.25
 # Parcels placed between two rebuilds of the placer on the sites with room left.
 REFRESH_EVERY = 1000
 # Towns listed per year, worst (most parcels fallen back) first.
@@ -327,9 +330,16 @@ def _extend(  # noqa: PLR0917 - one private step of plan_growth, called once
 ) -> tuple[DayResult, int, bool, int]:
     """The greedy: grows `added` in place; (last day, rounds, reached, out of reach)."""
     rounds = 0
+    # Parcels off the fallback per compartment added, as the last round found it: some new
+    # compartments go to parcels placed earlier in the day (a small parcel taking a bigger
+    # compartment), so a round aims at excess / yield, not past the need on a guess.
+    yield_, last_fallback, last_added = 1.0, 0, 0
     while True:
         day = place_day(with_compartments(network, added), parcels, policy)
         rounds += 1
+        if last_added:
+            saved = (last_fallback - len(day.fallback)) / last_added
+            yield_ = min(1.0, max(MIN_YIELD, saved))
         wanted: Counter[tuple[str, SizeClass]] = Counter()
         out_of_reach = 0
         for parcel in day.fallback:
@@ -349,10 +359,9 @@ def _extend(  # noqa: PLR0917 - one private step of plan_growth, called once
         ):
             added[key] = added.get(key, 0) + n
             covered += n
-            # Some new compartments go to parcels placed earlier in the day (a small parcel
-            # upgrading), so aim past the excess: fewer rounds, a little over the need.
-            if covered >= excess * OVERSHOOT:
+            if covered >= MARGIN * excess / yield_:
                 break
+        last_fallback, last_added = len(day.fallback), covered
         say(f"  {len(day.fallback):,} fell back ({allowed:,} allowed): adding {covered:,}")
 
 

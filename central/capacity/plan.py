@@ -251,12 +251,14 @@ def with_compartments(network: Network, added: dict[tuple[str, SizeClass], int])
     """The network with `added` compartments per (locker id, size class)."""
     if not added:
         return network
+    extra: dict[str, dict[SizeClass, int]] = {}
+    for (site_id, size), n in added.items():
+        extra.setdefault(site_id, {})[size] = n
     sites = []
     for site in network.sites:
-        extra = {size: n for (sid, size), n in added.items() if sid == site.id}
-        if extra:
+        if site.id in extra:
             compartments = dict(site.compartments)
-            for size, n in extra.items():
+            for size, n in extra[site.id].items():
                 compartments[size] = compartments.get(size, 0) + n
             sites.append(site.model_copy(update={"compartments": compartments}))
         else:

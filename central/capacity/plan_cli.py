@@ -123,13 +123,14 @@ def _plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(document))
     else:
-        _table(plans, options, took)
+        print_table(plans, options, took)
     if args.report is not None:
         print(f"wrote {args.report / 'plan.png'} and plan.json", file=sys.stderr)
     return 0
 
 
-def _table(plans: list[YearPlan], options: PlanOptions, took: float) -> None:
+def print_table(plans: list[YearPlan], options: PlanOptions, took: float) -> None:
+    """The plan as a rich table on stdout, a row per year; `took` in seconds."""
     from rich.console import Console
     from rich.table import Table
 

@@ -8,6 +8,7 @@ import pytest
 from matplotlib.image import imread
 
 from central.capacity.plan import PlanOptions, PlanParcel, plan_growth
+from central.capacity.plan_cli import print_table
 from central.sites.network import (
     Network,
     NetworkSite,
@@ -62,6 +63,25 @@ def test_one_locker_of_ten_s_compartments_by_hand() -> None:
     assert [p.lockers_full for p in plans] == [1, 1, 1]
     assert plans[0].worst_towns[0].town == "Bedok"
     assert plans[0].worst_towns[0].fallback == 2
+
+
+def test_the_table_shows_the_hand_computed_figures(capsys) -> None:
+    options = PlanOptions(growth=0.2, years=2, parcels=12, target_fallback=0.0)
+    plans = plan_growth(_locker({SizeClass.S: 10}), options, parcels=_parcels(17))
+
+    print_table(plans, options, took=1.0)
+
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip()
+    ]
+    # year, parcels, fell back, share, lockers full, counters full, towns, +S +M +L +XL, after
+    assert rows == [
+        ["0", "12", "2", "16.7%", "1", "0", "Bedok 2", "2", "0", "0", "0", "0.0%"],
+        ["1", "14", "4", "28.6%", "1", "0", "Bedok 4", "2", "0", "0", "0", "0.0%"],
+        ["2", "17", "7", "41.2%", "1", "0", "Bedok 7", "3", "0", "0", "0", "0.0%"],
+    ]
 
 
 def test_compartments_are_sized_by_the_parcels_that_fell_back() -> None:

@@ -57,7 +57,7 @@ from protocols.messages import SiteKind, SizeClass
 MAX_GREEDY_ROUNDS = 8
 # Each round aims this much past the excess it expects to clear: a round is a whole day
 # placed again, and the last few parcels over the target would otherwise take several.
-MARGIN = 1.1
+MARGIN = 1.02
 # The least yield (parcels placed per compartment added) the greedy assumes in a round.
 MIN_YIELD = 0.25
 # Parcels placed between two rebuilds of the placer on the sites with room left.

@@ -236,8 +236,9 @@ class PromiseConfig(Section):
     services: dict[str, float] = Field(default_factory=dict)
     # Laid over DEFAULT_NEEDS_H: name only the milestones or states whose need differs.
     needs: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_NEEDS_H))
-    # Parcels judged per transaction by the timer (the rest wait for the next tick).
-    batch: int = Field(default=2000, ge=1, le=100_000)
+    # Parcels judged per transaction by the timer, which judges for at most 0.1 s a tick
+    # (central/parcels/promise.py WATCH_BUDGET_S): ingest waits at most one batch.
+    batch: int = Field(default=200, ge=1, le=100_000)
 
     @field_validator("partners", "services")
     @classmethod

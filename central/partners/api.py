@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel, Field
 
+from central.parcels.imports import log_import
 from central.parcels.lifecycle import ParcelState
 from central.parcels.manifest import check_rows
 from central.parcels.steps import announce
@@ -228,6 +229,13 @@ def _parcel_routes(api: APIRouter, ctx: WebContext, caller: CallerFor) -> None:
                 for parcel in parcels[start : start + ANNOUNCE_CHUNK]:
                     new = announce(session, parcel, now, f"partner {who.partner}", who.partner)
                     (announced if new is not None else known).append(parcel.label)
+        log_import(
+            by=f"partner {who.partner}",
+            source="the partner API",
+            new=len(announced),
+            known=len(known),
+            placed=None,
+        )
         return ManifestOut(announced=announced, already_known=known)
 
     @api.get("/parcels/{label}", response_model=ParcelTimelineOut)

@@ -28,6 +28,9 @@ class ParcelCounts:
     stuck: dict[str, int] = field(default_factory=dict)
     # Home parcels: delivered, failed then redirected, failed then returned.
     home: dict[str, int] = field(default_factory=dict)
+    # A few stuck parcels per stuck state, so a failed verdict names its cases: label,
+    # delivery mode, site or courier, and the last step central recorded.
+    stuck_examples: dict[str, list[str]] = field(default_factory=dict)
 
 
 class CentralRecords:
@@ -66,11 +69,12 @@ class CentralRecords:
                 [*EFFECT_STEPS, ParcelStep.DELIVER, ParcelStep.REDIRECT]
             )
             home_figures = reader.view.home_delivery_figures()
+            examples = _stuck_examples(reader)
         counts = dict(states)
         counts["home"] = home
         counts["stuck_before_a_site"] = stuck
         waiting = {state: n for state, n in states.items() if state in AWAITING_THE_NETWORK}
-        return ParcelCounts(counts, duplicates, waits, waiting, home_figures)
+        return ParcelCounts(counts, duplicates, waits, waiting, home_figures, examples)
 
     def promise(self) -> dict[str, float | int | None]:
         """The promise kept (central/parcels/promise.py): `within_promise_share`, of the
@@ -110,3 +114,23 @@ class CentralRecords:
         except StoreReader.errors:
             return {}, {}
         return states, {kind: still for kind, (_, still) in alarms.items() if still}
+
+
+STUCK_EXAMPLES = 3  # parcels named per stuck state: enough to see a pattern, short to read
+
+
+def _stuck_examples(reader: StoreReader) -> dict[str, list[str]]:
+    """Up to `STUCK_EXAMPLES` parcels of each state that waits for central or a courier, each
+    as "label (mode, site or courier, last step)", by state."""
+    found: dict[str, list[str]] = {}
+    for state in sorted(AWAITING_THE_NETWORK):
+        named = []
+        for parcel in reader.view.parcels_in_state([state], limit=STUCK_EXAMPLES):
+            steps = reader.view.steps(parcel.label)
+            last = f"{steps[-1].step} by {steps[-1].source}" if steps else "no step"
+            who = f"courier {parcel.courier}" if parcel.courier else "no courier"
+            mode = parcel.delivery_mode or "not placed"
+            named.append(f"{parcel.label} ({mode}, {parcel.site or 'no site'}, {who}, last {last})")
+        if named:
+            found[str(state)] = named
+    return found

@@ -71,7 +71,7 @@ def summary(fleet: World) -> dict[str, Any]:
     agent_events = _agent_events(fleet)
     latencies = [ms for s in fleet.sites.values() for ms in s.agent.scan_latencies_ms]
     broken = _invariants(fleet)
-    broken.extend(stuck_parcels(parcels.stuck))
+    broken.extend(stuck_parcels(parcels.stuck, parcels.stuck_examples))
     lost = sent - received
     for central in fleet.centrals:
         if central.failure is not None and not central.killed:
@@ -124,14 +124,19 @@ def summary(fleet: World) -> dict[str, Any]:
     }
 
 
-def stuck_parcels(stuck: Mapping[str, int]) -> list[str]:
+def stuck_parcels(
+    stuck: Mapping[str, int], examples: Mapping[str, list[str]] | None = None
+) -> list[str]:
     """The verdict's "no parcel stuck": one problem per state, of the states that wait for
     central or a courier (`stuck`: parcels by such a state at the day's end). A parcel waiting
     for its consumer, expired or removed, or an exception an operator must look at has its
     reason; one announced, assigned, out for delivery, failed at the door or redirected when
-    every round is done has none."""
+    every round is done has none. `examples` (by state: a few parcels described) names the
+    cases after the count."""
+    named = examples or {}
     return [
         f"{count} parcel(s) stuck {state} at the day's end (every round is done)"
+        + (f", e.g. {'; '.join(named[state])}" if named.get(state) else "")
         for state, count in sorted(stuck.items())
         if count
     ]

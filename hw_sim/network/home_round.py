@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from hw_sim.network.world import World
 
 # Simulated hours of the home rounds: after the morning's waves are placed, and early enough
-# that a redirected parcel meets a site round (every 2 h until 20:30) the same day.
-HOME_ROUND_HOURS = (7.0, 10.0, 13.0, 15.5)
+# that a redirected parcel meets a site round (every 2 h until 22:30) the same day; the last
+# takes what a round that ran late left.
+HOME_ROUND_HOURS = (7.0, 10.0, 13.0, 15.5, 18.0)
 DOOR_S = 10 * 60.0  # simulated seconds from one door to the next (a drive, a ring, a wait)
 # A round ends within this many simulated hours, before the next begins: a courier with
 # more doors than fit at DOOR_S goes faster (dispatch may give one courier 80 home parcels
@@ -121,8 +122,12 @@ class HomeRounds:
             if await self._call("POST", "/api/courier/out-for-delivery", headers, body) is None:
                 return
         door_s = min(DOOR_S, ROUND_SPAN_H * HOUR_S / max(1, len(parcels)))
+        # Each door at its time from the round's start, the phone's calls counted in: on a
+        # loaded machine a call takes real seconds (simulated minutes), and a sleep of door_s
+        # after each made a round of 80 doors outlast the next two and the day's end.
+        began = world.clock.now()
         for number, parcel in enumerate(parcels):
-            await world.clock.sleep(door_s)
+            await world.clock.sleep(max(0.0, began + (number + 1) * door_s - world.clock.now()))
             label = parcel["label"]
             body = self._at_the_door(courier, label, number)
             path = f"/api/courier/parcels/{label}/attempts"

@@ -30,7 +30,8 @@ SITES_PER_TIMER_SECOND = 1000
 REAL_REPUBLISH_S = 10.0
 # The shape of the day, in simulated hours.
 WAVE_HOURS = (0.0, 3.0, 6.0, 9.0)
-ROUND_HOURS = tuple(float(h) for h in range(6, 22, 2))  # courier rounds at every site
+# Courier rounds at every site, the last at 22:30: after the last home round's redirects.
+ROUND_HOURS = tuple(float(h) for h in range(6, 24, 2))
 REMOVAL_HOURS = (20.0, 23.0)
 PICKUP_WINDOW_H = 10.0  # a compressed stand-in for the regional three days
 # Real seconds a person watches the screen for an answer. Long: on a loaded machine the

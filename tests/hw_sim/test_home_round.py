@@ -44,7 +44,10 @@ def test_a_day_whose_home_rounds_never_ran_fails_on_the_stuck_parcels(
     stuck = summary["parcels_stuck"]
     assert stuck.get("assigned", 0) > 0, summary
     assert summary["home_delivered"] == 0
-    assert any("stuck assigned" in problem for problem in summary["invariants_broken"])
+    assigned = [p for p in summary["invariants_broken"] if "stuck assigned" in p]
+    # The failed verdict names its cases: a home parcel, its courier, central's last step.
+    assert len(assigned) == 1 and "(home, no site, courier K" in assigned[0], assigned
+    assert "last assign by central" in assigned[0]
     assert summary["verdict"] == "failed"
 
 
@@ -54,3 +57,9 @@ def test_each_state_left_waiting_for_the_network_is_named_with_its_count() -> No
         "1 parcel(s) stuck redirected at the day's end (every round is done)",
     ]
     assert stuck_parcels({}) == []
+    named = {"redirected": ["P1 (locker, L0001, courier K0001, last redirect by central)"]}
+    assert stuck_parcels({"redirected": 1, "assigned": 2}, named) == [
+        "2 parcel(s) stuck assigned at the day's end (every round is done)",
+        "1 parcel(s) stuck redirected at the day's end (every round is done), e.g. "
+        "P1 (locker, L0001, courier K0001, last redirect by central)",
+    ]

@@ -126,20 +126,32 @@ class HomeRounds:
         # loaded machine a call takes real seconds (simulated minutes), and a sleep of door_s
         # after each made a round of 80 doors outlast the next two and the day's end.
         began = world.clock.now()
+        calls: list[asyncio.Task[None]] = []
         for number, parcel in enumerate(parcels):
             await world.clock.sleep(max(0.0, began + (number + 1) * door_s - world.clock.now()))
             label = parcel["label"]
             body = self._at_the_door(courier, label, number)
-            path = f"/api/courier/parcels/{label}/attempts"
-            first = await self._call("POST", path, headers, body)
-            if first is None or world.rng.random() >= RESENT:
-                continue
-            self.resent += 1
-            again = await self._call("POST", path, headers, body)
-            if again is not None and (
-                not again.json()["repeated"] or again.json()["at"] != first.json()["at"]
-            ):
-                world.tally.broken.append(f"{label}: a resent attempt was done again")
+            # The courier walks on while the phone sends (a loaded central answers in real
+            # seconds, simulated minutes: waiting for each answer at the door made a courier
+            # with 80 doors miss every later round); the round ends when every call is done.
+            resend = world.rng.random() < RESENT
+            calls.append(asyncio.ensure_future(self._attempt(headers, label, body, resend)))
+        await asyncio.gather(*calls)
+
+    async def _attempt(
+        self, headers: dict[str, str], label: str, body: dict[str, Any], resend: bool
+    ) -> None:
+        """One door's attempt sent, and sent again with the same key if `resend`."""
+        path = f"/api/courier/parcels/{label}/attempts"
+        first = await self._call("POST", path, headers, body)
+        if first is None or not resend:
+            return
+        self.resent += 1
+        again = await self._call("POST", path, headers, body)
+        if again is not None and (
+            not again.json()["repeated"] or again.json()["at"] != first.json()["at"]
+        ):
+            self.world.tally.broken.append(f"{label}: a resent attempt was done again")
 
     def _at_the_door(self, courier: str, label: str, number: int) -> dict[str, Any]:
         rng = self.world.rng

@@ -38,7 +38,7 @@ from central.parcels.manifest import RowError
 from central.parcels.milestone_events import record_milestone
 from central.parcels.milestones import Milestone
 from central.store import CentralStore
-from protocols.limits import TEXT_MAX_CHARS
+from protocols.limits import IDENT_PATTERN, TEXT_MAX_CHARS
 from protocols.messages import LabelId
 
 FIELDS: tuple[str, ...] = ("label", "milestone", "at", "location", "detail", "carrier")
@@ -84,7 +84,7 @@ def _event_time(value: Any) -> Any:
 
 Place = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 Words = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_CHARS)]
-Carrier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+Carrier = Annotated[str, StringConstraints(pattern=IDENT_PATTERN)]
 
 
 class MilestoneReport(BaseModel):

@@ -34,6 +34,17 @@ EVENT_TYPES: dict[ParcelStep, str] = {
     ParcelStep.RESERVATION_LAPSED: "parcel.reservation_lapsed",
     ParcelStep.FLAG_EXCEPTION: "parcel.exception",
     ParcelStep.RESOLVE: "parcel.resolved",
+    # The journey before Singapore, home delivery and returns: a partner hears each too.
+    ParcelStep.MILESTONE: "parcel.milestone",
+    ParcelStep.LOSE: "parcel.lost",
+    ParcelStep.RETURN_TO_ORIGIN: "parcel.returned_to_origin",
+    ParcelStep.DELIVER: "parcel.delivered",
+    ParcelStep.FAIL_ATTEMPT: "parcel.delivery_failed",
+    ParcelStep.REDIRECT: "parcel.redirected",
+    ParcelStep.ISSUE_RETURN: "return.issued",
+    ParcelStep.DROP_OFF_RETURN: "return.dropped_off",
+    ParcelStep.COLLECT_RETURN: "return.collected",
+    ParcelStep.RECEIVE_RETURN: "return.received",
 }
 ALL_EVENT_TYPES: tuple[str, ...] = tuple(EVENT_TYPES.values())
 

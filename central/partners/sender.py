@@ -115,8 +115,17 @@ class WebhookSender:
         self._failing: dict[int, int] = {}
 
     def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.close()
+        """Close the client's connections and the sender's loop. Run in a thread of its own:
+        the caller's thread may be running an event loop of its own (a service stopped from
+        async code), where another loop cannot run."""
+
+        def close_loop() -> None:
+            self._loop.run_until_complete(self._client.aclose())
+            self._loop.close()
+
+        closer = threading.Thread(target=close_loop, name="webhook-sender-close")
+        closer.start()
+        closer.join()
 
     def run(self, stopping: threading.Event, interval_s: float) -> None:
         """Send what is due every `interval_s` until `stopping` is set."""

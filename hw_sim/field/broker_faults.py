@@ -65,12 +65,17 @@ async def site_dies_with_broker(broker: PrivateBroker, agent: SiteAgent) -> None
 
 
 def config_toml(config: dict[str, dict[str, Any]]) -> str:
-    """A central config (sections of scalar values, as the fleet builds it) as TOML."""
+    """A central config (sections of scalar values and flat tables, as the fleet builds it)
+    as TOML."""
     lines: list[str] = []
     for section, values in config.items():
         lines.append(f"[{section}]")
         for key, value in values.items():
-            if value is not None:
+            if isinstance(value, dict):
+                # An inline table ([promise] needs, say): `key = value` pairs, not JSON's `:`.
+                cells = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in value.items())
+                lines.append(f"{key} = {{{cells}}}")
+            elif value is not None:
                 # JSON strings, numbers and booleans are TOML's too.
                 lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n"

@@ -99,7 +99,7 @@ def test_the_day_is_watched_live_in_the_console_with_the_printed_login(
                     continue
                 event = json.loads(line.removeprefix("data: "))
                 occupied |= {
-                    slot for slot, (css, _) in event.get("slots", {}).items() if css == "occupied"
+                    slot for slot, (css, *_) in event.get("slots", {}).items() if css == "occupied"
                 }
                 if occupied:
                     break

@@ -12,22 +12,15 @@ the store; the listing reads through the read path. Exit status: 0 done, 2 bad i
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from central.operator.cli_support import command, configured_reader, configured_store
 from protocols.localtime import timestamp
 
 if TYPE_CHECKING:
     from central.store import CentralStore
-
-CONFIG_ENV = "LOCKERNET_CENTRAL_CONFIG"
-EXIT_BAD_INPUT = 2
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,37 +29,14 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sub = notify.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
     out = sub.add_parser("opt-out", help="no more messages to an e-mail address or phone")
     out.add_argument("address", metavar="EMAIL|PHONE")
-    _action(out, _opt_out)
+    command(out, _opt_out)
     back = sub.add_parser("opt-in", help="messages again to an address that opted out")
     back.add_argument("address", metavar="EMAIL|PHONE")
-    _action(back, _opt_in)
+    command(back, _opt_in)
     listing = sub.add_parser("list", help="queued messages, newest last")
     listing.add_argument("--label", default=None, help="one parcel's messages")
     listing.add_argument("--limit", type=int, default=200)
-    _action(listing, _list)
-
-
-def _action(parser: argparse.ArgumentParser, handler: Handler) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path(os.environ.get(CONFIG_ENV, "central.toml")),
-        help=f"central's config file (default: ${CONFIG_ENV} or ./central.toml)",
-    )
-    parser.set_defaults(handler=_guarded(handler))
-
-
-def _guarded(handler: Handler) -> Handler:
-    def run(args: argparse.Namespace) -> int:
-        from central.errors import CentralError
-
-        try:
-            return handler(args)
-        except (CentralError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-
-    return run
+    command(listing, _list)
 
 
 def _opt_out(args: argparse.Namespace) -> int:
@@ -92,10 +62,7 @@ def _opt_in(args: argparse.Namespace) -> int:
 def _with_store(
     args: argparse.Namespace, work: Callable[[CentralStore], tuple[str, str, bool]]
 ) -> tuple[str, str, bool]:
-    from central.service.config import load_config
-    from central.store.open import open_store
-
-    store = open_store(load_config(args.config).store)
+    store = configured_store(args)
     try:
         return work(store)
     finally:
@@ -103,10 +70,7 @@ def _with_store(
 
 
 def _list(args: argparse.Namespace) -> int:
-    from central.service.config import load_config
-    from central.store.open import open_reader, store_location
-
-    with open_reader(store_location(load_config(args.config).store)) as reader:
+    with configured_reader(args) as reader:
         rows = reader.view.notifications(args.label, args.limit)
     for n in rows:
         when = timestamp(n.sent_at or n.failed_at or n.due_at)

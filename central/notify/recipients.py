@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from central.errors import CentralError
 from central.notify.kinds import Channel
 
 _PHONE = re.compile(r"^\+?[0-9]{8,15}$")
@@ -30,11 +31,16 @@ def recipient_for(channel: Channel, address: str | None) -> str | None:
     return "+" + digits
 
 
+class BadAddress(CentralError, ValueError):
+    """Neither an e-mail address nor a phone number (a ValueError too, for callers that
+    validate input with ValueError)."""
+
+
 def normal_recipient(address: str) -> tuple[Channel, str]:
     """An address a consumer typed (an e-mail or a phone number) with its channel. Raises
     ValueError naming it when it is neither."""
     channel = Channel.EMAIL if "@" in address else Channel.SMS
     recipient = recipient_for(channel, address)
     if recipient is None:
-        raise ValueError(f"{address!r} is neither an e-mail address nor a phone number")
+        raise BadAddress(f"{address!r} is neither an e-mail address nor a phone number")
     return channel, recipient

@@ -19,24 +19,21 @@ the read path. Exit status: 0 done, 2 bad input (nothing written).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from central.operator.cli_support import (
+    command,
+    configured_reader,
+    configured_store,
+)
 from protocols.localtime import timestamp
 
 if TYPE_CHECKING:
-    from central.store import CentralStore
-    from central.store.read import StoreReader
+    pass
 
-CONFIG_ENV = "LOCKERNET_CENTRAL_CONFIG"
-EXIT_BAD_INPUT = 2
 DELIVERIES_SHOWN = 50
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +43,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add = sub.add_parser("add", help="add a partner")
     add.add_argument("partner", metavar="ID")
     add.add_argument("--name", required=True, help="the partner's name, for people")
-    _action(add, _add)
+    command(add, _add)
     key = sub.add_parser("key", help="make an API key (printed once)")
     key.add_argument("partner", metavar="ID")
     key.add_argument(
@@ -54,78 +51,39 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         required=True,
         help="comma-separated: parcels:write, parcels:read, webhooks:manage",
     )
-    _action(key, _key)
+    command(key, _key)
     keys = sub.add_parser("keys", help="a partner's API keys (never their secrets)")
     keys.add_argument("partner", metavar="ID")
-    _action(keys, _keys)
+    command(keys, _keys)
     revoke = sub.add_parser("revoke-key", help="revoke an API key at once")
     revoke.add_argument("key_id", metavar="KEY_ID")
-    _action(revoke, _revoke)
+    command(revoke, _revoke)
     webhook = sub.add_parser("webhook", help="a partner's webhook endpoints")
     hooks = webhook.add_subparsers(dest="webhook_command", metavar="ACTION", required=True)
     hook_add = hooks.add_parser("add", help="add an endpoint (its signing secret printed once)")
     hook_add.add_argument("partner", metavar="ID")
     hook_add.add_argument("url", metavar="URL")
     hook_add.add_argument("--events", default="", help="comma-separated types (default: all)")
-    _action(hook_add, _webhook_add)
+    command(hook_add, _webhook_add)
     hook_list = hooks.add_parser("list", help="the partner's endpoints")
     hook_list.add_argument("partner", metavar="ID")
-    _action(hook_list, _webhook_list)
+    command(hook_list, _webhook_list)
     hook_remove = hooks.add_parser("remove", help="remove an endpoint; its pending deliveries end")
     hook_remove.add_argument("partner", metavar="ID")
     hook_remove.add_argument("endpoint", metavar="ENDPOINT", type=int)
-    _action(hook_remove, _webhook_remove)
+    command(hook_remove, _webhook_remove)
     hook_retry = hooks.add_parser(
         "retry", help="send again what was given up (once the receiver is fixed)"
     )
     hook_retry.add_argument("partner", metavar="ID")
     hook_retry.add_argument("--endpoint", type=int, help="only this endpoint (default: all)")
-    _action(hook_retry, _webhook_retry)
+    command(hook_retry, _webhook_retry)
     hook_deliveries = hooks.add_parser(
         "deliveries", help="the newest deliveries: pending, delivered or failed"
     )
     hook_deliveries.add_argument("partner", metavar="ID")
     hook_deliveries.add_argument("--limit", type=int, default=DELIVERIES_SHOWN)
-    _action(hook_deliveries, _webhook_deliveries)
-
-
-def _action(parser: argparse.ArgumentParser, handler: Handler) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path(os.environ.get(CONFIG_ENV, "central.toml")),
-        help=f"central's config file (default: ${CONFIG_ENV} or ./central.toml)",
-    )
-    parser.set_defaults(handler=_guarded(handler))
-
-
-def _guarded(handler: Handler) -> Handler:
-    """Errors a user can act on become one line on stderr and exit status 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        from central.errors import CentralError
-
-        try:
-            return handler(args)
-        except CentralError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-
-    return run
-
-
-def _store(args: argparse.Namespace) -> CentralStore:
-    from central.service.config import load_config
-    from central.store.open import open_store
-
-    return open_store(load_config(args.config).store)
-
-
-def _reader(args: argparse.Namespace) -> StoreReader:
-    from central.service.config import load_config
-    from central.store.open import open_reader, store_location
-
-    return open_reader(store_location(load_config(args.config).store))
+    command(hook_deliveries, _webhook_deliveries)
 
 
 def _when(unix_s: float | None) -> str:
@@ -139,7 +97,7 @@ def _when(unix_s: float | None) -> str:
 def _add(args: argparse.Namespace) -> int:
     from central.partners.keys import add_partner
 
-    store = _store(args)
+    store = configured_store(args)
     try:
         with store.transaction() as session:
             record = add_partner(session, args.partner, args.name, time.time())
@@ -154,7 +112,7 @@ def _key(args: argparse.Namespace) -> int:
     from central.partners.keys import issue_key, parse_scopes
 
     scopes = parse_scopes(args.scopes)
-    store = _store(args)
+    store = configured_store(args)
     try:
         with store.transaction() as session:
             issued = issue_key(session, args.partner, scopes, time.time())
@@ -173,7 +131,7 @@ def _keys(args: argparse.Namespace) -> int:
     from central.operator.console import console, table
     from central.partners.keys import known_partner
 
-    with _reader(args) as reader:
+    with configured_reader(args) as reader:
         known_partner(reader.view, args.partner)
         keys = reader.view.partner_keys(args.partner)
     lines = table("key id", "scopes", "created", "last used", "revoked")
@@ -192,7 +150,7 @@ def _keys(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     from central.partners.keys import revoke_key
 
-    store = _store(args)
+    store = configured_store(args)
     try:
         with store.transaction() as session:
             record = revoke_key(session, args.key_id, time.time())
@@ -205,7 +163,7 @@ def _revoke(args: argparse.Namespace) -> int:
 def _webhook_add(args: argparse.Namespace) -> int:
     from central.partners.endpoints import add_endpoint
 
-    store = _store(args)
+    store = configured_store(args)
     try:
         with store.transaction() as session:
             added = add_endpoint(
@@ -228,7 +186,7 @@ def _webhook_list(args: argparse.Namespace) -> int:
     from central.operator.console import console, table
     from central.partners.keys import known_partner
 
-    with _reader(args) as reader:
+    with configured_reader(args) as reader:
         known_partner(reader.view, args.partner)
         endpoints = reader.view.webhook_endpoints(args.partner, include_disabled=True)
     lines = table("id", "url", "events", "created", "removed", numeric=("id",))
@@ -243,7 +201,7 @@ def _webhook_remove(args: argparse.Namespace) -> int:
     from central.errors import CentralError
     from central.partners.endpoints import remove_endpoint
 
-    store = _store(args)
+    store = configured_store(args)
     try:
         with store.transaction() as session:
             removed = remove_endpoint(session, args.partner, args.endpoint, time.time())
@@ -258,7 +216,7 @@ def _webhook_remove(args: argparse.Namespace) -> int:
 def _webhook_retry(args: argparse.Namespace) -> int:
     from central.partners.endpoints import retry_failed
 
-    store = _store(args)
+    store = configured_store(args)
     try:
         with store.transaction() as session:
             count = retry_failed(session, args.partner, time.time(), args.endpoint)
@@ -273,7 +231,7 @@ def _webhook_deliveries(args: argparse.Namespace) -> int:
     from central.partners.endpoints import deliveries
     from central.partners.keys import known_partner
 
-    with _reader(args) as reader:
+    with configured_reader(args) as reader:
         known_partner(reader.view, args.partner)
         shown = deliveries(reader.view, args.partner, args.limit)
     lines = table(

@@ -70,8 +70,11 @@ def _empty_is_none(value: Any) -> Any:
     return value
 
 
-def _unix_time(value: Any) -> Any:
-    """Unix seconds, or an ISO 8601 time with its zone (e.g. 2025-03-01T08:00:00+08:00)."""
+def unix_time(value: Any, what: str = "dispatch time") -> Any:
+    """Unix seconds, or an ISO 8601 time with its zone (e.g. 2025-03-01T08:00:00+08:00), as
+    Unix seconds; anything else is left for the field's own check. ValueError naming `what`
+    for a text that is neither, or an ISO time without its zone (a partner's local time
+    would be read as ours)."""
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -82,10 +85,10 @@ def _unix_time(value: Any) -> Any:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(
-                "dispatch time must be Unix seconds or ISO 8601, e.g. 2025-03-01T08:00:00+08:00"
+                f"{what} must be Unix seconds or ISO 8601, e.g. 2025-03-01T08:00:00+08:00"
             ) from None
         if moment.tzinfo is None:
-            raise ValueError("an ISO 8601 dispatch time needs its time zone, e.g. +08:00")
+            raise ValueError(f"an ISO 8601 {what} needs its time zone, e.g. +08:00")
         return moment.timestamp()
     return value
 
@@ -110,7 +113,7 @@ class ParcelAnnouncement(BaseModel):
     consumer_email: Annotated[Email | None, BeforeValidator(_empty_is_none)] = None
     preferred_mode: Annotated[DeliveryModePreference | None, BeforeValidator(_empty_is_none)] = None
     preferred_site: Annotated[SiteId | None, BeforeValidator(_empty_is_none)] = None
-    dispatched_at: Annotated[float, BeforeValidator(_unix_time), Field(ge=0)]
+    dispatched_at: Annotated[float, BeforeValidator(unix_time), Field(ge=0)]
 
 
 class ManifestError(CentralError, ValueError):

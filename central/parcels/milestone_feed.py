@@ -20,7 +20,6 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +33,7 @@ from pydantic import (
 )
 
 from central.errors import CentralError
-from central.parcels.manifest import RowError
+from central.parcels.manifest import RowError, unix_time
 from central.parcels.milestone_events import record_milestone
 from central.parcels.milestones import Milestone
 from central.store import CentralStore
@@ -64,22 +63,7 @@ def _empty_is_none(value: Any) -> Any:
 
 def _event_time(value: Any) -> Any:
     """Unix seconds, or ISO 8601 with its zone (e.g. 2026-03-01T08:00:00+08:00)."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            "the time must be Unix seconds or ISO 8601, e.g. 2026-03-01T08:00:00+08:00"
-        ) from None
-    if moment.tzinfo is None:
-        raise ValueError("an ISO 8601 time needs its time zone, e.g. +08:00")
-    return moment.timestamp()
+    return unix_time(value, what="the time")
 
 
 Place = Annotated[str, StringConstraints(min_length=1, max_length=80)]

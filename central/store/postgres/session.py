@@ -55,6 +55,8 @@ class PostgresSession(SqlSession):
     """Data access inside one READ COMMITTED transaction on a PostgreSQL connection."""
 
     _db: PgConnection
+    # The promise's batches (central/store/queries/promise.py) never wait for a parcel's row.
+    _BATCH_CLAIM = " FOR UPDATE SKIP LOCKED"
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

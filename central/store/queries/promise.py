@@ -36,12 +36,20 @@ class PromiseOutcome:
 class PromiseQueries(Queries):
     """The promise's columns of parcels: deadline_at, sla_state, sla_check_at, sla_cause."""
 
+    # Appended to the reads of a batch to stamp or judge. A store with row locks claims the
+    # batch's rows there, skipping rows another transaction holds (PostgreSQL's session:
+    # " FOR UPDATE SKIP LOCKED"): a step of ingest holds a parcel's row while it waits for
+    # another, and a batch that waited for rows in its own order deadlocked with it. A
+    # skipped parcel keeps its sla_check_at and is judged at the next tick.
+    _BATCH_CLAIM = ""
+
     def parcels_without_deadline(self, limit: int) -> list[ParcelRecord]:
         """Parcels the promise has not looked at yet (no deadline, no SLA state), at most
         `limit`, by label. Served by the partial index parcels_unstamped."""
         rows = self._db.execute(
             f"""SELECT {PARCEL_COLUMNS} FROM parcels
-                WHERE deadline_at IS NULL AND sla_state IS NULL ORDER BY label LIMIT ?""",  # noqa: S608 - column names only
+                WHERE deadline_at IS NULL AND sla_state IS NULL
+                ORDER BY label LIMIT ?{self._BATCH_CLAIM}""",  # noqa: S608 - column names only
             (limit,),
         )
         return [parcel_from_row(r) for r in rows]
@@ -52,7 +60,7 @@ class PromiseQueries(Queries):
         rows = self._db.execute(
             f"""SELECT {PARCEL_COLUMNS} FROM parcels
                 WHERE sla_check_at IS NOT NULL AND sla_check_at <= ?
-                ORDER BY sla_check_at, label LIMIT ?""",  # noqa: S608 - column names only
+                ORDER BY sla_check_at, label LIMIT ?{self._BATCH_CLAIM}""",  # noqa: S608 - column names only
             (now, limit),
         )
         return [parcel_from_row(r) for r in rows]

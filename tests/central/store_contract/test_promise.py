@@ -4,6 +4,10 @@ was judged in, and the decided outcomes a report reads through the read path."""
 
 from __future__ import annotations
 
+import threading
+
+import pytest
+
 from central.parcels.lifecycle import ParcelState
 from central.store.base import CentralStore
 from central.store.open import open_reader
@@ -81,3 +85,43 @@ def test_decided_outcomes_are_read_by_deadline_window(
         ]
         assert [o.label for o in view.promise_outcomes(T0 + 1, T0 + 48 * H)] == [label(2)]
         assert view.promise_state_counts() == {"met": 1, "breached": 1, "at_risk": 1}
+
+
+@pytest.mark.postgres
+def test_a_batch_to_judge_skips_a_parcel_another_transaction_holds(pg_url: str) -> None:
+    """PostgreSQL: a step of ingest holds a parcel's row; the promise's batch neither waits
+    for it nor takes it (two central processes' watchers deadlocked with ingest before), and
+    the parcel comes up again once it is free."""
+    from central.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url)
+    try:
+        with store.transaction() as session:
+            for n in (1, 2):
+                session.save_parcel(parcel(n))
+                session.set_promise(
+                    label(n), "announced", deadline_at=T0 + 72 * H, sla_state="on_time",
+                    check_at=T0 + 60 * H,
+                )  # fmt: skip
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with store.transaction() as holder:
+                assert holder.get_parcel(label(1)) is not None  # its row locked to the end
+                held.set()
+                release.wait(30)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert held.wait(30)
+            with store.transaction() as watcher:
+                assert [p.label for p in watcher.parcels_to_judge(T0 + 61 * H, 10)] == [label(2)]
+        finally:
+            release.set()
+            holder.join(30)
+        with store.transaction() as watcher:
+            due = watcher.parcels_to_judge(T0 + 61 * H, 10)
+            assert [p.label for p in due] == [label(1), label(2)]
+    finally:
+        store.close()

@@ -9,15 +9,18 @@ import os
 import signal
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.agent import SiteAgent
 from edge.config import SiteConfig
 from edge.drivers.links import serial_opener
 from edge.errors import ConfigError
 from edge.host import control, systemd
-from edge.host.metrics import MetricsEndpoint
 from protocols.clock import SystemClock
 from protocols.tokens import TokenVerifier
+
+if TYPE_CHECKING:
+    from edge.host.metrics import MetricsEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,13 @@ async def run(config: SiteConfig) -> None:
     path = control.socket_path(config.state_dir, config.site_id)
     server: asyncio.AbstractServer | None = None
     watchdog: asyncio.Future[None] | None = None
-    metrics = MetricsEndpoint(agent, config.metrics) if config.metrics.listen else None
+    metrics: MetricsEndpoint | None = None
+    if config.metrics.listen:
+        # Imported only when asked for: prometheus_client and its HTTP server are ~1.7 MiB
+        # resident that an agent without [metrics] never uses (docs/edge.md, Footprint).
+        from edge.host.metrics import MetricsEndpoint
+
+        metrics = MetricsEndpoint(agent, config.metrics)
     try:
         await agent.start()
         if metrics is not None:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from central.delivery.choice import link_for
 from central.delivery.door import (
     ROUND_STATES,
     AttemptAnswer,
@@ -158,7 +159,13 @@ def router(ctx: WebContext) -> APIRouter:
     def record_attempt(label: str, body: AttemptIn, token: CourierTokenRecord = who) -> AttemptOut:
         """Delivered (with a proof) or failed (with a reason). A failed parcel is redirected by
         central to the nearest locker or collection point with room, or returned to its
-        partner. The same `attempt_key` again answers as the first call did."""
+        partner; within `[delivery] choice_window_s` its consumer may choose the site through
+        the link in the failed-attempt message. The same `attempt_key` again answers as the
+        first call did."""
+        window = ctx.config.delivery.choice_window_s
+        link = None
+        if body.outcome is Outcome.FAILED and body.reason not in (None, FailReason.REFUSED):
+            link = link_for(ctx.config, label, body.attempt_key)
         with _refusals(), ctx.store.transaction() as session:
             answer = attempt(
                 session,
@@ -170,6 +177,8 @@ def router(ctx: WebContext) -> APIRouter:
                 proof_kind=body.proof_kind,
                 proof=body.proof,
                 reason=body.reason,
+                choice_window_s=window,
+                choice_link=link,
             )
         return AttemptOut.of(answer)
 

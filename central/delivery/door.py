@@ -5,7 +5,8 @@ api.py), done in the caller's transaction.
 Going out issues the consumer a one-time code (six digits; only its hash is kept) that the
 courier types in as the proof of delivery; a photo or a signature reference from the handheld
 is the other proof. A failed attempt queues a REDIRECT task: central places the parcel at the
-nearest locker or collection point with room, or returns it (central/delivery/redirect.py).
+nearest locker or collection point with room, or returns it (central/delivery/redirect.py),
+at the end of the window in which the consumer may choose the site (central/delivery/choice.py).
 Every attempt carries the handheld's attempt key: a retried call finds its attempt already
 made and changes nothing.
 """
@@ -133,12 +134,18 @@ def attempt(
     proof_kind: ProofKind | None = None,
     proof: str | None = None,
     reason: FailReason | None = None,
+    choice_window_s: float = 0.0,
+    choice_link: str | None = None,
 ) -> AttemptAnswer:
     """Record an attempt at the door. DELIVERED needs a proof: the consumer's code (checked,
     then forgotten) or a photo/signature reference; FAILED needs a reason, and queues the
-    parcel's redirect. A retried call (its `attempt_key` already recorded, for this parcel
-    and outcome) answers as the first did and writes nothing. Raises NotOnRound, WrongState,
-    BadProof, KeyReused, or Incomplete (no proof, no reason); nothing is written."""
+    parcel's redirect and the consumer's failed-attempt message. The redirect is due
+    `choice_window_s` (s) from now, the consumer choosing a site meanwhile through
+    `choice_link` (the full URL, told in the message with the window's end, "choose_by",
+    Unix s; central/delivery/choice.py); a refused parcel, or no window, is redirected at
+    once. A retried call (its `attempt_key` already recorded, for this parcel and outcome)
+    answers as the first did and writes nothing. Raises NotOnRound, WrongState, BadProof,
+    KeyReused, or Incomplete (no proof, no reason); nothing is written."""
     done = session.delivery_attempt(attempt_key)
     if done is not None:
         if done.label != label or done.outcome != outcome.value or done.courier != token.courier:
@@ -197,17 +204,24 @@ def attempt(
         now=now,
         detail=f"attempt failed: {_REASON_TEXT[reason]} (courier {token.courier})",
     )
+    # A refused parcel goes back to its partner: there is nothing to choose.
+    window = choice_window_s if reason is not FailReason.REFUSED else 0.0
     session.add_tasks(
-        [TaskRecord(TaskKind.REDIRECT, now, label=label, payload=f'{{"reason": "{reason.value}"}}')]
+        [
+            TaskRecord(
+                TaskKind.REDIRECT,
+                now + window,
+                label=label,
+                payload=f'{{"reason": "{reason.value}"}}',
+            )
+        ]
     )
-    queue_notification(
-        session,
-        updated,
-        MessageKind.FAILED_ATTEMPT,
-        attempt_key,
-        now,
-        {"reason": reason.value, "at": now},
-    )
+    facts: dict[str, str | float | None] = {"reason": reason.value, "at": now}
+    if window > 0:
+        facts["choose_by"] = now + window
+        if choice_link is not None:
+            facts["choice_link"] = choice_link
+    queue_notification(session, updated, MessageKind.FAILED_ATTEMPT, attempt_key, now, facts)
     return AttemptAnswer(updated, made, repeated=False)
 
 

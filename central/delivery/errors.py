@@ -28,3 +28,28 @@ class KeyReused(DeliveryError):
 
 class Incomplete(DeliveryError):
     """A delivery without its proof, or a failed attempt without its reason."""
+
+
+class ChoiceError(DeliveryError):
+    """A consumer's choice of site (central/delivery/choice.py) that cannot be made."""
+
+
+class UnknownLink(ChoiceError):
+    """A choice link that is not one central made: a forged token, or another parcel's."""
+
+
+class ChoiceClosed(ChoiceError):
+    """The choice is over: its window ended, or the parcel was redirected, returned or
+    sent out again meanwhile."""
+
+
+class NoRoom(ChoiceError):
+    """The chosen site has no room for the parcel (any more): another may be chosen."""
+
+
+class NotOffered(ChoiceError):
+    """The chosen site is not a locker or collection point near the consumer's address."""
+
+
+class ChoiceBusy(ChoiceError):
+    """The chosen site stayed busy with other writers: the same choice may be sent again."""

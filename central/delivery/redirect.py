@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from central.capacity.placement import DeliveryMode, PlacementPolicy, Placer
+from central.capacity.placement import DeliveryMode, Placement, PlacementPolicy, Placer
 from central.capacity.reservations import SiteBusy, StoreCapacity, tell_site
 from central.delivery.door import FailReason
 from central.parcels.lifecycle import ParcelState, ParcelStep
@@ -83,26 +83,44 @@ class Redirects:
         if placement.mode is DeliveryMode.HOME or placement.site is None:
             _return(session, record, "no locker or collection point near with room", now)
             return
-        reservation = capacity.made.get(label)
-        where = placement.site + (
-            f" slot {reservation.slot}" if reservation and reservation.slot else ""
-        )
-        take_step(
-            session,
-            record,
-            ParcelStep.REDIRECT,
-            at=now,
-            source=CENTRAL,
-            now=now,
-            detail=f"redirected after a failed attempt to {where} "
-            f"({placement.rule.value}, {placement.distance_km:.1f} km)",
-            site=placement.site,
-            slot=reservation.slot if reservation else None,
-            delivery_mode=placement.mode.value,
-        )
-        if reservation is not None:
-            size = placement.compartment or SizeClass(record.size or SizeClass.M.value)
-            tell_site(session, reservation, size, now)
+        redirect_to(session, capacity, record, placement, now, source=CENTRAL)
+
+
+def redirect_to(
+    session: StoreSession,
+    capacity: StoreCapacity,
+    record: ParcelRecord,
+    placement: Placement,
+    now: float,
+    *,
+    source: str,
+) -> ParcelRecord:
+    """Step a failed parcel (claimed, ATTEMPT_FAILED) to REDIRECTED at `placement`'s site,
+    still with its courier, and tell the site of the reservation `capacity` made for it
+    (in the caller's transaction). Central's nearest site and the consumer's choice
+    (central/delivery/choice.py) both end here; `source` says whose it was."""
+    assert placement.site is not None, "a redirect goes to a site"
+    reservation = capacity.made.get(record.label)
+    where = placement.site + (
+        f" slot {reservation.slot}" if reservation and reservation.slot else ""
+    )
+    updated = take_step(
+        session,
+        record,
+        ParcelStep.REDIRECT,
+        at=now,
+        source=source,
+        now=now,
+        detail=f"redirected after a failed attempt to {where} "
+        f"({placement.rule.value}, {placement.distance_km:.1f} km)",
+        site=placement.site,
+        slot=reservation.slot if reservation else None,
+        delivery_mode=placement.mode.value,
+    )
+    if reservation is not None:
+        size = placement.compartment or SizeClass(record.size or SizeClass.M.value)
+        tell_site(session, reservation, size, now)
+    return updated
 
 
 TaskHandler = Callable[[list[TaskRecord], float], None]

@@ -195,6 +195,17 @@ class ReservationConfig(Section):
     max_locker_distance_km: float = Field(default=2.0, gt=0)
 
 
+class DeliveryConfig(Section):
+    """[delivery]: home delivery by couriers (central/delivery/)."""
+
+    # After a failed attempt at the door the consumer may choose a locker or collection
+    # point with room for this long (the link in the failed-attempt message); then central
+    # places the parcel at the nearest with room. 0: no choice, central places it at once.
+    # At most a day: the parcel is on its courier's van meanwhile, and the 72-hour promise
+    # runs on.
+    choice_window_s: float = Field(default=2 * 3600.0, ge=0, le=DAY_S)
+
+
 class CommandConfig(Section):
     # MQTT 5 message expiry: a command a site cannot receive in time is dropped by the broker.
     expiry_s: int = Field(default=3600, ge=1)
@@ -321,6 +332,7 @@ class CentralConfig(ProgramSettings):
     liveness: LivenessConfig = LivenessConfig()
     pickup: PickupConfig = PickupConfig()
     reservations: ReservationConfig = ReservationConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
     milestones: MilestonesConfig = MilestonesConfig()
     commands: CommandConfig = CommandConfig()
     service: ServiceConfig = ServiceConfig()

@@ -23,8 +23,11 @@ def create_app(ctx: WebContext) -> FastAPI:
     - /console/...       the operator console's pages and live updates (central/web/console/)
     - /metrics           Prometheus exposition (central/web/metrics_route.py)
     - /api/notify/...    consumers' opt-outs: unsubscribe links, SMS STOP (central/notify/api.py)
+    - /choose/...        a consumer's choice of site after a failed home delivery, and its
+                         /api/choose/... (central/delivery/choice_routes.py)
     """
     from central.delivery import api as courier_api
+    from central.delivery import choice_routes
     from central.notify import api as notify_api
     from central.partners import api as partner_api
     from central.web import metrics_route, operator_api, public
@@ -49,4 +52,5 @@ def create_app(ctx: WebContext) -> FastAPI:
     routers = (operator_api, partner_api, courier_api, notify_api, public, pages, metrics_route)
     for module in routers:
         app.include_router(module.router(ctx))
+    app.include_router(choice_routes.router(ctx))
     return app

@@ -38,20 +38,28 @@ HOLD_S = 3600.0
 HOME = 5  # home parcels announced for every test: label(1) .. label(5)
 
 
-def config(tmp_path: Path) -> CentralConfig:
-    return parse_config(
-        {
-            "store": {"path": str(tmp_path / "central.sqlite")},
-            "keys": {"signing_key": str(tmp_path / "central-key.pem")},
-            "api": {"session_secret_file": str(tmp_path / "session.key")},
-        },
-        "test config",
-        environ={},
-    )
+def config(tmp_path: Path, **sections: dict[str, Any]) -> CentralConfig:
+    """The tests' central config: no choice window (a failed parcel is redirected at once,
+    as these tests expect; tests/central/test_delivery_choice.py gives one), unless
+    `sections` say otherwise."""
+    data: dict[str, dict[str, Any]] = {
+        "store": {"path": str(tmp_path / "central.sqlite")},
+        "keys": {"signing_key": str(tmp_path / "central-key.pem")},
+        "api": {"session_secret_file": str(tmp_path / "session.key")},
+        "notify": {"link_secret_file": str(tmp_path / "notify-link.key")},
+        "delivery": {"choice_window_s": 0},
+    }
+    return parse_config({**data, **sections}, "test config", environ={})
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[CentralStore]:
+    opened = home_store(tmp_path)
+    yield opened
+    opened.close()
+
+
+def home_store(tmp_path: Path) -> CentralStore:
     """A store with the small network's sites (L0001's five compartments free) and HOME
     parcels for home delivery, placed: each assigned to a courier."""
     opened = open_store(config(tmp_path).store)
@@ -66,8 +74,7 @@ def store(tmp_path: Path) -> Iterator[CentralStore]:
         for n in range(1, HOME + 1):
             announce(session, announcement(n, preferred_mode="home"), T0)
     Reservations(opened, small_network(), HOLD_S).place([label(n) for n in range(1, 6)], T0)
-    yield opened
-    opened.close()
+    return opened
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@
     lockernet central status                          every central process: alive or gone
     lockernet central api [--listen HOST:PORT]        the HTTP API and console, beside central
     lockernet central openapi --out FILE              the HTTP API's OpenAPI document
-    lockernet parcels import manifest.csv|json       announce, place, reserve, assign
+    lockernet parcels import manifest.csv|json [--partner ID]   announce, place, reserve, assign
     lockernet parcels events feed.csv|json           record cross-border milestones
     lockernet track LABEL                             a parcel's timeline (no contact details)
     lockernet qr show LABEL -o code.png               the current pickup code, unchanged
@@ -76,6 +76,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parcel_sub = parcels.add_subparsers(dest="parcels_command", metavar="ACTION", required=True)
     import_ = parcel_sub.add_parser("import", help="announce a manifest's parcels and place them")
     import_.add_argument("manifest", type=Path, help="manifest file, .csv or .json")
+    import_.add_argument(
+        "--partner", metavar="ID", help="the partner's parcels (its label ranges are checked)"
+    )
     _config_option(import_)
     import_.set_defaults(handler=_guarded(_import))
     _register_events(parcel_sub)
@@ -262,6 +265,7 @@ def _import(args: argparse.Namespace) -> int:
     from central.parcels.imports import log_import
     from central.parcels.manifest import read_manifest
     from central.parcels.steps import announce
+    from central.partners.ownership import import_check
     from central.service.config import load_config
     from central.service.loading import load_configured_network
     from central.sites import registry
@@ -271,7 +275,9 @@ def _import(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if not logging.getLogger().handlers:  # (a caller that set logging up keeps its own)
         configure_logging(config.service.log_level, config.service.log_format)
-    parcels = read_manifest(args.manifest)  # all validated before anything is written
+    label_check = None if args.partner is None else import_check(config.store, args.partner)
+    # All validated before anything is written.
+    parcels = read_manifest(args.manifest, label_check=label_check)
     network = load_configured_network(config)
     store = open_store(config.store)
     out = console()
@@ -281,7 +287,7 @@ def _import(args: argparse.Namespace) -> int:
         for start in range(0, len(parcels), ANNOUNCE_CHUNK):
             with store.transaction() as session:
                 for parcel in parcels[start : start + ANNOUNCE_CHUNK]:
-                    if announce(session, parcel, now) is not None:
+                    if announce(session, parcel, now, owner=args.partner) is not None:
                         new.append(parcel.label)
         out.print(render_announced(len(new), len(parcels) - len(new)))
         by, known = f"operator {_operator()}", len(parcels) - len(new)

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -120,8 +120,11 @@ class ManifestError(CentralError, ValueError):
     """A manifest that cannot be imported; the message names the file, row and field."""
 
 
-def read_manifest(path: str | Path) -> list[ParcelAnnouncement]:
-    """All parcels of a .csv or .json manifest, or ManifestError and nothing at all."""
+def read_manifest(
+    path: str | Path, *, label_check: LabelCheck | None = None
+) -> list[ParcelAnnouncement]:
+    """All parcels of a .csv or .json manifest, or ManifestError and nothing at all
+    (`label_check` as for check_rows)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".json"):
@@ -137,7 +140,7 @@ def read_manifest(path: str | Path) -> list[ParcelAnnouncement]:
     rows = _csv_rows(path, text) if suffix == ".csv" else _json_rows(path, text)
     if len(rows) > MAX_MANIFEST_PARCELS:
         raise ManifestError(f"{path}: {len(rows)} parcels; at most {MAX_MANIFEST_PARCELS}")
-    parcels, errors = check_rows(rows, first_only=True)
+    parcels, errors = check_rows(rows, first_only=True, label_check=label_check)
     if errors:
         raise ManifestError(f"{path}: {errors[0]}")
     return parcels
@@ -156,13 +159,18 @@ class RowError:
         return f"row {self.row}, field {self.field}: {self.message}"
 
 
+# A caller's own rule for a row's (valid, normalised) label: the error's message, or None.
+# A partner's label ranges (central/partners/label_ranges.py) come in through it.
+LabelCheck = Callable[[str], str | None]
+
+
 def check_rows(
-    rows: Sequence[Any], *, first_only: bool = False
+    rows: Sequence[Any], *, first_only: bool = False, label_check: LabelCheck | None = None
 ) -> tuple[list[ParcelAnnouncement], list[RowError]]:
     """Validate manifest rows (dicts of FIELDS) as `lockernet parcels import` does: each
-    row's fields, and no label twice. Returns the good rows' parcels and every bad field of
-    every bad row (only the first, with `first_only`). The same rules for a file and for
-    the partner API's JSON."""
+    row's fields, no label twice, and each label past `label_check` if given. Returns the
+    good rows' parcels and every bad field of every bad row (only the first, with
+    `first_only`). The same rules for a file and for the partner API's JSON."""
     parcels: list[ParcelAnnouncement] = []
     errors: list[RowError] = []
     first_row: dict[str, int] = {}
@@ -178,9 +186,12 @@ def check_rows(
                     message = f"{error['msg']}{_shown_value(row, field)}"
                     errors.append(RowError(number, field, message))
             else:
+                refused = None if label_check is None else label_check(parcel.label)
                 if parcel.label in first_row:
                     message = f"{parcel.label} is already on row {first_row[parcel.label]}"
                     errors.append(RowError(number, "label", message))
+                elif refused is not None:
+                    errors.append(RowError(number, "label", refused))
                 else:
                     first_row[parcel.label] = number
                     parcels.append(parcel)

@@ -29,6 +29,7 @@ from central.parcels.steps import announce
 from central.partners.endpoints import add_endpoint, remove_endpoint
 from central.partners.keys import KEY_USE_NOTED_EVERY_S, PartnerError, Scope, authenticate
 from central.partners.milestones_api import milestone_routes
+from central.partners.ownership import label_policy
 from central.partners.returns_api import return_routes
 from central.store import ParcelRecord, StepRecord
 from central.store.open import open_reader
@@ -211,7 +212,11 @@ def _parcel_routes(api: APIRouter, ctx: WebContext, caller: CallerFor) -> None:
         checks a file: if any row is bad, the answer lists every bad field of every bad row
         and nothing is announced. A label central already knows is skipped. Central's timer
         places the announced parcels after `service.replace_after_s` (30 s by default)."""
-        parcels, errors = check_rows(body.parcels)
+        # A label in another partner's range, or outside the caller's own ranges, is a bad
+        # row like any other (docs/partners.md, "Label ranges"): nobody squats a label.
+        with open_reader(ctx.reader_location) as snapshot:
+            policy = label_policy(snapshot.view)
+        parcels, errors = check_rows(body.parcels, label_check=policy.check_for(who.partner))
         if errors:
             rejected = ManifestRejected(
                 detail=f"{len({e.row for e in errors})} bad row(s); nothing was announced",

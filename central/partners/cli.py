@@ -1,6 +1,8 @@
 """`lockernet partner`: delivery partners, their API keys and webhook endpoints.
 
-    lockernet partner add ID --name NAME
+    lockernet partner add ID --name NAME [--ranges EE*SG,RR*CN,LP1234]
+    lockernet partner ranges ID [--add RANGES] [--remove RANGES]
+    lockernet partner reassign LABEL --to ID
     lockernet partner key ID --scopes parcels:write,parcels:read,webhooks:manage
     lockernet partner keys ID
     lockernet partner revoke-key KEY_ID
@@ -34,6 +36,10 @@ if TYPE_CHECKING:
     pass
 
 DELIVERIES_SHOWN = 50
+RANGES_HELP = (
+    "comma-separated label ranges only this partner announces: S10 service indicator and "
+    "country (EE*SG) or a label prefix (LP1234)"
+)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,7 +49,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add = sub.add_parser("add", help="add a partner")
     add.add_argument("partner", metavar="ID")
     add.add_argument("--name", required=True, help="the partner's name, for people")
+    add.add_argument("--ranges", help=RANGES_HELP)
     command(add, _add)
+    ranges = sub.add_parser("ranges", help="the labels only this partner announces")
+    ranges.add_argument("partner", metavar="ID")
+    ranges.add_argument("--add", help=RANGES_HELP)
+    ranges.add_argument("--remove", help="comma-separated ranges to remove")
+    command(ranges, _ranges)
+    reassign = sub.add_parser("reassign", help="move a parcel to its rightful owner (audited)")
+    reassign.add_argument("label", metavar="LABEL")
+    reassign.add_argument("--to", required=True, metavar="ID", help="the partner that owns it")
+    command(reassign, _reassign)
     key = sub.add_parser("key", help="make an API key (printed once)")
     key.add_argument("partner", metavar="ID")
     key.add_argument(
@@ -96,15 +112,72 @@ def _when(unix_s: float | None) -> str:
 
 def _add(args: argparse.Namespace) -> int:
     from central.partners.keys import add_partner
+    from central.partners.label_ranges import parse_ranges
+    from central.partners.ownership import add_ranges
 
+    ranges = None if args.ranges is None else parse_ranges(args.ranges)
     store = configured_store(args)
     try:
         with store.transaction() as session:
             record = add_partner(session, args.partner, args.name, time.time())
+            if ranges is not None:
+                add_ranges(session, record.partner, ranges, record.created_at)
     finally:
         store.close()
     print(f"partner {record.partner} ({record.name}) added")
+    if ranges is not None:
+        print(f"label ranges: {', '.join(r.text for r in ranges)}")
     print(f"next: lockernet partner key {record.partner} --scopes parcels:write,parcels:read")
+    return 0
+
+
+def _ranges(args: argparse.Namespace) -> int:
+    from central.partners.keys import known_partner
+    from central.partners.label_ranges import parse_ranges
+    from central.partners.ownership import add_ranges, remove_ranges
+
+    adding = None if args.add is None else parse_ranges(args.add)
+    removing = None if args.remove is None else parse_ranges(args.remove)
+    store = configured_store(args)
+    try:
+        with store.transaction() as session:
+            if removing is not None:
+                remove_ranges(session, args.partner, removing)
+            if adding is not None:
+                add_ranges(session, args.partner, adding, time.time())
+            known_partner(session, args.partner)
+            held = session.label_ranges(args.partner)
+    finally:
+        store.close()
+    if not held:
+        print(
+            f"partner {args.partner} has no label ranges: it announces any label that is in "
+            "no other partner's range"
+        )
+    for record in held:
+        print(f"{record.pattern}\tsince {_when(record.added_at)}")
+    return 0
+
+
+def _reassign(args: argparse.Namespace) -> int:
+    import getpass
+
+    from central.partners.ownership import reassign
+
+    try:
+        actor = getpass.getuser()
+    except (KeyError, OSError):
+        actor = "operator"
+    store = configured_store(args)
+    try:
+        with store.transaction() as session:
+            moved = reassign(session, args.label, args.to, actor, time.time())
+    finally:
+        store.close()
+    print(
+        f"parcel {moved.label} moved from {moved.before or '(no partner)'} to {moved.after} "
+        f"(audit entry {moved.audit_id}); its tracking and later webhooks are {moved.after}'s"
+    )
     return 0
 
 

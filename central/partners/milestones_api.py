@@ -21,6 +21,8 @@ from central.parcels.manifest import RowError
 from central.parcels.milestone_events import record_milestone
 from central.parcels.milestone_feed import RECORD_CHUNK, check_reports, report_source
 from central.partners.keys import Scope
+from central.partners.ownership import label_policy
+from central.store.open import open_reader
 from central.web.context import WebContext
 
 MAX_MILESTONE_ROWS = 10_000
@@ -73,10 +75,20 @@ def milestone_routes(
         out = MilestonesOut(recorded=0, repeated=0)
         partner: str = who.partner
         origin = f"partner {partner}"
+        with open_reader(ctx.reader_location) as snapshot:
+            label_check = label_policy(snapshot.view).check_for(partner)
         for start in range(0, len(checked.reports), RECORD_CHUNK):
             with ctx.store.transaction() as session:
                 for row, report in checked.reports[start : start + RECORD_CHUNK]:
                     known = session.get_parcel(report.label)
+                    # A milestone makes an unknown label the reporter's: the label ranges
+                    # keep it from squatting one, as for a manifest. Its own parcels pass;
+                    # for any other the answer is the same whether the label exists or not.
+                    mine = known is not None and known.owner == partner
+                    refused = None if mine else label_check(report.label)
+                    if refused is not None:
+                        errors.append(RowError(row, "label", refused))
+                        continue
                     if known is not None and known.owner != partner:
                         errors.append(RowError(row, "label", "not a parcel of yours"))
                         continue

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     )
     from central.store.queries.milestones import MilestoneRecord
     from central.store.queries.notifications import NewNotification, NotificationRecord
-    from central.store.queries.partners import PartnerKeyRecord, PartnerRecord
+    from central.store.queries.partners import (
+        LabelRangeRecord,
+        PartnerKeyRecord,
+        PartnerRecord,
+    )
     from central.store.queries.promise import PromiseOutcome
     from central.store.queries.refusals import RefusalRecord
     from central.store.queries.returns import ReturnLabelRecord
@@ -122,6 +126,9 @@ class PartnerView(Protocol):
     def partner_parcel(self, partner: str, label: str) -> ParcelRecord | None:
         """The parcel if `partner` owns it; None for another's (no existence leak)."""
 
+    def label_ranges(self, partner: str | None = None) -> list[LabelRangeRecord]:
+        """The label ranges of `partner` (None: of every partner), by partner and pattern."""
+
     def partner_parcels(
         self,
         partner: str,
@@ -148,6 +155,12 @@ class PartnerSession(PartnerView, Protocol):
 
     def touch_partner_key(self, key_id: str, at: float, older_than: float) -> None:
         """Note the key's use, if its last noted use is before `older_than`."""
+
+    def add_label_range(self, record: LabelRangeRecord) -> bool:
+        """Register a label range; False (nothing changed) if its pattern is taken."""
+
+    def remove_label_range(self, partner: str, pattern: str) -> bool:
+        """Remove a partner's label range; False if it has no such range."""
 
 
 # ---- webhooks: webhook endpoints and the deliveries' outbox (Standard Webhooks)

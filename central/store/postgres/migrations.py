@@ -453,6 +453,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        8,
+        "partners' label ranges: the S10 pairs and prefixes only a range's partner announces",
+        (
+            # A pattern ("EE*SG", "LP1234") belongs to one partner at most; that two
+            # partners' patterns never overlap is checked when one is added
+            # (central/partners/label_ranges.py).
+            """CREATE TABLE partner_label_ranges (
+                pattern TEXT PRIMARY KEY,
+                partner TEXT NOT NULL,
+                added_at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX partner_label_ranges_partner ON partner_label_ranges (partner)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

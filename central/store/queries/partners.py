@@ -34,6 +34,17 @@ class PartnerKeyRecord:
     last_used_at: float | None = None
 
 
+@dataclass(frozen=True)
+class LabelRangeRecord:
+    """A label range registered to a partner: `pattern` is its normalised text ("EE*SG", an
+    S10 service indicator and country, or a label prefix such as "LP1234"); see
+    central/partners/label_ranges.py. A pattern belongs to one partner at most."""
+
+    pattern: str
+    partner: str
+    added_at: float
+
+
 class PartnerQueries(Queries):
     """The SQL of delivery partners, their API keys and the parcels each owns."""
 
@@ -103,6 +114,34 @@ class PartnerQueries(Queries):
                 AND (last_used_at IS NULL OR last_used_at < ?)""",
             (at, key_id, older_than),
         )
+
+    def label_ranges(self, partner: str | None = None) -> list[LabelRangeRecord]:
+        """The label ranges of `partner` (None: of every partner), by partner and pattern."""
+        query = "SELECT pattern, partner, added_at FROM partner_label_ranges"
+        params: tuple[str, ...] = ()
+        if partner is not None:
+            query += " WHERE partner = ?"
+            params = (partner,)
+        rows = self._db.execute(query + " ORDER BY partner, pattern", params)
+        return [LabelRangeRecord(r[0], r[1], float(r[2])) for r in rows]
+
+    def add_label_range(self, record: LabelRangeRecord) -> bool:
+        """Register a range; False (nothing changed) if the pattern is registered already,
+        to this partner or another."""
+        cursor = self._db.execute(
+            """INSERT INTO partner_label_ranges (pattern, partner, added_at) VALUES (?,?,?)
+                ON CONFLICT (pattern) DO NOTHING""",
+            (record.pattern, record.partner, record.added_at),
+        )
+        return cursor.rowcount == 1
+
+    def remove_label_range(self, partner: str, pattern: str) -> bool:
+        """Remove a partner's range; False if it has no such range."""
+        cursor = self._db.execute(
+            "DELETE FROM partner_label_ranges WHERE partner = ? AND pattern = ?",
+            (partner, pattern),
+        )
+        return cursor.rowcount == 1
 
     def partner_parcel(self, partner: str, label: str) -> ParcelRecord | None:
         """The parcel if `partner` owns it (announced it); None for any other parcel, so a

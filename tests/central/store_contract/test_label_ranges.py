@@ -1,0 +1,53 @@
+"""Partners' label ranges on both stores: registered once (a pattern is one partner's),
+listed per partner or all, removed only by their partner; and a reassigned parcel's owner
+read back."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from central.store.base import CentralStore
+from central.store.queries.partners import LabelRangeRecord, PartnerRecord
+from tests.central.central_rig import label
+from tests.central.store_contract.samples import T0, parcel
+
+
+def test_label_ranges_are_one_partners_each_and_removed_by_it(any_store: CentralStore) -> None:
+    with any_store.transaction() as session:
+        session.add_partner(PartnerRecord("acme", "Acme Express", T0))
+        session.add_partner(PartnerRecord("bolt", "Bolt", T0))
+        assert session.add_label_range(LabelRangeRecord("RR*CN", "acme", T0))
+        assert session.add_label_range(LabelRangeRecord("EE*SG", "bolt", T0 + 1))
+        assert session.add_label_range(LabelRangeRecord("LP1234", "bolt", T0 + 2))
+        # A pattern taken, by another partner or the same: nothing changes.
+        assert not session.add_label_range(LabelRangeRecord("RR*CN", "bolt", T0 + 3))
+        assert not session.add_label_range(LabelRangeRecord("EE*SG", "bolt", T0 + 3))
+    with any_store.transaction() as session:
+        assert session.label_ranges("bolt") == [
+            LabelRangeRecord("EE*SG", "bolt", T0 + 1),
+            LabelRangeRecord("LP1234", "bolt", T0 + 2),
+        ]
+        assert [(r.partner, r.pattern) for r in session.label_ranges()] == [
+            ("acme", "RR*CN"),
+            ("bolt", "EE*SG"),
+            ("bolt", "LP1234"),
+        ]
+        assert not session.remove_label_range("acme", "EE*SG")  # not acme's
+        assert session.remove_label_range("bolt", "EE*SG")
+        assert not session.remove_label_range("bolt", "EE*SG")
+    with any_store.transaction() as session:
+        assert [r.pattern for r in session.label_ranges()] == ["RR*CN", "LP1234"]
+        assert session.label_ranges("ghost") == []
+
+
+def test_a_parcels_owner_changes_and_is_read_back(any_store: CentralStore) -> None:
+    with any_store.transaction() as session:
+        session.save_parcel(parcel(1, owner="acme"))
+    with any_store.transaction() as session:
+        record = session.get_parcel(label(1))
+        assert record is not None
+        session.save_parcel(dataclasses.replace(record, owner="bolt", updated_at=T0 + 50))
+    with any_store.transaction() as session:
+        assert session.partner_parcel("acme", label(1)) is None
+        moved = session.partner_parcel("bolt", label(1))
+        assert moved == parcel(1, owner="bolt", updated_at=T0 + 50)

@@ -14,6 +14,8 @@ class MessageKind(enum.StrEnum):
     REDIRECT = "redirect"  # a failed home delivery now waits at a locker or counter (new code)
     FAILED_ATTEMPT = "failed_attempt"  # a courier could not deliver at the door
     RETURN_RECEIVED = "return_received"  # a consumer's return was dropped off
+    OUT_FOR_DELIVERY = "out_for_delivery"  # on today's round, with the door's one-time code
+    CODE_REISSUED = "code_reissued"  # an operator replaced the pickup code (old one void)
 
 
 class Channel(enum.StrEnum):

@@ -366,6 +366,7 @@ QR_ACTIONS = ("show", "reissue")
 
 
 def _qr(args: argparse.Namespace) -> int:
+    from central.notify.code_links import code_links
     from central.parcels.pickup import FolderReminders, PickupFollowUps
     from central.parcels.pickup_codes import FolderNotifier, render_qr_png
     from central.parcels.steps import operator_source
@@ -392,7 +393,13 @@ def _qr(args: argparse.Namespace) -> int:
     try:
         signer = load_signer(config)
         folder = config.pickup.notify_folder
-        followups = PickupFollowUps(store, signer, FolderNotifier(folder), FolderReminders(folder))
+        followups = PickupFollowUps(
+            store,
+            signer,
+            FolderNotifier(folder),
+            FolderReminders(folder),
+            links=code_links(config.notify),
+        )
         issued = followups.reissue(label, time.time(), operator_source(_operator()))
     finally:
         store.close()

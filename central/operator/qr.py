@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from central.errors import CentralError
 from central.parcels.pickup_codes import IssuedCode, issue_code
-from central.store import CodeStatus, StoreView
+from central.store import CodeRecord, CodeStatus, StoreView
 from protocols.localtime import timestamp
 from protocols.tokens import TokenSigner
 
@@ -33,12 +33,19 @@ def current_code(view: StoreView, signer: TokenSigner, label: str, now: float) -
     code = active[-1]  # codes are listed oldest issue first
     if code.expires_at <= now:
         raise NoCurrentCode(f"parcel {label}'s pickup code expired at {timestamp(code.expires_at)}")
-    issued = issue_code(
-        signer, code.site, code.label, code.expires_at, nonce=bytes.fromhex(code.code_id)
-    )
-    if issued.short_form != code.short_form:
+    issued = reproduced(signer, code)
+    if issued is None:
         raise NoCurrentCode(
             f"parcel {label}'s code was signed with another key than keys.signing_key now "
             f"holds: it cannot be shown (lockernet qr reissue {label} -o FILE replaces it)"
         )
     return issued
+
+
+def reproduced(signer: TokenSigner, code: CodeRecord) -> IssuedCode | None:
+    """The code as issued, signed again from its record (RFC 8032: the same text); None if
+    central's key changed since (the short form differs), whatever the code's status."""
+    issued = issue_code(
+        signer, code.site, code.label, code.expires_at, nonce=bytes.fromhex(code.code_id)
+    )
+    return issued if issued.short_form == code.short_form else None

@@ -17,6 +17,7 @@ from typing import Protocol
 from central.delivery.redirect import was_redirected
 from central.errors import CentralError
 from central.notify import MessageKind, queue_notification
+from central.notify.code_links import CodeLinks
 from central.parcels.lifecycle import WAITING_FOR_CONSUMER, ParcelState, ParcelStep
 from central.parcels.pickup_codes import (
     IssuedCode,
@@ -105,6 +106,8 @@ class PickupFollowUps:
     signer: TokenSigner
     notifier: Notifier
     reminders: ReminderSender
+    # [notify] public_url's code page links, for consumers with no e-mail (None: no link).
+    links: CodeLinks | None = None
 
     # ------------------------------------------------------------------------- codes
 
@@ -157,7 +160,8 @@ class PickupFollowUps:
                         issued.code_id,
                         now,
                         _place_facts(site, issued.site, issued.expires_at, issued.short_form)
-                        | {"code": issued.text},
+                        | {"code": issued.text, "code_id": issued.code_id},
+                        links=self.links,
                     )
                 session.finish_task(task.id, now)
 
@@ -195,6 +199,20 @@ class PickupFollowUps:
                 source=by,
                 now=now,
                 detail=f"pickup code reissued; {revoked} older code(s) revoked",
+            )
+            # The consumer's new code (with its QR), once per code; the message says the
+            # old one no longer works.
+            queue_notification(
+                session,
+                record,
+                MessageKind.CODE_REISSUED,
+                issued.code_id,
+                now,
+                _place_facts(
+                    session.get_site(issued.site), issued.site, issued.expires_at, issued.short_form
+                )
+                | {"code": issued.text, "code_id": issued.code_id},
+                links=self.links,
             )
         return issued
 

@@ -31,6 +31,7 @@ from central.capacity.placement import PlacementPolicy
 from central.capacity.reservations import Reservations
 from central.delivery.redirect import redirect_handlers
 from central.errors import CentralError
+from central.notify.code_links import code_links
 from central.notify.queued_only import QueuedOnly
 from central.notify.sender import NotificationSender, RetryPolicy, transports_for
 from central.operator.processes import alive_within_s
@@ -121,6 +122,7 @@ class CentralService:
             self.signer,
             notifier or queued or FolderNotifier(folder),
             reminders or queued or FolderReminders(folder),
+            links=code_links(config.notify),
         )
         self.reservations = (
             Reservations(

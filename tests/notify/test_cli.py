@@ -11,7 +11,7 @@ from central.store.records import Contact, ParcelRecord, ParcelState
 from protocols.cli import main
 from tests.central.store_contract.stores import open_location
 
-FACTS = {"site_name": "Tampines Hub", "until": 1_800_086_400.0}
+FACTS: dict[str, str | float | None] = {"site_name": "Tampines Hub", "until": 1_800_086_400.0}
 
 
 def queued_channels(store_path: Path, step: str) -> list[str]:

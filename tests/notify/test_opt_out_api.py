@@ -23,7 +23,7 @@ from tests.notify.servers import SmsProvider, SmtpServer
 
 T0 = 1_800_000_000.0  # 16:00 in Singapore
 LABEL = "LN0000000009SG"
-FACTS = {"site_name": "Tampines Hub", "until": T0 + 86_400}
+FACTS: dict[str, str | float | None] = {"site_name": "Tampines Hub", "until": T0 + 86_400}
 
 
 def make_config(tmp_path: Path, smtp: SmtpServer, provider: SmsProvider) -> CentralConfig:

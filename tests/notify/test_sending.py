@@ -35,7 +35,7 @@ def sgt(day: int, hour: int, minute: int = 0) -> float:
 
 
 UNTIL = sgt(16, 18)  # Saturday 16 Jan 18:00 SGT
-FACTS = {
+FACTS: dict[str, str | float | None] = {
     "short_form": "7KQ2-M9XD",
     "site_name": "Tampines Hub",
     "site": "L0001",

@@ -45,6 +45,14 @@ QUIET_SILENCE_TIMEOUTS = 2  # the silence that ends the wait, in reply timeouts
 # On echo "auto", probes in a row without the echo before an echoing adapter is taken to
 # have stopped: one corrupted echo must not make the next one pass for a reply.
 ECHO_MISSES_TO_STOP = 2
+# Loop passes a request whose reply timeout ran out gives the loop before calling the reply
+# missing. A reply in time can be held up by the agent's own loop, not the board: when the
+# loop was busy past the deadline, the timeout and the reply's bytes become due in the same
+# pass, and the timeout runs first. From bytes due to a frame in the bus's queue takes at most
+# four passes (a simulated device's own timer, the port's reader callback, the bus's reader
+# task, the reassembler); twice that for margin. Each pass is one turn of the loop, not a wait:
+# a dead board is still called silent one reply timeout after the request.
+LAST_LOOK_PASSES = 8
 
 
 @dataclass
@@ -63,6 +71,9 @@ class BusStats:
     reopens: int = 0
     port_errors: int = 0
     late_replies: int = 0
+    # Replies found on the last look after their timeout ran out (LAST_LOOK_PASSES): due in
+    # time, read late because the agent's loop was busy. Not timeouts, not board faults.
+    replies_on_last_look: int = 0
     echo: bool | None = None  # does the adapter echo? None: not known yet
     boards: dict[int, BoardHealth] = field(default_factory=dict)
 
@@ -200,6 +211,10 @@ class Bus:
                     self.clock, timeout or self.reply_timeout_s, self._reply_matching(match)
                 )
             except TimeoutError:
+                late = None if match is None else await self._last_look(match)
+                if late is not None:
+                    self.stats.replies_on_last_look += 1
+                    return late
                 self.stats.timeouts += 1
                 self._late_replies_possible = True
                 raise NoReply(f"no reply to {request.hex(' ')}") from None
@@ -244,6 +259,23 @@ class Bus:
                 break
             self.stats.late_replies += 1
         self._late_replies_possible = False
+
+    async def _last_look(self, match: Callable[[bytes], bool]) -> bytes | None:
+        """The reply timeout ran out: the first frame `match` accepts among those the loop
+        reads in LAST_LOOK_PASSES more passes (bytes already in the port's buffer, or due
+        from a simulated device by now), or None: the reply is missing.
+
+        The timeout is measured on the clock, and a loop busy elsewhere (a loaded
+        simulator; on a Pi, a slow fsync) runs it late, in the same pass as the reply's
+        bytes; without this look the agent would call a board that answered in time silent.
+        Frames `match` rejects are dropped, as `_reply_matching` drops them."""
+        for _ in range(LAST_LOOK_PASSES):
+            await asyncio.sleep(0)  # one pass of the loop: readers, due timers, woken tasks
+            while not self._frames.empty():
+                frame = self._frames.get_nowait()
+                if match(frame):
+                    return frame
+        return None
 
     async def _reply_matching(self, match: Callable[[bytes], bool]) -> bytes:
         while True:
@@ -379,6 +411,7 @@ class LockBoardDriver:
             "port_open": self.bus.port_open,
             "transactions": stats.transactions,
             "timeouts": stats.timeouts,
+            "replies_on_last_look": stats.replies_on_last_look,
             "retries": stats.retries,
             "reopens": stats.reopens,
             "port_errors": stats.port_errors,

@@ -162,10 +162,11 @@ def router(ctx: WebContext) -> APIRouter:
         partner; within `[delivery] choice_window_s` its consumer may choose the site through
         the link in the failed-attempt message. The same `attempt_key` again answers as the
         first call did."""
-        window = ctx.config.delivery.choice_window_s
         link = None
         if body.outcome is Outcome.FAILED and body.reason not in (None, FailReason.REFUSED):
             link = link_for(ctx.config, label, body.attempt_key)
+        # No link, no choice: nothing to wait for (no public_url, or no window).
+        window = ctx.config.delivery.choice_window_s if link is not None else 0.0
         with _refusals(), ctx.store.transaction() as session:
             answer = attempt(
                 session,

@@ -83,12 +83,18 @@ def choice_url(public_url: str, key: bytes, label: str, attempt_key: str) -> str
     return f"{public_url.rstrip('/')}{PATH}/{label}/{choice_token(key, label, attempt_key)}"
 
 
+def window_of(config: CentralConfig) -> float:
+    """The choice window (s) in force: `[delivery] choice_window_s`, or 0 without a
+    `[notify] public_url` to make links under (no link, no choice)."""
+    return config.delivery.choice_window_s if config.notify.public_url else 0.0
+
+
 def link_for(config: CentralConfig, label: str, attempt_key: str) -> str | None:
     """The choice link for a failed attempt, or None when none is offered: no window, no
     `[notify] public_url` to link under, or a link key that cannot be read (logged: the
-    courier's attempt is recorded all the same, and central redirects at the window's end)."""
+    courier's attempt is recorded all the same, and central redirects at once)."""
     public_url = config.notify.public_url
-    if config.delivery.choice_window_s <= 0 or public_url is None:
+    if window_of(config) <= 0 or public_url is None:
         return None
     try:
         key = link_key(config.notify.link_secret_file)

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, Field
 
-from central.delivery.choice import PATH, Choices, Chosen, Offer, SiteOption
+from central.delivery.choice import PATH, Choices, Chosen, Offer, SiteOption, window_of
 from central.delivery.errors import (
     ChoiceBusy,
     ChoiceClosed,
@@ -126,7 +126,7 @@ def router(ctx: WebContext) -> APIRouter:
         return Choices(
             ctx.store,
             key,
-            ctx.config.delivery.choice_window_s,
+            window_of(ctx.config),
             ctx.config.reservations.hold_s,
         )
 

@@ -199,8 +199,9 @@ class DeliveryConfig(Section):
     """[delivery]: home delivery by couriers (central/delivery/)."""
 
     # After a failed attempt at the door the consumer may choose a locker or collection
-    # point with room for this long (the link in the failed-attempt message); then central
-    # places the parcel at the nearest with room. 0: no choice, central places it at once.
+    # point with room for this long (the link in the failed-attempt message, made under
+    # [notify] public_url); then central places the parcel at the nearest with room. 0, or
+    # no public_url: no choice, central places it at once.
     # At most a day: the parcel is on its courier's van meanwhile, and the 72-hour promise
     # runs on.
     choice_window_s: float = Field(default=2 * 3600.0, ge=0, le=DAY_S)

@@ -12,30 +12,36 @@ same with a given courier, so the wave is solved on stops, not parcels: a transp
 problem of a few thousand stops by the couriers, with each courier's remaining capacity and
 each partner's remaining daily capacity as hard limits.
 
-The solver is a regret heuristic on partners: stops whose best remaining courier is much
-cheaper than the best courier of any other partner are served first, each stop from its
-cheapest courier with room (courier and partner), until every stop is served or no capacity
-is left. (Regret against the second-best courier, as in Vogel's method, does worse here:
-the second best is usually a colleague at the next depot, so it misses that the cheap
-partners' capacity is what runs out; on the benchmark day it left a 0.95% gap, this 0.5%.)
-Parcels that no courier can carry are returned as unassigned with the reason, never
-dropped. Within a stop the parcels dispatched earliest (nearest their 72-hour promise) are
-carried first.
+The wave is solved exactly, as a min-cost flow (central.capacity.dispatch_flow, OR-Tools).
+Where OR-Tools cannot be imported, or fails, a regret heuristic on partners does it instead
+(0.5% dearer on the benchmark day): stops whose best remaining courier is much cheaper than
+the best courier of any other partner are served first, each stop from its cheapest courier
+with room (courier and partner), until every stop is served or no capacity is left.
+(Regret against the second-best courier, as in Vogel's method, does worse here: the second
+best is usually a colleague at the next depot, so it misses that the cheap partners'
+capacity is what runs out; on the benchmark day it left a 0.95% gap, this 0.5%.) Either way
+the result says which ran (`DispatchResult.method`). Parcels that no courier can carry are
+returned as unassigned with the reason, never dropped. Within a stop the parcels dispatched
+earliest (nearest their 72-hour promise) are carried first.
 
 A parcel at risk of missing its promise (central/parcels/promise.py) goes before the rest:
-the parcels at risk at a stop form a stop of their own, served before every other stop, and
-their lateness is priced `at_risk_penalty_factor` times higher, so they go to the partner
-with the better on-time record even where another is cheaper.
-`tests/bench/assignment.py` measures its cost against an exact min-cost-flow optimum.
+the parcels at risk at a stop form a stop of their own, served before every other stop (no
+parcel at risk is left while another parcel is carried), and their lateness is priced
+`at_risk_penalty_factor` times higher, so they go to the partner with the better on-time
+record even where another is cheaper.
+`tests/bench/assignment.py` measures both against an independent exact solve.
 """
 
 from __future__ import annotations
 
+import enum
 import heapq
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from central.capacity import dispatch_flow
 from central.capacity.geo import KM_PER_DEG_LAT, KM_PER_DEG_LON, to_km
 from central.capacity.placement import Placement
 from central.sites.network import Network
@@ -53,6 +59,17 @@ DEFAULT_AT_RISK_PENALTY_FACTOR = 5.0
 NO_ALTERNATIVE_REGRET = 1e9
 # The key of the stop the parcels at risk at a stop make (never a site id's or a zone's).
 URGENT_SUFFIX = "!at-risk"
+# Why a parcel of the wave has no courier, whichever method assigned the wave.
+NO_CAPACITY_REASON = "no partner or courier has handling capacity left"
+
+log = logging.getLogger(__name__)
+
+
+class DispatchMethod(enum.Enum):
+    """How a wave is assigned: the exact optimum, or the heuristic it falls back to."""
+
+    OPTIMAL = "min-cost flow"
+    REGRET = "regret heuristic"
 
 
 @dataclass(frozen=True)
@@ -161,6 +178,7 @@ class Unassigned:
 class DispatchResult:
     assignments: list[Assignment] = field(default_factory=list)
     unassigned: list[Unassigned] = field(default_factory=list)
+    method: DispatchMethod = DispatchMethod.OPTIMAL  # what assigned the wave
 
     @property
     def total_cost_sgd(self) -> float:
@@ -353,6 +371,20 @@ def _regret(instance: DispatchInstance, candidate: _StopCandidates) -> float:
     return candidate.costs[alternative] - candidate.costs[best]
 
 
+def solve(
+    instance: DispatchInstance, method: DispatchMethod = DispatchMethod.OPTIMAL
+) -> tuple[dict[tuple[int, int], int], DispatchMethod]:
+    """Parcels per (stop, courier) and the method that found them; takes from the
+    instance's remaining capacities. OPTIMAL falls back to REGRET when it must."""
+    if method is DispatchMethod.OPTIMAL:
+        try:
+            return dispatch_flow.solve_min_cost_flow(instance), DispatchMethod.OPTIMAL
+        except dispatch_flow.SolverUnavailable as error:
+            # A wave must still be assigned; a little dearer beats parcels left waiting.
+            log.warning("dispatch: %s; assigning this wave with the regret heuristic", error)
+    return solve_regret(instance), DispatchMethod.REGRET
+
+
 def flows_cost(instance: DispatchInstance, flows: dict[tuple[int, int], int]) -> float:
     """Total cost of a solution given as parcels per (stop, courier)."""
     return math.fsum(amount * instance.cost(s, k) for (s, k), amount in flows.items())
@@ -363,15 +395,19 @@ def dispatch_wave(
     network: Network,
     remaining: HandlingCapacity,
     costs: DispatchCosts | None = None,
+    method: DispatchMethod = DispatchMethod.OPTIMAL,
 ) -> DispatchResult:
     """Assign a wave's parcels to partners and couriers, taking from `remaining`.
 
     `remaining` is updated in place by what the wave used, so the next wave of the day
     sees only what is left. Parcels that cannot be carried come back in `unassigned`.
+    OPTIMAL falls back to REGRET (logged, and said in `result.method`) when the exact
+    solver cannot be imported or fails. Raises ValueError for a parcel twice in the wave,
+    changing nothing.
     """
     instance, groups = build_instance(parcels, network, remaining, costs)
-    flows = solve_regret(instance)
-    result = DispatchResult()
+    flows, used = solve(instance, method)
+    result = DispatchResult(method=used)
     by_stop: dict[int, list[tuple[int, int]]] = {}
     for (stop, courier), amount in flows.items():
         by_stop.setdefault(stop, []).append((courier, amount))
@@ -387,9 +423,7 @@ def dispatch_wave(
                 result.assignments.append(Assignment(parcel.label, partner, courier_id, unit))
             position += amount
         for parcel in group[position:]:
-            result.unassigned.append(
-                Unassigned(parcel.label, "no partner or courier has handling capacity left")
-            )
+            result.unassigned.append(Unassigned(parcel.label, NO_CAPACITY_REASON))
     for k, courier_id in enumerate(instance.courier_ids):
         if courier_id in remaining.couriers:
             remaining.couriers[courier_id] = instance.courier_left[k]

@@ -105,7 +105,7 @@ def test_the_english_texts_of_the_new_messages() -> None:
     facts = FACTS | {"code_link": "https://ln.sg/c/x"}
     again = render(MessageKind.CODE_REISSUED, "en", label, facts, name=None, now=AT)
     assert again.sms == (
-        f"New code for parcel {label}: 7KQ2-M9XD. The old code no longer works. "
+        "New code 7KQ2-M9XD at the counter of Tampines Hub. The old code no longer works. "
         "QR: https://ln.sg/c/x"
     )
     assert "The code we sent you before no longer works." in again.email

@@ -13,7 +13,7 @@ ENGLISH = Language(
             "    $code\n\nPlease collect it before $until. After that it is sent back.\n",
             "Parcel $label is at $sms_place. Code $code. Collect by $until. Reply STOP to opt out",
             "Parcel at $sms_place. Code $code. Collect by $until",
-            "Parcel $label is at $sms_place. Code $code. Collect by $until. QR: $link",
+            "Parcel at $sms_place. Code $code. By $until. QR: $link",
             "Pickup code $code, QR: $link",
         ),
         MessageKind.REMINDER: Texts(
@@ -36,7 +36,7 @@ ENGLISH = Language(
             "waits for you at $place.\n$how\n\n    $code\n\nPlease collect it before $until.\n",
             "Parcel $label moved to $sms_place. Code $code. Collect by $until",
             "Parcel at $sms_place. Code $code. By $until",
-            "Parcel $label moved to $sms_place. Code $code. By $until. QR: $link",
+            "Parcel moved to $sms_place. Code $code. By $until. QR: $link",
             "Pickup code $code, QR: $link",
         ),
         MessageKind.FAILED_ATTEMPT: Texts(
@@ -74,7 +74,7 @@ ENGLISH = Language(
             "New code for parcel $label at $sms_place: $code. The old code no longer works. "
             "Collect by $until",
             "New code $code at $sms_place; old code void. By $until",
-            "New code for parcel $label: $code. The old code no longer works. QR: $link",
+            "New code $code at $sms_place. The old code no longer works. QR: $link",
             "New pickup code $code, QR: $link",
         ),
     },

@@ -14,7 +14,7 @@ MALAY = Language(
             "Bungkusan $label di $sms_place. Kod $code. Ambil sebelum $until. "
             "Balas STOP untuk henti",
             "Bungkusan di $sms_place. Kod $code. Ambil sebelum $until",
-            "Bungkusan $label di $sms_place. Kod $code. Ambil sebelum $until. QR: $link",
+            "Bungkusan di $sms_place. Kod $code. Sebelum $until. QR: $link",
             "Kod ambilan $code, QR: $link",
         ),
         MessageKind.REMINDER: Texts(
@@ -37,7 +37,7 @@ MALAY = Language(
             "menunggu di $place.\n$how\n\n    $code\n\nSila ambil sebelum $until.\n",
             "Bungkusan $label kini di $sms_place. Kod $code. Ambil sebelum $until",
             "Bungkusan di $sms_place. Kod $code. Sebelum $until",
-            "Bungkusan $label kini di $sms_place. Kod $code. Sebelum $until. QR: $link",
+            "Bungkusan kini di $sms_place. Kod $code. Sebelum $until. QR: $link",
             "Kod ambilan $code, QR: $link",
         ),
         MessageKind.FAILED_ATTEMPT: Texts(
@@ -76,7 +76,7 @@ MALAY = Language(
             "Kod baharu bungkusan $label di $sms_place: $code. Kod lama tidak sah lagi. "
             "Ambil sebelum $until",
             "Kod baharu $code di $sms_place; kod lama tidak sah. Sebelum $until",
-            "Kod baharu bungkusan $label: $code. Kod lama tidak sah lagi. QR: $link",
+            "Kod baharu $code di $sms_place. Kod lama tidak sah lagi. QR: $link",
             "Kod baharu $code, QR: $link",
         ),
     },

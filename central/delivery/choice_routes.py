@@ -49,6 +49,8 @@ TEMPLATES = Environment(
     autoescape=select_autoescape(["html"]),
 )
 MAX_SITE_ID = 64
+# The pages show live state (room at the sites, the choice made): never from a cache.
+NO_STORE = {"Cache-Control": "no-store"}
 _STATUS: tuple[tuple[type[ChoiceError], int], ...] = (
     (UnknownLink, status.HTTP_404_NOT_FOUND),
     (ChoiceClosed, status.HTTP_410_GONE),
@@ -149,7 +151,8 @@ def router(ctx: WebContext) -> APIRouter:
             offer = choices().offer(label, token, ctx.clock.now())
         except ChoiceError as exc:
             return _refused_page(label, exc)
-        return HTMLResponse(TEMPLATES.get_template("choose.html").render(o=offer))
+        html = TEMPLATES.get_template("choose.html").render(o=offer)
+        return HTMLResponse(html, headers=NO_STORE)
 
     @routes.post(f"{PATH}/{{label}}/{{token}}", response_class=HTMLResponse)
     def choose_page(
@@ -182,4 +185,4 @@ def _refused_page(label: str, exc: ChoiceError) -> HTMLResponse:
     html = TEMPLATES.get_template("refused.html").render(
         label=label[:MAX_SITE_ID], message=str(exc), again=isinstance(exc, NoRoom | NotOffered)
     )
-    return HTMLResponse(html, status_code=_status(exc))
+    return HTMLResponse(html, status_code=_status(exc), headers=NO_STORE)

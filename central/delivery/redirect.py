@@ -1,8 +1,9 @@
 """After a failed attempt at the door: the parcel goes to the nearest locker or collection
 point with room, or back to its partner.
 
-Run by central's task runner (TaskKind.REDIRECT, queued with the failed attempt), where the
-network and placement live. Placement is central/capacity's own (Placer over a StoreCapacity,
+Run by central's task runner (TaskKind.REDIRECT, queued with the failed attempt and due when
+the consumer's window to choose a site ends, central/delivery/choice.py), where the network
+and placement live. Placement is central/capacity's own (Placer over a StoreCapacity,
 the reservation told to the site by ReserveSlot), asked as for a consumer who named no site:
 the nearest locker with a compartment that fits, else the nearest collection point with room.
 The parcel is then REDIRECTED at that site with its courier: the courier's next round there
@@ -49,7 +50,7 @@ class Redirects:
 
     def run_tasks(self, tasks: list[TaskRecord], now: float) -> None:
         """Redirect or return each task's parcel (a parcel no longer ATTEMPT_FAILED is left
-        as it is: a retried task, or an operator's step first)."""
+        as it is: the consumer chose its site, a retried task, or an operator's step first)."""
         for task in tasks:
             assert task.id is not None and task.label is not None
             reason = json.loads(task.payload or "{}").get("reason")

@@ -136,7 +136,7 @@ def test_the_consumer_picks_the_second_site_and_the_parcel_goes_there_with_its_c
         ("L0002", "locker", 0.9),
     ]
     page = client.get(path)
-    assert page.status_code == 200
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     assert "Tampines Mart" in page.text and 'method="post"' in page.text
     for private in CONSUMER:
         assert private not in page.text and private not in shown.text
@@ -320,4 +320,24 @@ def test_with_no_window_or_no_address_to_link_to_the_parcel_is_redirected_at_onc
         assert "/choose/" not in message.body and "choose" not in message.body.lower()
     assert client.get(f"/api{path}").status_code == 410
     assert run_redirects(store, FAILED_AT) == 1
+    assert state_of(store, 1)[:2] == ("redirected", "L0001")
+
+
+def test_the_link_is_bound_to_its_attempt_a_later_attempt_has_its_own(
+    client: TestClient, store: CentralStore
+) -> None:
+    first = fail(client, store, 1)
+    # The courier takes the parcel out again within the window, and fails again.
+    _, headers = token_of(store, courier_of(store, 1))
+    assert out(client, headers, 1).status_code == 200
+    moved_on = client.get(f"/api{first}")
+    assert moved_on.status_code == 410 and "out_for_delivery" in moved_on.json()["detail"]
+    answer = attempt(
+        client, headers, 1, attempt_key="k-fail-1-again", outcome="failed", reason="nobody_home"
+    )
+    assert answer.status_code == 200, answer.text
+    old = client.post(f"/api{first}", json={"site": "L0001"})
+    assert old.status_code == 410 and "again after this attempt" in old.json()["detail"]
+    second = urlsplit(link_of(client, 1, "k-fail-1-again")).path
+    assert client.post(f"/api{second}", json={"site": "L0001"}).status_code == 200
     assert state_of(store, 1)[:2] == ("redirected", "L0001")

@@ -33,7 +33,7 @@ from central.operator.cli_support import (
 from protocols.localtime import timestamp
 
 if TYPE_CHECKING:
-    pass
+    from central.store.queries.partners import LabelRangeRecord
 
 DELIVERIES_SHOWN = 50
 RANGES_HELP = (
@@ -113,28 +113,31 @@ def _when(unix_s: float | None) -> str:
 def _add(args: argparse.Namespace) -> int:
     from central.partners.keys import add_partner
     from central.partners.label_ranges import parse_ranges
-    from central.partners.ownership import add_ranges
+    from central.partners.ownership import add_ranges, squatted
 
     ranges = None if args.ranges is None else parse_ranges(args.ranges)
     store = configured_store(args)
     try:
         with store.transaction() as session:
             record = add_partner(session, args.partner, args.name, time.time())
+            held = []
+            others: list[tuple[str, str]] = []
             if ranges is not None:
-                add_ranges(session, record.partner, ranges, record.created_at)
+                held = add_ranges(session, record.partner, ranges, record.created_at)
+                others = squatted(session, record.partner, ranges)
     finally:
         store.close()
     print(f"partner {record.partner} ({record.name}) added")
     if ranges is not None:
-        print(f"label ranges: {', '.join(r.text for r in ranges)}")
+        _print_ranges(record.partner, held, others)
     print(f"next: lockernet partner key {record.partner} --scopes parcels:write,parcels:read")
     return 0
 
 
 def _ranges(args: argparse.Namespace) -> int:
     from central.partners.keys import known_partner
-    from central.partners.label_ranges import parse_ranges
-    from central.partners.ownership import add_ranges, remove_ranges
+    from central.partners.label_ranges import LabelRange, parse_ranges
+    from central.partners.ownership import add_ranges, remove_ranges, squatted
 
     adding = None if args.add is None else parse_ranges(args.add)
     removing = None if args.remove is None else parse_ranges(args.remove)
@@ -147,16 +150,36 @@ def _ranges(args: argparse.Namespace) -> int:
                 add_ranges(session, args.partner, adding, time.time())
             known_partner(session, args.partner)
             held = session.label_ranges(args.partner)
+            others = squatted(session, args.partner, [LabelRange.parse(r.pattern) for r in held])
     finally:
         store.close()
+    _print_ranges(args.partner, held, others)
+    return 0
+
+
+def _print_ranges(
+    partner: str, held: list[LabelRangeRecord], others: list[tuple[str, str]]
+) -> None:
+    """A partner's ranges, and the parcels other partners announced inside them."""
+    from central.operator.console import console, table
+
     if not held:
         print(
-            f"partner {args.partner} has no label ranges: it announces any label that is in "
-            "no other partner's range"
+            f"partner {partner} has no label ranges: it announces any label that is in no "
+            "other partner's range"
         )
+        return
+    lines = table("range", "since")
     for record in held:
-        print(f"{record.pattern}\tsince {_when(record.added_at)}")
-    return 0
+        lines.add_row(record.pattern, _when(record.added_at))
+    console().print(lines)
+    if others:
+        print(
+            f"parcels in these ranges that other partners announced (lockernet partner "
+            f"reassign LABEL --to {partner} moves one):"
+        )
+        for label, owner in others:
+            print(f"  {label}  partner {owner}")
 
 
 def _reassign(args: argparse.Namespace) -> int:

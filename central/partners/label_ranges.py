@@ -86,6 +86,13 @@ class LabelRange:
             and label[2:11].isdigit()
         )
 
+    @property
+    def like(self) -> str:
+        """The range as a SQL LIKE pattern (a range has no '%' or '_' of its own)."""
+        if self.service is None:
+            return f"{self.text}%"
+        return f"{self.service}{'_' * 9}{self.country}"
+
     def overlaps(self, other: LabelRange) -> bool:
         """Whether some label could be in both (two partners' ranges must never overlap)."""
         if self.service is not None and other.service is not None:

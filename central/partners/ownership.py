@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # The audit log's action for a parcel moved to another partner.
 REASSIGN_ACTION = "reassign parcel"
+# Other partners' parcels listed per range of a partner's (the operator reassigns them).
+SQUATTED_SHOWN = 20
 
 
 def label_policy(view: StoreView) -> LabelPolicy:
@@ -64,6 +66,18 @@ def add_ranges(
             )
         added.append(record)
     return added
+
+
+def squatted(
+    view: StoreView, partner: str, ranges: list[LabelRange], limit: int = SQUATTED_SHOWN
+) -> list[tuple[str, str]]:
+    """(label, owner) of parcels in `ranges` that other partners announced (before the
+    ranges were registered), at most `limit` per range: each is a case for `reassign`."""
+    found: list[tuple[str, str]] = []
+    for label_range in ranges:
+        rows = view.others_parcels_like(partner, label_range.like, limit)
+        found += [(label, owner) for label, owner in rows if label_range.matches(label)]
+    return found
 
 
 def remove_ranges(session: StoreSession, partner: str, ranges: list[LabelRange]) -> None:

@@ -129,6 +129,9 @@ class PartnerView(Protocol):
     def label_ranges(self, partner: str | None = None) -> list[LabelRangeRecord]:
         """The label ranges of `partner` (None: of every partner), by partner and pattern."""
 
+    def others_parcels_like(self, partner: str, like: str, limit: int) -> list[tuple[str, str]]:
+        """(label, owner) of parcels LIKE `like` that another partner owns, by label."""
+
     def partner_parcels(
         self,
         partner: str,

@@ -143,6 +143,16 @@ class PartnerQueries(Queries):
         )
         return cursor.rowcount == 1
 
+    def others_parcels_like(self, partner: str, like: str, limit: int) -> list[tuple[str, str]]:
+        """(label, owner) of up to `limit` parcels whose label is LIKE `like` and that another
+        partner owns (not `partner`, not nobody), by label: what a new range finds squatted."""
+        rows = self._db.execute(
+            """SELECT label, owner FROM parcels WHERE label LIKE ? AND owner IS NOT NULL
+                AND owner <> ? ORDER BY label LIMIT ?""",
+            (like, partner, limit),
+        )
+        return [(r[0], r[1]) for r in rows]
+
     def partner_parcel(self, partner: str, label: str) -> ParcelRecord | None:
         """The parcel if `partner` owns it (announced it); None for any other parcel, so a
         caller cannot tell another partner's parcel from one that does not exist."""

@@ -51,3 +51,23 @@ def test_a_parcels_owner_changes_and_is_read_back(any_store: CentralStore) -> No
         assert session.partner_parcel("acme", label(1)) is None
         moved = session.partner_parcel("bolt", label(1))
         assert moved == parcel(1, owner="bolt", updated_at=T0 + 50)
+
+
+def test_other_partners_parcels_in_a_range_are_found(any_store: CentralStore) -> None:
+    with any_store.transaction() as session:
+        session.save_parcel(parcel(1, owner="acme"))
+        session.save_parcel(parcel(2, owner="bolt"))  # bolt's own
+        session.save_parcel(parcel(3))  # the operator's import: nobody's
+        session.save_parcel(parcel(4, owner="cargo"))
+    with any_store.transaction() as session:
+        s10 = "RR" + "_" * 9 + "CN"  # RR*CN as the range gives it
+        assert session.others_parcels_like("bolt", s10, 10) == [
+            (label(1), "acme"),
+            (label(4), "cargo"),
+        ]
+        assert session.others_parcels_like("bolt", s10, 1) == [(label(1), "acme")]
+        assert session.others_parcels_like("bolt", "RR" + "_" * 9 + "SG", 10) == []
+        assert session.others_parcels_like("bolt", "RR0000000%", 10) == [
+            (label(1), "acme"),
+            (label(4), "cargo"),
+        ]

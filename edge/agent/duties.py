@@ -63,6 +63,8 @@ class Duties:
             self._removals_swept = True
             self.runner.apply(sweep, now)
         self.watch_clock()
+        # Here, between inputs, rather than inside a scan's commit (edge/store/sqlite.py).
+        self.store.checkpoint_if_due()
 
     def watch_clock(self) -> None:
         """Save the witnessed time now and then; say so while the wall clock is unsure."""

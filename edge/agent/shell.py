@@ -132,12 +132,12 @@ class SiteAgent:
         if driver is None and config.lock_bus is not None and lock_opener is not None:
             self.driver = LockBoardDriver(config.lock_bus, lock_opener, clock)
         core = Core(self.rules, self.state, self.runner, self.clock_guard, self.duties.store_fault)
-        self.bus = LockBus(core, self.driver) if self.driver is not None else None
         self.scanner: ScannerReader | None = None
         if config.scanner is not None and scanner_opener is not None:
             self.scanner = ScannerReader(
                 scanner_opener, config.scanner.framing, clock, self.duties.scanner_fault
             )
+        self.bus = LockBus(core, self.driver, self.scanner) if self.driver is not None else None
         self.desk = ScanDesk(core, verifier, self._unlock)
         self.commands = CommandDesk(core, verifier, self._unlock, self._reply)
         self.commands.resend_state = self._resend_state

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -73,12 +74,18 @@ class SerialLink:
         return cls(port)
 
     def _readable(self) -> None:
+        assert self._fd is not None, "only a port with a file descriptor is watched"
         try:
-            data = self._port.read(READ_CHUNK)
+            # os.read on the port's descriptor, not pyserial's read: that one selects on the
+            # descriptor again before reading, a second system call for every chunk of every
+            # board's reply (the largest part of an idle agent's CPU is its polls).
+            data = os.read(self._fd, READ_CHUNK)
             if not data:
                 # Readable but nothing to read: the other end is gone (a pulled cable).
                 raise PortClosed("serial port reports data but returned none")
-        except (serial.SerialException, OSError) as exc:
+        except BlockingIOError:
+            return  # woken for nothing (another reader took it): wait for the next
+        except OSError as exc:
             self._fail(exc)
             return
         self._chunks.put_nowait(data)
@@ -127,7 +134,15 @@ class SerialLink:
         if self._closed:
             raise PortClosed("serial port is closed")
         try:
-            self._port.write(data)
+            # A frame of a few bytes goes whole into the tty's buffer with one os.write;
+            # pyserial's write would select on the descriptor after it, to wait for room
+            # that is there. What a full buffer leaves over goes through pyserial, which waits.
+            written = 0
+            if self._fd is not None:
+                with contextlib.suppress(BlockingIOError):  # the descriptor is non-blocking
+                    written = os.write(self._fd, data)
+            if written < len(data):
+                self._port.write(data[written:])
         except (serial.SerialException, OSError) as exc:
             self._fail(exc)
             raise PortClosed(f"write failed: {exc}") from exc

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # One misread is a person's crumpled label; this many unreadable lines in a row with no
 # good code between them is a scanner that needs a technician (or a framing mismatch).
 UNREADABLE_LINES_FOR_FAULT = 3
+# Either byte ends a scanner's line, whatever the configured suffix (protocols/scanner.py).
+LINE_ENDS = frozenset(b"\r\n")
 
 # (code, faulty, detail): raise (True) or clear (False) one scanner fault.
 FaultHook = Callable[[ScannerFaultCode, bool, str], None]
@@ -60,6 +62,12 @@ class ScannerReader:
         self.status = ScannerStatus()
         self._faulted = False
         self._garbled = False
+        # When the line now coming in began (monotonic s on `clock`; None: between lines).
+        # The lock bus holds its polls until the line ends (edge/agent/doors.py), so the
+        # bus is free for the unlock its code may ask for.
+        self.line_since: float | None = None
+        self.between_lines = asyncio.Event()
+        self.between_lines.set()
 
     async def run(self) -> None:
         """Read codes into `codes` until cancelled, reopening the port whenever it fails."""
@@ -79,14 +87,28 @@ class ScannerReader:
                 self._on_fault(ScannerFaultCode.UNPLUGGED, False, "scanner is back")
             try:
                 while True:
-                    for code in self.splitter.feed(await link.read()):
+                    chunk = await link.read()
+                    for code in self.splitter.feed(chunk):
                         self.codes.put_nowait(code)
+                    self._follow_line(chunk)
                     self._check_readable()
             except OSError as exc:
                 self._fault(str(exc))
             finally:
                 self.status.connected = False
+                self._follow_line(b"\r")  # no line is coming in on a closed port
                 link.close()
+
+    def _follow_line(self, chunk: bytes) -> None:
+        """Note whether a line is coming in after `chunk`: one is when the chunk did not end
+        with a line's end. Its codes are queued before `between_lines` is set, so the scan
+        desk runs before a held poll does."""
+        if chunk[-1:] and chunk[-1] in LINE_ENDS:
+            self.line_since = None
+            self.between_lines.set()
+        elif chunk and self.line_since is None:
+            self.line_since = self.clock.monotonic()
+            self.between_lines.clear()
 
     def health(self) -> dict[str, Any]:
         """The scanner as the technician's report shows it: the port (connected, opens,

@@ -11,7 +11,7 @@ import sqlite3
 
 from edge.site.records import ReturnDrop
 
-# The edge schema's step that adds the table (edge.store.sqlite.SCHEMA).
+# The edge schema's step that adds the table (edge.store.schema.SCHEMA).
 RETURN_DROPS_SCHEMA = """
     CREATE TABLE return_drops (
         label_id TEXT PRIMARY KEY,

@@ -5,7 +5,11 @@ removal, used and revoked codes, revoked courier badges, return labels used, see
 nonces, and the outbox of events with the site's sequence number. Every decision and the
 event it produces are written in one transaction, and the transaction is on disk
 (synchronous=FULL: the WAL is fsynced at every commit) before the door moves or the event is
-published.
+published. Only the outbox's acknowledgements are committed without an fsync of their own
+(`acknowledge`): a lost one sends an event again, which central deduplicates, and the next
+durable commit's fsync carries it to the disk anyway. Checkpoints (copying the WAL back into
+the database file, two more fsyncs) run from the timers (`checkpoint_if_due`), never inside
+the commit of a scan that is about to open a door.
 """
 
 from __future__ import annotations
@@ -23,68 +27,9 @@ from edge.errors import EdgeError
 from edge.host.ownership import SiteLock
 from edge.site.records import Expected, SlotRecord
 from edge.site.slots import Trigger, next_state
-from edge.store.returns import RETURN_DROPS_SCHEMA, ReturnDrops
+from edge.store.returns import ReturnDrops
+from edge.store.schema import SCHEMA
 from protocols.messages import Event, EventPayload, SizeClass, SlotState, encode
-
-SCHEMA: list[str] = [
-    # 1: the first schema
-    """
-    CREATE TABLE slots (
-        id TEXT PRIMARY KEY,
-        size TEXT NOT NULL,
-        state TEXT NOT NULL,
-        parcel TEXT,
-        reserved_for TEXT,
-        opened_at REAL,
-        opened_by TEXT,
-        open_ref TEXT,
-        updated_at REAL NOT NULL
-    );
-    CREATE TABLE expected (
-        parcel TEXT PRIMARY KEY,
-        size TEXT NOT NULL,
-        slot TEXT,
-        until REAL NOT NULL
-    );
-    CREATE TABLE removals (parcel TEXT PRIMARY KEY, reason TEXT NOT NULL, at REAL NOT NULL);
-    CREATE TABLE used_codes (code_id TEXT PRIMARY KEY, parcel TEXT NOT NULL, at REAL NOT NULL);
-    CREATE TABLE revoked_codes (code_id TEXT PRIMARY KEY, parcel TEXT NOT NULL, at REAL NOT NULL);
-    CREATE TABLE seen_commands (nonce TEXT PRIMARY KEY, command_id TEXT, expires_at REAL);
-    CREATE TABLE shelf (parcel TEXT PRIMARY KEY, courier TEXT, at REAL NOT NULL);
-    CREATE TABLE outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        message BLOB NOT NULL,
-        created_at REAL NOT NULL,
-        acked_at REAL
-    );
-    CREATE INDEX outbox_pending ON outbox (seq) WHERE acked_at IS NULL;
-    """,
-    # 2: the timers look for lapsed reservations every second; without an index that is a
-    # scan of every parcel the site expects
-    """
-    CREATE INDEX expected_until ON expected (until);
-    """,
-    # 3: facts about the store itself, one row each: the stream's epoch (created with the
-    # store, so a lost or replaced store starts a new stream central can tell apart) and the
-    # latest time the site has witnessed (a floor under a clock that booted at 1970)
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-    # 4: when a door's release was confirmed by its board, so an agent restarted after a
-    # crash can tell a door that was released from an intent whose unlock may never have
-    # left (edge/site/crash_recovery.py)
-    """
-    ALTER TABLE slots ADD COLUMN released_at REAL;
-    """,
-    # 5: courier badges central revoked, each until its valid_until: a badge is verified
-    # offline, so the site must remember the revocation (it may be offline when next scanned)
-    """
-    CREATE TABLE revoked_badges (badge_id TEXT PRIMARY KEY, until REAL NOT NULL, at REAL NOT NULL);
-    """,
-    # 6: consumers' return labels scanned here, each used once (edge/store/returns.py)
-    RETURN_DROPS_SCHEMA,
-]
-
 
 # How long one statement waits for another connection's write lock. SQLite's busy wait sleeps
 # in the calling thread, which is the agent's whole event loop (Python's default is 5 s: every
@@ -95,6 +40,16 @@ SCHEMA: list[str] = [
 BUSY_TIMEOUT_S = 0.05
 # No cap on the file's size: SQLite clamps this to its compile-time SQLITE_MAX_PAGE_COUNT.
 NO_PAGE_CAP = 0xFFFFFFFE
+# SQLite's page cache for the site's file, in KiB (negative: KiB in PRAGMA cache_size). A
+# site's store is a few hundred KiB (slots, reservations, the outbox pruned after
+# timing.sent_retention_s): 512 KiB holds it whole, against SQLite's default of 2,000 KiB
+# that a long-lived agent would fill with pages of pruned rows (docs/edge.md, Footprint).
+CACHE_KIB = 512
+# Commits after which the timers copy the WAL back into the database file (a passive
+# checkpoint). SQLite's own automatic checkpoint (every 1,000 WAL pages) is turned off: it
+# runs inside whichever commit crosses the mark, and that may be a pickup's, before its door
+# opens. ~4 pages a commit: the WAL stays under ~1 MiB.
+CHECKPOINT_EVERY_COMMITS = 64
 
 
 # The meta key of the stream's epoch, and its size: 8 random bytes make two stores of one
@@ -379,7 +334,11 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")
             # FULL: every commit fsyncs the WAL, so a power cut loses no committed event.
             # NORMAL (the simulator's thousands of sites) survives a process crash only.
-            self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            self._synchronous = "FULL" if durable else "NORMAL"
+            self._db.execute(f"PRAGMA synchronous = {self._synchronous}")
+            self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            self._db.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoint_if_due instead
+            self.commits_since_checkpoint = 0
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
             # None only while the store opens; then the epoch of every event it emits.
@@ -448,6 +407,37 @@ class Store:
                 raise self._failed(exc) from exc
             raise
         self.failure = None
+        self.commits_since_checkpoint += 1
+
+    @contextmanager
+    def _unsynced(self) -> Iterator[None]:
+        """Commits inside are not fsynced (synchronous=NORMAL in WAL mode: atomic, and on the
+        disk with the next durable commit's fsync or checkpoint). Only for what may be lost
+        to a power cut without harm; FULL again at exit, whatever happens inside."""
+        if self._synchronous == "NORMAL":
+            yield
+            return
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute(f"PRAGMA synchronous = {self._synchronous}")
+
+    def checkpoint_if_due(self, every: int = CHECKPOINT_EVERY_COMMITS) -> bool:
+        """Copy the WAL back into the database file once `every` commits have gone into it
+        since the last time (the timers call this; see CHECKPOINT_EVERY_COMMITS). Passive: it
+        waits for no reader or writer. True if it ran. Raises StoreUnavailable if the
+        medium refuses (the WAL keeps everything; it is tried again at the next tick)."""
+        if self.commits_since_checkpoint < every:
+            return False
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            if not _is_medium_error(exc):
+                raise
+            raise self._failed(exc) from exc
+        self.commits_since_checkpoint = 0
+        return True
 
     def _rollback(self) -> None:
         # SQLite may have ended the transaction already (SQLITE_FULL and SQLITE_IOERR can);
@@ -493,10 +483,14 @@ class Store:
         )
 
     def acknowledge(self, seqs: list[int], now: float) -> None:
-        """The broker has these events: they leave the outbox (kept a while for resends)."""
+        """The broker has these events: they leave the outbox (kept a while for resends).
+
+        Not fsynced (`_unsynced`): an acknowledgement comes with every event, and its fsync
+        held the agent's loop (and a scan behind it) for a disk's flush. One lost to a power
+        cut sends its event again, which central deduplicates by (site, seq)."""
         if not seqs:
             return
-        with self.transaction():
+        with self._unsynced(), self.transaction():
             self._db.executemany(
                 "UPDATE outbox SET acked_at = ? WHERE seq = ? AND acked_at IS NULL",
                 [(now, s) for s in seqs],

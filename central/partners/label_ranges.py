@@ -137,22 +137,36 @@ class LabelPolicy:
     def __init__(self, ranges: Iterable[tuple[str, LabelRange]]) -> None:
         """`ranges`: (partner, range) pairs, as the store keeps them."""
         self._ranges = list(ranges)
+        # Looked up, not scanned: a manifest's 10,000 rows against hundreds of ranges.
+        self._pairs: dict[tuple[str, str], set[str]] = {}
+        self._prefixes: dict[int, dict[str, set[str]]] = {}
+        self._ranged = {holder for holder, _ in self._ranges}
+        for holder, label_range in self._ranges:
+            if label_range.service is not None and label_range.country is not None:
+                key = (label_range.service, label_range.country)
+                self._pairs.setdefault(key, set()).add(holder)
+            else:
+                by_length = self._prefixes.setdefault(len(label_range.text), {})
+                by_length.setdefault(label_range.text, set()).add(holder)
+
+    def holders(self, label: str) -> set[str]:
+        """The partners whose ranges hold `label` (one at most, ranges never overlapping)."""
+        found: set[str] = set()
+        if len(label) == len(_S10_SHAPE) and label[2:11].isdigit():
+            found |= self._pairs.get((label[:2], label[11:]), set())
+        for length, prefixes in self._prefixes.items():
+            found |= prefixes.get(label[:length], set())
+        return found
 
     def refusal(self, partner: str | None, label: str) -> LabelRefusal | None:
         """Why `partner` may not announce `label` (None: it may). `partner` None is the
         operator's own import, which is trusted."""
         if partner is None:
             return None
-        mine = False
-        ranged = False
-        for holder, label_range in self._ranges:
-            if holder != partner:
-                if label_range.matches(label):
-                    return LabelRefusal.OWNED_BY_ANOTHER_PARTNER
-            else:
-                ranged = True
-                mine = mine or label_range.matches(label)
-        if ranged and not mine:
+        holders = self.holders(label)
+        if holders - {partner}:
+            return LabelRefusal.OWNED_BY_ANOTHER_PARTNER
+        if partner in self._ranged and partner not in holders:
             return LabelRefusal.OUTSIDE_YOUR_RANGES
         return None
 

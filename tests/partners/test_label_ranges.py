@@ -5,6 +5,7 @@ label exists; the operator moves a squatted parcel to its owner, audited."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from central.parcels.lifecycle import ParcelStep
 from central.parcels.manifest import write_manifest
@@ -98,6 +101,48 @@ def test_who_may_announce_a_label() -> None:
     assert policy.refusal("bolt", label(1)) is LabelRefusal.OUTSIDE_YOUR_RANGES
     assert policy.refusal("bolt", "LP9912345678") is LabelRefusal.OWNED_BY_ANOTHER_PARTNER
     assert policy.refusal(None, ee(1)) is None  # the operator's own import is trusted
+
+
+# Labels and ranges drawn from a small alphabet, so that they often meet.
+_LETTERS = st.sampled_from("EEL")
+_SERVICE = st.builds(lambda a, b: a + b, _LETTERS, _LETTERS)
+_COUNTRY = st.sampled_from(["SG", "CN"])
+_S10_LABELS = st.builds(
+    make_s10,
+    _SERVICE,
+    st.integers(0, 99_999_999),
+    _COUNTRY,
+)
+_LP_LABELS = st.from_regex(r"LP1[0-9]{9}", fullmatch=True)
+_RANGES = st.one_of(
+    st.builds(lambda s, c: LabelRange.parse(f"{s}*{c}"), _SERVICE, _COUNTRY),
+    st.builds(LabelRange.parse, st.from_regex(r"(LP1[0-9]{0,2}|EE[0-9]{0,3})", fullmatch=True)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ranges=st.lists(st.tuples(st.sampled_from(["acme", "bolt", "cargo"]), _RANGES), max_size=6),
+    labels=st.lists(st.one_of(_S10_LABELS, _LP_LABELS), min_size=1, max_size=10),
+    partner=st.sampled_from(["acme", "bolt", "dash", None]),
+)
+def test_the_policys_lookup_decides_as_each_range_alone_would(
+    ranges: list[tuple[str, LabelRange]], labels: list[str], partner: str | None
+) -> None:
+    policy = LabelPolicy(ranges)
+    for text in labels:
+        holders = {holder for holder, held in ranges if held.matches(text)}
+        assert policy.holders(text) == holders
+        expected = None
+        if partner is not None and holders - {partner}:
+            expected = LabelRefusal.OWNED_BY_ANOTHER_PARTNER
+        elif partner is not None and partner in dict(ranges) and partner not in holders:
+            expected = LabelRefusal.OUTSIDE_YOUR_RANGES
+        assert policy.refusal(partner, text) is expected
+        # Two ranges that share a label are found to overlap (the guard at registration).
+        for (_, one), (_, other) in itertools.combinations(ranges, 2):
+            if one.matches(text) and other.matches(text):
+                assert one.overlaps(other)
 
 
 # ------------------------------------------------------------------------ the partner API

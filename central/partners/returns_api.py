@@ -24,8 +24,11 @@ from central.parcels.returns import (
     receive_return,
 )
 from central.partners.keys import Scope
-from central.store import Contact
+from central.partners.ownership import label_policy
+from central.store import Contact, StoreView
 from central.web.context import WebContext
+from protocols.errors import LabelError
+from protocols.labels import parse_label
 from protocols.messages import SizeClass
 
 Short = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -59,6 +62,18 @@ class ReturnOut(BaseModel):
     code: str = Field(description="its short form, for counter staff to read")
 
 
+def _check_label(view: StoreView, partner: str, text: str) -> None:
+    """ReturnError if `partner` may not announce the label `text` (its label ranges, or
+    another partner's); a malformed label is left for issue_return to name."""
+    try:
+        label = parse_label(text).id
+    except LabelError:
+        return
+    refused = label_policy(view).check_for(partner)(label)
+    if refused is not None:
+        raise ReturnError(f"label {label}: {refused}")
+
+
 class ReturnReceivedOut(BaseModel):
     label: str
     state: str
@@ -85,6 +100,9 @@ def return_routes(
             )
         try:
             with ctx.store.transaction() as session:
+                # A return's label is announced by issuing it: the label ranges hold as
+                # for a manifest, checked before whether central knows the label.
+                _check_label(session, who.partner, body.label)
                 issued = issue_return(
                     session,
                     ctx.signer,

@@ -22,7 +22,13 @@ from central.parcels.manifest import write_manifest
 from central.parcels.steps import take_step
 from central.partners.endpoints import add_endpoint, deliveries
 from central.partners.keys import PartnerError, Scope, add_partner, issue_key
-from central.partners.label_ranges import LabelPolicy, LabelRange, LabelRefusal, parse_ranges
+from central.partners.label_ranges import (
+    REFUSAL_TEXT,
+    LabelPolicy,
+    LabelRange,
+    LabelRefusal,
+    parse_ranges,
+)
 from central.partners.ownership import REASSIGN_ACTION, add_ranges
 from central.store import CentralStore
 from central.store.open import open_store, store_location
@@ -36,7 +42,7 @@ from tests.central.central_rig import announcement, label
 from tests.partners.test_partner_api import config
 
 T0 = 1_800_000_000.0
-ALL = (Scope.PARCELS_WRITE, Scope.PARCELS_READ, Scope.MILESTONES_WRITE)
+ALL = (Scope.PARCELS_WRITE, Scope.PARCELS_READ, Scope.MILESTONES_WRITE, Scope.RETURNS_WRITE)
 OWNED = LabelRefusal.OWNED_BY_ANOTHER_PARTNER.value
 OUTSIDE = LabelRefusal.OUTSIDE_YOUR_RANGES.value
 
@@ -253,6 +259,30 @@ def test_a_milestone_cannot_squat_a_label_in_another_partners_range(
     # Another's parcel and a label nobody announced yet answer alike inside a range.
     assert errors[0]["message"] == errors[1]["message"] and errors[0]["message"].startswith(OWNED)
     assert owners(store, ee(1), ee(2), label(3)) == {ee(1): "bolt", label(3): "acme"}
+
+
+def test_a_return_label_cannot_squat_a_label_either(
+    client: TestClient, store: CentralStore
+) -> None:
+    returns = "/api/partner/returns"
+    assert manifest(client, key(store, "bolt"), ee(1)).status_code == 200
+    as_acme = key(store, "acme")
+    answers = [
+        client.post(returns, headers=as_acme, json={"label": text, "size": "M"})
+        for text in (ee(1), ee(2).lower())  # bolt's parcel, and a label nobody announced
+    ]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert (
+        answers[0].json()["detail"]
+        == f"label {ee(1)}: {OWNED}: {REFUSAL_TEXT[LabelRefusal.OWNED_BY_ANOTHER_PARTNER]}"
+    )
+    assert answers[1].json()["detail"] == answers[0].json()["detail"].replace(ee(1), ee(2))
+    as_bolt = key(store, "bolt")
+    outside = client.post(returns, headers=as_bolt, json={"label": label(3), "size": "M"})
+    assert outside.status_code == 400 and OUTSIDE in outside.json()["detail"]
+    inside = client.post(returns, headers=as_bolt, json={"label": ee(4), "size": "M"})
+    assert inside.status_code == 201
+    assert owners(store, ee(1), ee(2), label(3), ee(4)) == {ee(1): "bolt", ee(4): "bolt"}
 
 
 # ------------------------------------------------------------------------ the operator's CLI

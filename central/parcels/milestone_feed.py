@@ -34,7 +34,12 @@ from pydantic import (
 
 from central.errors import CentralError
 from central.parcels.manifest import RowError, unix_time
-from central.parcels.milestone_events import record_milestone
+from central.parcels.milestone_events import (
+    ChunkReads,
+    finish_chunk,
+    read_chunk,
+    record_milestone,
+)
 from central.parcels.milestones import Milestone
 from central.store import CentralStore
 from protocols.limits import IDENT_PATTERN, TEXT_MAX_CHARS
@@ -214,8 +219,14 @@ def record_reports(
     a parcel first heard of here belongs to. Returns the counts (errors left empty)."""
     outcome = FeedOutcome()
     for start in range(0, len(reports), RECORD_CHUNK):
+        chunk = reports[start : start + RECORD_CHUNK]
         with store.transaction() as session:
-            for row, report in reports[start : start + RECORD_CHUNK]:
+            # The chunk's parcels held and their milestones read in one query each (not
+            # two round trips per row on PostgreSQL), then recorded against what was read.
+            known = None
+            if isinstance(session, ChunkReads):
+                known = read_chunk(session, (r.label for _, r in chunk), now, owner)
+            for row, report in chunk:
                 new = record_milestone(
                     session,
                     report.label,
@@ -226,11 +237,14 @@ def record_reports(
                     location=report.location,
                     detail=report.detail,
                     owner=owner,
+                    known=known,
                 )
                 if new:
                     outcome.recorded += 1
                 else:
                     outcome.repeated += 1
+            if known is not None and isinstance(session, ChunkReads):
+                finish_chunk(session, known)
     return outcome
 
 

@@ -9,6 +9,7 @@ phone or e-mail: those stay in the record's `contact`, which only the notifier r
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from central.errors import IllegalTransition, UnknownParcel
 from central.parcels.lifecycle import ParcelState, ParcelStep, advance
@@ -48,14 +49,17 @@ def announce(
     now: float,
     source: str = MANIFEST,
     owner: str | None = None,
+    *,
+    held: Mapping[str, ParcelRecord] | None = None,
 ) -> ParcelRecord | None:
     """Record an announced parcel; None if central already knows the label (re-import).
     `owner` is the partner whose manifest announced it (the partner API), else None.
     A parcel known only in transit (from cross-border milestones) is announced now, keeping
     its milestones, its dispatch time from them and its owner (another partner's manifest
     of a partner's parcel in transit is skipped, as a known label is; the operator's
-    import announces it)."""
-    known = session.get_parcel(parcel.label)
+    import announces it). `held`: the parcels of the caller's chunk this transaction holds
+    already (a label not in it is one central does not have), instead of reading this one."""
+    known = session.get_parcel(parcel.label) if held is None else held.get(parcel.label)
     if known is not None and (
         known.state != ParcelState.IN_TRANSIT
         or (owner is not None and known.owner not in (None, owner))

@@ -14,7 +14,10 @@ the transaction:
   placement reads many candidate sites, and a lock taken per read, in the order of reading,
   would deadlock with ingest's sorted locks (and fill PostgreSQL's lock table when the
   network is loaded: one lock per site in one transaction);
-- a parcel: its row (SELECT ... FOR UPDATE), since a parcel moves between sites;
+- a parcel: its row (SELECT ... FOR UPDATE), since a parcel moves between sites; a chunk
+  of parcels (a feed's: `lock_parcels`) in one query, in label order, before any of their
+  milestones is read, and never while holding a site's lock; placement's chunk
+  (`claim_parcels`) after its sites (sorted), skipping rows another process holds;
 - due tasks: claimed with FOR UPDATE SKIP LOCKED, so two processes never take one task
   and neither waits for the other.
 
@@ -57,6 +60,10 @@ class PostgresSession(SqlSession):
     _db: PgConnection
     # The promise's batches (central/store/queries/promise.py) never wait for a parcel's row.
     _BATCH_CLAIM = " FOR UPDATE SKIP LOCKED"
+    # A feed's chunk waits for its parcels' rows (ParcelQueries.lock_parcels); placement's
+    # chunk skips rows another process holds (ParcelQueries.claim_parcels).
+    _CHUNK_LOCK = " FOR UPDATE"
+    _CHUNK_CLAIM = " FOR UPDATE SKIP LOCKED"
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,41 @@ class MilestoneQueries(Queries):
             (label, milestone),
         ).fetchone()
         return None if row is None else _record(row)
+
+    def milestones_of(self, labels: Iterable[str]) -> dict[tuple[str, str], MilestoneRecord]:
+        """Every milestone of the parcels `labels`, by (label, milestone), in one query: what
+        a chunk of a feed checks its reports against (read after the parcels are locked)."""
+        wanted = sorted(set(labels))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM parcel_milestones WHERE label IN ({marks})",  # noqa: S608 - placeholders only
+            wanted,
+        ).fetchall()
+        return {(row[0], row[1]): _record(row) for row in rows}
+
+    def save_milestone(self, record: MilestoneRecord) -> None:
+        """Insert `record`, or, if the parcel has the milestone at a later time, move it to
+        `record`'s time, source, location and detail (the first `received_at` stays); an
+        earlier or equal stored time is left as is. Reads nothing back (on PostgreSQL it
+        waits for no round trip): for a caller that knows the answer already, having read
+        the parcel's milestones while holding the parcel."""
+        self._db.execute(
+            f"INSERT INTO parcel_milestones ({_COLUMNS}) VALUES (?,?,?,?,?,?,?)"  # noqa: S608 - names only
+            """ ON CONFLICT (label, milestone) DO UPDATE SET at = excluded.at,
+                source = excluded.source, location = excluded.location,
+                detail = excluded.detail WHERE parcel_milestones.at > excluded.at""",
+            (
+                record.label,
+                record.milestone,
+                record.at,
+                record.source,
+                record.received_at,
+                record.location,
+                record.detail,
+            ),
+        )
 
     def add_milestone(self, record: MilestoneRecord) -> bool:
         """Record a milestone; False (nothing written) if the parcel already has it."""

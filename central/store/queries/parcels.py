@@ -19,6 +19,11 @@ from central.store.records import (
 class ParcelQueries(Queries):
     """Parcels, and each recorded step of one."""
 
+    # How a chunk's rows are held (PostgreSQL overrides both; SQLite's BEGIN IMMEDIATE
+    # already holds every row for the transaction): waiting for a holder, or skipping it.
+    _CHUNK_LOCK = ""
+    _CHUNK_CLAIM = ""
+
     def get_parcel(self, label: str) -> ParcelRecord | None:
         return self._read_parcel(label, lock=False)
 
@@ -31,6 +36,70 @@ class ParcelQueries(Queries):
             (label,),
         ).fetchone()
         return _parcel(row) if row else None
+
+    def lock_parcels(
+        self, labels: Iterable[str], *, create_owner: str | None = None, now: float = 0.0
+    ) -> dict[str, ParcelRecord]:
+        """The parcels of `labels`, by label, each row held to the transaction's end, taken
+        in label order in one query (waits for another holder). A label central does not
+        have gets a bare row first (state NULL, `updated_at` `now`, owner `create_owner`)
+        so that it too is held: the caller must give each one a state before it commits
+        (or drop it with `drop_bare_parcels`)."""
+        wanted = sorted(set(labels))
+        if not wanted:
+            return {}
+        self._db.executemany(
+            "INSERT INTO parcels (label, updated_at, owner) VALUES (?,?,?)"
+            " ON CONFLICT (label) DO NOTHING",
+            [(label, now, create_owner) for label in wanted],
+        )
+        return self.hold_parcels(wanted)
+
+    def hold_parcels(self, labels: Iterable[str]) -> dict[str, ParcelRecord]:
+        """The parcels of `labels` central has, by label, each row held to the transaction's
+        end, taken in label order in one query (waits for another holder). A label not in
+        the answer is a parcel central does not have."""
+        wanted = sorted(set(labels))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE label IN ({marks})"  # noqa: S608 - placeholders only
+            f" ORDER BY label{self._CHUNK_LOCK}",
+            wanted,
+        ).fetchall()
+        return {row[0]: _parcel(row) for row in rows}
+
+    def drop_bare_parcels(self, labels: Iterable[str]) -> None:
+        """Remove the bare rows (state NULL) `lock_parcels` made of `labels` and nothing
+        gave a state."""
+        wanted = sorted(set(labels))
+        if wanted:
+            marks = ",".join("?" * len(wanted))
+            self._db.execute(
+                f"DELETE FROM parcels WHERE state IS NULL AND label IN ({marks})",  # noqa: S608 - placeholders only
+                wanted,
+            )
+
+    def claim_parcels(
+        self, labels: Iterable[str], states: Iterable[str]
+    ) -> dict[str, ParcelRecord]:
+        """Of `labels`, the parcels in one of `states`, by label, each held to the
+        transaction's end, in one query in label order. A parcel another transaction holds
+        right now is left out, not waited for (SKIP LOCKED on PostgreSQL): it is being
+        worked on elsewhere, and if it is still in `states` afterwards the next claim takes
+        it."""
+        wanted, allowed = sorted(set(labels)), list(states)
+        if not wanted or not allowed:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        state_marks = ",".join("?" * len(allowed))
+        rows = self._db.execute(
+            f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE label IN ({marks})"  # noqa: S608 - placeholders only
+            f" AND state IN ({state_marks}) ORDER BY label{self._CHUNK_CLAIM}",
+            (*wanted, *allowed),
+        ).fetchall()
+        return {row[0]: _parcel(row) for row in rows}
 
     def save_parcel(self, record: ParcelRecord) -> None:
         self._db.execute(

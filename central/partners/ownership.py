@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # The audit log's action for a parcel moved to another partner.
 REASSIGN_ACTION = "reassign parcel"
+# The lock (a site lock's key: no site id has a colon) every range registration takes.
+RANGES_LOCK = "partner:label-ranges"
 # Other partners' parcels listed per range of a partner's (the operator reassigns them).
 SQUATTED_SHOWN = 20
 
@@ -44,6 +46,10 @@ def add_ranges(
     is no change). PartnerError, nothing written, if the partner is unknown or a range
     overlaps one of another partner's (which is named: the operator reads it)."""
     known_partner(session, partner)
+    # One registration at a time across central processes: two overlapping ranges that are
+    # not the same pattern would each pass the other's uncommitted check (PostgreSQL's
+    # READ COMMITTED; SQLite serialises writers anyway). Not a site: the name has a colon.
+    session.lock_site(RANGES_LOCK)
     policy = label_policy(session)
     for label_range in ranges:
         holder = policy.overlapping(partner, label_range)
@@ -59,7 +65,7 @@ def add_ranges(
             continue
         record = LabelRangeRecord(pattern=label_range.text, partner=partner, added_at=now)
         if not session.add_label_range(record):
-            # Registered meanwhile by another partner (the overlap check above read before).
+            # The pattern's primary key: the last guard, should the lock ever be skipped.
             raise PartnerError(
                 f"label range {label_range.text} is registered to another partner; "
                 "nothing was changed"

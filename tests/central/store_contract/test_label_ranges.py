@@ -5,11 +5,19 @@ read back."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
+import psycopg
+
+from central.partners.keys import PartnerError
+from central.partners.label_ranges import LabelRange
+from central.partners.ownership import add_ranges
 from central.store.base import CentralStore
 from central.store.queries.partners import LabelRangeRecord, PartnerRecord
 from tests.central.central_rig import label
 from tests.central.store_contract.samples import T0, parcel
+from tests.central.store_contract.stores import open_location
+from tests.eventually import eventually
 
 
 def test_label_ranges_are_one_partners_each_and_removed_by_it(any_store: CentralStore) -> None:
@@ -71,3 +79,55 @@ def test_other_partners_parcels_in_a_range_are_found(any_store: CentralStore) ->
             (label(1), "acme"),
             (label(4), "cargo"),
         ]
+
+
+def test_two_overlapping_ranges_registered_at_once_are_never_both_kept(
+    any_store: CentralStore, store_location: str
+) -> None:
+    """Two operators (two processes) register overlapping, different ranges for two
+    partners at the same moment: the second waits for the first and is refused."""
+    with any_store.transaction() as session:
+        session.add_partner(PartnerRecord("acme", "Acme Express", T0))
+        session.add_partner(PartnerRecord("bolt", "Bolt", T0))
+    first_in, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with any_store.transaction() as session:
+            add_ranges(session, "acme", [LabelRange.parse("LP12")], T0)
+            first_in.set()
+            release.wait(30)
+
+    refused: list[PartnerError] = []
+    other = open_location(store_location)
+
+    def second() -> None:
+        try:
+            with other.transaction() as session:
+                add_ranges(session, "bolt", [LabelRange.parse("LP1234")], T0)
+        except PartnerError as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    try:
+        assert first_in.wait(10)
+        threads[1].start()
+        if store_location.startswith("postgresql://"):
+            # Waiting for the first's lock, not passing the check beside it.
+            eventually(lambda: waiting_for_a_lock(store_location), what="the second waits")
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join(30)
+        other.close()
+    assert len(refused) == 1 and "overlaps a range of partner acme" in str(refused[0])
+    with any_store.transaction() as session:
+        assert [(r.partner, r.pattern) for r in session.label_ranges()] == [("acme", "LP12")]
+
+
+def waiting_for_a_lock(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone()
+    return row is not None and row[0] > 0

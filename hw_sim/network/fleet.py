@@ -136,7 +136,7 @@ class Fleet:
             expiry = member_session_s(number, self.options.centrals, self.options.faults)
             config = self._central_config(f"{CENTRAL_CLIENT_ID}-{number}", expiry)
             if number == 1:
-                config["api"] = self.home.api_section()  # it serves the couriers' handhelds
+                config.update(self.home.central_sections())  # it serves the handhelds
             central = self._central_process(config, f"central {number}")
             self.centrals.append(central)
             await asyncio.to_thread(central.start)

@@ -13,7 +13,10 @@ then at each door (a few simulated minutes apart) delivers with a photo or signa
 reference, or fails with a reason by a seeded roll. A share of the phone's calls is sent
 again with the same attempt key, as a phone that lost the answer would: central must answer
 it as the first and change nothing. A failed parcel is central's to redirect (its REDIRECT
-task); the sites' courier rounds then deposit it where it was placed.
+task, at the end of the consumer's window to choose); a share of the consumers choose the
+site themselves first, through the link of the failed-attempt message (central/delivery/
+choice.py: the page's list, then the second site on it). The sites' courier rounds then
+deposit each redirected parcel where it was placed.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from central.broker.launcher import free_port
+from central.delivery.choice import choice_url
 from central.delivery.tokens import issue_token
+from central.notify.unsubscribe import link_key
 from central.service.config import parse_config
 from central.sites.network import Network
 from central.store.open import open_store
@@ -53,6 +58,11 @@ SIGNED = 0.3  # of those delivered, signed for on the phone; the rest photograph
 RESENT = 0.05  # calls sent again with the same key (the phone lost the answer)
 OUT_CHUNK = 500  # parcels per out-for-delivery call (the API's limit)
 SESSION_KEY_FILE = "api-session.key"
+LINK_KEY_FILE = "notify-link.key"
+# The consumer's window to choose a site after a failed attempt, in simulated hours: short
+# enough that a parcel failed on the 18:00 round still meets the 22:30 site round.
+CHOICE_WINDOW_H = 0.5
+CHOOSE = 0.3  # of the consumers of a parcel failed at the door (not refused), who choose
 # Real seconds a phone waits for central's answer (a loaded central answers late, not never).
 CALL_TIMEOUT_S = 120.0
 CALL_TRIES = 5  # a call whose connection failed is made again, up to this many times
@@ -71,12 +81,25 @@ class HomeRounds:
         self._busy: set[str] = set()
         self.resent = 0
         self.calls = 0
+        self.chosen = 0  # parcels whose consumer chose the site (410/409 not counted)
 
-    def api_section(self) -> dict[str, Any]:
-        """The [api] section of the central process that serves the handhelds."""
+    @property
+    def _public_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def central_sections(self) -> dict[str, dict[str, Any]]:
+        """The sections of the central process that serves the handhelds and the choice
+        links: [api], and the [notify] and [delivery] keys that offer the choice."""
         return {
-            "listen": f"127.0.0.1:{self._port}",
-            "session_secret_file": str(self._workdir / SESSION_KEY_FILE),
+            "api": {
+                "listen": f"127.0.0.1:{self._port}",
+                "session_secret_file": str(self._workdir / SESSION_KEY_FILE),
+            },
+            "notify": {
+                "public_url": self._public_url,
+                "link_secret_file": str(self._workdir / LINK_KEY_FILE),
+            },
+            "delivery": {"choice_window_s": CHOICE_WINDOW_H * HOUR_S},
         }
 
     def start(self, network: Network, central: dict[str, Any]) -> None:
@@ -144,7 +167,12 @@ class HomeRounds:
         """One door's attempt sent, and sent again with the same key if `resend`."""
         path = f"/api/courier/parcels/{label}/attempts"
         first = await self._call("POST", path, headers, body)
-        if first is None or not resend:
+        if first is None:
+            return
+        failed = body.get("reason") in ("nobody_home", "address_not_found")
+        if failed and self.world.rng.random() < CHOOSE:
+            await self._choose(label, body["attempt_key"])
+        if not resend:
             return
         self.resent += 1
         again = await self._call("POST", path, headers, body)
@@ -152,6 +180,23 @@ class HomeRounds:
             not again.json()["repeated"] or again.json()["at"] != first.json()["at"]
         ):
             self.world.tally.broken.append(f"{label}: a resent attempt was done again")
+
+    async def _choose(self, label: str, attempt_key: str) -> None:
+        """The consumer opens the failed-attempt message's link and chooses the second site
+        listed (the first, if it is the only one). Too late (410: the window ended, central
+        redirected it) or taken meanwhile (409) is an answer, not a fault."""
+        key = link_key(self._workdir / LINK_KEY_FILE)  # the message's link, as central made it
+        path = "/api" + choice_url("", key, label, attempt_key)
+        offer = await self._call("GET", path, {}, ok=(200, 410))
+        if offer is None or offer.status_code != 200:
+            return
+        options = offer.json()["options"]
+        if not options:
+            return
+        site = options[min(1, len(options) - 1)]["site"]
+        chosen = await self._call("POST", path, {}, {"site": site}, ok=(200, 409, 410))
+        if chosen is not None and chosen.status_code == 200:
+            self.chosen += 1
 
     def _at_the_door(self, courier: str, label: str, number: int) -> dict[str, Any]:
         rng = self.world.rng
@@ -175,10 +220,15 @@ class HomeRounds:
         }
 
     async def _call(
-        self, method: str, path: str, headers: dict[str, str], body: Any = None
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any = None,
+        ok: tuple[int, ...] = (200,),
     ) -> httpx.Response | None:
-        """One call of the phone's; an answer other than 200 breaks the day (every call the
-        simulated phone makes is a right one), and None is returned."""
+        """One call of the phone's (or a consumer's); an answer not in `ok` breaks the day
+        (every call the simulation makes is a right one), and None is returned."""
         assert self._client is not None, "start() first"
         self.calls += 1
         answer: httpx.Response | None = None
@@ -196,7 +246,7 @@ class HomeRounds:
         if answer is None:
             self.world.tally.broken.append(f"handheld {method} {path}: {failure!r}")
             return None
-        if answer.status_code != 200:
+        if answer.status_code not in ok:
             self.world.tally.broken.append(
                 f"handheld {method} {path}: {answer.status_code} {answer.text[:200]}"
             )

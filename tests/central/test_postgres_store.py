@@ -330,7 +330,7 @@ def test_two_processes_claiming_tasks_never_take_the_same_one_nor_wait(
             session.add_task(TaskRecord(kind=TaskKind.REMIND, due_at=float(i))) for i in range(6)
         }
     first: list[TaskRecord] = []
-    first_done, release, _ = in_thread(
+    first_done, release, first_over = in_thread(
         pg_store, lambda s: first.extend(s.claim_tasks(100.0, "one", 160.0, limit=4))
     )
     assert first_done.wait(10)
@@ -341,6 +341,9 @@ def test_two_processes_claiming_tasks_never_take_the_same_one_nor_wait(
         assert time.monotonic() - started < NO_WAIT_S
     finally:
         release.set()
+    # The first claim's transaction committed: its rows are no longer locked (a claim made
+    # while they still were would skip them, and take 2 of the 6 below).
+    assert first_over.wait(10)
     assert [t.due_at for t in first] == [0.0, 1.0, 2.0, 3.0]
     assert {t.id for t in first} | {t.id for t in second} == ids
     assert not {t.id for t in first} & {t.id for t in second}

@@ -214,3 +214,37 @@ def test_the_flow_equals_an_independent_optimum_and_keeps_every_rule(
 
 def before_copy(capacity: HandlingCapacity) -> HandlingCapacity:
     return HandlingCapacity(dict(capacity.partners), dict(capacity.couriers))
+
+
+@pytest.mark.parametrize(
+    ("offered", "rounds"),
+    [(1, dispatch_flow.MAX_ROUNDS), (2, 1), (1, 0), (dispatch_flow.OFFERED_PER_PARTNER, 8)],
+)
+def test_the_optimum_is_the_same_however_few_pairs_are_offered_first(
+    monkeypatch: pytest.MonkeyPatch, offered: int, rounds: int
+) -> None:
+    """One cheapest courier per partner is far from enough on this day (the first round's
+    flow is dearer): the proof must find the pairs that improve it, or after `rounds`
+    every pair is offered; the answer is the independent optimum every time."""
+    monkeypatch.setattr(dispatch_flow, "OFFERED_PER_PARTNER", offered)
+    monkeypatch.setattr(dispatch_flow, "MAX_ROUNDS", rounds)
+    rng = random.Random(11)
+    network = generate_network(11, lockers=15, counters=25, couriers=80)
+    # Tight partners and couriers, so the cheapest couriers run out and others must carry.
+    remaining = HandlingCapacity(
+        partners={p.id: 700 for p in network.partners},
+        couriers={c.id: rng.randint(5, 60) for c in network.couriers},
+    )
+    stops = [site_stop(s.id, s.lat, s.lon) for s in network.sites]
+    day = [
+        DispatchParcel(
+            f"LP{n:010d}", rng.choice(stops), rng.uniform(0, 1e5), at_risk=rng.random() < 0.1
+        )
+        for n in range(3000)
+    ]
+    result = dispatch_wave(day, network, before_copy(remaining))
+    instance, _ = build_instance(day, network, remaining)
+    optimum, unserved = solve_exact(instance)
+    assert result.method is DispatchMethod.OPTIMAL
+    assert result_milli_cost(result) == milli_cost(instance, optimum)
+    assert len(result.unassigned) == unserved

@@ -180,6 +180,7 @@ def router(ctx: WebContext) -> APIRouter:
                 reason=body.reason,
                 choice_window_s=window,
                 choice_link=link,
+                quiet=ctx.config.notify.quiet,
             )
         return AttemptOut.of(answer)
 

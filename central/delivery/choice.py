@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from central.capacity.geo import distance_km
 from central.capacity.placement import CapacityView, DeliveryMode, Placement, PlacementRule
 from central.capacity.reservations import SiteBusy, StoreCapacity
+from central.delivery.door import choice_ends
 from central.delivery.errors import (
     ChoiceBusy,
     ChoiceClosed,
@@ -43,6 +44,7 @@ from central.delivery.errors import (
 )
 from central.delivery.redirect import BUSY_RETRIES, redirect_to
 from central.errors import ConfigError
+from central.notify.quiet import DEFAULT_QUIET_HOURS, QuietHours
 from central.notify.unsubscribe import link_key
 from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.service.config import CentralConfig
@@ -223,13 +225,14 @@ class Choices:
     key: bytes
     window_s: float
     hold_s: float
+    quiet: QuietHours = DEFAULT_QUIET_HOURS  # [notify] quiet_hours: the window opens after
 
     def offer(self, label: str, token: str, now: float) -> Offer:
         """What the link shows now. Raises UnknownLink (not the parcel's token) or
         ChoiceClosed (the window ended, or the parcel moved on) naming why."""
         with self.store.transaction() as session:
             attempt, record = self._linked(session, label, token)
-            choose_by = attempt.at + self.window_s
+            choose_by = choice_ends(attempt.at, self.window_s, self.quiet)
             chosen = self._chosen(session, record, attempt)
             if chosen is not None:
                 return Offer(record.label, choose_by, [], chosen)
@@ -275,10 +278,11 @@ class Choices:
                 f"parcel {record.label} goes to {chosen.name} ({chosen.site}) as chosen "
                 "already: a choice is made once"
             )
-        self._check_open(session, record, attempt.at + self.window_s, now)
+        choose_by = choice_ends(attempt.at, self.window_s, self.quiet)
+        self._check_open(session, record, choose_by, now)
         claimed = session.claim_parcel(record.label, [ParcelState.ATTEMPT_FAILED.value])
         if claimed is None:  # moved on since it was read: say how
-            self._check_open(session, record, attempt.at + self.window_s, now)
+            self._check_open(session, record, choose_by, now)
             raise ChoiceClosed(f"parcel {record.label} is no longer waiting for a choice")
         site = session.get_site(site_id[:MAX_LABEL])
         distance = _distance(site, claimed)

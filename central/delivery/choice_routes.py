@@ -130,6 +130,7 @@ def router(ctx: WebContext) -> APIRouter:
             key,
             window_of(ctx.config),
             ctx.config.reservations.hold_s,
+            ctx.config.notify.quiet,
         )
 
     @routes.get(f"/api{PATH}/{{label}}/{{token}}", response_model=OfferOut)

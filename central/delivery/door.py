@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from central.delivery.errors import BadProof, Incomplete, KeyReused, NotOnRound, WrongState
 from central.notify import MessageKind, queue_notification
+from central.notify.quiet import DEFAULT_QUIET_HOURS, QuietHours
 from central.parcels.lifecycle import ParcelState, ParcelStep
 from central.parcels.steps import take_step
 from central.store import ParcelRecord, StoreSession, TaskRecord
@@ -109,6 +110,16 @@ def send_out(
             courier=token.courier,
             partner=record.partner or token.partner,
         )
+        # The consumer's copy of the code, the only plain one (central/notify/queue.py): in
+        # this transaction, once per round (a retried call finds the parcel out already).
+        queue_notification(
+            session,
+            updated,
+            MessageKind.OUT_FOR_DELIVERY,
+            f"round-{now:.3f}",
+            now,
+            {"door_code": code, "until": now + CODE_VALID_S},
+        )
         out.append(SentOut(updated, code))
     return out
 
@@ -136,11 +147,13 @@ def attempt(
     reason: FailReason | None = None,
     choice_window_s: float = 0.0,
     choice_link: str | None = None,
+    quiet: QuietHours = DEFAULT_QUIET_HOURS,
 ) -> AttemptAnswer:
     """Record an attempt at the door. DELIVERED needs a proof: the consumer's code (checked,
     then forgotten) or a photo/signature reference; FAILED needs a reason, and queues the
     parcel's redirect and the consumer's failed-attempt message. The redirect is due
-    `choice_window_s` (s) from now, the consumer choosing a site meanwhile through
+    `choice_window_s` (s) after the message can first be sent (`choice_ends`: `quiet`, the
+    quiet hours, may hold it until the morning), the consumer choosing a site meanwhile through
     `choice_link` (the full URL, told in the message with the window's end, "choose_by",
     Unix s; central/delivery/choice.py); a refused parcel, or no window, is redirected at
     once. A retried call (its `attempt_key` already recorded, for this parcel and outcome)
@@ -206,11 +219,12 @@ def attempt(
     )
     # A refused parcel goes back to its partner: there is nothing to choose.
     window = choice_window_s if reason is not FailReason.REFUSED else 0.0
+    ends = choice_ends(now, window, quiet)
     session.add_tasks(
         [
             TaskRecord(
                 TaskKind.REDIRECT,
-                now + window,
+                ends,
                 label=label,
                 payload=f'{{"reason": "{reason.value}"}}',
             )
@@ -218,11 +232,21 @@ def attempt(
     )
     facts: dict[str, str | float | None] = {"reason": reason.value, "at": now}
     if window > 0:
-        facts["choose_by"] = now + window
+        facts["choose_by"] = ends
         if choice_link is not None:
             facts["choice_link"] = choice_link
     queue_notification(session, updated, MessageKind.FAILED_ATTEMPT, attempt_key, now, facts)
     return AttemptAnswer(updated, made, repeated=False)
+
+
+def choice_ends(at: float, window_s: float, quiet: QuietHours = DEFAULT_QUIET_HOURS) -> float:
+    """When the consumer's choice after a failed attempt at `at` (Unix s) closes: `window_s`
+    after the failed-attempt message can first be sent. A failure at 22:00 is told at 08:00
+    (the quiet hours, `[notify] quiet_hours`); a window counted from 22:00 would have closed
+    before the consumer heard of it. `at` itself when there is no window."""
+    if window_s <= 0:
+        return at
+    return quiet.next_allowed(at) + window_s
 
 
 def _on_round(

@@ -23,6 +23,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     - /console/...       the operator console's pages and live updates (central/web/console/)
     - /metrics           Prometheus exposition (central/web/metrics_route.py)
     - /api/notify/...    consumers' opt-outs: unsubscribe links, SMS STOP (central/notify/api.py)
+    - /c/...             a pickup code's QR page, linked from an SMS (central/web/code_page.py)
     - /choose/...        a consumer's choice of site after a failed home delivery, and its
                          /api/choose/... (central/delivery/choice_routes.py)
     """
@@ -30,7 +31,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     from central.delivery import choice_routes
     from central.notify import api as notify_api
     from central.partners import api as partner_api
-    from central.web import metrics_route, operator_api, public
+    from central.web import code_page, metrics_route, operator_api, public
     from central.web.console import pages
 
     app = FastAPI(
@@ -49,7 +50,16 @@ def create_app(ctx: WebContext) -> FastAPI:
     )
     # Outermost: a body too large is refused before any other layer reads it.
     app.add_middleware(BodyLimit)
-    routers = (operator_api, partner_api, courier_api, notify_api, public, pages, metrics_route)
+    routers = (
+        operator_api,
+        partner_api,
+        courier_api,
+        notify_api,
+        public,
+        code_page,
+        pages,
+        metrics_route,
+    )
     for module in routers:
         app.include_router(module.router(ctx))
     app.include_router(choice_routes.router(ctx))

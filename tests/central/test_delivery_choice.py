@@ -341,3 +341,22 @@ def test_the_link_is_bound_to_its_attempt_a_later_attempt_has_its_own(
     second = urlsplit(link_of(client, 1, "k-fail-1-again")).path
     assert client.post(f"/api{second}", json={"site": "L0001"}).status_code == 200
     assert state_of(store, 1)[:2] == ("redirected", "L0001")
+
+
+def test_a_failure_at_night_opens_its_window_when_the_message_is_sent_in_the_morning(
+    tmp_path: Path, store: CentralStore
+) -> None:
+    """22:00 in Singapore: the failed-attempt message waits for 08:00 (quiet hours), and the
+    consumer's time to choose runs from then, not from a window that closed overnight."""
+    night = T0 + 6 * 3600.0  # T0 is 16:00 SGT
+    morning = T0 + 16 * 3600.0  # 08:00 SGT the next day
+    clock = ManualClock(night)
+    client = app_client(tmp_path, store, clock)
+    path = fail(client, store, 1)
+    assert run_redirects(store, night + WINDOW_S) == 0  # a window from 22:00 would be over
+    clock.advance(morning + WINDOW_S - 60 - night)
+    offer = client.get(f"/api{path}")
+    assert offer.status_code == 200, offer.text
+    chosen = client.post(f"/api{path}", json={"site": "C0001"})
+    assert chosen.status_code == 200, chosen.text
+    assert state_of(store, 1)[:2] == ("redirected", "C0001")

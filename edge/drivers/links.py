@@ -59,6 +59,11 @@ class SerialLink:
                 target=self._read_in_thread, name=f"serial {port.port}", daemon=True
             ).start()
 
+    @property
+    def name(self) -> str:
+        """The port's device path or pyserial URL, as it was opened."""
+        return str(self._port.port)
+
     @classmethod
     async def open(cls, path: str, baud: int) -> SerialLink:
         """Open `path` (a device path, or a pyserial URL such as socket://host:port) at

@@ -53,6 +53,10 @@ ECHO_MISSES_TO_STOP = 2
 # task, the reassembler); twice that for margin. Each pass is one turn of the loop, not a wait:
 # a dead board is still called silent one reply timeout after the request.
 LAST_LOOK_PASSES = 8
+# Then once more after this many real seconds: bytes written to a pty late (a simulated device
+# served by this same busy loop) reach the port through the kernel's tty layer a moment after
+# the write, not within the same few passes. Negligible beside any reply timeout.
+LAST_LOOK_WAIT_S = 0.005
 
 
 @dataclass
@@ -269,12 +273,14 @@ class Bus:
         simulator; on a Pi, a slow fsync) runs it late, in the same pass as the reply's
         bytes; without this look the agent would call a board that answered in time silent.
         Frames `match` rejects are dropped, as `_reply_matching` drops them."""
-        for _ in range(LAST_LOOK_PASSES):
-            await asyncio.sleep(0)  # one pass of the loop: readers, due timers, woken tasks
-            while not self._frames.empty():
-                frame = self._frames.get_nowait()
-                if match(frame):
-                    return frame
+        for wait_s in (0.0, LAST_LOOK_WAIT_S):
+            await asyncio.sleep(wait_s)  # real time, whatever the bus's clock
+            for _ in range(LAST_LOOK_PASSES):
+                await asyncio.sleep(0)  # one pass of the loop: readers, due timers, woken tasks
+                while not self._frames.empty():
+                    frame = self._frames.get_nowait()
+                    if match(frame):
+                        return frame
         return None
 
     async def _reply_matching(self, match: Callable[[bytes], bool]) -> bytes:

@@ -41,6 +41,7 @@ from hw_sim.network.day_store import DayStore
 from hw_sim.network.field_day import FieldFaults, member_session_s
 from hw_sim.network.home_round import HOME_ROUND_HOURS, HomeRounds
 from hw_sim.network.live_view import LiveView, watch
+from hw_sim.network.loop_lag import LoopLag
 from hw_sim.network.options import (
     HOUR_S,
     LOCKS_PER_BOARD,
@@ -89,6 +90,7 @@ class Fleet:
         self.rng = random.Random(options.seed)  # noqa: S311 - a seeded model, not a secret
         self.signer = TokenSigner.generate()
         self.tally = Tally()
+        self.loop_lag = LoopLag(options.compression)
         self.sites: dict[str, SimSite] = {}
         # Site i on broker i mod M (`broker_of`); central is configured with all of them.
         self.brokers = [
@@ -246,6 +248,7 @@ class Fleet:
             plan.extend(FieldFaults(self).plan())
         plan.sort(key=lambda item: item[0])
         sampler = asyncio.ensure_future(watch(self, self.live_view))
+        self.loop_lag.start()
         try:
             for hour, kind, payload in plan:
                 await self._until_hour(hour)
@@ -273,6 +276,7 @@ class Fleet:
                 ):
                     self.tally.broken.append(f"a visit failed: {outcome!r}")
         finally:
+            await self.loop_lag.stop()
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler

@@ -1,6 +1,7 @@
 """The day as it goes: every ten simulated minutes a sample for the report's charts (locker
 occupancy, events per second), and once a simulated hour a line of the live view: events,
-sites online, occupancy, central's open alarms and its parcels by state.
+sites online, occupancy, central's open alarms, its parcels by state, and how late the
+simulator's loop ran over the hour (loop_lag.py: p99 and worst, real ms and simulated s).
 
 On a terminal the live view is a rich table that grows by a row an hour; anywhere else (CI,
 a log file, a test) it is one plain line an hour through the day's `progress`. Central is
@@ -20,6 +21,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from hw_sim.network.loop_lag import LagFigures
+from hw_sim.network.options import REAL_REPLY_TIMEOUT_S
 from protocols.messages import SiteKind, SlotState
 
 if TYPE_CHECKING:
@@ -42,15 +45,17 @@ class HourView:
     total: int
     open_alarms: dict[str, int]
     parcels: dict[str, int]
+    lag: LagFigures | None = None  # the loop's lag since the last row
 
     def line(self) -> str:
         """The row as one plain line."""
         parcels = ", ".join(f"{state} {n}" for state, n in self.parcels.items())
         alarms = ", ".join(f"{kind} {n}" for kind, n in self.open_alarms.items())
+        lag = f" | {self.lag.line()}" if self.lag is not None else ""
         return (
             f"sim {self.hour:05.2f}h | events {self.events} ({self.rate:,.0f}/s) | sites online "
             f"{self.online}/{self.sites} | occupied {self.used}/{self.total} | open alarms: "
-            f"{alarms or 'none'} | parcels: {parcels or 'none yet'}"
+            f"{alarms or 'none'} | parcels: {parcels or 'none yet'}{lag}"
         )
 
 
@@ -89,6 +94,7 @@ class LiveView:
         table.add_column("occupied", width=11, justify="right")
         table.add_column("open alarms", ratio=1, style="yellow")
         table.add_column("parcels at central", ratio=2)
+        table.add_column("lag p99/max ms", width=15, justify="right")
         alarms = ", ".join(f"{kind} {n}" for kind, n in view.open_alarms.items())
         parcels = ", ".join(f"{state} {n}" for state, n in view.parcels.items())
         table.add_row(
@@ -99,8 +105,17 @@ class LiveView:
             f"{view.used}/{view.total}",
             Text(alarms) if alarms else Text("none", style="green"),
             Text(parcels or "none yet"),
+            _lag_cell(view.lag),
         )
         return table
+
+
+def _lag_cell(lag: LagFigures | None) -> Text:
+    if lag is None:
+        return Text("-")
+    # Red once the hour's p99 is over the agents' reply timeout: the verdict's limit.
+    late = lag.p99_ms > REAL_REPLY_TIMEOUT_S * 1000.0
+    return Text(f"{lag.p99_ms:,.0f}/{lag.max_ms:,.0f}", style="red" if late else "")
 
 
 async def watch(fleet: World, view: LiveView) -> None:
@@ -108,6 +123,7 @@ async def watch(fleet: World, view: LiveView) -> None:
     once a simulated hour, until cancelled. A site whose agent is being replaced (its store
     is closed) is left out."""
     last_events, last_at = 0, time.perf_counter()
+    lag_mark = fleet.loop_lag.mark()
     tally = fleet.tally
     while True:
         await fleet.clock.sleep(SAMPLE_EVERY_S)
@@ -128,8 +144,19 @@ async def watch(fleet: World, view: LiveView) -> None:
         if len(tally.occupancy) % SAMPLES_PER_VIEW:
             continue
         states, alarms = await asyncio.to_thread(fleet.central_records.operator_view)
+        lag = fleet.loop_lag.figures(since=lag_mark)
+        lag_mark = fleet.loop_lag.mark()
         view.show(
             HourView(
-                fleet.hour(), events, rate, online, len(fleet.sites), used, total, alarms, states
+                fleet.hour(),
+                events,
+                rate,
+                online,
+                len(fleet.sites),
+                used,
+                total,
+                alarms,
+                states,
+                lag,
             )
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hw_sim.field.promises import field_promises_broken
+from hw_sim.network.loop_lag import behind
 from hw_sim.network.options import HOUR_S
 from protocols.messages import SiteKind, SlotState
 
@@ -76,7 +77,15 @@ def summary(fleet: World) -> dict[str, Any]:
     for central in fleet.centrals:
         if central.failure is not None and not central.killed:
             broken.append(f"{central.name} failed: {central.failure.strip().splitlines()[-1]}")
-    clean = lost == 0 and duplicate_effects == 0 and not broken and tally.taken_twice == 0
+    lag = fleet.loop_lag.figures()
+    fell_behind = behind(lag, *_agent_limits(fleet))
+    clean = (
+        lost == 0
+        and duplicate_effects == 0
+        and not broken
+        and tally.taken_twice == 0
+        and not fell_behind
+    )
     sites = fleet.sites.values()
     return {
         "verdict": "clean" if clean else "failed",
@@ -109,6 +118,13 @@ def summary(fleet: World) -> dict[str, Any]:
         ),
         "duplicate_effects": duplicate_effects + tally.taken_twice,
         "invariants_broken": broken,
+        "simulator_fell_behind": fell_behind,
+        **lag.summary(),
+        "board_replies_on_last_look": sum(
+            s.agent.driver.bus.stats.replies_on_last_look
+            for s in sites
+            if s.agent.driver is not None
+        ),
         "scan_to_unlock_p50_ms": _round(statistics.median(latencies)) if latencies else None,
         "scan_to_unlock_p99_ms": _round(_percentile(latencies, 99)) if latencies else None,
         "sim_seconds": round(fleet.hour() * HOUR_S),
@@ -140,6 +156,19 @@ def stuck_parcels(
         for state, count in sorted(stuck.items())
         if count
     ]
+
+
+def _agent_limits(fleet: World) -> tuple[float | None, float | None]:
+    """The agents' shortest board reply timeout and door-left-open limit, simulated
+    seconds, as their configurations say (None: no locker has one)."""
+    buses = [s.agent.config.lock_bus for s in fleet.sites.values()]
+    timeouts = [bus.reply_timeout_s for bus in buses if bus is not None]
+    doors = [
+        s.agent.config.timing.door_left_open_s
+        for s in fleet.sites.values()
+        if s.spec.kind is SiteKind.LOCKER
+    ]
+    return (min(timeouts) if timeouts else None, min(doors) if doors else None)
 
 
 def _families(fleet: World) -> dict[str, int]:

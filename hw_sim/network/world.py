@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from central.broker import PrivateBroker
 from hw_sim.network.central_process import CentralProcess
 from hw_sim.network.central_records import CentralRecords
+from hw_sim.network.loop_lag import LoopLag
 from hw_sim.network.options import SimOptions
 from hw_sim.network.sim_site import SimSite
 from hw_sim.network.tally import Tally
@@ -38,6 +39,7 @@ class World(Protocol):
     central_records: CentralRecords
     settled: dict[str, set[str]] | None  # each site's event ids, all at central
     started: float  # time.perf_counter() when the world was made
+    loop_lag: LoopLag  # how late the day's loop ran (measured while the day's plan plays)
     progress: Callable[[str], None]
 
     @property

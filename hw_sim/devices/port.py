@@ -68,6 +68,10 @@ class DeviceLine:
         # A half-duplex adapter with local echo (hardware.md §2a): the host hears its own
         # bytes at once, at its own speed, whatever the device makes of them.
         self.echo = False
+        # None: a reply reaches the host whole, once its last byte is off the wire (cheapest
+        # for a fleet). A number: as its bytes leave the wire, this many at a time, as a
+        # UART's FIFO hands them on (a host sees a scanner's line begin before it ends).
+        self.chunk_bytes: int | None = None
 
     def _speeds_match(self) -> bool:
         host = self._host_baud()  # None: no host there to misunderstand
@@ -112,12 +116,15 @@ class DeviceLine:
                     continue
                 start = max(reply.ready_at, self._line_free_at)
                 self._line_free_at = start + wire_time(len(data), self.device.baud)
-                # The host has the bytes only once the last one is off the wire.
-                await self._until(self._line_free_at)
-                if not self._speeds_match():
-                    self.stats.wrong_baud_bytes += len(data)
-                    continue
-                self._emit(data)
+                step = self.chunk_bytes or len(data)
+                for sent in range(0, len(data), step):
+                    chunk = data[sent : sent + step]
+                    # The host has the bytes only once the last one is off the wire.
+                    await self._until(start + wire_time(sent + len(chunk), self.device.baud))
+                    if not self._speeds_match():
+                        self.stats.wrong_baud_bytes += len(chunk)
+                        continue
+                    self._emit(chunk)
         finally:
             replies.listener = None
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from central.capacity.dispatch import DispatchParcel, HandlingCapacity, dispatch_wave, stop_for
+from central.capacity.hints import HINTS_FROM_PARCELS, CapacityHints, HintsKept
 from central.capacity.placement import DeliveryMode, Placement, PlacementPolicy, Placer
 from central.errors import StoreConflict
 from central.parcels.lifecycle import ParcelState, ParcelStep
@@ -32,7 +33,6 @@ from central.store import (
     ParcelRecord,
     ReservationRecord,
     ReservationStatus,
-    SiteRecord,
     StoreSession,
 )
 from protocols.messages import Reply, ResendState, ReserveSlot, SizeClass
@@ -42,9 +42,6 @@ log = logging.getLogger(__name__)
 # Parcels placed per transaction: big enough to amortise the commit, small enough that the
 # write lock is never held long against ingest.
 PLACEMENT_CHUNK = 500
-# From this many parcels in a chunk, placement reads the network's capacity at once
-# (CapacityHints: four queries) rather than site by site (several per site it considers).
-HINTS_FROM_PARCELS = 50
 # Parcels that have a courier on the way: what a courier's remaining capacity is net of
 # (a parcel redirected after a failed home delivery is still on its courier's van).
 IN_HAND = (
@@ -81,6 +78,7 @@ class StoreCapacity:
         self._hold_s = hold_s
         # What to choose between sites by before locking one; None: read site by site.
         self.hints: CapacityHints | None = None
+        self.busy: set[str] = set()  # sites another transaction held when asked
         self._compartments: dict[str, dict[str, int]] = {}
         self._free: dict[tuple[str, str], int] = {}
         self._free_slots: dict[tuple[str, str], list[str]] = {}
@@ -96,13 +94,14 @@ class StoreCapacity:
         writer locks in, and by then it holds the row of the parcel it claimed: waiting
         here could close a cycle with ingest (which holds its sites and then wants a
         parcel's row) or with another process placing the same parcels. So it never waits
-        here: a lock is taken only if it is free, SiteBusy if not, and the caller commits
-        what it placed and goes on in a new transaction that waits for the busy site
-        first, before it claims anything (`prelock`).
+        here: a lock is taken only if it is free, SiteBusy if not (and at once for the rest
+        of the transaction), and the caller leaves that parcel to a new transaction that
+        waits for the busy sites first, before it claims anything (`prelock`).
         """
         if site in self._locked:
             return
-        if not self._session.try_lock_site(site):
+        if site in self.busy or not self._session.try_lock_site(site):
+            self.busy.add(site)  # busy for the rest of this transaction: not asked again
             raise SiteBusy(site)
         self._mark_locked(site)
 
@@ -176,9 +175,12 @@ class StoreCapacity:
             # Held already (this parcel, or that slot): what was read is in doubt, read again.
             self._free.pop((site, size.value), None)
             return False
+        named = bool(slots)
         if slots:
             slots.pop(0)
         self._free[(site, size.value)] -= 1
+        if self.hints is not None:
+            self.hints.took(site, size.value, slot_named=named)
         return True
 
     def reserve_shelf(self, site: str, parcel: str) -> bool:
@@ -188,6 +190,8 @@ class StoreCapacity:
         if not self._hold(site, "shelf", parcel, None):
             return False
         self._room[site] -= 1
+        if self.hints is not None:
+            self.hints.took(site, "shelf", slot_named=False)
         return True
 
     def _hold(self, site: str, size: str, parcel: str, slot: str | None) -> bool:
@@ -206,56 +210,6 @@ class StoreCapacity:
             return False
         self.made[parcel] = made
         return True
-
-
-@dataclass(frozen=True)
-class CapacityHints:
-    """The whole network's free capacity read at once, at the start of a chunk's
-    transaction: what StoreCapacity chooses between sites by before it locks one (then it
-    reads the site again, exactly). Read site by site instead, choosing cost a wave of 500
-    parcels some 2,000 queries, each a round trip on PostgreSQL; these are four.
-
-    Never below what a site has free when read (a site passed over for want of room has
-    none): a locker's free slots leave out the holds no slot shows yet (rare: placement
-    names the slot it holds), so a few sites are locked and found full."""
-
-    sites: dict[str, SiteRecord]
-    with_slots: frozenset[str]
-    free_slots: dict[tuple[str, str], int]  # (site, size): free slots no hold claims
-    held: dict[tuple[str, str], int]  # (site, size): held reservations
-    held_at: dict[str, int]  # site: held reservations of any size
-
-    @classmethod
-    def read(cls, session: StoreSession) -> CapacityHints:
-        """Four queries over the network's sites, slots and held reservations."""
-        held: dict[tuple[str, str], int] = {}
-        held_at: dict[str, int] = {}
-        for reservation in session.held_reservations():
-            key = (reservation.site, reservation.size)
-            held[key] = held.get(key, 0) + 1
-            held_at[reservation.site] = held_at.get(reservation.site, 0) + 1
-        return cls(
-            sites={record.site: record for record in session.list_sites()},
-            with_slots=frozenset(site for site, _, _ in session.slot_state_counts()),
-            free_slots={(site, size): n for site, size, n in session.free_slot_counts()},
-            held=held,
-            held_at=held_at,
-        )
-
-    def free_compartments(
-        self, site: str, size: str, declared: Callable[[str], dict[str, int]]
-    ) -> int:
-        """As StoreCapacity._read_free, from what was read (`declared`: the plan's)."""
-        if site in self.with_slots:
-            return self.free_slots.get((site, size), 0)
-        return declared(site).get(size, 0) - self.held.get((site, size), 0)
-
-    def counter_room(self, site: str) -> int:
-        """As StoreCapacity.counter_room, from what was read."""
-        record = self.sites.get(site)
-        if record is None or not record.shelf_capacity:
-            return 0
-        return record.shelf_capacity - (record.shelf_used or 0) - self.held_at.get(site, 0)
 
 
 @dataclass(frozen=True)
@@ -297,6 +251,15 @@ class WaveResult:
 
 
 @dataclass
+class _Wave:
+    """What one `place` call carries from chunk to chunk."""
+
+    remaining: HandlingCapacity
+    result: WaveResult = field(default_factory=WaveResult)
+    hints: HintsKept = field(default_factory=HintsKept)
+
+
+@dataclass
 class Reservations:
     store: CentralStore
     network: Network
@@ -310,13 +273,13 @@ class Reservations:
         """Place, reserve and assign partner and courier for announced parcels, as one wave
         (committed in chunks). Labels not in the announced state are skipped."""
         started = time.perf_counter()
-        result = WaveResult()
-        remaining = self._remaining_capacity()
+        wave = _Wave(self._remaining_capacity())
+        result = wave.result
         pending = list(labels)
         prelock: set[str] = set()
         while pending:
             chunk, pending = pending[:PLACEMENT_CHUNK], pending[PLACEMENT_CHUNK:]
-            left, prelock = self._place_chunk(chunk, now, remaining, result, prelock)
+            left, prelock = self._place_chunk(chunk, now, wave, prelock)
             pending = left + pending
         result.seconds = time.perf_counter() - started
         if result.placed:
@@ -349,92 +312,107 @@ class Reservations:
         self,
         labels: Sequence[str],
         now: float,
-        remaining: HandlingCapacity,
-        result: WaveResult,
+        wave: _Wave,
         prelock: set[str],
     ) -> tuple[list[str], set[str]]:
-        """Place what of `labels` this transaction can; returns the labels it did not reach
-        (a site was busy: see StoreCapacity.lock) and the sites the next transaction must
+        """Place what of `labels` this transaction can; returns the labels it left (each
+        met a busy site: see StoreCapacity.lock) and the sites the next transaction must
         lock first."""
         left: list[str] = []
-        next_prelock: set[str] = set()
         with self.store.transaction() as session:
             capacity = StoreCapacity(session, now, self.hold_s)
             capacity.prelock(prelock)
             # Read after the wait for the busy sites; a few parcels (a timer's stragglers)
             # are cheaper read site by site.
             if len(labels) >= HINTS_FROM_PARCELS:
-                capacity.hints = CapacityHints.read(session)
+                capacity.hints = wave.hints.get(session)
             records: dict[str, ParcelRecord] = {}
             placements: list[tuple[Placement, _Placeable]] = []
             claimed = _claim(session, labels)
-            for index, label in enumerate(labels):
+            for label in labels:
                 record = claimed.get(label)
                 if record is None:
                     continue
                 parcel = _placeable(record)
                 try:
                     placement = self.placer.place(parcel, capacity)
-                except SiteBusy as busy:
-                    # Not placed (a placement holds nothing until its one reservation).
-                    # The next transaction waits for the busy site first; with nothing
-                    # placed in this one, for every site this parcel met too, so each such
-                    # retry locks more and the wave always moves on.
-                    left = list(labels[index:])
-                    next_prelock = {busy.site} | (set() if placements else capacity.locked)
-                    break
+                except SiteBusy:
+                    # Not placed (a placement holds nothing until its one reservation):
+                    # left to the next transaction, and the rest placed in this one.
+                    left.append(label)
+                    continue
                 records[label] = record
                 placements.append((placement, parcel))
-            wave = [
-                DispatchParcel(
-                    placement.parcel,
-                    stop_for(placement, parcel.dest_lat, parcel.dest_lon, self.network),
-                    parcel.dispatched_at,
-                    at_risk=records[placement.parcel].sla_state in URGENT,
-                )
-                for placement, parcel in placements
-            ]
-            dispatch_started = time.perf_counter()
-            dispatched = dispatch_wave(wave, self.network, remaining) if wave else None
-            result.dispatch_s += time.perf_counter() - dispatch_started
-            couriers = {a.parcel: a for a in dispatched.assignments} if dispatched else {}
-            for placement, _ in placements:
-                record = records[placement.parcel]
-                reservation = capacity.made.get(placement.parcel)
-                assignment = couriers.get(placement.parcel)
-                detail = _describe(placement, reservation)
-                if assignment is None:
-                    detail += "; no courier has capacity left"
-                    result.without_courier += 1
-                else:
-                    detail += f"; {assignment.partner} courier {assignment.courier}"
-                    result.couriers_assigned += 1
-                take_step(
-                    session,
-                    record,
-                    ParcelStep.ASSIGN,
-                    at=now,
-                    source=CENTRAL,
-                    now=now,
-                    detail=detail,
-                    site=placement.site,
-                    slot=reservation.slot if reservation else None,
-                    delivery_mode=placement.mode.value,
-                    partner=assignment.partner if assignment else None,
-                    courier=assignment.courier if assignment else None,
-                )
-                if reservation is not None:
-                    size = placement.compartment or SizeClass(record.size or "M")
-                    tell_site(session, reservation, size, now)
-                result.placed += 1
-                result.placements.append(placement)
-                if placement.mode is DeliveryMode.LOCKER:
-                    result.lockers += 1
-                elif placement.mode is DeliveryMode.COUNTER:
-                    result.counters += 1
-                else:
-                    result.home += 1
+            # The next transaction waits for the busy sites first; with nothing placed in
+            # this one, for every site it met too, so each such retry locks more and the
+            # wave always moves on.
+            next_prelock = set(capacity.busy) if left else set()
+            if left and not placements:
+                next_prelock |= capacity.locked
+            self._assign(session, capacity, placements, records, now=now, wave=wave)
         return left, next_prelock
+
+    def _assign(
+        self,
+        session: StoreSession,
+        capacity: StoreCapacity,
+        placements: list[tuple[Placement, _Placeable]],
+        records: dict[str, ParcelRecord],
+        *,
+        now: float,
+        wave: _Wave,
+    ) -> None:
+        """Give the chunk's placed parcels their partners and couriers, and record each
+        parcel's ASSIGN step (and tell a site of its reservation) in `session`."""
+        parcels = [
+            DispatchParcel(
+                placement.parcel,
+                stop_for(placement, parcel.dest_lat, parcel.dest_lon, self.network),
+                parcel.dispatched_at,
+                at_risk=records[placement.parcel].sla_state in URGENT,
+            )
+            for placement, parcel in placements
+        ]
+        dispatch_started = time.perf_counter()
+        dispatched = dispatch_wave(parcels, self.network, wave.remaining) if parcels else None
+        wave.result.dispatch_s += time.perf_counter() - dispatch_started
+        couriers = {a.parcel: a for a in dispatched.assignments} if dispatched else {}
+        for placement, _ in placements:
+            record = records[placement.parcel]
+            reservation = capacity.made.get(placement.parcel)
+            assignment = couriers.get(placement.parcel)
+            detail = _describe(placement, reservation)
+            if assignment is None:
+                detail += "; no courier has capacity left"
+                wave.result.without_courier += 1
+            else:
+                detail += f"; {assignment.partner} courier {assignment.courier}"
+                wave.result.couriers_assigned += 1
+            take_step(
+                session,
+                record,
+                ParcelStep.ASSIGN,
+                at=now,
+                source=CENTRAL,
+                now=now,
+                detail=detail,
+                site=placement.site,
+                slot=reservation.slot if reservation else None,
+                delivery_mode=placement.mode.value,
+                partner=assignment.partner if assignment else None,
+                courier=assignment.courier if assignment else None,
+            )
+            if reservation is not None:
+                size = placement.compartment or SizeClass(record.size or "M")
+                tell_site(session, reservation, size, now)
+            wave.result.placed += 1
+            wave.result.placements.append(placement)
+            if placement.mode is DeliveryMode.LOCKER:
+                wave.result.lockers += 1
+            elif placement.mode is DeliveryMode.COUNTER:
+                wave.result.counters += 1
+            else:
+                wave.result.home += 1
 
     # -------------------------------------------------------------------------- lapse
 
@@ -465,10 +443,11 @@ def _claim(session: StoreSession, labels: Sequence[str]) -> dict[str, ParcelReco
     """The chunk's parcels still announced, each held by this transaction, by label.
 
     Another process's timer may be placing the same waiting parcels, in label order while
-    a wave goes in the manifest's order: claimed one by one, waiting for each, the two
-    deadlocked. So the chunk is taken in one query, in label order, after the sites it
-    prelocks, and a parcel another transaction holds is skipped, not waited for: whoever
-    holds it places it, or (if it is still announced after) the timer's next wave does."""
+    a wave goes in the manifest's order: claimed one by one in those orders, waiting for
+    each, the two deadlocked. So the chunk is taken in one query, in label order, after the
+    sites it prelocks (and before any site it only tries): a parcel another process is
+    placing is waited for and found placed, and the chunk's parcels are placed together
+    (dispatch assigns couriers over the whole chunk, as one process would)."""
     wanted = [ParcelState.ANNOUNCED.value]
     if isinstance(session, _ChunkClaim):
         return session.claim_parcels(labels, wanted)

@@ -15,9 +15,12 @@ the transaction:
   would deadlock with ingest's sorted locks (and fill PostgreSQL's lock table when the
   network is loaded: one lock per site in one transaction);
 - a parcel: its row (SELECT ... FOR UPDATE), since a parcel moves between sites; a chunk
-  of parcels (a feed's: `lock_parcels`) in one query, in label order, before any of their
-  milestones is read, and never while holding a site's lock; placement's chunk
-  (`claim_parcels`) after its sites (sorted), skipping rows another process holds;
+  of parcels in one query, in label order: a feed's (`lock_parcels`, before any of their
+  milestones is read) and an announcement's (`hold_parcels`) holding no site; placement's
+  (`claim_parcels`) after the sites it waits for (sorted), then no more waiting for a
+  site (`try_lock_site`). Two processes placing the same parcels in different orders
+  claimed them one by one and deadlocked; in label order the first to take a chunk's
+  first parcel places the chunk, and the other finds it moved on;
 - due tasks: claimed with FOR UPDATE SKIP LOCKED, so two processes never take one task
   and neither waits for the other.
 
@@ -60,10 +63,9 @@ class PostgresSession(SqlSession):
     _db: PgConnection
     # The promise's batches (central/store/queries/promise.py) never wait for a parcel's row.
     _BATCH_CLAIM = " FOR UPDATE SKIP LOCKED"
-    # A feed's chunk waits for its parcels' rows (ParcelQueries.lock_parcels); placement's
-    # chunk skips rows another process holds (ParcelQueries.claim_parcels).
+    # A chunk's parcels (ParcelQueries.lock_parcels, hold_parcels, claim_parcels) are held
+    # in one query, in label order.
     _CHUNK_LOCK = " FOR UPDATE"
-    _CHUNK_CLAIM = " FOR UPDATE SKIP LOCKED"
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -19,10 +19,9 @@ from central.store.records import (
 class ParcelQueries(Queries):
     """Parcels, and each recorded step of one."""
 
-    # How a chunk's rows are held (PostgreSQL overrides both; SQLite's BEGIN IMMEDIATE
-    # already holds every row for the transaction): waiting for a holder, or skipping it.
+    # How a chunk's rows are held (PostgreSQL: FOR UPDATE; SQLite's BEGIN IMMEDIATE already
+    # holds every row for the transaction).
     _CHUNK_LOCK = ""
-    _CHUNK_CLAIM = ""
 
     def get_parcel(self, label: str) -> ParcelRecord | None:
         return self._read_parcel(label, lock=False)
@@ -85,10 +84,9 @@ class ParcelQueries(Queries):
         self, labels: Iterable[str], states: Iterable[str]
     ) -> dict[str, ParcelRecord]:
         """Of `labels`, the parcels in one of `states`, by label, each held to the
-        transaction's end, in one query in label order. A parcel another transaction holds
-        right now is left out, not waited for (SKIP LOCKED on PostgreSQL): it is being
-        worked on elsewhere, and if it is still in `states` afterwards the next claim takes
-        it."""
+        transaction's end, taken in label order in one query. A parcel another transaction
+        holds is waited for, then taken only if still in `states` (on PostgreSQL a locking
+        read checks its condition again on the row as committed), as `claim_parcel` does."""
         wanted, allowed = sorted(set(labels)), list(states)
         if not wanted or not allowed:
             return {}
@@ -96,7 +94,7 @@ class ParcelQueries(Queries):
         state_marks = ",".join("?" * len(allowed))
         rows = self._db.execute(
             f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE label IN ({marks})"  # noqa: S608 - placeholders only
-            f" AND state IN ({state_marks}) ORDER BY label{self._CHUNK_CLAIM}",
+            f" AND state IN ({state_marks}) ORDER BY label{self._CHUNK_LOCK}",
             (*wanted, *allowed),
         ).fetchall()
         return {row[0]: _parcel(row) for row in rows}

@@ -1,7 +1,8 @@
 """A chunk's parcels read at once, on both stores: a carriers' feed recorded in chunks
 leaves every parcel exactly as recording it row by row does, a manifest announced in
-chunks likewise, and placement leaves a parcel another process holds for later instead
-of waiting for it (PostgreSQL; SQLite lets one writer in at a time)."""
+chunks likewise; and on PostgreSQL (SQLite lets one writer in at a time) two processes
+placing the same parcels in opposite orders place each once without a deadlock, and a
+parcel that meets a busy site waits for the next transaction while the rest are placed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import threading
 import pytest
 
 from central.capacity.reservations import Reservations
+from central.parcels.lifecycle import ParcelStep
 from central.parcels.milestone_events import record_milestone
 from central.parcels.milestone_feed import MilestoneReport, record_reports, report_source
 from central.parcels.milestones import Milestone
@@ -21,8 +23,10 @@ from hw_sim.network.central_process import announce_chunk
 from tests.central.central_rig import announcement, label, small_network
 from tests.central.store_contract.samples import T0
 from tests.central.store_contract.stores import open_location
+from tests.eventually import eventually
 
 HOLD_S = 3600.0
+RACED = 400  # parcels two processes place at once
 
 
 def journey(n: int) -> list[MilestoneReport]:
@@ -124,39 +128,92 @@ def test_a_manifest_announced_in_chunks_keeps_what_the_milestones_told(
 
 
 @pytest.mark.postgres
-def test_placement_leaves_a_parcel_another_process_holds_and_places_it_later(
+def test_two_processes_placing_the_same_parcels_in_opposite_orders_place_each_once(
     pg_url: str,
 ) -> None:
     first, second = open_location(pg_url), open_location(pg_url)
+    labels = [label(n) for n in range(1, RACED + 1)]
     try:
         with first.transaction() as session:
             registry.load_network(session, small_network())
-            for n in (1, 2, 3):
+            for n in range(1, RACED + 1):
                 announce(session, announcement(n), T0)
+        errors: list[BaseException] = []
+        placed: list[int] = []
+
+        def place(store: CentralStore, order: list[str]) -> None:
+            try:
+                placed.append(Reservations(store, small_network(), HOLD_S).place(order, T0).placed)
+            except BaseException as exc:  # noqa: BLE001 - reported below (a deadlock was one)
+                errors.append(exc)
+
+        racers = [
+            threading.Thread(target=place, args=(first, labels)),
+            threading.Thread(target=place, args=(second, labels[::-1])),
+        ]
+        for racer in racers:
+            racer.start()
+        for racer in racers:
+            racer.join(60)
+        assert errors == []
+        assert sum(placed) == RACED  # each parcel by one of them
+        with first.transaction() as session:
+            assert len(session.parcels_in_state(["assigned"])) == RACED
+            steps = [s.step for n in range(1, RACED + 1) for s in session.steps(label(n))]
+        assert steps.count(ParcelStep.ASSIGN) == RACED
+    finally:
+        first.close()
+        second.close()
+
+
+def _assigned(store: CentralStore) -> set[str]:
+    with store.transaction() as session:
+        return {p.label for p in session.parcels_in_state(["assigned"])}
+
+
+@pytest.mark.postgres
+def test_a_parcel_meeting_a_busy_site_does_not_hold_up_the_rest_of_its_chunk(
+    pg_url: str,
+) -> None:
+    store, holder_store, probe = (open_location(pg_url) for _ in range(3))
+    try:
+        with store.transaction() as session:
+            registry.load_network(session, small_network())
+            announce(session, announcement(1, size="M"), T0)
+            announce(session, announcement(2, size="M", preferred_site="L0002"), T0)
+            announce(session, announcement(3, size="M"), T0)
         holding, release = threading.Event(), threading.Event()
 
         def hold() -> None:
-            with second.transaction() as session:
-                session.get_parcel(label(2))  # its row, until the transaction ends
+            with holder_store.transaction() as session:
+                session.lock_site("L0002")  # as ingest holds a site it applies events of
                 holding.set()
                 release.wait(30)
 
         holder = threading.Thread(target=hold)
         holder.start()
+        placing = threading.Thread(
+            target=lambda: Reservations(store, small_network(), HOLD_S).place(
+                [label(1), label(2), label(3)], T0
+            )
+        )
         try:
             assert holding.wait(30)
-            wave = Reservations(first, small_network(), HOLD_S).place(
-                [label(3), label(2), label(1)], T0
+            placing.start()
+            # Parcel 3 comes after the one waiting for L0002, and is placed meanwhile.
+            eventually(
+                lambda: _assigned(probe) == {label(1), label(3)},
+                timeout=30,
+                what="the parcels not waiting for L0002 placed",
             )
         finally:
             release.set()
-            holder.join()
-        assert wave.placed == 2  # at once: not waiting for the parcel held
-        with first.transaction() as session:
-            held = session.get_parcel(label(2))
-            assert held is not None and held.state == "announced"
-        later = Reservations(first, small_network(), HOLD_S).place([label(2)], T0 + 60)
-        assert later.placed == 1
+            holder.join(30)
+            placing.join(30)
+        assert _assigned(probe) == {label(1), label(2), label(3)}
+        with probe.transaction() as session:
+            reservation = session.held_reservation(label(2))
+            assert reservation is not None and reservation.site == "L0002"
     finally:
-        first.close()
-        second.close()
+        for opened in (store, holder_store, probe):
+            opened.close()

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 LAG_SAMPLE_S = 0.05  # real seconds between two wake-ups asked for: 20 a second, negligible
-# The verdict's limits: the share of the day's real time the loop may spend later than the
-# agents' board reply timeout (1%: the p99), and the longest stall, which must stay under the
-# agents' door-left-open limit.
+# The verdict's limit on the share of the day's real time the loop may spend later than the
+# agents' board reply timeout (1%: the p99); the longest stall has its own (`behind`).
 LAG_SHARE_OVER_REPLY_TIMEOUT = 0.01
 
 
@@ -142,13 +141,13 @@ def behind(
 ) -> list[str]:
     """Why the day cannot be judged on its simulated time (empty: it can).
 
-    `reply_timeout_s` and `door_left_open_s` are the agents' own limits, in simulated
-    seconds (None: no agent has one, e.g. no locker). The loop's p99 over the reply timeout
-    means more than 1% of the day ran later than a board is given to answer: the agents'
-    device timing (reply timeouts, the bus's quiet waits, the unlock's confirming read) was
-    the simulator's load, not the devices'. A stall over the door-left-open limit froze the
-    world longer than a door may stand open: a person holding a door then had it reported
-    left open by the simulator, not by the person."""
+    Both limits are the agents' own, in simulated seconds (None: no agent has one, e.g. no
+    locker). `reply_timeout_s`: their board reply timeout. The loop's p99 over it means more
+    than 1% of the day ran later than a board is given to answer: the agents' device timing
+    (reply timeouts, the bus's quiet waits, the unlock's confirming read) was the
+    simulator's load, not the devices'. `door_left_open_s`: their door-left-open limit. A
+    stall longer than that froze the world longer than a door may stand open: a person
+    holding a door through it had the door reported left open by the simulator."""
     problems = []
     if reply_timeout_s is not None and figures.p99_sim_s > reply_timeout_s:
         problems.append(

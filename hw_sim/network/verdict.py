@@ -159,15 +159,11 @@ def stuck_parcels(
 
 
 def _agent_limits(fleet: World) -> tuple[float | None, float | None]:
-    """The agents' shortest board reply timeout and door-left-open limit, simulated
-    seconds, as their configurations say (None: no locker has one)."""
-    buses = [s.agent.config.lock_bus for s in fleet.sites.values()]
-    timeouts = [bus.reply_timeout_s for bus in buses if bus is not None]
-    doors = [
-        s.agent.config.timing.door_left_open_s
-        for s in fleet.sites.values()
-        if s.spec.kind is SiteKind.LOCKER
-    ]
+    """The lockers' shortest board reply timeout and door-left-open limit, simulated
+    seconds, as the agents' configurations say (None: no locker)."""
+    lockers = [s.agent.config for s in fleet.sites.values() if s.agent.config.lock_bus]
+    timeouts = [c.lock_bus.reply_timeout_s for c in lockers if c.lock_bus is not None]
+    doors = [c.timing.door_left_open_s for c in lockers]
     return (min(timeouts) if timeouts else None, min(doors) if doors else None)
 
 

@@ -10,6 +10,7 @@ loop's lag (hw_sim/network/loop_lag.py) and fails a day it could not keep up wit
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from edge.config import LockBusConfig
 from edge.drivers.links import ByteLink, Opener, SerialLink, serial_opener
@@ -26,6 +28,7 @@ from hw_sim.devices.faults import FaultKind
 from hw_sim.devices.site import SimulatedSite, SiteConfig
 from hw_sim.network import site_setup
 from hw_sim.network.fleet import SimOptions, simulate
+from hw_sim.network.live_view import HourView, LiveView
 from hw_sim.network.loop_lag import LoopLag, behind
 from protocols.clock import ScaledClock
 from tests.eventually import eventually_async
@@ -221,3 +224,13 @@ def test_a_day_starved_within_its_limits_is_clean_and_reports_its_lag(
     assert summary["verdict"] == "clean", summary
     # The live view's hourly line says how late the loop ran.
     assert any("loop lag p99" in line for line in lines), lines
+
+
+def test_the_live_view_shows_each_hour_s_lag() -> None:
+    lag = LoopLag(compression=720.0)
+    lag.record(40.0, 1.0)
+    hour = HourView(5.0, 10, 1.0, 3, 3, 1, 10, {}, {}, lag.figures())
+    assert hour.line().endswith("loop lag p99 40 ms (28.8 sim s), max 40 ms (28.8 sim s)")
+    out = io.StringIO()
+    LiveView(lambda _line: None, Console(file=out, force_terminal=True, width=160)).show(hour)
+    assert "lag p99/max ms" in out.getvalue() and "40/40" in out.getvalue()

@@ -212,3 +212,35 @@ def test_an_unplugged_scanner_holds_no_poll():
         task.cancel()
 
     asyncio.run(scenario())
+
+
+def test_a_simulated_scanner_told_to_hands_its_line_on_as_it_crosses_the_wire():
+    # The premise of the held poll in the bench: the agent sees a line begin before it ends.
+    from hw_sim.devices.port import DeviceLine, PortStats
+    from hw_sim.devices.reply_schedule import wire_time
+    from hw_sim.devices.scanner import Scanner
+
+    async def scenario() -> list[tuple[float, bytes]]:
+        clock = SystemClock()
+        scanner = Scanner()
+        heard: list[tuple[float, bytes]] = []
+        line = DeviceLine(
+            scanner,
+            clock,
+            lambda data: heard.append((clock.monotonic(), data)),
+            lambda: None,
+            PortStats(),
+        )
+        line.chunk_bytes = 16
+        playing = asyncio.ensure_future(line.run())
+        scanner.present("LNP:" + "A" * 60, clock.monotonic())
+        await eventually_async(lambda: heard and heard[-1][1].endswith(b"\r"), what="a line")
+        playing.cancel()
+        return heard
+
+    heard = asyncio.run(scenario())
+    text = b"".join(chunk for _, chunk in heard)
+    assert text.startswith(b"LNP:AAAA") and text.endswith(b"\r")
+    assert [len(chunk) for _, chunk in heard[:-1]] == [16] * (len(heard) - 1)
+    # the first bytes arrive well before the last: ~16 bytes' wire time apart each
+    assert heard[-1][0] - heard[0][0] > (len(heard) - 2) * wire_time(16, Scanner().baud) * 0.8

@@ -210,14 +210,14 @@ async def running_agent(
     line._emit = timed_emit
     # ...and the unlock frame's last byte reaches the board.
     bus = sim.locks
-    handle = bus._handle  # type: ignore[union-attr]
+    handle = bus._handle  # type: ignore[attr-defined]
 
     def timed_handle(frame: cu16.Frame, at: float) -> None:
         if frame.cmd == cu16.Command.UNLOCK:
             rig.unlocks.append(at)
         handle(frame, at)
 
-    bus._handle = timed_handle  # type: ignore[union-attr]
+    bus._handle = timed_handle  # type: ignore[attr-defined]
     try:
         deadline = time.monotonic() + 20
         while b'"online":true' not in observer.retained.get("status", b""):

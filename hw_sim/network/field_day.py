@@ -169,9 +169,7 @@ class FieldFaults:
             # empty: a courier still at the doors writes door_opened events to this store
             # after any earlier look, and a door opened with its reason lost looks like a
             # door opened for no reason.
-            if not await _until(
-                lambda: fleet.central_has_all(site), DRAIN_TIMEOUT_S, every_s=0.5
-            ):
+            if not await _until(lambda: fleet.central_has_all(site), DRAIN_TIMEOUT_S, every_s=0.5):
                 # Said in the day's faults: what follows (parcels expected again) is then
                 # the fault's cost, and the verdict's reader should know why.
                 fleet.tally.faults.append(

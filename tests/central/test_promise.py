@@ -21,11 +21,13 @@ from central.parcels.promise import (
     watch,
 )
 from central.parcels.steps import CENTRAL, announce, take_step
+from central.parcels.tasks import TaskKind
 from central.service.config import CentralConfig, PromiseConfig, load_config
 from central.service.service import CentralService
-from central.store import AlarmRecord, ParcelRecord, SqliteStore
+from central.store import AlarmRecord, ParcelRecord, SqliteStore, TaskRecord
 from protocols.clock import ManualClock
 from tests.central.central_rig import announcement, label
+from tests.eventually import eventually
 
 H = 3600.0
 DISPATCHED = 1_800_000_000.0
@@ -275,3 +277,45 @@ def test_the_running_centrals_timer_raises_the_alarms_on_its_clock(
     [breached] = parcel_alarms(store, 7)
     assert (breached.kind, breached.opened_at) == ("sla_breached", DEADLINE)
     assert "linehaul_arrived" in (breached.detail or "")
+
+
+@pytest.mark.broker
+def test_the_timer_goes_on_to_the_promise_while_tasks_keep_coming_due(
+    config: CentralConfig, start_central: Callable[..., CentralService], clock: ManualClock
+) -> None:
+    """On a busy day tasks come due as fast as they are done. The timer's tick spends a bounded
+    time on them and goes back to the rest of its work: here, the promise's deadlines (before,
+    it stayed in the tasks' loop for as long as one was due and never raised the alarm)."""
+    central = start_central()
+    store = SqliteStore(config.store.path)
+    rounds: list[int] = []
+
+    def endless(tasks: list[TaskRecord], now: float) -> None:
+        """Each lockout ended starts another, due at once: work that never runs out."""
+        with central.store.transaction() as session:
+            for task in tasks:
+                assert task.id is not None
+                session.finish_task(task.id, now)
+                session.add_task(TaskRecord(kind=TaskKind.END_LOCKOUT, due_at=now, site="L9"))
+        rounds.append(len(tasks))
+
+    central.tasks.handlers = {**central.tasks.handlers, TaskKind.END_LOCKOUT: endless}
+    with store.transaction() as session:
+        session.add_task(TaskRecord(kind=TaskKind.END_LOCKOUT, due_at=clock.now(), site="L9"))
+        take_step(
+            session,
+            ParcelRecord(label(7), None),
+            ParcelStep.MILESTONE,
+            at=clock.now(),
+            source="carrier feed",
+            now=clock.now(),
+            milestone="linehaul_arrived",
+            dispatched_at=DISPATCHED,
+        )
+    eventually(lambda: len(rounds) >= 3, what="the never-ending tasks running")
+    clock.advance(DEADLINE - 30 * H - clock.now())
+    eventually(lambda: parcel_alarms(store, 7) != [], what="the at-risk alarm raised meanwhile")
+    [at_risk] = parcel_alarms(store, 7)
+    assert at_risk.kind == "parcel_at_risk"
+    with store.transaction() as session:
+        assert session.open_tasks(TaskKind.END_LOCKOUT)  # still work left: the next tick's

@@ -7,7 +7,7 @@ runs in Singapore (no daylight saving: UTC+8 all year).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 NETWORK_ZONE = ZoneInfo("Asia/Singapore")
@@ -29,3 +29,8 @@ def timestamp(at: float) -> str:
     """`at` (Unix seconds) as a technician reads it, with the year and seconds (a clock
     that is years off shows it): "2026-11-30 18:00:05 SGT"."""
     return local_datetime(at).strftime(f"%Y-%m-%d %H:%M:%S {ZONE_LABEL}")
+
+
+def local_midnight(at: float) -> float:
+    """The start (Unix seconds) of the network's local day that holds `at` (Unix seconds)."""
+    return datetime.combine(local_datetime(at).date(), time(0, 0), NETWORK_ZONE).timestamp()

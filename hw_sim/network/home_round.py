@@ -22,7 +22,6 @@ deposit each redirected parcel where it was placed.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,7 +107,7 @@ class HomeRounds:
         config = parse_config(central, "the simulation's central", environ={})
         store = open_store(config.store)
         try:
-            now = time.time()
+            now = self.world.clock.now()
             with store.transaction() as session:
                 for courier in network.couriers:
                     issued = issue_token(session, courier.id, courier.partner, now)

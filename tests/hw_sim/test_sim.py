@@ -4,16 +4,26 @@ outage; the verdict must be clean — no event lost, no effect duplicated, no in
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import datetime
 
 import pytest
 
 from central.broker.launcher import free_port
 from central.sites.network import generate_network
 from hw_sim.network.central_process import CentralProcess, CentralProcessError, CentralSpec
-from hw_sim.network.fleet import SimOptions, simulate
+from hw_sim.network.fleet import (
+    BUILD_ALLOWANCE_PER_SITE_S,
+    BUILD_ALLOWANCE_S,
+    SimOptions,
+    day_clock,
+    simulate,
+)
+from hw_sim.network.options import HOUR_S
 from hw_sim.network.site_setup import family_of
 from protocols.boards import BoardFamily
 from protocols.clock import ScaledClock
+from protocols.localtime import NETWORK_ZONE, local_datetime, local_midnight
 from protocols.tokens import TokenSigner
 
 pytestmark = pytest.mark.broker
@@ -49,6 +59,23 @@ def test_processes_that_share_a_clock_anchor_read_the_same_simulated_time():
     other = ScaledClock(*day.anchor)  # as central's process builds it
     assert abs(day.now() - other.now()) < 720.0 * 0.01  # within 10 ms of real time
     assert other.factor == day.factor
+
+
+def test_the_simulated_day_is_the_networks_local_day_whenever_it_is_run():
+    """Hour h of the day's plan is h o'clock in Singapore: the quiet hours (21:00-08:00) fall
+    on the same rounds at whatever hour of the real day the simulator starts."""
+    for hour, minute in ((0, 30), (8, 3), (15, 0), (23, 59)):
+        at = datetime(2026, 12, 1, hour, minute, tzinfo=NETWORK_ZONE).timestamp()
+        midnight = local_midnight(at)
+        assert local_datetime(midnight) == datetime(2026, 12, 1, tzinfo=NETWORK_ZONE)
+        assert local_datetime(midnight + 21 * HOUR_S).hour == 21
+    options = SimOptions(lockers=50, counters=160, parcels=4000)
+    midnight = local_midnight(time.time())
+    clock = day_clock(options, 210, midnight)
+    # The world is built in the allowance before midnight, then the day waits for it.
+    ahead = midnight - clock.now()
+    allowance = (BUILD_ALLOWANCE_S + BUILD_ALLOWANCE_PER_SITE_S * 210) * options.compression
+    assert allowance - options.compression * 0.5 < ahead <= allowance
 
 
 def test_a_central_that_cannot_start_is_reported_with_its_reason(tmp_path):

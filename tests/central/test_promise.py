@@ -24,7 +24,7 @@ from central.parcels.steps import CENTRAL, announce, take_step
 from central.parcels.tasks import TaskKind
 from central.service.config import CentralConfig, PromiseConfig, load_config
 from central.service.service import CentralService
-from central.store import AlarmRecord, ParcelRecord, SqliteStore, TaskRecord
+from central.store import AlarmRecord, ParcelRecord, SqliteStore, StoreSession, TaskRecord
 from protocols.clock import ManualClock
 from tests.central.central_rig import announcement, label
 from tests.eventually import eventually
@@ -61,6 +61,20 @@ def announced(store: SqliteStore, n: int, at: float, **changes: object) -> None:
     changes.setdefault("dispatched_at", DISPATCHED)
     with store.transaction() as session:
         announce(session, announcement(n, **changes), at)
+
+
+def landed(session: StoreSession, n: int, at: float) -> None:
+    """Parcel `n`, known only from the carrier's milestone: its flight landed at `at`."""
+    take_step(
+        session,
+        ParcelRecord(label(n), None),
+        ParcelStep.MILESTONE,
+        at=at,
+        source="carrier feed",
+        now=at,
+        milestone="linehaul_arrived",
+        dispatched_at=DISPATCHED,
+    )
 
 
 def step(store: SqliteStore, n: int, step: ParcelStep, at: float, **changes: Any) -> None:
@@ -140,16 +154,7 @@ def test_a_parcel_further_back_on_its_journey_is_at_risk_sooner(
 ) -> None:
     # Known only from milestones: the flight has landed (30 h to go from there).
     with store.transaction() as session:
-        take_step(
-            session,
-            ParcelRecord(label(2), None),
-            ParcelStep.MILESTONE,
-            at=clock.now(),
-            source="carrier feed",
-            now=clock.now(),
-            milestone="linehaul_arrived",
-            dispatched_at=DISPATCHED,
-        )
+        landed(session, 2, clock.now())
     watch(store, PROMISE, clock.now())
     assert parcel(store, 2).deadline_at == DEADLINE
     clock.advance(DEADLINE - 30 * H - clock.now())
@@ -253,16 +258,7 @@ def test_the_running_centrals_timer_raises_the_alarms_on_its_clock(
     central = start_central()
     store = SqliteStore(config.store.path)
     with store.transaction() as session:  # landed in Singapore, not announced yet
-        take_step(
-            session,
-            ParcelRecord(label(7), None),
-            ParcelStep.MILESTONE,
-            at=clock.now(),
-            source="carrier feed",
-            now=clock.now(),
-            milestone="linehaul_arrived",
-            dispatched_at=DISPATCHED,
-        )
+        landed(session, 7, clock.now())
     central.tick()
     assert parcel(store, 7).deadline_at == DEADLINE
     clock.advance(DEADLINE - 30 * H - 1 - clock.now())
@@ -302,16 +298,7 @@ def test_the_timer_goes_on_to_the_promise_while_tasks_keep_coming_due(
     central.tasks.handlers = {**central.tasks.handlers, TaskKind.END_LOCKOUT: endless}
     with store.transaction() as session:
         session.add_task(TaskRecord(kind=TaskKind.END_LOCKOUT, due_at=clock.now(), site="L9"))
-        take_step(
-            session,
-            ParcelRecord(label(7), None),
-            ParcelStep.MILESTONE,
-            at=clock.now(),
-            source="carrier feed",
-            now=clock.now(),
-            milestone="linehaul_arrived",
-            dispatched_at=DISPATCHED,
-        )
+        landed(session, 7, clock.now())
     eventually(lambda: len(rounds) >= 3, what="the never-ending tasks running")
     clock.advance(DEADLINE - 30 * H - clock.now())
     eventually(lambda: parcel_alarms(store, 7) != [], what="the at-risk alarm raised meanwhile")

@@ -48,6 +48,12 @@ from protocols.tokens import TokenSigner
 
 log = logging.getLogger(__name__)
 
+# Follow-up tasks (codes, reminders) done in one transaction pair. The chunk's sites are
+# locked together while it is written, once: each lock wait can be an ingest batch's length
+# (a batch holds every site it writes about), so a chunk is as large as it can be while its
+# write (a few ms a parcel) still holds those sites' ingest up for no more than a batch does.
+FOLLOW_UP_CHUNK = 100
+
 
 @dataclass(frozen=True)
 class Reminder:
@@ -112,16 +118,26 @@ class PickupFollowUps:
     # ------------------------------------------------------------------------- codes
 
     def issue_codes(self, tasks: list[TaskRecord], now: float) -> None:
-        """The ISSUE_CODE task handler."""
-        for task in tasks:
-            assert task.id is not None and task.label is not None
-            with self.store.transaction() as session:
-                _lock_site_of(session, task)
-                record = session.get_parcel(task.label)
-                site = session.get_site(record.site) if record and record.site else None
+        """The ISSUE_CODE task handler, FOLLOW_UP_CHUNK tasks to a transaction pair."""
+        for start in range(0, len(tasks), FOLLOW_UP_CHUNK):
+            self._issue_chunk(tasks[start : start + FOLLOW_UP_CHUNK], now)
+
+    def _issue_chunk(self, tasks: list[TaskRecord], now: float) -> None:
+        due: list[tuple[TaskRecord, ParcelRecord, SiteRecord | None]] = []
+        with self.store.transaction() as session:
+            # A look without locks: the code is made and sent from what was committed, and
+            # the step is decided under the sites' locks below. A lock per task waited out
+            # an ingest batch (which holds every site it writes about) once per task.
+            parcels = session.read_parcels(task.label for task in tasks if task.label)
+            for task in tasks:
+                assert task.id is not None and task.label is not None
+                record = parcels.get(task.label)
                 if record is None or not _waiting(record) or record.site != task.site:
                     session.finish_task(task.id, now)
                     continue
+                due.append((task, record, session.get_site(record.site) if record.site else None))
+        issued_codes: list[IssuedCode] = []
+        for _, record, site in due:
             issued = self._issue(record)
             contact = _contact(record)
             self.notifier.notify(
@@ -134,36 +150,52 @@ class PickupFollowUps:
                     consumer_phone=contact.phone,
                 )
             )
-            with self.store.transaction() as session:
-                _lock_site_of(session, task)
-                self._record(session, issued, now)
-                current = get(session, task.label)
-                if _waiting(current):
-                    take_step(
-                        session,
-                        current,
-                        ParcelStep.NOTIFY,
-                        at=now,
-                        source=CENTRAL,
-                        now=now,
-                        detail="pickup code sent to the consumer",
-                    )
-                    # The consumer's e-mail and SMS, queued with the code's step (once per
-                    # code: a retried task queues nothing more), sent by central.notify.
-                    queue_notification(
-                        session,
-                        current,
-                        # A parcel redirected after a failed home delivery: the redirect's.
-                        MessageKind.REDIRECT
-                        if was_redirected(session, current.label)
-                        else MessageKind.READY_FOR_PICKUP,
-                        issued.code_id,
-                        now,
-                        _place_facts(site, issued.site, issued.expires_at, issued.short_form)
-                        | {"code": issued.text, "code_id": issued.code_id},
-                        links=self.links,
-                    )
+            issued_codes.append(issued)
+        if not due:
+            return
+        with self.store.transaction() as session:
+            session.lock_sites(task.site for task, _, _ in due if task.site is not None)
+            for (task, _, site), issued in zip(due, issued_codes, strict=True):
+                assert task.id is not None and task.label is not None
+                self._recorded_and_queued(session, task.label, site, issued, now)
                 session.finish_task(task.id, now)
+
+    def _recorded_and_queued(
+        self,
+        session: StoreSession,
+        label: str,
+        site: SiteRecord | None,
+        issued: IssuedCode,
+        now: float,
+    ) -> None:
+        """Record a code sent to the consumer and, if the parcel still waits, its step and
+        the consumer's e-mail and SMS (once per code: a retried task queues nothing more)."""
+        self._record(session, issued, now)
+        current = get(session, label)
+        if not _waiting(current):
+            return
+        take_step(
+            session,
+            current,
+            ParcelStep.NOTIFY,
+            at=now,
+            source=CENTRAL,
+            now=now,
+            detail="pickup code sent to the consumer",
+        )
+        queue_notification(
+            session,
+            current,
+            # A parcel redirected after a failed home delivery: the redirect's.
+            MessageKind.REDIRECT
+            if was_redirected(session, current.label)
+            else MessageKind.READY_FOR_PICKUP,
+            issued.code_id,
+            now,
+            _place_facts(site, issued.site, issued.expires_at, issued.short_form)
+            | {"code": issued.text, "code_id": issued.code_id},
+            links=self.links,
+        )
 
     def reissue(self, label: str, now: float, by: str) -> IssuedCode:
         """A new code for a waiting parcel; every older active code is revoked at the site."""
@@ -236,16 +268,23 @@ class PickupFollowUps:
     # ---------------------------------------------------------------------- reminders
 
     def remind(self, tasks: list[TaskRecord], now: float) -> None:
-        """The REMIND task handler."""
-        for task in tasks:
-            assert task.id is not None and task.label is not None
-            with self.store.transaction() as session:
-                _lock_site_of(session, task)
-                record = session.get_parcel(task.label)
+        """The REMIND task handler, FOLLOW_UP_CHUNK tasks to a transaction pair."""
+        for start in range(0, len(tasks), FOLLOW_UP_CHUNK):
+            self._remind_chunk(tasks[start : start + FOLLOW_UP_CHUNK], now)
+
+    def _remind_chunk(self, tasks: list[TaskRecord], now: float) -> None:
+        due: list[tuple[TaskRecord, ParcelRecord, SiteRecord | None]] = []
+        with self.store.transaction() as session:
+            # As for codes: a look without locks, the step taken under them.
+            parcels = session.read_parcels(task.label for task in tasks if task.label)
+            for task in tasks:
+                assert task.id is not None and task.label is not None
+                record = parcels.get(task.label)
                 if record is None or record.state != ParcelState.READY_FOR_PICKUP.value:
                     session.finish_task(task.id, now)
                     continue
-                site = session.get_site(record.site) if record.site else None
+                due.append((task, record, session.get_site(record.site) if record.site else None))
+        for _, record, site in due:
             assert record.site is not None and record.pickup_expires_at is not None
             contact = _contact(record)
             self.reminders.remind(
@@ -260,10 +299,14 @@ class PickupFollowUps:
                     consumer_phone=contact.phone,
                 )
             )
-            with self.store.transaction() as session:
-                # Under the site's lock and the parcel's claim: a pickup applied meanwhile,
-                # or another process's run of the same reminder, is seen, not overwritten.
-                _lock_site_of(session, task)
+        if not due:
+            return
+        with self.store.transaction() as session:
+            # Under the sites' locks and each parcel's claim: a pickup applied meanwhile,
+            # or another process's run of the same reminder, is seen, not overwritten.
+            session.lock_sites(task.site for task, _, _ in due if task.site is not None)
+            for task, record, site in due:
+                assert task.id is not None and task.label is not None
                 current = session.claim_parcel(task.label, [ParcelState.READY_FOR_PICKUP.value])
                 if current is not None:
                     take_step(
@@ -281,7 +324,7 @@ class PickupFollowUps:
                         MessageKind.REMINDER,
                         f"reminder-{task.id}",
                         now,
-                        _place_facts(site, record.site, record.pickup_expires_at, None),
+                        _place_facts(site, record.site or "", record.pickup_expires_at, None),
                     )
                 session.finish_task(task.id, now)
 
@@ -294,8 +337,7 @@ class PickupFollowUps:
             # The sites' locks in sorted order (as ingest takes them), then each parcel
             # claimed while still waiting: a pickup applied meanwhile, or another process
             # expiring the same parcel, is seen; a parcel is expired once.
-            for site in sorted({t.site for t in tasks if t.site is not None}):
-                session.lock_site(site)
+            session.lock_sites(t.site for t in tasks if t.site is not None)
             per_site: dict[str, list[str]] = defaultdict(list)
             for task in tasks:
                 assert task.id is not None and task.label is not None
@@ -355,13 +397,6 @@ def _place_facts(
         "until": until,
         "short_form": short_form,
     }
-
-
-def _lock_site_of(session: StoreSession, task: TaskRecord) -> None:
-    # The task's site is locked before its parcel is read: ingest takes a site's lock and
-    # then its parcels, and the other order would let the two wait for each other.
-    if task.site is not None:
-        session.lock_site(task.site)
 
 
 def _waiting(record: ParcelRecord) -> bool:

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from central.errors import CommandFailed
 from central.parcels import removals
-from central.parcels.tasks import RETRY_MAX_S, TaskFailed, TaskKind
+from central.parcels.tasks import RETRY_FIRST_S, RETRY_MAX_S, TaskKind
 from central.sites.alarms import AlarmKind, raise_alarm
 from central.store import CentralStore, CommandRecord, StoreSession, TaskRecord
 from protocols.clock import Clock
@@ -56,6 +56,8 @@ ALARMING_REFUSALS = frozenset(
 # A badge revocation too: until the site has it, the revoked badge still opens its doors.
 MUST_ANSWER = frozenset({"revoke_code", "revoke_badge", "mark_for_removal"})
 ANSWER_WAIT_S = 60.0
+# Command tasks sent with one transaction to record them and one for their outcomes.
+COMMAND_CHUNK = 50
 # Commands an operator asked for (central/operator/remote.py): their audit entry follows the
 # command, "queued" -> "sent" (naming the command's id) -> "done" or "refused by site: ...".
 AUDITED = frozenset({"open_slot", "set_slot_service"})
@@ -189,25 +191,10 @@ class CommandSender:
             )
         return reply
 
-    def _record(self, command: Command, audit_ref: str | None = None) -> str | None:
-        """Store the command (and name it in the audit entries waiting on `audit_ref`, before
-        it is published: the site's answer may come back at once); returns the broker its
-        site was last heard on."""
+    def _record(self, command: Command) -> str | None:
+        """Store the command; returns the broker its site was last heard on."""
         with self.store.transaction() as session:
-            if audit_ref is not None:
-                session.audit_rename_command(audit_ref, command.id, SENT)
-            session.add_command(
-                CommandRecord(
-                    id=command.id,
-                    site=command.site,
-                    type=command.body.type,
-                    issued_at=command.issued_at,
-                    expires_at=command.expires_at,
-                    body=body_json(command.body),
-                )
-            )
-            known = session.get_site(command.site)
-        return known.broker if known is not None else None
+            return _record(session, command)
 
     def _publish(self, command: Command, broker: str | None, hold_s: float | None = None) -> None:
         signed = sign_command(self.signer, command)
@@ -219,65 +206,145 @@ class CommandSender:
     # ----------------------------------------------------------------- durable tasks
 
     def run_tasks(self, tasks: list[TaskRecord], now: float) -> None:
-        """The SEND_COMMAND task handler."""
-        for task in tasks:
-            if task.site is None or task.id is None:
-                continue
+        """The SEND_COMMAND task handler, COMMAND_CHUNK tasks to three transactions (the
+        tasks read, the commands recorded, the outcomes) rather than three per command."""
+        for start in range(0, len(tasks), COMMAND_CHUNK):
+            if not self._run_chunk(tasks[start : start + COMMAND_CHUNK], now):
+                # The broker did not take a command: the rest wait for the next claim
+                # rather than each waiting out the same timeout.
+                with self.store.transaction() as session:
+                    for task in tasks[start + COMMAND_CHUNK :]:
+                        if task.id is not None:
+                            session.retry_task(task.id, now + RETRY_FIRST_S, "broker busy")
+                return
+
+    def _run_chunk(self, tasks: list[TaskRecord], now: float) -> bool:
+        """Send one chunk's commands; False if the broker refused one (those left unsent
+        are due again after RETRY_FIRST_S, doubling, like any failed task)."""
+        to_send: list[_Due] = []
+        with self.store.transaction() as session:
+            for task in tasks:
+                due = self._due(session, task, now)
+                if due is not None:
+                    to_send.append(due)
+        if not to_send:
+            return True
+        with self.store.transaction() as session:
+            for due in to_send:
+                due.command = self.build(due.site, due.body, due.until)
+                if due.audit_ref is not None:
+                    session.audit_rename_command(due.audit_ref, due.command.id, SENT)
+                due.broker = _record(session, due.command)
+        failed: str | None = None
+        for due in to_send:
+            assert due.command is not None
             try:
-                data = json.loads(task.payload)
-                body = BODY.validate_python(data["body"])
-            except (ValueError, KeyError, TypeError, ValidationError) as exc:
-                # A task central wrote itself and cannot read: a bug, never retried forever.
-                log.error("dropping unreadable command task %s: %s", task.id, exc)
-                with self.store.transaction() as session:
-                    session.finish_task(task.id, now)
-                continue
-            until = data.get("expires_at")
-            if body.type in DOOR_MOVING and until and now >= until:
-                # A door order that waited past its life (central was down, the tasks
-                # behind): opening now would open it for nobody who asked.
-                log.warning("not sending %s to %s: it expired waiting", body.type, task.site)
-                with self.store.transaction() as session:
-                    session.finish_task(task.id, now)
-                    if body.type in AUDITED:
-                        session.audit_outcome(f"task:{task.id}", EXPIRED_UNSENT)
-                continue
-            must_answer = body.type in MUST_ANSWER
-            if must_answer and (self._answered(task.site, body) or (until and now >= until)):
-                # Done by the site, or moot: the code it revokes has expired, and a site
-                # refuses an expired code whatever its clock says (edge.site.clock_guard).
-                with self.store.transaction() as session:
-                    session.finish_task(task.id, now)
-                continue
-            wait = min(RETRY_MAX_S, ANSWER_WAIT_S * 2 ** max(0, task.attempts - 1))
+                self._publish(due.command, due.broker, due.hold_s)
+                due.sent = True
+            except CommandFailed as exc:
+                failed = str(exc)
+                break
+        with self.store.transaction() as session:
+            for due in to_send:
+                assert due.command is not None
+                self._outcome(session, due, now, failed)
+        return failed is None
+
+    def _due(self, session: StoreSession, task: TaskRecord, now: float) -> _Due | None:
+        """What a task asks to send now; None (and the task done) for one with nothing to
+        send: unreadable, a door order that expired waiting, or a must-answer command the
+        site has accepted or whose point has passed."""
+        if task.site is None or task.id is None:
+            return None
+        try:
+            data = json.loads(task.payload)
+            body = BODY.validate_python(data["body"])
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            # A task central wrote itself and cannot read: a bug, never retried forever.
+            log.error("dropping unreadable command task %s: %s", task.id, exc)
+            session.finish_task(task.id, now)
+            return None
+        until = data.get("expires_at")
+        if body.type in DOOR_MOVING and until and now >= until:
+            # A door order that waited past its life (central was down, the tasks
+            # behind): opening now would open it for nobody who asked.
+            log.warning("not sending %s to %s: it expired waiting", body.type, task.site)
+            session.finish_task(task.id, now)
+            if body.type in AUDITED:
+                session.audit_outcome(f"task:{task.id}", EXPIRED_UNSENT)
+            return None
+        must_answer = body.type in MUST_ANSWER
+        if must_answer and (
+            session.command_accepted(task.site, body_json(body)) or (until and now >= until)
+        ):
+            # Done by the site, or moot: the code it revokes has expired, and a site
+            # refuses an expired code whatever its clock says (edge.site.clock_guard).
+            session.finish_task(task.id, now)
+            return None
+        wait = min(RETRY_MAX_S, ANSWER_WAIT_S * 2 ** max(0, task.attempts - 1))
+        return _Due(
+            task_id=task.id,
+            attempts=task.attempts,
+            site=task.site,
+            body=body,
+            until=until,
+            wait_s=wait if must_answer else None,
             # A resend is held at the broker only until the next one: the first copy waits
             # for an offline site as long as the command lives (the site's session outlives
             # days offline), and a resend held as long waited beside it. Resent every hour,
             # a site back after a day and a half met 40-odd copies of one revocation.
-            hold_s = wait if must_answer and task.attempts > 1 else None
-            audit_ref = f"task:{task.id}" if body.type in AUDITED else None
-            command = self.build(task.site, body, until)
-            broker = self._record(command, audit_ref)
-            try:
-                self._publish(command, broker, hold_s)
-            except CommandFailed as exc:
-                if audit_ref is not None:  # not sent after all: the retry sends another
-                    with self.store.transaction() as session:
-                        session.audit_rename_command(command.id, audit_ref, "queued")
-                raise TaskFailed(str(exc)) from None
-            with self.store.transaction() as session:
-                if must_answer:
-                    session.retry_task(
-                        task.id, now + wait, f"sent as {command.id}; waiting for the answer"
-                    )
-                else:
-                    session.finish_task(task.id, now)
+            hold_s=wait if must_answer and task.attempts > 1 else None,
+            audit_ref=f"task:{task.id}" if body.type in AUDITED else None,
+        )
 
-    def _answered(self, site: str, body: CommandBody) -> bool:
-        """True once the site has accepted a command with exactly this body."""
-        wanted = body_json(body)
-        with self.store.transaction() as session:
-            return any(c.reply_ok and c.body == wanted for c in session.commands_to(site))
+    @staticmethod
+    def _outcome(session: StoreSession, due: _Due, now: float, failed: str | None) -> None:
+        """The task after its command was published (or not)."""
+        assert due.command is not None
+        if not due.sent:
+            if due.audit_ref is not None:  # not sent after all: the retry sends another
+                session.audit_rename_command(due.command.id, due.audit_ref, "queued")
+            delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** max(0, due.attempts - 1))
+            session.retry_task(due.task_id, now + delay, failed or "not sent")
+        elif due.wait_s is not None:
+            session.retry_task(
+                due.task_id, now + due.wait_s, f"sent as {due.command.id}; waiting for the answer"
+            )
+        else:
+            session.finish_task(due.task_id, now)
+
+
+@dataclass
+class _Due:
+    """A command task's command, from its reading to its outcome."""
+
+    task_id: int
+    attempts: int
+    site: str
+    body: CommandBody
+    until: float | None
+    wait_s: float | None  # a must-answer command: sent again after this long
+    hold_s: float | None
+    audit_ref: str | None
+    command: Command | None = None
+    broker: str | None = None
+    sent: bool = False
+
+
+def _record(session: StoreSession, command: Command) -> str | None:
+    """Store the command; returns the broker its site was last heard on."""
+    session.add_command(
+        CommandRecord(
+            id=command.id,
+            site=command.site,
+            type=command.body.type,
+            issued_at=command.issued_at,
+            expires_at=command.expires_at,
+            body=body_json(command.body),
+        )
+    )
+    known = session.get_site(command.site)
+    return known.broker if known is not None else None
 
 
 def audit_outcome(reply: Reply) -> str:

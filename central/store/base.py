@@ -122,6 +122,11 @@ class StoreView(
 
     def get_parcel(self, label: str) -> ParcelRecord | None: ...
 
+    def read_parcels(self, labels: Iterable[str]) -> dict[str, ParcelRecord]:
+        """`labels`' parcels by label, as last committed, with no lock taken or waited for
+        (a decision reads its parcel again under its locks)."""
+        ...
+
     def parcels_in_state(
         self, states: Iterable[str], limit: int = 100_000
     ) -> list[ParcelRecord]: ...
@@ -156,6 +161,11 @@ class StoreView(
     def get_command(self, command_id: str) -> CommandRecord | None: ...
 
     def commands_to(self, site: str) -> list[CommandRecord]: ...
+
+    def command_accepted(self, site: str, body: str) -> bool:
+        """Whether `site` accepted (a reply with ok) a command whose body is exactly `body`
+        (the body's JSON as stored)."""
+        ...
 
     def list_alarms(self, include_cleared: bool = False) -> list[AlarmRecord]: ...
 

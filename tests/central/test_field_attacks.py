@@ -7,12 +7,14 @@ out of order, a false alarm, a site flooded with commands). Real SQLite files th
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from central.broker import PrivateBroker
+from central.errors import CommandFailed
 from central.parcels.steps import announce
 from central.parcels.tasks import TaskKind, TaskRunner
 from central.service.config import IngestConfig, LivenessConfig, PickupConfig
@@ -342,6 +344,42 @@ def test_a_revocation_for_a_site_offline_for_days_does_not_pile_up_at_the_broker
         runner.run_due(clock.now())
         clock.advance(60)
     assert len(sent) == count
+
+
+def test_commands_the_broker_did_not_take_are_sent_at_the_next_claim_and_none_twice(
+    tmp_path: Path,
+) -> None:
+    """Command tasks are sent in chunks. The broker refuses the third of six (a full
+    in-flight window, a lost connection): the two before it are sent once, and it and the
+    three after it go at the next claim, not waiting out the same timeout one by one."""
+    store = SqliteStore(tmp_path / "central.sqlite")
+    clock = ManualClock(T0)
+    sent: list[str] = []  # the code ids of the revocations the broker took
+    calls: list[bytes] = []
+
+    def publish(topic: str, payload: bytes, expiry_s: int, _broker: str | None = None) -> None:
+        calls.append(payload)
+        if len(calls) == 3:
+            raise CommandFailed("the broker did not acknowledge in 10 s")
+        sent.append(json.loads(json.loads(payload)["command"])["body"]["code_id"])
+
+    sender = CommandSender(store, TokenSigner.generate(), TOPICS, clock, publish, 3600)
+    runner = TaskRunner(store, "p1", 30.0, {TaskKind.SEND_COMMAND.value: sender.run_tasks})
+    codes = [f"{n:02d}" * 8 for n in range(1, 7)]
+    with store.transaction() as session:
+        for n, code in enumerate(codes, 1):
+            body = RevokeCode(parcel=label(n), code_id=code)
+            queue_command(session, SITE, body, T0, expires_at=T0 + 86_400)
+    assert runner.run_due(T0) == 6
+    assert sent == codes[:2]
+    assert runner.run_due(T0 + 1) == 0  # the rest wait for the retry, not at once
+    clock.advance(10)
+    assert runner.run_due(T0 + 10) == 4
+    assert sorted(sent) == codes  # each revocation reached the broker once
+    with store.transaction() as session:
+        waiting = session.open_tasks(TaskKind.SEND_COMMAND.value)
+    # Revocations must be answered: each task waits for its site's answer, due again later.
+    assert len(waiting) == 6 and all(t.due_at >= T0 + 60 for t in waiting)
 
 
 @pytest.fixture

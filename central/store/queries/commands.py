@@ -51,6 +51,15 @@ class CommandQueries(Queries):
         )
         return [_command(r) for r in rows]
 
+    def command_accepted(self, site: str, body: str) -> bool:
+        # One indexed row, where a scan of every command the site ever had ran once per
+        # must-answer task (a revocation resent hourly read the whole history each time).
+        row = self._db.execute(
+            "SELECT 1 FROM commands WHERE site = ? AND body = ? AND reply_ok = ? LIMIT 1",
+            (site, body, 1),
+        ).fetchone()
+        return row is not None
+
 
 _COMMAND_COLUMNS = (
     "id, site, type, issued_at, expires_at, body, reply_ok, reply_reason, reply_at, reply_detail"

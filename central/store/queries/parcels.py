@@ -58,13 +58,22 @@ class ParcelQueries(Queries):
         """The parcels of `labels` central has, by label, each row held to the transaction's
         end, taken in label order in one query (waits for another holder). A label not in
         the answer is a parcel central does not have."""
+        return self._parcels_of(labels, self._CHUNK_LOCK)
+
+    def read_parcels(self, labels: Iterable[str]) -> dict[str, ParcelRecord]:
+        """The parcels of `labels` central has, by label, as last committed, in one query
+        that takes no lock and waits for no writer: for a look before work done outside
+        the transaction; a decision reads its parcel again under its locks."""
+        return self._parcels_of(labels, "")
+
+    def _parcels_of(self, labels: Iterable[str], lock: str) -> dict[str, ParcelRecord]:
         wanted = sorted(set(labels))
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
         rows = self._db.execute(
             f"SELECT {_PARCEL_COLUMNS} FROM parcels WHERE label IN ({marks})"  # noqa: S608 - placeholders only
-            f" ORDER BY label{self._CHUNK_LOCK}",
+            f" ORDER BY label{lock}",
             wanted,
         ).fetchall()
         return {row[0]: _parcel(row) for row in rows}

@@ -36,6 +36,25 @@ def test_a_command_keeps_its_first_reply_only(any_store: CentralStore) -> None:
         assert session.commands_to("L0404") == []
 
 
+def test_a_command_counts_as_accepted_only_once_its_site_said_ok_to_that_very_body(
+    any_store: CentralStore,
+) -> None:
+    revoke = '{"type":"revoke_code","parcel":"LP1","code_id":"k1"}'
+    with any_store.transaction() as session:
+        session.add_command(dataclasses.replace(command("c1", T0), body=revoke))
+        session.add_command(dataclasses.replace(command("c2", T0 + 1), body=revoke))
+        session.add_command(dataclasses.replace(command("c3", T0, site="L0002"), body=revoke))
+        assert not session.command_accepted(SITE, revoke)  # sent, not answered
+        session.record_reply("c1", False, "stale", T0 + 2, None)
+        assert not session.command_accepted(SITE, revoke)  # refused
+        session.record_reply("c3", True, None, T0 + 2, None)
+        assert not session.command_accepted(SITE, revoke)  # accepted at another site
+        session.record_reply("c2", True, None, T0 + 3, None)
+    with any_store.transaction() as session:
+        assert session.command_accepted(SITE, revoke)
+        assert not session.command_accepted(SITE, revoke.replace("k1", "k2"))
+
+
 def test_an_alarm_is_raised_once_while_open_and_again_after_it_cleared(
     any_store: CentralStore,
 ) -> None:

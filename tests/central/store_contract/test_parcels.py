@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 from central.store.base import CentralStore
+from central.store.postgres.url import is_postgres_url
 from central.store.records import (
     CodeRecord,
     CodeStatus,
@@ -67,6 +69,42 @@ def test_claiming_a_parcel_takes_it_only_in_the_states_asked(any_store: CentralS
         assert session.claim_parcel(label(1), ["assigned", "collected"]) is None
         assert session.claim_parcel(label(1), []) is None
         assert session.claim_parcel(label(9), ["announced"]) is None
+
+
+def test_a_look_at_parcels_reads_the_last_commit_and_waits_for_no_writer(
+    any_store: CentralStore, store_location: str
+) -> None:
+    with any_store.transaction() as session:
+        session.save_parcel(parcel(1, state=ParcelState.READY_FOR_PICKUP))
+        session.save_parcel(parcel(2))
+    with any_store.transaction() as session:
+        looked = session.read_parcels([label(2), label(1), label(9), label(1)])
+    assert looked == {label(1): parcel(1, state=ParcelState.READY_FOR_PICKUP), label(2): parcel(2)}
+    if not is_postgres_url(store_location):
+        return  # SQLite lets one writer in at a time: there is no other writer to not wait for
+    # A writer holds parcel 1's row (a pickup being applied): the look answers at once, with
+    # what was committed before it, and the writer's change is seen once it commits.
+    holding, release = threading.Event(), threading.Event()
+
+    def pickup() -> None:
+        with any_store.transaction() as session:
+            held = session.get_parcel(label(1))
+            assert held is not None
+            session.save_parcel(dataclasses.replace(held, state=ParcelState.COLLECTED))
+            holding.set()
+            release.wait(30)
+
+    writer = threading.Thread(target=pickup)
+    writer.start()
+    try:
+        assert holding.wait(30)
+        with any_store.transaction() as session:
+            assert session.read_parcels([label(1)])[label(1)].state is ParcelState.READY_FOR_PICKUP
+    finally:
+        release.set()
+        writer.join(30)
+    with any_store.transaction() as session:
+        assert session.read_parcels([label(1)])[label(1)].state is ParcelState.COLLECTED
 
 
 def test_steps_come_back_in_the_order_recorded(any_store: CentralStore) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -123,19 +124,9 @@ class PickupFollowUps:
             self._issue_chunk(tasks[start : start + FOLLOW_UP_CHUNK], now)
 
     def _issue_chunk(self, tasks: list[TaskRecord], now: float) -> None:
-        due: list[tuple[TaskRecord, ParcelRecord, SiteRecord | None]] = []
-        with self.store.transaction() as session:
-            # A look without locks: the code is made and sent from what was committed, and
-            # the step is decided under the sites' locks below. A lock per task waited out
-            # an ingest batch (which holds every site it writes about) once per task.
-            parcels = session.read_parcels(task.label for task in tasks if task.label)
-            for task in tasks:
-                assert task.id is not None and task.label is not None
-                record = parcels.get(task.label)
-                if record is None or not _waiting(record) or record.site != task.site:
-                    session.finish_task(task.id, now)
-                    continue
-                due.append((task, record, session.get_site(record.site) if record.site else None))
+        due = self._still_due(
+            tasks, now, lambda task, record: _waiting(record) and record.site == task.site
+        )
         issued_codes: list[IssuedCode] = []
         for _, record, site in due:
             issued = self._issue(record)
@@ -159,6 +150,29 @@ class PickupFollowUps:
                 assert task.id is not None and task.label is not None
                 self._recorded_and_queued(session, task.label, site, issued, now)
                 session.finish_task(task.id, now)
+
+    def _still_due(
+        self,
+        tasks: list[TaskRecord],
+        now: float,
+        wanted: Callable[[TaskRecord, ParcelRecord], bool],
+    ) -> list[tuple[TaskRecord, ParcelRecord, SiteRecord | None]]:
+        """The tasks whose parcel is still as `wanted`, each with its parcel and site; the
+        others are done (nothing to follow up). A look without locks: the message is made
+        from what was committed, and the step is decided under the sites' locks after. A
+        lock per task waited out an ingest batch (which holds every site it writes about)
+        once per task."""
+        due: list[tuple[TaskRecord, ParcelRecord, SiteRecord | None]] = []
+        with self.store.transaction() as session:
+            parcels = session.read_parcels(task.label for task in tasks if task.label)
+            for task in tasks:
+                assert task.id is not None and task.label is not None
+                record = parcels.get(task.label)
+                if record is None or not wanted(task, record):
+                    session.finish_task(task.id, now)
+                    continue
+                due.append((task, record, session.get_site(record.site) if record.site else None))
+        return due
 
     def _recorded_and_queued(
         self,
@@ -273,17 +287,9 @@ class PickupFollowUps:
             self._remind_chunk(tasks[start : start + FOLLOW_UP_CHUNK], now)
 
     def _remind_chunk(self, tasks: list[TaskRecord], now: float) -> None:
-        due: list[tuple[TaskRecord, ParcelRecord, SiteRecord | None]] = []
-        with self.store.transaction() as session:
-            # As for codes: a look without locks, the step taken under them.
-            parcels = session.read_parcels(task.label for task in tasks if task.label)
-            for task in tasks:
-                assert task.id is not None and task.label is not None
-                record = parcels.get(task.label)
-                if record is None or record.state != ParcelState.READY_FOR_PICKUP.value:
-                    session.finish_task(task.id, now)
-                    continue
-                due.append((task, record, session.get_site(record.site) if record.site else None))
+        due = self._still_due(
+            tasks, now, lambda _, record: record.state == ParcelState.READY_FOR_PICKUP.value
+        )
         for _, record, site in due:
             assert record.site is not None and record.pickup_expires_at is not None
             contact = _contact(record)

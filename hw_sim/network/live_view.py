@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 SAMPLE_EVERY_S = 10 * 60.0  # simulated seconds between two samples
 SAMPLES_PER_VIEW = 6  # the live view: once a simulated hour
+SITES_PER_SLICE = 25  # sites sampled between two turns of the loop
 
 
 @dataclass(frozen=True)
@@ -127,15 +128,23 @@ async def watch(fleet: World, view: LiveView) -> None:
     tally = fleet.tally
     while True:
         await fleet.clock.sleep(SAMPLE_EVERY_S)
-        used = total = 0
+        used = total = events = 0
         up = [site for site in fleet.sites.values() if not site.rebooting]
-        for site in up:
+        for n, site in enumerate(up, 1):
+            if n % SITES_PER_SLICE == 0:
+                # The agents' stores are read on the agents' loop: a slice at a time, so
+                # the loop serves the devices between slices. Read in one go, 2,100 sites'
+                # stores held it about 0.16 s (a busy 2-core machine) every ten simulated
+                # minutes: 4 simulated seconds at x24, 15 at x96, in the lag judged.
+                await asyncio.sleep(0)
+            if site.rebooting:
+                continue  # its store was closed while the loop served others
             if site.spec.kind is SiteKind.LOCKER:
                 for record in site.agent.store.read().slots():
                     total += 1
                     used += record.state is SlotState.OCCUPIED
+            events += site.agent.store.last_seq()
         tally.occupancy.append((fleet.hour(), used, total))
-        events = sum(s.agent.store.last_seq() for s in up)
         now = time.perf_counter()
         rate = (events - last_events) / max(1e-6, now - last_at)
         tally.events_per_s.append((fleet.hour(), rate))

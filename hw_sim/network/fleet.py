@@ -267,11 +267,7 @@ class Fleet:
             plan.extend(DayFaults(self).plan())
             plan.extend(FieldFaults(self).plan())
         plan.sort(key=lambda item: item[0])
-        # The world and the day's manifest live all day: frozen out of the cyclic garbage
-        # collector's sight, or each full collection walks every one of their objects with
-        # the loop stopped (the 200,000-parcel manifest alone: 0.4 s a collection; the
-        # --full day's loop stood still 1.5-3 s at a time, hours without a wave).
-        gc.freeze()
+        _freeze_the_long_lived()
         sampler = asyncio.ensure_future(watch(self, self.live_view))
         self.loop_lag.start()
         try:
@@ -417,6 +413,14 @@ async def _until(predicate: Callable[[], bool], timeout_s: float) -> bool:
 def _split(items: list[ParcelAnnouncement], parts: int) -> list[list[ParcelAnnouncement]]:
     size = -(-len(items) // parts) if items else 0
     return [items[i * size : (i + 1) * size] for i in range(parts)]
+
+
+def _freeze_the_long_lived() -> None:
+    """The world and the day's manifest live all day: out of the cyclic garbage collector's
+    sight (gc.freeze), or each full collection walks every one of their objects with the
+    loop stopped (the 200,000-parcel manifest alone: 0.4 s a collection; the --full day's
+    loop stood still 1.5-3 s at a time in hours without a wave)."""
+    gc.freeze()
 
 
 async def simulate(
